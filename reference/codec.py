@@ -1,0 +1,219 @@
+"""Wire codec: bytes ⇄ :class:`Segment` (after aioquic's ``packet.py``: pure pull/push functions).
+
+``decode`` is total: every byte string yields a :class:`Segment` or raises :class:`MalformedSegment`
+with a machine-readable :class:`Malformation`. ``encode(decode(b)) == b`` for every well-formed
+packet, option order, padding and checksums included. Checksums left as ``None`` are computed.
+
+Scope: IPv4 (RFC 791 §3.1) with options, IPv6 (RFC 8200 §3) without extension headers, TCP
+(RFC 9293 §3.1). Fragments are not segments and are refused.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .checksum import ipv4_header_checksum, tcp_checksum
+from .errors import Malformation, MalformedSegment
+from .segment import (
+    IP_MF,
+    NOP,
+    OPT_EOL,
+    OPT_MSS,
+    OPT_NOP,
+    OPT_SACK,
+    OPT_SACK_PERMITTED,
+    OPT_TIMESTAMP,
+    OPT_WSCALE,
+    EndOfOptionList,
+    IPv4Header,
+    IPv6Header,
+    MaxSegmentSize,
+    NoOperation,
+    Sack,
+    SackPermitted,
+    Segment,
+    TcpHeader,
+    TcpOption,
+    Timestamps,
+    UnknownOption,
+    WindowScale,
+)
+
+_IPV4 = struct.Struct("!BBHHHBBH4s4s")
+_IPV6 = struct.Struct("!IHBB16s16s")
+_TCP = struct.Struct("!HHIIHHHH")
+_TS = struct.Struct("!II")
+_U16 = struct.Struct("!H")
+PROTO_TCP = 6
+# RFC 8200 §4 extension headers (and RFC 4302/4303 AH/ESP, RFC 5533 shim6, RFC 7401 HIP).
+_IPV6_EXTENSIONS = frozenset({0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254})
+_SACK_PERMITTED = SackPermitted()
+
+
+def _fail(reason: Malformation, detail: str, offset: int | None = None) -> MalformedSegment:
+    return MalformedSegment(reason, detail, offset)
+
+
+# --------------------------------------------------------------------------------------------------
+# TCP options
+# --------------------------------------------------------------------------------------------------
+
+
+def pull_options(data: bytes, base: int = 0) -> tuple[TcpOption, ...]:
+    """Parse a TCP option area (RFC 9293 §3.1 "Options"); ``base`` only shifts error offsets."""
+    out: list[TcpOption] = []
+    i, n = 0, len(data)
+    while i < n:
+        kind = data[i]
+        if kind == OPT_NOP:
+            out.append(NOP)
+            i += 1
+            continue
+        if kind == OPT_EOL:
+            out.append(EndOfOptionList(bytes(data[i + 1:])))
+            break
+        if i + 1 >= n:
+            raise _fail(Malformation.OPTION_OVERRUN, f"option kind {kind} has no length octet", base + i)
+        length = data[i + 1]
+        if length < 2:
+            raise _fail(Malformation.BAD_OPTION_LENGTH, f"option kind {kind} has length {length}", base + i)
+        if i + length > n:
+            raise _fail(Malformation.OPTION_OVERRUN,
+                        f"option kind {kind} length {length} runs past the header by {i + length - n}",
+                        base + i)
+        out.append(_typed_option(kind, length, data, i))
+        i += length
+    return tuple(out)
+
+
+def _typed_option(kind: int, length: int, data: bytes, i: int) -> TcpOption:
+    if kind == OPT_TIMESTAMP and length == 10:
+        tsval, tsecr = _TS.unpack_from(data, i + 2)
+        return Timestamps(tsval, tsecr)
+    if kind == OPT_SACK and length >= 10 and (length - 2) % 8 == 0:
+        words = struct.unpack_from(f"!{(length - 2) // 4}I", data, i + 2)
+        return Sack(tuple(zip(words[0::2], words[1::2], strict=True)))
+    if kind == OPT_MSS and length == 4:
+        return MaxSegmentSize(_U16.unpack_from(data, i + 2)[0])
+    if kind == OPT_WSCALE and length == 3:
+        return WindowScale(data[i + 2])
+    if kind == OPT_SACK_PERMITTED and length == 2:
+        return _SACK_PERMITTED
+    return UnknownOption(kind, bytes(data[i + 2:i + length]))
+
+
+def push_option(opt: TcpOption) -> bytes:
+    if isinstance(opt, Timestamps):
+        return b"\x08\x0a" + _TS.pack(opt.tsval, opt.tsecr)
+    if isinstance(opt, NoOperation):
+        return b"\x01"
+    if isinstance(opt, Sack):
+        edges = [e for block in opt.blocks for e in block]
+        return bytes((OPT_SACK, opt.size)) + struct.pack(f"!{len(edges)}I", *edges)
+    if isinstance(opt, MaxSegmentSize):
+        return b"\x02\x04" + _U16.pack(opt.value)
+    if isinstance(opt, WindowScale):
+        return bytes((OPT_WSCALE, 3, opt.shift))
+    if isinstance(opt, SackPermitted):
+        return b"\x04\x02"
+    if isinstance(opt, EndOfOptionList):
+        return b"\x00" + opt.padding
+    return bytes((opt.kind, 2 + len(opt.data))) + opt.data
+
+
+def push_options(options: tuple[TcpOption, ...]) -> bytes:
+    return b"".join(push_option(o) for o in options)
+
+
+# --------------------------------------------------------------------------------------------------
+# Segments
+# --------------------------------------------------------------------------------------------------
+
+
+def decode(data: bytes) -> Segment:
+    """Parse one IP packet carrying one TCP segment. Raises :class:`MalformedSegment`."""
+    data = bytes(data)
+    n = len(data)
+    if n == 0:
+        raise _fail(Malformation.EMPTY, "no bytes")
+    version = data[0] >> 4
+    ip: IPv4Header | IPv6Header
+    if version == 4:
+        if n < 20:
+            raise _fail(Malformation.TRUNCATED_IP_HEADER, f"{n} bytes, an IPv4 header needs 20")
+        vihl, tos, total, ident, ff, ttl, proto, csum, src, dst = _IPV4.unpack_from(data)
+        hl = (vihl & 0x0F) * 4
+        if hl < 20:
+            raise _fail(Malformation.BAD_IHL, f"IHL {hl // 4} is below 5", 0)
+        if n < hl:
+            raise _fail(Malformation.TRUNCATED_IP_HEADER, f"{n} bytes, IHL says {hl}")
+        if total != n:
+            raise _fail(Malformation.TOTAL_LENGTH_MISMATCH, f"total length {total}, packet has {n} bytes", 2)
+        if proto != PROTO_TCP:
+            raise _fail(Malformation.NOT_TCP, f"IP protocol {proto}", 9)
+        if ff & 0x1FFF or (ff >> 13) & IP_MF:
+            raise _fail(Malformation.FRAGMENT, f"fragment offset {ff & 0x1FFF}, MF {(ff >> 13) & 1}", 6)
+        ip = IPv4Header(src, dst, tos, ident, ff >> 13, 0, ttl, csum, data[20:hl])
+    elif version == 6:
+        if n < 40:
+            raise _fail(Malformation.TRUNCATED_IP_HEADER, f"{n} bytes, an IPv6 header needs 40")
+        vtcfl, plen, nh, hlim, src, dst = _IPV6.unpack_from(data)
+        if plen + 40 != n:
+            raise _fail(Malformation.TOTAL_LENGTH_MISMATCH, f"payload length {plen}, packet carries {n - 40}", 4)
+        if nh in _IPV6_EXTENSIONS:
+            raise _fail(Malformation.UNSUPPORTED_IPV6_EXTENSION, f"next header {nh}", 6)
+        if nh != PROTO_TCP:
+            raise _fail(Malformation.NOT_TCP, f"next header {nh}", 6)
+        hl = 40
+        ip = IPv6Header(src, dst, (vtcfl >> 20) & 0xFF, vtcfl & 0xFFFFF, hlim)
+    else:
+        raise _fail(Malformation.BAD_IP_VERSION, f"version {version}", 0)
+
+    tlen = n - hl
+    if tlen < 20:
+        raise _fail(Malformation.TRUNCATED_TCP_HEADER, f"{tlen} bytes of TCP, a header needs 20", hl)
+    sport, dport, seq, ack, off_flags, window, csum, urgent = _TCP.unpack_from(data, hl)
+    doff = (off_flags >> 12) * 4
+    if doff < 20:
+        raise _fail(Malformation.BAD_DATA_OFFSET, f"data offset {doff // 4} is below 5", hl + 12)
+    if doff > tlen:
+        raise _fail(Malformation.DATA_OFFSET_PAST_END, f"data offset {doff // 4} words, segment has {tlen} bytes",
+                    hl + 12)
+    options = pull_options(data[hl + 20:hl + doff], hl + 20) if doff > 20 else ()
+    tcp = TcpHeader(sport, dport, seq, ack, off_flags & 0x1FF, window, urgent, options, csum,
+                    (off_flags >> 9) & 0x7)
+    return Segment(ip, tcp, data[hl + doff:])
+
+
+def encode_tcp(seg: Segment, checksum: int | None = None) -> bytes:
+    """The TCP header and payload, with ``checksum`` (default: the segment's own, or computed)."""
+    t = seg.tcp
+    opts = push_options(t.options) if t.options else b""
+    doff = (20 + len(opts)) // 4
+    csum = t.checksum if checksum is None else checksum
+    head = _TCP.pack(t.sport, t.dport, t.seq, t.ack, (doff << 12) | (t.reserved << 9) | t.flags,
+                     t.window, csum or 0, t.urgent)
+    body = head + opts + seg.payload
+    if csum is None:
+        c = tcp_checksum(seg.ip.src, seg.ip.dst, body)
+        body = body[:16] + _U16.pack(c) + body[18:]
+    return body
+
+
+def encode_ip_header(ip: IPv4Header | IPv6Header, payload_length: int) -> bytes:
+    if isinstance(ip, IPv6Header):
+        return _IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, payload_length, PROTO_TCP,
+                          ip.hop_limit, ip.src, ip.dst)
+    hl = 20 + len(ip.options)
+    head = _IPV4.pack(0x40 | (hl // 4), ip.tos, hl + payload_length, ip.ident,
+                      (ip.flags << 13) | ip.frag_offset, ip.ttl, PROTO_TCP, ip.checksum or 0,
+                      ip.src, ip.dst) + ip.options
+    if ip.checksum is None:
+        head = head[:10] + _U16.pack(ipv4_header_checksum(head)) + head[12:]
+    return head
+
+
+def encode(seg: Segment) -> bytes:
+    """Serialise a segment; ``None`` checksums are computed, stored ones written as they are."""
+    tcp = encode_tcp(seg)
+    return encode_ip_header(seg.ip, len(tcp)) + tcp

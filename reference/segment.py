@@ -1,0 +1,350 @@
+"""Frozen value types for one TCP/IP segment (after h11's ``_events.py``).
+
+A :class:`Segment` is an IP header (:class:`IPv4Header` or :class:`IPv6Header`), a
+:class:`TcpHeader` and the payload. Derived fields — IHL, total/payload length, data offset — are not
+stored: the codec computes them, so a value cannot disagree with itself. Checksums are stored as
+seen on the wire (``None`` means "compute on encode"), which is what lets the relay update them
+incrementally and keep a corrupt input corrupt (RFC 1624 §1, the fail-safe property the paper's
+§3.3 refers to).
+
+TCP options are typed values. A known kind with the length its RFC fixes becomes its typed value;
+anything else (unknown kinds, known kinds at an unexpected length) is an :class:`UnknownOption`
+holding its bytes, so that decode/encode round-trips byte-exact.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+# TCP flag bits (RFC 9293 §3.1; ECE and CWR from RFC 3168 §6.1; AE, the former NS bit, RFC 3540).
+FIN = 0x001
+SYN = 0x002
+RST = 0x004
+PSH = 0x008
+ACK = 0x010
+URG = 0x020
+ECE = 0x040
+CWR = 0x080
+AE = 0x100
+FLAG_NAMES = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "A"), (URG, "U"),
+              (ECE, "E"), (CWR, "C"), (AE, "N"))
+
+# IPv4 flag bits in the 3-bit flags field (RFC 791 §3.1).
+IP_RESERVED = 0b100
+IP_DF = 0b010
+IP_MF = 0b001
+
+# TCP option kinds (IANA "TCP Parameters"; RFC 9293 §3.2, RFC 7323, RFC 2018).
+OPT_EOL = 0
+OPT_NOP = 1
+OPT_MSS = 2
+OPT_WSCALE = 3
+OPT_SACK_PERMITTED = 4
+OPT_SACK = 5
+OPT_TIMESTAMP = 8
+
+MAX_TCP_OPTIONS = 40
+MAX_IPV4_OPTIONS = 40
+
+
+def _check(cond: bool, what: str) -> None:
+    if not cond:
+        raise ValueError(what)
+
+
+def _u(value: int, bits: int, name: str) -> None:
+    _check(isinstance(value, int) and 0 <= value < (1 << bits), f"{name} must fit in {bits} bits: {value!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# TCP options
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfOptionList:
+    """Kind 0. ``padding`` is every byte after it up to the end of the header, kept byte-exact."""
+
+    padding: bytes = b""
+
+    @property
+    def size(self) -> int:
+        return 1 + len(self.padding)
+
+
+@dataclass(frozen=True, slots=True)
+class NoOperation:
+    """Kind 1."""
+
+    @property
+    def size(self) -> int:
+        return 1
+
+
+@dataclass(frozen=True, slots=True)
+class MaxSegmentSize:
+    """Kind 2, length 4 (RFC 9293 §3.7.1)."""
+
+    value: int
+
+    def __post_init__(self) -> None:
+        _u(self.value, 16, "MSS")
+
+    @property
+    def size(self) -> int:
+        return 4
+
+
+@dataclass(frozen=True, slots=True)
+class WindowScale:
+    """Kind 3, length 3 (RFC 7323 §2.2). ``shift`` is kept as sent; receivers clamp it to 14."""
+
+    shift: int
+
+    def __post_init__(self) -> None:
+        _u(self.shift, 8, "window scale shift")
+
+    @property
+    def size(self) -> int:
+        return 3
+
+
+@dataclass(frozen=True, slots=True)
+class SackPermitted:
+    """Kind 4, length 2 (RFC 2018 §2)."""
+
+    @property
+    def size(self) -> int:
+        return 2
+
+
+@dataclass(frozen=True, slots=True)
+class Sack:
+    """Kind 5, length 2 + 8n (RFC 2018 §3); each block is (left edge, right edge)."""
+
+    blocks: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        _check(1 <= len(self.blocks) <= 4, f"a SACK option holds 1 to 4 blocks, not {len(self.blocks)}")
+        for left, right in self.blocks:
+            _u(left, 32, "SACK left edge")
+            _u(right, 32, "SACK right edge")
+
+    @property
+    def size(self) -> int:
+        return 2 + 8 * len(self.blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamps:
+    """Kind 8, length 10 (RFC 7323 §3.2)."""
+
+    tsval: int
+    tsecr: int
+
+    def __post_init__(self) -> None:
+        _u(self.tsval, 32, "TSval")
+        _u(self.tsecr, 32, "TSecr")
+
+    @property
+    def size(self) -> int:
+        return 10
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownOption:
+    """Any other kind, or a known kind at a length other than its RFC's; ``data`` follows the
+    length octet, so the option occupies ``2 + len(data)`` bytes."""
+
+    kind: int
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        _u(self.kind, 8, "option kind")
+        _check(self.kind not in (OPT_EOL, OPT_NOP), "EOL and NOP are single-octet options")
+        _check(len(self.data) <= 253, "option data is at most 253 bytes")
+
+    @property
+    def size(self) -> int:
+        return 2 + len(self.data)
+
+
+TcpOption = (
+    EndOfOptionList | NoOperation | MaxSegmentSize | WindowScale | SackPermitted | Sack | Timestamps
+    | UnknownOption
+)
+
+NOP = NoOperation()
+
+
+def options_size(options: tuple[TcpOption, ...]) -> int:
+    return sum(o.size for o in options)
+
+
+def pad_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> tuple[TcpOption, ...]:
+    """Pad an option list to a multiple of 4 bytes with an EOL and zero bytes (RFC 9293 §3.1)."""
+    opts = tuple(options)
+    rest = (-options_size(opts)) % 4
+    if rest:
+        opts += (EndOfOptionList(b"\x00" * (rest - 1)),)
+    return opts
+
+
+# --------------------------------------------------------------------------------------------------
+# Headers and the segment
+# --------------------------------------------------------------------------------------------------
+
+
+def addr(text: str) -> bytes:
+    """``addr("192.0.2.1")`` → 4 packed bytes; ``addr("2001:db8::1")`` → 16."""
+    return ipaddress.ip_address(text).packed
+
+
+def addr_text(packed: bytes) -> str:
+    return str(ipaddress.ip_address(packed))
+
+
+@dataclass(frozen=True, slots=True)
+class IPv4Header:
+    """RFC 791 §3.1. ``options`` are kept as raw bytes (a multiple of 4, at most 40)."""
+
+    src: bytes
+    dst: bytes
+    tos: int = 0
+    ident: int = 0
+    flags: int = IP_DF
+    frag_offset: int = 0
+    ttl: int = 64
+    checksum: int | None = None
+    options: bytes = b""
+
+    def __post_init__(self) -> None:
+        _check(len(self.src) == 4 and len(self.dst) == 4, "IPv4 addresses are 4 bytes")
+        _u(self.tos, 8, "TOS")
+        _u(self.ident, 16, "IP ID")
+        _u(self.flags, 3, "IP flags")
+        _u(self.frag_offset, 13, "fragment offset")
+        _u(self.ttl, 8, "TTL")
+        if self.checksum is not None:
+            _u(self.checksum, 16, "IP checksum")
+        _check(len(self.options) % 4 == 0 and len(self.options) <= MAX_IPV4_OPTIONS,
+               "IPv4 options are a multiple of 4 bytes, at most 40")
+
+    version = 4
+
+    @property
+    def df(self) -> bool:
+        return bool(self.flags & IP_DF)
+
+    @property
+    def header_length(self) -> int:
+        return 20 + len(self.options)
+
+    @property
+    def hop_limit(self) -> int:
+        return self.ttl
+
+
+@dataclass(frozen=True, slots=True)
+class IPv6Header:
+    """RFC 8200 §3, without extension headers."""
+
+    src: bytes
+    dst: bytes
+    traffic_class: int = 0
+    flow_label: int = 0
+    hop_limit: int = 64
+
+    def __post_init__(self) -> None:
+        _check(len(self.src) == 16 and len(self.dst) == 16, "IPv6 addresses are 16 bytes")
+        _u(self.traffic_class, 8, "traffic class")
+        _u(self.flow_label, 20, "flow label")
+        _u(self.hop_limit, 8, "hop limit")
+
+    version = 6
+    header_length = 40
+
+    @property
+    def df(self) -> bool:
+        """IPv6 routers never fragment (RFC 8200 §5): every packet behaves as if DF were set."""
+        return True
+
+
+IPHeader = IPv4Header | IPv6Header
+
+
+@dataclass(frozen=True, slots=True)
+class TcpHeader:
+    """RFC 9293 §3.1. ``flags`` holds the nine flag bits (AE..FIN); ``reserved`` the other three."""
+
+    sport: int
+    dport: int
+    seq: int = 0
+    ack: int = 0
+    flags: int = ACK
+    window: int = 65535
+    urgent: int = 0
+    options: tuple[TcpOption, ...] = ()
+    checksum: int | None = None
+    reserved: int = 0
+
+    def __post_init__(self) -> None:
+        _u(self.sport, 16, "source port")
+        _u(self.dport, 16, "destination port")
+        _u(self.seq, 32, "sequence number")
+        _u(self.ack, 32, "acknowledgment number")
+        _u(self.flags, 9, "flags")
+        _u(self.window, 16, "window")
+        _u(self.urgent, 16, "urgent pointer")
+        _u(self.reserved, 3, "reserved bits")
+        if self.checksum is not None:
+            _u(self.checksum, 16, "TCP checksum")
+        size = options_size(self.options)
+        _check(size % 4 == 0 and size <= MAX_TCP_OPTIONS,
+               f"TCP options must fill a multiple of 4 bytes, at most 40 (got {size}); see pad_options")
+
+    @property
+    def header_length(self) -> int:
+        return 20 + options_size(self.options)
+
+    def has(self, flag: int) -> bool:
+        return bool(self.flags & flag)
+
+    def option(self, kind: type[TcpOption]) -> TcpOption | None:
+        """The first option of the given type, or None."""
+        for o in self.options:
+            if type(o) is kind:
+                return o
+        return None
+
+
+def flags_text(flags: int) -> str:
+    return "".join(ch for bit, ch in FLAG_NAMES if flags & bit) or "."
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One TCP segment in one IP packet."""
+
+    ip: IPHeader
+    tcp: TcpHeader
+    payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        limit = 65535 - self.ip.header_length if self.ip.version == 4 else 65535
+        _check(self.tcp.header_length + len(self.payload) <= limit, "segment exceeds the IP length field")
+
+    @property
+    def seg_len(self) -> int:
+        """Sequence space occupied: data plus one for SYN and one for FIN (RFC 9293 §3.4)."""
+        f = self.tcp.flags
+        return len(self.payload) + (1 if f & SYN else 0) + (1 if f & FIN else 0)
+
+    def summary(self) -> str:
+        """One line, tcpdump-like, for diffs and reports."""
+        t = self.tcp
+        opts = ",".join(type(o).__name__ for o in t.options if not isinstance(o, NoOperation))
+        return (f"{addr_text(self.ip.src)}.{t.sport} > {addr_text(self.ip.dst)}.{t.dport} "
+                f"[{flags_text(t.flags)}] seq {t.seq} ack {t.ack} win {t.window} urp {t.urgent} "
+                f"len {len(self.payload)}" + (f" <{opts}>" if opts else ""))

@@ -1,0 +1,1 @@
+"""splicecheck.reports"""
