@@ -52,6 +52,15 @@ def ite(cond: Truth, then: Word, other: Word) -> Word:
     return _z3().If(cond, then, other)
 
 
+def bit(cond: Truth, like: Word) -> Word:
+    """1 if ``cond`` else 0, as a word of the same width as ``like`` (z3 would otherwise make an Int)."""
+    if isinstance(cond, bool):
+        return 1 if cond else 0
+    z3 = _z3()
+    width = like.size() if isinstance(like, z3.BitVecRef) else 32
+    return z3.If(cond, z3.BitVecVal(1, width), z3.BitVecVal(0, width))
+
+
 def and_(*conds: Truth) -> Truth:
     if all(isinstance(c, bool) for c in conds):
         return all(conds)

@@ -38,7 +38,7 @@ def ones_sum(data: bytes) -> int:
 def ones_add(a: Word, b: Word) -> Word:
     """One's complement 16-bit addition with end-around carry (generic)."""
     s = (a + b) & MASK16
-    return (s + ite(ult(s, a), 1, 0)) & MASK16
+    return ite(ult(s, a), (s + 1) & MASK16, s)
 
 
 def ones_neg(a: Word) -> Word:

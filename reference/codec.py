@@ -185,32 +185,37 @@ def decode(data: bytes) -> Segment:
     return Segment(ip, tcp, data[hl + doff:])
 
 
-def encode_tcp(seg: Segment, checksum: int | None = None) -> bytes:
-    """The TCP header and payload, with ``checksum`` (default: the segment's own, or computed)."""
-    t = seg.tcp
+def tcp_header_bytes(t: TcpHeader) -> bytes:
+    """The TCP header with options, its checksum field zero (what checksum arithmetic sums)."""
     opts = push_options(t.options) if t.options else b""
     doff = (20 + len(opts)) // 4
-    csum = t.checksum if checksum is None else checksum
-    head = _TCP.pack(t.sport, t.dport, t.seq, t.ack, (doff << 12) | (t.reserved << 9) | t.flags,
-                     t.window, csum or 0, t.urgent)
-    body = head + opts + seg.payload
+    return _TCP.pack(t.sport, t.dport, t.seq, t.ack, (doff << 12) | (t.reserved << 9) | t.flags,
+                     t.window, 0, t.urgent) + opts
+
+
+def ipv4_header_bytes(ip: IPv4Header, payload_length: int) -> bytes:
+    """The IPv4 header with options, its checksum field zero."""
+    hl = 20 + len(ip.options)
+    return _IPV4.pack(0x40 | (hl // 4), ip.tos, hl + payload_length, ip.ident, (ip.flags << 13) | ip.frag_offset,
+                      ip.ttl, PROTO_TCP, 0, ip.src, ip.dst) + ip.options
+
+
+def encode_tcp(seg: Segment, checksum: int | None = None) -> bytes:
+    """The TCP header and payload, with ``checksum`` (default: the segment's own, or computed)."""
+    body = tcp_header_bytes(seg.tcp) + seg.payload
+    csum = seg.tcp.checksum if checksum is None else checksum
     if csum is None:
-        c = tcp_checksum(seg.ip.src, seg.ip.dst, body)
-        body = body[:16] + _U16.pack(c) + body[18:]
-    return body
+        csum = tcp_checksum(seg.ip.src, seg.ip.dst, body)
+    return body[:16] + _U16.pack(csum) + body[18:]
 
 
 def encode_ip_header(ip: IPv4Header | IPv6Header, payload_length: int) -> bytes:
     if isinstance(ip, IPv6Header):
         return _IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, payload_length, PROTO_TCP,
                           ip.hop_limit, ip.src, ip.dst)
-    hl = 20 + len(ip.options)
-    head = _IPV4.pack(0x40 | (hl // 4), ip.tos, hl + payload_length, ip.ident,
-                      (ip.flags << 13) | ip.frag_offset, ip.ttl, PROTO_TCP, ip.checksum or 0,
-                      ip.src, ip.dst) + ip.options
-    if ip.checksum is None:
-        head = head[:10] + _U16.pack(ipv4_header_checksum(head)) + head[12:]
-    return head
+    head = ipv4_header_bytes(ip, payload_length)
+    csum = ipv4_header_checksum(head) if ip.checksum is None else ip.checksum
+    return head[:10] + _U16.pack(csum) + head[12:]
 
 
 def encode(seg: Segment) -> bytes:
