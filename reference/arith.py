@@ -42,7 +42,10 @@ def _z3() -> Any:
 
 def is_concrete(*values: object) -> bool:
     """True when every value is a plain ``int``/``bool`` (no z3 term among them)."""
-    return all(isinstance(v, int) for v in values)  # bool is an int subclass
+    for v in values:  # noqa: SIM110 - a loop, not all(genexpr): this is on the relay hot path
+        if not isinstance(v, int):  # bool is an int subclass
+            return False
+    return True
 
 
 def ite(cond: Truth, then: Word, other: Word) -> Word:
@@ -62,9 +65,10 @@ def bit(cond: Truth, like: Word) -> Word:
 
 
 def and_(*conds: Truth) -> Truth:
-    if all(isinstance(c, bool) for c in conds):
-        return all(conds)
-    return _z3().And(*conds)
+    for c in conds:
+        if not isinstance(c, bool):
+            return _z3().And(*conds)
+    return all(conds)
 
 
 def or_(*conds: Truth) -> Truth:
@@ -92,15 +96,15 @@ def eq(a: Word, b: Word) -> Truth:
 
 def ult(a: Word, b: Word) -> Truth:
     """Unsigned ``a < b``."""
-    if is_concrete(a, b):
-        return bool(a < b)
+    if isinstance(a, int) and isinstance(b, int):
+        return a < b
     return _z3().ULT(a, b)
 
 
 def ule(a: Word, b: Word) -> Truth:
     """Unsigned ``a <= b``."""
-    if is_concrete(a, b):
-        return bool(a <= b)
+    if isinstance(a, int) and isinstance(b, int):
+        return a <= b
     return _z3().ULE(a, b)
 
 
@@ -117,6 +121,6 @@ def lshr(a: Word, shift: int) -> Word:
 
 def bit_set(word: Word, mask: int) -> Truth:
     """True when any bit of ``mask`` is set in ``word``."""
-    if is_concrete(word):
-        return (int(word) & mask) != 0
+    if isinstance(word, int):
+        return (word & mask) != 0
     return (word & mask) != 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
 from .checksum import ones_sum, pseudo_header
-from .codec import encode, ipv4_header_bytes, tcp_header_bytes
+from .codec import _TCP, encode, ipv4_header_bytes, push_options, tcp_header_bytes
 from .icmp import PacketTooBig
 from .mapping import (
     map_ack,
@@ -57,6 +57,7 @@ from .segment import (
     WindowScale,
     pad_options,
 )
+from .seqspace import before
 
 _M = 0xFFFF  # arithmetic modulo 2^16 - 1 is one's complement arithmetic (RFC 1071 §2)
 
@@ -255,14 +256,16 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     else:
         ip_out = IPv6Header(leg_out.local.addr, leg_out.peer.addr, ip.traffic_class, ip.flow_label,
                             ip.hop_limit - 1)
-    tcp_out = TcpHeader(leg_out.local.port, leg_out.peer.port, seq_out, ack_out, flags, window, urgent,
-                        options, None, t.reserved)
+    opts_raw = push_options(options) if options else b""
+    head_out = _TCP.pack(leg_out.local.port, leg_out.peer.port, seq_out, ack_out,
+                         ((20 + len(opts_raw)) << 10) | (t.reserved << 9) | flags, window, 0, urgent) + opts_raw
 
     # --- 6. checksums: RFC 1624 eqn. 3 over the changed words -------------------------------------
-    tcp_out = _with_tcp_checksum(seg, ip_out, tcp_out, cut, len(payload))
+    checksum = _tcp_checksum(seg, ip_out, head_out, cut, len(payload))
+    tcp_out = TcpHeader(leg_out.local.port, leg_out.peer.port, seq_out, ack_out, flags, window, urgent,
+                        options, checksum, t.reserved)
     if isinstance(ip, IPv4Header) and isinstance(ip_out, IPv4Header):
-        ip_out = _with_ip_checksum(ip, t.header_length + len(seg.payload), ip_out,
-                                   tcp_out.header_length + len(payload))
+        ip_out = _with_ip_checksum(ip, t.header_length + len(seg.payload), ip_out, len(head_out) + len(payload))
     out = Segment(ip_out, tcp_out, payload)
     return RelayResult(direction, (out,), tuple(notes), now, trimmed)
 
@@ -302,14 +305,13 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, styl
                 strip(opt, Note.SACK_STRIPPED)
                 continue
             blocks = []
+            clipped = False
             for left, right in opt.blocks:
                 keep, l2, r2 = map_sack_block(left, right, leg_in.splice_iss, leg_out.splice_irs)
                 if keep:
                     blocks.append((l2, r2))
-            if len(blocks) < len(opt.blocks) or any(
-                    b != (map_ack(a[0], leg_in.splice_iss, leg_out.splice_irs),
-                          map_ack(a[1], leg_in.splice_iss, leg_out.splice_irs))
-                    for a, b in zip(opt.blocks, blocks, strict=False)):
+                clipped = clipped or not keep or before(left, leg_in.splice_iss)
+            if clipped:
                 notes.append(Note.SACK_CLIPPED)
             if not blocks:
                 strip(opt, Note.SACK_STRIPPED)
@@ -340,8 +342,7 @@ def _fix(total: int) -> int:
     return total if total else 0xFFFF
 
 
-def _with_tcp_checksum(seg: Segment, ip_out: IPv4Header | IPv6Header, tcp_out: TcpHeader, cut: int,
-                       new_len: int) -> TcpHeader:
+def _tcp_checksum(seg: Segment, ip_out: IPv4Header | IPv6Header, head_out: bytes, cut: int, new_len: int) -> int:
     """RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, with ``m`` every old word that changed and ``m'`` its
     replacement: the pseudo-header, the TCP header, and — when a prefix of ``cut`` bytes is chopped —
     the chopped bytes (``m' = 0``). An odd ``cut`` moves the rest of the payload across a byte
@@ -358,13 +359,8 @@ def _with_tcp_checksum(seg: Segment, ip_out: IPv4Header | IPv6Header, tcp_out: T
         data = (data - ones_sum(seg.payload[:cut])) % _M
         if cut & 1:
             data = (data * 256) % _M
-    total = (ones_sum(pseudo_header(ip_out.src, ip_out.dst, tcp_out.header_length + new_len))
-             + ones_sum(tcp_header_bytes(tcp_out)) + data)
-    return _replace_tcp_checksum(tcp_out, (~_fix(total)) & 0xFFFF)
-
-
-def _replace_tcp_checksum(t: TcpHeader, checksum: int) -> TcpHeader:
-    return TcpHeader(t.sport, t.dport, t.seq, t.ack, t.flags, t.window, t.urgent, t.options, checksum, t.reserved)
+    total = ones_sum(pseudo_header(ip_out.src, ip_out.dst, len(head_out) + new_len)) + ones_sum(head_out) + data
+    return (~_fix(total)) & 0xFFFF
 
 
 def _with_ip_checksum(ip_in: IPv4Header, in_len: int, ip_out: IPv4Header, out_len: int) -> IPv4Header:

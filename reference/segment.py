@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import ClassVar
 
 # TCP flag bits (RFC 9293 §3.1; ECE and CWR from RFC 3168 §6.1; AE, the former NS bit, RFC 3540).
 FIN = 0x001
@@ -77,9 +78,7 @@ class EndOfOptionList:
 class NoOperation:
     """Kind 1."""
 
-    @property
-    def size(self) -> int:
-        return 1
+    size: ClassVar[int] = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +90,7 @@ class MaxSegmentSize:
     def __post_init__(self) -> None:
         _u(self.value, 16, "MSS")
 
-    @property
-    def size(self) -> int:
-        return 4
+    size: ClassVar[int] = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +102,14 @@ class WindowScale:
     def __post_init__(self) -> None:
         _u(self.shift, 8, "window scale shift")
 
-    @property
-    def size(self) -> int:
-        return 3
+    size: ClassVar[int] = 3
 
 
 @dataclass(frozen=True, slots=True)
 class SackPermitted:
     """Kind 4, length 2 (RFC 2018 §2)."""
 
-    @property
-    def size(self) -> int:
-        return 2
+    size: ClassVar[int] = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +137,11 @@ class Timestamps:
     tsecr: int
 
     def __post_init__(self) -> None:
-        _u(self.tsval, 32, "TSval")
-        _u(self.tsecr, 32, "TSecr")
+        if not (0 <= self.tsval <= 0xFFFF_FFFF and 0 <= self.tsecr <= 0xFFFF_FFFF):
+            _u(self.tsval, 32, "TSval")
+            _u(self.tsecr, 32, "TSecr")
 
-    @property
-    def size(self) -> int:
-        return 10
+    size: ClassVar[int] = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +171,10 @@ NOP = NoOperation()
 
 
 def options_size(options: tuple[TcpOption, ...]) -> int:
-    return sum(o.size for o in options)
+    n = 0
+    for o in options:
+        n += o.size
+    return n
 
 
 def pad_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> tuple[TcpOption, ...]:
@@ -220,6 +215,11 @@ class IPv4Header:
     options: bytes = b""
 
     def __post_init__(self) -> None:
+        if (len(self.src) == 4 and len(self.dst) == 4 and 0 <= self.tos <= 0xFF and 0 <= self.ident <= 0xFFFF
+                and 0 <= self.flags <= 7 and 0 <= self.frag_offset <= 0x1FFF and 0 <= self.ttl <= 0xFF
+                and (self.checksum is None or 0 <= self.checksum <= 0xFFFF) and not len(self.options) % 4
+                and len(self.options) <= MAX_IPV4_OPTIONS):
+            return
         _check(len(self.src) == 4 and len(self.dst) == 4, "IPv4 addresses are 4 bytes")
         _u(self.tos, 8, "TOS")
         _u(self.ident, 16, "IP ID")
@@ -290,6 +290,17 @@ class TcpHeader:
     reserved: int = 0
 
     def __post_init__(self) -> None:
+        # one chained comparison on the hot path; the per-field checks only run to name the culprit
+        if not (0 <= self.sport <= 0xFFFF and 0 <= self.dport <= 0xFFFF and 0 <= self.seq <= 0xFFFF_FFFF
+                and 0 <= self.ack <= 0xFFFF_FFFF and 0 <= self.flags <= 0x1FF and 0 <= self.window <= 0xFFFF
+                and 0 <= self.urgent <= 0xFFFF and 0 <= self.reserved <= 7
+                and (self.checksum is None or 0 <= self.checksum <= 0xFFFF)):
+            self._explain()
+        size = options_size(self.options)
+        _check(size % 4 == 0 and size <= MAX_TCP_OPTIONS,
+               f"TCP options must fill a multiple of 4 bytes, at most 40 (got {size}); see pad_options")
+
+    def _explain(self) -> None:
         _u(self.sport, 16, "source port")
         _u(self.dport, 16, "destination port")
         _u(self.seq, 32, "sequence number")
@@ -300,9 +311,6 @@ class TcpHeader:
         _u(self.reserved, 3, "reserved bits")
         if self.checksum is not None:
             _u(self.checksum, 16, "TCP checksum")
-        size = options_size(self.options)
-        _check(size % 4 == 0 and size <= MAX_TCP_OPTIONS,
-               f"TCP options must fill a multiple of 4 bytes, at most 40 (got {size}); see pad_options")
 
     @property
     def header_length(self) -> int:
