@@ -1,0 +1,457 @@
+"""The Linux lab: three network namespaces, client ─ proxy ─ server, with raw endpoints.
+
+Theory of operation
+-------------------
+::
+
+    client ns                     proxy ns                          server ns
+    [<t>c] ──────── veth ──────── [<t>pc]  ip_forward  [<t>ps] ──────── veth ──────── [<t>s]
+    raw socket                    198.18.0.1/24        198.19.0.1/24                  raw socket
+    "198.18.0.2"                  2001:db8:0:1::1/64   2001:db8:0:2::1/64             "198.19.0.2"
+
+The proxy namespace is an ordinary Linux router (the implementation under test is whatever
+netfilter ruleset a caller loads into it). The endpoints are raw (LAB-NOTES.md, "Driving it with
+crafted packets"): their veth ends have no IPv4 address and IPv6 disabled, so their kernels stay
+silent, and the proxy reaches them through permanent neighbour entries. The endpoint addresses in
+quotes exist only in the packets the caller crafts. Addresses are the benchmarking range
+198.18.0.0/15 (RFC 2544 §12, RFC 6890) and the documentation prefix 2001:db8::/32 (RFC 3849).
+
+Names are unique per run and per pytest-xdist worker: ``sc-[<worker>-]<pid>-<token>-<role>`` for
+namespaces, so :func:`clean_stale` can tell a live lab (its pid runs) from a SIGKILLed one's
+leftovers. Veth pairs are created directly inside the namespaces (``ip -n NS link add ... peer
+name ... netns NS2``); the host (initial) namespace gets no link, address, route, rule or sysctl.
+Deleting the three namespaces removes everything the lab made. The proxy's veth ends have TX
+checksum offload off, so packets the proxy's kernel generates are captured with real checksums
+(see :mod:`splicecheck.adapters.rawsock`).
+
+Teardown runs on every exit path: ``__exit__`` (normal or exception), SIGINT/SIGTERM/SIGHUP turned
+into exceptions while a lab is open (previous handlers restored when the last lab closes), and an
+``atexit`` safety net. Only SIGKILL escapes; ``clean_stale()`` is for that.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import signal
+import socket
+import struct
+import threading
+import time
+import types
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from splicecheck.reference.checksum import internet_checksum
+
+from . import netns
+from .netns import LabCommandError
+from .preflight import preflight
+from .rawsock import (
+    Captured,
+    RawLeg,
+    collect,
+    disable_tx_checksum_offload,
+    open_offload_socket,
+    open_packet_socket,
+)
+
+__all__ = [
+    "ADDR",
+    "PREFIX",
+    "Captured",
+    "Lab",
+    "LabAddresses",
+    "LabCommandError",
+    "LabNames",
+    "LabSignalExit",
+    "Leg",
+    "clean_stale",
+    "icmp_echo",
+    "lab_namespaces",
+    "preflight",
+]
+
+PREFIX = "sc-"
+ROLES = ("cli", "prx", "srv")
+
+
+class Leg(StrEnum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+@dataclass(frozen=True, slots=True)
+class LabAddresses:
+    """Lab-only addresses and MACs (the same in every lab: namespaces keep labs apart)."""
+
+    client4: str = "198.18.0.2"
+    proxy_client4: str = "198.18.0.1"
+    proxy_server4: str = "198.19.0.1"
+    server4: str = "198.19.0.2"
+    client6: str = "2001:db8:0:1::2"
+    proxy_client6: str = "2001:db8:0:1::1"
+    proxy_server6: str = "2001:db8:0:2::1"
+    server6: str = "2001:db8:0:2::2"
+    # Locally administered unicast MACs, 02:73:63 = "sc".
+    client_mac: str = "02:73:63:00:00:01"
+    proxy_client_mac: str = "02:73:63:00:00:02"
+    proxy_server_mac: str = "02:73:63:00:00:03"
+    server_mac: str = "02:73:63:00:00:04"
+
+
+ADDR = LabAddresses()
+
+
+@dataclass(frozen=True, slots=True)
+class LabNames:
+    """Namespace and interface names of one lab run."""
+
+    tag: str  # e.g. "sc-gw1-4242-9f3a"
+    client_ns: str
+    proxy_ns: str
+    server_ns: str
+    client_if: str
+    proxy_client_if: str
+    proxy_server_if: str
+    server_if: str
+
+    @classmethod
+    def fresh(cls, prefix: str = PREFIX) -> LabNames:
+        tag, token = netns.unique_tag(prefix)
+        short = f"sc{token}"  # interface names: ≤15 chars (IFNAMSIZ-1), unique per run
+        return cls(tag, f"{tag}-cli", f"{tag}-prx", f"{tag}-srv",
+                   f"{short}c", f"{short}pc", f"{short}ps", f"{short}s")
+
+    @property
+    def namespaces(self) -> tuple[str, str, str]:
+        return (self.client_ns, self.proxy_ns, self.server_ns)
+
+
+def _name_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(prefix)}(?:(?P<worker>[a-z][a-z0-9]*)-)?(?P<pid>\d+)-[0-9a-f]{{4}}-[a-z]{{3}}$")
+
+
+def lab_namespaces(prefix: str = PREFIX) -> list[str]:
+    """Namespaces whose names the lab (or preflight) made, live or stale."""
+    pattern = _name_pattern(prefix)
+    return [n for n in netns.list_netns() if pattern.match(n)]
+
+
+def clean_stale(prefix: str = PREFIX, *, include_live: bool = False) -> list[str]:
+    """Delete lab namespaces left behind by dead processes (e.g. SIGKILLed runs); return their names.
+
+    A namespace belongs to a dead run when the pid in its name no longer runs, or when it is this
+    process's and no open :class:`Lab` owns it. Labs of running processes (a parallel pytest worker)
+    are left alone unless ``include_live``. Only names matching the lab's pattern are touched.
+    """
+    mine = {n for lab in list(_LIVE.values()) for n in lab.names.namespaces}
+    pattern = _name_pattern(prefix)
+    doomed: list[str] = []
+    for name in netns.list_netns():
+        m = pattern.match(name)
+        if not m:
+            continue
+        pid = int(m["pid"])
+        if include_live or (pid == os.getpid() and name not in mine) or (
+                pid != os.getpid() and not netns.process_alive(pid)):
+            doomed.append(name)
+    failed = netns.del_netns(*doomed)
+    return [n for n in doomed if n not in failed]
+
+
+# --------------------------------------------------------------------------------------------------
+# Signals and atexit
+# --------------------------------------------------------------------------------------------------
+
+
+class LabSignalExit(SystemExit):
+    """SIGTERM/SIGHUP arrived while a lab was open: unwinds like ``sys.exit(128 + signum)``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+_HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_LIVE: dict[int, Lab] = {}
+_saved_handlers: dict[int, Any] = {}
+_state_lock = threading.RLock()
+_atexit_registered = False
+
+
+def _on_signal(signum: int, frame: types.FrameType | None) -> None:
+    previous = _saved_handlers.get(signum)
+    if callable(previous) and previous is not signal.default_int_handler:
+        previous(signum, frame)  # the application's own handler decides
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise LabSignalExit(signum)
+
+
+def _install_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal.signal works only there; atexit and __exit__ still clean up
+    for signum in _HANDLED:
+        previous = signal.getsignal(signum)
+        if previous is signal.SIG_IGN:
+            continue  # the process chose to ignore it (e.g. nohup): keep ignoring
+        _saved_handlers[signum] = previous
+        signal.signal(signum, _on_signal)
+
+
+def _restore_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, previous in list(_saved_handlers.items()):
+        if signal.getsignal(signum) is _on_signal:
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        del _saved_handlers[signum]
+
+
+def _atexit_teardown() -> None:
+    for lab in list(_LIVE.values()):
+        if lab.owner_pid == os.getpid():  # never tear down a parent's lab from a forked child
+            lab.close()
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP during teardown; a pending one is delivered after, to the restored handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+# --------------------------------------------------------------------------------------------------
+# Readiness probe: ICMP echo to the proxy's own address on each leg
+# --------------------------------------------------------------------------------------------------
+
+
+def icmp_echo(src: str, dst: str, ident: int) -> bytes:
+    """A bare ICMP (IPv4) or ICMPv6 echo request, by the family of ``src`` (RFC 792, RFC 4443 §4.1)."""
+    body = b"splicecheck"
+    if ":" not in src:
+        icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + body
+        icmp = icmp[:2] + struct.pack("!H", internet_checksum(icmp)) + icmp[4:]
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ident, 0, 64, 1, 0,
+                          socket.inet_pton(socket.AF_INET, src), socket.inet_pton(socket.AF_INET, dst))
+        return hdr[:10] + struct.pack("!H", internet_checksum(hdr)) + hdr[12:] + icmp
+    s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+    icmp = struct.pack("!BBHHH", 128, 0, 0, ident, 1) + body
+    pseudo = s + d + struct.pack("!IxxxB", len(icmp), 58)  # RFC 8200 §8.1
+    icmp = icmp[:2] + struct.pack("!H", internet_checksum(pseudo + icmp)) + icmp[4:]
+    return struct.pack("!IHBB", 6 << 28, len(icmp), 58, 64) + s + d + icmp
+
+
+# --------------------------------------------------------------------------------------------------
+# The lab
+# --------------------------------------------------------------------------------------------------
+
+
+class Lab:
+    """Three namespaces joined by two veth pairs, with raw client and server endpoints.
+
+    Use as a context manager::
+
+        with Lab() as lab:
+            lab.nft(RULESET)
+            lab.inject(Leg.CLIENT, syn_bytes)
+            got = lab.collect({Leg.CLIENT: 1})
+
+    ``ipv6`` adds the IPv6 addresses, routes and neighbours (IPv4 is always there).
+    """
+
+    def __init__(self, *, prefix: str = PREFIX, ipv6: bool = True, ready_timeout: float = 3.0) -> None:
+        self.names = LabNames.fresh(prefix)
+        self.addr = ADDR
+        self.ipv6 = ipv6
+        self.ready_timeout = ready_timeout
+        self.owner_pid = os.getpid()
+        self.legs: dict[Leg, RawLeg] = {}
+        self._open = False
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> Lab:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: types.TracebackType | None) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Build the lab; on any failure (or a signal) during set-up, tear down what exists and re-raise."""
+        global _atexit_registered
+        with _state_lock:
+            if not _atexit_registered:
+                atexit.register(_atexit_teardown)
+                _atexit_registered = True
+            if not _LIVE:
+                _install_handlers()
+            _LIVE[id(self)] = self
+            self._open = True
+        try:
+            self._build()
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Tear down (idempotent): close the raw sockets, delete the namespaces, restore signal handlers."""
+        with _signals_blocked(), _state_lock:
+            for leg in self.legs.values():
+                leg.close()
+            self.legs.clear()
+            if self._open:
+                failed = netns.del_netns(*self.names.namespaces)
+                self._open = False
+                _LIVE.pop(id(self), None)
+                if not _LIVE:
+                    _restore_handlers()
+                if failed:
+                    raise RuntimeError(f"could not delete lab namespaces {failed}; run clean_stale()")
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        n, a = self.names, self.addr
+        netns.add_netns(*n.namespaces)
+        for ns in (n.client_ns, n.server_ns):
+            # New links inherit "default": the endpoint veths are born with IPv6 off (no ND, no MLD).
+            netns.write_sysctls(ns, {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1})
+        netns.write_sysctls(n.proxy_ns, {
+            "net.ipv4.ip_forward": 1,
+            "net.ipv6.conf.all.forwarding": 1,
+            "net.ipv6.conf.default.accept_dad": 0,
+            "net.ipv6.conf.default.addr_gen_mode": 1,  # no link-local: static neighbours make ND moot
+            "net.ipv6.conf.default.disable_ipv6": 0 if self.ipv6 else 1,
+        })
+        netns.ip_batch(n.client_ns, [
+            f"link add {n.client_if} address {a.client_mac} type veth"
+            f" peer name {n.proxy_client_if} address {a.proxy_client_mac} netns {n.proxy_ns}",
+            f"link set {n.client_if} up",
+        ])
+        netns.ip_batch(n.server_ns, [
+            f"link add {n.server_if} address {a.server_mac} type veth"
+            f" peer name {n.proxy_server_if} address {a.proxy_server_mac} netns {n.proxy_ns}",
+            f"link set {n.server_if} up",
+        ])
+        proxy = [
+            "link set lo up",
+            f"link set {n.proxy_client_if} up",
+            f"link set {n.proxy_server_if} up",
+            f"addr add {a.proxy_client4}/24 dev {n.proxy_client_if}",
+            f"addr add {a.proxy_server4}/24 dev {n.proxy_server_if}",
+            f"neigh replace {a.client4} lladdr {a.client_mac} nud permanent dev {n.proxy_client_if}",
+            f"neigh replace {a.server4} lladdr {a.server_mac} nud permanent dev {n.proxy_server_if}",
+        ]
+        if self.ipv6:
+            proxy += [
+                f"addr add {a.proxy_client6}/64 dev {n.proxy_client_if} nodad",
+                f"addr add {a.proxy_server6}/64 dev {n.proxy_server_if} nodad",
+                f"neigh replace {a.client6} lladdr {a.client_mac} nud permanent dev {n.proxy_client_if}",
+                f"neigh replace {a.server6} lladdr {a.server_mac} nud permanent dev {n.proxy_server_if}",
+            ]
+        netns.ip_batch(n.proxy_ns, proxy)
+
+        def no_offload() -> None:
+            for ifname in (n.proxy_client_if, n.proxy_server_if):
+                disable_tx_checksum_offload(ifname)
+
+        netns.call_in_netns(n.proxy_ns, no_offload)
+        for leg, ns, ifname, mac, own in (
+                (Leg.CLIENT, n.client_ns, n.client_if, a.proxy_client_mac, a.client_mac),
+                (Leg.SERVER, n.server_ns, n.server_if, a.proxy_server_mac, a.server_mac)):
+            def sockets(ifname: str = ifname) -> tuple[socket.socket, socket.socket]:
+                rx = open_packet_socket(ifname)
+                try:
+                    return rx, open_offload_socket(ifname)
+                except BaseException:
+                    rx.close()
+                    raise
+
+            rx, tx = netns.call_in_netns(ns, sockets)
+            self.legs[leg] = RawLeg(leg.value, rx, ifname, _mac(mac), tx, _mac(own))
+
+    def _wait_ready(self) -> None:
+        """Echo the proxy on each leg (and family) until it answers: carrier, qdisc and routes are up."""
+        a = self.addr
+        probes = [(Leg.CLIENT, icmp_echo(a.client4, a.proxy_client4, 1)),
+                  (Leg.SERVER, icmp_echo(a.server4, a.proxy_server4, 2))]
+        if self.ipv6:
+            probes += [(Leg.CLIENT, icmp_echo(a.client6, a.proxy_client6, 3)),
+                       (Leg.SERVER, icmp_echo(a.server6, a.proxy_server6, 4))]
+        deadline = time.monotonic() + self.ready_timeout
+        retried = False
+        for leg, packet in probes:
+            while True:
+                self.legs[leg].send(packet)
+                if collect({self.legs[leg]: 1}, timeout=0.05)[leg.value]:
+                    break
+                retried = True
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"lab {self.names.tag}: proxy does not answer on the {leg} leg")
+        if retried:  # a late answer to an earlier attempt must not pollute the caller's first capture
+            collect({leg: None for leg in self.legs.values()}, timeout=1.0, quiet=0.2)
+        self.flush()
+
+    # -- use ------------------------------------------------------------------------------------
+
+    def ns(self, role: str) -> str:
+        """Namespace name of ``"client"``, ``"proxy"`` or ``"server"``."""
+        return {"client": self.names.client_ns, "proxy": self.names.proxy_ns, "server": self.names.server_ns}[role]
+
+    def nft(self, ruleset: str, role: str = "proxy") -> None:
+        """Load an nft ruleset (``nft -f -``) into a lab namespace, the proxy's by default."""
+        netns.run_in_netns(self.ns(role), ["nft", "-f", "-"], input=ruleset)
+
+    def sysctl(self, settings: Mapping[str, str | int], role: str = "proxy") -> None:
+        """Set ``net.*`` sysctls inside a lab namespace."""
+        netns.write_sysctls(self.ns(role), dict(settings))
+
+    def run(self, argv: list[str], role: str = "proxy", *, check: bool = True) -> str:
+        """Run a command inside a lab namespace and return its stdout."""
+        return netns.run_in_netns(self.ns(role), argv, check=check).stdout
+
+    def call(self, fn: Callable[[], Any], role: str = "proxy") -> Any:
+        """Run a Python callable in a thread inside a lab namespace."""
+        return netns.call_in_netns(self.ns(role), fn)
+
+    def inject(self, leg: Leg, packet: bytes, *, offload: bool = False) -> None:
+        """Send one bare IP packet from the ``leg`` endpoint towards the proxy (``offload``: see
+        :meth:`RawLeg.send <splicecheck.adapters.rawsock.RawLeg.send>`)."""
+        self.legs[leg].send(packet, offload=offload)
+
+    def collect(self, expect: Mapping[Leg, int | None], *, timeout: float = 1.0,
+                quiet: float = 0.05) -> dict[Leg, list[Captured]]:
+        """Capture what the proxy emits on the given legs (see :func:`rawsock.collect` for the rules)."""
+        got = collect({self.legs[leg]: n for leg, n in expect.items()}, timeout=timeout, quiet=quiet)
+        return {leg: got[leg.value] for leg in expect}
+
+    def exchange(self, leg: Leg, packet: bytes, expect: Mapping[Leg, int | None], *, timeout: float = 1.0,
+                 quiet: float = 0.05, offload: bool = False) -> dict[Leg, list[Captured]]:
+        """Inject ``packet`` on ``leg`` and capture the proxy's answer. The capture sockets exist before
+        the injection, so nothing can be missed."""
+        self.inject(leg, packet, offload=offload)
+        return self.collect(expect, timeout=timeout, quiet=quiet)
+
+    def flush(self) -> int:
+        """Discard everything captured so far on both legs; return how many lab packets were dropped."""
+        return sum(leg.flush() for leg in self.legs.values())
