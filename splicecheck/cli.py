@@ -29,11 +29,9 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    from .spec import proofs
+    from . import cli_prove
 
-    results = proofs.run_proofs(timeout_ms=args.timeout_ms, regressions_dir=args.regressions)
-    print(proofs.render_table(results))
-    return 0 if all(r.ok for r in results) else 1
+    return cli_prove.main(args.rest)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -63,9 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("spec", help="print the requirement catalogue")
     s.add_argument("--format", default="simple", help="tabulate table format (simple, github, ...)")
     s.set_defaults(func=cmd_spec)
-    s = sub.add_parser("prove", help="run the Z3 proofs of the model (exit 1 on any failure)")
-    s.add_argument("--timeout-ms", type=int, default=20000, help="per-query Z3 timeout")
-    s.add_argument("--regressions", default=None, help="folder for counterexample regression vectors")
+    s = sub.add_parser("prove", help="run the Z3 proofs of the model (exit 1 on any failure)", add_help=False)
+    s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_prove)
     s = sub.add_parser("lab", help="the Linux network-namespace lab")
     s.add_argument("action", choices=["clean", "check"])
@@ -77,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["prove"]:  # its own option parser (cli_prove); argparse REMAINDER drops leading options
+        from . import cli_prove
+
+        return cli_prove.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

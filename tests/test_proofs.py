@@ -1,0 +1,286 @@
+"""The Z3 proofs (spec/proofs*.py): every property holds, none is vacuous, and each one can fail.
+
+A proof that cannot fail is worthless, so the deliberate-break tests below mutate the model — exactly
+where the proofs look it up, the module attribute — and show the matching proof then yields a
+counterexample (with a regression vector), and that it proves again once the model is restored.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from splicecheck.reference import arith, checksum, mapping, seqspace
+from splicecheck.reference.arith import MASK16, ite, lshr, ult
+from splicecheck.spec import proofs
+from splicecheck.spec.proofs_core import Expect, Goal, Status, check, proof
+from splicecheck.spec.requirements import BY_ID as REQUIREMENTS
+
+from splicecheck import cli_prove
+
+IDS = [p.id for p in proofs.PROPERTIES]
+
+
+@cache
+def result(prop_id: str) -> proofs.ProofResult:
+    return check(proofs.BY_ID[prop_id], timeout_ms=60_000)
+
+
+# --- the suite holds ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prop_id", IDS)
+def test_property_holds(prop_id: str) -> None:
+    r = result(prop_id)
+    expected = Status.PROVED if proofs.BY_ID[prop_id].expect is Expect.PROVED else Status.REFUTED_AS_EXPECTED
+    detail = r.counterexample.format() if r.counterexample else ""
+    assert r.status is expected, f"{prop_id}: {r.status.value}\n{detail}"
+    assert r.ok
+
+
+@pytest.mark.parametrize("prop_id", IDS)
+def test_premises_are_satisfiable_and_cover_every_boundary(prop_id: str) -> None:
+    r = result(prop_id)
+    assert r.premises == "sat", f"{prop_id}: premises {r.premises} — the proof would be vacuous"
+    assert not r.uncovered, f"{prop_id}: premises exclude boundary cases {r.uncovered}"
+    assert r.boundaries_total >= 2
+
+
+def test_properties_are_documented_and_cite_real_requirements() -> None:
+    assert len(IDS) == len(set(IDS))
+    for p in proofs.PROPERTIES:
+        assert p.id.startswith("PROOF-")
+        assert len(p.doc) > 80, f"{p.id} has no statement in words"
+        assert p.requirements
+        for req in p.requirements:
+            assert req in REQUIREMENTS, f"{p.id} cites unknown requirement {req}"
+
+
+def test_brief_requirements_are_all_backed_by_a_proof() -> None:
+    backed = {req for p in proofs.PROPERTIES for req in p.requirements}
+    wanted = {"SEQ-MAP", "ACK-MAP", "SEQ-CTL", "TRIM-SOUND", "TRIM-COMPLETE", "TRIM-REST", "TRIM-BELOW",
+              "TRIM-HALF", "SEQ-ORDER-HALF", "URG-KEEP", "URG-SHIFT", "URG-CLEAR", "TS-VAL", "TS-ECR",
+              "SACK-MAP", "SACK-CLIP", "WS-SAFE", "WS-EXACT", "TCPCSUM-VALID", "CSUM-FAILSAFE"}
+    assert wanted <= backed, wanted - backed
+
+
+# --- the negative result: RFC 1141 ----------------------------------------------------------------
+
+
+def _full(words: list[int]) -> int:
+    return checksum.internet_checksum(b"".join(struct.pack("!H", w) for w in words))
+
+
+def test_rfc1141_counterexample_is_real_on_python_ints(tmp_path: Path) -> None:
+    r = check(proofs.BY_ID["PROOF-CSUM-RFC1141"], regressions_dir=tmp_path)
+    assert r.status is Status.REFUTED_AS_EXPECTED and r.ok
+    assert r.regression_path == tmp_path / "PROOF-CSUM-RFC1141.json"
+    vec = json.loads(r.regression_path.read_text())
+    assert vec["expected"] == "refuted" and vec["requirements"] == ["TCPCSUM-VALID"]
+    v = vec["values"]
+    assert vec["hex"]["old"] == hex(v["old"]) and vec["widths"]["old"] == 16
+    rest = [v["proto_word"], v["w2"], v["w3"]]
+    before, after = _full([*rest, v["old"]]), _full([*rest, v["new"]])
+    # independently of z3 and of the spec's own sums: the model's RFC 1141 update is wrong here,
+    # RFC 1624's is right (when the failing conjunct is the one-word one).
+    if vec["conjunct"].startswith("one word"):
+        assert checksum.rfc1141_update(before, v["old"], v["new"]) != after
+        assert checksum.rfc1624_update(before, v["old"], v["new"]) == after
+
+
+def test_spec_full_checksum_matches_internet_checksum() -> None:
+    from splicecheck.spec.proofs_words import full_checksum
+
+    for words in ([6, 0, 0, 0], [0xFFFF, 1, 2, 3], [0x1234, 0xFFFF, 0xFFFF, 0x0001], [6, 0xF9FF, 0, 0]):
+        assert full_checksum(words) == _full(words)
+
+
+# --- Z3 as a test generator -----------------------------------------------------------------------
+
+
+def test_boundary_vectors_cover_every_property_and_fit_their_widths(tmp_path: Path) -> None:
+    vectors = proofs.boundary_vectors()
+    assert set(vectors) == set(IDS)
+    for pid, vecs in vectors.items():
+        assert vecs, pid
+        goal = proofs.BY_ID[pid].goal()
+        for vec in vecs:
+            for name, value in vec.items():
+                var = goal.variables.get(name, goal.derived.get(name))
+                width = 1 if var is None or not hasattr(var, "size") else var.size()
+                assert 0 <= value < (1 << width) or (width == 1 and value in (0, 1)), (pid, name, value)
+    path = proofs.write_boundary_vectors(tmp_path / "vectors.json", only=["PROOF-TRIM-SOUND"])
+    doc = json.loads(path.read_text())
+    cases = {c["case"] for c in doc["PROOF-TRIM-SOUND"]["vectors"]}
+    assert "straddles both the wrap and splice_irs" in cases
+    assert doc["PROOF-TRIM-SOUND"]["requirements"][0] == "TRIM-SOUND"
+
+
+def test_trim_boundary_vectors_hold_on_python_ints() -> None:
+    """The vectors drive the model on ints (the relay's own path): trimming is sound and complete there."""
+    for vec in proofs.boundary_vectors(only=["PROOF-TRIM-SOUND"])["PROOF-TRIM-SOUND"]:
+        seq, irs, syn, fin, n = vec["seq"], vec["splice_irs"], vec["syn"], vec["fin"], vec["data_len"]
+        seg_len = syn + n + fin
+        t = mapping.trim_count(seq, seg_len, irs)
+        assert 0 <= t <= seg_len
+        for i in range(seg_len):
+            below = seqspace.before(seqspace.seq_add(seq, i), irs)
+            assert (i < t) == below, (vec, i)
+        syn_kept, cut, fin_kept = mapping.split_trim(t, bool(syn), n, bool(fin))
+        assert syn_kept + (n - cut) + fin_kept == seg_len - t
+
+
+# --- the CLI hook ---------------------------------------------------------------------------------
+
+
+def test_render_table_columns() -> None:
+    text = proofs.render_table([result("PROOF-TS-ECHO"), result("PROOF-CSUM-RFC1141")])
+    for col in ("property", "requirement IDs", "premises (sat)", "result", "time"):
+        assert col in text
+    assert "refuted as expected" in text and "proved" in text
+    assert "2 properties, 0 failed" in text
+
+
+def test_cli_prove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vectors = tmp_path / "v.json"
+    rc = cli_prove.main(["--only", "PROOF-TS-ECHO", "--only", "PROOF-CSUM-RFC1141",
+                         "--regressions", str(tmp_path / "reg"), "--vectors", str(vectors)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "PROOF-TS-ECHO" in out and "refuted as expected" in out and "0x" in out
+    assert (tmp_path / "reg" / "PROOF-CSUM-RFC1141.json").exists()
+    assert set(json.loads(vectors.read_text())) == {"PROOF-TS-ECHO", "PROOF-CSUM-RFC1141"}
+    assert cli_prove.main(["--only", "PROOF-NOPE"]) == 2
+    assert cli_prove.main(["--list"]) == 0
+
+
+# --- vacuity and unexpected proofs fail -----------------------------------------------------------
+
+
+def test_contradictory_premises_fail_as_vacuous() -> None:
+    @proof("PROOF-VACUOUS-DEMO", "SEQ-MAP")
+    def vacuous(g: Goal) -> None:
+        """Contradictory premises prove anything: this must be reported, not passed."""
+        x = g.bv("x")
+        g.assume("x < 1", x == 0)
+        g.assume("x > 1", x == 2)
+        g.conclude("anything", x == 7)
+
+    r = check(vacuous)
+    assert r.status is Status.VACUOUS and r.premises == "unsat" and not r.ok
+    assert "UNSAT" in proofs.render_table([r]) and "1 failed" in proofs.render_table([r])
+
+
+def test_expected_refutation_that_proves_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checksum, "rfc1141_update", checksum.rfc1624_update)
+    r = check(proofs.BY_ID["PROOF-CSUM-RFC1141"])
+    assert r.status is Status.UNEXPECTEDLY_PROVED and not r.ok
+
+
+# --- deliberate breaks: each mutant must be caught by its proof ------------------------------------
+
+
+def _unsigned_before(a: Any, b: Any) -> Any:
+    return ult(a, b)  # plain unsigned <: ignores the wrap
+
+
+def _unmasked_map_seq(seq: Any, in_irs: Any, out_iss: Any) -> Any:
+    return seqspace.seq_sub(seq, in_irs) + out_iss  # the outer `& MASK32` dropped
+
+
+def _urgent_never_cleared(urg: Any, urgent: Any, trimmed: Any) -> tuple[Any, Any]:
+    return urg, ite(urg, (urgent - trimmed) & MASK16, urgent)
+
+
+def _window_unclamped(window: Any, in_shift: int, out_shift: int) -> Any:
+    return lshr((window << in_shift) & arith.MASK32, out_shift)
+
+
+def _fin_off_by_one(trimmed: Any, syn: Any, data_len: Any, fin: Any) -> tuple[Any, Any, Any]:
+    syn_kept, cut, _ = _ORIGINAL_SPLIT_TRIM(trimmed, syn, data_len, fin)
+    return syn_kept, cut, arith.and_(fin, ult(trimmed, arith.bit(syn, trimmed) + data_len))
+
+
+def _tsecr_unmapped(tsecr: Any, in_lastsent: Any, out_lastrecv: Any) -> Any:
+    return tsecr
+
+
+def _sack_unclipped(left: Any, right: Any, in_iss: Any, out_irs: Any) -> tuple[Any, Any, Any]:
+    return (seqspace.after(right, in_iss), mapping.map_ack(left, in_iss, out_irs),
+            mapping.map_ack(right, in_iss, out_irs))
+
+
+def _ones_add_no_carry(a: Any, b: Any) -> Any:
+    return (a + b) & MASK16
+
+
+_ORIGINAL_SPLIT_TRIM = mapping.split_trim
+_ORIGINAL_MAP_SEQ = mapping.map_seq
+
+# (name, [(module, attribute, replacement)], property that must now fail)
+MUTANTS: list[tuple[str, list[tuple[Any, str, Any]], str]] = [
+    ("before is a plain unsigned <", [(seqspace, "before", _unsigned_before), (mapping, "before", _unsigned_before)],
+     "PROOF-TRIM-SOUND"),
+    ("before is a plain unsigned < (order)", [(seqspace, "before", _unsigned_before)], "PROOF-SEQ-ORDER"),
+    ("trimming uses RFC 1982 < (TRIM-HALF lost)", [(mapping, "before", seqspace.serial_lt)], "PROOF-HALF-DISTANCE"),
+    ("trimming uses RFC 1982 < (completeness)", [(mapping, "before", seqspace.serial_lt)], "PROOF-TRIM-COMPLETE"),
+    ("map_seq drops its mask", [(mapping, "map_seq", _unmasked_map_seq)], "PROOF-WIDTH-CLOSED"),
+    ("RFC 1141 update in place of RFC 1624", [(checksum, "rfc1624_update", checksum.rfc1141_update)],
+     "PROOF-CSUM-RFC1624"),
+    ("ones_add without end-around carry", [(checksum, "ones_add", _ones_add_no_carry)], "PROOF-ONES-ADD"),
+    ("urgent pointer never cleared", [(mapping, "map_urgent", _urgent_never_cleared)], "PROOF-URGENT"),
+    ("window not clamped to 16 bits", [(mapping, "relay_window", _window_unclamped)], "PROOF-WS-SAFE"),
+    ("FIN dropped one number early", [(mapping, "split_trim", _fin_off_by_one)], "PROOF-SEQ-CTL"),
+    ("TSecr not mapped", [(mapping, "map_tsecr", _tsecr_unmapped)], "PROOF-TS-ECHO"),
+    ("SACK blocks not clipped", [(mapping, "map_sack_block", _sack_unclipped)], "PROOF-SACK"),
+]
+
+
+@pytest.mark.parametrize(("name", "patches", "prop_id"), MUTANTS, ids=[m[0] for m in MUTANTS])
+def test_deliberate_break_is_caught(name: str, patches: list[tuple[Any, str, Any]], prop_id: str,
+                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for module, attr, replacement in patches:
+        monkeypatch.setattr(module, attr, replacement)
+    broken = check(proofs.BY_ID[prop_id], regressions_dir=tmp_path)
+    assert broken.status is Status.COUNTEREXAMPLE and not broken.ok, f"{name}: {prop_id} still {broken.status}"
+    cex = broken.counterexample
+    assert cex is not None and cex.values and cex.conjunct
+    text = cex.format()
+    assert "failing conjunct" in text and "0x" in text
+    assert broken.regression_path is not None
+    vec = json.loads(broken.regression_path.read_text())
+    assert vec["property"] == prop_id and vec["values"] == cex.values
+    monkeypatch.undo()  # the model restored, the same proof holds again
+    assert check(proofs.BY_ID[prop_id]).status is Status.PROVED
+
+
+def test_unmasked_map_seq_is_invisible_on_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why PROOF-WIDTH-CLOSED exists: z3's 32-bit words wrap by themselves, so the 32-bit bijection proof
+    cannot see a dropped mask — while on Python ints the mutant really is wrong."""
+    monkeypatch.setattr(mapping, "map_seq", _unmasked_map_seq)
+    assert check(proofs.BY_ID["PROOF-SEQ-BIJECTION"]).status is Status.PROVED
+    assert mapping.map_seq(0xFFFF_FFFF, 0, 1) == 1 << 32  # escapes 32 bits on ints
+    assert check(proofs.BY_ID["PROOF-WIDTH-CLOSED"]).status is Status.COUNTEREXAMPLE
+
+
+def test_lookup_is_late_bound() -> None:
+    """Builders reach the model through module attributes, so a patch is what gets proved."""
+    marker: list[str] = []
+
+    def spy(seq: Any, irs: Any, iss: Any) -> Any:
+        marker.append("called")
+        return _ORIGINAL_MAP_SEQ(seq, irs, iss)
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(mapping, "map_seq", spy)
+        proofs.BY_ID["PROOF-SEQ-BIJECTION"].goal()
+    finally:
+        mp.undo()
+    assert marker
+    assert mapping.map_seq is _ORIGINAL_MAP_SEQ
+
