@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .errors import SpliceStateError
-from .relay import Endpoint, Leg, RelayResult, SpliceState, StripStyle, relay
+from .relay import Direction, Endpoint, Leg, RelayResult, SpliceState, StripStyle, relay
 from .segment import ACK, RST, Segment, Timestamps
 from .seqspace import before, seq_add
 
@@ -319,8 +319,7 @@ class SpliceMachine:
         result = relay(self.splice, seg, now)
         if result.segments and result.segments[0].tcp.flags & RST:
             self.stage = Stage.CLOSED
-        elif (self.stage is Stage.SPLICED and seg.tcp.flags & ACK and result.direction is not None
-              and result.direction.value == "c2s"
+        elif (self.stage is Stage.SPLICED and seg.tcp.flags & ACK and result.direction is Direction.C2S
               and not before(seg.tcp.ack, self.splice.client.splice_iss)):
             self.stage = Stage.COMPLETE  # the client acknowledged the whole OK message (LIFE-COMPLETE)
         return [result]
