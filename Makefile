@@ -21,7 +21,7 @@ report: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy
+	$(BIN)/python scripts/typecheck.py
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 -q

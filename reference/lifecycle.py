@@ -31,6 +31,7 @@ not time out FIN-closed splices.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -206,11 +207,29 @@ class SpliceMachine:
     held: list[Segment] = field(default_factory=list)
     splice: SpliceState | None = None
     history: list[tuple[Stage, EventType, Stage]] = field(default_factory=list)
+    #: the relay function applied once spliced (the conformance suite's mutants substitute their own)
+    relay_fn: Callable[[SpliceState, Segment, float], RelayResult] = relay
 
     def __post_init__(self) -> None:
         self.c = _Counters.of(self.client)
         if self.server is not None:
             self.d = _Counters.of(self.server)
+
+    @classmethod
+    def spliced(cls, splice: SpliceState) -> SpliceMachine:
+        """A machine whose splice is already made with the given constants (stage SPLICED): for IUTs
+        that make their splices some other way and whose constants were learnt from the wire."""
+
+        def sock(leg: Leg) -> Socket:
+            return Socket(leg.peer, leg.local, seq_add(leg.splice_irs, -1), seq_add(leg.splice_iss, -1),
+                          leg.timestamps, leg.lastrecv_ts, leg.lastsent_ts, leg.sack, leg.peer_wscale,
+                          leg.local_wscale, leg.peer_mss)
+
+        m = cls(sock(splice.client), sock(splice.server), splice.strip_style)
+        m.s2c_irs, m.c2s_irs = splice.server.splice_irs, splice.client.splice_irs
+        m.c2s_iss, m.s2c_iss = splice.server.splice_iss, splice.client.splice_iss
+        m.splice, m.stage = splice, Stage.SPLICED
+        return m
 
     # -- the one entry point -------------------------------------------------------------------------
     def handle(self, event: Event, now: float = 0.0) -> list[RelayResult]:
@@ -316,7 +335,7 @@ class SpliceMachine:
 
     def _relay(self, seg: Segment, now: float) -> list[RelayResult]:
         assert self.splice is not None
-        result = relay(self.splice, seg, now)
+        result = self.relay_fn(self.splice, seg, now)
         if result.segments and result.segments[0].tcp.flags & RST:
             self.stage = Stage.CLOSED
         elif (self.stage is Stage.SPLICED and seg.tcp.flags & ACK and result.direction is Direction.C2S

@@ -1,0 +1,242 @@
+"""The adapter contract: how splicecheck drives an implementation under test (IUT).
+
+Theory of operation
+-------------------
+A *case* asks for a splice described by a :class:`Scenario` — the two end hosts' handshakes (ISNs,
+options), the proxy's choices where the IUT lets us make them, the OK-message length and the bytes
+exchanged before the splice. An :class:`Adapter` opens a :class:`Session` for it: the IUT sets the
+splice up, by being told the numbers or by running real handshakes and *learning* the constants it
+picked (SYNPROXY's cookie ISN, say). ``Session.state`` is the reference model's
+:class:`~splicecheck.reference.relay.SpliceState` for that splice, so the model's expectation for
+any segment is ``relay(session.state, segment, now)``.
+
+The case then injects segments, built from ``session.state`` (never from the requested numbers: an
+IUT may have chosen its own), with ``Session.inject``. The adapter returns an :class:`Observation`:
+the raw packets the IUT emitted towards the client (on leg C) and towards the server (on leg D)
+within its timeout. Raw bytes, not decoded segments: a malformed output is the IUT's fault and the
+diff engine names it.
+
+An adapter declares, in ``unsupported``, the :class:`Feature`\\ s it cannot do (the exit code 127 of
+quic-interop-runner); cases needing one are UNSUPPORTED, not FAIL. Errors that are the harness's and
+not the IUT's (the lab could not be built, a namespace vanished) are raised as :class:`HarnessError`
+and graded ERROR.
+
+Adapters are found by name in :data:`ADAPTERS` (``reference``, ``mutant:NAME``, ``synproxy``, …) or
+given as ``package.module:Class``; a ``NAME:ARG`` form passes ``ARG`` to the adapter factory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from ..reference.errors import SpliceCheckError
+from ..reference.lifecycle import Event
+from ..reference.relay import SpliceState, StripStyle
+from ..reference.segment import Segment
+
+
+class Feature(StrEnum):
+    """Things a case may need that not every IUT can do."""
+
+    IPV6 = "ipv6"  # splices between IPv6 hosts
+    OK_MESSAGE = "ok-message"  # a non-empty OK message (SYNPROXY's is always empty)
+    PRESPLICE_DATA = "presplice-data"  # bytes exchanged through the proxy application before the splice
+    CHOOSE_PROXY_ISN = "choose-proxy-isn"  # the proxy's ISNs are set by the scenario, not by the IUT
+    CHOOSE_PROXY_TS = "choose-proxy-ts"  # likewise the proxy's timestamps
+    IP_OPTIONS = "ip-options"  # IPv4 options can be injected and reach the splice
+    BAD_CHECKSUM = "bad-checksum"  # segments with a wrong checksum reach the splice
+    MALFORMED = "malformed"  # malformed TCP option areas reach the splice
+    WINDOW_SCALING = "window-scaling"  # the legs can negotiate different window scales
+    MSS_ICMP = "mss-icmp"  # the IUT is expected to enforce the out peer's MSS with ICMP (§3.4.4)
+    FOREIGN_SEGMENT = "foreign-segment"  # segments not on either leg can be injected
+    TTL = "ttl"  # TTL/hop limit handling is observable
+    STRIP_REMOVE = "strip-remove"  # options are stripped by removal rather than NOP overwrite
+    LIFECYCLE = "lifecycle"  # the socket-level lifecycle events (INTEND_SPLICE, PRESPLICE, ...)
+    BELOW_BASE = "below-base"  # segments below splice_irs reach the splice (no stateful filter first)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerPlan:
+    """One end host's SYN (or SYN-ACK): its ISN and the options it offers (None/False: absent)."""
+
+    isn: int
+    mss: int | None = 1460
+    wscale: int | None = None
+    sack_permitted: bool = False
+    tsval: int | None = None  # None: no timestamps; else the TSval of its SYN / SYN-ACK
+    df: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.isn <= 0xFFFF_FFFF or (self.tsval is not None and not 0 <= self.tsval <= 0xFFFF_FFFF):
+            raise ValueError("ISNs and timestamps are 32-bit values")
+        if self.wscale is not None and not 0 <= self.wscale <= 14:
+            raise ValueError(f"window scale must be 0..14 (RFC 7323 §2.3): {self.wscale}")
+        if self.mss is not None and not 1 <= self.mss <= 0xFFFF:
+            raise ValueError(f"MSS must be 1..65535: {self.mss}")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The splice a case asks for (paper §3, figure 3), from the outside.
+
+    ``proxy_isn_c``/``proxy_isn_d``: the proxy's ISN on leg C (towards the client) and leg D; ``None``
+    lets the IUT choose (adapters without CHOOSE_PROXY_ISN ignore the values). Likewise the proxy's
+    TSvals. ``ok_len``: the OK message's length (PRESPLICE's n); ``client_presplice`` /
+    ``server_presplice``: bytes each end host sent through the proxy application before the splice.
+    """
+
+    client: PeerPlan = field(default_factory=lambda: PeerPlan(isn=1_000_000))
+    server: PeerPlan = field(default_factory=lambda: PeerPlan(isn=9_000_000))
+    family: int = 4
+    proxy_isn_c: int | None = None
+    proxy_isn_d: int | None = None
+    proxy_tsval_c: int | None = None
+    proxy_tsval_d: int | None = None
+    ok_len: int = 0
+    client_presplice: int = 0
+    server_presplice: int = 0
+    strip_style: StripStyle = StripStyle.NOP
+
+    def __post_init__(self) -> None:
+        if self.family not in (4, 6):
+            raise ValueError(f"family must be 4 or 6: {self.family}")
+        for v in (self.proxy_isn_c, self.proxy_isn_d, self.proxy_tsval_c, self.proxy_tsval_d):
+            if v is not None and not 0 <= v <= 0xFFFF_FFFF:
+                raise ValueError("ISNs and timestamps are 32-bit values")
+        if min(self.ok_len, self.client_presplice, self.server_presplice) < 0:
+            raise ValueError("byte counts are non-negative")
+
+    def needs(self) -> frozenset[Feature]:
+        """The features an IUT must have to set this scenario up at all."""
+        need = set()
+        if self.family == 6:
+            need.add(Feature.IPV6)
+        if self.ok_len:
+            need.add(Feature.OK_MESSAGE)
+        if self.client_presplice or self.server_presplice:
+            need.add(Feature.PRESPLICE_DATA)
+        if self.proxy_isn_c is not None or self.proxy_isn_d is not None:
+            need.add(Feature.CHOOSE_PROXY_ISN)
+        if self.proxy_tsval_c is not None or self.proxy_tsval_d is not None:
+            need.add(Feature.CHOOSE_PROXY_TS)
+        if self.strip_style is StripStyle.REMOVE:
+            need.add(Feature.STRIP_REMOVE)
+        if self.client.wscale is not None or self.server.wscale is not None:
+            need.add(Feature.WINDOW_SCALING)
+        return frozenset(need)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the IUT emitted in answer to one injection: raw IP packets per leg, in order."""
+
+    to_client: tuple[bytes, ...] = ()
+    to_server: tuple[bytes, ...] = ()
+    elapsed: float = 0.0  # seconds the adapter waited
+
+    @property
+    def empty(self) -> bool:
+        return not self.to_client and not self.to_server
+
+
+@dataclass(frozen=True, slots=True)
+class IutInfo:
+    """Who was tested: printed in every report."""
+
+    name: str
+    version: str
+    description: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class HarnessError(SpliceCheckError):
+    """The harness failed (not the IUT): the case is graded ERROR."""
+
+
+class UnsupportedError(SpliceCheckError):
+    """The adapter found at run time that it cannot do what the case needs: UNSUPPORTED."""
+
+
+@runtime_checkable
+class Session(Protocol):
+    """One splice set up in the IUT."""
+
+    @property
+    def state(self) -> SpliceState:
+        """The splice constants in effect (requested or learnt), in the reference model's terms."""
+        ...
+
+    def inject(self, segment: Segment, *, raw: bytes | None = None) -> Observation:
+        """Send ``segment`` to the proxy from whichever end host its addresses name (or from the client
+        if they name neither); ``raw``, if given, is sent instead of ``encode(segment)`` (malformed
+        input). Returns what the IUT emitted within the adapter's timeout."""
+        ...
+
+    def event(self, event: Event) -> Observation:
+        """Apply a socket-level lifecycle event (adapters with Feature.LIFECYCLE only)."""
+        ...
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """An implementation under test. ``open`` is a context manager: the splice is torn down on exit."""
+
+    name: str
+    unsupported: frozenset[Feature]
+
+    def info(self) -> IutInfo:
+        ...
+
+    def open(self, scenario: Scenario) -> AbstractContextManager[Session]:
+        ...
+
+    def close(self) -> None:
+        """Release everything the adapter holds (a lab, say). Called once, at the end of a run."""
+        ...
+
+
+AdapterFactory = Callable[[str], Adapter]
+
+#: Built-in adapters: name → "module:factory", imported only when asked for (the live ones need root).
+ADAPTERS: dict[str, str] = {
+    "reference": "splicecheck.adapters.reference:ReferenceAdapter",
+    "mutant": "splicecheck.adapters.mutants:MutantAdapter",
+    "synproxy": "splicecheck.adapters.synproxy:SynproxyAdapter",
+    "seqadj-ftp": "splicecheck.adapters.seqadj_ftp:SeqadjFtpAdapter",
+}
+
+
+class AdapterNotFound(SpliceCheckError):
+    """Usage error: no adapter of that name (exit code 2)."""
+
+
+def load_adapter(spec: str) -> Adapter:
+    """``reference``, ``mutant:NAME``, ``synproxy``, or ``package.module:Class[:ARG]`` → an adapter.
+
+    A factory is called with the text after the name's first colon (``""`` if none)."""
+    name, _, arg = spec.partition(":")
+    if name in ADAPTERS:
+        target = ADAPTERS[name]
+    elif "." in name and arg:
+        cls, _, arg = arg.partition(":")
+        target = f"{name}:{cls}"
+    else:
+        known = ", ".join(sorted(ADAPTERS))
+        raise AdapterNotFound(f"unknown adapter {spec!r}: use one of {known}, mutant:NAME or package.module:Class")
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AdapterNotFound(f"adapter {spec!r}: cannot import {module_name}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise AdapterNotFound(f"adapter {spec!r}: {module_name} has no {attr}")
+    adapter = factory(arg)
+    if not isinstance(adapter, Adapter):
+        raise AdapterNotFound(f"adapter {spec!r}: {target} does not satisfy the Adapter contract")
+    return adapter

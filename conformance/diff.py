@@ -1,0 +1,286 @@
+"""The diff engine: what the model expected against what the IUT emitted, field by field.
+
+For one injection the model's :class:`~splicecheck.reference.relay.RelayResult` says which packets
+leave on which leg: relayed segments on the out leg, an ICMP error back on the in leg. The IUT's
+:class:`~splicecheck.conformance.contract.Observation` holds the raw packets it emitted on each leg.
+Packets are paired in order per leg; a count mismatch is a difference of its own (``to_server.count``)
+and the common prefix is compared field by field.
+
+Every comparison is a :class:`~splicecheck.conformance.results.FieldDiff` attributed to the
+requirement that the field evidences, chosen from the model's notes — the sequence number of a
+trimmed segment evidences TRIM-REST, of an untrimmed one SEQ-MAP; a checksum evidences TCPCSUM-VALID
+when the input's was right and CSUM-FAILSAFE when it was wrong. Values are kept JSON-friendly.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..reference.checksum import internet_checksum, tcp_checksum
+from ..reference.codec import decode, encode, push_options
+from ..reference.errors import MalformedSegment
+from ..reference.icmp import PacketTooBig, encode_icmp
+from ..reference.relay import Direction, Note, RelayResult, SpliceState
+from ..reference.segment import (
+    ACK,
+    URG,
+    IPv4Header,
+    IPv6Header,
+    MaxSegmentSize,
+    Sack,
+    SackPermitted,
+    Segment,
+    Timestamps,
+    UnknownOption,
+    WindowScale,
+    addr_text,
+    flags_text,
+)
+from ..reference.seqspace import seq_sub
+from .contract import Observation
+from .results import FieldDiff, Geometry, StepRecord
+
+PROTO_ICMP, PROTO_ICMPV6 = 1, 58
+
+
+@dataclass(frozen=True, slots=True)
+class Icmp:
+    """The fields of an ICMP frag-needed / ICMPv6 packet-too-big that MSS-ICMP is about."""
+
+    src: str
+    dst: str
+    type: int
+    code: int
+    mtu: int
+
+
+def parse_icmp(raw: bytes) -> Icmp | None:
+    """An ICMP(v6) error's fields, or None if ``raw`` is not an ICMP packet."""
+    if len(raw) >= 28 and raw[0] >> 4 == 4 and raw[9] == PROTO_ICMP:
+        ihl = (raw[0] & 0x0F) * 4
+        if len(raw) >= ihl + 8:
+            return Icmp(addr_text(raw[12:16]), addr_text(raw[16:20]), raw[ihl], raw[ihl + 1],
+                        struct.unpack_from("!H", raw, ihl + 6)[0])
+    if len(raw) >= 48 and raw[0] >> 4 == 6 and raw[6] == PROTO_ICMPV6:
+        return Icmp(addr_text(raw[8:24]), addr_text(raw[24:40]), raw[40], raw[41],
+                    struct.unpack_from("!I", raw, 44)[0])
+    return None
+
+
+def summary(raw: bytes) -> str:
+    """One line per packet, tcpdump-like; never raises."""
+    icmp = parse_icmp(raw)
+    if icmp is not None:
+        return f"{icmp.src} > {icmp.dst} ICMP type {icmp.type} code {icmp.code} mtu {icmp.mtu}"
+    try:
+        return decode(raw).summary()
+    except MalformedSegment as exc:
+        return f"malformed packet ({len(raw)} bytes): {exc}"
+
+
+def tcp_valid(seg: Segment, raw: bytes) -> bool:
+    return tcp_checksum(seg.ip.src, seg.ip.dst, raw[seg.ip.header_length:]) == seg.tcp.checksum
+
+
+def ip_valid(seg: Segment, raw: bytes) -> bool:
+    return not isinstance(seg.ip, IPv4Header) or internet_checksum(raw[:seg.ip.header_length]) == 0
+
+
+def _options_view(seg: Segment) -> dict[str, object]:
+    """The options as comparable JSON-friendly values, keyed by what they evidence."""
+    t = seg.tcp
+    ts = t.option(Timestamps)
+    sack = t.option(Sack)
+    ws = t.option(WindowScale)
+    passed = [o for o in t.options if isinstance(o, (MaxSegmentSize, SackPermitted, UnknownOption))]
+    return {
+        "ts": [ts.tsval, ts.tsecr] if isinstance(ts, Timestamps) else None,
+        "ts_count": sum(isinstance(o, Timestamps) for o in t.options),
+        "ts_all": [[o.tsval, o.tsecr] for o in t.options if isinstance(o, Timestamps)],
+        "sack": [list(b) for b in sack.blocks] if isinstance(sack, Sack) else None,
+        "ws": ws.shift if isinstance(ws, WindowScale) else None,
+        "passed": [push_options((o,)).hex() for o in passed],
+        "layout": push_options(t.options).hex(),
+    }
+
+
+class _Collector:
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.diffs: list[FieldDiff] = []
+
+    def add(self, packet: int, field: str, expected: object, actual: object, req: str) -> None:
+        self.diffs.append(FieldDiff(self.step, packet, field, expected, actual, req))
+
+
+def _seq_req(notes: tuple[Note, ...]) -> str:
+    return "TRIM-REST" if Note.TRIMMED in notes else "SEQ-MAP"
+
+
+def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, a: Segment, a_raw: bytes,
+                     model: RelayResult, state: SpliceState, injected: Segment, in_valid: tuple[bool, bool]) -> None:
+    """All field checks of one expected/actual segment pair."""
+    notes = model.notes
+    trimmed = Note.TRIMMED in notes
+    p = f"{leg}[{i}]."
+    c.add(i, p + "ip.version", e.ip.version, a.ip.version, "ADDR-REWRITE")
+    c.add(i, p + "ip.src", addr_text(e.ip.src), addr_text(a.ip.src), "ADDR-REWRITE")
+    c.add(i, p + "ip.dst", addr_text(e.ip.dst), addr_text(a.ip.dst), "ADDR-REWRITE")
+    c.add(i, p + "tcp.sport", e.tcp.sport, a.tcp.sport, "PORT-REWRITE")
+    c.add(i, p + "tcp.dport", e.tcp.dport, a.tcp.dport, "PORT-REWRITE")
+    c.add(i, p + "tcp.seq", e.tcp.seq, a.tcp.seq, _seq_req(notes))
+    ack_req = "ACK-MAP" if e.tcp.flags & ACK else "ACK-NOACK"
+    c.add(i, p + "tcp.ack", e.tcp.ack, a.tcp.ack, ack_req)
+    if Note.URG_CLEARED in notes:
+        flags_req, urg_req = "URG-CLEAR", "URG-CLEAR"
+    elif trimmed:
+        flags_req, urg_req = "TRIM-REST", "URG-SHIFT"
+    else:
+        flags_req, urg_req = "FLAGS-KEEP", "URG-KEEP"
+    if Note.BELOW_BASE_PURE_ACK in notes:
+        flags_req = urg_req = "TRIM-BELOW"
+    c.add(i, p + "tcp.flags", flags_text(e.tcp.flags), flags_text(a.tcp.flags), flags_req)
+    c.add(i, p + "tcp.reserved", e.tcp.reserved, a.tcp.reserved, "FLAGS-KEEP")
+    if e.tcp.flags & URG or a.tcp.flags & URG or e.tcp.urgent != a.tcp.urgent:
+        c.add(i, p + "tcp.urgent", e.tcp.urgent, a.tcp.urgent, urg_req)
+    # payload: more bytes than expected after a trim = data below the base relayed (TRIM-SOUND);
+    # fewer = data at or after it dropped (TRIM-COMPLETE)
+    if e.payload == a.payload:
+        c.add(i, p + "payload", len(e.payload), len(a.payload), "PAYLOAD-KEEP")
+    else:
+        if trimmed and len(a.payload) > len(e.payload):
+            req = "TRIM-SOUND"
+        elif trimmed and len(a.payload) < len(e.payload):
+            req = "TRIM-COMPLETE"
+        else:
+            req = "PAYLOAD-KEEP"
+        c.add(i, p + "payload", f"{len(e.payload)} bytes {e.payload[:16].hex()}",
+              f"{len(a.payload)} bytes {a.payload[:16].hex()}", req)
+    # window: exact rescale (SHOULD), and never promising more than the sender's real window (MUST)
+    c.add(i, p + "tcp.window", e.tcp.window, a.tcp.window, "WS-EXACT")
+    direction = model.direction or Direction.C2S
+    leg_in, leg_out = state.legs(direction)
+    real = injected.tcp.window << leg_in.recv_shift
+    believed = a.tcp.window << leg_out.send_shift
+    c.add(i, p + "tcp.window believed <= real", True, believed <= real, "WS-SAFE")
+    # IP
+    c.add(i, p + "ip.ttl", e.ip.hop_limit, a.ip.hop_limit, "TTL-DEC")
+    if isinstance(e.ip, IPv4Header) and isinstance(a.ip, IPv4Header):
+        c.add(i, p + "ip.options", e.ip.options.hex(), a.ip.options.hex(), "IPOPT-STRIP")
+        c.add(i, p + "ip.tos", e.ip.tos, a.ip.tos, "IP-PRESERVE")
+        c.add(i, p + "ip.df", e.ip.df, a.ip.df, "IP-PRESERVE")
+        c.add(i, p + "ip.id", e.ip.ident, a.ip.ident, "IP-PRESERVE")
+        c.add(i, p + "ip.checksum valid", ip_valid(e, e_raw), ip_valid(a, a_raw),
+              "IPCSUM-VALID" if in_valid[0] else "CSUM-FAILSAFE")
+    elif isinstance(e.ip, IPv6Header) and isinstance(a.ip, IPv6Header):
+        c.add(i, p + "ip.traffic_class", e.ip.traffic_class, a.ip.traffic_class, "IP-PRESERVE")
+        c.add(i, p + "ip.flow_label", e.ip.flow_label, a.ip.flow_label, "IP-PRESERVE")
+    c.add(i, p + "tcp.checksum valid", tcp_valid(e, e_raw), tcp_valid(a, a_raw),
+          "TCPCSUM-VALID" if in_valid[1] else "CSUM-FAILSAFE")
+    # options
+    eo, ao = _options_view(e), _options_view(a)
+    in_ts = injected.tcp.option(Timestamps) is not None
+    if eo["ts"] is None and in_ts:
+        c.add(i, p + "tcp.options.TS", None, ao["ts"], "TS-STRIP")
+    elif eo["ts"] is not None or ao["ts"] is not None:
+        ets, ats = eo["ts"], ao["ts"]
+        c.add(i, p + "tcp.options.TS.tsval", ets[0] if isinstance(ets, list) else None,
+              ats[0] if isinstance(ats, list) else None, "TS-VAL")
+        c.add(i, p + "tcp.options.TS.tsecr", ets[1] if isinstance(ets, list) else None,
+              ats[1] if isinstance(ats, list) else None, "TS-ECR")
+        if eo["ts_count"] != 1 or ao["ts_count"] != 1:  # every TS option must be mapped
+            c.add(i, p + "tcp.options.TS (all)", eo["ts_all"], ao["ts_all"], "TS-VAL")
+    in_sack = injected.tcp.option(Sack) is not None
+    if eo["sack"] is None and in_sack:
+        c.add(i, p + "tcp.options.SACK", None, ao["sack"],
+              "SACK-CLIP" if Note.SACK_CLIPPED in notes else "SACK-STRIP")
+    elif eo["sack"] is not None or ao["sack"] is not None:
+        c.add(i, p + "tcp.options.SACK", eo["sack"], ao["sack"],
+              "SACK-CLIP" if Note.SACK_CLIPPED in notes else "SACK-MAP")
+    if injected.tcp.option(WindowScale) is not None or ao["ws"] is not None:
+        c.add(i, p + "tcp.options.WS", eo["ws"], ao["ws"], "WS-STRIP")
+    c.add(i, p + "tcp.options (passed through)", eo["passed"], ao["passed"], "OPT-PASS")
+    # byte layout last: NOP overwrite vs removal is a MAY; checked only when everything else agrees
+    if eo["ts_all"] == ao["ts_all"] and eo["sack"] == ao["sack"] and eo["ws"] == ao["ws"]:
+        c.add(i, p + "tcp.options layout", eo["layout"], ao["layout"], "STRIP-STYLE")
+
+
+def _count_req(notes: tuple[Note, ...], primary: str) -> str:
+    for note, req in ((Note.TTL_EXPIRED, "TTL-EXPIRE"), (Note.NOT_THIS_SPLICE, "DIR-ONLY"),
+                      (Note.MSS_EXCEEDED, "MSS-ICMP"), (Note.BELOW_BASE_DROPPED, "TRIM-BELOW"),
+                      (Note.BELOW_BASE_PURE_ACK, "TRIM-BELOW")):
+        if note in notes:
+            return req
+    return primary
+
+
+def _expected_by_leg(model: RelayResult) -> tuple[list[bytes], list[bytes]]:
+    """(to_client, to_server) packets the model emits."""
+    to_client: list[bytes] = []
+    to_server: list[bytes] = []
+    c2s = model.direction is Direction.C2S
+    for e in model.emitted:
+        if isinstance(e, PacketTooBig):  # back to the sender
+            (to_client if c2s else to_server).append(encode_icmp(e))
+        else:
+            (to_server if c2s else to_client).append(encode(e))
+    return to_client, to_server
+
+
+def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: bytes, model: RelayResult,
+              observed: Observation, primary: str) -> tuple[list[FieldDiff], StepRecord]:
+    """Every check of one injection (equal fields included: ``checked`` counts them) and its record."""
+    c = _Collector(step)
+    exp_c, exp_s = _expected_by_leg(model)
+    in_valid = (ip_valid(injected, injected_raw), tcp_valid(injected, injected_raw))
+    count_req = _count_req(model.notes, primary)
+    for leg, expected, actual in (("to_client", exp_c, observed.to_client), ("to_server", exp_s, observed.to_server)):
+        c.add(-1, f"{leg}.count", len(expected), len(actual), count_req)
+        for i, (e_raw, a_raw) in enumerate(zip(expected, actual, strict=False)):
+            e_icmp, a_icmp = parse_icmp(e_raw), parse_icmp(a_raw)
+            if e_icmp is not None or a_icmp is not None:
+                c.add(i, f"{leg}[{i}].icmp", None if e_icmp is None else [e_icmp.type, e_icmp.code, e_icmp.mtu],
+                      None if a_icmp is None else [a_icmp.type, a_icmp.code, a_icmp.mtu], "MSS-ICMP")
+                continue
+            e = decode(e_raw)
+            try:
+                a = decode(a_raw)
+            except MalformedSegment as exc:
+                c.add(i, f"{leg}[{i}].decodes", "a well-formed segment", f"malformed: {exc}", primary)
+                continue
+            compare_segments(c, i, leg, e, e_raw, a, a_raw, model, state, injected, in_valid)
+    from_client = model.direction is not Direction.S2C
+    record = StepRecord(
+        leg_in="client" if from_client else "server",
+        input=injected_raw.hex(),
+        expected_to_client=[x.hex() for x in exp_c], expected_to_server=[x.hex() for x in exp_s],
+        actual_to_client=[x.hex() for x in observed.to_client], actual_to_server=[x.hex() for x in observed.to_server],
+        summary_input=summary(injected_raw),
+        summary_expected=[summary(x) for x in exp_c + exp_s],
+        summary_actual=[summary(x) for x in observed.to_client + observed.to_server],
+    )
+    return c.diffs, record
+
+
+def geometry(state: SpliceState, seg: Segment, model: RelayResult) -> Geometry | None:
+    """The input's place relative to the in leg's base (for reports' sequence-space picture)."""
+    if model.direction is None:
+        return None
+    leg_in, leg_out = state.legs(model.direction)
+    t = seg.tcp
+    return Geometry(leg_in.splice_irs, leg_out.splice_iss, t.seq, len(seg.payload), model.direction.value)
+
+
+def distance(a: int, b: int) -> int:
+    """Signed distance a - b in sequence space, in (-2^31, 2^31]."""
+    d = int(seq_sub(a, b))
+    return d - (1 << 32) if d > (1 << 31) else d
+
+
+def lines(diffs: list[FieldDiff]) -> Iterator[str]:
+    """packetdrill-style lines for the differing fields."""
+    for d in diffs:
+        if not d.ok:
+            yield d.line()

@@ -1,0 +1,121 @@
+"""From a scenario to the reference model's splice: the splice a correct proxy makes for it.
+
+The proxy of the model is a SOCKS-like relay (paper figure 3) with its own addresses on each leg. Its
+handshakes follow :mod:`splicecheck.reference.handshake` (§3.4), and the splice is made by driving
+:class:`~splicecheck.reference.lifecycle.SpliceMachine` through the figure-3 sequence:
+
+    D connected; client's pre-splice bytes read and forwarded; server's pre-splice bytes read and
+    forwarded; INTEND_SPLICE; PRESPLICE(ok_len); the OK message written.
+
+So the constants come out of the lifecycle table itself (LIFE-BASE-S2C, LIFE-BASE-C2S), never from
+a second formula. Adapters that make the splice some other way (SYNPROXY) learn their constants
+instead and do not use this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..reference.handshake import ProxyConfig, SynOptions, answer_client, negotiate, offer_server
+from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine
+from ..reference.relay import Endpoint, RelayResult, SpliceState, direction_of
+from ..reference.segment import Segment, addr
+from ..reference.seqspace import seq_add
+from .contract import PeerPlan, Scenario
+
+DEFAULT_PROXY_ISN_C = 0x5000_0000
+DEFAULT_PROXY_ISN_D = 0x7000_0000
+DEFAULT_PROXY_TSVAL = 0x0100_0000
+
+
+@dataclass(frozen=True, slots=True)
+class Addresses:
+    """The four endpoints of a splice (lab-only ranges: RFC 2544's 198.18.0.0/15, RFC 3849's 2001:db8::/32)."""
+
+    client: Endpoint
+    proxy_c: Endpoint
+    proxy_d: Endpoint
+    server: Endpoint
+
+
+def addresses(family: int, client_port: int = 40000) -> Addresses:
+    if family == 4:
+        return Addresses(Endpoint(addr("198.18.0.2"), client_port), Endpoint(addr("198.18.0.1"), 1080),
+                         Endpoint(addr("198.19.0.1"), 50000), Endpoint(addr("198.19.0.2"), 80))
+    return Addresses(Endpoint(addr("2001:db8:0:1::2"), client_port), Endpoint(addr("2001:db8:0:1::1"), 1080),
+                     Endpoint(addr("2001:db8:0:2::1"), 50000), Endpoint(addr("2001:db8:0:2::2"), 80))
+
+
+def syn_options(p: PeerPlan) -> SynOptions:
+    return SynOptions(mss=p.mss, wscale=p.wscale, sack_permitted=p.sack_permitted, timestamps=p.tsval is not None)
+
+
+def reference_machine(scenario: Scenario, where: Addresses | None = None,
+                      config: ProxyConfig | None = None) -> SpliceMachine:
+    """A lifecycle machine that has made the scenario's splice (stage SPLICED)."""
+    s = scenario
+    where = where or addresses(s.family)
+    cfg = config or ProxyConfig()
+    c_syn = syn_options(s.client)
+    to_client = answer_client(c_syn, s.client.df, cfg)
+    to_server = offer_server(c_syn, cfg)
+    leg_c = negotiate(c_syn, to_client)
+    leg_d = negotiate(syn_options(s.server), to_server)
+    ts_c = s.proxy_tsval_c if s.proxy_tsval_c is not None else DEFAULT_PROXY_TSVAL
+    ts_d = s.proxy_tsval_d if s.proxy_tsval_d is not None else DEFAULT_PROXY_TSVAL
+    sock_c = Socket(where.client, where.proxy_c, s.client.isn,
+                    s.proxy_isn_c if s.proxy_isn_c is not None else DEFAULT_PROXY_ISN_C,
+                    leg_c.timestamps, s.client.tsval or 0, ts_c, leg_c.sack, leg_c.peer_wscale, leg_c.local_wscale,
+                    leg_c.peer_mss)
+    sock_d = Socket(where.server, where.proxy_d, s.server.isn,
+                    s.proxy_isn_d if s.proxy_isn_d is not None else DEFAULT_PROXY_ISN_D,
+                    leg_d.timestamps, s.server.tsval or 0, ts_d, leg_d.sack, leg_d.peer_wscale, leg_d.local_wscale,
+                    leg_d.peer_mss)
+    m = SpliceMachine(sock_c, strip_style=s.strip_style)
+    m.handle(Event(EventType.SERVER_CONNECTED, socket=sock_d))
+    if s.client_presplice:
+        m.handle(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
+        m.handle(Event(EventType.APP_SEND_SERVER, s.client_presplice))
+    if s.server_presplice:
+        m.handle(Event(EventType.APP_RECV_SERVER, s.server_presplice))
+        m.handle(Event(EventType.APP_SEND_CLIENT, s.server_presplice))
+    m.handle(Event(EventType.INTEND_SPLICE))
+    m.handle(Event(EventType.PRESPLICE, s.ok_len))
+    if s.ok_len:
+        m.handle(Event(EventType.APP_SEND_CLIENT, s.ok_len))
+    assert m.splice is not None
+    return m
+
+
+def reference_state(scenario: Scenario, where: Addresses | None = None) -> SpliceState:
+    """The splice constants a correct proxy ends up with for ``scenario``."""
+    m = reference_machine(scenario, where)
+    assert m.splice is not None
+    return m.splice
+
+
+def first_byte(plan: PeerPlan, presplice: int) -> int:
+    """Sequence number of an end host's first byte after the pre-splice exchange."""
+    return int(seq_add(plan.isn, 1 + presplice))
+
+
+class Model:
+    """The model's side of a session: a lifecycle machine already spliced with the session's constants,
+    so that the model's own rules after the splice (a relayed RST closes it; the relay's successor
+    state) apply to the expectation exactly as to the reference IUT."""
+
+    def __init__(self, state: SpliceState) -> None:
+        self.machine = SpliceMachine.spliced(state)
+
+    @property
+    def state(self) -> SpliceState:
+        assert self.machine.splice is not None
+        return self.machine.splice
+
+    def relay(self, seg: Segment, now: float) -> RelayResult:
+        """What the splice emits for ``seg`` (a RelayResult with nothing emitted once the splice closed)."""
+        st = self.state
+        from_server = seg.ip.src == st.server.peer.addr and seg.tcp.sport == st.server.peer.port
+        kind = EventType.SERVER_SEGMENT if from_server else EventType.CLIENT_SEGMENT
+        out = self.machine.handle(Event(kind, segment=seg), now)
+        return out[0] if out else RelayResult(direction_of(st, seg), (), (), now)

@@ -1,0 +1,224 @@
+"""Verdicts and results: what a run produces, one JSON line per case (the reports' only input).
+
+Grading (DESIGN.md principle 3). Every field the diff engine compares is attributed to requirement
+IDs. A difference in a field attributed to requirement R is graded by R's level: FAIL for a MUST,
+NON-STRICT for a SHOULD, INFO for a MAY. A case's verdict is the worst grade among the differences
+attributed to the requirements the case *targets*; differences in other fields are kept as
+*collateral* evidence and count towards their own requirements' verdicts, not the case's (a
+timestamp case does not fail because the window field is off; WS-EXACT does). UNSUPPORTED: the IUT
+declared it cannot do what the case needs. SKIPPED: this machine lacks what the adapter needs (the
+reason says what). ERROR: the harness failed, not the IUT.
+
+A requirement's verdict is the worst over all its graded checks, targeted and collateral; if none
+ran it is UNSUPPORTED (or SKIPPED), and if no case covers it at all, NOT-COVERED.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ..spec.requirements import BY_ID, Level
+
+
+class Verdict(StrEnum):
+    PASS = "PASS"
+    INFO = "INFO"
+    SKIPPED = "SKIPPED"
+    UNSUPPORTED = "UNSUPPORTED"
+    NON_STRICT = "NON-STRICT"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    NOT_COVERED = "NOT-COVERED"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def bad(self) -> bool:
+        """Makes the run's exit code 1."""
+        return self in (Verdict.FAIL, Verdict.ERROR)
+
+
+_RANK = {Verdict.NOT_COVERED: 0, Verdict.PASS: 1, Verdict.INFO: 2, Verdict.SKIPPED: 3, Verdict.UNSUPPORTED: 4,
+         Verdict.NON_STRICT: 5, Verdict.FAIL: 6, Verdict.ERROR: 7}
+
+GRADE = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.NON_STRICT, Level.MAY: Verdict.INFO}
+
+
+def grade(req: str) -> Verdict:
+    """The verdict a departure from requirement ``req`` earns."""
+    return GRADE[BY_ID[req].level]
+
+
+def worst(verdicts: Iterable[Verdict], default: Verdict = Verdict.PASS) -> Verdict:
+    return max(verdicts, key=lambda v: v.rank, default=default)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDiff:
+    """One compared field of one output packet (packetdrill style when it differs).
+
+    ``step``: index of the injection in the case; ``packet``: index of the output on its leg;
+    ``field``: a dotted name (``tcp.seq``, ``tcp.options.TS.tsval``, ``segments``, …);
+    values are JSON-friendly (ints, strings, lists, None)."""
+
+    step: int
+    packet: int
+    field: str
+    expected: Any
+    actual: Any
+    req: str
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.expected == self.actual)
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict.PASS if self.ok else grade(self.req)
+
+    def line(self) -> str:
+        return f"{self.req} field {self.field}: expected {fmt(self.expected)} vs actual {fmt(self.actual)}"
+
+
+def fmt(v: Any) -> str:
+    """Decimal and hex for numbers, as packetdrill prints them."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v} ({v:#x})" if v > 9 else str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
+    return str(v)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One injection: the packets in, expected and observed (hex), and their one-line summaries."""
+
+    leg_in: str  # "client" or "server": who sent it
+    input: str
+    expected_to_client: list[str] = field(default_factory=list)
+    expected_to_server: list[str] = field(default_factory=list)
+    actual_to_client: list[str] = field(default_factory=list)
+    actual_to_server: list[str] = field(default_factory=list)
+    summary_input: str = ""
+    summary_expected: list[str] = field(default_factory=list)
+    summary_actual: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """Where a case's input sits in sequence space relative to the splice's base (for the HTML picture)."""
+
+    splice_irs: int
+    splice_iss: int
+    seq: int
+    length: int
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """The outcome of one case against one IUT (one JSON line)."""
+
+    case: str  # case ID, e.g. "SEQ-MAP-wrap-1"
+    reqs: list[str]  # the requirements the case targets (first = primary)
+    verdict: Verdict
+    description: str = ""
+    expectation: str = ""
+    diffs: list[FieldDiff] = field(default_factory=list)  # differing fields only
+    checked: int = 0  # number of field comparisons made
+    steps: list[StepRecord] = field(default_factory=list)
+    geometry: list[Geometry] = field(default_factory=list)
+    reason: str = ""  # UNSUPPORTED / SKIPPED / ERROR: why
+    duration: float = 0.0
+    repro: str = ""  # one command that reproduces the case
+    seed: int | None = None
+    kind: str = "named"  # "named", "property", "stateful", "vector", "trace"
+
+    @property
+    def targeted(self) -> list[FieldDiff]:
+        return [d for d in self.diffs if d.req in self.reqs]
+
+    @property
+    def collateral(self) -> list[FieldDiff]:
+        return [d for d in self.diffs if d.req not in self.reqs]
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["verdict"] = self.verdict.value
+        d["type"] = "case"
+        return json.dumps(d, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CaseResult:
+        d = {k: v for k, v in d.items() if k != "type"}
+        d["verdict"] = Verdict(d["verdict"])
+        d["diffs"] = [FieldDiff(**x) for x in d.get("diffs", [])]
+        d["steps"] = [StepRecord(**x) for x in d.get("steps", [])]
+        d["geometry"] = [Geometry(**x) for x in d.get("geometry", [])]
+        return cls(**d)
+
+
+def case_verdict(reqs: list[str], diffs: Iterable[FieldDiff]) -> Verdict:
+    """The worst grade among differences attributed to the targeted requirements (PASS if none)."""
+    return worst(d.verdict for d in diffs if not d.ok and d.req in reqs)
+
+
+def requirement_verdicts(results: Iterable[CaseResult]) -> dict[str, Verdict]:
+    """Per requirement ID (every catalogued one): the worst verdict among its checks (module docstring)."""
+    out: dict[str, list[Verdict]] = {rid: [] for rid in BY_ID}
+    for r in results:
+        if r.verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED, Verdict.ERROR):
+            for rid in r.reqs:
+                out.setdefault(rid, []).append(r.verdict)
+            continue
+        for rid in r.reqs:
+            out.setdefault(rid, []).append(worst((d.verdict for d in r.diffs if d.req == rid), Verdict.PASS))
+        for d in r.collateral:
+            out.setdefault(d.req, []).append(d.verdict)
+    verdicts: dict[str, Verdict] = {}
+    for rid, vs in out.items():
+        ran = [v for v in vs if v not in (Verdict.UNSUPPORTED, Verdict.SKIPPED)]
+        verdicts[rid] = worst(ran) if ran else worst(vs, Verdict.NOT_COVERED)
+    return verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class RunHeader:
+    """The first JSON line of a results file: who was tested, by what, with which seeds."""
+
+    iut: str
+    iut_version: str
+    iut_description: str
+    splicecheck_version: str
+    started: str  # ISO 8601
+    adapter: str
+    seed: int | None = None
+    argv: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["type"] = "header"
+        return json.dumps(d, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class RunFooter:
+    """The last JSON line, written only when the run finished (its absence marks a partial run)."""
+
+    finished: str
+    duration: float
+    counts: dict[str, int]
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["type"] = "footer"
+        return json.dumps(d, separators=(",", ":"))

@@ -1,0 +1,187 @@
+"""The runner: cases against an adapter, one streamed result per case.
+
+For each case: UNSUPPORTED if the adapter declared a feature the case needs; otherwise a session is
+opened for the case's scenario, the injections are built from the session's splice state, each is
+sent to the IUT and relayed by the model (threading the model's state), and the diff engine compares
+them. Exceptions are sorted into the three kinds of DESIGN.md principle 4: the IUT's divergence is a
+verdict, :class:`UnsupportedError` is UNSUPPORTED, anything else the harness raised is ERROR.
+
+Results are appended to a JSONL file as each case completes (:class:`JsonlSink`), flushed and fsynced,
+so a crash or Ctrl-C keeps every finished case; the footer line is written only at a normal end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Protocol
+
+from splicecheck import __version__
+
+from ..reference.codec import decode
+from ..reference.errors import MalformedSegment
+from ..reference.relay import RelayResult, direction_of
+from .case import Case, injections
+from .contract import Adapter, UnsupportedError
+from .diff import diff_step, geometry
+from .model import Model
+from .results import CaseResult, FieldDiff, Geometry, RunFooter, RunHeader, StepRecord, Verdict, case_verdict
+
+
+class Reporter(Protocol):
+    def start(self, header: RunHeader) -> None: ...
+    def case(self, result: CaseResult) -> None: ...
+
+
+def repro_command(adapter_spec: str, case_id: str, seed: int | None = None) -> str:
+    cmd = f"splicecheck run --adapter {adapter_spec} --case {case_id}"
+    return cmd + (f" --seed {seed}" if seed is not None else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """The checks of one run of a case's injections (also used by property and stateful cases)."""
+
+    diffs: list[FieldDiff]
+    steps: list[StepRecord]
+    geometry: list[Geometry]
+
+    @property
+    def checked(self) -> int:
+        return len(self.diffs)
+
+    def differing(self) -> list[FieldDiff]:
+        return [d for d in self.diffs if not d.ok]
+
+
+def execute(adapter: Adapter, case: Case) -> Executed:
+    """Open a session for ``case.scenario``, inject the built segments, diff each against the model."""
+    diffs: list[FieldDiff] = []
+    steps: list[StepRecord] = []
+    geo: list[Geometry] = []
+    with adapter.open(case.scenario) as session:
+        model = Model(session.state)
+        for i, inj in enumerate(injections(case.build(session.state))):
+            wire = inj.wire
+            state_before = model.state
+            try:
+                judged = decode(wire) if inj.raw is not None else inj.segment
+            except MalformedSegment:
+                expected = RelayResult(direction_of(model.state, inj.segment), ())
+                judged = inj.segment
+            else:
+                expected = model.relay(judged, inj.now)
+            observed = session.inject(inj.segment, raw=inj.raw)
+            step_diffs, record = diff_step(i, state_before, judged, wire, expected, observed, case.primary)
+            diffs += step_diffs
+            steps.append(record)
+            g = geometry(state_before, judged, expected)
+            if g is not None:
+                geo.append(g)
+    return Executed(diffs, steps, geo)
+
+
+def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None = None) -> CaseResult:
+    base = CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
+                      expectation=case.expectation, kind=case.kind, repro=repro_command(adapter_spec, case.id, seed),
+                      seed=seed)
+    missing = sorted(f.value for f in case.all_needs() & adapter.unsupported)
+    if missing:
+        return replace(base, verdict=Verdict.UNSUPPORTED, reason="the IUT cannot: " + ", ".join(missing))
+    t0 = time.perf_counter()
+    try:
+        if case.execute is not None:
+            return case.execute(adapter, case, seed)
+        ex = execute(adapter, case)
+    except UnsupportedError as exc:
+        return replace(base, verdict=Verdict.UNSUPPORTED, reason=str(exc), duration=time.perf_counter() - t0)
+    except Exception as exc:  # anything else the harness raised (HarnessError included) is ERROR
+        reason = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return replace(base, verdict=Verdict.ERROR, reason=reason, duration=time.perf_counter() - t0)
+    bad = ex.differing()
+    return replace(base, verdict=case_verdict(list(case.reqs), bad), diffs=bad, checked=ex.checked, steps=ex.steps,
+                   geometry=ex.geometry, duration=time.perf_counter() - t0)
+
+
+class JsonlSink:
+    """Appends one JSON line per record, flushed and fsynced, so an interrupted run keeps its results."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._f: IO[str] | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = path.open("w", encoding="utf-8")
+
+    def write(self, line: str) -> None:
+        if self._f is None:
+            return
+        self._f.write(line + "\n")
+        self._f.flush()
+        with contextlib.suppress(OSError):
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def header_for(adapter: Adapter, adapter_spec: str, seed: int | None, argv: Sequence[str] | None = None) -> RunHeader:
+    info = adapter.info()
+    return RunHeader(iut=info.name, iut_version=info.version, iut_description=info.description,
+                     splicecheck_version=__version__, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                     adapter=adapter_spec, seed=seed, argv=list(argv if argv is not None else sys.argv[1:]),
+                     details=dict(info.details))
+
+
+def skipped_all(cases: Iterable[Case], reason: str, adapter_spec: str) -> list[CaseResult]:
+    return [CaseResult(case=c.id, reqs=list(c.reqs), verdict=Verdict.SKIPPED, description=c.description,
+                       expectation=c.expectation, reason=reason, kind=c.kind, repro=repro_command(adapter_spec, c.id))
+            for c in cases]
+
+
+def run(adapter: Adapter, cases: Sequence[Case], *, adapter_spec: str, sink: JsonlSink | None = None,
+        reporter: Reporter | None = None, seed: int | None = None,
+        on_result: Callable[[CaseResult], None] | None = None, argv: Sequence[str] | None = None) -> list[CaseResult]:
+    """Run ``cases`` in order; every result is streamed to ``sink`` and ``reporter`` as it completes."""
+    sink = sink or JsonlSink(None)
+    header = header_for(adapter, adapter_spec, seed, argv)
+    sink.write(header.to_json())
+    if reporter is not None:
+        reporter.start(header)
+    t0 = time.perf_counter()
+    results: list[CaseResult] = []
+    missing_fn = getattr(adapter, "missing", None)
+    missing: list[str] = list(missing_fn()) if callable(missing_fn) else []
+    todo: Iterable[CaseResult | Case] = skipped_all(cases, "; ".join(missing), adapter_spec) if missing else cases
+    for item in todo:
+        result = item if isinstance(item, CaseResult) else run_case(adapter, item, adapter_spec, seed)
+        results.append(result)
+        sink.write(result.to_json())
+        if reporter is not None:
+            reporter.case(result)
+        if on_result is not None:
+            on_result(result)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.verdict.value] = counts.get(r.verdict.value, 0) + 1
+    sink.write(RunFooter(time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter() - t0, counts).to_json())
+    return results
+
+
+def exit_code(results: Iterable[CaseResult]) -> int:
+    """0 when there is no FAIL or ERROR, 1 otherwise (2, usage errors, is the CLI's)."""
+    return 1 if any(r.verdict.bad for r in results) else 0
+
+
+def dump(results: Iterable[CaseResult]) -> str:
+    """All results as one JSON array (for tests and debugging)."""
+    return json.dumps([json.loads(r.to_json()) for r in results], indent=1)

@@ -1,0 +1,115 @@
+"""The conformance engine's core: contract, runner, diff and grading, on the reference adapter."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from splicecheck.adapters.reference import ReferenceAdapter
+from splicecheck.conformance.case import Case, corrupt_tcp_checksum, from_client, from_server
+from splicecheck.conformance.contract import AdapterNotFound, Feature, PeerPlan, Scenario, load_adapter
+from splicecheck.conformance.results import CaseResult, Verdict, requirement_verdicts
+from splicecheck.conformance.runner import JsonlSink, exit_code, run, run_case
+from splicecheck.reference.relay import RelayResult, SpliceState, relay
+from splicecheck.reference.segment import ACK, PSH, RST, Segment, TcpHeader
+
+WRAP = Scenario(client=PeerPlan(isn=0xFFFF_FFF0, tsval=5, sack_permitted=True, wscale=7),
+                server=PeerPlan(isn=0xFFFF_FFFE, tsval=9, sack_permitted=True, wscale=2), ok_len=5,
+                client_presplice=20)
+
+
+def data_case(off: int = 3) -> Case:
+    return Case("SEQ-MAP-t", ("SEQ-MAP",), "data from the client", "seq mapped",
+                lambda st: [from_client(st, off, payload=b"hello", flags=ACK | PSH)], WRAP)
+
+
+def seq_off_by_one(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    r = relay(state, seg, now)
+    out = tuple(dataclasses.replace(s, tcp=dataclasses.replace(s.tcp, seq=(s.tcp.seq + 1) & 0xFFFF_FFFF))
+                if isinstance(s, Segment) else s for s in r.emitted)
+    return dataclasses.replace(r, emitted=out)
+
+
+def test_reference_passes_with_every_field_checked() -> None:
+    cases = [data_case(), data_case(-3),
+             Case("CSUM-t", ("CSUM-FAILSAFE",), "bad checksum", "stays bad",
+                  lambda st: [corrupt_tcp_checksum(from_server(st, 0, payload=b"x" * 7))], WRAP),
+             Case("RST-t", ("ACK-NOACK",), "bare RST", "ack unchanged",
+                  lambda st: [from_server(st, 0, flags=RST, ack=12345)], WRAP)]
+    results = run(ReferenceAdapter(), cases, adapter_spec="reference")
+    assert [r.verdict for r in results] == [Verdict.PASS] * 4
+    assert all(r.checked > 20 for r in results)
+    assert exit_code(results) == 0
+
+
+def test_a_broken_seq_fails_with_a_packetdrill_line() -> None:
+    r = run_case(ReferenceAdapter(relay_fn=seq_off_by_one), data_case(), "x")
+    assert r.verdict is Verdict.FAIL
+    (d,) = r.targeted
+    assert d.field == "to_server[0].tcp.seq"
+    assert d.actual == (d.expected + 1) & 0xFFFF_FFFF
+    assert d.line().startswith(f"SEQ-MAP field to_server[0].tcp.seq: expected {d.expected} ({d.expected:#x})")
+    assert exit_code([r]) == 1
+
+
+def test_collateral_difference_does_not_fail_another_requirements_case() -> None:
+    case = Case("TS-t", ("TS-VAL",), "x", "y", lambda st: [from_client(st, 0, payload=b"a")], WRAP)
+    r = run_case(ReferenceAdapter(relay_fn=seq_off_by_one), case, "x")
+    # the hand-made bug also leaves the checksum stale: both are collateral to a TS case
+    assert r.verdict is Verdict.PASS and [d.req for d in r.collateral] == ["SEQ-MAP", "TCPCSUM-VALID"]
+    assert requirement_verdicts([r])["SEQ-MAP"] is Verdict.FAIL
+
+
+def test_unsupported_and_error() -> None:
+    class NoV6(ReferenceAdapter):
+        unsupported = frozenset({Feature.IPV6})
+
+    v6 = Case("V6-t", ("SEQ-MAP",), "x", "y", lambda st: [from_client(st, 0)], Scenario(family=6))
+    assert run_case(NoV6(), v6, "x").verdict is Verdict.UNSUPPORTED
+    assert run_case(ReferenceAdapter(), v6, "x").verdict is Verdict.PASS
+
+    def boom(st: SpliceState) -> list[Segment]:
+        raise RuntimeError("harness bug")
+
+    r = run_case(ReferenceAdapter(), Case("E-t", ("SEQ-MAP",), "x", "y", boom), "x")
+    assert r.verdict is Verdict.ERROR and "harness bug" in r.reason
+
+
+def test_missing_output_is_a_count_difference() -> None:
+    def swallow(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        return dataclasses.replace(relay(state, seg, now), emitted=())
+
+    r = run_case(ReferenceAdapter(relay_fn=swallow), data_case(), "x")
+    assert r.verdict is Verdict.FAIL
+    assert [(d.field, d.expected, d.actual) for d in r.diffs] == [("to_server.count", 1, 0)]
+
+
+def test_jsonl_stream_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    sink = JsonlSink(path)
+    results = run(ReferenceAdapter(relay_fn=seq_off_by_one), [data_case()], adapter_spec="m", sink=sink)
+    sink.close()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["type"] for x in lines] == ["header", "case", "footer"]
+    assert CaseResult.from_dict(lines[1]) == results[0]
+
+
+def test_load_adapter() -> None:
+    assert load_adapter("reference").name == "reference"
+    assert load_adapter("splicecheck.adapters.reference:ReferenceAdapter").name == "reference"
+    for bad in ("nope", "no.such.module:X", "splicecheck.adapters.reference:Nope"):
+        with pytest.raises(AdapterNotFound):
+            load_adapter(bad)
+
+
+def test_scenario_validation() -> None:
+    with pytest.raises(ValueError):
+        PeerPlan(isn=1 << 32)
+    with pytest.raises(ValueError):
+        Scenario(family=5)
+    with pytest.raises(ValueError):
+        Case("X", ("NOPE",), "", "", lambda st: [])
+    assert Scenario(ok_len=3).needs() == {Feature.OK_MESSAGE}
+    assert TcpHeader(1, 2).flags == ACK
