@@ -48,7 +48,8 @@ class ReferenceSession:
         assert self.machine.splice is not None
         return self.machine.splice
 
-    def inject(self, segment: Segment, *, raw: bytes | None = None) -> Observation:
+    def inject(self, segment: Segment, *, raw: bytes | None = None,
+               expect: tuple[int, int] | None = None) -> Observation:
         from ..reference.codec import decode
         from ..reference.errors import MalformedSegment
 

@@ -171,10 +171,15 @@ class Session(Protocol):
         """The splice constants in effect (requested or learnt), in the reference model's terms."""
         ...
 
-    def inject(self, segment: Segment, *, raw: bytes | None = None) -> Observation:
+    def inject(self, segment: Segment, *, raw: bytes | None = None,
+               expect: tuple[int, int] | None = None) -> Observation:
         """Send ``segment`` to the proxy from whichever end host its addresses name (or from the client
         if they name neither); ``raw``, if given, is sent instead of ``encode(segment)`` (malformed
-        input). Returns what the IUT emitted within the adapter's timeout."""
+        input). Returns what the IUT emitted within the adapter's timeout.
+
+        ``expect``: how many packets the model emits (to the client, to the server). A live adapter may
+        use it to stop waiting early, but must still wait a grace period for packets beyond it: an
+        extra packet is a finding, never something to miss."""
         ...
 
     def event(self, event: Event) -> Observation:

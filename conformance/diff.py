@@ -229,6 +229,12 @@ def _expected_by_leg(model: RelayResult) -> tuple[list[bytes], list[bytes]]:
     return to_client, to_server
 
 
+def expected_counts(model: RelayResult) -> tuple[int, int]:
+    """(to_client, to_server): how many packets the model emits on each leg."""
+    to_client, to_server = _expected_by_leg(model)
+    return len(to_client), len(to_server)
+
+
 def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: bytes, model: RelayResult,
               observed: Observation, primary: str) -> tuple[list[FieldDiff], StepRecord]:
     """Every check of one injection (equal fields included: ``checked`` counts them) and its record."""

@@ -30,7 +30,7 @@ from ..reference.errors import MalformedSegment
 from ..reference.relay import RelayResult, direction_of
 from .case import Case, injections
 from .contract import Adapter, UnsupportedError
-from .diff import diff_step, geometry
+from .diff import diff_step, expected_counts, geometry
 from .model import Model
 from .results import CaseResult, FieldDiff, Geometry, RunFooter, RunHeader, StepRecord, Verdict, case_verdict
 
@@ -78,7 +78,7 @@ def execute(adapter: Adapter, case: Case) -> Executed:
                 judged = inj.segment
             else:
                 expected = model.relay(judged, inj.now)
-            observed = session.inject(inj.segment, raw=inj.raw)
+            observed = session.inject(inj.segment, raw=inj.raw, expect=expected_counts(expected))
             step_diffs, record = diff_step(i, state_before, judged, wire, expected, observed, case.primary)
             diffs += step_diffs
             steps.append(record)
