@@ -3,6 +3,10 @@
 Subcommands:
   spec            the requirement catalogue as a table
   prove           the Z3 proofs of the model's wraparound invariants (exit 1 on any failure)
+  run             the conformance suite against an adapter (exit 1 on FAIL or ERROR, 2 on usage errors)
+  mutants         the suite against every mutant of the zoo: which case kills which bug
+  report          re-render a run's reports from its results.jsonl; --matrix across runs
+  trace           judge two captured legs of any splice box offline
   lab clean       remove what a killed lab run left behind (namespaces, veths named sc-*)
   report-kernel   the main job: a report on this machine's Linux kernel splices
 """
@@ -54,6 +58,11 @@ def cmd_report_kernel(args: argparse.Namespace) -> int:
     return kernel_main(args)
 
 
+#: Subcommands with their own option parser: name → module of this package with ``main(argv) -> int``.
+OWN_PARSERS = {"prove": "cli_prove", "run": "cli_run", "mutants": "cli_mutants", "report": "cli_report",
+               "trace": "cli_trace"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="splicecheck", description="TCP Splice specification and conformance suite")
     p.add_argument("--version", action="version", version=f"splicecheck {__version__}")
@@ -64,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("prove", help="run the Z3 proofs of the model (exit 1 on any failure)", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_prove)
+    for name, text in (("run", "run the conformance suite against an adapter (see: splicecheck run -h)"),
+                       ("mutants", "measure the suite's power on the mutant zoo (see: splicecheck mutants -h)"),
+                       ("report", "re-render reports from a results.jsonl, or a matrix of runs"),
+                       ("trace", "check captured traffic of a splice box offline (two pcaps)")):
+        s = sub.add_parser(name, help=text, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
     s = sub.add_parser("lab", help="the Linux network-namespace lab")
     s.add_argument("action", choices=["clean", "check"])
     s.set_defaults(func=cmd_lab)
@@ -75,10 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["prove"]:  # its own option parser (cli_prove); argparse REMAINDER drops leading options
-        from . import cli_prove
+    if argv[:1] and argv[0] in OWN_PARSERS:  # argparse REMAINDER would drop their leading options
+        import importlib
 
-        return cli_prove.main(argv[1:])
+        module = importlib.import_module(f"{__package__}.{OWN_PARSERS[argv[0]]}")
+        try:
+            rc_sub: int = module.main(argv[1:])
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        return rc_sub
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

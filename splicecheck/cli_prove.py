@@ -31,7 +31,7 @@ def build_parser(prog: str = "splicecheck prove") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from splicecheck.spec import proofs
+    from .spec import proofs
 
     if args.list:
         for prop in proofs.PROPERTIES:

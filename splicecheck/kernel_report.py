@@ -19,6 +19,7 @@ import platform
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
@@ -28,6 +29,9 @@ from .reference.codec import decode, encode
 from .reference.relay import Endpoint, Leg, SpliceState, relay
 from .reference.segment import ACK, Sack, Segment, Timestamps, addr
 from .spec.requirements import BY_ID, Level
+
+if TYPE_CHECKING:
+    from .adapters.synproxy_probe import ProbePlan
 
 _GRADE = {Level.MUST: "FAIL", Level.SHOULD: "NON-STRICT", Level.MAY: "INFO"}
 
@@ -141,7 +145,7 @@ def judge_synproxy(rec: object, label: str) -> list[Check]:
     return checks
 
 
-def plans() -> list[tuple[str, object]]:
+def plans() -> list[tuple[str, ProbePlan]]:
     from .adapters.synproxy_probe import ProbePlan
 
     m = 0xFFFF_FFFF

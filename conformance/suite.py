@@ -1,0 +1,52 @@
+"""The conformance suite as pytest tests (collected by the plugin when ``--splice-adapter`` is given)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+from splicecheck.conformance.catalog import select
+from splicecheck.conformance.contract import Adapter, load_adapter
+from splicecheck.conformance.diff import lines
+from splicecheck.conformance.results import Verdict
+from splicecheck.conformance.runner import run_case
+
+
+class SpliceVerdictWarning(UserWarning):
+    """A NON-STRICT (SHOULD missed) or INFO verdict: not a failure, but worth seeing."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "splice_case" in metafunc.fixturenames:
+        cfg = metafunc.config
+        cases = select(cfg.getoption("--splice-case"), cfg.getoption("--splice-req"))
+        metafunc.parametrize("splice_case", cases, ids=[c.id for c in cases])
+
+
+@pytest.fixture(scope="session")
+def splice_adapter(request: pytest.FixtureRequest) -> Iterator[Adapter]:
+    adapter = load_adapter(request.config.getoption("--splice-adapter"))
+    missing_fn = getattr(adapter, "missing", None)
+    missing = list(missing_fn()) if callable(missing_fn) else []
+    if missing:
+        adapter.close()
+        pytest.skip("; ".join(missing))
+    yield adapter
+    adapter.close()
+
+
+def test_case(splice_adapter: Adapter, splice_case: object, request: pytest.FixtureRequest) -> None:
+    from splicecheck.conformance.case import Case
+
+    assert isinstance(splice_case, Case)
+    spec = request.config.getoption("--splice-adapter")
+    r = run_case(splice_adapter, splice_case, spec, request.config.getoption("--splice-seed"))
+    detail = "\n".join([f"{r.verdict} {r.case} [{', '.join(r.reqs)}]", *lines(r.diffs), r.reason,
+                        f"reproduce: {r.repro}"])
+    if r.verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED):
+        pytest.skip(f"{r.verdict}: {r.reason}")
+    if r.verdict in (Verdict.NON_STRICT, Verdict.INFO):
+        warnings.warn(detail, SpliceVerdictWarning, stacklevel=1)
+    if r.verdict.bad:
+        pytest.fail(detail, pytrace=False)
