@@ -141,6 +141,8 @@ class CaseResult:
     repro: str = ""  # one command that reproduces the case
     seed: int | None = None
     kind: str = "named"  # "named", "property", "stateful", "vector", "trace"
+    examples: int = 0  # property/stateful: examples (programs) generated before the search stopped
+    first_failure: int | None = None  # property/stateful: 1-based index of the first failing example
 
     @property
     def targeted(self) -> list[FieldDiff]:

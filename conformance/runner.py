@@ -36,7 +36,7 @@ from .results import CaseResult, FieldDiff, Geometry, RunFooter, RunHeader, Step
 
 
 class Reporter(Protocol):
-    def start(self, header: RunHeader) -> None: ...
+    def start(self, header: RunHeader, total: int | None = None) -> None: ...
     def case(self, result: CaseResult) -> None: ...
 
 
@@ -97,8 +97,9 @@ def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None =
         return replace(base, verdict=Verdict.UNSUPPORTED, reason="the IUT cannot: " + ", ".join(missing))
     t0 = time.perf_counter()
     try:
-        if case.execute is not None:
-            return case.execute(adapter, case, seed)
+        if case.execute is not None:  # it cannot know the adapter spec: the repro command is added here
+            custom = case.execute(adapter, case, seed)
+            return replace(custom, repro=custom.repro or base.repro)
         ex = execute(adapter, case)
     except UnsupportedError as exc:
         return replace(base, verdict=Verdict.UNSUPPORTED, reason=str(exc), duration=time.perf_counter() - t0)
@@ -156,7 +157,7 @@ def run(adapter: Adapter, cases: Sequence[Case], *, adapter_spec: str, sink: Jso
     header = header_for(adapter, adapter_spec, seed, argv)
     sink.write(header.to_json())
     if reporter is not None:
-        reporter.start(header)
+        reporter.start(header, len(cases))
     t0 = time.perf_counter()
     results: list[CaseResult] = []
     missing_fn = getattr(adapter, "missing", None)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the lab needs (LAB-NOTES.md): nft, ip, tcpdump, conntrack.
+# Debian packages the lab needs (LAB-NOTES.md): nft, ip, tcpdump, conntrack; and chromium, which the
+# report tests use to open report.html headless (tests/test_reports_browser.py).
 # Installs only what is missing, so a machine that has them spends no time here.
 set -euo pipefail
 need=()
@@ -7,6 +8,7 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "splicecheck: missing Debian packages ${need[*]} and not root; install them by hand" >&2

@@ -1,0 +1,138 @@
+"""report.md: the run as GitHub-flavoured Markdown, for a pull request, an issue or a committed report.
+
+Sections: the IUT and the run; a partial-run warning; the counts; requirements per group (verdict,
+level, statement, cases); the cases that need attention (FAIL, ERROR, NON-STRICT) with the
+requirement sentence, every differing field, the reproducing command and the evidence file; a table
+of all cases; the requirements no case covers. Tables are tabulate's ``github`` format.
+"""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from ..conformance.results import CaseResult, Verdict
+from ..spec.requirements import BY_ID
+from .load import Run
+from .summary import ATTENTION, by_group, count, first_failure, iut_label, one_line, requirement_rows, seconds
+
+
+def cell(text: object) -> str:
+    """A table cell: one line, pipes escaped."""
+    return one_line(str(text)).replace("|", "\\|")
+
+
+def code(text: str) -> str:
+    """Inline code that survives backticks inside."""
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _header(run: Run) -> list[str]:
+    h = run.header
+    out = [f"# splicecheck report: {iut_label(h.iut, h.iut_version)}", ""]
+    if h.iut_description:
+        out += [h.iut_description, ""]
+    meta = [["IUT", code(h.iut)], ["version", cell(h.iut_version)], ["adapter", code(h.adapter)],
+            ["splicecheck", cell(h.splicecheck_version)], ["started", cell(h.started)],
+            ["finished", cell(run.footer.finished) if run.footer else "— (interrupted)"],
+            ["duration", seconds(run.duration)], ["seed", cell(h.seed) if h.seed is not None else "—"]]
+    if h.argv:
+        meta.append(["command", code(" ".join(h.argv))])
+    meta += [[cell(k), cell(v)] for k, v in h.details.items()]
+    out += [_table(meta, ["run", ""]), ""]
+    if run.partial:
+        out += [f"> **Partial run.** The results file has no footer: the run was interrupted after "
+                f"{len(run.results)} case(s). Requirements of the cases that did not run show as NOT-COVERED.", ""]
+    for w in run.warnings:
+        out.append(f"> warning: {cell(w)}")
+    if run.warnings:
+        out.append("")
+    return out
+
+
+def _requirements(run: Run) -> list[str]:
+    results = run.results
+    out = ["## Requirements", ""]
+    for group, rows in by_group(requirement_rows(results)):
+        out += [f"### {group}", ""]
+        table = []
+        for row in rows:
+            cases = ", ".join(results[i].case for i in row.cases)
+            if row.collateral:
+                cases += (", " if cases else "") + "collateral: " + ", ".join(results[i].case for i in row.collateral)
+            table.append([f"**{row.verdict.value}**" if row.verdict in ATTENTION else row.verdict.value,
+                          code(row.req.id), row.req.level.value, cell(row.req.text), cell(cases or "—")])
+        out += [_table(table, ["verdict", "requirement", "level", "statement", "cases"]), ""]
+    return out
+
+
+def _attention(run: Run, evidence: dict[int, str]) -> list[str]:
+    cases = [(i, r) for i, r in enumerate(run.results) if r.verdict in ATTENTION]
+    if not cases:
+        return ["## Cases needing attention", "", "None.", ""]
+    out = ["## Cases needing attention", ""]
+    for i, r in cases:
+        out += [f"### {r.verdict.value}: {code(r.case)}", ""]
+        if r.description:
+            out += [r.description, ""]
+        for rid in r.reqs:
+            req = BY_ID.get(rid)
+            if req is not None:
+                out.append(f"- {code(rid)} ({req.level.value}): {req.text}")
+        out.append("")
+        if r.expectation:
+            out += [f"Expected behaviour: {r.expectation}", ""]
+        if r.reason:
+            out += [f"Reason: {r.reason}", ""]
+        out += _diff_block(r)
+        extra = [f"- reproduce: {code(r.repro)}"] if r.repro else []
+        if i in evidence:
+            extra.append(f"- evidence: [{evidence[i]}]({evidence[i]})")
+        if r.seed is not None:
+            extra.append(f"- seed: {r.seed}")
+        out += [*extra, ""] if extra else []
+    return out
+
+
+def _diff_block(r: CaseResult) -> list[str]:
+    bad = [d for d in r.diffs if not d.ok]
+    if not bad:
+        return []
+    first = first_failure(r)
+    lines = []
+    for d in bad:
+        tag = "" if d.req in r.reqs else "  (collateral)"
+        lines.append(f"step {d.step} packet {d.packet}: {d.line()}{tag}")
+    out = ["```", *lines, "```", ""]
+    if first is not None and len(bad) > 1:
+        out = [f"First difference: `{first.field}` ({first.req}).", "", *out]
+    return out
+
+
+def _all_cases(run: Run) -> list[str]:
+    rows = [[c.verdict.value if c.verdict not in ATTENTION else f"**{c.verdict.value}**", code(c.case),
+             ", ".join(c.reqs), c.kind, seconds(c.duration), cell(c.reason or c.description)]
+            for c in run.results]
+    return ["## All cases", "", _table(rows, ["verdict", "case", "requirements", "kind", "time", "description"]), ""]
+
+
+def render(run: Run, evidence: dict[int, str] | None = None) -> str:
+    evidence = evidence or {}
+    c = count(run.results)
+    out = _header(run)
+    out += ["## Summary", "", f"{c.line()}; {c.non_strict} non-strict (a SHOULD missed, counted apart).", ""]
+    by = [[v, str(n)] for v, n in c.by_verdict.items() if n]
+    if by:
+        out += [_table(by, ["verdict", "cases"]), ""]
+    out += _requirements(run)
+    out += _attention(run, evidence)
+    out += _all_cases(run)
+    missing = [row.req.id for row in requirement_rows(run.results) if row.verdict is Verdict.NOT_COVERED]
+    if missing:
+        out += ["## Not covered", "", ", ".join(code(m) for m in missing), ""]
+    return "\n".join(out).rstrip("\n") + "\n"

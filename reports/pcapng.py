@@ -1,0 +1,170 @@
+"""Evidence captures: a pcapng per failing case with its input, expected and actual packets, commented.
+
+Written with ``struct`` rather than scapy's writer so that every packet carries a comment saying what it
+is (``step 0 input from client``, ``step 0 expected to server #0``, ``step 0 actual to server #0``) and
+the case, its requirements and its differing fields travel in the section's comment. The file format
+(draft-ietf-opsawg-pcapng): a Section Header Block, one Interface Description Block per splice leg —
+interface 0 is leg C (client side), 1 is leg D (server side) — and an Enhanced Packet Block per packet.
+Packets are raw IP datagrams (``LINKTYPE_RAW``: the version nibble tells IPv4 from IPv6).
+
+Output is deterministic: little-endian, timestamps derived from the run header's start time (one
+millisecond apart, in the order input, expected, actual, step after step).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..conformance.results import CaseResult, StepRecord
+
+LINKTYPE_RAW = 101
+SHB, IDB, EPB = 0x0A0D0D0A, 0x00000001, 0x00000006
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+OPT_ENDOFOPT, OPT_COMMENT = 0, 1
+SHB_USERAPPL = 4
+IF_NAME, IF_DESCRIPTION = 2, 3
+SNAPLEN = 262144
+INTERFACES = (("leg C", "client side of the splice: packets from and to the client"),
+              ("leg D", "server side of the splice: packets from and to the server"))
+LEG_IFACE = {"client": 0, "server": 1}
+STEP_US = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    iface: int
+    data: bytes
+    comments: tuple[str, ...]
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + _pad4(value)
+
+
+def _options(opts: Sequence[tuple[int, str]]) -> bytes:
+    if not opts:
+        return b""
+    return b"".join(_option(code, text.encode("utf-8")) for code, text in opts) + _option(OPT_ENDOFOPT, b"")
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
+
+
+def section_header(comment: str = "", application: str = "") -> bytes:
+    opts = [(OPT_COMMENT, comment)] if comment else []
+    if application:
+        opts.append((SHB_USERAPPL, application))
+    # version 1.0; section length -1: not given (the reader walks the blocks)
+    return _block(SHB, struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + _options(opts))
+
+
+def interface_description(name: str, description: str = "", linktype: int = LINKTYPE_RAW) -> bytes:
+    opts = [(IF_NAME, name)] + ([(IF_DESCRIPTION, description)] if description else [])
+    return _block(IDB, struct.pack("<HHI", linktype, 0, SNAPLEN) + _options(opts))
+
+
+def enhanced_packet(iface: int, ts_us: int, data: bytes, comments: Sequence[str] = ()) -> bytes:
+    """An EPB; timestamps in microseconds (the default if_tsresol)."""
+    body = struct.pack("<IIIII", iface, (ts_us >> 32) & 0xFFFFFFFF, ts_us & 0xFFFFFFFF, len(data), len(data))
+    return _block(EPB, body + _pad4(data) + _options([(OPT_COMMENT, c) for c in comments]))
+
+
+def pcapng_bytes(packets: Sequence[Packet], *, start_us: int = 0, comment: str = "", application: str = "") -> bytes:
+    out = [section_header(comment, application)]
+    out += [interface_description(name, desc) for name, desc in INTERFACES]
+    out += [enhanced_packet(p.iface, start_us + k * STEP_US, p.data, p.comments) for k, p in enumerate(packets)]
+    return b"".join(out)
+
+
+def start_microseconds(started: str) -> int:
+    """The run's ISO 8601 start as microseconds since the epoch (0 when it does not parse)."""
+    try:
+        when = datetime.fromisoformat(started)
+    except (TypeError, ValueError):
+        return 0
+    if when.tzinfo is None:  # naive: taken as UTC, so the result does not depend on this machine's zone
+        from datetime import UTC
+
+        when = when.replace(tzinfo=UTC)
+    return max(0, round(when.timestamp() * 1_000_000))
+
+
+def _diff_notes(result: CaseResult, step_index: int, step: StepRecord) -> dict[int, list[str]]:
+    """Differing-field lines per actual packet index of ``step``, when the packet they name is unambiguous.
+
+    ``FieldDiff.packet`` indexes the outputs on one leg without naming it; with outputs on both legs the
+    lines stay in the section comment only."""
+    legs = [leg for leg in (step.actual_to_client, step.actual_to_server) if leg]
+    if len(legs) != 1:
+        return {}
+    notes: dict[int, list[str]] = {}
+    for d in result.diffs:
+        if d.step == step_index and not d.ok and 0 <= d.packet < len(legs[0]):
+            notes.setdefault(d.packet, []).append(d.line())
+    return notes
+
+
+def evidence_packets(result: CaseResult) -> tuple[list[Packet], list[str]]:
+    """The packets of every step of ``result`` in order, and notes on hex strings that did not decode."""
+    packets: list[Packet] = []
+    problems: list[str] = []
+
+    def add(iface: int, hex_text: str, label: str, extra: Sequence[str] = ()) -> None:
+        try:
+            data = bytes.fromhex(hex_text)
+        except (ValueError, TypeError):
+            problems.append(f"{label}: not hex, left out")
+            return
+        packets.append(Packet(iface, data, (label, *extra)))
+
+    for i, step in enumerate(result.steps):
+        leg_in = step.leg_in if step.leg_in in LEG_IFACE else "client"
+        add(LEG_IFACE[leg_in], step.input, f"step {i} input from {step.leg_in}")
+        for kind, to_client, to_server in (("expected", step.expected_to_client, step.expected_to_server),
+                                           ("actual", step.actual_to_client, step.actual_to_server)):
+            notes = _diff_notes(result, i, step) if kind == "actual" else {}
+            for leg, hexes in (("client", to_client), ("server", to_server)):
+                for k, h in enumerate(hexes):
+                    add(LEG_IFACE[leg], h, f"step {i} {kind} to {leg} #{k}", notes.get(k, ()))
+            if kind == "expected" and not to_client and not to_server:
+                problems.append(f"step {i}: nothing expected (the splice should emit no packet)")
+            if kind == "actual" and not to_client and not to_server:
+                problems.append(f"step {i}: nothing observed from the IUT")
+    return packets, problems
+
+
+def section_comment(result: CaseResult, problems: Sequence[str] = ()) -> str:
+    lines = [f"splicecheck case {result.case}: {result.verdict.value}", "requirements: " + ", ".join(result.reqs)]
+    if result.description:
+        lines.append(result.description)
+    if result.reason:
+        lines.append(f"reason: {result.reason}")
+    lines += [d.line() for d in result.diffs if not d.ok]
+    lines += problems
+    if result.repro:
+        lines.append(f"reproduce: {result.repro}")
+    return "\n".join(lines)
+
+
+def write_evidence(result: CaseResult, path: Path, *, started: str = "", application: str = "splicecheck") -> bool:
+    """Write ``result``'s capture to ``path``; False (and nothing written) when it has no packet."""
+    packets, problems = evidence_packets(result)
+    if not packets:
+        return False
+    data = pcapng_bytes(packets, start_us=start_microseconds(started), comment=section_comment(result, problems),
+                        application=application)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return True
