@@ -4,7 +4,7 @@
     splicecheck report --matrix DIR [DIR ...] [--out DIR]
 
 The first re-renders any run, a partial one too (its reports say so), into ``--out`` (default
-``reports/<iut>/``) and prints the files it wrote. The second writes matrix.md and matrix.html
+the results file's folder) and prints the files it wrote. The second writes matrix.md and matrix.html
 (default folder ``reports/matrix/``) from report folders (with an index.json) or results files.
 
 Exit status: 0 when the reports were written (whatever the verdicts: the run's own exit status
@@ -32,7 +32,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("results", nargs="?", metavar="RESULTS.jsonl", help="the results file of a run (partial or not)")
     p.add_argument("--matrix", nargs="+", metavar="DIR",
                    help="report folders (index.json) or results files: write the IUT x requirement matrix")
-    p.add_argument("--out", metavar="DIR", help="output folder (default reports/<iut>/, or reports/matrix/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: the results file's folder, or reports/matrix/)")
     p.add_argument("--formats", nargs="+", metavar="FORMAT",
                    help=f"formats to write, space- or comma-separated (default all: {','.join(FORMATS)})")
     return p
@@ -73,11 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _single(results: str, out: str | None, formats: list[str] | None) -> int:
     from .reports.load import load_run
-    from .reports.render import default_out_dir, render_all
+    from .reports.render import render_all
     from .reports.summary import count
 
     run = load_run(results)
-    out_dir = Path(out) if out else default_out_dir(run)
+    out_dir = Path(out) if out else Path(results).parent  # next to the results, where the run wrote them
     written = render_all(run, out_dir, formats)
     for w in run.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -40,11 +40,12 @@ def test_report_of_a_partial_run_with_chosen_formats(tmp_path: Path, capsys: pyt
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.json", "junit.xml", "report.md"]
 
 
-def test_report_default_folder_is_reports_iut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    results = fx.write_jsonl(tmp_path / "results.jsonl", fx.run())
+def test_report_default_folder_is_the_results_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "run").mkdir()
+    results = fx.write_jsonl(tmp_path / "run" / "results.jsonl", fx.run())
     monkeypatch.chdir(tmp_path)
     assert main([str(results), "--formats", "json"]) == 0
-    assert (tmp_path / "reports" / "mutant-seq-off-by-one" / "index.json").is_file()
+    assert (tmp_path / "run" / "index.json").is_file()  # next to the results: re-rendering replaces the run's
 
 
 @pytest.mark.parametrize(("argv", "code", "message"), [
