@@ -24,6 +24,13 @@ Deleting the three namespaces removes everything the lab made. The proxy's veth 
 checksum offload off, so packets the proxy's kernel generates are captured with real checksums
 (see :mod:`splicecheck.adapters.rawsock`).
 
+Captures end on evidence, not on quiet periods: :meth:`Lab.exchange_fenced` follows the injected
+packet with a *fence*, an ICMP echo request to the proxy on the same leg, and reads until the echo
+reply is back (the proxy's kernel handles one CPU's backlog in order, so every direct answer to the
+packet has been captured by then), plus a short grace period. :meth:`Lab.flush_conntrack` empties
+the proxy's conntrack table through ctnetlink (``conntrack -F``) so that connections can be made
+afresh without building a new lab.
+
 Teardown runs on every exit path: ``__exit__`` (normal or exception), SIGINT/SIGTERM/SIGHUP turned
 into exceptions while a lab is open (previous handlers restored when the last lab closes), and an
 ``atexit`` safety net. Only SIGKILL escapes; ``clean_stale()`` is for that.
@@ -33,8 +40,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
+import errno
 import os
 import re
+import select
 import signal
 import socket
 import struct
@@ -67,6 +77,7 @@ __all__ = [
     "Lab",
     "LabAddresses",
     "LabCommandError",
+    "LabFenceTimeout",
     "LabNames",
     "LabSignalExit",
     "Leg",
@@ -242,20 +253,66 @@ def _mac(text: str) -> bytes:
 # --------------------------------------------------------------------------------------------------
 
 
-def icmp_echo(src: str, dst: str, ident: int) -> bytes:
+def icmp_echo(src: str, dst: str, ident: int, seq: int = 1) -> bytes:
     """A bare ICMP (IPv4) or ICMPv6 echo request, by the family of ``src`` (RFC 792, RFC 4443 §4.1)."""
     body = b"splicecheck"
     if ":" not in src:
-        icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + body
+        icmp = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + body
         icmp = icmp[:2] + struct.pack("!H", internet_checksum(icmp)) + icmp[4:]
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ident, 0, 64, 1, 0,
                           socket.inet_pton(socket.AF_INET, src), socket.inet_pton(socket.AF_INET, dst))
         return hdr[:10] + struct.pack("!H", internet_checksum(hdr)) + hdr[12:] + icmp
     s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
-    icmp = struct.pack("!BBHHH", 128, 0, 0, ident, 1) + body
+    icmp = struct.pack("!BBHHH", 128, 0, 0, ident, seq) + body
     pseudo = s + d + struct.pack("!IxxxB", len(icmp), 58)  # RFC 8200 §8.1
     icmp = icmp[:2] + struct.pack("!H", internet_checksum(pseudo + icmp)) + icmp[4:]
     return struct.pack("!IHBB", 6 << 28, len(icmp), 58, 64) + s + d + icmp
+
+
+# --------------------------------------------------------------------------------------------------
+# Fences: knowing, without sleeping, that the proxy is done with an injected packet
+# --------------------------------------------------------------------------------------------------
+
+FENCE_IDENT = 0x5346  # ICMP echo identifier of fences ("SF"); the readiness probe uses 1..4
+_FENCE_ID_BYTES = struct.pack("!H", FENCE_IDENT)
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+# ctnetlink (linux/netfilter/nfnetlink.h, nfnetlink_conntrack.h): NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE
+_NETLINK_NETFILTER = 12
+_CT_DELETE = (1 << 8) | 2
+_NLM_F_REQUEST, _NLM_F_ACK = 0x1, 0x4
+_NLMSG_ERROR = 2
+_NLMSGHDR = struct.Struct("=IHHII")
+
+
+def _open_ctnetlink() -> socket.socket:
+    """A ctnetlink socket in the calling thread's namespace (call it through ``Lab.call``)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
+    try:
+        sock.bind((0, 0))
+        sock.settimeout(5.0)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class LabFenceTimeout(RuntimeError):
+    """A fence's echo reply never came back: the lab (not the implementation under test) is broken."""
+
+
+def is_fence_reply(data: bytes, seq: int | None = None) -> bool:
+    """Whether ``data`` is the proxy's ICMP echo reply to a fence (``seq``: that fence's, else any).
+
+    The proxy's kernel answers with a 20-byte IPv4 header (it sets no IP options)."""
+    return (len(data) >= 28 and data[0] == 0x45 and data[9] == 1 and data[20] == 0 and data[24:26] == _FENCE_ID_BYTES
+            and (seq is None or data[26:28] == struct.pack("!H", seq)))
+
+
+def _this_cpu() -> int:
+    """The CPU the calling thread runs on (glibc ``sched_getcpu``, served by rseq/vDSO: no syscall)."""
+    return int(_libc.sched_getcpu())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -273,17 +330,26 @@ class Lab:
             lab.inject(Leg.CLIENT, syn_bytes)
             got = lab.collect({Leg.CLIENT: 1})
 
-    ``ipv6`` adds the IPv6 addresses, routes and neighbours (IPv4 is always there).
+    ``ipv6`` adds the IPv6 addresses, routes and neighbours (IPv4 is always there). ``mtu`` sets the
+    MTU of all four veth ends (default: the kernel's 1500), e.g. 65535 so that no injected segment is
+    too large for the link, whatever its MSS and options.
     """
 
-    def __init__(self, *, prefix: str = PREFIX, ipv6: bool = True, ready_timeout: float = 3.0) -> None:
+    def __init__(self, *, prefix: str = PREFIX, ipv6: bool = True, ready_timeout: float = 3.0,
+                 mtu: int | None = None) -> None:
+        if mtu is not None and not 1280 <= mtu <= 65535:
+            raise ValueError(f"mtu {mtu} out of range 1280..65535")
         self.names = LabNames.fresh(prefix)
         self.addr = ADDR
         self.ipv6 = ipv6
+        self.mtu = mtu
         self.ready_timeout = ready_timeout
         self.owner_pid = os.getpid()
         self.legs: dict[Leg, RawLeg] = {}
         self._open = False
+        self._fence_seq = 0
+        self._ctnetlink: socket.socket | None = None
+        self._ctnetlink_seq = 0
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -319,6 +385,9 @@ class Lab:
             for leg in self.legs.values():
                 leg.close()
             self.legs.clear()
+            if self._ctnetlink is not None:
+                self._ctnetlink.close()
+                self._ctnetlink = None
             if self._open:
                 failed = netns.del_netns(*self.names.namespaces)
                 self._open = False
@@ -343,18 +412,20 @@ class Lab:
             "net.ipv6.conf.default.addr_gen_mode": 1,  # no link-local: static neighbours make ND moot
             "net.ipv6.conf.default.disable_ipv6": 0 if self.ipv6 else 1,
         })
+        mtu = f" mtu {self.mtu}" if self.mtu is not None else ""
         netns.ip_batch(n.client_ns, [
             f"link add {n.client_if} address {a.client_mac} type veth"
             f" peer name {n.proxy_client_if} address {a.proxy_client_mac} netns {n.proxy_ns}",
-            f"link set {n.client_if} up",
+            f"link set {n.client_if}{mtu} up",
         ])
         netns.ip_batch(n.server_ns, [
             f"link add {n.server_if} address {a.server_mac} type veth"
             f" peer name {n.proxy_server_if} address {a.proxy_server_mac} netns {n.proxy_ns}",
-            f"link set {n.server_if} up",
+            f"link set {n.server_if}{mtu} up",
         ])
         proxy = [
             "link set lo up",
+            *([f"link set {n.proxy_client_if}{mtu}", f"link set {n.proxy_server_if}{mtu}"] if mtu else []),
             f"link set {n.proxy_client_if} up",
             f"link set {n.proxy_server_if} up",
             f"addr add {a.proxy_client4}/24 dev {n.proxy_client_if}",
@@ -455,3 +526,82 @@ class Lab:
     def flush(self) -> int:
         """Discard everything captured so far on both legs; return how many lab packets were dropped."""
         return sum(leg.flush() for leg in self.legs.values())
+
+    def flush_conntrack(self) -> None:
+        """Empty the proxy namespace's conntrack table, like ``conntrack -F``: one ctnetlink
+        IPCTNL_MSG_CT_DELETE without a tuple (``ctnetlink_del_conntrack`` then flushes every family,
+        synchronously, before it acknowledges). The netlink socket is opened in the proxy namespace
+        at first use and kept until :meth:`close`."""
+        if self._ctnetlink is None:
+            self._ctnetlink = self.call(_open_ctnetlink)
+        self._ctnetlink_seq += 1
+        seq = self._ctnetlink_seq
+        # struct nlmsghdr + struct nfgenmsg {family AF_UNSPEC, version NFNETLINK_V0, res_id 0}
+        self._ctnetlink.send(_NLMSGHDR.pack(_NLMSGHDR.size + 4, _CT_DELETE, _NLM_F_REQUEST | _NLM_F_ACK, seq, 0)
+                             + b"\x00\x00\x00\x00")
+        while True:
+            reply = self._ctnetlink.recv(65536)
+            _length, kind, _flags, rseq, _pid = _NLMSGHDR.unpack_from(reply)
+            if kind == _NLMSG_ERROR and rseq == seq:
+                (error,) = struct.unpack_from("=i", reply, _NLMSGHDR.size)
+                if error not in (0, -errno.ENOENT):
+                    raise OSError(-error, f"flushing conntrack in {self.names.proxy_ns}: {os.strerror(-error)}")
+                return
+
+    def fence(self, leg: Leg) -> tuple[bytes, int]:
+        """The next fence for ``leg``: an ICMP echo request from the leg's endpoint to the proxy's own
+        IPv4 address on that leg, and its sequence number."""
+        self._fence_seq = self._fence_seq % 0xFFFF + 1
+        a = self.addr
+        src, dst = (a.client4, a.proxy_client4) if leg is Leg.CLIENT else (a.server4, a.proxy_server4)
+        return icmp_echo(src, dst, FENCE_IDENT, self._fence_seq), self._fence_seq
+
+    def exchange_fenced(self, leg: Leg, packet: bytes, expect: Mapping[Leg, int] | None = None, *,
+                        timeout: float = 1.0, grace: float = 0.0, short_grace: float = 0.002,
+                        offload: bool = False, ethertype: int | None = None) -> dict[Leg, list[Captured]]:
+        """Inject ``packet`` on ``leg``, then a fence; capture on both legs until the fence's reply.
+
+        A packet sent on a packet socket enters the backlog of the sending CPU, and the proxy's
+        kernel takes one CPU's backlog in order: everything it emits in direct answer to a packet (a
+        forwarded copy, a SYN-ACK, an ICMP error) is queued behind it before the next packet is
+        taken. (Normally all of it even happens inside ``send``: the softirq runs when the send path
+        re-enables bottom halves.) So when the echo reply to the fence is captured, every such
+        answer to ``packet`` has been captured too: the capture ends on evidence, not on a guessed
+        quiet period. Capturing then goes on for ``grace`` seconds (polling, not sleeping: a sleep
+        that short oversleeps on a busy machine), or ``short_grace`` when fewer
+        packets came than ``expect`` says (or ``expect`` is None), or when the thread moved to
+        another CPU between the two sends (the order argument then does not hold). Fence replies are
+        left out of the result. Raises :class:`LabFenceTimeout` if no reply comes within ``timeout``.
+        """
+        fence, seq = self.fence(leg)
+        sender = self.legs[leg]
+        cpu = _this_cpu()
+        sender.send(packet, offload=offload, ethertype=ethertype)
+        sender.send(fence)
+        moved = _this_cpu() != cpu
+        out: dict[Leg, list[Captured]] = {lg: [] for lg in self.legs}
+        socks = list(self.legs.items())
+        deadline = time.monotonic() + timeout
+        fenced = spin = False
+        stop_at: float | None = None  # set once the fence is back; one more full read pass always follows
+        while True:
+            for lg, rx in socks:
+                for c in rx.read_ready():
+                    if is_fence_reply(c.data):
+                        fenced = fenced or (lg is leg and is_fence_reply(c.data, seq))
+                        continue  # this fence's reply, or a stale one's
+                    out[lg].append(c)
+            now = time.monotonic()
+            if stop_at is None and fenced:
+                met = not moved and expect is not None and all(len(out[lg]) >= n for lg, n in expect.items())
+                spin = met  # a short grace is polled (a sleep that short oversleeps on a busy machine)
+                stop_at = now + (grace if met else short_grace)
+                continue
+            limit = deadline if stop_at is None else stop_at
+            if now >= limit:
+                if stop_at is None:
+                    raise LabFenceTimeout(f"lab {self.names.tag}: no reply to fence {seq} on the {leg} leg "
+                                          f"within {timeout} s")
+                return out
+            if not spin:
+                select.select([rx for _, rx in socks], [], [], limit - now)

@@ -130,13 +130,16 @@ class RawLeg:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, packet: bytes, *, offload: bool = False) -> None:
+    def send(self, packet: bytes, *, offload: bool = False, ethertype: int | None = None) -> None:
         """Inject one bare IP packet towards the proxy.
 
         With ``offload`` a TCP packet goes out as ``CHECKSUM_PARTIAL`` (the stack computes its TCP
         checksum; whatever checksum ``packet`` carries is replaced), like a local socket's packet.
+        ``ethertype`` overrides the link type read from the version nibble (for deliberately
+        malformed packets whose first byte is not a valid IP version).
         """
-        ethertype = ethertype_of(packet)
+        if ethertype is None:
+            ethertype = ethertype_of(packet)
         if offload:
             if self.offload_sock is None:
                 raise RuntimeError(f"leg {self.name} has no offload socket")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,12 +21,14 @@ from collections.abc import Iterator
 import pytest
 from splicecheck.adapters import netns
 from splicecheck.adapters.lab import (
+    FENCE_IDENT,
     PREFIX,
     Lab,
     LabNames,
     Leg,
     clean_stale,
     icmp_echo,
+    is_fence_reply,
     lab_namespaces,
     preflight,
 )
@@ -141,6 +144,15 @@ def test_filter_keeps_tcp_and_icmp_and_drops_link_housekeeping() -> None:
     assert not is_lab_traffic(ETH_P_IP, udp)
     assert not is_lab_traffic(0x0806, bytes(28))  # ARP
     assert not is_lab_traffic(ETH_P_IP, echo4[:12])  # truncated
+
+
+def test_fence_replies_are_recognised_by_identifier_and_sequence() -> None:
+    request = icmp_echo("198.18.0.2", "198.18.0.1", FENCE_IDENT, 77)
+    reply = request[:12] + request[16:20] + request[12:16] + b"\x00" + request[21:]  # swapped, type 0
+    assert is_fence_reply(reply) and is_fence_reply(reply, 77) and not is_fence_reply(reply, 78)
+    assert not is_fence_reply(request)  # type 8: the request itself
+    assert not is_fence_reply(icmp_echo("198.18.0.2", "198.18.0.1", 1)[:20] + b"\x00" + reply[21:24] + b"\x00\x01")
+    assert not is_fence_reply(reply[:27])
 
 
 def test_preflight_answers_with_readable_reasons() -> None:
@@ -278,6 +290,38 @@ def test_forwarding_and_the_endpoint_kernels_stay_silent(lab: Lab) -> None:
     assert lab.collect({Leg.CLIENT: None, Leg.SERVER: None}, quiet=0.1) == {Leg.CLIENT: [], Leg.SERVER: []}
 
 
+@pytest.mark.live
+def test_fenced_exchange_ends_on_the_fence_and_leaves_it_out(lab: Lab) -> None:
+    """The capture of a forwarded SYN ends with the fence's reply; nothing is left to arrive later."""
+    from splicecheck.adapters.tcpview import craft
+
+    a = lab.addr
+    for i in range(50):
+        syn = craft(a.client4, a.server4, 1234, 80, "S", 42 + i)
+        got = lab.exchange_fenced(Leg.CLIENT, syn, {Leg.SERVER: 1, Leg.CLIENT: 0})
+        assert [len(got[Leg.CLIENT]), len(got[Leg.SERVER])] == [0, 1]
+        assert got[Leg.SERVER][0].data[-16:-12] == (42 + i).to_bytes(4, "big")  # TCP seq of this SYN
+    assert lab.collect({Leg.CLIENT: None, Leg.SERVER: None}, quiet=0.05) == {Leg.CLIENT: [], Leg.SERVER: []}
+    # A packet the proxy drops costs the short grace period, not the timeout.
+    t0 = time.monotonic()
+    got = lab.exchange_fenced(Leg.SERVER, craft(a.server4, "198.51.100.7", 80, 1, "S", 1), {Leg.CLIENT: 1},
+                              short_grace=0.01)
+    assert time.monotonic() - t0 < 0.5 and not got[Leg.CLIENT]
+    assert [is_fence_reply(c.data) for c in got[Leg.SERVER]] == [False]  # the proxy's "net unreachable"
+
+
+@pytest.mark.live
+def test_mtu_is_set_on_all_four_links() -> None:
+    _need(*LAB_FEATURES)
+    with Lab(mtu=9000) as lab:
+        n = lab.names
+        for role, ifname in (("client", n.client_if), ("proxy", n.proxy_client_if), ("proxy", n.proxy_server_if),
+                             ("server", n.server_if)):
+            assert " mtu 9000 " in lab.run(["ip", "-o", "link", "show", ifname], role)
+    with pytest.raises(ValueError):
+        Lab(mtu=100)
+
+
 # --------------------------------------------------------------------------------------------------
 # Live: SYNPROXY as a splice
 # --------------------------------------------------------------------------------------------------
@@ -399,6 +443,17 @@ def test_synproxy_without_timestamps_offers_only_mss(synproxy_lab: Lab) -> None:
 def test_synproxy_ipv6_with_offloaded_checksums(synproxy_lab: Lab) -> None:
     rec = probe_handshake(synproxy_lab, plan=ProbePlan(ipv6=True, offload=True, client_isn=MOD - 1))
     _assert_splice_arithmetic(rec)
+
+
+@pytest.mark.live
+def test_flush_conntrack_forgets_every_connection(synproxy_lab: Lab) -> None:
+    if shutil.which("conntrack") is None:
+        pytest.skip("`conntrack` not found (Debian package conntrack)")
+    probe_handshake(synproxy_lab, plan=ProbePlan(finish="none"))
+    assert "dport=8080" in synproxy_lab.run(["conntrack", "-L"])
+    synproxy_lab.flush_conntrack()
+    assert "dport=8080" not in synproxy_lab.run(["conntrack", "-L"])
+    synproxy_lab.flush_conntrack()  # an empty table is no error
 
 
 @pytest.mark.live

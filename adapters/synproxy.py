@@ -1,0 +1,576 @@
+"""The ``synproxy`` adapter: Linux's nft SYNPROXY in the lab, driven as a splice with an empty OK message.
+
+Theory of operation
+-------------------
+The IUT is the proxy namespace of one :class:`~splicecheck.adapters.lab.Lab` (built at the first
+``open``, torn down by ``close`` and on every exit path the lab covers) holding the LAB-NOTES
+ruleset (:class:`~splicecheck.adapters.synproxy_probe.SynproxyConfig`, parameterised by the
+adapter's argument) with ``nf_conntrack_tcp_loose=0``. Each session is one fresh connection (the
+next client port, after emptying the proxy's conntrack table so that no earlier session's connection
+can take a segment meant to be foreign to this one) whose handshakes the raw endpoints play with the
+scenario's :class:`PeerPlan` s::
+
+    client SYN (ISN, MSS, WS, SACK-perm, TS)         ──▶ proxy answers itself: SYN-ACK, cookie ISN C, TSval its
+    client ACK (ack C+1, TSecr its)                  ──▶ proxy → server: SYN with the client's ISN and options
+    server SYN-ACK (ISN S, its own options, TSval T) ──▶ proxy → server: ACK; proxy → client: window update
+
+Those packets are the proxy's own, not relayed; ``open`` consumes all of them (the window update
+too), so the first injection sees only what it caused. From then on conntrack's seqadj and
+``synproxy_tstamp_adjust`` rewrite every segment; the splice constants are read off the wire:
+
+* leg C: peer = client, local = the *server's* address and port (SYNPROXY is transparent);
+  ``splice_irs = client ISN + 1``, ``splice_iss = C + 1``; ``lastrecv_ts`` = the TSval of the
+  client's ACK, ``lastsent_ts`` = the TSval of the proxy's last segment to the client (the window
+  update, else the SYN-ACK); SACK and window scale as the client's SYN and the proxy's SYN-ACK
+  negotiated them (RFC 7323 §2.2: in effect only if both carried the option); MSS the client's.
+* leg D: peer = server, local = the client's address and port; ``splice_irs = S + 1``,
+  ``splice_iss`` = the proxy SYN's ISN + 1 (the client's ISN + 1: client→server seqs pass
+  unchanged); ``lastrecv_ts = T``, ``lastsent_ts`` = the TSval of the proxy's ACK to the server
+  (the client's TSval: client TSvals pass unchanged); options as the proxy's SYN and the server's
+  SYN-ACK negotiated them; MSS the server's.
+
+The model's mappings then coincide with the kernel's: server→client ``seq + (C − S)``, client→server
+``ack − (C − S)`` and SACK edges likewise, server TSval ``+ (its − T)``, client TSecr ``− (its − T)``.
+
+Capturing without sleeps
+------------------------
+Every injection goes through :meth:`Lab.exchange_fenced <splicecheck.adapters.lab.Lab.exchange_fenced>`:
+the segment, then an ICMP echo to the proxy on the same leg from the same CPU; the proxy handles a
+CPU's backlog in order, so once the echo reply is captured every packet the proxy emitted in answer
+to the segment has been captured too. A short grace period follows (longer when fewer packets came
+than the model's ``expect``). No scapy on this path: packets are built with the project's codec.
+
+Findings the verdicts show (Linux 6.18; not declared unsupported)
+-----------------------------------------------------------------
+* The client is told the ruleset's ``wscale`` whatever the server negotiates (WS-ZERO in the
+  handshake, see :attr:`SynproxySession.handshake`), and data-phase windows are relayed unchanged:
+  with different shifts on the legs WS-EXACT (SHOULD) and WS-SAFE (MUST) differ.
+* The proxy's own ACK to the server echoes ``TSecr = T + (T − its)`` instead of ``T`` (adjusted twice);
+  it is a handshake packet, recorded in the handshake evidence.
+* Conntrack runs first: out-of-window segments, acks (and SACK edges) of data never sent, segments
+  with a bad checksum (``nf_conntrack_checksum=1``) and anything after a RST are INVALID and dropped
+  by the ruleset's ``ct state invalid drop``. Client→server, an INVALID segment reaches the
+  ``synproxy`` statement instead, which takes any ACK for a cookie ACK: when its seq/ack are close
+  enough to the cookie pair (the MSS index lives in the cookie's low bits, so the ack may be off by a
+  few), SYNPROXY opens the server connection a second time (a SYN on leg D), and a segment with SYN
+  set is answered with a new SYN-ACK.
+* A server RST is relayed at ``C.splice_iss`` whatever its sequence number: the 2019 fix for RSTs
+  before the handshake completed re-initialises seqadj from the RST, so a RST after server data
+  reaches the client below its rcv_nxt (SEQ-MAP).
+* Nothing is trimmed below ``splice_irs``; options are never stripped; IPv4 options are forwarded.
+* TTL/hop limit is decremented as by any router, and an expiring packet is answered with ICMP time
+  exceeded (the model sends nothing).
+* IPv6: the ``synproxy`` statement checks checksums with the IPv4 helper and drops IPv6 segments
+  whose checksum the stack has not verified (synproxy_probe); the handshake is therefore injected as
+  CHECKSUM_PARTIAL, data-phase segments as they are (a wire's CHECKSUM_NONE), so a bad checksum stays bad.
+
+Lab settings that are not the IUT: ICMP rate limits off and no ICMP redirects in the proxy namespace
+(every run sees the same ICMP errors; a redirect is about the lab's topology), links with MTU 65535
+(no case's segment is too large to inject; SYNPROXY enforces no MSS anyway), and the conntrack table
+emptied before each session.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from splicecheck import __version__
+
+from ..conformance.contract import (
+    AdapterNotFound,
+    Feature,
+    HarnessError,
+    IutInfo,
+    Observation,
+    PeerPlan,
+    Scenario,
+    UnsupportedError,
+)
+from ..reference.codec import decode, encode
+from ..reference.errors import MalformedSegment
+from ..reference.lifecycle import Event
+from ..reference.relay import Endpoint, SpliceState
+from ..reference.relay import Leg as SpliceLeg
+from ..reference.segment import (
+    ACK,
+    IP_DF,
+    NOP,
+    SYN,
+    IPv4Header,
+    IPv6Header,
+    MaxSegmentSize,
+    SackPermitted,
+    Segment,
+    TcpHeader,
+    TcpOption,
+    Timestamps,
+    WindowScale,
+    addr,
+    flags_text,
+    pad_options,
+)
+from ..reference.seqspace import seq_add
+from .lab import PREFIX, Lab, LabFenceTimeout, Leg
+from .preflight import preflight
+from .synproxy_probe import SynproxyConfig, load_synproxy
+
+__all__ = [
+    "LAB_FEATURES",
+    "UNSUPPORTED_REASONS",
+    "SynproxyAdapter",
+    "SynproxyHandshake",
+    "SynproxyOptions",
+    "SynproxySession",
+    "syn_options",
+    "synproxy_state",
+]
+
+LAB_FEATURES = ("root", "ip", "nft", "netns", "veth", "packet", "synproxy")
+FIRST_PORT, LAST_PORT = 1024, 65535  # client ports, one per session, in turn
+LAB_MTU = 65535  # no segment a case can build is too large for the lab's links (SYNPROXY enforces no MSS)
+HANDSHAKE_WINDOW = 65535  # the crafted ends' handshake windows: the widest conntrack window without scaling
+ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
+
+#: What SYNPROXY cannot do, one line each (cases needing it are UNSUPPORTED with this reason).
+UNSUPPORTED_REASONS: dict[Feature, str] = {
+    # SYNPROXY completes the handshake and hands the connection over; it writes no bytes of its own.
+    Feature.OK_MESSAGE: "SYNPROXY's OK message is empty: the proxy never writes data to the client",
+    # No proxy application exists: nothing can be exchanged through it before the splice.
+    Feature.PRESPLICE_DATA: "no proxy application: the splice is made at the server's SYN-ACK, before any data",
+    # The client-side ISN is a SYN cookie (hash of the 4-tuple, a secret and the minute), the server-side one the
+    # client's own ISN; only the cookie can be steered (synproxy_probe.plan_for_cookie), not chosen per scenario.
+    Feature.CHOOSE_PROXY_ISN: "the proxy's ISNs are a SYN cookie (leg C) and the client's ISN (leg D), not chosen",
+    # The proxy's TSval is its own clock with the option bits in the low 6 bits (the timestamp cookie).
+    Feature.CHOOSE_PROXY_TS: "the proxy's TSval is the kernel's clock carrying the timestamp cookie, not chosen",
+    # No sockets and no splice API: the kernel splices implicitly when the server answers.
+    Feature.LIFECYCLE: "no socket-level lifecycle (INTEND_SPLICE, PRESPLICE): the kernel splices implicitly",
+    # SYNPROXY forwards by MTU: it never compares a segment with the other end's MSS nor sends ICMP for it.
+    Feature.MSS_ICMP: "the proxy forwards by MTU and enforces no peer MSS (the client is told the ruleset's mss)",
+    # There is no stripping style to choose: SYNPROXY strips no option at all (findings show under NOP cases).
+    Feature.STRIP_REMOVE: "SYNPROXY strips no option, so it has no stripping style to configure",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Options: the adapter's argument
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SynproxyOptions:
+    """The adapter's argument, ``synproxy:TOKEN,TOKEN,...``:
+
+    * ``mss=N``, ``wscale=N``, ``timestamp``, ``sack-perm``: the nft ``synproxy`` statement. If any
+      of them is given the statement has exactly those (``mss`` 1460 when not given); otherwise it is
+      the LAB-NOTES set ``mss 1460 wscale 7 timestamp sack-perm``.
+    * ``port=N``: the server port the ruleset guards (8080).
+    * ``timeout=S``: longest wait for a fence's reply (1 s); ``grace=S``: capture time after it (100 µs);
+      ``short-grace=S``: the same when fewer packets came than the model expects (2 ms).
+    """
+
+    config: SynproxyConfig = field(default_factory=SynproxyConfig)
+    timeout: float = 1.0
+    grace: float = 0.0001
+    short_grace: float = 0.002
+
+    @classmethod
+    def parse(cls, arg: str) -> SynproxyOptions:
+        mss: int | None = None
+        wscale: int | None = None
+        flags: set[str] = set()
+        port = 8080
+        timing = {"timeout": 1.0, "grace": 0.0001, "short-grace": 0.002}
+        for token in filter(None, (t.strip() for t in arg.split(","))):
+            key, eq, value = token.partition("=")
+            try:
+                if key == "mss" and eq:
+                    mss = int(value)
+                elif key == "wscale" and eq:
+                    wscale = int(value)
+                elif key in ("timestamp", "sack-perm") and not eq:
+                    flags.add(key)
+                elif key == "port" and eq:
+                    port = int(value)
+                elif key in timing and eq:
+                    timing[key] = float(value)
+                    if not 0 <= timing[key] <= 60:
+                        raise ValueError(f"{key} must be 0..60 seconds")
+                else:
+                    raise ValueError("unknown option")
+            except ValueError as exc:
+                raise AdapterNotFound(f"adapter 'synproxy:{arg}': bad option {token!r} ({exc}); use mss=N, "
+                                      "wscale=N, timestamp, sack-perm, port=N, timeout=S, grace=S, short-grace=S"
+                                      ) from None
+        try:
+            if mss is not None or wscale is not None or flags:
+                config = SynproxyConfig(port=port, mss=1460 if mss is None else mss, wscale=wscale,
+                                        timestamp="timestamp" in flags, sack_perm="sack-perm" in flags)
+            else:
+                config = SynproxyConfig(port=port)
+        except ValueError as exc:
+            raise AdapterNotFound(f"adapter 'synproxy:{arg}': {exc}") from None
+        if timing["timeout"] <= 0:
+            raise AdapterNotFound(f"adapter 'synproxy:{arg}': timeout must be positive")
+        return cls(config, timing["timeout"], timing["grace"], timing["short-grace"])
+
+    def statement(self) -> str:
+        c = self.config
+        flags = [f"mss {c.mss}"] + ([f"wscale {c.wscale}"] if c.wscale is not None else [])
+        return "synproxy " + " ".join(flags + ["timestamp"] * c.timestamp + ["sack-perm"] * c.sack_perm)
+
+
+# --------------------------------------------------------------------------------------------------
+# One connection's handshakes and the splice they make
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SynproxyHandshake:
+    """What the crafted ends sent and the proxy emitted while one connection was set up. Every
+    number :func:`synproxy_state` needs is read from these segments."""
+
+    client_syn: Segment
+    synack: Segment  # the proxy's SYN-ACK to the client (cookie ISN, its TSval)
+    client_ack: Segment
+    server_syn: Segment  # the proxy's SYN to the server
+    server_synack: Segment
+    server_ack: Segment  # the proxy's ACK completing the server-side handshake
+    window_update: Segment | None  # the proxy's ACK to the client after the server's SYN-ACK
+    extra: Observation = field(default_factory=Observation)  # anything else it emitted meanwhile (normally none)
+
+    @property
+    def cookie_isn(self) -> int:
+        return self.synack.tcp.seq
+
+    @property
+    def observation(self) -> Observation:
+        """The proxy's own handshake packets per leg, for handshake checks (WS-ZERO, WS-PROPAGATE,
+        MSS-536, the echo in its ACK to the server)."""
+        to_client = [self.synack] + ([self.window_update] if self.window_update is not None else [])
+        return Observation(tuple(encode(s) for s in to_client) + self.extra.to_client,
+                           (encode(self.server_syn), encode(self.server_ack), *self.extra.to_server))
+
+    def transcript(self) -> str:
+        lines = []
+        for what, s in (("client SYN", self.client_syn), ("proxy SYN-ACK", self.synack),
+                        ("client ACK", self.client_ack), ("proxy SYN", self.server_syn),
+                        ("server SYN-ACK", self.server_synack), ("proxy ACK", self.server_ack),
+                        ("proxy window update", self.window_update)):
+            lines.append(f"{what:<20} {s.summary() if s is not None else '-'}")
+        return "\n".join(lines)
+
+
+def _ts(seg: Segment) -> Timestamps | None:
+    ts = seg.tcp.option(Timestamps)
+    return ts if isinstance(ts, Timestamps) else None
+
+
+def _ws(seg: Segment) -> int | None:
+    ws = seg.tcp.option(WindowScale)
+    return min(ws.shift, 14) if isinstance(ws, WindowScale) else None  # RFC 7323 §2.3
+
+
+def _has_sack_perm(seg: Segment) -> bool:
+    return seg.tcp.option(SackPermitted) is not None
+
+
+def _mss(seg: Segment) -> int:
+    mss = seg.tcp.option(MaxSegmentSize)
+    return mss.value if isinstance(mss, MaxSegmentSize) and mss.value else 536  # RFC 9293 §3.7.1 default
+
+
+def synproxy_state(h: SynproxyHandshake) -> SpliceState:
+    """The splice one SYNPROXY connection made, in the model's terms (see the module doc)."""
+    csyn, synack, cack, ssyn, ssa = h.client_syn, h.synack, h.client_ack, h.server_syn, h.server_synack
+    client = Endpoint(csyn.ip.src, csyn.tcp.sport)
+    server = Endpoint(csyn.ip.dst, csyn.tcp.dport)
+    last_to_client = h.window_update if h.window_update is not None and _ts(h.window_update) else synack
+
+    def ts_pair(peer_syn: Segment, local_syn: Segment) -> bool:
+        return _ts(peer_syn) is not None and _ts(local_syn) is not None
+
+    def scales(peer_syn: Segment, local_syn: Segment) -> tuple[int | None, int | None]:
+        peer, local = _ws(peer_syn), _ws(local_syn)
+        return (peer, local) if peer is not None and local is not None else (None, None)
+
+    def tsval(seg: Segment | None) -> int:
+        ts = _ts(seg) if seg is not None else None
+        return ts.tsval if ts is not None else 0
+
+    c_peer_ws, c_local_ws = scales(csyn, synack)
+    d_peer_ws, d_local_ws = scales(ssa, ssyn)
+    leg_c = SpliceLeg(client, server, splice_irs=seq_add(csyn.tcp.seq, 1), splice_iss=seq_add(synack.tcp.seq, 1),
+                      timestamps=ts_pair(csyn, synack), lastrecv_ts=tsval(cack), lastsent_ts=tsval(last_to_client),
+                      sack=_has_sack_perm(csyn) and _has_sack_perm(synack),
+                      peer_wscale=c_peer_ws, local_wscale=c_local_ws, peer_mss=_mss(csyn))
+    leg_d = SpliceLeg(server, client, splice_irs=seq_add(ssa.tcp.seq, 1), splice_iss=seq_add(ssyn.tcp.seq, 1),
+                      timestamps=ts_pair(ssa, ssyn), lastrecv_ts=tsval(ssa), lastsent_ts=tsval(h.server_ack),
+                      sack=_has_sack_perm(ssa) and _has_sack_perm(ssyn),
+                      peer_wscale=d_peer_ws, local_wscale=d_local_ws, peer_mss=_mss(ssa))
+    return SpliceState(leg_c, leg_d)
+
+
+def syn_options(p: PeerPlan, *, tsecr: int = 0, answer_to: Segment | None = None) -> tuple[TcpOption, ...]:
+    """A SYN's (or, with ``answer_to``, a SYN-ACK's) options in Linux's order. A SYN-ACK carries an
+    option only if the SYN it answers did (RFC 7323 §2.2, §3.2; RFC 2018 §2)."""
+    ws = p.wscale if answer_to is None or _ws(answer_to) is not None else None
+    sack = p.sack_permitted and (answer_to is None or _has_sack_perm(answer_to))
+    ts = p.tsval is not None and (answer_to is None or _ts(answer_to) is not None)
+    opts: list[TcpOption] = [MaxSegmentSize(p.mss)] if p.mss is not None else []
+    if sack and ts:
+        opts += [SackPermitted(), Timestamps(p.tsval or 0, tsecr)]
+    elif sack:
+        opts += [NOP, NOP, SackPermitted()]
+    elif ts:
+        opts += [NOP, NOP, Timestamps(p.tsval or 0, tsecr)]
+    if ws is not None:
+        opts += [NOP, WindowScale(ws)]
+    return pad_options(opts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------------------
+
+
+class SynproxySession:
+    """One connection through SYNPROXY, set up by its handshakes; then a splice to inject into."""
+
+    def __init__(self, lab: Lab, options: SynproxyOptions, scenario: Scenario, client_port: int) -> None:
+        self.lab = lab
+        self.options = options
+        self.scenario = scenario
+        self.client_port = client_port
+        self.handshake = self._handshake()
+        self._state = synproxy_state(self.handshake)
+
+    @property
+    def state(self) -> SpliceState:
+        return self._state
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _exchange(self, leg: Leg, wire: bytes, expect: dict[Leg, int], *, offload: bool,
+                  grace: float) -> dict[Leg, list[bytes]]:
+        o = self.options
+        try:
+            got = self.lab.exchange_fenced(leg, wire, expect, timeout=o.timeout, grace=grace,
+                                           short_grace=o.short_grace, offload=offload)
+        except LabFenceTimeout as exc:
+            raise HarnessError(str(exc)) from exc
+        except OSError as exc:  # the lab refused the packet (e.g. larger than the veth MTU)
+            raise HarnessError(f"cannot inject {len(wire)} bytes on the {leg} leg: {exc}") from exc
+        return {lg: [c.data for c in got[lg]] for lg in (Leg.CLIENT, Leg.SERVER)}
+
+    def _handshake(self) -> SynproxyHandshake:
+        sc, a, cfg = self.scenario, self.lab.addr, self.options.config
+        c, s = sc.client, sc.server
+        v6 = sc.family == 6
+        cli, srv = (addr(a.client6), addr(a.server6)) if v6 else (addr(a.client4), addr(a.server4))
+        cport, sport = self.client_port, cfg.port
+        extra: dict[Leg, list[bytes]] = {Leg.CLIENT: [], Leg.SERVER: []}
+        log: list[tuple[str, Segment | bytes]] = []  # formatted only if the set-up fails
+
+        def ip(src: bytes, dst: bytes, df: bool) -> IPv4Header | IPv6Header:
+            if v6:
+                return IPv6Header(src, dst, hop_limit=64)
+            return IPv4Header(src, dst, ident=0, flags=IP_DF if df else 0, ttl=64)
+
+        def step(name: str, leg: Leg, seg: Segment, want: dict[Leg, int], optional: Leg | None = None,
+                 grace: float = 0.0) -> dict[Leg, Segment]:
+            """Inject ``seg``; on each leg of ``want`` take the first segment with exactly those flags (and
+            no data); keep the rest as evidence. Every leg but ``optional`` must have one."""
+            log.append((f"{name}: sent", seg))
+            got = self._exchange(leg, encode(seg), dict.fromkeys(want, 1), offload=v6, grace=grace)
+            found: dict[Leg, Segment] = {}
+            for lg in (Leg.CLIENT, Leg.SERVER):
+                for raw in got[lg]:
+                    try:
+                        out: Segment | None = decode(raw)
+                    except MalformedSegment:
+                        out = None
+                    log.append((f"    got [{lg}]", raw if out is None else out))
+                    if out is not None and lg in want and lg not in found and out.tcp.flags == want[lg] \
+                            and not out.payload:
+                        found[lg] = out
+                    else:
+                        extra[lg].append(raw)
+            missing = [lg for lg in want if lg not in found and lg is not optional]
+            if missing:
+                lines = [f"{label} {x.summary() if isinstance(x, Segment) else x.hex()}" for label, x in log]
+                raise HarnessError(f"SYNPROXY set-up, {name}: no {flags_text(want[missing[0]])} segment on the "
+                                   f"{missing[0]} leg\n" + "\n".join(lines))
+            return found
+
+        # 1. client SYN → the proxy's own SYN-ACK (cookie ISN), nothing towards the server. The fence
+        # alone ends steps 1 and 2: what they must produce is checked right here.
+        syn = Segment(ip(cli, srv, c.df),
+                      TcpHeader(cport, sport, c.isn, 0, SYN, HANDSHAKE_WINDOW, options=syn_options(c)))
+        synack = step("client SYN", Leg.CLIENT, syn, {Leg.CLIENT: SYN | ACK})[Leg.CLIENT]
+        its = _ts(synack)
+
+        # 2. client ACK of the cookie → the proxy's SYN to the server. The client's clock has not ticked:
+        # its ACK carries the SYN's TSval again (RFC 7323 §4.3 allows equal values).
+        ack_opts: tuple[TcpOption, ...] = ()
+        if c.tsval is not None and its is not None:
+            ack_opts = (NOP, NOP, Timestamps(c.tsval, its.tsval))
+        ack = Segment(ip(cli, srv, c.df), TcpHeader(cport, sport, seq_add(c.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
+                                                    HANDSHAKE_WINDOW, options=ack_opts))
+        server_syn = step("client ACK", Leg.CLIENT, ack, {Leg.SERVER: SYN})[Leg.SERVER]
+
+        # 3. server SYN-ACK (answering only what the proxy's SYN offered) → ACK to the server and the
+        # window update to the client, both consumed here, with the grace period before the first case.
+        ssyn_ts = _ts(server_syn)
+        synack_s = Segment(ip(srv, cli, s.df),
+                           TcpHeader(sport, cport, s.isn, seq_add(server_syn.tcp.seq, 1), SYN | ACK, HANDSHAKE_WINDOW,
+                                     options=syn_options(s, tsecr=ssyn_ts.tsval if ssyn_ts else 0,
+                                                         answer_to=server_syn)))
+        acks = step("server SYN-ACK", Leg.SERVER, synack_s, {Leg.SERVER: ACK, Leg.CLIENT: ACK}, optional=Leg.CLIENT,
+                    grace=self.options.grace)
+        return SynproxyHandshake(syn, synack, ack, server_syn, synack_s, acks[Leg.SERVER], acks.get(Leg.CLIENT),
+                                 Observation(tuple(extra[Leg.CLIENT]), tuple(extra[Leg.SERVER])))
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    def inject(self, segment: Segment, *, raw: bytes | None = None,
+               expect: tuple[int, int] | None = None) -> Observation:
+        """Send on the server leg if ``segment`` comes from the server's address, else on the client
+        leg; capture both legs until the fence is back, plus the grace period."""
+        wire = raw if raw is not None else encode(segment)
+        leg = Leg.SERVER if segment.ip.src == self._state.server.peer.addr else Leg.CLIENT
+        counts = {Leg.CLIENT: expect[0], Leg.SERVER: expect[1]} if expect is not None else None
+        t0 = time.monotonic()
+        o = self.options
+        try:
+            got = self.lab.exchange_fenced(leg, wire, counts, timeout=o.timeout, grace=o.grace,
+                                           short_grace=o.short_grace,
+                                           ethertype=ETH_P_IPV6 if segment.ip.version == 6 else ETH_P_IP)
+        except LabFenceTimeout as exc:
+            raise HarnessError(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:  # beyond the links' MTU (65535: not a valid IP packet anyway)
+                raise UnsupportedError(f"the lab cannot inject this {len(wire)}-byte packet: {exc}") from exc
+            raise HarnessError(f"cannot inject on the {leg} leg: {exc}") from exc
+        return Observation(tuple(c.data for c in got[Leg.CLIENT]), tuple(c.data for c in got[Leg.SERVER]),
+                           time.monotonic() - t0)
+
+    def event(self, event: Event) -> Observation:
+        raise UnsupportedError(UNSUPPORTED_REASONS[Feature.LIFECYCLE])
+
+
+# --------------------------------------------------------------------------------------------------
+# The adapter
+# --------------------------------------------------------------------------------------------------
+
+
+class SynproxyAdapter:
+    """Linux nft SYNPROXY: one lab per adapter, one fresh connection per session (see the module doc)."""
+
+    name = "synproxy"
+    unsupported: frozenset[Feature] = frozenset(UNSUPPORTED_REASONS)
+
+    #: Per-namespace sysctls of the proxy besides the ruleset's own ``nf_conntrack_tcp_loose=0``: ICMP
+    #: errors (time exceeded, unreachable) without rate limits, so every run sees the same ones; no
+    #: ICMP redirects, which are about the lab's topology (a segment addressed back out of the leg it
+    #: came in on), not about the splice. IPv6 sends none: the proxy's links have no link-local address.
+    SYSCTLS: ClassVar[dict[str, str | int]] = {
+        "net.ipv4.icmp_ratelimit": 0,
+        "net.ipv4.icmp_msgs_per_sec": 1_000_000,
+        "net.ipv4.icmp_msgs_burst": 1_000_000,
+        "net.ipv6.icmp.ratelimit": 0,
+        "net.ipv4.conf.all.send_redirects": 0,
+        "net.ipv4.conf.default.send_redirects": 0,
+    }
+
+    def __init__(self, arg: str = "", *, prefix: str = PREFIX) -> None:
+        self.options = SynproxyOptions.parse(arg)
+        self.spec = f"synproxy:{arg}" if arg else "synproxy"  # what repro commands name
+        self.prefix = prefix
+        self.lab: Lab | None = None
+        self.client_ports = range(FIRST_PORT, LAST_PORT + 1)  # used in turn, again and again
+        self._ports: Iterator[int] = iter(())
+        self.sessions = 0  # opened so far (all labs)
+        self.labs = 0  # built so far
+
+    def missing(self) -> list[str]:
+        """Why this machine cannot run the adapter (empty: it can), probed by preflight."""
+        return preflight(*LAB_FEATURES, prefix=self.prefix)
+
+    def info(self) -> IutInfo:
+        nft = "nft not found"
+        if shutil.which("nft"):
+            proc = subprocess.run(["nft", "--version"], capture_output=True, text=True, check=False)
+            nft = proc.stdout.strip() or proc.stderr.strip()
+        o = self.options
+        details = {
+            "kernel": f"{platform.system()} {platform.release()} {platform.version()} {platform.machine()}",
+            "nft": nft,
+            "ruleset": o.config.ruleset(),
+            "sysctls (proxy namespace)": ", ".join(f"{k}={v}" for k, v in
+                                                   {"net.netfilter.nf_conntrack_tcp_loose": 0, **self.SYSCTLS}.items())
+            + ", send_redirects=0 on both links (ICMP rate limits off and no redirects: lab hygiene, not the IUT)",
+            "links": f"veth, MTU {LAB_MTU}, TX checksum offload off on the proxy's ends; IPv6 handshake packets "
+                     "injected as CHECKSUM_PARTIAL (nft synproxy checks IPv6 checksums with the IPv4 helper)",
+            "capture": f"fenced (ICMP echo after each injection), grace {o.grace * 1e3:g} ms, "
+                       f"{o.short_grace * 1e3:g} ms when packets are missing, timeout {o.timeout:g} s",
+            "splice state": "learnt per session from the handshakes: C.splice_iss = cookie ISN + 1, "
+                            "D.splice_irs = server ISN + 1, C.splice_irs = D.splice_iss = client ISN + 1; "
+                            "timestamps: its (proxy SYN-ACK TSval) and T (server SYN-ACK TSval)",
+            "splicecheck": __version__,
+        }
+        for feature in sorted(self.unsupported):
+            details[f"unsupported {feature.value}"] = UNSUPPORTED_REASONS[feature]
+        return IutInfo(self.name, platform.release(),
+                       f"Linux {platform.release()} nft SYNPROXY ({o.statement()}) in a network namespace: "
+                       "a splice with an empty OK message and a SYN-cookie ISN", details)
+
+    def _lab(self) -> tuple[Lab, int]:
+        """The adapter's lab (built at first use) and the next client port."""
+        if self.lab is None:
+            lab = Lab(prefix=self.prefix, ipv6=True, mtu=LAB_MTU)
+            lab.open()
+            try:
+                per_link = {f"net.ipv4.conf.{ifname}.send_redirects": 0
+                            for ifname in (lab.names.proxy_client_if, lab.names.proxy_server_if)}
+                lab.sysctl({**self.SYSCTLS, **per_link})
+                load_synproxy(lab, self.options.config)
+            except BaseException:
+                lab.close()
+                raise
+            self.lab, self._ports = lab, itertools.cycle(self.client_ports)
+            self.labs += 1
+        return self.lab, next(self._ports)
+
+    @contextmanager
+    def open(self, scenario: Scenario) -> Iterator[SynproxySession]:
+        """One fresh connection. The proxy's conntrack table is emptied first, so the session's splice
+        is the only one in the IUT: a segment a case makes "foreign" (another port, say) cannot belong
+        to an earlier session's connection, and a client port can be used again."""
+        needed = scenario.needs() & self.unsupported
+        if needed:
+            raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
+        lab, port = self._lab()
+        try:
+            lab.flush_conntrack()
+        except OSError as exc:
+            raise HarnessError(f"cannot flush the proxy's conntrack table: {exc}") from exc
+        lab.flush()
+        self.sessions += 1
+        yield SynproxySession(lab, self.options, scenario, port)
+
+    def close(self) -> None:
+        """Tear the lab down (idempotent); the next ``open`` builds a new one."""
+        lab, self.lab = self.lab, None
+        self._ports = iter(())
+        if lab is not None:
+            lab.close()
+

@@ -1,0 +1,187 @@
+"""Live conformance cases per second against Linux SYNPROXY, and whether repeated runs agree (issue 5, item 9).
+
+Needs root, nftables and network namespaces (the Linux lab); prints why and exits 0 otherwise.
+
+1. Same work, two codecs, one lab: per case a fresh connection (three handshake packets) and a data
+   segment each way, every capture decoded. ``scapy``: packets built with scapy (``tcpview.craft``)
+   and captures dissected with scapy (``tcpview.view``), the way the probe works; ``codec``: the
+   adapter's own path (``SynproxyAdapter.open`` + ``Session.inject``, the project's ``encode``/``decode``).
+   Both capture with the same fenced exchange, so the ratio is what scapy costs.
+2. The catalogue (``conformance.catalog.all_cases()``) through the runner, model and diff engine
+   included: named cases per second (target ≥ 300/s), property cases with their examples.
+3. Flakiness: ``--runs`` full runs of the catalogue with one seed; the verdicts are compared case by case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import pkgutil
+import sys
+import time
+
+from splicecheck.adapters.lab import Leg
+from splicecheck.adapters.preflight import preflight
+from splicecheck.adapters.synproxy import LAB_FEATURES, SynproxyAdapter
+from splicecheck.adapters.tcpview import TcpView, craft, tcp_options, views
+from splicecheck.conformance import catalog
+from splicecheck.conformance.case import Case, from_client, from_server
+from splicecheck.conformance.contract import PeerPlan, Scenario
+from splicecheck.conformance.results import CaseResult
+from splicecheck.conformance.runner import run
+from splicecheck.reference.codec import decode
+from splicecheck.reference.segment import ACK, PSH
+
+SCENARIO = Scenario(client=PeerPlan(isn=1_000_000, wscale=6, sack_permitted=True, tsval=100_000),
+                    server=PeerPlan(isn=3_000_000_000, mss=1400, wscale=2, sack_permitted=True, tsval=4_000_000_000))
+REQUEST, RESPONSE = b"GET / HTTP/1.0\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n"
+
+
+def catalogue() -> tuple[list[Case], str]:
+    """Every case of the catalogue; while ``catalog.MODULES`` is still empty, the case modules found
+    in the package (``cases_*``, ``properties``), said so in the second value."""
+    cases = list(catalog.all_cases())
+    if cases:
+        return cases, "conformance.catalog.all_cases()"
+    import splicecheck.conformance as pkg
+
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
+                   if m.name.startswith("cases_") or m.name == "properties")
+    found, broken = [], []
+    for name in names:
+        try:
+            module = importlib.import_module(f"splicecheck.conformance.{name}")
+        except Exception as exc:  # a module being written right now
+            broken.append(f"{name} ({type(exc).__name__}: {exc})")
+            continue
+        found.append(name)
+        cases += getattr(module, "CASES", [])
+    note = f"catalog.MODULES is empty: found {', '.join(found) or 'nothing'}"
+    return cases, note + (f"; not importable: {', '.join(broken)}" if broken else "")
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. scapy vs codec on the same live work
+# --------------------------------------------------------------------------------------------------
+
+
+def scapy_cases(adapter: SynproxyAdapter, n: int) -> float:
+    """Cases/s with scapy building and dissecting every packet (handshakes + a data segment each way)."""
+    lab, _ = adapter._lab()
+    a, o, c, s = lab.addr, adapter.options, SCENARIO.client, SCENARIO.server
+    sport = o.config.port
+
+    def exchange(leg: Leg, packet: bytes, want: dict[Leg, int]) -> tuple[TcpView, ...]:
+        got = lab.exchange_fenced(leg, packet, want, timeout=o.timeout, grace=o.grace, short_grace=o.short_grace)
+        return views(got[Leg.CLIENT] + got[Leg.SERVER])
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        cport = 20000 + i
+        syn = craft(a.client4, a.server4, cport, sport, "S", c.isn, window=65535,
+                    options=tcp_options(mss=c.mss, wscale=c.wscale, sack_perm=c.sack_permitted, ts=(c.tsval or 0, 0)))
+        synack = next(v for v in exchange(Leg.CLIENT, syn, {Leg.CLIENT: 1}) if v.flags == "SA")
+        ack = craft(a.client4, a.server4, cport, sport, "A", c.isn + 1, synack.seq + 1, window=65535,
+                    options=tcp_options(ts=(c.tsval or 0, synack.tsval or 0)))
+        ssyn = next(v for v in exchange(Leg.CLIENT, ack, {Leg.SERVER: 1}) if v.flags == "S")
+        sa = craft(a.server4, a.client4, sport, cport, "SA", s.isn, ssyn.seq + 1, window=65535,
+                   options=tcp_options(mss=s.mss, wscale=s.wscale, sack_perm=True, ts=(s.tsval or 0, ssyn.tsval or 0)))
+        exchange(Leg.SERVER, sa, {Leg.SERVER: 1, Leg.CLIENT: 1})
+        its = synack.tsval or 0
+        cd = craft(a.client4, a.server4, cport, sport, "PA", c.isn + 1, synack.seq + 1, window=500,
+                   options=tcp_options(ts=(c.tsval or 0, its)), payload=REQUEST)
+        exchange(Leg.CLIENT, cd, {Leg.SERVER: 1})
+        sd = craft(a.server4, a.client4, sport, cport, "PA", s.isn + 1, c.isn + 1 + len(REQUEST), window=1000,
+                   options=tcp_options(ts=((s.tsval or 0) + 1, ssyn.tsval or 0)), payload=RESPONSE)
+        exchange(Leg.SERVER, sd, {Leg.CLIENT: 1})
+    return n / (time.perf_counter() - t0)
+
+
+def codec_cases(adapter: SynproxyAdapter, n: int) -> float:
+    """Cases/s through the adapter: the same handshakes and two data segments, built and decoded by the codec."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        with adapter.open(SCENARIO) as session:
+            st = session.state
+            for seg, expect in ((from_client(st, 0, payload=REQUEST, flags=ACK | PSH, window=500), (0, 1)),
+                                (from_server(st, 0, ack_off=len(REQUEST), payload=RESPONSE, flags=ACK | PSH,
+                                             window=1000), (1, 0))):
+                obs = session.inject(seg, expect=expect)
+                for raw in obs.to_client + obs.to_server:
+                    decode(raw)
+    return n / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------------------------------
+# 2 and 3. the catalogue, repeated
+# --------------------------------------------------------------------------------------------------
+
+
+def full_run(adapter: SynproxyAdapter, cases: list[Case], seed: int) -> tuple[list[CaseResult], dict[str, float]]:
+    timing: dict[str, float] = {}
+    results: list[CaseResult] = []
+    for kind in dict.fromkeys(c.kind for c in cases):
+        chosen = [c for c in cases if c.kind == kind]
+        sessions = adapter.sessions
+        t0 = time.perf_counter()
+        results += run(adapter, chosen, adapter_spec=adapter.spec, seed=seed)
+        timing[kind] = time.perf_counter() - t0
+        timing[kind + " sessions"] = adapter.sessions - sessions
+    return results, timing
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--adapter-arg", default="", help="the synproxy adapter's argument, e.g. 'grace=0.001'")
+    ap.add_argument("--cases", type=int, default=300, help="cases per side in part 1")
+    ap.add_argument("--runs", type=int, default=3, help="full catalogue runs in part 3")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the property cases (the same in every run)")
+    args = ap.parse_args()
+    missing = preflight(*LAB_FEATURES)
+    if missing:
+        print("SKIPPED: the Linux lab is unavailable: " + "; ".join(missing))
+        return 0
+    adapter = SynproxyAdapter(args.adapter_arg)
+    try:
+        info = adapter.info()
+        print(f"IUT: {info.description}\n")
+        print(f"1. the same live work per case (handshakes + a data segment each way), {args.cases} cases each:")
+        scapy = scapy_cases(adapter, args.cases)
+        codec = codec_cases(adapter, args.cases)
+        print(f"   scapy build + dissect : {scapy:8.0f} cases/s")
+        print(f"   codec (the adapter)   : {codec:8.0f} cases/s   ({codec / scapy:.1f}x scapy)\n")
+
+        cases, source = catalogue()
+        print(f"2. the catalogue ({source}): {len(cases)} cases, "
+              f"{dict(collections.Counter(c.kind for c in cases))}")
+        runs: list[dict[str, str]] = []
+        for i in range(args.runs):
+            results, timing = full_run(adapter, cases, args.seed)
+            runs.append({r.case: r.verdict.value for r in results})
+            counts = collections.Counter(r.verdict.value for r in results)
+            rates = []
+            for kind in dict.fromkeys(c.kind for c in cases):
+                n = sum(c.kind == kind for c in cases)
+                rates.append(f"{kind}: {n} cases in {timing[kind]:.2f} s = {n / timing[kind]:.0f} cases/s, "
+                             f"{timing[kind + ' sessions']:.0f} sessions = "
+                             f"{timing[kind + ' sessions'] / timing[kind]:.0f} sessions/s")
+            print(f"   run {i + 1}: " + "; ".join(rates))
+            print(f"          verdicts {dict(sorted(counts.items()))}")
+        if not cases:
+            return 0
+        print(f"\n3. {args.runs} full runs (seed {args.seed}), verdicts compared case by case:")
+        differing = [cid for cid in runs[0] if len({r.get(cid) for r in runs}) > 1]
+        if differing:
+            for cid in differing:
+                print(f"   DIFFERS {cid}: " + " / ".join(r.get(cid, "-") for r in runs))
+            print(f"   {len(differing)} of {len(runs[0])} cases differ between runs")
+            return 1
+        print(f"   identical: all {len(runs[0])} verdicts the same in all {args.runs} runs")
+        return 0
+    finally:
+        adapter.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
