@@ -556,7 +556,7 @@ class SeqadjFtpAdapter:
         needed = scenario.needs() & self.unsupported
         if needed:
             raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
-        lab = Lab(prefix=self.prefix, ipv6=False)
+        lab = Lab(prefix=self.prefix, ipv6=False, mtu=65535)  # room for the largest cases (64 KiB segments)
         lab.addr = FTP_ADDR  # set before open(): the masquerade address decides the rewrite's length
         self._labs[id(lab)] = lab
         try:

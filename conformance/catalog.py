@@ -15,6 +15,18 @@ from .case import Case
 
 #: Modules holding cases, in run order (named cases first: they are quick and say the most).
 MODULES: tuple[str, ...] = (
+    "cases_ip",
+    "cases_tcp",
+    "cases_seq",
+    "cases_trim",
+    "cases_urgent",
+    "cases_timestamps",
+    "cases_options",
+    "cases_sack",
+    "cases_window",
+    "cases_mss",
+    "cases_lifecycle",
+    "cases_vectors",
 )
 
 

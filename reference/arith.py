@@ -109,13 +109,16 @@ def ule(a: Word, b: Word) -> Truth:
 
 
 def umin(a: Word, b: Word) -> Word:
+    """Unsigned minimum."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a if a < b else b
     return ite(ult(a, b), a, b)
 
 
 def lshr(a: Word, shift: int) -> Word:
     """Logical right shift by a constant (z3's ``>>`` is arithmetic)."""
-    if is_concrete(a):
-        return int(a) >> shift
+    if isinstance(a, int):
+        return a >> shift
     return _z3().LShR(a, shift)
 
 

@@ -4,6 +4,12 @@
 with a machine-readable :class:`Malformation`. ``encode(decode(b)) == b`` for every well-formed
 packet, option order, padding and checksums included. Checksums left as ``None`` are computed.
 
+Speed (DESIGN.md principle 2): ``decode`` builds its values with the unchecked constructors of
+:mod:`~splicecheck.reference.segment` — every field comes out of a fixed-width struct format or a
+length the checks above it bounded, so ``__post_init__`` would find nothing — and keeps the bytes it
+read on the segment (``Segment._wire``); ``encode`` of such a segment returns them. :func:`serialise`
+always builds the bytes from the fields, and the tests hold the two to each other.
+
 Scope: IPv4 (RFC 791 §3.1) with options, IPv6 (RFC 8200 §3) without extension headers, TCP
 (RFC 9293 §3.1). Fragments are not segments and are refused.
 """
@@ -11,6 +17,8 @@ Scope: IPv4 (RFC 791 §3.1) with options, IPv6 (RFC 8200 §3) without extension 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from .checksum import ipv4_header_checksum, tcp_checksum
 from .errors import Malformation, MalformedSegment
@@ -37,6 +45,12 @@ from .segment import (
     Timestamps,
     UnknownOption,
     WindowScale,
+    unchecked_ipv4,
+    unchecked_ipv6,
+    unchecked_sack,
+    unchecked_segment,
+    unchecked_tcp,
+    unchecked_timestamps,
 )
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
@@ -48,6 +62,9 @@ PROTO_TCP = 6
 # RFC 8200 §4 extension headers (and RFC 4302/4303 AH/ESP, RFC 5533 shim6, RFC 7401 HIP).
 _IPV6_EXTENSIONS = frozenset({0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254})
 _SACK_PERMITTED = SackPermitted()
+_TS_HEAD = struct.Struct("!BBII")  # kind 8, length 10, TSval, TSecr
+_SACK_EDGES = {n: struct.Struct(f"!{2 * n}I") for n in range(1, 5)}  # n SACK blocks: 2n edges
+_SACK_HEADS = {n: struct.Struct(f"!BB{2 * n}I") for n in range(1, 5)}  # kind 5, length, then the edges
 
 
 def _fail(reason: Malformation, detail: str, offset: int | None = None) -> MalformedSegment:
@@ -88,11 +105,10 @@ def pull_options(data: bytes, base: int = 0) -> tuple[TcpOption, ...]:
 
 def _typed_option(kind: int, length: int, data: bytes, i: int) -> TcpOption:
     if kind == OPT_TIMESTAMP and length == 10:
-        tsval, tsecr = _TS.unpack_from(data, i + 2)
-        return Timestamps(tsval, tsecr)
-    if kind == OPT_SACK and length >= 10 and (length - 2) % 8 == 0:
-        words = struct.unpack_from(f"!{(length - 2) // 4}I", data, i + 2)
-        return Sack(tuple(zip(words[0::2], words[1::2], strict=True)))
+        return unchecked_timestamps(*_TS.unpack_from(data, i + 2))
+    if kind == OPT_SACK and length >= 10 and (length - 2) % 8 == 0:  # 1..4 blocks: 10 ≤ length ≤ 38
+        edges = _SACK_EDGES[length >> 3].unpack_from(data, i + 2)
+        return unchecked_sack(tuple(zip(edges[0::2], edges[1::2], strict=True)))
     if kind == OPT_MSS and length == 4:
         return MaxSegmentSize(_U16.unpack_from(data, i + 2)[0])
     if kind == OPT_WSCALE and length == 3:
@@ -102,27 +118,63 @@ def _typed_option(kind: int, length: int, data: bytes, i: int) -> TcpOption:
     return UnknownOption(kind, bytes(data[i + 2:i + length]))
 
 
-def push_option(opt: TcpOption) -> bytes:
-    if isinstance(opt, Timestamps):
-        return b"\x08\x0a" + _TS.pack(opt.tsval, opt.tsecr)
-    if isinstance(opt, NoOperation):
-        return b"\x01"
-    if isinstance(opt, Sack):
-        edges = [e for block in opt.blocks for e in block]
-        return bytes((OPT_SACK, opt.size)) + struct.pack(f"!{len(edges)}I", *edges)
-    if isinstance(opt, MaxSegmentSize):
-        return b"\x02\x04" + _U16.pack(opt.value)
-    if isinstance(opt, WindowScale):
-        return bytes((OPT_WSCALE, 3, opt.shift))
-    if isinstance(opt, SackPermitted):
-        return b"\x04\x02"
-    if isinstance(opt, EndOfOptionList):
-        return b"\x00" + opt.padding
+
+
+def _push_timestamps(opt: Timestamps) -> bytes:
+    return _TS_HEAD.pack(OPT_TIMESTAMP, 10, opt.tsval, opt.tsecr)
+
+
+def push_timestamps(tsval: int, tsecr: int) -> bytes:
+    """A Timestamps option from its two values."""
+    return _TS_HEAD.pack(OPT_TIMESTAMP, 10, tsval, tsecr)
+
+
+def _push_sack(opt: Sack) -> bytes:
+    return push_sack_edges([e for block in opt.blocks for e in block])
+
+
+def push_sack_edges(edges: list[int]) -> bytes:
+    """A SACK option from its edges ``[left1, right1, left2, right2, ...]`` (1 to 4 blocks)."""
+    n = len(edges)
+    return _SACK_HEADS[n >> 1].pack(OPT_SACK, 2 + 4 * n, *edges)
+
+
+def _push_mss(opt: MaxSegmentSize) -> bytes:
+    return b"\x02\x04" + _U16.pack(opt.value)
+
+
+def _push_wscale(opt: WindowScale) -> bytes:
+    return bytes((OPT_WSCALE, 3, opt.shift))
+
+
+def _push_eol(opt: EndOfOptionList) -> bytes:
+    return b"\x00" + opt.padding
+
+
+def _push_unknown(opt: UnknownOption) -> bytes:
     return bytes((opt.kind, 2 + len(opt.data))) + opt.data
 
 
+#: One encoder per option type: a dict lookup instead of a chain of isinstance tests.
+_PUSH: dict[type, Callable[[Any], bytes]] = {
+    Timestamps: _push_timestamps,
+    NoOperation: lambda _: b"\x01",
+    Sack: _push_sack,
+    MaxSegmentSize: _push_mss,
+    WindowScale: _push_wscale,
+    SackPermitted: lambda _: b"\x04\x02",
+    EndOfOptionList: _push_eol,
+    UnknownOption: _push_unknown,
+}
+
+
+def push_option(opt: TcpOption) -> bytes:
+    return _PUSH[type(opt)](opt)
+
+
 def push_options(options: tuple[TcpOption, ...]) -> bytes:
-    return b"".join(push_option(o) for o in options)
+    push = _PUSH
+    return b"".join([push[type(o)](o) for o in options])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,7 +205,7 @@ def decode(data: bytes) -> Segment:
             raise _fail(Malformation.NOT_TCP, f"IP protocol {proto}", 9)
         if ff & 0x1FFF or (ff >> 13) & IP_MF:
             raise _fail(Malformation.FRAGMENT, f"fragment offset {ff & 0x1FFF}, MF {(ff >> 13) & 1}", 6)
-        ip = IPv4Header(src, dst, tos, ident, ff >> 13, 0, ttl, csum, data[20:hl])
+        ip = unchecked_ipv4(src, dst, tos, ident, ff >> 13, 0, ttl, csum, data[20:hl])
     elif version == 6:
         if n < 40:
             raise _fail(Malformation.TRUNCATED_IP_HEADER, f"{n} bytes, an IPv6 header needs 40")
@@ -165,7 +217,7 @@ def decode(data: bytes) -> Segment:
         if nh != PROTO_TCP:
             raise _fail(Malformation.NOT_TCP, f"next header {nh}", 6)
         hl = 40
-        ip = IPv6Header(src, dst, (vtcfl >> 20) & 0xFF, vtcfl & 0xFFFFF, hlim)
+        ip = unchecked_ipv6(src, dst, (vtcfl >> 20) & 0xFF, vtcfl & 0xFFFFF, hlim)
     else:
         raise _fail(Malformation.BAD_IP_VERSION, f"version {version}", 0)
 
@@ -180,9 +232,11 @@ def decode(data: bytes) -> Segment:
         raise _fail(Malformation.DATA_OFFSET_PAST_END, f"data offset {doff // 4} words, segment has {tlen} bytes",
                     hl + 12)
     options = pull_options(data[hl + 20:hl + doff], hl + 20) if doff > 20 else ()
-    tcp = TcpHeader(sport, dport, seq, ack, off_flags & 0x1FF, window, urgent, options, csum,
-                    (off_flags >> 9) & 0x7)
-    return Segment(ip, tcp, data[hl + doff:])
+    # Valid by construction: struct widths bound every number; the options fill exactly doff - 20 ≤ 40
+    # bytes, a multiple of 4; the IP length fields bound the segment's length.
+    tcp = unchecked_tcp(sport, dport, seq, ack, off_flags & 0x1FF, window, urgent, options, csum,
+                        (off_flags >> 9) & 0x7)
+    return unchecked_segment(ip, tcp, data[hl + doff:], data)
 
 
 def tcp_header_bytes(t: TcpHeader) -> bytes:
@@ -219,6 +273,15 @@ def encode_ip_header(ip: IPv4Header | IPv6Header, payload_length: int) -> bytes:
 
 
 def encode(seg: Segment) -> bytes:
-    """Serialise a segment; ``None`` checksums are computed, stored ones written as they are."""
+    """Serialise a segment; ``None`` checksums are computed, stored ones written as they are.
+
+    A segment that came from :func:`decode` or from the relay carries its bytes already; they are
+    returned as they are (they equal :func:`serialise`'s result)."""
+    wire = seg._wire
+    return wire if wire is not None else serialise(seg)
+
+
+def serialise(seg: Segment) -> bytes:
+    """Serialise a segment from its fields alone, ignoring any bytes it carries (see :func:`encode`)."""
     tcp = encode_tcp(seg)
     return encode_ip_header(seg.ip, len(tcp)) + tcp

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .errors import SpliceStateError
+from .mapping import behind_base
 from .relay import Direction, Endpoint, Leg, RelayResult, SpliceState, StripStyle, relay
 from .segment import ACK, RST, Segment, Timestamps
-from .seqspace import before, seq_add
+from .seqspace import seq_add
 
 
 class Stage(Enum):
@@ -334,11 +335,17 @@ class SpliceMachine:
         return []
 
     def _relay(self, seg: Segment, now: float) -> list[RelayResult]:
-        assert self.splice is not None
-        result = self.relay_fn(self.splice, seg, now)
+        """Relay one segment and thread the relay's successor state (the directions' advance)."""
+        splice = self.splice
+        assert splice is not None
+        result = self.relay_fn(splice, seg, now)
+        if result.state is not None:
+            self.splice = result.state
         if result.segments and result.segments[0].tcp.flags & RST:
             self.stage = Stage.CLOSED
         elif (self.stage is Stage.SPLICED and seg.tcp.flags & ACK and result.direction is Direction.C2S
-              and not before(seg.tcp.ack, self.splice.client.splice_iss)):
-            self.stage = Stage.COMPLETE  # the client acknowledged the whole OK message (LIFE-COMPLETE)
+              and not behind_base(seg.tcp.ack, splice.client.splice_iss, splice.s2c_advance)):
+            # The client acknowledged the whole OK message (LIFE-COMPLETE): its ack does not precede
+            # splice_iss in the server→client stream — stream order, as for trimming (mapping).
+            self.stage = Stage.COMPLETE
         return [result]

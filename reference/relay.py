@@ -1,21 +1,31 @@
 """The relay: what a correct splice emits for one segment (paper §3.3–§3.4).
 
 ``relay(state, segment, now)`` is pure. ``state`` holds the two legs' splice constants, fixed when the
-splice is made (see :mod:`splicecheck.reference.lifecycle` for how they are chosen). The per-field
-arithmetic lives in :mod:`splicecheck.reference.mapping`; this module only composes it, decides what
-happens to options, and keeps the checksums right.
+splice is made (see :mod:`splicecheck.reference.lifecycle` for how they are chosen), and, per direction,
+how far the stream has advanced past its base. The result carries the successor state
+(``RelayResult.state``), which the caller passes to the next call; it is the very same object when
+nothing changed. The per-field arithmetic lives in :mod:`splicecheck.reference.mapping`; this module
+only composes it, decides what happens to options, and keeps the checksums right.
 
 Order of work for a segment arriving on leg ``in`` and leaving on leg ``out``:
 
 1. direction: the segment must come from ``in``'s peer to ``in``'s local socket (DIR-ONLY);
 2. hop limit: TTL/hop limit ≤ 1 → dropped, else decremented by one (TTL-DEC, TTL-EXPIRE);
-3. trim: sequence numbers below ``in.splice_irs`` chopped off the front (TRIM-*), the urgent pointer
-   carried along (URG-*); a segment with nothing left becomes a pure ACK at the base or is dropped;
+3. trim: sequence numbers preceding ``in.splice_irs`` in the stream chopped off the front (TRIM-*,
+   judged against how far the direction has advanced, see ``mapping``), the urgent pointer carried
+   along (URG-*); a segment with nothing left becomes a pure ACK at the base or is dropped;
 4. MSS: an oversized segment with DF set is answered with an ICMP error and not relayed (MSS-ICMP);
 5. map seq, ack (only with ACK set), window, TCP options; rewrite addresses and ports; drop IPv4
    options (SEQ-MAP, ACK-MAP, ACK-NOACK, WS-*, TS-*, SACK-*, ADDR-*, IPOPT-STRIP);
 6. checksums by RFC 1624 eqn. 3 over the words that changed, which keeps a corrupt input corrupt
-   (TCPCSUM-VALID, IPCSUM-VALID, CSUM-FAILSAFE).
+   (TCPCSUM-VALID, IPCSUM-VALID, CSUM-FAILSAFE);
+7. advance: a relayed segment ending ahead of the furthest point so far moves it (TRIM-2GIB).
+
+Speed: the relay reads the received headers' words from the bytes the segment was decoded from
+(``encode(seg)`` returns them), builds the output's header bytes once and uses them for both the
+checksum and the wire form it attaches to the output, and builds its outputs with the unchecked
+constructors of :mod:`~splicecheck.reference.segment` — every field is a masked word or a part of
+the already-valid input (``benchmarks/relay_throughput.py`` measures the result).
 """
 
 from __future__ import annotations
@@ -23,10 +33,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-from .checksum import ones_sum, pseudo_header
-from .codec import _TCP, encode, ipv4_header_bytes, push_options, tcp_header_bytes
+from .codec import _IPV4, _IPV6, _TCP, PROTO_TCP, encode, push_option, push_options, push_sack_edges, push_timestamps
 from .icmp import PacketTooBig
 from .mapping import (
+    ADVANCE_LIMIT,
+    advance_to,
     map_ack,
     map_sack_block,
     map_seq,
@@ -40,7 +51,6 @@ from .mapping import (
 from .segment import (
     ACK,
     FIN,
-    NOP,
     PSH,
     RST,
     SYN,
@@ -51,15 +61,28 @@ from .segment import (
     NoOperation,
     Sack,
     Segment,
-    TcpHeader,
     TcpOption,
     Timestamps,
     WindowScale,
     pad_options,
+    unchecked,
+    unchecked_ipv4,
+    unchecked_ipv6,
+    unchecked_sack,
+    unchecked_segment,
+    unchecked_tcp,
+    unchecked_timestamps,
 )
-from .seqspace import before
 
 _M = 0xFFFF  # arithmetic modulo 2^16 - 1 is one's complement arithmetic (RFC 1071 §2)
+_NOP = NoOperation()
+_NOP_BYTE = b"\x01"
+
+
+def _words(data: bytes) -> int:
+    """The one's complement sum of ``data`` (even length) modulo 0xFFFF: ``2^16 ≡ 1``, so the
+    big-endian integer of the bytes is congruent to the sum of their 16-bit words (RFC 1071 §2)."""
+    return int.from_bytes(data, "big") % _M
 
 
 class Direction(StrEnum):
@@ -126,6 +149,11 @@ class Leg:
     peer_wscale: int | None = None
     local_wscale: int | None = None
     peer_mss: int = 536
+    #: private, derived in ``__post_init__`` for the relay's hot path: the one's complement sum of both
+    #: addresses — the pseudo-header words that do not change from segment to segment, the same either
+    #: way round, so for what arrives and what leaves — and ``(recv_shift, send_shift)``
+    _addr_sum: int = field(default=0, init=False, repr=False, compare=False)
+    _shifts: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("splice_irs", "splice_iss", "lastrecv_ts", "lastsent_ts"):
@@ -140,6 +168,8 @@ class Leg:
             raise ValueError(f"peer_mss must be 1..65535: {self.peer_mss}")
         if len(self.peer.addr) != len(self.local.addr):
             raise ValueError("a leg's two ends must be of one address family")
+        object.__setattr__(self, "_addr_sum", _words(self.peer.addr + self.local.addr))
+        object.__setattr__(self, "_shifts", (self.recv_shift, self.send_shift))
 
     @property
     def scaling(self) -> bool:
@@ -158,66 +188,114 @@ class Leg:
 
 @dataclass(frozen=True, slots=True)
 class SpliceState:
-    """The constants of a made splice: leg C faces the client, leg D the server."""
+    """A made splice: leg C faces the client, leg D the server; and how far each direction has got.
+
+    ``c2s_advance``/``s2c_advance``: how many sequence numbers past its base (``client.splice_irs``,
+    ``server.splice_irs``) the furthest relayed segment of that direction reached, saturating at 2^31
+    (:mod:`splicecheck.reference.mapping`, "Stream order and the advance"). Both are 0 when the splice
+    is made; ``relay`` returns the updated state and the caller threads it into the next call. The
+    same number measures the stream on the out leg too (past ``out.splice_iss``), since the mapping
+    is a translation — which is what SACK clipping on the other direction uses.
+    """
 
     client: Leg
     server: Leg
     strip_style: StripStyle = StripStyle.NOP
+    c2s_advance: int = 0
+    s2c_advance: int = 0
 
     def __post_init__(self) -> None:
         if len(self.client.peer.addr) != len(self.server.peer.addr):
             raise ValueError("both legs must be of one address family (cross-family splices are not modelled)")
+        for name in ("c2s_advance", "s2c_advance"):
+            v = getattr(self, name)
+            if not 0 <= v <= ADVANCE_LIMIT:
+                raise ValueError(f"{name} must be 0..2^31: {v}")
 
     def legs(self, direction: Direction) -> tuple[Leg, Leg]:
         """``(in, out)`` for a direction."""
         return (self.client, self.server) if direction is Direction.C2S else (self.server, self.client)
 
+    def advance(self, direction: Direction) -> int:
+        """How far ``direction``'s stream has advanced past its base (0 .. 2^31)."""
+        return self.c2s_advance if direction is Direction.C2S else self.s2c_advance
+
+
+_splice_state = unchecked(SpliceState)  # the relay's successor states: legs and style reused as they are
+
 
 Emitted = Segment | PacketTooBig
+
+# Reading an enum member off its class goes through the enum metaclass (~0.1 µs a time in CPython 3.11);
+# the per-segment path reads these module-level names instead.
+_C2S, _S2C = Direction.C2S, Direction.S2C
+_TS_MAPPED = Note.TS_MAPPED
+_NOP_STYLE = StripStyle.NOP
 
 
 @dataclass(frozen=True, slots=True)
 class RelayResult:
-    """What the splice emits for one input: zero or more packets, and why anything changed."""
+    """What the splice emits for one input: zero or more packets, and why anything changed.
+
+    ``state`` is the splice's successor state, to be passed to the next ``relay`` call: the input
+    state itself when nothing changed. ``relay`` always sets it; it is ``None`` only in results built
+    elsewhere (a harness's "nothing emitted" placeholder), where callers keep their current state.
+    """
 
     direction: Direction | None
     emitted: tuple[Emitted, ...]
     notes: tuple[Note, ...] = ()
     at: float = 0.0
     trimmed: int = field(default=0)
+    state: SpliceState | None = None
 
     @property
     def segments(self) -> tuple[Segment, ...]:
         return tuple(e for e in self.emitted if isinstance(e, Segment))
 
 
+_result = unchecked(RelayResult)
+
+
+def _arrives_on(leg: Leg, seg: Segment) -> bool:
+    t, ip = seg.tcp, seg.ip
+    return (t.sport == leg.peer.port and t.dport == leg.local.port and ip.src == leg.peer.addr
+            and ip.dst == leg.local.addr)
+
+
 def direction_of(state: SpliceState, seg: Segment) -> Direction | None:
-    t = seg.tcp
-    for d in Direction:
-        leg = state.legs(d)[0]
-        if (seg.ip.src == leg.peer.addr and t.sport == leg.peer.port
-                and seg.ip.dst == leg.local.addr and t.dport == leg.local.port):
-            return d
+    if _arrives_on(state.client, seg):
+        return _C2S
+    if _arrives_on(state.server, seg):
+        return _S2C
     return None
 
 
 def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
-    """Everything the splice emits for ``seg`` arriving at time ``now`` (seconds; stamped on the result)."""
-    direction = direction_of(state, seg)
-    if direction is None:
-        return RelayResult(None, (), (Note.NOT_THIS_SPLICE,), now)
-    leg_in, leg_out = state.legs(direction)
+    """Everything the splice emits for ``seg`` arriving at time ``now`` (seconds; stamped on the result),
+    and the splice's successor state (``result.state``)."""
+    if _arrives_on(state.client, seg):
+        direction, leg_in, leg_out = _C2S, state.client, state.server
+        advance, advance_back = state.c2s_advance, state.s2c_advance
+    elif _arrives_on(state.server, seg):
+        direction, leg_in, leg_out = _S2C, state.server, state.client
+        advance, advance_back = state.s2c_advance, state.c2s_advance
+    else:
+        return _result(None, (), (Note.NOT_THIS_SPLICE,), now, 0, state)
     notes: list[Note] = []
     ip, t = seg.ip, seg.tcp
-    if ip.hop_limit <= 1:
-        return RelayResult(direction, (), (Note.TTL_EXPIRED,), now)
+    if isinstance(ip, IPv4Header):
+        hop, hl = ip.ttl, 20 + len(ip.options)
+    else:
+        hop, hl = ip.hop_limit, 40
+    if hop <= 1:
+        return _result(direction, (), (Note.TTL_EXPIRED,), now, 0, state)
 
-    # --- 3. trimming below splice_irs (§3.3) -------------------------------------------------------
-    flags, payload, urgent = t.flags, seg.payload, t.urgent
+    # --- 3. trimming what precedes splice_irs in the stream (§3.3) ---------------------------------
+    flags, payload, urgent, seq = t.flags, seg.payload, t.urgent, t.seq
     syn, fin = bool(flags & SYN), bool(flags & FIN)
     seg_len = len(payload) + syn + fin
-    trimmed: int = trim_count(t.seq, seg_len, leg_in.splice_irs)
-    seq = t.seq
+    trimmed: int = trim_count(seq, seg_len, leg_in.splice_irs, advance)
     cut = 0
     if trimmed:
         notes.append(Note.TRIMMED)
@@ -230,107 +308,143 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
         seq = leg_in.splice_irs  # the remainder starts at the base (TRIM-REST, TRIM-BELOW)
         if trimmed == seg_len:
             if flags & RST or not flags & ACK:
-                return RelayResult(direction, (), (*notes, Note.BELOW_BASE_DROPPED), now, trimmed)
+                return _result(direction, (), (*notes, Note.BELOW_BASE_DROPPED), now, trimmed, state)
             flags &= ~(PSH | URG)
             urgent = 0
             notes.append(Note.BELOW_BASE_PURE_ACK)
 
     # --- 4. MSS (§3.4.4) ---------------------------------------------------------------------------
+    raw = seg._wire or encode(seg)  # the bytes as received (decoded segments carry them)
     if len(payload) > leg_out.peer_mss and ip.df:
         overhead = 40 if ip.version == 4 else 60
-        icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, leg_out.peer_mss + overhead, encode(seg))
-        return RelayResult(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed)
+        icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, leg_out.peer_mss + overhead, raw)
+        return _result(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed, state)
 
     # --- 5. the rewrite (§3.3, §3.4) ---------------------------------------------------------------
     seq_out: int = map_seq(seq, leg_in.splice_irs, leg_out.splice_iss)
     ack_out: int = map_ack(t.ack, leg_in.splice_iss, leg_out.splice_irs) if flags & ACK else t.ack
-    window: int = relay_window(t.window, leg_in.recv_shift, leg_out.send_shift)
+    window: int = relay_window(t.window, leg_in._shifts[0], leg_out._shifts[1])
     if window != t.window:
         notes.append(Note.WINDOW_RESCALED)
-    options = _map_options(t.options, leg_in, leg_out, state.strip_style, notes)
+    options, opts_raw = _map_options(t.options, leg_in, leg_out, advance_back, state.strip_style, notes)
+    doff = 20 + len(opts_raw)
+    tcp_len = doff + len(payload)
+    off_flags = (doff << 10) | (t.reserved << 9) | flags
+    src, dst, sport, dport = leg_out.local.addr, leg_out.peer.addr, leg_out.local.port, leg_out.peer.port
+
+    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words -------------------------------------
+    checksum = _tcp_checksum(raw, hl, leg_in, leg_out, _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window,
+                                                                 0, urgent) + opts_raw, tcp_len, seg.payload[:cut])
+    tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent) + opts_raw
+    ip_out: IPv4Header | IPv6Header
     if isinstance(ip, IPv4Header):
         if ip.options:
             notes.append(Note.IP_OPTIONS_REMOVED)
-        ip_out: IPv4Header | IPv6Header = IPv4Header(
-            leg_out.local.addr, leg_out.peer.addr, ip.tos, ip.ident, ip.flags, 0, ip.ttl - 1, None, b"")
+        # Eqn. 3 over the whole IPv4 header: whatever error the input header's checksum carried, the
+        # output's carries too (a router's incremental TTL update behaves the same, RFC 1624 §1). The
+        # received header's words including its checksum C sum to ~(error), as in _tcp_checksum.
+        # The new header's words, checksum zero: version/IHL/TOS, total length, ID, flags/fragment
+        # offset (0), TTL/protocol, and the addresses (the leg's cached sum).
+        ff, ttl = ip.flags << 13, hop - 1
+        new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (ttl << 8 | PROTO_TCP) + leg_out._addr_sum
+        ip_sum = (~_fix(new - _words(raw[:hl]))) & 0xFFFF
+        ip_head = _IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, ttl, PROTO_TCP, ip_sum, src, dst)
+        ip_out = unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, ttl, ip_sum, b"")
     else:
-        ip_out = IPv6Header(leg_out.local.addr, leg_out.peer.addr, ip.traffic_class, ip.flow_label,
-                            ip.hop_limit - 1)
-    opts_raw = push_options(options) if options else b""
-    head_out = _TCP.pack(leg_out.local.port, leg_out.peer.port, seq_out, ack_out,
-                         ((20 + len(opts_raw)) << 10) | (t.reserved << 9) | flags, window, 0, urgent) + opts_raw
+        hop -= 1
+        ip_head = _IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop,
+                             src, dst)
+        ip_out = unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop)
+    tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved)
+    out = unchecked_segment(ip_out, tcp_out, payload, ip_head + tcp_head + payload)
 
-    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words -------------------------------------
-    checksum = _tcp_checksum(seg, ip_out, head_out, cut, len(payload))
-    tcp_out = TcpHeader(leg_out.local.port, leg_out.peer.port, seq_out, ack_out, flags, window, urgent,
-                        options, checksum, t.reserved)
-    if isinstance(ip, IPv4Header) and isinstance(ip_out, IPv4Header):
-        ip_out = _with_ip_checksum(ip, t.header_length + len(seg.payload), ip_out, len(head_out) + len(payload))
-    out = Segment(ip_out, tcp_out, payload)
-    return RelayResult(direction, (out,), tuple(notes), now, trimmed)
+    # --- 7. the advance (TRIM-2GIB) -----------------------------------------------------------------
+    moved: int = advance_to(advance, leg_in.splice_irs, (t.seq + seg_len) & 0xFFFF_FFFF)  # the segment's end
+    if moved != advance:
+        c2s, s2c = (moved, state.s2c_advance) if direction is _C2S else (state.c2s_advance, moved)
+        state = _splice_state(state.client, state.server, state.strip_style, c2s, s2c)
+    return _result(direction, (out,), tuple(notes), now, trimmed, state)
 
 
 # --- options --------------------------------------------------------------------------------------
 
 
-def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, style: StripStyle,
-                 notes: list[Note]) -> tuple[TcpOption, ...]:
+def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, advance_back: int, style: StripStyle,
+                 notes: list[Note]) -> tuple[tuple[TcpOption, ...], bytes]:
+    """The relayed option list and its bytes. ``advance_back``: how far the other direction's stream,
+    the one SACK blocks acknowledge, has advanced (``mapping.map_sack_block``)."""
     if not options:
-        return options
+        return options, b""
     out: list[TcpOption] = []
+    wire: list[bytes] = []  # out's bytes, built alongside (rebuilt from out when something was removed)
     removed = False
-
-    def strip(opt: TcpOption, note: Note) -> None:
-        nonlocal removed
-        if note not in notes:
-            notes.append(note)
-        if style is StripStyle.NOP:
-            out.extend([NOP] * opt.size)
-            return
-        removed = True
-        while out and isinstance(out[-1], NoOperation):  # the NOPs that aligned it go too
-            out.pop()
-
     for opt in options:
-        if isinstance(opt, Timestamps):
+        if isinstance(opt, NoOperation):
+            out.append(opt)
+            wire.append(_NOP_BYTE)
+        elif isinstance(opt, Timestamps):
             if leg_in.timestamps and leg_out.timestamps:
-                if Note.TS_MAPPED not in notes:
-                    notes.append(Note.TS_MAPPED)
-                out.append(Timestamps(map_tsval(opt.tsval, leg_in.lastrecv_ts, leg_out.lastsent_ts),
-                                      map_tsecr(opt.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts)))
+                if _TS_MAPPED not in notes:
+                    notes.append(_TS_MAPPED)
+                tsval = map_tsval(opt.tsval, leg_in.lastrecv_ts, leg_out.lastsent_ts)
+                tsecr = map_tsecr(opt.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts)
+                out.append(unchecked_timestamps(tsval, tsecr))
+                wire.append(push_timestamps(tsval, tsecr))
             else:
-                strip(opt, Note.TS_STRIPPED)
+                removed |= _strip(opt, Note.TS_STRIPPED, style, out, wire, notes)
         elif isinstance(opt, Sack):
             if not (leg_in.sack and leg_out.sack):
-                strip(opt, Note.SACK_STRIPPED)
+                removed |= _strip(opt, Note.SACK_STRIPPED, style, out, wire, notes)
                 continue
             blocks = []
+            edges: list[int] = []
             clipped = False
+            base, base_out = leg_in.splice_iss, leg_out.splice_irs
             for left, right in opt.blocks:
-                keep, l2, r2 = map_sack_block(left, right, leg_in.splice_iss, leg_out.splice_irs)
+                keep, l2, r2 = map_sack_block(left, right, base, base_out, advance_back)
                 if keep:
                     blocks.append((l2, r2))
-                clipped = clipped or not keep or before(left, leg_in.splice_iss)
+                    edges += (l2, r2)
+                # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
+                clipped = clipped or not keep or (l2 == base_out and left != base)
             if clipped:
                 notes.append(Note.SACK_CLIPPED)
             if not blocks:
-                strip(opt, Note.SACK_STRIPPED)
+                removed |= _strip(opt, Note.SACK_STRIPPED, style, out, wire, notes)
                 continue
-            mapped = Sack(tuple(blocks))
-            out.append(mapped)
-            if style is StripStyle.NOP:
-                out.extend([NOP] * (opt.size - mapped.size))
-            else:
-                removed = removed or mapped.size != opt.size
+            out.append(unchecked_sack(tuple(blocks)))
+            wire.append(push_sack_edges(edges))
+            pad = 8 * (len(opt.blocks) - len(blocks))  # the dropped blocks' bytes
+            if pad and style is _NOP_STYLE:
+                out.extend([_NOP] * pad)
+                wire.append(_NOP_BYTE * pad)
+            elif pad:
+                removed = True
         elif isinstance(opt, WindowScale):
-            strip(opt, Note.WS_STRIPPED)  # WS belongs in SYNs only (§3.4.2; RFC 7323 §2.2)
+            removed |= _strip(opt, Note.WS_STRIPPED, style, out, wire, notes)  # SYNs only (§3.4.2; RFC 7323 §2.2)
         else:
             out.append(opt)
+            wire.append(push_option(opt))
     if removed:
         while out and isinstance(out[-1], EndOfOptionList):
             out.pop()
-        return pad_options(out)
-    return tuple(out)
+        padded = pad_options(out)
+        return padded, push_options(padded)
+    return tuple(out), b"".join(wire)
+
+
+def _strip(opt: TcpOption, note: Note, style: StripStyle, out: list[TcpOption], wire: list[bytes],
+           notes: list[Note]) -> bool:
+    """Strip ``opt`` in ``style`` (paper §3.4.1, footnote 2); True when the option list shrank."""
+    if note not in notes:
+        notes.append(note)
+    if style is _NOP_STYLE:
+        out.extend([_NOP] * opt.size)
+        wire.append(_NOP_BYTE * opt.size)
+        return False
+    while out and isinstance(out[-1], NoOperation):  # the NOPs that aligned it go too
+        out.pop()
+    return True
 
 
 # --- checksums ------------------------------------------------------------------------------------
@@ -342,33 +456,28 @@ def _fix(total: int) -> int:
     return total if total else 0xFFFF
 
 
-def _tcp_checksum(seg: Segment, ip_out: IPv4Header | IPv6Header, head_out: bytes, cut: int, new_len: int) -> int:
+def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_out: bytes, tcp_len_out: int,
+                  chopped: bytes) -> int:
     """RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, with ``m`` every old word that changed and ``m'`` its
-    replacement: the pseudo-header, the TCP header, and — when a prefix of ``cut`` bytes is chopped —
-    the chopped bytes (``m' = 0``). An odd ``cut`` moves the rest of the payload across a byte
-    boundary, which multiplies its sum by 256 (a byte swap, RFC 1071 §2(B)). The payload is never
-    summed, so an error in it survives into the new checksum (the fail-safe update of §3.3)."""
-    t = seg.tcp
-    old_len = t.header_length + len(seg.payload)
-    if t.checksum is None:
-        data = ones_sum(seg.payload)
-    else:
-        data = ((~t.checksum & 0xFFFF) - ones_sum(pseudo_header(seg.ip.src, seg.ip.dst, old_len))
-                - ones_sum(tcp_header_bytes(t))) % _M
-    if cut:
-        data = (data - ones_sum(seg.payload[:cut])) % _M
-        if cut & 1:
-            data = (data * 256) % _M
-    total = ones_sum(pseudo_header(ip_out.src, ip_out.dst, len(head_out) + new_len)) + ones_sum(head_out) + data
+    replacement: the pseudo-header, the TCP header, and — when a prefix is chopped — the ``chopped``
+    bytes (``m' = 0``). An odd-length chop moves the rest of the payload across a byte boundary,
+    which multiplies its sum by 256 (a byte swap, RFC 1071 §2(B)). The payload is never summed, so an
+    error in it survives into the new checksum (the fail-safe update of §3.3).
+
+    ``raw`` is the segment as received, its TCP header at ``raw[hl:]``; ``head_out`` the new TCP
+    header, checksum field zero. The old words are summed *with* the received checksum ``HC`` in
+    place: ``~HC + HC ≡ 0``, so ``~HC - (header words without HC)`` is just ``-(header words with
+    HC)``, and the received header need not be re-packed. The pseudo-headers' address words are the
+    legs' cached sums; protocol and length are added to them (RFC 9293 §3.1, RFC 8200 §8.1).
+    """
+    old_len = len(raw) - hl
+    doff = (raw[hl + 12] >> 4) * 4
+    old = leg_in._addr_sum + PROTO_TCP + old_len + _words(raw[hl:hl + doff])
+    data = -old  # ~HC + ~m: the payload's words, plus whatever error the received checksum carried
+    if chopped:
+        odd = len(chopped) & 1
+        data -= _words(chopped + b"\x00" * odd)
+        if odd:
+            data *= 256
+    total = leg_out._addr_sum + PROTO_TCP + tcp_len_out + _words(head_out) + data
     return (~_fix(total)) & 0xFFFF
-
-
-def _with_ip_checksum(ip_in: IPv4Header, in_len: int, ip_out: IPv4Header, out_len: int) -> IPv4Header:
-    """Eqn. 3 over the whole IPv4 header: whatever error the input header's checksum carried, the
-    output's carries too (a router's incremental TTL update behaves the same, RFC 1624 §1)."""
-    old = ipv4_header_bytes(ip_in, in_len)
-    err = 0 if ip_in.checksum is None else ((~ip_in.checksum & 0xFFFF) - ones_sum(old)) % _M
-    total = ones_sum(ipv4_header_bytes(ip_out, out_len)) + err
-    checksum = (~_fix(total)) & 0xFFFF
-    return IPv4Header(ip_out.src, ip_out.dst, ip_out.tos, ip_out.ident, ip_out.flags, ip_out.frag_offset,
-                      ip_out.ttl, checksum, ip_out.options)

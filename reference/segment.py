@@ -14,9 +14,11 @@ holding its bytes, so that decode/encode round-trips byte-exact.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 # TCP flag bits (RFC 9293 §3.1; ECE and CWR from RFC 3168 §6.1; AE, the former NS bit, RFC 3540).
 FIN = 0x001
@@ -56,6 +58,38 @@ def _check(cond: bool, what: str) -> None:
 
 def _u(value: int, bits: int, name: str) -> None:
     _check(isinstance(value, int) and 0 <= value < (1 << bits), f"{name} must fit in {bits} bits: {value!r}")
+
+
+_T = TypeVar("_T")
+
+
+def unchecked(cls: type[_T]) -> Callable[..., _T]:
+    """A positional constructor for the frozen, slotted dataclass ``cls`` that skips ``__post_init__``.
+
+    For use inside ``reference/`` only, where the codec and the relay build values from parts already
+    known to be valid — fields unpacked from fixed-width struct formats, words masked to their width,
+    option lists whose sizes the data offset bounds — and validating them again would double the cost
+    of a segment. Everything else, the tests and every other package, uses the ordinary validating
+    constructor. The constructor takes the fields in declaration order (``init=False`` fields
+    included, defaults as declared) and stores them through the slots' descriptors, which is also how
+    it gets past ``frozen``: the same thing the generated ``__init__`` does, minus the checks.
+    """
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    params, body = [], []
+    for i, f in enumerate(fields):
+        env[f"_set{i}"] = cls.__dict__[f.name].__set__
+        if f.default is not dataclasses.MISSING:
+            env[f"_default{i}"] = f.default
+            params.append(f"{f.name}=_default{i}")
+        else:
+            params.append(f.name)
+        body.append(f"    _set{i}(o, {f.name})")
+    src = f"def make({', '.join(params)}):\n    o = _new(_cls)\n" + "\n".join(body) + "\n    return o\n"
+    exec(src, env)  # the technique dataclasses itself uses to generate __init__
+    make: Callable[..., _T] = env["make"]
+    make.__qualname__ = make.__name__ = f"unchecked_{cls.__name__}"
+    return make
 
 
 # --------------------------------------------------------------------------------------------------
@@ -333,11 +367,19 @@ def flags_text(flags: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One TCP segment in one IP packet."""
+    """One TCP segment in one IP packet.
+
+    ``_wire`` is a private cache, not part of the value (no comparison, no repr, not an ``__init__``
+    argument, so ``dataclasses.replace`` drops it): the exact bytes :func:`~splicecheck.reference.codec.decode`
+    read this segment from, or the relay wrote it as. ``encode`` returns them instead of serialising
+    again, and the relay reads the received headers' checksum sums from them instead of re-packing the
+    headers. It always equals what encoding the fields would give (``encode(decode(b)) == b``).
+    """
 
     ip: IPHeader
     tcp: TcpHeader
     payload: bytes = b""
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         limit = 65535 - self.ip.header_length if self.ip.version == 4 else 65535
@@ -356,3 +398,12 @@ class Segment:
         return (f"{addr_text(self.ip.src)}.{t.sport} > {addr_text(self.ip.dst)}.{t.dport} "
                 f"[{flags_text(t.flags)}] seq {t.seq} ack {t.ack} win {t.window} urp {t.urgent} "
                 f"len {len(self.payload)}" + (f" <{opts}>" if opts else ""))
+
+
+# Constructors that skip validation, for the codec and the relay only (see :func:`unchecked`).
+unchecked_ipv4 = unchecked(IPv4Header)
+unchecked_ipv6 = unchecked(IPv6Header)
+unchecked_tcp = unchecked(TcpHeader)
+unchecked_segment = unchecked(Segment)
+unchecked_timestamps = unchecked(Timestamps)
+unchecked_sack = unchecked(Sack)

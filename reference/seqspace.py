@@ -16,9 +16,11 @@ The distance of exactly 2^31 (SEQ-ORDER-HALF)
     RFC 1982 leaves the comparison undefined: ``serial_lt(a, b)``, ``serial_lt(b, a)``,
     ``serial_gt(a, b)`` and ``serial_gt(b, a)`` are all False, and ``unordered(a, b)`` is True.
     Linux's ``before`` is not antisymmetric there: ``before(a, b)`` and ``before(b, a)`` are both
-    True (and so are both ``after``\\ s). splicecheck's relay uses ``before`` for trimming, so a
-    segment that starts exactly 2^31 from ``splice_irs`` counts as lying below the base and its
-    data is trimmed (requirement TRIM-HALF). Away from that single distance the two orders agree:
+    True (and so are both ``after``\\ s). splicecheck's relay trims in Linux's order, so while
+    nothing past ``splice_irs`` has been relayed a segment that starts exactly 2^31 from it counts
+    as lying below the base and its data is trimmed (requirement TRIM-HALF; how the stretch below the
+    base shrinks as the stream advances is in :mod:`~splicecheck.reference.mapping`, "Stream order and
+    the advance"). Away from that single distance the two orders agree:
     ``before(a, b) == serial_lt(a, b)`` whenever ``(b - a) mod 2^32 != 2^31``.
 """
 

@@ -7,6 +7,7 @@ a fresh :class:`Goal`, declares symbolic variables on it (32-bit bit-vectors for
 16-bit for checksum words, Bools for flags), and states
 
 * **premises** — what the property assumes, each named and documented;
+* **lemmas** (optional) — named stepping stones, proved first and then assumed (the cut rule);
 * **conclusion** — named conjuncts, built by *calling the reference model* (``splicecheck.reference``)
   on the symbolic values. Builders look the functions up through their modules at call time
   (``mapping.map_seq(...)``), so a monkeypatched model is what gets proved;
@@ -16,15 +17,15 @@ a fresh :class:`Goal`, declares symbolic variables on it (32-bit bit-vectors for
 
 :func:`check` proves a property by asserting ``premises ∧ ¬cᵢ`` for each conjunct in turn and expecting
 *unsat* every time (the conjunction is valid iff each conjunct is, and Z3 handles the small queries far
-better than the whole). It first checks that the premises alone are *sat*: a property whose premises
-are contradictory proves anything and is reported as VACUOUS, a failure. On *sat* it isolates the
-smallest failing conjunct: the first named conjunct refuted, then, descending through ``And`` and
-``Implies(p, And(…))``, its first refutable child; the counterexample is that child's model, with the
-values both sides of a failed equation take. A
-property may be *expected* to be refuted (a documented negative result, e.g. RFC 1141's update): then a
-counterexample is success ("refuted as expected") and a proof is the failure.
+better than the whole); lemmas, and in a ``cumulative`` goal the conjuncts, are assumed once proved.
+It first checks that the premises alone are *sat*: a property whose premises are contradictory proves
+anything and is reported as VACUOUS, a failure. On *sat* it isolates the smallest failing conjunct:
+the first named conjunct refuted, then, descending through ``And`` and ``Implies(p, And(…))``, its
+first refutable child; the counterexample is that child's model, with the values both sides of a
+failed equation take. A property may be *expected* to be refuted (a documented negative result, e.g.
+RFC 1141's update): then a counterexample is success ("refuted as expected") and a proof is the failure.
 
-The spec-side yardsticks below (:func:`below`, :func:`wide`, …) state what the requirements *mean*
+The spec-side yardsticks below (:func:`below`, :class:`Stream` positions, …) state what the requirements *mean*
 directly in z3, independently of the model, so that a mutated model is measured against a fixed rule.
 """
 
@@ -57,10 +58,9 @@ def const(value: int, width: int = 32) -> Expr:
 
 
 def below(x: Expr, base: Expr) -> Expr:
-    """``x`` lies below ``base`` on the circle: its forward distance from ``base`` is 2^31 or more.
-
-    This is the meaning the requirements fix (TRIM-SOUND with TRIM-HALF: Linux's ``before()``, under
-    which a number exactly 2^31 away counts as below)."""
+    """``x`` lies below ``base`` on the circle: its forward distance from ``base`` is 2^31 or more
+    (Linux's ``before()``, under which a number exactly 2^31 away counts as below). For comparisons
+    with a fixed point, such as PAWS; where a byte lies in a *stream* is :class:`Stream`'s business."""
     return z3.UGE(x - base, HALF)
 
 
@@ -68,18 +68,74 @@ def at_or_after(x: Expr, base: Expr) -> Expr:
     return z3.Not(below(x, base))
 
 
-def wide(x: Expr) -> Expr:
-    """Zero-extend a 32-bit word to 64 bits, for premises that must not wrap."""
-    return z3.ZeroExt(64 - x.size(), x)
-
-
 def one_if(b: Expr, width: int = 32) -> Expr:
     return z3.If(b, z3.BitVecVal(1, width), z3.BitVecVal(0, width))
 
 
-def in_range(x: Expr, left: Expr, length: Expr) -> Expr:
-    """``x`` lies in ``[left, left + length)`` on the circle (``length`` < 2^32)."""
-    return z3.ULT(x - left, length)
+# --- streams: where a sequence number lies along the stream, not just on the circle ----------------
+
+#: Width of stream positions and reaches (signed). See :class:`Stream` for why 40 bits lose nothing.
+POS_BITS = 40
+REACH_LIMIT = 1 << 34
+
+
+def pos_ext(x: Expr) -> Expr:
+    """Zero-extend a 32-bit word (a length, an index) to a stream position's width."""
+    return z3.ZeroExt(POS_BITS - x.size(), x)
+
+
+def pos_var(g: Goal, name: str) -> Expr:
+    """A stream position: a signed ``POS_BITS``-bit offset from the base."""
+    return g.bv(name, POS_BITS)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One direction's stream as the requirements see it, and the relay state that stands for it.
+
+    ``base`` is the splice base (``splice_irs`` for trimming, ``splice_iss`` for the SACK blocks of the
+    other direction), a 32-bit word. ``reach`` is how far the stream has got past the base — the end
+    of the furthest relayed segment, in bytes. A number is placed by its *position*, a signed offset
+    from the base along the stream (negative: before the splice); its sequence number is
+    ``base + position`` mod 2^32. ``advance`` is the relay's per-direction state, ``min(reach, 2^31)``
+    as a 32-bit word: the abstraction PROOF-TRIM-2GIB shows the relay maintains (it holds at the
+    splice, 0 = min(0, 2^31)).
+
+    Positions and reaches are ``POS_BITS`` = 40-bit words and reach < 2^34 (16 GiB), which loses no
+    generality: a reach r ≥ 2^32 + 2^31 and every position the premises allow with it (≥ r - 2^31 ≥ 2^32)
+    can be lowered by 2^32 without changing any sequence number (mod 2^32), the advance (2^31 either
+    way) or the sign of any position — so every longer stream is covered by one below 2^34. Narrower
+    words keep the SAT problems small (PROOF-SPLIT-COMMUTE must fit the 30 s budget).
+    """
+
+    base: Expr
+    reach: Expr
+    advance: Expr
+
+    def seq(self, position: Expr) -> Expr:
+        """The sequence number at a stream position."""
+        return self.base + z3.Extract(31, 0, position)
+
+
+def stream(g: Goal, base_name: str = "splice_irs") -> Stream:
+    """Declare a stream: its base, its reach (a variable) and the relay's advance (derived from it)."""
+    base = g.bv(base_name)
+    reach = g.bv("reach", POS_BITS)
+    g.assume("reach < 2^34 (stands for any stream, see Stream)", z3.ULT(reach, REACH_LIMIT))
+    advance = g.derive("advance", z3.Extract(31, 0, z3.If(z3.UGE(reach, HALF), z3.BitVecVal(HALF, POS_BITS), reach)))
+    return Stream(base, reach, advance)
+
+
+def assume_in_reach(g: Goal, st: Stream, position: Expr, length: Expr, ahead: int = HALF) -> None:
+    """Premise: the ``length`` numbers from ``position`` lie at most 2^31 behind the furthest point
+    (``reach``) and end at most ``ahead`` past it (2^31: anywhere RFC 1982 can still compare; 2^30: a
+    window, RFC 7323 §2.3). Every byte a stream has in flight does: the proxy's pre-splice data the
+    sender may retransmit, and what it may send ahead, each fit one window."""
+    # (signed comparisons; bounding the position first keeps position + length from overflowing)
+    g.assume("the numbers lie at most 2^31 behind the furthest point",
+             z3.And(position >= st.reach - HALF, position <= st.reach + ahead))
+    g.assume(f"and end at most 2^{ahead.bit_length() - 1} past it",
+             position + pos_ext(length) <= st.reach + ahead)
 
 
 # --- goals and properties -------------------------------------------------------------------------
@@ -92,9 +148,12 @@ class Goal:
     property_id: str
     variables: dict[str, Expr] = field(default_factory=dict)
     premises: list[tuple[str, Expr]] = field(default_factory=list)
+    lemmas: list[tuple[str, Expr]] = field(default_factory=list)
     conclusion: list[tuple[str, Expr]] = field(default_factory=list)
     boundaries: list[tuple[str, Expr]] = field(default_factory=list)
     derived: dict[str, Expr] = field(default_factory=dict)
+    #: each conjunct proved is assumed by the later ones: for conclusions that are stepping stones
+    cumulative: bool = False
 
     def _declare(self, name: str, var: Expr) -> Expr:
         if name in self.variables:
@@ -113,6 +172,12 @@ class Goal:
 
     def conclude(self, name: str, expr: Expr) -> None:
         self.conclusion.append((name, expr))
+
+    def lemma(self, name: str, expr: Expr) -> None:
+        """A stepping stone: proved from the premises (and earlier lemmas) first, then assumed while the
+        conclusion is proved — the cut rule. Sound, since it is proved; a refuted lemma fails the
+        property like a refuted conjunct. It only spares Z3 rediscovering a fact in every query."""
+        self.lemmas.append((name, expr))
 
     def boundary(self, name: str, expr: Expr) -> None:
         self.boundaries.append((name, expr))
@@ -307,14 +372,27 @@ def narrow(goal: Goal, name: str, conj: Expr, model: Expr, premises: list[Expr],
 
 def _prove_conjuncts(goal: Goal, premises: list[Expr], timeout_ms: int) -> tuple[str, Counterexample | None]:
     """Prove premises ⇒ cᵢ for each conjunct in turn — valid iff each is, and small queries are much
-    easier for Z3 than the whole conjunction. The first refuted conjunct is narrowed and returned."""
+    easier for Z3 than the whole conjunction. The first refuted conjunct is narrowed and returned.
+    Lemmas come first (:meth:`Goal.lemma`); every lemma proved — and, in a ``cumulative`` goal, every
+    conjunct proved — joins the premises of the ones after it (if P ⇒ c₁ and P ∧ c₁ ⇒ c₂ are valid,
+    so is P ⇒ c₂). Not the default: extra premises slow many independent queries down."""
     verdict = "proved"
+    premises = list(premises)
+    for name, lemma in goal.lemmas:
+        r, model = _check([*premises, z3.Not(lemma)], timeout_ms)
+        if r == "sat":
+            return "refuted", narrow(goal, f"lemma: {name}", lemma, model, premises, timeout_ms)
+        if r == "unknown":
+            return "unknown", None  # an unproved lemma cannot be assumed
+        premises.append(lemma)
     for name, conj in goal.conclusion:
         r, model = _check([*premises, z3.Not(conj)], timeout_ms)
         if r == "sat":
             return "refuted", narrow(goal, name, conj, model, premises, timeout_ms)
         if r == "unknown":
             verdict = "unknown"  # keep looking: a refutation further on is still a definite answer
+        elif goal.cumulative:
+            premises.append(conj)  # proved: later conjuncts may build on it (the cut rule again)
     return verdict, None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import z3
 from splicecheck.reference import mapping, seqspace
 
-from .proofs_core import HALF, MASK32, Goal, Property, at_or_after, below, in_range, proof, wide
+from .proofs_core import HALF, MASK32, Goal, Property, assume_in_reach, at_or_after, pos_ext, pos_var, proof, stream
 
 
 @proof("PROOF-SEQ-BIJECTION", "SEQ-MAP", "ACK-MAP")
@@ -97,7 +97,8 @@ def half_distance(g: Goal) -> None:
 
     Premise: b - a ≡ 2^31 (mod 2^32). Then before(a, b), before(b, a), after(a, b) and after(b, a)
     all hold; serial_lt and serial_gt hold neither way; unordered holds both ways; and a segment
-    starting exactly 2^31 from splice_irs (any length up to 65537) is trimmed whole (TRIM-HALF). Away
+    starting exactly 2^31 from splice_irs (any length up to 65537) is trimmed whole while nothing past
+    the base has been relayed, advance 0 (TRIM-HALF; PROOF-TRIM-COMPLETE covers every advance). Away
     from that distance (free variables c, d) the two orders agree and exactly one of c < d, c = d,
     c > d holds."""
     a, b, c, d = g.bv("a"), g.bv("b"), g.bv("c"), g.bv("d")
@@ -111,8 +112,8 @@ def half_distance(g: Goal) -> None:
     g.conclude("serial_lt false both ways", z3.And(z3.Not(S.serial_lt(a, b)), z3.Not(S.serial_lt(b, a))))
     g.conclude("serial_gt false both ways", z3.And(z3.Not(S.serial_gt(a, b)), z3.Not(S.serial_gt(b, a))))
     g.conclude("unordered both ways", z3.And(S.unordered(a, b), S.unordered(b, a)))
-    g.conclude("a segment at 2^31 from splice_irs is trimmed whole",
-               mapping.trim_count(a, seg_len, irs) == seg_len)
+    g.conclude("a segment at 2^31 from splice_irs is trimmed whole (advance 0)",
+               mapping.trim_count(a, seg_len, irs, 0) == seg_len)
     g.conclude("elsewhere before == serial_lt",
                z3.Implies(d - c != HALF, S.before(c, d) == S.serial_lt(c, d)))
     g.conclude("elsewhere exactly one of <, =, >", z3.Implies(d - c != HALF, z3.PbEq(
@@ -173,44 +174,50 @@ def ts_echo(g: Goal) -> None:
 
 @proof("PROOF-SACK", "SACK-MAP", "SACK-CLIP")
 def sack(g: Goal) -> None:
-    """SACK edges map like acks; kept blocks stay well-formed and start at or after the base.
+    """SACK edges map like acks; kept blocks stay well-formed and start at or after the base, at any
+    distance from it.
 
-    Block [left, right) acknowledges data the proxy sent on leg ``in``; base = in.splice_iss.
-    Premises: the block is non-empty and shorter than 2^31 (0 < right - left < 2^31), and — as for
-    trimming — its bytes do not reach 2^31 past the base (if left is at or after the base,
-    (left - base) + (right - left) ≤ 2^31). Conclusions: the block is kept iff some of its bytes
-    lie at or after the base; a block starting at or after the base maps edge by edge like the ack
-    field (SACK-MAP); one reaching below is clipped to start at out.splice_irs (SACK-CLIP); a kept block
-    starts at or after out.splice_irs, still has left < right (RFC 1982), covers exactly the bytes at or
-    after the base, and its right edge is the mapped right edge."""
-    left, right = g.bv("left"), g.bv("right")
-    base, out_irs = g.bv("in_splice_iss"), g.bv("out_splice_irs")
-    w = right - left
+    Block [left, right) acknowledges data the proxy sent on leg ``in``; base = in.splice_iss. That data
+    is the other direction's stream, placed along the stream as for trimming (proofs_core.Stream): it
+    has an unbounded reach, the relay holds advance = min(reach, 2^31), and the block starts at stream
+    position lpos (left = base + lpos mod 2^32). Premises: the block is non-empty and shorter than 2^31
+    (0 < right - left < 2^31), and — as for trimming — its bytes lie at most 2^31 behind the furthest
+    point and end at most 2^31 past it. Conclusions: the block is kept iff some of its bytes lie at or
+    after the base (position ≥ 0); a block starting at or after the base maps edge by edge like the ack
+    field (SACK-MAP) — 2 GiB and 4 GiB past the base too; one reaching before the base is clipped to
+    start at out.splice_irs (SACK-CLIP); a kept block still has left < right (RFC 1982), covers exactly
+    the bytes at or after the base, and its right edge is the mapped right edge."""
+    st = stream(g, "in_splice_iss")
+    base, out_irs = st.base, g.bv("out_splice_irs")
+    lpos = pos_var(g, "left_pos")
+    left = g.derive("left", st.seq(lpos))
+    w = g.bv("right_minus_left")
+    right = g.derive("right", left + w)
     g.assume("0 < right - left < 2^31", z3.And(z3.UGT(w, 0), z3.ULT(w, HALF)))
-    g.assume("the block does not reach 2^31 past the base",
-             z3.Or(below(left, base), z3.ULE(wide(left - base) + wide(w), HALF)))
-    keep, l2, r2 = mapping.map_sack_block(left, right, base, out_irs)
-    starts_after = at_or_after(left, base)
-    contains_base = in_range(base, left, w)
+    assume_in_reach(g, st, lpos, w)
+    keep, l2, r2 = mapping.map_sack_block(left, right, base, out_irs, st.advance)
+    starts_after = lpos >= 0
+    contains_base = z3.And(lpos < 0, lpos + pos_ext(w) > 0)
     ack = mapping.map_ack
     g.conclude("kept iff some byte is at or after the base", keep == z3.Or(starts_after, contains_base))
-    g.conclude("SACK-MAP: a block above the base maps like acks",
+    g.conclude("SACK-MAP: a block at or after the base maps like acks",
                z3.Implies(starts_after, z3.And(l2 == ack(left, base, out_irs), r2 == ack(right, base, out_irs))))
     g.conclude("SACK-CLIP: a straddling block starts at out.splice_irs",
                z3.Implies(z3.And(keep, z3.Not(starts_after)), l2 == out_irs))
-    g.conclude("kept: left edge at or after out.splice_irs", z3.Implies(keep, at_or_after(l2, out_irs)))
     g.conclude("kept: left < right", z3.Implies(keep, z3.And(z3.UGT(r2 - l2, 0), z3.ULT(r2 - l2, HALF))))
     g.conclude("kept: covers exactly the bytes at or after the base",
                z3.Implies(keep, r2 - l2 == z3.If(starts_after, w, right - base)))
     g.conclude("kept: right edge maps like an ack", z3.Implies(keep, r2 == ack(right, base, out_irs)))
-    g.boundary("block starts exactly at the base", left == base)
-    g.boundary("block ends exactly at the base (dropped)", right == base)
+    g.boundary("block starts exactly at the base", lpos == 0)
+    g.boundary("block ends exactly at the base (dropped)", lpos + pos_ext(w) == 0)
     g.boundary("block straddles the base and the wrap",
-               z3.And(z3.UGT(left, right), z3.Not(starts_after), contains_base, base != 0))
+               z3.And(z3.UGT(left, right), contains_base, base != 0))
     g.boundary("left at 2^32-1", left == MASK32)
     g.boundary("longest block 2^31 - 1", w == HALF - 1)
     g.boundary("base at the wrap", z3.And(base == 0, out_irs == MASK32))
-    g.boundary("left exactly 2^31 below the base", base - left == HALF)
+    g.boundary("nothing relayed yet: left exactly 2^31 below the base", z3.And(st.reach == 0, lpos == -HALF))
+    g.boundary("block 2 GiB past the base", z3.And(lpos == HALF, st.reach == HALF + 100))
+    g.boundary("block past 4 GiB, left edge on the base", z3.And(lpos == 1 << 32, st.reach == (1 << 32) + 100))
 
 
 PROPERTIES: tuple[Property, ...] = (seq_bijection, seq_order, roundtrip, half_distance, ts_paws, ts_echo, sack)

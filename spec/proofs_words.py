@@ -192,6 +192,8 @@ def width_closed(g: Goal) -> None:
     for n in ("seq", "irs", "iss", "ack", "tsval", "lastrecv", "lastsent", "left", "right", "trimmed"):
         v64[n] = g.bv(n + "64", 64)
         g.assume(f"{n} < 2^32", z3.ULT(v64[n], 1 << 32))
+    v64["advance"] = g.bv("advance64", 64)
+    g.assume("advance ≤ 2^31", z3.ULE(v64["advance"], HALF))
     for n in ("data_len", "urgent", "window", "hc", "old", "new"):
         v64[n] = g.bv(n + "64", 64)
         g.assume(f"{n} < 2^16", z3.ULT(v64[n], 1 << 16))
@@ -214,11 +216,14 @@ def width_closed(g: Goal) -> None:
         ("map_tsval", m.map_tsval, ("tsval", "lastrecv", "lastsent")),
         ("map_tsecr", m.map_tsecr, ("tsval", "lastsent", "lastrecv")),
         ("trimmed_seq", m.trimmed_seq, ("seq", "trimmed")),
+        ("advance_to", m.advance_to, ("advance", "irs", "seq")),
     ):
         same(name, *run(f, args))
     seg_len = {w: v["data_len"] + one_if(syn, w) + one_if(fin, w) for w, v in ((64, v64), (32, v32))}
-    t = {w: m.trim_count(v["seq"], seg_len[w], v["irs"]) for w, v in ((64, v64), (32, v32))}
+    t = {w: m.trim_count(v["seq"], seg_len[w], v["irs"], v["advance"]) for w, v in ((64, v64), (32, v32))}
     same("trim_count", t[64], t[32])
+    g.conclude("behind_base agrees with 32 bits", m.behind_base(v64["seq"], v64["irs"], v64["advance"])
+               == m.behind_base(v32["seq"], v32["irs"], v32["advance"]))
     (k64, cut64, f64), (k32, cut32, f32) = (m.split_trim(t[w], syn, v["data_len"], fin)
                                             for w, v in ((64, v64), (32, v32)))
     same("split_trim cut", cut64, cut32)
@@ -226,7 +231,7 @@ def width_closed(g: Goal) -> None:
     (u64, p64), (u32, p32) = (m.map_urgent(urg, v["urgent"], t[w]) for w, v in ((64, v64), (32, v32)))
     same("map_urgent pointer", p64, p32, 1 << 16)
     g.conclude("map_urgent flag agrees with 32 bits", u64 == u32)
-    (keep64, l64, r64), (keep32, l32, r32) = run(m.map_sack_block, ("left", "right", "iss", "irs"))
+    (keep64, l64, r64), (keep32, l32, r32) = run(m.map_sack_block, ("left", "right", "iss", "irs", "advance"))
     same("map_sack_block left", l64, l32)
     same("map_sack_block right", r64, r32)
     g.conclude("map_sack_block keep agrees with 32 bits", keep64 == keep32)

@@ -76,19 +76,27 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "A segment whose checksum was wrong on arrival leaves with a wrong checksum: the update is "
                 "incremental, never a recomputation that would hide the corruption."),
     # -- trimming (§3.3) -------------------------------------------------------------------------------
-    Requirement("TRIM-SOUND", M, "trim", "paper §3.3",
-                "No data byte whose sequence number lies before in.splice_irs is relayed."),
-    Requirement("TRIM-COMPLETE", M, "trim", "paper §3.3",
-                "No data byte at or after in.splice_irs is dropped by trimming."),
+    Requirement("TRIM-SOUND", M, "trim", "paper §3.3; RFC 9293 §3.4; RFC 1982 §3.2",
+                "No data byte that precedes in.splice_irs in the stream (a retransmission of data the proxy "
+                "received before the splice) is relayed; stream order places a sequence number by comparing it "
+                "with the furthest point the direction has reached, within 2^31 of it."),
+    Requirement("TRIM-COMPLETE", M, "trim", "paper §3.3; RFC 9293 §3.4",
+                "No data byte at or after in.splice_irs in the stream is dropped by trimming, however far past "
+                "in.splice_irs the direction has got."),
     Requirement("TRIM-REST", M, "trim", "paper §3.3",
                 "A segment straddling in.splice_irs is relayed with its prefix chopped, starting exactly at "
                 "in.splice_irs (out.splice_iss after mapping)."),
     Requirement("TRIM-BELOW", S, "trim", "paper §3.3; splicecheck",
-                "A segment whose sequence space lies wholly below in.splice_irs is relayed as a pure ACK at "
+                "A segment whose sequence space wholly precedes in.splice_irs is relayed as a pure ACK at "
                 "in.splice_irs when it carries ACK and no RST, and dropped otherwise."),
-    Requirement("TRIM-HALF", M, "trim", "splicecheck; RFC 1982 §3.2",
-                "A segment starting exactly 2^31 from in.splice_irs counts as lying below the base (Linux "
-                "before()) and none of its data is relayed."),
+    Requirement("TRIM-HALF", M, "trim", "splicecheck; RFC 1982 §3.2; Linux include/net/tcp.h before()",
+                "A sequence number exactly 2^31 behind the furthest point a direction has reached counts as "
+                "behind it (Linux before()): before anything past in.splice_irs is relayed, a segment starting "
+                "exactly 2^31 from in.splice_irs is trimmed whole."),
+    Requirement("TRIM-2GIB", M, "trim", "paper §3.3; RFC 9293 §3.4; RFC 7323 §2.3; splicecheck",
+                "A direction that has carried 2^31 bytes or more past in.splice_irs keeps relaying untrimmed: "
+                "its furthest point advances with every relayed segment ending 1 to 2^30 (a window) beyond it, "
+                "and once it is 2^31 past in.splice_irs nothing is trimmed any more."),
     # -- urgent pointer (§3.3) ------------------------------------------------------------------------
     Requirement("URG-KEEP", M, "urgent", "paper §3.3",
                 "When nothing is trimmed the urgent pointer is relayed unchanged."),
@@ -113,8 +121,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("SACK-MAP", M, "sack", "paper §3.4.3; RFC 2018 §3",
                 "SACK block edges are mapped like the acknowledgment number when both legs use SACK."),
     Requirement("SACK-CLIP", M, "sack", "paper §3.3, §3.4.3; splicecheck",
-                "A SACK block reaching below in.splice_iss is clipped to start there; a block wholly below it "
-                "is dropped, and the option with it when no block remains."),
+                "A SACK block reaching before in.splice_iss is clipped to start there; a block wholly before it "
+                "is dropped, and the option with it when no block remains; before means stream order, as for "
+                "trimming, in the direction whose data the block acknowledges."),
     Requirement("SACK-STRIP", M, "sack", "paper §3.4.3",
                 "SACK options are stripped when only one leg, or neither, uses SACK."),
     # -- window scale (§3.4.2) ------------------------------------------------------------------------

@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["clean", "check"])
     s.set_defaults(func=cmd_lab)
     s = sub.add_parser("report-kernel", help=f"report on this machine's Linux ({platform.release()}) splices")
-    s.add_argument("--out", default="reports/kernel", help="where to write the report")
+    s.add_argument("--out", default="reports", help="where to write the reports (one folder per adapter)")
+    s.add_argument("--adapter", action="append", default=None, metavar="NAME",
+                   help="only this adapter (repeatable; default: reference, synproxy, seqadj-ftp)")
     s.set_defaults(func=cmd_report_kernel)
     return p
 

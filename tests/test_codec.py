@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, IPOption_EOL, IPOption_NOP, IPOption_RR
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting
 from scapy.packet import Raw
-from splicecheck.reference.codec import decode, encode, pull_options, push_options
+from splicecheck.reference.codec import decode, encode, pull_options, push_options, serialise
 from splicecheck.reference.errors import Malformation, MalformedSegment
 from splicecheck.reference.segment import (
     ACK,
@@ -172,7 +172,8 @@ def assert_matches_scapy(seg: Segment, raw: bytes) -> None:
 def roundtrip(pkt: Any) -> tuple[bytes, Segment]:
     raw = bytes(pkt)
     seg = decode(raw)
-    assert encode(seg) == raw
+    assert encode(seg) == raw  # the bytes the segment carries ...
+    assert serialise(seg) == raw  # ... and its fields' own encoding
     assert_matches_scapy(seg, raw)
     return raw, seg
 
@@ -614,6 +615,7 @@ def _decode_totally(data: bytes) -> Segment | None:
         assert e.offset is None or 0 <= e.offset <= len(data)
         return None
     assert encode(seg) == data
+    assert serialise(seg) == data
     return seg
 
 
@@ -637,3 +639,21 @@ def test_seeds_are_valid_and_mutations_reach_deep_checks():
         except MalformedSegment as e:
             reasons.add(e.reason)
     assert reasons == {Malformation.BAD_OPTION_LENGTH, Malformation.OPTION_OVERRUN}
+
+
+def test_decoded_segments_carry_their_bytes_but_values_ignore_them():
+    """``Segment._wire`` is a cache, not part of the value: equal segments compare and hash equal with or
+    without it, ``dataclasses.replace`` drops it (so an edited segment is encoded from its fields), and
+    the unchecked constructors decode uses build exactly what the validating ones would."""
+    import dataclasses
+
+    raw = bytes(scapy_segment(tcp={"options": [("NOP", None), ("NOP", None), ("Timestamp", (1, 2)),
+                                               ("NOP", None), ("NOP", None), ("SAck", (5, 9))]}, payload=b"data"))
+    seg = decode(raw)
+    assert seg._wire == raw and encode(seg) is raw
+    rebuilt = Segment(type(seg.ip)(**{f.name: getattr(seg.ip, f.name) for f in dataclasses.fields(seg.ip)}),
+                      TcpHeader(**{f.name: getattr(seg.tcp, f.name) for f in dataclasses.fields(seg.tcp)}),
+                      seg.payload)
+    assert rebuilt._wire is None and rebuilt == seg and hash(rebuilt) == hash(seg) and repr(rebuilt) == repr(seg)
+    edited = dataclasses.replace(seg, tcp=dataclasses.replace(seg.tcp, seq=seg.tcp.seq + 1, checksum=None))
+    assert edited._wire is None and encode(edited) != raw and decode(encode(edited)).tcp.seq == seg.tcp.seq + 1

@@ -110,6 +110,23 @@ def test_completion_needs_the_ack_covering_the_whole_ok_message():
     assert m.stage is Stage.COMPLETE
 
 
+@pytest.mark.req("TRIM-2GIB", "LIFE-COMPLETE")
+def test_machine_threads_the_relays_successor_state():
+    """The machine keeps the relay's successor state: each direction's advance grows with what it relays,
+    and completion is judged in stream order against the server→client advance."""
+    m = socks_machine(ok_len=10)
+    m.handle(Event(E.APP_SEND_CLIENT, 10))
+    assert m.splice is not None and (m.splice.c2s_advance, m.splice.s2c_advance) == (0, 0)
+    m.handle(from_server(7001, M32 - 294, b"hello"))
+    m.handle(from_client(4, 113 + 5, b"GET /"))
+    assert (m.splice.c2s_advance, m.splice.s2c_advance) == (5, 5)
+    assert m.stage is Stage.COMPLETE
+    # a retransmission of the server's first bytes leaves the state as it was
+    before = m.splice
+    m.handle(from_server(7001, M32 - 294, b"hel"))
+    assert m.splice is before
+
+
 def test_rst_closes_the_splice():
     m = socks_machine(ok_len=0)
     m.handle(from_server(7001, M32 - 294, flags=RST | ACK))

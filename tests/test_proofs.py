@@ -17,7 +17,7 @@ import pytest
 from splicecheck.reference import arith, checksum, mapping, seqspace
 from splicecheck.reference.arith import MASK16, ite, lshr, ult
 from splicecheck.spec import proofs
-from splicecheck.spec.proofs_core import Expect, Goal, Status, check, proof
+from splicecheck.spec.proofs_core import POS_BITS, Expect, Goal, Status, check, proof
 from splicecheck.spec.requirements import BY_ID as REQUIREMENTS
 
 from splicecheck import cli_prove
@@ -64,7 +64,7 @@ def test_brief_requirements_are_all_backed_by_a_proof() -> None:
     backed = {req for p in proofs.PROPERTIES for req in p.requirements}
     wanted = {"SEQ-MAP", "ACK-MAP", "SEQ-CTL", "TRIM-SOUND", "TRIM-COMPLETE", "TRIM-REST", "TRIM-BELOW",
               "TRIM-HALF", "SEQ-ORDER-HALF", "URG-KEEP", "URG-SHIFT", "URG-CLEAR", "TS-VAL", "TS-ECR",
-              "SACK-MAP", "SACK-CLIP", "WS-SAFE", "WS-EXACT", "TCPCSUM-VALID", "CSUM-FAILSAFE"}
+              "SACK-MAP", "SACK-CLIP", "WS-SAFE", "WS-EXACT", "TCPCSUM-VALID", "CSUM-FAILSAFE", "TRIM-2GIB"}
     assert wanted <= backed, wanted - backed
 
 
@@ -120,16 +120,25 @@ def test_boundary_vectors_cover_every_property_and_fit_their_widths(tmp_path: Pa
     assert doc["PROOF-TRIM-SOUND"]["requirements"][0] == "TRIM-SOUND"
 
 
+def _signed(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
 def test_trim_boundary_vectors_hold_on_python_ints() -> None:
-    """The vectors drive the model on ints (the relay's own path): trimming is sound and complete there."""
-    for vec in proofs.boundary_vectors(only=["PROOF-TRIM-SOUND"])["PROOF-TRIM-SOUND"]:
+    """The vectors drive the model on ints (the relay's own path): trimming is sound and complete there,
+    judged by stream position (a number precedes the base iff its position is negative)."""
+    vectors = proofs.boundary_vectors(only=["PROOF-TRIM-SOUND"])["PROOF-TRIM-SOUND"]
+    assert any(v["reach"] >= 1 << 31 for v in vectors) and any(v["reach"] == 0 for v in vectors)
+    for vec in vectors:
         seq, irs, syn, fin, n = vec["seq"], vec["splice_irs"], vec["syn"], vec["fin"], vec["data_len"]
+        pos, advance = _signed(vec["pos"], POS_BITS), vec["advance"]
+        assert seq == (irs + pos) % (1 << 32) and advance == min(vec["reach"], 1 << 31)
         seg_len = syn + n + fin
-        t = mapping.trim_count(seq, seg_len, irs)
+        t = mapping.trim_count(seq, seg_len, irs, advance)
         assert 0 <= t <= seg_len
         for i in range(seg_len):
-            below = seqspace.before(seqspace.seq_add(seq, i), irs)
-            assert (i < t) == below, (vec, i)
+            assert (i < t) == (pos + i < 0), (vec, i)
+            assert mapping.behind_base(seqspace.seq_add(seq, i), irs, advance) == (pos + i < 0), (vec, i)
         syn_kept, cut, fin_kept = mapping.split_trim(t, bool(syn), n, bool(fin))
         assert syn_kept + (n - cut) + fin_kept == seg_len - t
 
@@ -175,6 +184,54 @@ def test_contradictory_premises_fail_as_vacuous() -> None:
     assert "UNSAT" in proofs.render_table([r]) and "1 failed" in proofs.render_table([r])
 
 
+def test_lemmas_are_proved_before_they_are_assumed() -> None:
+    """The cut rule: a lemma that does not follow from the premises fails the property (it is never
+    simply assumed), and a proved one serves the conclusion."""
+
+    @proof("PROOF-LEMMA-DEMO", "SEQ-MAP")
+    def bad(g: Goal) -> None:
+        """A false lemma must be refuted, not assumed: x + 1 == x would prove anything after it."""
+        x = g.bv("x")
+        g.assume("x < 10", arith.ult(x, 10))
+        g.lemma("x + 1 == x", x + 1 == x)
+        g.conclude("x == 7", x == 7)
+
+    r = check(bad)
+    assert r.status is Status.COUNTEREXAMPLE and r.counterexample is not None
+    assert r.counterexample.conjunct == "lemma: x + 1 == x"
+
+    @proof("PROOF-LEMMA-DEMO2", "SEQ-MAP")
+    def good(g: Goal) -> None:
+        """A true lemma is proved and then used; a cumulative goal assumes its proved conjuncts."""
+        x, y = g.bv("x"), g.bv("y")
+        g.assume("y == x + 1", y == x + 1)
+        g.lemma("y - x == 1", y - x == 1)
+        g.cumulative = True
+        g.conclude("y != x", y != x)
+        g.conclude("x - y == -1", x - y == 0xFFFF_FFFF)
+
+    assert check(good).status is Status.PROVED
+
+
+@pytest.mark.req("TRIM-2GIB")
+def test_old_trim_rule_counterexample_is_a_real_stall(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 3 (d.): with the old rule PROOF-TRIM-2GIB fails, and its counterexample, replayed on Python
+    ints, is fresh data of a stream past 2 GiB that the old rule trims and the model relays whole."""
+    monkeypatch.setattr(mapping, "behind_base", _old_trim_rule)
+    broken = check(proofs.BY_ID["PROOF-TRIM-2GIB"], timeout_ms=60_000, regressions_dir=tmp_path)
+    monkeypatch.undo()
+    assert broken.status is Status.COUNTEREXAMPLE and broken.counterexample is not None
+    v = broken.counterexample.values
+    pos, reach = _signed(v["pos"], POS_BITS), v["reach"]
+    seg_len = v["syn"] + v["data_len"] + v["fin"]
+    assert seg_len and pos >= 0 and reach >= 1 << 31  # fresh data of a stream past 2 GiB
+    assert v["seq"] == (v["splice_irs"] + pos) % (1 << 32)
+    assert seqspace.before(v["seq"], v["splice_irs"])  # the fixed base thinks it is old data ...
+    assert mapping.trim_count(v["seq"], seg_len, v["splice_irs"], 0) > 0  # ... and the old state trims it
+    assert mapping.trim_count(v["seq"], seg_len, v["splice_irs"], v["advance"]) == 0  # the model does not
+    assert result("PROOF-TRIM-2GIB").status is Status.PROVED
+
+
 def test_expected_refutation_that_proves_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checksum, "rfc1141_update", checksum.rfc1624_update)
     r = check(proofs.BY_ID["PROOF-CSUM-RFC1141"])
@@ -186,6 +243,35 @@ def test_expected_refutation_that_proves_fails(monkeypatch: pytest.MonkeyPatch) 
 
 def _unsigned_before(a: Any, b: Any) -> Any:
     return ult(a, b)  # plain unsigned <: ignores the wrap
+
+
+def _unsigned_behind_base(x: Any, base: Any, advance: Any) -> Any:
+    return ult(x, base)  # plain unsigned <: ignores the wrap
+
+
+def _old_trim_rule(x: Any, base: Any, advance: Any) -> Any:
+    """The rule before issue 3: before(x, splice_irs) against the fixed base, the advance ignored."""
+    return seqspace.before(x, base)
+
+
+def _serial_behind_base(x: Any, base: Any, advance: Any) -> Any:
+    """RFC 1982's strict order: the number exactly 2^31 below the base no longer counts as behind it."""
+    return arith.and_(_ORIGINAL_BEHIND_BASE(x, base, advance), arith.not_(arith.eq(seqspace.seq_sub(base, x), HALF)))
+
+
+def _advance_frozen(advance: Any, base: Any, end: Any) -> Any:
+    return advance  # the relay never records how far the stream got
+
+
+def _advance_unbounded_step(advance: Any, base: Any, end: Any) -> Any:
+    """Grows for any end ahead on the circle (up to 2^31), not only within a window."""
+    step = seqspace.seq_sub(end, seqspace.seq_add(base, advance))
+    return ite(seqspace.after(end, seqspace.seq_add(base, advance)), arith.umin(advance + step, HALF), advance)
+
+
+def _advance_unsaturated(advance: Any, base: Any, end: Any) -> Any:
+    step = seqspace.seq_sub(end, seqspace.seq_add(base, advance))
+    return ite(ult(seqspace.seq_sub(step, 1), mapping.MAX_WINDOW), (advance + step) & arith.MASK32, advance)
 
 
 def _unmasked_map_seq(seq: Any, in_irs: Any, out_iss: Any) -> Any:
@@ -209,9 +295,14 @@ def _tsecr_unmapped(tsecr: Any, in_lastsent: Any, out_lastrecv: Any) -> Any:
     return tsecr
 
 
-def _sack_unclipped(left: Any, right: Any, in_iss: Any, out_irs: Any) -> tuple[Any, Any, Any]:
+def _sack_unclipped(left: Any, right: Any, in_iss: Any, out_irs: Any, advance: Any) -> tuple[Any, Any, Any]:
     return (seqspace.after(right, in_iss), mapping.map_ack(left, in_iss, out_irs),
             mapping.map_ack(right, in_iss, out_irs))
+
+
+def _sack_old_rule(left: Any, right: Any, in_iss: Any, out_irs: Any, advance: Any) -> tuple[Any, Any, Any]:
+    """SACK clipped against the fixed base, as before issue 3: blocks past 2 GiB are dropped."""
+    return _ORIGINAL_MAP_SACK_BLOCK(left, right, in_iss, out_irs, 0)
 
 
 def _ones_add_no_carry(a: Any, b: Any) -> Any:
@@ -220,14 +311,25 @@ def _ones_add_no_carry(a: Any, b: Any) -> Any:
 
 _ORIGINAL_SPLIT_TRIM = mapping.split_trim
 _ORIGINAL_MAP_SEQ = mapping.map_seq
+_ORIGINAL_BEHIND_BASE = mapping.behind_base
+_ORIGINAL_MAP_SACK_BLOCK = mapping.map_sack_block
+HALF = 1 << 31
 
 # (name, [(module, attribute, replacement)], property that must now fail)
 MUTANTS: list[tuple[str, list[tuple[Any, str, Any]], str]] = [
-    ("before is a plain unsigned <", [(seqspace, "before", _unsigned_before), (mapping, "before", _unsigned_before)],
-     "PROOF-TRIM-SOUND"),
+    ("behind_base is a plain unsigned <", [(mapping, "behind_base", _unsigned_behind_base)], "PROOF-TRIM-SOUND"),
     ("before is a plain unsigned < (order)", [(seqspace, "before", _unsigned_before)], "PROOF-SEQ-ORDER"),
-    ("trimming uses RFC 1982 < (TRIM-HALF lost)", [(mapping, "before", seqspace.serial_lt)], "PROOF-HALF-DISTANCE"),
-    ("trimming uses RFC 1982 < (completeness)", [(mapping, "before", seqspace.serial_lt)], "PROOF-TRIM-COMPLETE"),
+    ("trimming uses RFC 1982 < (TRIM-HALF lost)", [(mapping, "behind_base", _serial_behind_base)],
+     "PROOF-HALF-DISTANCE"),
+    ("trimming uses RFC 1982 < (completeness)", [(mapping, "behind_base", _serial_behind_base)],
+     "PROOF-TRIM-COMPLETE"),
+    ("the old trim rule: before(seq, splice_irs), advance ignored", [(mapping, "behind_base", _old_trim_rule)],
+     "PROOF-TRIM-2GIB"),
+    ("the old trim rule (soundness past 2 GiB)", [(mapping, "behind_base", _old_trim_rule)], "PROOF-TRIM-SOUND"),
+    ("the advance never grows", [(mapping, "advance_to", _advance_frozen)], "PROOF-TRIM-2GIB"),
+    ("the advance grows past a window", [(mapping, "advance_to", _advance_unbounded_step)], "PROOF-TRIM-2GIB"),
+    ("the advance does not saturate", [(mapping, "advance_to", _advance_unsaturated)], "PROOF-TRIM-2GIB"),
+    ("SACK clipped against the fixed base", [(mapping, "map_sack_block", _sack_old_rule)], "PROOF-SACK"),
     ("map_seq drops its mask", [(mapping, "map_seq", _unmasked_map_seq)], "PROOF-WIDTH-CLOSED"),
     ("RFC 1141 update in place of RFC 1624", [(checksum, "rfc1624_update", checksum.rfc1141_update)],
      "PROOF-CSUM-RFC1624"),
@@ -245,7 +347,7 @@ def test_deliberate_break_is_caught(name: str, patches: list[tuple[Any, str, Any
                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for module, attr, replacement in patches:
         monkeypatch.setattr(module, attr, replacement)
-    broken = check(proofs.BY_ID[prop_id], regressions_dir=tmp_path)
+    broken = check(proofs.BY_ID[prop_id], timeout_ms=60_000, regressions_dir=tmp_path)
     assert broken.status is Status.COUNTEREXAMPLE and not broken.ok, f"{name}: {prop_id} still {broken.status}"
     cex = broken.counterexample
     assert cex is not None and cex.values and cex.conjunct
@@ -255,7 +357,7 @@ def test_deliberate_break_is_caught(name: str, patches: list[tuple[Any, str, Any
     vec = json.loads(broken.regression_path.read_text())
     assert vec["property"] == prop_id and vec["values"] == cex.values
     monkeypatch.undo()  # the model restored, the same proof holds again
-    assert check(proofs.BY_ID[prop_id]).status is Status.PROVED
+    assert result(prop_id).status is Status.PROVED
 
 
 def test_unmasked_map_seq_is_invisible_on_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:

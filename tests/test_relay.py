@@ -11,9 +11,9 @@ from scapy.layers.inet import ICMP, IP, IPerror
 from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6
 from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
 from splicecheck.reference.checksum import ipv4_header_checksum, tcp_checksum
-from splicecheck.reference.codec import decode, encode
+from splicecheck.reference.codec import decode, encode, serialise
 from splicecheck.reference.icmp import PacketTooBig, encode_icmp
-from splicecheck.reference.relay import Note, StripStyle, relay
+from splicecheck.reference.relay import Note, SpliceState, StripStyle, relay
 from splicecheck.reference.segment import (
     ACK,
     AE,
@@ -387,12 +387,150 @@ def test_every_output_checksum_equals_full_recomputation(c_irs, c_iss, s_irs, s_
     st_ = state(c_irs, c_iss, s_irs, s_iss, v6=v6, ts=ts, sack=sack, style=style, c_timestamps=True)
     opts = [NoOperation(), NoOperation(), Timestamps(tsv, sl), NoOperation(), NoOperation(), Sack(((sl, sr),))]
     s = seg(st_, seq=(c_irs + off) & M32, ack=sr, flags=flags, urgent=urp, payload=bytes(range(n)), options=opts)
-    for out in relay(st_, s, 0.0).segments:
+    result = relay(st_, s, 0.0)
+    for out in result.segments:
         assert checksums_valid(out)
         assert decode(encode(out)) == out
+        assert encode(out) == serialise(out)  # the wire form the relay attached is the fields' encoding
+    # a segment built by hand (no wire bytes, checksums to compute) is relayed exactly as its decoded twin
+    hand = seg(st_, seq=(c_irs + off) & M32, ack=sr, flags=flags, urgent=urp, payload=bytes(range(n)), options=opts,
+               sealed=False)
+    assert relay(st_, hand, 0.0) == result
 
 
 def test_result_stamped_with_now():
     st_ = state()
     assert relay(st_, seg(st_, seq=1000), 12.5).at == 12.5
     assert CLIENT != SERVER and PROXY_C != PROXY_D
+
+
+# --- stream order: the advance, past 2 GiB (TRIM-2GIB) --------------------------------------------
+
+HALF = 1 << 31
+
+
+def stream_position(x: int, base: int, advance: int) -> int:
+    """Where ``x`` lies along the stream, independently of the model: the value ≡ x - base (mod 2^32)
+    within 2^31 of the furthest point ``base + advance`` — at most 2^31 behind it, less than 2^31 ahead
+    (Linux before(): exactly 2^31 away counts as behind). With ``advance == 2^31`` it stands for any
+    stream that far or further (the relay cannot tell them apart, and need not: nothing precedes the
+    base within 2^31 of such a stream's furthest point)."""
+    ahead = (x - base - advance) % (1 << 32)
+    return advance + (ahead - (1 << 32) if ahead >= HALF else ahead)
+
+
+def with_advance(st_: SpliceState, c2s: int = 0, s2c: int = 0) -> SpliceState:
+    return SpliceState(st_.client, st_.server, st_.strip_style, c2s, s2c)
+
+
+@pytest.mark.req("TRIM-SOUND", "TRIM-COMPLETE", "TRIM-2GIB", "TRIM-REST")
+@pytest.mark.parametrize("advance", [0, 1, 65536, 1 << 30, HALF - 1, HALF])
+@pytest.mark.parametrize("irs", [0, 40, M32 - 40])
+def test_trim_by_stream_position_at_every_advance(advance, irs):
+    """Exhaustive near every edge: the base, the far end of the stretch that precedes it
+    (base - (2^31 - advance)), the furthest point and 2^31 past the base."""
+    st_ = with_advance(state(c_irs=irs, s_iss=M32 - 7), c2s=advance)
+    payload = bytes(range(1, 41))
+    edges = {0, -(HALF - advance), advance, HALF, 1 << 32}
+    for edge in edges:
+        for off in range(edge - 45, edge + 5):
+            seq = (irs + off) & M32
+            r = relay(st_, seg(st_, seq=seq, payload=payload), 0.0)
+            start = stream_position(seq, irs, advance)
+            if start + len(payload) > advance + HALF:
+                continue  # reaches 2^31 past the furthest point: no 32-bit comparison can place it (RFC 1982)
+            kept = bytes(b for i, b in enumerate(payload) if start + i >= 0)
+            out = only(r)
+            if not kept:
+                assert out.payload == b"" and Note.BELOW_BASE_PURE_ACK in r.notes, (advance, off)
+                continue
+            assert out.payload == kept, (advance, off)
+            trimmed = len(payload) - len(kept)
+            assert r.trimmed == trimmed and out.tcp.seq == (M32 - 7 + off + trimmed) & M32
+            assert checksums_valid(out)
+
+
+@pytest.mark.req("TRIM-2GIB", "TRIM-COMPLETE", "PAYLOAD-KEEP")
+def test_a_stream_past_2_gib_keeps_relaying():
+    """Issue 3 (d.): relay more than 2^31 bytes in one direction, threading the successor state — every
+    segment arrives whole; the advance saturates at 2^31. The old rule (before(seq, splice_irs) against
+    the fixed base, i.e. advance 0 for ever) trims the next segment whole: the splice would stall."""
+    st_ = state(c_irs=0xFFFF_0000, c_iss=5000, s_irs=90000, s_iss=70000)
+    payload = bytes(range(256)) * 255 + bytes(175)  # 65455 bytes: IPv4's 65535 less 80 of headers
+    seq = st_.client.splice_irs
+    for i in range(HALF // len(payload) + 1):
+        r = relay(st_, seg(st_, seq=seq, payload=payload, df=False, sealed=False), 0.0)
+        assert r.trimmed == 0 and only(r).payload == payload, i
+        assert r.state is not None and r.state.c2s_advance == min((i + 1) * len(payload), HALF)
+        st_ = r.state
+        seq = (seq + len(payload)) & M32
+    assert st_.c2s_advance == HALF and st_.s2c_advance == 0
+    nxt = seg(st_, seq=seq, payload=b"more data", df=False)
+    assert only(relay(st_, nxt, 0.0)).payload == b"more data"
+    old = relay(with_advance(st_), nxt, 0.0)  # the same segment under the old rule
+    assert only(old).payload == b"" and Note.BELOW_BASE_PURE_ACK in old.notes
+    # far past 4 GiB the furthest point has wrapped onto the base and beyond: still relayed whole
+    again = seg(st_, seq=st_.client.splice_irs, payload=b"x")
+    assert only(relay(st_, again, 0.0)).payload == b"x"
+
+
+@pytest.mark.req("TRIM-2GIB", "TRIM-SOUND")
+def test_advance_moves_with_segments_ending_at_most_a_window_ahead():
+    st_ = state(c_irs=1000)
+    window = 1 << 30
+    r = relay(st_, seg(st_, seq=1000, payload=b"abc"), 0.0)
+    assert r.state is not None and r.state.c2s_advance == 3
+    # a segment ending exactly a window ahead of the furthest point moves it; one byte further does not,
+    # though it is relayed whole (it is ahead, and a receiver will judge it against its own window)
+    st3 = r.state
+    moved = relay(st3, seg(st3, seq=(1003 + window - 2) & M32, payload=b"yz"), 0.0)
+    assert moved.state is not None and moved.state.c2s_advance == 3 + window
+    far = relay(st3, seg(st3, seq=(1003 + window - 1) & M32, payload=b"yz"), 0.0)
+    assert only(far).payload == b"yz" and far.state is st3
+    # so one stray segment cannot drag the stream's furthest point away: a pre-splice retransmission
+    # is still trimmed after it
+    retx = relay(st3, seg(st3, seq=990, payload=bytes(20)), 0.0)
+    assert retx.trimmed == 10 and only(retx).payload == bytes(10)
+    # retransmissions, pure ACKs and segments behind the furthest point leave the state as it is
+    for s in (seg(st3, seq=1000, payload=b"abc"), seg(st3, seq=1003), seg(st3, seq=990, payload=bytes(5))):
+        assert relay(st3, s, 0.0).state is st3
+    # the advance saturates at 2^31 and stays there
+    near = with_advance(st_, c2s=HALF - 2)
+    sat = relay(near, seg(near, seq=(1000 + HALF - 2) & M32, payload=b"abcd"), 0.0)
+    assert sat.state is not None and sat.state.c2s_advance == HALF
+    assert relay(sat.state, seg(sat.state, seq=(1000 + HALF + 2) & M32, payload=b"e"), 0.0).state is sat.state
+
+
+@pytest.mark.req("TRIM-2GIB")
+def test_successor_state_is_the_input_when_nothing_changes():
+    st_ = state()
+    assert st_.c2s_advance == st_.s2c_advance == 0  # existing constructors: the splice just made
+    stray = seg(st_, seq=1000, payload=b"z")
+    for r in (relay(st_, seg(st_, seq=1000, payload=b"z", ttl=1), 0.0),  # TTL expired
+              relay(st_, seg(st_, seq=990, flags=RST, payload=b"abc"), 0.0),  # below the base, dropped
+              relay(st_, seg(st_, seq=1000, payload=bytes(1461)), 0.0),  # MSS: ICMP, not relayed
+              relay(st_, Segment(type(stray.ip)(SERVER.addr, PROXY_C.addr), stray.tcp, stray.payload), 0.0)):
+        assert r.state is st_
+    moved = relay(st_, seg(st_, from_client=False, seq=90000, payload=b"abc"), 0.0).state
+    assert moved is not None and (moved.c2s_advance, moved.s2c_advance) == (0, 3)
+    assert (moved.client, moved.server, moved.strip_style) == (st_.client, st_.server, st_.strip_style)
+    with pytest.raises(ValueError, match="2\\^31"):
+        SpliceState(st_.client, st_.server, c2s_advance=HALF + 1)
+
+
+@pytest.mark.req("SACK-CLIP", "SACK-MAP", "TRIM-2GIB")
+def test_sack_blocks_of_a_stream_past_2_gib_are_mapped_not_dropped():
+    """SACK blocks from the client acknowledge server→client data: judged by that direction's advance."""
+    st_ = state(sack=True, c_iss=5000, s_irs=90000)
+    far = (5000 + HALF + 100) & M32  # 2 GiB and 100 bytes past the base of the server's stream
+    opts = [NoOperation(), NoOperation(), Sack(((far, far + 50),))]
+    fresh = with_advance(st_, s2c=HALF)
+    out = only(relay(fresh, seg(fresh, seq=1000, options=opts), 0.0))
+    assert out.tcp.option(Sack) == Sack((((90000 + HALF + 100) & M32, (90000 + HALF + 150) & M32),))
+    # at advance 0 (the old, fixed rule) the same block reads as lying before the base and is dropped
+    assert only(relay(st_, seg(st_, seq=1000, options=opts), 0.0)).tcp.option(Sack) is None
+    # a block reaching before the base is still clipped once the stream has advanced (less than 2^31)
+    half_way = with_advance(st_, s2c=1 << 30)
+    clip = [NoOperation(), NoOperation(), Sack(((4990, 5010),))]
+    r = relay(half_way, seg(half_way, seq=1000, options=clip), 0.0)
+    assert only(r).tcp.option(Sack) == Sack(((90000, 90010),)) and Note.SACK_CLIPPED in r.notes

@@ -1,0 +1,70 @@
+"""Named cases for the MSS (paper §3.4.4): a proxy that does not resegment answers a DF segment larger
+than the out peer's MSS with ICMP "fragmentation needed" (IPv6: "packet too big"), so that the sender's
+segment size drops to what the out peer accepts; a client without path MTU discovery is told 536.
+
+MSS-536 is about the proxy's SYN-ACK to the client. The adapter contract's splice state records the
+MSS each *end host* announced (``Leg.peer_mss``), not the one the proxy announced, so the advertisement
+itself cannot be observed here; MSS-536's case checks the relay behaviour the 536 tier stands for
+instead (see its description).
+"""
+
+from __future__ import annotations
+
+from .case import Case, from_client, from_server
+from .cases_common import payload, spliced_at
+from .contract import Feature
+
+F = Feature
+ICMP = frozenset({F.MSS_ICMP})
+
+SERVER_536 = spliced_at(server_mss=536)
+CLIENT_536 = spliced_at(client_mss=536)
+SERVER_536_V6 = spliced_at(server_mss=536, family=6)
+NO_PMTUD = spliced_at(client_df=False, server_mss=536)
+
+CASES: list[Case] = [
+    # -- MSS-ICMP -------------------------------------------------------------------------------------
+    Case("MSS-ICMP/c2s-over-server-mss", ("MSS-ICMP",),
+         "The server announced MSS 536; the client sends 1000 bytes with DF.",
+         "Not relayed; the client gets ICMP fragmentation-needed with next-hop MTU 576 = 536 + 40 "
+         "(paper §3.4.4; RFC 1191 §4).",
+         lambda st: [from_client(st, 0, payload=payload(1000))], SERVER_536, ICMP),
+    Case("MSS-ICMP/s2c-over-client-mss", ("MSS-ICMP",),
+         "The client announced MSS 536; the server sends 1000 bytes with DF.",
+         "Not relayed; the server gets ICMP fragmentation-needed with MTU 576 (paper §3.4.4).",
+         lambda st: [from_server(st, 0, payload=payload(1000))], CLIENT_536, ICMP),
+    Case("MSS-ICMP/exactly-mss", ("MSS-ICMP", "PAYLOAD-KEEP"),
+         "The server announced MSS 536; the client sends exactly 536 bytes with DF.",
+         "Relayed: the segment fits (paper §3.4.4).",
+         lambda st: [from_client(st, 0, payload=payload(536))], SERVER_536, ICMP),
+    Case("MSS-ICMP/one-over-mss", ("MSS-ICMP",),
+         "The server announced MSS 536; the client sends 537 bytes with DF.",
+         "Not relayed; ICMP fragmentation-needed, MTU 576 (paper §3.4.4).",
+         lambda st: [from_client(st, 0, payload=payload(537))], SERVER_536, ICMP),
+    Case("MSS-ICMP/ipv6-packet-too-big", ("MSS-ICMP",),
+         "IPv6: the server announced MSS 536; the client sends 1000 bytes.",
+         "Not relayed; the client gets ICMPv6 packet-too-big with MTU 596 = 536 + 60 (paper §3.4.4; "
+         "RFC 4443 §3.2).",
+         lambda st: [from_client(st, 0, payload=payload(1000))], SERVER_536_V6, ICMP),
+    Case("MSS-ICMP/df-clear-relayed", ("MSS-ICMP", "PAYLOAD-KEEP"),
+         "The server announced MSS 536; the client sends 1000 bytes without DF.",
+         "Relayed whole: without DF the sender does not do path MTU discovery and ICMP would not help "
+         "(paper §3.4.4; RFC 1191).",
+         lambda st: [from_client(st, 0, payload=payload(1000), df=False)], SERVER_536, ICMP),
+    Case("MSS-ICMP/trimmed-to-fit", ("MSS-ICMP", "TRIM-REST"),
+         "The client announced MSS 536; the server sends 600 bytes with DF starting 100 before D.splice_irs.",
+         "After the trim 500 bytes remain, which fit: relayed at C.splice_iss, no ICMP (paper §3.3, §3.4.4).",
+         lambda st: [from_server(st, -100, payload=payload(600))], CLIENT_536, ICMP | {F.BELOW_BASE}),
+    Case("MSS-ICMP/trimmed-still-too-big", ("MSS-ICMP",),
+         "The client announced MSS 536; the server sends 700 bytes with DF starting 100 before D.splice_irs.",
+         "600 bytes would remain: not relayed, ICMP to the server (paper §3.4.4).",
+         lambda st: [from_server(st, -100, payload=payload(700))], CLIENT_536, ICMP | {F.BELOW_BASE}),
+    # -- MSS-536 --------------------------------------------------------------------------------------
+    Case("MSS-536/no-pmtud-client-relayed-whole", ("MSS-536",),
+         "A client whose SYN lacked DF (no path MTU discovery), a server that announced MSS 536; the client "
+         "sends 1000 bytes without DF. Not observable here: the MSS of 536 the proxy should have advertised to "
+         "this client (the splice state does not record the proxy's own MSS announcement).",
+         "Relayed whole, with no ICMP: for a client without path MTU discovery the proxy relies on the 536 "
+         "advertisement, not on ICMP (paper §3.4.4, second tier).",
+         lambda st: [from_client(st, 0, payload=payload(1000), df=False)], NO_PMTUD),
+]
