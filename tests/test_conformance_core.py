@@ -113,3 +113,24 @@ def test_scenario_validation() -> None:
         Case("X", ("NOPE",), "", "", lambda st: [])
     assert Scenario(ok_len=3).needs() == {Feature.OK_MESSAGE}
     assert TcpHeader(1, 2).flags == ACK
+
+
+@pytest.mark.req("TTL-EXPIRE")
+def test_time_exceeded_back_to_the_sender_is_allowed_but_relaying_is_not() -> None:
+    import struct
+
+    from splicecheck.conformance.contract import Observation
+    from splicecheck.conformance.diff import diff_step
+    from splicecheck.conformance.model import Model, reference_state
+    from splicecheck.reference.codec import encode
+
+    st = reference_state(WRAP)
+    seg = from_client(st, 0, payload=b"x", ttl=1)
+    expected = Model(st).relay(seg, 0.0)
+    icmp = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 56, 0, 0, 64, 1, 0, st.client.local.addr, st.client.peer.addr)
+    icmp += struct.pack("!BBHI", 11, 0, 0, 0) + encode(seg)[:28]
+    ok, _ = diff_step(0, st, seg, encode(seg), expected, Observation(to_client=(icmp,)), "TTL-EXPIRE")
+    assert all(d.ok for d in ok) and any("time-exceeded" in d.field for d in ok)
+    relayed = Observation(to_server=(encode(seg),))
+    bad, _ = diff_step(0, st, seg, encode(seg), expected, relayed, "TTL-EXPIRE")
+    assert [(d.field, d.req) for d in bad if not d.ok] == [("to_server.count", "TTL-EXPIRE")]
