@@ -27,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "cases_mss",
     "cases_lifecycle",
     "cases_vectors",
+    "properties", "stateful",
 )
 
 

@@ -97,9 +97,9 @@ def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None =
         return replace(base, verdict=Verdict.UNSUPPORTED, reason="the IUT cannot: " + ", ".join(missing))
     t0 = time.perf_counter()
     try:
-        if case.execute is not None:  # it cannot know the adapter spec: the repro command is added here
+        if case.execute is not None:  # it cannot know the adapter spec: the repro command is made here
             custom = case.execute(adapter, case, seed)
-            return replace(custom, repro=custom.repro or base.repro)
+            return replace(custom, repro=repro_command(adapter_spec, case.id, custom.seed))
         ex = execute(adapter, case)
     except UnsupportedError as exc:
         return replace(base, verdict=Verdict.UNSUPPORTED, reason=str(exc), duration=time.perf_counter() - t0)

@@ -101,12 +101,16 @@ TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
         E.INTEND_SPLICE: _AGAIN, E.SERVER_CONNECTED: _D_UP,
         E.APP_RECV_CLIENT: _A({S.CONNECTED}), E.APP_SEND_CLIENT: _A({S.CONNECTED}),
         E.APP_RECV_SERVER: _HELD, E.APP_SEND_SERVER: _A({S.CONNECTED}),
-        E.PRESPLICE: _A({S.PRESPLICED, S.SPLICED}),  # n == 0 splices at once
+        # n == 0 splices at once; the held segments then relayed may complete (an ACK covering the whole,
+        # here empty, OK message) or close (a RST) the splice in the same step
+        E.PRESPLICE: _A({S.PRESPLICED, S.SPLICED, S.COMPLETE, S.CLOSED}),
         E.CLIENT_SEGMENT: _A({S.CONNECTED}), E.SERVER_SEGMENT: _A({S.CONNECTED}),
     },
     S.PRESPLICED: {
         E.INTEND_SPLICE: _AGAIN, E.SERVER_CONNECTED: _D_UP,
-        E.APP_RECV_CLIENT: _OK_PENDING, E.APP_SEND_CLIENT: _A({S.PRESPLICED, S.SPLICED}),
+        # the last byte of the OK message makes the splice; held segments released then may complete
+        # or close it at once (a held client ACK already covering the OK message, a held RST)
+        E.APP_RECV_CLIENT: _OK_PENDING, E.APP_SEND_CLIENT: _A({S.PRESPLICED, S.SPLICED, S.COMPLETE, S.CLOSED}),
         E.APP_RECV_SERVER: _HELD, E.APP_SEND_SERVER: _OK_PENDING,
         E.PRESPLICE: _PRESPLICE_AGAIN,
         E.CLIENT_SEGMENT: _A({S.PRESPLICED}), E.SERVER_SEGMENT: _A({S.PRESPLICED}),

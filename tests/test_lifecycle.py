@@ -215,3 +215,28 @@ def test_negotiate_needs_both_sides():
     assert (n.timestamps, n.sack, n.peer_wscale, n.local_wscale, n.peer_mss) == (True, False, 14, 0, 1200)
     n = negotiate(SynOptions(), SynOptions(wscale=3))
     assert (n.peer_wscale, n.local_wscale, n.peer_mss) == (None, None, MIN_MSS)
+
+
+@pytest.mark.req("LIFE-TOTAL")
+def test_held_segments_released_by_the_ok_message_may_complete_or_close_the_splice() -> None:
+    """A client segment held while the OK message is written that already ACKs past it (or a held RST)
+    takes effect when the splice is made: the step answers COMPLETE (or CLOSED), a stage the table lists."""
+    from splicecheck.conformance.contract import PeerPlan, Scenario
+    from splicecheck.conformance.model import addresses, reference_machine
+
+
+    for flags, stage in ((ACK, Stage.COMPLETE), (RST | ACK, Stage.CLOSED)):
+        m = reference_machine(Scenario(client=PeerPlan(isn=100), server=PeerPlan(isn=200), ok_len=0))
+        where = addresses(4)
+        # a fresh machine stopped before the OK message: PRESPLICE(4) then data arrives from the client
+        m2 = SpliceMachine(m.client, strip_style=m.strip_style)
+        assert m.server is not None
+        m2.handle(Event(EventType.SERVER_CONNECTED, socket=m.server))
+        m2.handle(Event(EventType.INTEND_SPLICE))
+        m2.handle(Event(EventType.PRESPLICE, 4))
+        ok_end = (m2.s2c_iss or 0)
+        seg = Segment(IPv4Header(where.client.addr, where.proxy_c.addr),
+                      TcpHeader(where.client.port, where.proxy_c.port, 101, ok_end, flags), b"data")
+        m2.handle(Event(EventType.CLIENT_SEGMENT, segment=seg))
+        m2.handle(Event(EventType.APP_SEND_CLIENT, 4))
+        assert m2.stage is stage

@@ -1,0 +1,826 @@
+"""``splicecheck trace``'s engine: two captures of a splice box, merged in time, judged connection by connection.
+
+Theory of operation
+-------------------
+The client leg (client ⇄ proxy) and the server leg (proxy ⇄ server) are captured separately. Both
+files are read as streams (:mod:`splicecheck.adapters.trace_capture`) and merged by timestamp, so a
+packet is seen after everything captured before it on either leg; memory holds only the open
+connections.
+
+1. **Flows.** A TCP 4-tuple on one leg is a *flow*. Its end host (the *peer*) and the proxy's socket
+   (*local*) are told apart by the handshake — the client opens the client leg, the proxy opens the
+   server leg — or, without one, by ``--proxy`` addresses, or by a listening endpoint an earlier
+   handshake on that leg showed, or else by ports (the end with the lower port is the server side).
+2. **Pairing** joins a client-leg flow with the server-leg flow the proxy opened for it. A params
+   file may pin pairs. A transparent box (SYNPROXY) keeps the 4-tuple: the pair is exact. Otherwise
+   the candidates are scored: the server-leg flow's source is the client (+50) or its destination is
+   the client-leg destination (+40), same client port (+10), same server port (+5), and the server-leg
+   SYN no earlier than the client-leg SYN (+20, required when both were captured; a flow whose
+   handshake was captured never pairs with one whose handshake was not); the best score of at
+   least 20 wins; on a tie the client flow whose SYN came closest before the server-leg SYN (a proxy
+   connects upstream once it accepted a client), else the oldest.
+   A flow with no partner within ``pair_window`` is *one-sided*: an INFO result, nothing judged.
+3. **Learning.** A pair buffers its first packets until its parameters can be inferred
+   (:mod:`splicecheck.adapters.trace_infer`): both handshakes seen and relayed data in both
+   directions, or ``learn_packets`` packets, ``learn_time`` seconds, a FIN/RST or the end of the
+   capture. Then a :class:`~splicecheck.adapters.trace_judge.Judge` replays the buffer and judges
+   everything after it as it streams in.
+4. **Closing.** A pair whose two end hosts both sent FIN, or that saw a RST, lingers ``linger``
+   seconds for the last outputs and is finished: its result is emitted and its state freed. So is a
+   pair idle for ``idle_timeout`` seconds. Its 4-tuples are remembered 10 s more (stragglers are
+   counted, not judged); a SYN on them starts a new connection, and so does an opening SYN with a new
+   ISN on a quiet 4-tuple (a reused port). Memory follows the open connections.
+5. **Timers** run on capture time: a pending input expires ``match_timeout`` after it was captured
+   (checked when its direction's next input comes, and by a sweep every second), an unclaimed
+   output ``skew`` after. When one capture ends, the other is not read further: past
+   that point nothing could be paired.
+
+Non-TCP packets, fragments, packets the codec would refuse and what the link layer could not use
+are counted (:class:`TraceStats`) and reported as one INFO result, ``trace/capture``, never a crash.
+"""
+
+from __future__ import annotations
+
+import gc
+import ipaddress
+import time
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+
+from ..conformance.results import CaseResult, Verdict
+from ..reference.relay import Direction, Endpoint
+from ..reference.segment import ACK, FIN, RST, SYN
+from .trace_capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
+from .trace_infer import CLIENT_LEG, SERVER_LEG, Ends, Pkt, describe, infer, parse_pkt
+from .trace_judge import FastShared, Judge, ends_text
+from .trace_link import LinkStats, Packet, ip_batches, supported
+from .trace_params import ConnParams, Params, ParamsDump, endpoint_text
+
+NS = 1_000_000_000
+LEG_NAMES = ("client", "server")
+_ICMP4_ERRORS = frozenset({3, 11, 12})  # destination unreachable (incl. fragmentation needed), time exceeded, ...
+_ICMP6_ERRORS = frozenset({1, 2, 3, 4})  # unreachable, packet too big, time exceeded, parameter problem
+
+
+@dataclass(frozen=True, slots=True)
+class TraceConfig:
+    """How the engine reads, pairs, learns and times out (seconds are capture time)."""
+
+    params: Params = field(default_factory=Params)
+    proxies: frozenset[bytes] = frozenset()
+    match_timeout: float = 1.0
+    skew: float = 0.005
+    idle_timeout: float = 300.0
+    linger: float = 2.0
+    learn_packets: int = 64
+    learn_time: float = 2.0
+    pair_window: float = 5.0
+    tombstone: float = 10.0  # how long a finished connection's 4-tuples are remembered (stragglers)
+    fast: bool = True
+    verify_every: int = 4096
+    only: frozenset[Endpoint] = frozenset()  # judge only connections of these clients (empty: all)
+    repro: str = ""  # the command line to reproduce; "--conn CLIENT" is appended per connection
+
+
+@dataclass(slots=True)
+class TraceStats:
+    """What the two captures held besides judged TCP."""
+
+    link: tuple[LinkStats, LinkStats] = field(default_factory=lambda: (LinkStats(), LinkStats()))
+    tcp: list[int] = field(default_factory=lambda: [0, 0])
+    non_tcp: list[int] = field(default_factory=lambda: [0, 0])
+    fragments: list[int] = field(default_factory=lambda: [0, 0])
+    ipv6_extensions: list[int] = field(default_factory=lambda: [0, 0])
+    unusable: list[int] = field(default_factory=lambda: [0, 0])  # too short for a TCP header
+    ignored: list[int] = field(default_factory=lambda: [0, 0])  # of connections outside --conn
+    truncated_files: list[str] = field(default_factory=list)
+    ended_first: tuple[int, int] | None = None  # (leg whose capture ended first, first unread ts of the other)
+    connections: int = 0
+    one_sided: int = 0
+    pairs: int = 0
+
+    def anomalies(self) -> list[str]:
+        out = []
+        for leg in (0, 1):
+            name = LEG_NAMES[leg]
+            ls = self.link[leg]
+            for what, n in (("non-IP frames", ls.not_ip), ("packets cut by the snap length", ls.truncated),
+                            ("non-TCP IP packets", self.non_tcp[leg]), ("IP fragments", self.fragments[leg]),
+                            ("IPv6 packets with extension headers", self.ipv6_extensions[leg]),
+                            ("packets too short for a TCP header", self.unusable[leg])):
+                if n:
+                    out.append(f"{name} leg: {n} {what}")
+            for lt, n in sorted(ls.unknown_linktype.items()):
+                out.append(f"{name} leg: {n} frames of unsupported link type {lt}")
+        out += self.truncated_files
+        if self.ended_first is not None:
+            leg = self.ended_first[0]
+            out.append(f"the {LEG_NAMES[leg]} leg's capture ends first: the {LEG_NAMES[1 - leg]} leg's after it "
+                       "(plus the match timeout) is not judged")
+        return out
+
+
+class Flow:
+    """A TCP connection on one leg."""
+
+    __slots__ = (
+        "buffer",
+        "closed",
+        "first_ts",
+        "ignored",
+        "isn",
+        "keys",
+        "last_ts",
+        "leg",
+        "local",
+        "packets",
+        "peer",
+        "splice",
+        "syn_ts",
+    )
+
+    def __init__(self, leg: int, peer: Endpoint, local: Endpoint, ts: int, syn: bool) -> None:
+        self.leg = leg
+        self.peer = peer
+        self.local = local
+        self.first_ts = self.last_ts = ts
+        self.syn_ts = ts if syn else None
+        self.splice: Splice | None = None
+        self.buffer: list[tuple[int, int, int, bool, bytes, int, bool]] | None = []  # (n, ts, leg, peer?, ip, ihl, cut)
+        self.packets = 0
+        self.closed = False
+        self.ignored = False
+        self.isn: int | None = None  # of the SYN that opened it
+        self.keys: tuple[bytes, bytes] = (b"", b"")
+
+
+class Splice:
+    """A paired connection: learning, then judged."""
+
+    __slots__ = (
+        "buffer",
+        "case_id",
+        "client",
+        "close_at",
+        "ends",
+        "evidence",
+        "fin",
+        "first_ts",
+        "judge",
+        "last_ts",
+        "payloads",
+        "rst",
+        "server",
+        "started",
+    )
+
+    def __init__(self, case_id: str, client: Flow, server: Flow) -> None:
+        self.case_id = case_id
+        self.client = client
+        self.server = server
+        self.ends = Ends(client.peer, client.local, server.local, server.peer)
+        self.judge: Judge | None = None
+        self.buffer: list[tuple[int, int, int, bool, bytes, int, bool]] = []
+        self.first_ts = min(client.first_ts, server.first_ts)
+        self.last_ts = max(client.last_ts, server.last_ts)
+        self.close_at: int | None = None
+        self.fin = [False, False]  # FIN from client, from server
+        self.rst = False
+        self.started = False
+        self.payloads: tuple[set[bytes], set[bytes]] = (set(), set())  # in-peer payloads per direction
+        self.evidence = [False, False]  # a relayed copy seen per direction
+
+
+def _endpoint(addr: bytes, port: int) -> Endpoint:
+    return Endpoint(addr, port)
+
+
+def _addr_text(a: bytes) -> str:
+    return str(ipaddress.ip_address(a))
+
+
+class TraceEngine:
+    """Judges the splice seen in two captures; results are handed to ``on_result`` as they complete."""
+
+    def __init__(self, client_capture: Path | str, server_capture: Path | str, config: TraceConfig | None = None,
+                 on_result: Callable[[CaseResult], None] | None = None, dump: ParamsDump | None = None) -> None:
+        self.config = config or TraceConfig()
+        self.paths = (Path(client_capture), Path(server_capture))
+        self.on_result = on_result or (lambda r: None)
+        self.dump = dump
+        self.readers: tuple[CaptureReader, CaptureReader] = (open_capture(self.paths[0]), open_capture(self.paths[1]))
+        for r in self.readers:
+            if r.info.format == "pcap" and not supported(r.info.linktypes[0]):
+                for x in self.readers:
+                    x.close()
+                raise UnknownLinkType(r.info.linktypes[0], r.path)
+        self.stats = TraceStats()
+        self.shared = FastShared(self.config.fast, self.config.verify_every)
+        self.tables: tuple[dict[bytes, tuple[Flow, bool]], dict[bytes, tuple[Flow, bool]]] = ({}, {})
+        self.awaiting: tuple[dict[int, Flow], dict[int, Flow]] = ({}, {})  # flows without a partner, by id
+        self.splices: dict[int, Splice] = {}  # every open pair
+        self.learning: dict[int, Splice] = {}  # pairs still learning
+        self.closing: dict[int, Splice] = {}  # pairs that saw FIN from both ends, or RST
+        self.loose: dict[int, Flow] = {}  # one-sided, ignored and finished flows, kept to count stragglers
+        # per leg: listening endpoints seen in handshakes → is it the peer (server leg) or local (client leg)
+        self.roles: tuple[dict[Endpoint, bool], dict[Endpoint, bool]] = ({}, {})
+        self._next_idle = 0
+        self.timers: deque[tuple[int, int, Judge, object]] = deque()
+        self.case_ids: dict[str, int] = {}
+        self.results: list[CaseResult] = []
+        self.counts: dict[str, int] = {}
+        self.arrivals = 0
+        self.now = 0
+        self.wall = 0.0
+        self.segments = 0  # TCP packets processed
+        self.cutoff: int | None = None  # when the capture that ended first ended
+        self._timeout = int(self.config.match_timeout * NS)
+        self._skew = int(self.config.skew * NS)
+        self._only = self.config.only
+
+    # -- the stream ---------------------------------------------------------------------------------------
+    def _stream(self, leg: int) -> Iterator[list[Packet]]:
+        try:
+            yield from ip_batches(self.readers[leg].batches(), leg, self.stats.link[leg])
+        except TruncatedCapture as exc:
+            self.stats.truncated_files.append(f"{LEG_NAMES[leg]} leg: {exc}; the rest is ignored")
+
+    def merged(self) -> Iterator[list[Packet]]:
+        """Both captures' packets in one time order, a list at a time: each list holds everything up to
+        the earlier of the two batches' last timestamps (ties: the client leg first)."""
+        streams = (self._stream(0), self._stream(1))
+        bufs: list[list[Packet]] = [[], []]
+        pos = [0, 0]
+        done = [False, False]
+        last = [0, 0]  # the latest timestamp yielded per leg
+        ts_of = itemgetter(0)
+        while True:
+            for i in (0, 1):
+                if pos[i] >= len(bufs[i]) and not done[i]:
+                    nxt = next(streams[i], None)
+                    if nxt is None:
+                        done[i], bufs[i], pos[i] = True, [], 0
+                    else:
+                        bufs[i], pos[i] = nxt, 0
+            a, b = bufs
+            ia, ib = pos
+            if ia >= len(a) or ib >= len(b):
+                # One capture has ended. The other is read on for one match timeout (the outputs of inputs
+                # captured before the end); what it holds after that cannot be paired, and is not read.
+                if ia >= len(a) and ib >= len(b):
+                    return
+                other, i = (1, ib) if ia >= len(a) else (0, ia)
+                self.cutoff = last[1 - other]
+                limit = self.cutoff + self._timeout
+                buf = bufs[other]
+                while True:
+                    j = bisect_right(buf, limit, i, key=ts_of)
+                    if j > i:
+                        yield buf[i:j]
+                    if j < len(buf):
+                        self.stats.ended_first = (1 - other, self.cutoff)
+                        return
+                    nxt = next(streams[other], None)
+                    if nxt is None:
+                        return
+                    buf, i = nxt, 0
+            if a[-1][0] <= b[-1][0]:
+                j = bisect_right(b, a[-1][0], ib, key=ts_of)
+                yield sorted(a[ia:] + b[ib:j], key=ts_of)
+                last[0] = a[-1][0]
+                if j > ib:
+                    last[1] = b[j - 1][0]
+                pos[0], pos[1] = len(a), j
+            else:
+                j = bisect_left(a, b[-1][0], ia, key=ts_of)
+                yield sorted(a[ia:j] + b[ib:], key=ts_of)
+                last[1] = b[-1][0]
+                if j > ia:
+                    last[0] = a[j - 1][0]
+                pos[0], pos[1] = j, len(b)
+
+    def run(self) -> list[CaseResult]:
+        """Read both captures to the end; returns every result (also handed to ``on_result`` as it came)."""
+        t0 = time.perf_counter()
+        # Every pending segment is a small container: at the default threshold (700) the cyclic
+        # collector runs every few hundred segments and costs a fifth of the run. The engine's own
+        # cycles (a flow and its pair) are few; collect them less often.
+        threshold = gc.get_threshold()
+        gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
+        try:
+            self._run()
+        finally:
+            gc.set_threshold(*threshold)
+            for r in self.readers:
+                r.close()
+        self.wall = time.perf_counter() - t0
+        return self.results
+
+    def _run(self) -> None:
+        tables = self.tables
+        timers = self.timers
+        stats = self.stats
+        skew = self._skew
+        sweep_every = NS
+        next_sweep = 0
+        tcp = [0, 0]
+        now = 0
+        for batch in self.merged():
+            for ts, leg, ip, cut in batch:
+                if ts > now:
+                    now = self.now = ts
+                    if timers and timers[0][0] <= ts:
+                        self._expire(ts)
+                    if ts >= next_sweep:
+                        if next_sweep:
+                            self._sweep(ts)
+                        next_sweep = ts + sweep_every
+                n = len(ip)
+                if ip[0] >> 4 == 4:
+                    if n < 20:
+                        stats.unusable[leg] += 1
+                        continue
+                    if ip[9] != 6:
+                        self._other(leg, ts, ip)
+                        continue
+                    if ip[6] & 0x3F or ip[7]:
+                        stats.fragments[leg] += 1
+                        continue
+                    ihl = (ip[0] & 15) << 2
+                    if n < ihl + 20 or ihl < 20:
+                        stats.unusable[leg] += 1
+                        continue
+                    key = ip[12:20] + ip[ihl:ihl + 4]
+                else:
+                    if n < 40 or ip[0] >> 4 != 6:
+                        stats.unusable[leg] += 1
+                        continue
+                    nh = ip[6]
+                    if nh != 6:
+                        if nh == 58:
+                            self._other(leg, ts, ip)
+                        elif nh in (0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254):
+                            stats.ipv6_extensions[leg] += 1
+                        else:
+                            stats.non_tcp[leg] += 1
+                        continue
+                    ihl = 40
+                    if n < 60:
+                        stats.unusable[leg] += 1
+                        continue
+                    key = ip[8:40] + ip[40:44]
+                tcp[leg] += 1
+                hit = tables[leg].get(key)
+                if hit is None or (ip[ihl + 13] & SYN and self._reopened(hit[0], ip, ihl, ts)):
+                    hit = self._new_flow(leg, ts, ip, ihl, key)
+                flow, from_peer = hit
+                sp = flow.splice
+                if sp is not None and sp.judge is not None:  # the hot path: a judged pair
+                    sp.last_ts = ts
+                    judge = sp.judge
+                    if ip[ihl + 13] & 5:  # FIN, RST
+                        self._fin_rst(sp, leg, from_peer, ip[ihl + 13], ts)
+                    if from_peer:
+                        judge.input(leg, ts, ip, ihl, cut)  # expires its direction's old inputs itself
+                    else:
+                        o = judge.output(1 - leg, ts, ip, ihl, cut)
+                        if o is not None:
+                            timers.append((ts + skew, 1, judge, o))
+                else:
+                    self._slow(flow, from_peer, leg, ts, ip, ihl, cut)
+        stats.tcp = tcp
+        self.segments = tcp[0] + tcp[1]
+        self._expire(self.now)
+        self._finish_all()
+
+    def _reopened(self, flow: Flow, ip: bytes, ihl: int, ts: int) -> bool:
+        """A SYN on a known 4-tuple: a new connection if the old one is over, or if it is an opening SYN
+        with another ISN than the one that opened the flow, after the flow was quiet for longer than the
+        match timeout (a reused port, RFC 9293 §3.10.7.4 — not a box answering an input with a SYN)."""
+        if flow.closed:
+            return True
+        if ip[ihl + 13] & ACK or flow.isn is None:
+            return False
+        last = flow.splice.last_ts if flow.splice is not None else flow.last_ts
+        return int.from_bytes(ip[ihl + 4:ihl + 8], "big") != flow.isn and ts - last > self._timeout
+
+    # -- flows and pairing ------------------------------------------------------------------------------
+    def _new_flow(self, leg: int, ts: int, ip: bytes, ihl: int, key: bytes) -> tuple[Flow, bool]:
+        v4 = ip[0] >> 4 == 4
+        src, dst = (ip[12:16], ip[16:20]) if v4 else (ip[8:24], ip[24:40])
+        sport, dport = (ip[ihl] << 8) | ip[ihl + 1], (ip[ihl + 2] << 8) | ip[ihl + 3]
+        flags = ip[ihl + 13]
+        a, b = _endpoint(src, sport), _endpoint(dst, dport)  # a sent this packet
+        syn, synack = flags & (SYN | ACK) == SYN, flags & (SYN | ACK) == SYN | ACK
+        known = self.roles[leg]
+        if syn or synack:
+            opener = a if syn else b
+            # the client opens the client leg; the proxy opens the server leg
+            a_is_peer = (opener == a) == (leg == CLIENT_LEG)
+        elif self.config.proxies and (src in self.config.proxies) != (dst in self.config.proxies):
+            a_is_peer = dst in self.config.proxies
+        elif a in known or b in known:  # an endpoint a handshake on this leg showed in its role
+            a_is_peer = known[a] if a in known else not known[b]
+        else:  # the server side has the lower port: on the client leg that is the proxy, on the server leg the peer
+            a_is_server = sport < dport
+            a_is_peer = a_is_server == (leg == SERVER_LEG)
+        peer, local = (a, b) if a_is_peer else (b, a)
+        if syn or synack:  # the listening side's role, for flows seen without a handshake
+            server_side = local if leg == CLIENT_LEG else peer
+            if len(known) < 65536:
+                known[server_side] = leg == SERVER_LEG
+        flow = Flow(leg, peer, local, ts, syn)
+        if syn:
+            flow.isn = int.from_bytes(ip[ihl + 4:ihl + 8], "big")
+        half = 4 if v4 else 16
+        back = key[half:2 * half] + key[:half] + key[2 * half + 2:2 * half + 4] + key[2 * half:2 * half + 2]
+        k_in, k_out = (key, back) if a_is_peer else (back, key)
+        flow.keys = (k_in, k_out)
+        table = self.tables[leg]
+        old = table.get(k_in)
+        if old is not None:
+            self._retire(old[0])
+        table[k_in] = (flow, True)
+        table[k_out] = (flow, False)
+        self.stats.connections += 1
+        if self._only and leg == CLIENT_LEG and peer not in self._only:
+            flow.ignored = True
+            flow.buffer = None
+            self.loose[id(flow)] = flow
+        else:
+            self.awaiting[leg][id(flow)] = flow
+            self._pair(flow)
+        return (flow, a_is_peer)
+
+    def _pair(self, flow: Flow) -> None:
+        other = 1 - flow.leg
+        client, server = (flow, None) if flow.leg == CLIENT_LEG else (None, flow)
+        best: Flow | None = None
+        best_key = (19, 0)
+        for cand in self.awaiting[other].values():
+            if cand.ignored or cand.closed:
+                continue
+            c, s = (client, cand) if client is not None else (cand, server)
+            assert c is not None and s is not None
+            score = self._score(c, s)
+            # on a tie, the client flow that opened closest before the server-leg one (the proxy connects
+            # upstream once it accepted a client), else the oldest
+            gap = -abs(s.syn_ts - c.syn_ts) if c.syn_ts is not None and s.syn_ts is not None else 0
+            if (score, gap) > best_key and score > 19:
+                best, best_key = cand, (score, gap)
+        if best is None:
+            return
+        c, s = (flow, best) if flow.leg == CLIENT_LEG else (best, flow)
+        self._join(c, s)
+
+    def _score(self, c: Flow, s: Flow) -> int:
+        if len(c.peer.addr) != len(s.peer.addr):
+            return -1
+        pinned = self.config.params.pinned(c.peer)
+        if pinned is not None:
+            sl = pinned.server_leg
+            ok = sl.peer == s.peer and (sl.local is None or sl.local == s.local)
+            return 1000 if ok else -1
+        if s.local == c.peer and s.peer == c.local:
+            return 500  # transparent: the same 4-tuple on both legs
+        score = 0
+        if s.local == c.peer:
+            score += 50
+        if s.peer == c.local:
+            score += 40
+        if s.local.port == c.peer.port:
+            score += 10
+        if s.peer.port == c.local.port:
+            score += 5
+        if c.syn_ts is not None and s.syn_ts is not None:
+            if s.syn_ts + self._skew < c.syn_ts:
+                return -1
+            score += 20
+        elif (c.syn_ts is None) != (s.syn_ts is None):
+            return -1  # one handshake captured, the other not: not the two halves of one splice
+        return score
+
+    def _join(self, c: Flow, s: Flow) -> None:
+        del self.awaiting[CLIENT_LEG][id(c)]
+        del self.awaiting[SERVER_LEG][id(s)]
+        base = f"trace/{endpoint_text(c.peer)}>{endpoint_text(s.peer)}"
+        n = self.case_ids.get(base, 0) + 1
+        self.case_ids[base] = n
+        sp = Splice(base if n == 1 else f"{base}#{n}", c, s)
+        self.stats.pairs += 1
+        sp.buffer = sorted((c.buffer or []) + (s.buffer or []))
+        c.buffer = s.buffer = None
+        c.splice = s.splice = sp
+        self.splices[id(sp)] = sp
+        self.learning[id(sp)] = sp
+        for item in list(sp.buffer):
+            _n, ts, leg, peer, ip, ihl, _cut = item
+            self._evidence(sp, leg, peer, ip, ihl)
+            f = ip[ihl + 13]
+            if f & (FIN | RST):
+                self._fin_rst(sp, leg, peer, f, ts)
+        self._maybe_settle(sp, self.now)
+
+    # -- learning -------------------------------------------------------------------------------------
+    def _slow(self, flow: Flow, from_peer: bool, leg: int, ts: int, ip: bytes, ihl: int, cut: bool) -> None:
+        flow.last_ts = ts
+        flow.packets += 1
+        if flow.ignored:
+            self.stats.ignored[leg] += 1
+            return
+        self.arrivals += 1
+        item = (self.arrivals, ts, leg, from_peer, ip, ihl, cut)
+        sp = flow.splice
+        if sp is None:  # waiting for its partner
+            if flow.buffer is not None:
+                flow.buffer.append(item)
+                if len(flow.buffer) > self.config.learn_packets:
+                    self._one_sided(flow)  # waited too long
+            return
+        sp.last_ts = ts
+        sp.buffer.append(item)
+        self._evidence(sp, leg, from_peer, ip, ihl)
+        f = ip[ihl + 13]
+        if f & (FIN | RST):
+            self._fin_rst(sp, leg, from_peer, f, ts)
+        self._maybe_settle(sp, ts)
+
+    def _evidence(self, sp: Splice, leg: int, from_peer: bool, ip: bytes, ihl: int) -> None:
+        doff = (ip[ihl + 12] >> 4) << 2
+        payload = ip[ihl + doff:]
+        if not payload or ip[ihl + 13] & SYN:
+            return
+        if from_peer:
+            sp.payloads[leg].add(payload)
+        elif payload in sp.payloads[1 - leg]:
+            sp.evidence[1 - leg] = True
+
+    def _maybe_settle(self, sp: Splice, now: int, force: bool = False) -> None:
+        cfg = self.config
+        if not force and not (len(sp.buffer) >= cfg.learn_packets or now - sp.first_ts > cfg.learn_time * NS
+                              or sp.rst or any(sp.fin) or (sp.evidence[0] and sp.evidence[1])):
+            return
+        pkts: list[Pkt] = []
+        icmps: list[tuple[int, int, int, bytes]] = []  # (after this many packets, ts, leg, ip)
+        for _n, ts, leg, peer, ip, ihl, cut in sp.buffer:
+            if ihl < 0:
+                icmps.append((len(pkts), ts, leg, ip))
+            else:
+                pkts.append(parse_pkt(len(pkts), ts, leg, peer, ip, ihl, cut))
+        given: ConnParams = cfg.params.lookup(sp.ends.client, sp.ends.proxy_c)
+        inf = infer(pkts, sp.ends, given, self._skew)
+        repro = f"{cfg.repro} --conn {endpoint_text(sp.ends.client)}" if cfg.repro else ""
+        judge = Judge(sp.case_id, inf.state, judged=inf.judged, shared=self.shared, repro=repro,
+                      timeout=cfg.match_timeout, skew=cfg.skew,
+                      description=ends_text(inf.state),
+                      expectation="splice parameters: " + describe(inf.state) + ". " + "; ".join(inf.notes))
+        judge.first_ts = sp.first_ts
+        judge.last_ts = sp.last_ts
+        if self.dump is not None:
+            self.dump.add(inf.state, inf.notes)
+        sp.judge = judge
+        self.learning.pop(id(sp), None)
+        judge.handshake(inf.checks)
+        sp.buffer = []
+        self._replay(sp, judge, pkts, icmps, inf.start, inf.handshake)
+
+    def _replay(self, sp: Splice, judge: Judge, pkts: list[Pkt], icmps: list[tuple[int, int, int, bytes]],
+                start: int, handshake: set[int]) -> None:
+        timers = self.timers
+        pending_icmps = list(icmps)
+        for p in pkts:
+            while pending_icmps and pending_icmps[0][0] <= p.idx:
+                _after, ts, leg, ip = pending_icmps.pop(0)
+                q = icmp_quote(ip)
+                if q is not None:
+                    judge.icmp(leg, ts, ip, q[1])
+            if p.idx in handshake and p.idx < start:  # later, a handshake packet answers an input
+                judge.counts.handshake += 1
+                continue
+            if p.idx < start:
+                judge.counts.presplice += 1
+                continue
+            if p.from_peer:
+                judge.input(p.leg, p.ts, p.ip, p.ihl, p.truncated)
+            else:
+                o = judge.output(1 - p.leg, p.ts, p.ip, p.ihl, p.truncated)
+                if o is not None:
+                    timers.append((p.ts + self._skew, 1, judge, o))
+        for _after, ts, leg, ip in pending_icmps:
+            q = icmp_quote(ip)
+            if q is not None:
+                judge.icmp(leg, ts, ip, q[1])
+
+    def _fin_rst(self, sp: Splice, leg: int, from_peer: bool, flags: int, ts: int) -> None:
+        if flags & RST:
+            sp.rst = True
+        elif from_peer:
+            sp.fin[leg] = True
+        if sp.close_at is None and (sp.rst or (sp.fin[0] and sp.fin[1])):
+            sp.close_at = ts + int(self.config.linger * NS)
+            self.closing[id(sp)] = sp
+
+    # -- timers, sweeps, the end ----------------------------------------------------------------------
+    def _expire(self, now: int) -> None:
+        timers = self.timers
+        due = []
+        while timers and timers[0][0] <= now:
+            due.append(timers.popleft())
+        if len(due) > 1:  # a replayed learning window appends timers out of order: earliest first
+            due.sort(key=itemgetter(0, 1))
+        for _deadline, kind, judge, obj in due:
+            if kind == 0:
+                judge.expire(obj)  # type: ignore[arg-type]
+            elif self.cutoff is not None and obj.ts > self.cutoff:  # type: ignore[attr-defined]
+                judge.cut_orphan(obj)  # type: ignore[arg-type]  # its input was on the capture that ended
+            else:
+                later = judge.expire_orphan(obj)  # type: ignore[arg-type]
+                if later is not None:
+                    timers.append((later, 1, judge, obj))
+
+    def _sweep(self, now: int) -> None:
+        """Once a second of capture time: settle slow learners, finish closed pairs, give up on partners;
+        every tenth of the idle timeout, finish idle pairs and forget idle loose flows."""
+        cfg = self.config
+        for sp in list(self.learning.values()):
+            if now - sp.first_ts > cfg.learn_time * NS:
+                self._maybe_settle(sp, now, force=True)
+        for sp in list(self.closing.values()):
+            if sp.close_at is not None and now >= sp.close_at:
+                self._finish(sp, now)
+        for sp in self.splices.values():  # inputs of directions that got nothing since: dropped
+            if sp.judge is not None:
+                sp.judge.expire_due(now)
+        window = int(cfg.pair_window * NS)
+        for leg in (CLIENT_LEG, SERVER_LEG):
+            for flow in list(self.awaiting[leg].values()):
+                if now - flow.first_ts > window:
+                    self._one_sided(flow)
+        self._sweep_tombstones(now)
+        if now < self._next_idle:
+            return
+        idle = int(cfg.idle_timeout * NS)
+        self._next_idle = now + max(NS, idle // 10)
+        for sp in list(self.splices.values()):
+            if now - sp.last_ts > idle:
+                self._finish(sp, now)
+        for flow in list(self.loose.values()):
+            if now - flow.last_ts > idle:
+                self._forget(flow)
+
+    def _sweep_tombstones(self, now: int) -> None:
+        """Finished connections' flows are kept ``TOMBSTONE`` seconds, to count stragglers, then forgotten:
+        memory follows the open connections, not all the connections of the capture."""
+        life = int(min(self.config.tombstone, self.config.idle_timeout) * NS)
+        for flow in list(self.loose.values()):
+            if flow.closed and now - flow.last_ts > life:
+                self._forget(flow)
+
+    def _forget(self, flow: Flow) -> None:
+        """Drop a loose flow's table entries."""
+        self.loose.pop(id(flow), None)
+        table = self.tables[flow.leg]
+        for k in flow.keys:
+            if table.get(k, (None,))[0] is flow:
+                del table[k]
+
+    def _retire(self, flow: Flow) -> None:
+        """A new connection reuses ``flow``'s 4-tuple: finish whatever ``flow`` was part of."""
+        if flow.splice is not None:
+            self._finish(flow.splice, self.now)
+        elif id(flow) in self.awaiting[flow.leg]:
+            self._one_sided(flow)
+        self._forget(flow)
+
+    def _finish(self, sp: Splice, now: int, capture_end: bool = False) -> None:
+        if id(sp) not in self.splices:
+            return
+        if sp.judge is None:
+            self._maybe_settle(sp, now, force=True)
+        del self.splices[id(sp)]
+        self.closing.pop(id(sp), None)
+        self.learning.pop(id(sp), None)
+        assert sp.judge is not None
+        sp.judge.last_ts = sp.last_ts
+        sp.judge.cutoff = self.cutoff
+        result = sp.judge.finish(now, capture_end=capture_end)
+        for f in (sp.client, sp.server):  # tombstones: stragglers are counted, a SYN starts anew
+            f.closed = f.ignored = True
+            f.splice = None
+            f.last_ts = now
+            self.loose[id(f)] = f
+        self._emit(result)
+
+    def _one_sided(self, flow: Flow) -> None:
+        if self.awaiting[flow.leg].pop(id(flow), None) is None:
+            return
+        flow.buffer = None
+        flow.ignored = True  # counted, never judged
+        self.loose[id(flow)] = flow
+        if self._only and flow.leg == SERVER_LEG:
+            return
+        self.stats.one_sided += 1
+        leg = LEG_NAMES[flow.leg]
+        other = LEG_NAMES[1 - flow.leg]
+        cid = f"trace/{leg}-leg-only/{endpoint_text(flow.peer)}>{endpoint_text(flow.local)}"
+        n = self.case_ids.get(cid, 0) + 1
+        self.case_ids[cid] = n
+        why = ("the box opened no server-side connection for it" if flow.leg == CLIENT_LEG
+               else "it belongs to no client-side connection (the box's own, or its client leg was not captured)")
+        self._emit(CaseResult(
+            case=cid if n == 1 else f"{cid}#{n}", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
+            description=f"{leg} {endpoint_text(flow.peer)} ⇄ proxy {endpoint_text(flow.local)}: seen on the {leg} "
+                        f"leg only",
+            reason=f"one-sided flow: no {other}-leg partner within {self.config.pair_window:g} s ({why}, or the "
+                   f"{other}-leg capture missed it); not judged",
+            kind="trace"))
+
+    def _other(self, leg: int, ts: int, ip: bytes) -> None:
+        """A non-TCP packet: an ICMP error quoting a segment an end host sent the proxy is the proxy's
+        answer to that input (MSS-ICMP's packet-too-big, or a time-exceeded the model would not send)
+        and is judged with it; the rest is counted."""
+        quote = icmp_quote(ip)
+        hit = self.tables[leg].get(quote[0]) if quote is not None else None
+        if quote is None or hit is None or not hit[1] or hit[0].splice is None:
+            self.stats.non_tcp[leg] += 1
+            return
+        sp = hit[0].splice
+        if sp.judge is None:  # still learning: replayed in its place
+            self.arrivals += 1
+            sp.buffer.append((self.arrivals, ts, leg, True, ip, -1, False))
+            return
+        sp.judge.icmp(leg, ts, ip, quote[1])
+
+    def _finish_all(self) -> None:
+        for sp in list(self.splices.values()):
+            if sp.judge is None:
+                self._maybe_settle(sp, self.now, force=True)
+        self._expire(self.now)
+        for sp in list(self.splices.values()):
+            self._finish(sp, self.now, capture_end=True)
+        for leg in (CLIENT_LEG, SERVER_LEG):
+            for flow in list(self.awaiting[leg].values()):
+                self._one_sided(flow)
+        anomalies = self.stats.anomalies()
+        if anomalies:
+            self._emit(CaseResult(case="trace/capture", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
+                                  description=f"{self.paths[0].name} + {self.paths[1].name}: packets not judged",
+                                  reason="; ".join(anomalies), kind="trace"))
+
+    def _emit(self, result: CaseResult) -> None:
+        self.results.append(result)
+        self.counts[result.verdict.value] = self.counts.get(result.verdict.value, 0) + 1
+        self.on_result(result)
+
+    # -- reporting ------------------------------------------------------------------------------------
+    def summary(self) -> str:
+        s = self.stats
+        sh = self.shared
+        judged = sh.fast + sh.model + sh.full
+        rate = judged / self.wall if self.wall else 0.0
+        lines = [f"{s.tcp[0] + s.tcp[1]} TCP packets ({s.tcp[0]} client leg, {s.tcp[1]} server leg), "
+                 f"{s.pairs} spliced connection(s), {s.one_sided} one-sided flow(s)",
+                 f"{judged} segment(s) judged ({sh.fast} by the fast path, {sh.model} by the model's bytes, {sh.full} "
+                 f"field by field) in "
+                 f"{self.wall:.2f} s ({rate:,.0f}/s)"]
+        if sh.disagreements:
+            lines.append(f"warning: the fast path disagreed with the full model {sh.disagreements} time(s); "
+                         "those shapes were re-judged by the full model")
+        lines += [f"note: {a}" for a in s.anomalies()]
+        return "\n".join(lines)
+
+
+def icmp_quote(ip: bytes) -> tuple[bytes, int] | None:
+    """An ICMP(v6) error's quoted TCP segment as (4-tuple key as the engine files it, sequence number)."""
+    if ip[0] >> 4 == 4:
+        ihl = (ip[0] & 15) << 2
+        inner = ip[ihl + 8:] if ip[9] == 1 and len(ip) >= ihl + 8 and ip[ihl] in _ICMP4_ERRORS else b""
+    else:
+        inner = ip[48:] if len(ip) >= 48 and ip[6] == 58 and ip[40] in _ICMP6_ERRORS else b""
+    if len(inner) >= 28 and inner[0] >> 4 == 4 and inner[9] == 6:
+        iihl = (inner[0] & 15) << 2
+        if len(inner) >= iihl + 8:
+            return inner[12:20] + inner[iihl:iihl + 4], int.from_bytes(inner[iihl + 4:iihl + 8], "big")
+    elif len(inner) >= 48 and inner[0] >> 4 == 6 and inner[6] == 6:
+        return inner[8:40] + inner[40:44], int.from_bytes(inner[44:48], "big")
+    return None
+
+
+def capture_details(engine: TraceEngine) -> dict[str, str]:
+    """What the run header records about the captures."""
+    out = {}
+    for leg, r in zip(LEG_NAMES, engine.readers, strict=True):
+        i = r.info
+        lts = ",".join(str(v) for v in sorted(set(i.linktypes.values()))) or "-"
+        out[f"{leg}_capture"] = (f"{i.path} ({i.format}{', gzip' if i.compressed else ''}, {i.byte_order}-endian, "
+                                 f"timestamps {i.resolution}, link type {lts})")
+    if engine.config.proxies:
+        out["proxy"] = ", ".join(sorted(_addr_text(a) for a in engine.config.proxies))
+    return out
+
+
+__all__ = ["Direction", "TraceConfig", "TraceEngine", "TraceError", "TraceStats", "capture_details"]

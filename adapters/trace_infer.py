@@ -1,0 +1,473 @@
+"""Inferring a splice's parameters from the first packets of a connection captured on both legs.
+
+Theory of operation
+-------------------
+The reference model needs, per leg, the constants of :class:`~splicecheck.reference.relay.Leg`. A
+trace shows only packets, so they are inferred from the first packets of each paired connection (the
+*learning window*, kept until both directions showed relayed data or the window is full), under
+rules that follow the paper's definitions (§3.2: ``splice_irs`` is the first byte from the peer that
+the splice relays, ``splice_iss`` the first byte the out peer receives through it; §3.4.1:
+``lastrecv_TS``/``lastsent_TS`` are the last timestamps received/sent before the splice). Every
+value carries a note saying where it came from; ``--params`` overrides any of them.
+
+1. **Handshakes.** On the client leg the client's SYN and the proxy's SYN-ACK, on the server leg the
+   proxy's SYN and the server's SYN-ACK, give the four ISNs and the options each side offered. What
+   is in effect follows RFC 7323 §2.2/§3.2 and RFC 2018 §2 (:func:`~splicecheck.reference.handshake.negotiate`):
+   timestamps, SACK and window scaling only if both SYNs carried them; the MSS a peer announced
+   (536 without the option). A handshake packet is never judged as a relayed segment: the handshakes
+   are the proxy's own. What the proxy announced in them is checked against WS-ZERO, WS-PROPAGATE
+   and MSS-536 (:func:`handshake_checks`).
+2. **Relayed data.** A data segment the proxy sends on the out leg whose payload is the payload (or
+   the tail of the payload) of a data segment the peer sent on the in leg is a relayed copy; its
+   sequence offset ``δ = seq_out − seq_in`` is the same for every copy, so the offset most copies
+   agree on is taken and coincidences are outvoted.
+3. **Pre-splice bytes.** A proxy that sends data of its own (a SOCKS reply, an OK message, a request
+   it rewrote) exchanged bytes before the splice: then ``splice_irs`` is the acknowledgment number of
+   the proxy's last segment to the peer up to its last own bytes (its TCP acknowledged exactly what
+   its application consumed: ``rcv_nxt``, figure 7) — else the first relayed byte, else the end of
+   what the peer sent — and ``splice_iss`` the end of the proxy's own bytes on the out leg. A proxy
+   that sends no data of its own (SYNPROXY, an L4
+   splicer) made the splice at the handshakes: ``splice_irs = peer ISN + 1``, ``splice_iss = proxy
+   ISN + 1`` — whatever the box's first relayed copy says, so that a constant error in the box's
+   mapping shows as an error instead of being learnt as a parameter.
+4. **The splice point.** Without a pre-splice exchange, every peer segment after both handshakes is
+   judged. With one, every peer segment after the proxy's last bytes of its own (the OK message:
+   the splice is made when it is written, figure 3), and any earlier one whose payload the box
+   relayed (data the client pipelined, held for the splice); what came before is the exchange.
+5. **Timestamps.** ``lastrecv_ts``: the TSval of the last segment the peer sent before the splice
+   point; ``lastsent_ts``: of the last segment the proxy sent the peer before it. On Linux SYNPROXY
+   these are the client's handshake ACK, the proxy's window update, the server's SYN-ACK and the
+   proxy's ACK to the server (``tests/test_trace_infer.py`` checks them against the kernel report's
+   own derivation, :func:`splicecheck.kernel_report.synproxy_state`).
+
+Without a handshake (a capture started mid-connection) the values come from the box's first relayed
+copy in each direction (sequence and timestamp offsets), the MSS is unknown (no MSS-ICMP check) and
+window scaling is assumed absent; the notes say so, since a constant error of the box cannot be seen
+then. A direction with neither a handshake nor a relayed copy cannot be judged.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..conformance.results import FieldDiff
+from ..reference.codec import pull_options
+from ..reference.errors import MalformedSegment
+from ..reference.handshake import MIN_MSS, SynOptions, negotiate
+from ..reference.relay import Direction, Endpoint, Leg, SpliceState, StripStyle
+from ..reference.segment import (
+    ACK,
+    FIN,
+    RST,
+    SYN,
+    MaxSegmentSize,
+    Sack,
+    SackPermitted,
+    Timestamps,
+    WindowScale,
+)
+from ..reference.seqspace import seq_add, seq_sub
+from .trace_params import LEG_FIELDS, ConnParams, endpoint_text
+
+_TCP = struct.Struct("!HHIIHHHH")
+CLIENT_LEG, SERVER_LEG = 0, 1
+
+
+@dataclass(slots=True)
+class Pkt:
+    """One packet of the learning window, parsed once."""
+
+    idx: int
+    ts: int
+    leg: int  # CLIENT_LEG or SERVER_LEG (which capture)
+    from_peer: bool  # sent by the end host (an input) or by the proxy (an output)
+    ip: bytes
+    ihl: int
+    truncated: bool
+    seq: int = 0
+    ack: int = 0
+    flags: int = 0
+    window: int = 0
+    plen: int = 0
+    payload: bytes = b""
+    options: tuple[Any, ...] = ()
+
+    @property
+    def tsval(self) -> int | None:
+        for o in self.options:
+            if type(o) is Timestamps:
+                return int(o.tsval)
+        return None
+
+    @property
+    def tsecr(self) -> int | None:
+        for o in self.options:
+            if type(o) is Timestamps:
+                return int(o.tsecr)
+        return None
+
+    @property
+    def syn_options(self) -> SynOptions:
+        mss = next((o.value for o in self.options if type(o) is MaxSegmentSize), None)
+        ws = next((o.shift for o in self.options if type(o) is WindowScale), None)
+        return SynOptions(mss=mss, wscale=ws, sack_permitted=any(type(o) is SackPermitted for o in self.options),
+                          timestamps=any(type(o) is Timestamps for o in self.options))
+
+
+def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
+    p = Pkt(idx, ts, leg, from_peer, ip, ihl, truncated)
+    _sp, _dp, p.seq, p.ack, offfl, p.window, _c, _u = _TCP.unpack_from(ip, ihl)
+    p.flags = offfl & 0x1FF
+    doff = (offfl >> 12) << 2
+    total = ((ip[2] << 8) | ip[3]) if ip[0] >> 4 == 4 else ((ip[4] << 8) | ip[5]) + 40
+    p.plen = max(0, total - ihl - doff)
+    p.payload = ip[ihl + doff:total] if not truncated else b""
+    if doff > 20 and len(ip) >= ihl + doff:
+        try:
+            p.options = pull_options(ip[ihl + 20:ihl + doff])
+        except MalformedSegment:
+            p.options = ()
+    return p
+
+
+@dataclass(frozen=True, slots=True)
+class Ends:
+    """The four endpoints of a paired connection."""
+
+    client: Endpoint
+    proxy_c: Endpoint
+    proxy_d: Endpoint
+    server: Endpoint
+
+
+@dataclass(slots=True)
+class Handshake:
+    """What one leg's handshake showed (``None``: not captured)."""
+
+    peer_isn: int | None = None
+    local_isn: int | None = None
+    peer_syn: Pkt | None = None  # the peer's SYN (client leg) or SYN-ACK (server leg)
+    local_syn: Pkt | None = None  # the proxy's SYN-ACK (client leg) or SYN (server leg)
+    done_idx: int = -1  # index of the packet completing it (the ACK of the SYN-ACK), or of the SYN-ACK
+    indices: set[int] = field(default_factory=set)  # packets that belong to it (never judged)
+
+    @property
+    def complete(self) -> bool:
+        return self.peer_isn is not None and self.local_isn is not None
+
+
+def handshake(pkts: list[Pkt], leg: int) -> Handshake:
+    """The handshake of ``leg``: the client (peer) opens the client leg, the proxy (local) the server leg."""
+    h = Handshake()
+    opener_is_peer = leg == CLIENT_LEG
+    syn = synack = None
+    for p in pkts:
+        if p.leg != leg or not p.flags & SYN:
+            continue
+        if p.flags & ACK:
+            synack = synack or p
+        else:
+            syn = syn or p
+    for p in pkts:  # the handshake's SYN and SYN-ACK and their retransmissions; any other SYN is judged
+        if p.leg == leg and p.flags & SYN and any(x is not None and p.seq == x.seq and p.flags == x.flags
+                                                  and p.plen == x.plen and p.from_peer == x.from_peer
+                                                  for x in (syn, synack)):
+            h.indices.add(p.idx)
+    if syn is not None:
+        if opener_is_peer:
+            h.peer_isn, h.peer_syn = syn.seq, syn
+        else:
+            h.local_isn, h.local_syn = syn.seq, syn
+    if synack is not None:
+        if opener_is_peer:
+            h.local_isn, h.local_syn = synack.seq, synack
+            if h.peer_isn is None:
+                h.peer_isn = seq_add(synack.ack, -1)
+        else:
+            h.peer_isn, h.peer_syn = synack.seq, synack
+            if h.local_isn is None:
+                h.local_isn = seq_add(synack.ack, -1)
+        h.done_idx = synack.idx
+        want = seq_add(synack.seq, 1)
+        for p in pkts:  # the opener's ACK of the SYN-ACK completes it
+            if (p.leg == leg and p.idx > synack.idx and p.from_peer == opener_is_peer and p.flags & ACK
+                    and not p.flags & (SYN | RST) and p.ack == want):
+                h.done_idx = p.idx
+                if not p.plen:
+                    h.indices.add(p.idx)
+                break
+    return h
+
+
+@dataclass(slots=True)
+class Inference:
+    """The parameters of one splice and how the learning window divides."""
+
+    state: SpliceState
+    start: int  # index of the first judged input (earlier inputs are the pre-splice exchange)
+    handshake: set[int]  # indices of handshake packets: never judged
+    notes: list[str]
+    judged: tuple[bool, bool] = (True, True)  # per direction (C2S, S2C): whether its parameters are known
+    presplice: bool = False  # the proxy sent bytes of its own
+    checks: list[FieldDiff] = field(default_factory=list)  # of the proxy's own handshake packets
+
+
+def handshake_checks(hs: list[Handshake]) -> list[FieldDiff]:
+    """The requirements on the proxy's own SYN-ACK and SYN (§3.4.2, §3.4.4), as the conformance cases
+    check them (:mod:`splicecheck.conformance.cases_window`: same fields, step and packet -1):
+
+    * WS-ZERO: a client that offered window scaling is told scale 0;
+    * WS-PROPAGATE: the proxy's SYN to the server proposes the client's scale (capped at 14);
+    * MSS-536: a client whose SYN lacks DF (no path MTU discovery) is told MSS 536."""
+    out: list[FieldDiff] = []
+    c, d = hs[CLIENT_LEG], hs[SERVER_LEG]
+    if c.peer_syn is None or c.local_syn is None:
+        return out
+    client = c.peer_syn.syn_options
+    synack = c.local_syn.syn_options
+    if client.wscale is not None:
+        out.append(FieldDiff(-1, -1, "state.client.local_wscale (proxy's SYN-ACK)", 0, synack.wscale, "WS-ZERO"))
+        if d.local_syn is not None:
+            out.append(FieldDiff(-1, -1, "state.server.local_wscale (proxy's SYN)", min(client.wscale, 14),
+                                 d.local_syn.syn_options.wscale, "WS-PROPAGATE"))
+    ip = c.peer_syn.ip
+    if ip[0] >> 4 == 4 and not ip[6] & 0x40:
+        out.append(FieldDiff(-1, -1, "proxy's SYN-ACK MSS (client SYN without DF)", 536, synack.mss, "MSS-536"))
+    return out
+
+
+def _data(pkts: list[Pkt], leg: int, from_peer: bool, after: int) -> list[Pkt]:
+    return [p for p in pkts if p.leg == leg and p.from_peer == from_peer and p.plen and not p.truncated
+            and not p.flags & SYN and p.idx > after]
+
+
+def _copies(ins: list[Pkt], outs: list[Pkt], skew: int) -> list[tuple[Pkt, int, Pkt, int]]:
+    """Every (input, cut, output, δ) where the output's payload is the input's payload from ``cut`` on
+    (the output captured after the input, or at most ``skew`` ns before it: the captures' clocks)."""
+    found = []
+    for o in outs:
+        for i in ins:
+            if i.ts > o.ts + skew:
+                break
+            cut = len(i.payload) - len(o.payload)
+            if cut >= 0 and i.payload.endswith(o.payload):
+                found.append((i, cut, o, seq_sub(o.seq, seq_add(i.seq, cut))))
+    return found
+
+
+def _end(p: Pkt) -> int:
+    end: int = seq_add(p.seq, p.plen + (1 if p.flags & FIN else 0))
+    return end
+
+
+def _furthest(base: int, pkts: list[Pkt]) -> int:
+    """The furthest sequence number ``pkts`` reach, measured from ``base`` (serial order)."""
+    best = base
+    for p in pkts:
+        end = _end(p)
+        if seq_sub(end, base) < 0x8000_0000 and seq_sub(end, base) > seq_sub(best, base):
+            best = end
+    return best
+
+
+def infer(pkts: list[Pkt], ends: Ends, given: ConnParams | None = None, skew: int = 0) -> Inference:
+    """The splice's parameters from its learning window ``pkts`` (in capture order), ``given`` over them;
+    ``skew``: how many ns the two captures' clocks may disagree."""
+    given = given or ConnParams()
+    notes: list[str] = []
+    hs = [handshake(pkts, CLIENT_LEG), handshake(pkts, SERVER_LEG)]
+    hs_done = max(hs[0].done_idx, hs[1].done_idx)
+    legs = (CLIENT_LEG, SERVER_LEG)
+
+    # -- relayed copies and the proxy's own data, per direction (in leg = d, out leg = 1 - d) --------
+    deltas: list[int | None] = [None, None]
+    first_copy: list[tuple[Pkt, int, Pkt, int] | None] = [None, None]
+    own: list[list[Pkt]] = [[], []]  # the proxy's own data on the out leg of direction d
+    consumed: list[list[Pkt]] = [[], []]  # the peer's data on the in leg of direction d, not relayed
+    for d in (0, 1):
+        leg_in, leg_out = legs[d], legs[1 - d]
+        ins = _data(pkts, leg_in, True, hs[leg_in].done_idx)
+        outs = _data(pkts, leg_out, False, -1)
+        copies = _copies(ins, outs, skew)
+        if copies:
+            delta, _n = Counter(c[3] for c in copies).most_common(1)[0]
+            agreeing = [c for c in copies if c[3] == delta]
+            deltas[d] = delta
+            ref = seq_add(agreeing[0][0].seq, -(1 << 30))  # earliest byte in stream order, within 2^30
+            first_copy[d] = min(agreeing, key=lambda c: seq_sub(seq_add(c[0].seq, c[1]), ref))
+            relayed_out = {c[2].idx for c in agreeing}
+            relayed_in = {c[0].idx for c in agreeing}
+            own[d] = [o for o in outs if o.idx not in relayed_out]
+            consumed[d] = [i for i in ins if i.idx not in relayed_in]
+        else:
+            own[d] = outs
+            consumed[d] = ins
+    presplice = bool(own[0] or own[1])
+    last_own = max((o.idx for d in (0, 1) for o in own[d]), default=-1)
+    if presplice:
+        notes.append(f"the proxy sent data of its own ({sum(o.plen for o in own[0] + own[1])} bytes): pre-splice "
+                     "exchange; bases after it")
+
+    # -- sequence bases -------------------------------------------------------------------------------
+    irs: list[int | None] = [None, None]  # in leg's splice_irs, per direction
+    iss: list[int | None] = [None, None]  # out leg's splice_iss, per direction
+    judged = [True, True]
+    for d in (0, 1):
+        leg_in, leg_out = legs[d], legs[1 - d]
+        name = "client→server" if d == 0 else "server→client"
+        peer_isn, local_isn = hs[leg_in].peer_isn, hs[leg_out].local_isn
+        fc = first_copy[d]
+        if peer_isn is not None and local_isn is not None:
+            if not presplice:
+                irs[d], iss[d] = seq_add(peer_isn, 1), seq_add(local_isn, 1)
+                notes.append(f"{name}: bases from the handshakes (ISN + 1 on both legs)")
+                if deltas[d] is not None and deltas[d] != seq_sub(iss[d], irs[d]):
+                    notes.append(f"{name}: the box's relayed copies are offset by {deltas[d]}, the handshakes "
+                                 f"say {seq_sub(iss[d], irs[d])}")
+            else:
+                acks = [p for p in pkts if p.leg == leg_in and not p.from_peer and p.flags & ACK
+                        and not p.flags & SYN and p.idx <= last_own]
+                if acks:  # its TCP acknowledged exactly the bytes its application consumed
+                    irs[d] = acks[-1].ack
+                    note = "the proxy's last acknowledgment to the peer before its last own bytes"
+                elif fc is not None:
+                    irs[d] = seq_add(fc[0].seq, fc[1])
+                    note = "first relayed byte"
+                else:
+                    irs[d] = _furthest(seq_add(peer_isn, 1), consumed[d])
+                    note = "end of the peer's pre-splice bytes"
+                iss[d] = _furthest(seq_add(local_isn, 1), own[d])
+                notes.append(f"{name}: splice_irs = {note}, splice_iss = end of the proxy's own bytes")
+        elif fc is not None:
+            irs[d], iss[d] = seq_add(fc[0].seq, fc[1]), fc[2].seq
+            notes.append(f"{name}: no complete handshake captured: bases from the box's first relayed copy "
+                         "(a constant offset error of the box cannot be seen)")
+        else:
+            judged[d] = False
+            irs[d] = iss[d] = 0
+            notes.append(f"{name}: no handshake and no relayed data: not judged")
+
+    # -- the splice point ------------------------------------------------------------------------------
+    # Without a pre-splice exchange: the first peer segment after both handshakes. With one: the first
+    # peer segment after the proxy's last bytes of its own (the OK message: the lifecycle makes the
+    # splice when it is written), or an earlier one whose payload the box relayed (data the client
+    # pipelined, held and relayed at the splice). Headers alone prove nothing here: a pre-splice pure
+    # ACK and a relayed one can carry the very same numbers.
+    in_handshake = hs[0].indices | hs[1].indices
+    copied_in = [c[0].idx for c in (first_copy[0], first_copy[1]) if c is not None]
+    after = max(hs_done, last_own) if presplice else hs_done
+    start = next((p.idx for p in pkts if p.from_peer and p.idx > after and p.idx not in in_handshake), len(pkts))
+    if presplice and copied_in:
+        start = min(start, *copied_in)
+
+    # -- timestamps --------------------------------------------------------------------------------------
+    last: dict[tuple[int, bool], tuple[int, int]] = {}  # (leg, from_peer) → (TSval, TSecr) before the splice
+    for p in pkts:
+        if p.idx >= start:
+            break
+        v = p.tsval
+        if v is not None:
+            last[(p.leg, p.from_peer)] = (v, p.tsecr or 0)
+
+    # -- options and the legs --------------------------------------------------------------------------
+    def leg(lg: int, peer: Endpoint, local: Endpoint) -> Leg:
+        h = hs[lg]
+        d_in, d_out = lg, 1 - lg  # direction whose in leg / out leg this is
+        values: dict[str, Any] = {"splice_irs": irs[d_in], "splice_iss": iss[d_out]}
+        if h.peer_syn is not None and h.local_syn is not None:
+            n = negotiate(h.peer_syn.syn_options, h.local_syn.syn_options)
+            values.update(timestamps=n.timestamps, sack=n.sack, peer_wscale=n.peer_wscale,
+                          local_wscale=n.local_wscale, peer_mss=n.peer_mss)
+        else:
+            side = [p for p in pkts if p.leg == lg]
+            ts_both = all(any(p.tsval is not None for p in side if p.from_peer == fp) for fp in (True, False))
+            values.update(timestamps=ts_both, sack=any(type(o) is Sack for p in side for o in p.options),
+                          peer_wscale=None, local_wscale=None, peer_mss=0xFFFF)
+            notes.append(f"{'client' if lg == CLIENT_LEG else 'server'} leg: no handshake: window scaling assumed "
+                         "off, MSS unknown (MSS-ICMP not checked)")
+        recv, sent = last.get((lg, True)), last.get((lg, False))
+        if h.complete or recv is not None or sent is not None:
+            values["lastrecv_ts"] = recv[0] if recv else 0
+            values["lastsent_ts"] = sent[0] if sent else 0
+        return Leg(peer, local, **values)
+
+    client = leg(CLIENT_LEG, ends.client, ends.proxy_c)
+    server = leg(SERVER_LEG, ends.server, ends.proxy_d)
+    client, server = _ts_without_handshake(client, server, hs, first_copy, notes)
+    state = apply_given(SpliceState(client, server, StripStyle.NOP), given, notes)
+    return Inference(state, start, hs[0].indices | hs[1].indices, notes, (judged[0], judged[1]), presplice,
+                     handshake_checks(hs))
+
+
+def _ts_without_handshake(client: Leg, server: Leg, hs: list[Handshake],
+                          first_copy: list[tuple[Pkt, int, Pkt, int] | None], notes: list[str]) -> tuple[Leg, Leg]:
+    """Timestamps of a leg X whose handshake was not captured, from the box's first relayed copies.
+
+    Only offsets matter (§3.4.1): X→Y TSvals move by ``Y.lastsent − X.lastrecv`` and Y→X TSvals by
+    ``X.lastsent − Y.lastrecv``; with Y's values fixed (its handshake's, or whatever they are), the two
+    offsets the copies show give X's two values."""
+    legs = [client, server]
+    for x in (CLIENT_LEG, SERVER_LEG):
+        lx, ly = legs[x], legs[1 - x]
+        if hs[x].complete or not (lx.timestamps and ly.timestamps):
+            continue
+        there, back = first_copy[x], first_copy[1 - x]  # X→Y and Y→X copies: (in, cut, out, δ)
+        lr, ls = lx.lastrecv_ts, lx.lastsent_ts
+        if there is not None and there[0].tsval is not None and there[2].tsval is not None:
+            lr = seq_sub(ly.lastsent_ts, seq_sub(there[2].tsval, there[0].tsval))
+        if back is not None and back[0].tsval is not None and back[2].tsval is not None:
+            ls = seq_add(ly.lastrecv_ts, seq_sub(back[2].tsval, back[0].tsval))
+        elif there is not None and there[0].tsecr is not None and there[2].tsecr is not None:
+            ls = seq_sub(ly.lastrecv_ts, seq_sub(there[2].tsecr, there[0].tsecr))
+        if (lr, ls) != (lx.lastrecv_ts, lx.lastsent_ts):
+            legs[x] = replace(lx, lastrecv_ts=lr, lastsent_ts=ls)
+            notes.append(f"{'client' if x == CLIENT_LEG else 'server'} leg: timestamp offsets from the box's first "
+                         "relayed copies (no handshake)")
+    return legs[0], legs[1]
+
+
+def apply_given(state: SpliceState, given: ConnParams, notes: list[str]) -> SpliceState:
+    """``state`` with the values a params file gives (a params file always wins)."""
+    legs = []
+    for name, lg, gp in (("client_leg", state.client, given.client_leg), ("server_leg", state.server,
+                                                                           given.server_leg)):
+        vals = {k: v for k, v in gp.values.items() if k in LEG_FIELDS}
+        if vals:
+            notes.append(f"{name}: " + ", ".join(f"{k}={v}" for k, v in sorted(vals.items())) + " from --params")
+            lg = replace(lg, **vals)
+        legs.append(lg)
+    style = given.strip_style or state.strip_style
+    return SpliceState(legs[0], legs[1], style)
+
+
+def describe(state: SpliceState) -> str:
+    """The parameters in one line, for the case's ``expectation``."""
+    def leg(name: str, lg: Leg) -> str:
+        ts = f"ts {lg.lastrecv_ts}/{lg.lastsent_ts}" if lg.timestamps else "no ts"
+        ws = f"ws {lg.peer_wscale}/{lg.local_wscale}" if lg.scaling else "no ws"
+        return (f"{name} {endpoint_text(lg.peer)}⇄{endpoint_text(lg.local)}: irs {lg.splice_irs} iss {lg.splice_iss}, "
+                f"{ts}, {'sack' if lg.sack else 'no sack'}, {ws}, mss {lg.peer_mss}")
+    return f"{leg('C', state.client)}; {leg('D', state.server)}; strip {state.strip_style.value}"
+
+
+def direction_name(d: Direction) -> str:
+    return "client→server" if d is Direction.C2S else "server→client"
+
+
+__all__ = [
+    "CLIENT_LEG",
+    "MIN_MSS",
+    "SERVER_LEG",
+    "Ends",
+    "Handshake",
+    "Inference",
+    "Pkt",
+    "apply_given",
+    "describe",
+    "handshake",
+    "infer",
+    "parse_pkt",
+]

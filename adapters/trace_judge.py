@@ -1,0 +1,719 @@
+"""Judging one spliced connection of a trace: every relayed segment against the model.
+
+Theory of operation
+-------------------
+A :class:`Judge` is made for a paired connection once its parameters are known
+(:mod:`splicecheck.adapters.trace_infer`). It sees, in capture order, the *inputs* (segments an end
+host sent to the proxy: the client's on the client leg, the server's on the server leg) and the
+*outputs* (segments the proxy sent to an end host), and pairs each output with the input it relays.
+
+* **At an input** the model's expectation is computed at once, because the model's state threads
+  through the inputs in order (each direction's *advance*, TRIM-2GIB; a relayed RST closes the
+  splice). A plain segment gets the fast path's expected bytes (:mod:`splicecheck.adapters.trace_fast`),
+  any other the full model's :class:`~splicecheck.reference.relay.RelayResult`. Either way the input
+  is *pending*, filed under the (seq, ack, length, flags) its output must carry.
+* **At an output** the pending input filed under the output's own (seq, ack, length, flags) is its
+  input (among inputs alike in those four, the one whose expected bytes it equals, else the oldest).
+  If there is none it waits ``skew`` seconds for one (the two captures' clocks may differ; it is
+  claimed then only by an input whose expected packet it is exactly); then — the box got a field
+  wrong — the pending input of that direction it most plausibly relays is taken: one whose payload
+  it carries (all of it before a tail), else, for an empty output, one whose expected sequence or
+  acknowledgment number it carries with the same SYN/FIN/RST flags; among equals the one whose
+  expected numbers it has, then the oldest. So a difference is reported field by field rather than
+  as a drop plus a stray. An output with no candidate is held while an older input of its direction
+  is pending (it may be that input's answer, whatever it looks like), then is an output *emitted
+  without input* (DIR-ONLY) — on the step of the peer's last input when it went back to that peer —
+  unless it is the proxy's own pre-splice data sent late.
+* **A pending input** that no output claimed within ``timeout`` seconds (checked as its direction's
+  later inputs come, and by the engine's sweep) takes the likeliest output still waiting after it,
+  else was *dropped by the box*: it is judged with nothing observed, which is a difference wherever
+  the model emits something. ICMP errors the proxy sent back (the model's MSS-ICMP, or a time
+  exceeded) are paired with the input they quote.
+
+Judging is the conformance suite's own: ``diff_step`` on the model's result and the observed
+packets, every comparison attributed to a requirement — or a shortcut that stands for that whole
+set of comparisons when the box's packet is byte for byte the expected one (the fast path's, or the
+model's own output; :class:`FastShared`). The proxy's own handshake packets are checked too
+(WS-ZERO, WS-PROPAGATE, MSS-536: step -1). A connection yields one
+:class:`~splicecheck.conformance.results.CaseResult` (``kind="trace"``) whose requirements are every
+requirement its checks bore on; its differences and evidence steps are capped (the first of every
+requirement is always kept, so requirement verdicts are exact), with counts in ``reason``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..conformance.contract import Observation
+from ..conformance.diff import diff_step, geometry, ip_valid, summary, tcp_valid
+from ..conformance.results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
+from ..reference.codec import decode, encode
+from ..reference.errors import MalformedSegment
+from ..reference.icmp import PacketTooBig
+from ..reference.relay import Direction, RelayResult, SpliceState, relay
+from ..reference.segment import ACK, FIN, RST, SYN, Segment
+from ..reference.seqspace import seq_sub
+from ..spec.requirements import REQUIREMENTS
+from .reference import observation
+from .trace_fast import HALF, SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
+from .trace_params import endpoint_text
+
+DIFF_CAP = 200  # differing fields kept per connection (plus the first of each requirement)
+STEP_CAP = 20  # evidence steps kept per connection
+_ORDER = {r.id: i for i, r in enumerate(REQUIREMENTS)}
+_DIRS = (Direction.C2S, Direction.S2C)
+
+
+class FastShared:
+    """What the shortcuts have learnt across connections: per shape, the checks a ``diff_step`` PASS makes.
+
+    Two shortcuts, both for a box whose packet is byte for byte the expected one: the fast path's
+    precomputed rewrite of plain segments (:mod:`splicecheck.adapters.trace_fast`), and the model's own
+    output for every other segment (``observation`` of the relay's result). Either counts the checks
+    ``diff_step`` made on the first segment of the same shape. ``verify_every``: every so many
+    shortcut PASSes, ``diff_step`` is run as well and must find nothing (a disagreement turns the
+    shortcut off for that shape: ``disagreements`` counts them)."""
+
+    def __init__(self, enabled: bool = True, verify_every: int = 4096) -> None:
+        self.enabled = enabled
+        self.verify_every = verify_every
+        self.shapes: dict[int, tuple[int, frozenset[str]]] = {}  # fast path: shape → (checks, requirements)
+        self.unsafe: set[int] = set()
+        self.model_shapes: dict[tuple[object, ...], tuple[int, frozenset[str]]] = {}  # model path, likewise
+        self.unsafe_model: set[tuple[object, ...]] = set()
+        self.disagreements = 0
+        self.tick = 0  # fast PASSes since the last re-check
+        self.fast = 0  # judged by the fast path's bytes
+        self.model = 0  # judged by the model's bytes
+        self.full = 0  # judged by diff_step
+
+    def verify_now(self) -> bool:
+        if self.verify_every <= 0:
+            return False
+        self.tick += 1
+        if self.tick >= self.verify_every:
+            self.tick = 0
+            return True
+        return False
+
+
+# A pending input is a list, not an object: one is made per segment, and a 13-slot object costs six
+# times what a list does. Indices:
+P_DONE, P_KEY, P_IP, P_IHL, P_STEP, P_TS, P_D, P_HEAD, P_HLEN, P_SHAPE, P_ADV0, P_ADV1, P_FULL = range(13)
+Pending = list[Any]  # [done, key (int | None), ip, ihl, step, ts, direction, expected header (fast path) | None,
+#                  its length, shape, c2s advance before, s2c advance before, Full | None]
+
+
+class Full:
+    """What a pending input judged by the full model carries (and the marks of the unjudgeable)."""
+
+    __slots__ = ("icmp", "malformed", "result", "seg", "state", "truncated")
+
+    def __init__(self, result: RelayResult | None = None, seg: Segment | None = None,
+                 state: SpliceState | None = None, *, truncated: bool = False, malformed: bool = False) -> None:
+        self.result = result
+        self.seg = seg
+        self.state = state
+        self.icmp: int | None = None  # the seq an ICMP error answering it would quote
+        self.truncated = truncated
+        self.malformed = malformed
+
+
+_TRUNCATED = Full(truncated=True)
+_MALFORMED = Full(malformed=True)
+
+
+class _Dups(list):  # type: ignore[type-arg]
+    """Pending inputs filed under one key (a list of pending lists)."""
+
+
+@dataclass(slots=True)
+class Orphan:
+    """An output no pending input claimed (yet)."""
+
+    ts: int
+    d: int
+    ip: bytes
+    ihl: int
+    truncated: bool
+    done: bool = False
+
+
+@dataclass(slots=True)
+class _Dir:
+    xf: FastTransform | None  # None: fast path off
+    keyer: FastTransform  # for the keys of inputs the capture cut
+    judged: bool
+    pending: dict[int, Any] = field(default_factory=dict)  # key → pending input, or _Dups of them
+    order: deque[Any] = field(default_factory=deque)  # pending inputs, oldest first (done ones linger)
+    icmp: dict[int, Any] = field(default_factory=dict)
+    orphans: list[Orphan] = field(default_factory=list)
+    last_input: tuple[int, int, bytes] | None = None  # (ts, step, ip) of the latest input
+
+
+@dataclass(slots=True)
+class Counts:
+    judged: int = 0
+    fast: int = 0  # by the fast path's bytes
+    model: int = 0  # by the model's bytes (no diff_step needed)
+    dropped: int = 0
+    unsolicited: int = 0
+    own_late: int = 0  # the proxy's pre-splice data seen after the splice point
+    presplice: int = 0
+    handshake: int = 0
+    truncated: int = 0  # matched, not judged: the capture cut the packet
+    malformed: int = 0  # inputs the codec refuses: not judged
+    cut: int = 0  # inputs still pending when the capture ended
+    unknown_params: int = 0  # segments of a direction whose parameters could not be inferred
+    failed_steps: int = 0
+
+
+def _likeness(e: Pending, ip: bytes, ihl: int) -> tuple[int, int]:
+    """How plausibly ``ip`` (an output) relays the pending input ``e``: (what of its payload it carries —
+    2 all, 1 a tail, 0 none or no data —, how many of the expected seq and ack it has). An output without
+    data must carry the expected seq or ack and the same SYN/FIN/RST flags; (0, 0) is no candidate."""
+    doff = (ip[ihl + 12] >> 4) << 2
+    payload = ip[ihl + doff:]
+    seq = int.from_bytes(ip[ihl + 4:ihl + 8], "big")
+    ack = int.from_bytes(ip[ihl + 8:ihl + 12], "big")
+    inp, eihl = e[P_IP], e[P_IHL]
+    key = e[P_KEY]
+    fields = 0 if key is None else ((key >> 57) == seq) + (((key >> 25) & 0xFFFF_FFFF) == ack)
+    if payload:
+        in_payload = inp[eihl + ((inp[eihl + 12] >> 4) << 2):]
+        if not in_payload.endswith(payload):
+            return (0, 0)
+        return (2 if len(in_payload) == len(payload) else 1, fields)
+    if fields and (inp[eihl + 13] & (SYN | FIN | RST)) == ip[ihl + 13] & (SYN | FIN | RST):
+        return (1, fields)
+    return (0, 0)
+
+
+def _is_expected(e: Pending, ip: bytes) -> bool:
+    """Whether ``ip`` is exactly the packet the model expects for the pending input ``e``."""
+    head, full = e[P_HEAD], e[P_FULL]
+    if head is not None:
+        return fast_equal(head, e[P_HLEN], e[P_IP], ip)
+    segs: tuple[Segment, ...] = full.result.segments if full is not None and full.result is not None else ()
+    return bool(segs) and encode(segs[0]) == ip
+
+
+def _model_shape(seg: Segment, raw: bytes, result: RelayResult, primary: str) -> tuple[object, ...]:
+    """What decides which checks ``diff_step`` makes, and on which requirements, when the box's output
+    equals the model's: the input's IP version, options and checksum validity, the model's notes and
+    what it emitted (kinds, flags, options), and the primary requirement."""
+    emitted = tuple((type(x).__name__, x.tcp.flags, tuple(type(o).__name__ for o in x.tcp.options))
+                    if isinstance(x, Segment) else (type(x).__name__,) for x in result.emitted)
+    return (seg.ip.version, tuple(type(o).__name__ for o in seg.tcp.options), result.direction, result.notes,
+            emitted, primary, ip_valid(seg, raw), tcp_valid(seg, raw))
+
+
+def _primary(seg_flags: int, plen: int) -> str:
+    if plen or seg_flags & FIN:
+        return "PAYLOAD-KEEP"
+    return "ACK-MAP" if seg_flags & ACK else "SEQ-MAP"
+
+
+class Judge:
+    """One spliced connection's checks (module docstring)."""
+
+    def __init__(self, case_id: str, state: SpliceState, *, judged: tuple[bool, bool] = (True, True),
+                 shared: FastShared | None = None, repro: str = "", description: str = "",
+                 expectation: str = "", timeout: float = 1.0, skew: float = 0.005) -> None:
+        self.timeout_ns = int(timeout * 1e9)
+        self.skew_ns = int(skew * 1e9)
+        self.case_id = case_id
+        self.state = state
+        # The model's state threads through the inputs as in the lifecycle's SPLICED stage
+        # (SpliceMachine._relay): the relay's successor state (the advances), and CLOSED once a RST was
+        # relayed. Called directly, not through a SpliceMachine, whose history would grow per segment.
+        self.current = state
+        self.shared = shared or FastShared()
+        fast = self.shared.enabled
+        self.dirs = []
+        for i, d in enumerate(_DIRS):
+            xf = FastTransform(state, d)
+            self.dirs.append(_Dir(xf if fast and judged[i] else None, xf, judged[i]))
+        self.adv = [0, 0]
+        self.closed = False
+        self.finished = False
+        self.steps = 0
+        self.counts = Counts()
+        self.checked = 0
+        self.reqs: set[str] = set()
+        self.fast_by_shape: dict[int, int] = {}  # fast-path PASSes per shape (their checks added at the end)
+        self.diffs: list[FieldDiff] = []
+        self.diff_reqs: set[str] = set()
+        self.fail_counts: dict[str, int] = {}
+        self.records: list[StepRecord] = []
+        self.geometry: list[Geometry] = []
+        self.repro = repro
+        self.description = description
+        self.expectation = expectation
+        self.first_ts: int | None = None
+        self.last_ts = 0
+        self.cutoff: int | None = None  # set when one capture ended before the other
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def input(self, d: int, ts: int, ip: bytes, ihl: int, truncated: bool) -> Pending | None:
+        """A segment from the in peer of direction ``d``; returns it pending (None if not judged at all)."""
+        ds = self.dirs[d]
+        if not ds.judged:
+            self.counts.unknown_params += 1
+            return None
+        step = self.steps
+        self.steps = step + 1
+        order = ds.order
+        while order:  # the oldest pending: done ones leave, timed-out ones were dropped by the box
+            head = order[0]
+            if head[P_DONE]:
+                order.popleft()
+            elif head[P_TS] + self.timeout_ns <= ts:
+                self.expire(head)
+            else:
+                break
+        xf = ds.xf
+        adv = self.adv
+        e: Pending
+        if truncated:
+            e = [False, ds.keyer.key_only(ip, ihl), ip, ihl, step, ts, d, None, 0, 0, adv[0], adv[1], _TRUNCATED]
+        elif xf is not None and not self.closed:
+            exp = xf.expect(ip, adv[d], adv[1 - d])
+            if exp is not None:
+                e = [False, exp[0], ip, ihl, step, ts, d, exp[1], exp[2], exp[3], adv[0], adv[1], None]
+                adv[d] = exp[4]
+            else:
+                e = self._full_input(d, ts, ip, ihl, step)
+        else:
+            e = self._full_input(d, ts, ip, ihl, step)
+        key: int | None = e[P_KEY]
+        if key is not None:
+            pend = ds.pending
+            old = pend.get(key)
+            if old is None:
+                pend[key] = e
+            elif type(old) is _Dups:
+                old.append(e)
+            else:
+                pend[key] = _Dups((old, e))
+        order.append(e)
+        ds.last_input = (ts, step, ip)
+        if ds.orphans:
+            self._claim_orphans(ds, e)
+        return e
+
+    def _full_input(self, d: int, ts: int, ip: bytes, ihl: int, step: int) -> Pending:
+        adv = self.adv
+        e: Pending = [False, None, ip, ihl, step, ts, d, None, 0, 0, adv[0], adv[1], _MALFORMED]
+        try:
+            seg = decode(ip)
+        except MalformedSegment:
+            self.counts.malformed += 1
+            return e  # matched like any input (so its output is not a stray), never judged
+        st = self.current
+        if st.c2s_advance != adv[0] or st.s2c_advance != adv[1]:
+            st = replace(st, c2s_advance=adv[0], s2c_advance=adv[1])
+        if self.closed:  # the lifecycle's CLOSED stage: nothing is relayed after a RST was
+            result = RelayResult(_DIRS[d], (), (), ts / 1e9, 0, st)
+        else:
+            result = relay(st, seg, ts / 1e9)
+        after = result.state or st
+        self.current = after
+        adv[0], adv[1] = after.c2s_advance, after.s2c_advance
+        if result.segments and result.segments[0].tcp.flags & RST:
+            self.closed = True
+        full = e[P_FULL] = Full(result, seg, st)
+        for out in result.emitted:
+            if isinstance(out, PacketTooBig):
+                full.icmp = seg.tcp.seq
+                self.dirs[d].icmp[seg.tcp.seq] = e
+            else:
+                t = out.tcp
+                e[P_KEY] = seg_key(t.seq, t.ack, len(out.payload), t.flags)
+        return e
+
+    # -- outputs --------------------------------------------------------------------------------------
+    def output(self, d: int, ts: int, ip: bytes, ihl: int, truncated: bool) -> Orphan | None:
+        """A segment the proxy sent towards direction ``d``'s out peer; an :class:`Orphan` if no input
+        claims it (the caller times it out with :meth:`expire_orphan`)."""
+        ds = self.dirs[d]
+        if not ds.judged:
+            self.counts.unknown_params += 1
+            return None
+        seq, ack, offfl = SEQ_ACK_OFF.unpack_from(ip, ihl + 4)
+        total = ((ip[2] << 8) | ip[3]) if ip[0] < 0x60 else ((ip[4] << 8) | ip[5]) + 40
+        key = (seq << 57) | (ack << 25) | ((total - ihl - ((offfl >> 12) << 2)) << 9) | (offfl & 0x1FF)
+        e = ds.pending.pop(key, None)
+        if e is not None:
+            if type(e) is _Dups:  # inputs alike in (seq, ack, length, flags): the one it equals, else the oldest
+                i = next((j for j, c in enumerate(e) if _is_expected(c, ip)), 0)
+                first = e.pop(i)
+                if e:
+                    ds.pending[key] = e[0] if len(e) == 1 else e
+                e = first
+            e[P_DONE] = True
+            head = e[P_HEAD]
+            if head is not None and not truncated:
+                inp = e[P_IP]
+                hlen = e[P_HLEN]
+                shared = self.shared
+                if len(ip) == len(inp) and ip.startswith(head) and ip[hlen:] == inp[hlen:] \
+                        and e[P_SHAPE] not in shared.unsafe:
+                    shape = e[P_SHAPE]
+                    if shape in shared.shapes:
+                        shared.tick += 1
+                        if shared.tick < shared.verify_every or not shared.verify_every:
+                            fast = self.fast_by_shape
+                            fast[shape] = fast.get(shape, 0) + 1  # checks and counts added up at the end
+                            return None
+                        shared.tick = 0
+                    self._judge(e, [ip], [], truncated, fast_pass=True)
+                    return None
+            self._judge(e, [ip], [], truncated)
+            return None
+        o = Orphan(ts, d, ip, ihl, truncated)  # its input may come yet (clock skew): fallbacks at expiry
+        ds.orphans.append(o)
+        return o
+
+    def _unfile(self, ds: _Dir, e: Pending) -> None:
+        e[P_DONE] = True
+        key = e[P_KEY]
+        if key is not None:
+            v = ds.pending.get(key)
+            if v is e:
+                del ds.pending[key]
+            elif type(v) is _Dups:
+                for j, c in enumerate(v):
+                    if c is e:
+                        del v[j]
+                        break
+                if not v:
+                    del ds.pending[key]
+                elif len(v) == 1:
+                    ds.pending[key] = v[0]
+        full = e[P_FULL]
+        if full is not None and full.icmp is not None and ds.icmp.get(full.icmp) is e:
+            del ds.icmp[full.icmp]
+
+    def _fallback(self, ds: _Dir, ip: bytes, ihl: int, truncated: bool) -> Pending | None:
+        """The oldest pending input this output most plausibly relays (module docstring)."""
+        if truncated:
+            return None
+        best, best_score, n = None, (0, 0), 0
+        for e in ds.order:
+            if e[P_DONE] or e[P_FULL] is _TRUNCATED:
+                continue
+            n += 1
+            if n > 256:
+                break
+            score = _likeness(e, ip, ihl)
+            if score > best_score:
+                best, best_score = e, score
+                if score == (2, 2):
+                    break
+        if best is not None:
+            self._unfile(ds, best)
+        return best
+
+    def _claim_orphans(self, ds: _Dir, e: Pending) -> None:
+        """An input arriving after an output that waits for one (the captures' clocks differ): the output
+        is claimed only if it is exactly the packet expected (a stray copy of an earlier output is not)."""
+        key = e[P_KEY]
+        for o in ds.orphans:
+            if o.done or key is None or output_key(o.ip, o.ihl) != key:
+                continue
+            if _is_expected(e, o.ip):
+                o.done = True
+                self._unfile(ds, e)
+                self._judge(e, [o.ip], [], o.truncated)
+                break
+        ds.orphans = [o for o in ds.orphans if not o.done]
+
+    def icmp(self, d: int, ts: int, ip: bytes, quoted_seq: int) -> bool:
+        """An ICMP error the proxy sent back to direction ``d``'s in peer, quoting ``quoted_seq``: paired
+        with the input the model answers with one, else with a pending input it quotes; without either
+        it is an output emitted without input (attributed to MSS-ICMP, the one ICMP the model sends)."""
+        ds = self.dirs[d]
+        e = ds.icmp.get(quoted_seq)
+        if e is None:
+            quoted = quoted_seq.to_bytes(4, "big")
+            for cand in ds.order:  # the box answered a segment the model relays
+                if not cand[P_DONE] and cand[P_IP][cand[P_IHL] + 4:cand[P_IHL] + 8] == quoted:
+                    e = cand
+                    break
+        if e is None:
+            self._stray(d, ip, "MSS-ICMP", in_leg=True)
+            return False
+        self._unfile(ds, e)
+        self._judge(e, [], [ip], False)
+        return True
+
+    # -- timeouts -------------------------------------------------------------------------------------
+    def expire_due(self, now: int) -> None:
+        """Every pending input older than the match timeout at ``now`` (the engine's sweep, for directions
+        that got no input since: :meth:`input` expires the oldest ones itself). Outputs waiting longer than
+        the skew first take the input they most plausibly relay."""
+        self._place_orphans(lambda o: o.ts + self.skew_ns <= now)
+        for ds in self.dirs:
+            order = ds.order
+            while order:
+                head = order[0]
+                if head[P_DONE]:
+                    order.popleft()
+                elif head[P_TS] + self.timeout_ns <= now:
+                    self.expire(head)
+                else:
+                    break
+
+    def _place_orphans(self, which: Callable[[Orphan], bool]) -> None:
+        """Waiting outputs (those ``which`` picks) take the input they most plausibly relay, if any."""
+        for ds in self.dirs:
+            if not ds.orphans:
+                continue
+            for o in list(ds.orphans):
+                if o.done or not which(o):
+                    continue
+                e = self._fallback(ds, o.ip, o.ihl, o.truncated)
+                if e is not None:
+                    o.done = True
+                    self._judge(e, [o.ip], [], o.truncated)
+            ds.orphans = [x for x in ds.orphans if not x.done]
+
+    def expire(self, e: Pending) -> None:
+        """No output claimed ``e`` in time: paired with the first unclaimed output of its direction sent
+        after it, if one waits (whatever the box sent instead), else judged with nothing observed."""
+        if e[P_DONE] or self.finished:
+            return
+        ds = self.dirs[e[P_D]]
+        self._unfile(ds, e)
+        waiting = [(_likeness(e, o.ip, o.ihl), -i, o) for i, o in enumerate(ds.orphans)
+                   if not o.done and not o.truncated and o.ts >= e[P_TS]]
+        if waiting:
+            o = max(waiting, key=lambda w: (w[0], w[1]))[2]  # the likeliest; the earliest among equals
+            o.done = True
+            ds.orphans = [x for x in ds.orphans if not x.done]
+            self._judge(e, [o.ip], [], o.truncated)
+            return
+        self._judge(e, [], [], False)
+
+    def cut_orphan(self, o: Orphan) -> None:
+        """An output captured after the other capture ended: its input may be the one not captured."""
+        if not o.done:
+            o.done = True
+            self.counts.cut += 1
+            ds = self.dirs[o.d]
+            ds.orphans = [x for x in ds.orphans if not x.done]
+
+    def expire_orphan(self, o: Orphan) -> int | None:
+        """An unclaimed output's time is up. While an older input of its direction is pending it waits on
+        (the new deadline is returned: that input may turn out to be the one it answers); then it is
+        the proxy's own late pre-splice data, an answer to the peer's last input, or a stray."""
+        if o.done or self.finished:
+            return None
+        ds = self.dirs[o.d]
+        e = self._fallback(ds, o.ip, o.ihl, o.truncated)
+        if e is not None:
+            o.done = True
+            ds.orphans = [x for x in ds.orphans if not x.done]
+            self._judge(e, [o.ip], [], o.truncated)
+            return None
+        if any(not x[P_DONE] and x[P_TS] <= o.ts for x in ds.order):
+            return o.ts + self.timeout_ns + 1
+        o.done = True
+        ds.orphans = [x for x in ds.orphans if not x.done]
+        if o.truncated:
+            self.counts.truncated += 1
+            return None
+        ihl = o.ihl
+        seq, plen = int.from_bytes(o.ip[ihl + 4:ihl + 8], "big"), len(o.ip) - ihl - ((o.ip[ihl + 12] >> 4) << 2)
+        leg_out = self.state.legs(_DIRS[o.d])[1]
+        # the proxy's own bytes before the splice, sent late (data wholly before out.splice_iss)
+        if plen and (seq_sub(leg_out.splice_iss, (seq + plen) & 0xFFFF_FFFF)) < HALF:
+            self.counts.own_late += 1
+            return None
+        # sent back to a peer that had just sent an input: the box answered that input itself
+        last = self.dirs[1 - o.d].last_input
+        answered = last if last is not None and 0 <= o.ts - last[0] <= self.timeout_ns else None
+        self._stray(o.d, o.ip, "DIR-ONLY", answered=answered)
+        return None
+
+    def _stray(self, d: int, ip: bytes, req: str, *, in_leg: bool = False,
+               answered: tuple[int, int, bytes] | None = None) -> None:
+        """An output emitted without an input: on its own step, or — ``answered`` — on the step of the
+        input it answered (one from the peer it was sent to, captured shortly before)."""
+        self.counts.unsolicited += 1
+        to_client = (d == 0) == in_leg
+        leg = "to_client" if to_client else "to_server"
+        actual = {"actual_to_client": [ip.hex()]} if to_client else {"actual_to_server": [ip.hex()]}
+        if answered is not None:
+            step, inp = answered[1], answered[2]
+            record = StepRecord(leg_in="server" if to_client == (d == 0) else "client", input=inp.hex(),
+                                summary_input=summary(inp), summary_actual=[summary(ip)], **actual)
+            self._record([FieldDiff(step, -1, f"{leg}.count", 0, 1, req)], record, None)
+            return
+        step = self.steps
+        self.steps += 1
+        self._record([FieldDiff(step, 0, f"{leg}.count", 0, 1, req)], StepRecord(
+            leg_in="client" if d == 0 else "server", input="", summary_input="(none captured: the box emitted this "
+            "without an input)", summary_actual=[summary(ip)], **actual), None)
+
+    # -- judging --------------------------------------------------------------------------------------
+    def _judge(self, e: Pending, outs: list[bytes], icmps: list[bytes], out_truncated: bool, *,
+               fast_pass: bool = False) -> None:
+        full = e[P_FULL]
+        if full is _TRUNCATED or out_truncated:
+            self.counts.truncated += 1
+            return
+        if full is _MALFORMED:  # an input the codec refused: counted when it came
+            return
+        ip = e[P_IP]
+        if full is None:  # a fast-path input: the model now, in the state it arrived in
+            try:
+                seg = decode(ip)
+            except MalformedSegment:
+                self.counts.malformed += 1
+                return
+            state = replace(self.state, c2s_advance=e[P_ADV0], s2c_advance=e[P_ADV1])
+            result = relay(state, seg, e[P_TS] / 1e9)
+        else:
+            seg, result, state = full.seg, full.result, full.state
+        assert seg is not None and state is not None and result is not None
+        c2s = e[P_D] == 0
+        obs = Observation(to_client=tuple(icmps if c2s else outs), to_server=tuple(outs if c2s else icmps))
+        primary = _primary(seg.tcp.flags, len(seg.payload))
+        shared = self.shared
+        model_key = None
+        if not fast_pass:
+            expected = observation([result])
+            if expected.to_client == obs.to_client and expected.to_server == obs.to_server:
+                # byte for byte the model's output: no field can differ; count the checks of its shape
+                model_key = _model_shape(seg, ip, result, primary)
+                known = shared.model_shapes.get(model_key)
+                if known is not None and model_key not in shared.unsafe_model and not shared.verify_now():
+                    self.counts.judged += 1
+                    self.counts.model += 1
+                    shared.model += 1
+                    self.checked += known[0]
+                    self.reqs |= known[1]
+                    return
+        diffs, record = diff_step(e[P_STEP], state, seg, ip, result, obs, primary)
+        self.counts.judged += 1
+        shared.full += 1
+        bad = any(not x.ok for x in diffs)
+        if fast_pass:
+            shape = e[P_SHAPE]
+            if bad:  # the fast path was wrong: never again for this shape
+                shared.unsafe.add(shape)
+                shared.disagreements += 1
+            elif shape not in shared.shapes:
+                shared.shapes[shape] = (len(diffs), frozenset(x.req for x in diffs))
+        elif model_key is not None:
+            if bad:  # equal bytes yet a difference: never shortcut this shape again
+                shared.unsafe_model.add(model_key)
+                shared.disagreements += 1
+            elif model_key not in shared.model_shapes:
+                shared.model_shapes[model_key] = (len(diffs), frozenset(x.req for x in diffs))
+        if not outs and not icmps and result.emitted:
+            self.counts.dropped += 1
+        self._record(diffs, record, geometry(state, seg, result))
+
+    def _record(self, diffs: list[FieldDiff], record: StepRecord, geo: Geometry | None) -> None:
+        self.checked += len(diffs)
+        bad = []
+        for x in diffs:
+            self.reqs.add(x.req)
+            if not x.ok:
+                bad.append(x)
+        if not bad:
+            return
+        self.counts.failed_steps += 1
+        for x in bad:
+            self.fail_counts[x.req] = self.fail_counts.get(x.req, 0) + 1
+            if len(self.diffs) < DIFF_CAP or x.req not in self.diff_reqs:
+                self.diffs.append(x)
+                self.diff_reqs.add(x.req)
+        if len(self.records) < STEP_CAP:
+            self.records.append(record)
+            if geo is not None:
+                self.geometry.append(geo)
+
+    def handshake(self, checks: list[FieldDiff]) -> None:
+        """Checks of the proxy's own handshake packets (step and packet -1)."""
+        if checks:
+            self._record(checks, StepRecord(leg_in="client", input="", summary_input="(the handshakes)"), None)
+
+    # -- the end --------------------------------------------------------------------------------------
+    def finish(self, now: int, *, capture_end: bool = False) -> CaseResult:
+        """Judge what is left (pending inputs: dropped, or cut by the capture's end) and the result."""
+        self._place_orphans(lambda o: self.cutoff is None or o.ts <= self.cutoff)
+        for ds in self.dirs:
+            for e in list(ds.order):
+                if e[P_DONE]:
+                    continue
+                if capture_end and not any(not o.done and o.ts >= e[P_TS] for o in ds.orphans):
+                    self._unfile(ds, e)  # its output may have come after the capture stopped
+                    self.counts.cut += 1
+                else:
+                    self.expire(e)
+            for o in list(ds.orphans):
+                if self.cutoff is not None and o.ts > self.cutoff:
+                    self.cut_orphan(o)
+                elif self.expire_orphan(o) is not None:  # its input was cut by the capture's end
+                    o.done = True
+                    self.counts.cut += 1
+        self.finished = True
+        self._add_fast()
+        return self.result()
+
+    def _add_fast(self) -> None:
+        for shape, n in self.fast_by_shape.items():
+            checks, reqs = self.shared.shapes[shape]
+            self.checked += n * checks
+            self.counts.judged += n
+            self.counts.fast += n
+            self.shared.fast += n
+            self.reqs |= reqs
+        self.fast_by_shape = {}
+
+    def result(self) -> CaseResult:
+        c = self.counts
+        reqs = sorted(self.reqs, key=lambda r: _ORDER.get(r, 999)) or ["DIR-ONLY"]
+        verdict = case_verdict(reqs, self.diffs)
+        notes = []
+        if c.dropped:
+            notes.append(f"{c.dropped} input(s) dropped by the box")
+        if c.unsolicited:
+            notes.append(f"{c.unsolicited} output(s) emitted without an input")
+        if self.fail_counts:
+            notes.append("differences: " + ", ".join(f"{r} ×{n}" for r, n in sorted(
+                self.fail_counts.items(), key=lambda kv: _ORDER.get(kv[0], 999))))
+            kept = len(self.diffs)
+            total = sum(self.fail_counts.values())
+            if kept < total:
+                notes.append(f"{kept} of {total} differing fields kept")
+        for n, what in ((c.truncated, "matched but not judged: cut by the capture's snap length"),
+                        (c.malformed, "inputs the codec refuses (not judged)"),
+                        (c.cut, "inputs or outputs whose counterpart falls after the end of a capture (not judged)"),
+                        (c.unknown_params, "segments of a direction whose parameters are unknown (not judged)"),
+                        (c.own_late, "pre-splice bytes of the proxy's own seen late (not judged)")):
+            if n:
+                notes.append(f"{n} {what}")
+        if c.judged == 0 and not self.diffs:
+            verdict = Verdict.INFO
+            notes.insert(0, "no relayed segment was judged")
+        desc = (f"{self.description}: {c.judged} segment(s) judged ({c.fast} by the fast path, {c.model} by the "
+                f"model's bytes), {c.dropped} dropped, "
+                f"{c.unsolicited} without input; {c.presplice} pre-splice and {c.handshake} handshake packet(s)")
+        dur = 0.0 if self.first_ts is None else max(0, self.last_ts - self.first_ts) / 1e9
+        return CaseResult(case=self.case_id, reqs=reqs, verdict=verdict, description=desc,
+                          expectation=self.expectation, diffs=list(self.diffs), checked=self.checked,
+                          steps=list(self.records), geometry=list(self.geometry), reason="; ".join(notes),
+                          duration=dur, repro=self.repro, kind="trace")
+
+
+def ends_text(state: SpliceState) -> str:
+    return (f"client {endpoint_text(state.client.peer)} ⇄ proxy {endpoint_text(state.client.local)} | "
+            f"proxy {endpoint_text(state.server.local)} ⇄ server {endpoint_text(state.server.peer)}")

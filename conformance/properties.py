@@ -1,0 +1,337 @@
+"""Property cases: Hypothesis searches of the relay, one per requirement group (IDs ``prop/<slug>``).
+
+Theory of operation
+-------------------
+A property case is a :class:`~splicecheck.conformance.case.Case` whose ``execute`` hook runs a
+Hypothesis search. Each example is an :class:`~splicecheck.conformance.strategies.Example` — a
+scenario with its bases near the wrap and a few segments relative to its splice — drawn so that it
+only asks for features the adapter has. For each example a session is opened and the segments
+injected exactly as for a named case (:func:`splicecheck.conformance.runner.execute` on a one-off
+case); the example *fails* when a difference attributed to one of the case's requirements grades
+FAIL or NON-STRICT. Hypothesis then shrinks it to a minimal counterexample, whose checks, steps and
+description become the case's result, with ``splicecheck run --adapter A --case ID --seed N``.
+
+Determinism: the search is seeded (``hypothesis.seed``) with the run's ``--seed``, or with a fresh
+random seed that the result records; ``database=None``, so nothing from an earlier run is replayed
+and the same seed draws the same examples and shrinks to the same counterexample. (Hypothesis also
+mixes in integer constants found in the loaded modules, so reproduce with the same command, not from
+a different program that has imported other code.)
+
+Budget (:class:`Budget`): examples per property case, programs and steps per stateful case; defaults
+below, overridden by ``SPLICECHECK_EXAMPLES``, ``SPLICECHECK_PROGRAMS``, ``SPLICECHECK_STEPS``. The
+result's ``examples`` and ``first_failure`` say how many examples ran and which one failed first
+(the mutant table's "examples needed to kill").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import strategies as st
+
+from ..reference.relay import SpliceState
+from .case import Case, Injection
+from .contract import Feature
+from .diff import lines
+from .results import CaseResult, Verdict, case_verdict
+from .runner import Executed, execute, repro_command
+from .strategies import WRAP, Example, Focus, Numbers, examples
+
+if TYPE_CHECKING:
+    from .contract import Adapter
+
+DEFAULT_EXAMPLES = 200
+DEFAULT_PROGRAMS = 50
+DEFAULT_STEPS = 30
+DEFAULT_SHRINK_RUNS = 500
+ENV_EXAMPLES, ENV_PROGRAMS, ENV_STEPS = "SPLICECHECK_EXAMPLES", "SPLICECHECK_PROGRAMS", "SPLICECHECK_STEPS"
+ENV_SHRINK_RUNS = "SPLICECHECK_SHRINK_RUNS"
+
+#: the grades that make an example a counterexample (a MUST or a SHOULD missed)
+FAILING = (Verdict.FAIL, Verdict.NON_STRICT)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How hard a search tries. ``shrink=False`` stops at the first failing example (benchmarks).
+
+    ``shrink_runs`` bounds shrinking by a number of runs, not by time, so that a seed always ends in
+    the same counterexample: once spent, the search stops and the smallest counterexample found so far
+    (the last that failed: every failing shrink candidate is smaller than the one before) is kept."""
+
+    examples: int = DEFAULT_EXAMPLES  # property cases: examples per case
+    programs: int = DEFAULT_PROGRAMS  # stateful cases: programs (rule sequences) per case
+    steps: int = DEFAULT_STEPS  # stateful cases: rules per program
+    shrink_runs: int = DEFAULT_SHRINK_RUNS  # runs of the IUT spent on shrinking, at most
+    shrink: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.examples, self.programs, self.steps) < 1 or self.shrink_runs < 0:
+            raise ValueError("a budget is at least one example, one program and one step")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Budget:
+        """The defaults, overridden by ``SPLICECHECK_EXAMPLES``/``_PROGRAMS``/``_STEPS``/``_SHRINK_RUNS``."""
+        env = os.environ if env is None else env
+
+        def get(name: str, default: int) -> int:
+            text = env.get(name, "").strip()
+            try:
+                return int(text) if text else default
+            except ValueError:
+                raise ValueError(f"{name} must be a positive integer, not {text!r}") from None
+
+        return cls(get(ENV_EXAMPLES, DEFAULT_EXAMPLES), get(ENV_PROGRAMS, DEFAULT_PROGRAMS),
+                   get(ENV_STEPS, DEFAULT_STEPS), get(ENV_SHRINK_RUNS, DEFAULT_SHRINK_RUNS))
+
+
+def hypothesis_settings(max_examples: int, budget: Budget, steps: int | None = None) -> settings:
+    """Settings for every splicecheck search: no database (runs are reproduced from their seed), no
+    deadline (live IUTs are slow), quiet, one bug reported; only the speed health check silenced.
+    ``steps``: the stateful step count."""
+    phases = (Phase.generate, Phase.shrink) if budget.shrink else (Phase.generate,)
+    return settings(database=None, deadline=None, max_examples=max_examples, phases=phases, derandomize=False,
+                    report_multiple_bugs=False, print_blob=False, verbosity=Verbosity.quiet,
+                    suppress_health_check=(HealthCheck.too_slow,), stateful_step_count=steps or budget.steps)
+
+
+def fresh_seed() -> int:
+    """A seed for a run that was given none (recorded in the result, so the run can be repeated)."""
+    return random.SystemRandom().randrange(1 << 32)
+
+
+def adapter_spec(adapter: Adapter) -> str:
+    """How the repro command names the adapter: its ``spec`` if it keeps the one it was loaded by,
+    else its name (``execute`` hooks are not told the spec the run was started with)."""
+    spec = getattr(adapter, "spec", None)
+    return spec if isinstance(spec, str) and spec else adapter.name
+
+
+# --------------------------------------------------------------------------------------------------
+# The search
+# --------------------------------------------------------------------------------------------------
+
+
+class Counterexample(AssertionError):
+    """Raised inside Hypothesis for a failing example (the message holds its differing fields)."""
+
+
+class _Aborted(Exception):
+    """Raised inside Hypothesis after a harness error, so the search stops without blaming the IUT."""
+
+
+class _ShrinkBudgetSpent(KeyboardInterrupt):
+    """Ends the search from inside a run once shrinking spent its budget. Hypothesis lets an interrupt
+    through untouched; anything else raised early would make the run draw less than the run it was
+    shrunk from, which Hypothesis rightly reports as inconsistent data generation. Caught at once by
+    :func:`run_search` — it never reaches the user."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one search saw, filled in by the test body. After the search ``failure`` is the last
+    failing run: Hypothesis' final replay of its minimal example, or, when the shrink budget ran out,
+    the smallest failing candidate so far (each one the shrinker accepts is smaller than the last)."""
+
+    shrink_runs: int = DEFAULT_SHRINK_RUNS
+    examples: int = 0
+    first_failure: int | None = None
+    grade: Verdict | None = None  # the first counterexample's verdict
+    shrinking: int = 0  # runs since the first failure
+    checked: int = 0
+    failure: tuple[str, Executed] | None = None  # (description, checks) of the minimal failing example
+    evidence: Executed | None = None  # the first passing example with collateral differences
+    error: BaseException | None = None  # the harness failed (re-raised after the search)
+    flaky: bool = False  # the failure did not reproduce on replay (a non-deterministic IUT)
+
+    def begin(self) -> None:
+        """At the start of every run: count it, or cut shrinking short (see :class:`Budget`)."""
+        if self.error is not None:
+            raise _Aborted
+        if self.first_failure is None:
+            self.examples += 1
+            return
+        self.shrinking += 1
+        if self.shrinking > self.shrink_runs:
+            raise _ShrinkBudgetSpent
+
+    def fails(self, verdict: Verdict) -> bool:
+        """Whether an example graded ``verdict`` is a counterexample: a FAIL or NON-STRICT until the
+        first one is found; then (while shrinking) one at least as bad as that first one, so that a
+        MUST violation does not shrink into a mere SHOULD one."""
+        if self.grade is not None:
+            return verdict.rank >= self.grade.rank
+        return verdict in FAILING
+
+    def fail(self, verdict: Verdict, description: str, ex: Executed, message: str) -> Counterexample:
+        if self.first_failure is None:
+            self.first_failure, self.grade = self.examples, verdict
+        self.failure = (description, ex)
+        return Counterexample(message)
+
+    def judge(self, reqs: list[str], description: str, ex: Executed) -> None:
+        """Record one example's checks; raise :class:`Counterexample` if it fails."""
+        self.checked += ex.checked
+        bad = ex.differing()
+        verdict = case_verdict(reqs, bad)
+        if self.fails(verdict):
+            raise self.fail(verdict, description, ex, "\n".join(lines([d for d in bad if d.req in reqs])))
+        if bad and self.evidence is None:
+            self.evidence = ex
+
+    def harness(self, exc: BaseException) -> _Aborted:
+        self.error = exc
+        return _Aborted()
+
+
+def run_search(test: Callable[[], None], tally: Tally) -> Tally:
+    """Run a prepared Hypothesis test; sort its outcome into the tally. Harness errors are re-raised
+    (the runner grades them ERROR or UNSUPPORTED), counterexamples are not."""
+    try:
+        test()
+    except (Counterexample, _Aborted, _ShrinkBudgetSpent):
+        pass
+    except Exception:  # Hypothesis' own (a flaky failure, say): keep what was seen if it was a failure
+        if tally.failure is None and tally.error is None:
+            raise
+        tally.flaky = tally.failure is not None
+    if tally.error is not None:
+        raise tally.error
+    return tally
+
+
+def example_case(case: Case, example: Example) -> Case:
+    """The one-off named case of one example (the runner's ``execute`` runs it)."""
+    return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None)
+
+
+def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,
+           budget: Budget) -> Tally:
+    """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``."""
+    tally = Tally(budget.shrink_runs)
+    reqs = list(case.reqs)
+
+    def check(example: Example) -> None:
+        tally.begin()
+        try:
+            ex = execute(adapter, example_case(case, example))
+        except Exception as exc:
+            raise tally.harness(exc) from exc
+        tally.judge(reqs, example.describe(), ex)
+
+    test = hypothesis_settings(budget.examples, budget)(seed(seed_)(given(strategy)(check)))
+    return run_search(test, tally)
+
+
+def conclude(case: Case, adapter: Adapter, tally: Tally, seed_: int, budget_size: int, started: float,
+             unit: str = "example") -> CaseResult:
+    """The case's result: the minimal counterexample's checks and steps, or a PASS with the search's
+    size (and the first passing example with collateral differences as evidence)."""
+    base = CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
+                      expectation=case.expectation, checked=tally.checked, seed=seed_, kind=case.kind,
+                      repro=repro_command(adapter_spec(adapter), case.id, seed_), examples=tally.examples,
+                      first_failure=tally.first_failure)
+    duration = time.perf_counter() - started
+    if tally.failure is not None:
+        description, ex = tally.failure
+        bad = ex.differing()
+        flaky = " (it did not fail again when replayed: the IUT is not deterministic)" if tally.flaky else ""
+        reason = (f"falsified by {unit} {tally.first_failure} of at most {budget_size} (seed {seed_}){flaky}; "
+                  f"minimal {unit}: {description}")
+        return dataclasses.replace(base, verdict=case_verdict(list(case.reqs), bad), diffs=bad, steps=ex.steps,
+                                   geometry=ex.geometry, reason=reason, duration=duration)
+    ev = tally.evidence
+    return dataclasses.replace(base, diffs=ev.differing() if ev else [], steps=ev.steps if ev else [],
+                               geometry=ev.geometry if ev else [], duration=duration)
+
+
+# --------------------------------------------------------------------------------------------------
+# The properties
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """One property case: the requirements it targets and what its examples concentrate on."""
+
+    slug: str
+    reqs: tuple[str, ...]
+    description: str
+    expectation: str
+    focus: Focus = field(default_factory=Focus)
+    needs: frozenset[Feature] = frozenset()
+
+    @property
+    def id(self) -> str:
+        return f"prop/{self.slug}"
+
+    def strategy(self, avoid: frozenset[Feature] = frozenset(), numbers: Numbers = WRAP) -> st.SearchStrategy[Example]:
+        return examples(self.focus, avoid, numbers)
+
+    def case(self) -> Case:
+        return Case(self.id, self.reqs, self.description, self.expectation, build=_searched, needs=self.needs,
+                    kind="property", execute=partial(execute_property, self))
+
+
+def _searched(state: SpliceState) -> list[Injection]:
+    """Property cases have no fixed injections: their examples are drawn by the search."""
+    return []
+
+
+def execute_property(prop: Property, adapter: Adapter, case: Case, seed_: int | None) -> CaseResult:
+    """The ``execute`` hook of a property case."""
+    started = time.perf_counter()
+    seed_ = fresh_seed() if seed_ is None else seed_
+    budget = Budget.from_env()
+    tally = search(adapter, case, prop.strategy(adapter.unsupported), seed_, budget)
+    return conclude(case, adapter, tally, seed_, budget.examples, started)
+
+
+PROPERTIES: tuple[Property, ...] = (
+    Property("seq-ack", ("SEQ-MAP", "ACK-MAP", "ACK-NOACK"),
+             "segments at and above the base, near the wrap, with any flags and ack numbers",
+             "seq and ack mapped modulo 2^32; the ack field of a segment without ACK unchanged",
+             Focus(below=False, urgent=0, ts=1, sack=0, odd_options=0, flags=4, windows=1)),
+    Property("trim", ("TRIM-REST", "TRIM-SOUND", "TRIM-COMPLETE", "TRIM-BELOW", "SEQ-MAP", "PAYLOAD-KEEP"),
+             "segments straddling, ending at, below and 2^31 away from splice_irs, which sits near the wrap",
+             "exactly the bytes before splice_irs are trimmed (Linux before()), the rest relayed from the base",
+             Focus(below=True, urgent=0, ts=1, sack=0, odd_options=0, flags=3, windows=0)),
+    Property("urgent", ("URG-KEEP", "URG-SHIFT", "URG-CLEAR"),
+             "URG segments, some straddling the base, with pointers inside and outside the trimmed prefix",
+             "the pointer is kept, reduced by the trimmed amount, or cleared with URG when its octet went",
+             Focus(below=True, urgent=8, ts=1, sack=0, odd_options=0, flags=2, windows=0)),
+    Property("timestamps", ("TS-VAL", "TS-ECR", "TS-STRIP"),
+             "Timestamps options (one or two) with values near the last ones seen and 2^31 away, any negotiation",
+             "TSval and TSecr mapped by the §3.4.1 equations modulo 2^32, or stripped unless both legs use TS",
+             Focus(below=False, urgent=0, ts=7, sack=1, odd_options=1, flags=1, windows=0)),
+    Property("sack", ("SACK-MAP", "SACK-CLIP", "SACK-STRIP"),
+             "SACK blocks straddling, below and far from splice_iss, any negotiation",
+             "edges mapped like acks, blocks clipped at splice_iss or dropped, the option stripped when unused",
+             Focus(below=False, urgent=0, ts=2, sack=7, odd_options=1, flags=1, windows=0)),
+    Property("window", ("WS-SAFE", "WS-EXACT", "WS-STRIP"),
+             "windows from 0 to 65535 between legs with any window scales, stray Window Scale options",
+             "the real window rescaled, rounded down and clamped; Window Scale stripped from non-SYNs",
+             Focus(below=False, urgent=0, ts=1, sack=0, odd_options=4, flags=1, windows=8)),
+    Property("options", ("OPT-PASS", "TS-STRIP", "SACK-STRIP", "WS-STRIP", "STRIP-STYLE"),
+             "option mixes: MSS, WS, SACK-permitted, unknown kinds, known kinds at wrong lengths, malformed areas",
+             "unmapped options passed unchanged, unusable ones stripped, malformed segments not relayed",
+             Focus(below=False, urgent=0, ts=3, sack=3, odd_options=7, malformed=3, flags=1, windows=0)),
+    Property("checksums", ("TCPCSUM-VALID", "IPCSUM-VALID", "CSUM-FAILSAFE"),
+             "good and corrupted TCP/IP checksums, payloads tuned to relay with checksum 0x0000, odd-length trims, "
+             "IPv4 options",
+             "valid checksums stay valid after every rewrite, wrong ones stay wrong",
+             Focus(below=True, urgent=1, ts=2, sack=2, odd_options=2, corrupt=3, ip_options=2, flags=2, windows=1,
+                   csum_corner=4)),
+)
+
+BY_SLUG: dict[str, Property] = {p.slug: p for p in PROPERTIES}
+
+CASES: list[Case] = [p.case() for p in PROPERTIES]

@@ -1,0 +1,647 @@
+"""Hypothesis strategies that concentrate where splices break: the 2^32 wrap and the 2^31 distance.
+
+Theory of operation
+-------------------
+Uniformly drawn 32-bit numbers almost never land where sequence-space bugs live: a relay that
+compares with a plain ``<`` instead of Linux's ``before()`` only misbehaves when the splice's base
+and a segment lie on opposite sides of 0, a window of a few kilobytes out of 2^32. So every 32-bit
+value here comes from :class:`Numbers`, which by default (:data:`WRAP`) draws
+
+- just above 0 and just below 2^32 - 1 (the wrap),
+- near a given anchor (a segment's ``splice_irs``, say),
+- at exactly 2^31 from the anchor (Linux ``before()`` holds both ways there, RFC 1982 is undefined),
+- and, for a small share (1 in 16), anywhere.
+
+:data:`UNIFORM` draws the same shapes uniformly (the baseline of ``benchmarks/strategy_power.py``).
+Shrinking goes towards 0, i.e. towards the wrap.
+
+A drawn :class:`Example` is a :class:`~splicecheck.conformance.contract.Scenario` whose *splice bases*
+(not just ISNs) sit near the wrap — the ISNs are derived backwards from the bases and the pre-splice
+byte counts — and a few :class:`SegmentPlan`\\ s. A plan is a segment *relative to the splice state*
+(offsets from ``splice_irs``/``splice_iss``, timestamps from the last ones seen): IUTs may choose their
+own constants, so segments are made from ``session.state`` only when the session is open, with
+:func:`~splicecheck.conformance.case.from_client` / ``from_server``. Malformed option areas become
+raw bytes in an :class:`~splicecheck.conformance.case.Injection`.
+
+Features an adapter lacks (``avoid``) are never drawn: no IPv6 without IPV6, no segment wholly below
+the base without BELOW_BASE, and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import ClassVar
+
+from hypothesis import strategies as st
+
+from ..reference.checksum import ones_add, tcp_checksum
+from ..reference.codec import decode, encode, push_options
+from ..reference.relay import Leg, SpliceState, StripStyle, relay
+from ..reference.segment import (
+    ACK,
+    AE,
+    CWR,
+    ECE,
+    FIN,
+    NOP,
+    PSH,
+    RST,
+    SYN,
+    URG,
+    IPv4Header,
+    MaxSegmentSize,
+    Sack,
+    SackPermitted,
+    Segment,
+    TcpOption,
+    Timestamps,
+    UnknownOption,
+    WindowScale,
+    flags_text,
+)
+from ..reference.seqspace import seq_add
+from .case import Injection, corrupt_tcp_checksum, from_client, from_server
+from .contract import Feature, PeerPlan, Scenario
+
+MASK32 = 0xFFFF_FFFF
+HALF = 1 << 31
+SPREAD = 1 << 12  # how far "near" reaches: a few segments' worth
+MAX_OPTIONS = 40
+
+# --------------------------------------------------------------------------------------------------
+# 32-bit numbers
+# --------------------------------------------------------------------------------------------------
+
+_LOW, _HIGH, _NEAR, _OPPOSITE, _ANY = "low", "high", "near", "opposite", "any"
+#: where a wrap-focused number comes from, weighted by repetition: 1 in 16 anywhere
+_MIX = st.sampled_from((_LOW,) * 5 + (_HIGH,) * 5 + (_NEAR,) * 3 + (_OPPOSITE,) * 2 + (_ANY,))
+_PLUS_MINUS_1 = st.sampled_from((0, -1, 1))
+_ANY32 = st.integers(0, MASK32)
+_SIGNED32 = st.integers(-HALF + 1, HALF)
+_SPREAD_UP = st.one_of(st.integers(0, 64), st.integers(0, SPREAD))  # close to the anchor, often very close
+_SPREAD_AROUND = st.integers(-SPREAD, SPREAD)
+_EIGHTHS = st.integers(0, 7)
+_SIXTEENTHS = st.integers(0, 15)
+
+
+@st.composite
+def seq32(draw: st.DrawFn, near: int | None = None) -> int:
+    """A sequence number (or timestamp) near 0, near 2^32 - 1, near ``near``, exactly 2^31 (±1) from
+    ``near`` (from 0 if None), or — 1 in 16 — anywhere. Shrinks towards 0."""
+    where = draw(_MIX)
+    if where == _LOW:
+        return draw(_SPREAD_UP)
+    if where == _HIGH:
+        return MASK32 - draw(_SPREAD_UP)
+    if where == _ANY:
+        return draw(_ANY32)
+    anchor = near if near is not None else 0
+    if where == _NEAR:
+        return (anchor + draw(_SPREAD_AROUND)) & MASK32
+    return (anchor + HALF + draw(_PLUS_MINUS_1)) & MASK32
+
+
+_SEQ32 = seq32()
+_RANDOMS = st.randoms(use_true_random=True)
+
+
+def uniform32() -> st.SearchStrategy[int]:
+    """A truly uniform 32-bit value (``st.integers`` favours boundaries and constants, which would
+    flatter the baseline): a Random seeded by Hypothesis, so runs still reproduce from their seed."""
+    return _RANDOMS.map(lambda r: r.getrandbits(32))
+
+
+@cache
+def uniform_offset(bits: int) -> st.SearchStrategy[int]:
+    """Uniform in ``(-2^bits, 2^bits)``."""
+    return _RANDOMS.map(lambda r: r.randrange(-(1 << bits) + 1, 1 << bits))
+
+
+_UNIFORM32 = uniform32()
+_DELTA = st.one_of(_SPREAD_AROUND, _SPREAD_AROUND.map(lambda d: HALF + d), _SIGNED32)
+
+
+@dataclass(frozen=True, slots=True)
+class Numbers:
+    """Where 32-bit values and sequence offsets come from.
+
+    ``focus``: concentrate on the wrap and the 2^31 distance (:func:`seq32`, :func:`offsets`); else
+    uniform 32-bit values and offsets uniform in ``±2^offset_bits`` (the benchmark's baselines: 16 bits
+    is "anywhere in a receive window", 32 bits "anywhere at all")."""
+
+    focus: bool = True
+    offset_bits: int = 16
+
+    def value(self) -> st.SearchStrategy[int]:
+        """An ISN, a splice base, a timestamp."""
+        return _SEQ32 if self.focus else _UNIFORM32
+
+    def offset(self, length: int, below: bool = True) -> st.SearchStrategy[int]:
+        """A segment's offset from its leg's ``splice_irs`` (``length``: its sequence space)."""
+        if self.focus:
+            return offsets(length, below)
+        if below:
+            return uniform_offset(self.offset_bits)
+        return uniform_offset(self.offset_bits).map(lambda o: max(o, -max(length - 1, 0)))
+
+    def delta(self) -> st.SearchStrategy[int]:
+        """A signed distance for ack/SACK/timestamp offsets: small, around 2^31, or anything."""
+        return _DELTA if self.focus else uniform_offset(32)
+
+
+WRAP = Numbers()
+UNIFORM = Numbers(focus=False, offset_bits=16)
+UNIFORM32 = Numbers(focus=False, offset_bits=32)
+
+_AT, _AHEAD, _STRADDLE, _ENDS_AT, _BELOW, _HALFWAY, _FAR = "at", "ahead", "straddle", "ends-at", "below", "half", "far"
+_OFFSET_MIX = st.sampled_from((_AT,) * 3 + (_STRADDLE,) * 4 + (_ENDS_AT,) * 2 + (_AHEAD,) * 2 + (_BELOW,) * 2
+                              + (_HALFWAY,) * 2 + (_FAR,))
+
+
+@cache
+def offsets(length: int, below: bool = True) -> st.SearchStrategy[int]:
+    """An offset of a segment of ``length`` sequence numbers from its leg's ``splice_irs``: at the
+    base, just ahead, straddling it (``-length < off < 0``), ending exactly at it, wholly below, at
+    2^31 (±1) from it, or anywhere. Without ``below``, only offsets from which something is relayed
+    (a stateful filter in front of the splice would drop the rest)."""
+    straddle = st.integers(1, length - 1).map(lambda k: -k) if length > 1 else st.just(0)
+    halfway = st.sampled_from((HALF, HALF - 1, HALF + 1, HALF - length))
+
+    @st.composite
+    def draw_offset(draw: st.DrawFn) -> int:
+        where = draw(_OFFSET_MIX)
+        if not below and where in (_ENDS_AT, _BELOW, _HALFWAY, _FAR):
+            where = _STRADDLE
+        if where == _AT:
+            return 0
+        if where == _AHEAD:
+            return 1 + draw(_SPREAD_UP)
+        if where == _STRADDLE:
+            return draw(straddle)
+        if where == _ENDS_AT:
+            return -length - draw(_PLUS_MINUS_1)
+        if where == _BELOW:
+            return -length - draw(_SPREAD_UP)
+        if where == _HALFWAY:
+            return draw(halfway)
+        return draw(_SIGNED32)
+
+    return draw_offset()
+
+
+# --------------------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------------------
+
+
+_MSS = st.one_of(st.none(), st.sampled_from((536, 1460, 8960, 65495)), st.integers(64, 0xFFFF))
+_WSCALE = st.one_of(st.none(), st.integers(0, 14))
+_BOOL = st.booleans()
+
+
+@st.composite
+def peer_plans(draw: st.DrawFn, isn: int, numbers: Numbers = WRAP, scaling: bool = True) -> PeerPlan:
+    """One end host's SYN: random MSS, window scale, SACK-permitted and timestamps."""
+    mss = draw(_MSS)
+    wscale = draw(_WSCALE) if scaling else None
+    tsval = draw(numbers.value()) if draw(_BOOL) else None
+    return PeerPlan(isn=isn, mss=mss, wscale=wscale, sack_permitted=draw(_BOOL), tsval=tsval, df=draw(_EIGHTHS) != 7)
+
+
+@cache
+def byte_counts(limit: int) -> st.SearchStrategy[int]:
+    """Pre-splice byte counts and OK-message lengths: 0, a few, or up to ``limit``."""
+    return st.one_of(st.just(0), st.integers(1, 16), st.integers(0, limit))
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, avoid: frozenset[Feature] = frozenset(), numbers: Numbers = WRAP,
+              presplice: bool = True) -> Scenario:
+    """A splice whose four bases (``splice_irs``/``splice_iss`` of both legs) are drawn by ``numbers``
+    (by default near the wrap) and whose ISNs are derived from them, with random option negotiation,
+    OK-message length and pre-splice byte counts. ``presplice=False``: no pre-splice bytes and no OK
+    message (the lifecycle machine makes those itself)."""
+    family = 6 if Feature.IPV6 not in avoid and draw(_EIGHTHS) == 7 else 4
+    data = presplice and Feature.PRESPLICE_DATA not in avoid
+    cp = draw(byte_counts(3000)) if data else 0
+    sp = draw(byte_counts(3000)) if data else 0
+    ok = draw(byte_counts(64)) if presplice and Feature.OK_MESSAGE not in avoid else 0
+    scaling = Feature.WINDOW_SCALING not in avoid
+    c_irs, s_irs = draw(numbers.value()), draw(numbers.value())
+    client = draw(peer_plans((c_irs - 1 - cp) & MASK32, numbers, scaling))
+    server = draw(peer_plans((s_irs - 1 - sp) & MASK32, numbers, scaling))
+    proxy_isn_c = proxy_isn_d = None
+    if Feature.CHOOSE_PROXY_ISN not in avoid:
+        c_iss, d_iss = draw(numbers.value()), draw(numbers.value())
+        proxy_isn_c = (c_iss - 1 - sp - ok) & MASK32  # C.splice_iss = isn + 1 + server bytes + OK message
+        proxy_isn_d = (d_iss - 1 - cp) & MASK32  # D.splice_iss = isn + 1 + client bytes
+    ts_c = ts_d = None
+    if Feature.CHOOSE_PROXY_TS not in avoid:
+        ts_c, ts_d = draw(numbers.value()), draw(numbers.value())
+    style = StripStyle.REMOVE if Feature.STRIP_REMOVE not in avoid and draw(_BOOL) else StripStyle.NOP
+    return Scenario(client=client, server=server, family=family, proxy_isn_c=proxy_isn_c, proxy_isn_d=proxy_isn_d,
+                    proxy_tsval_c=ts_c, proxy_tsval_d=ts_d, ok_len=ok, client_presplice=cp, server_presplice=sp,
+                    strip_style=style)
+
+
+def describe_scenario(s: Scenario) -> str:
+    """One line for reasons and logs."""
+
+    def peer(p: PeerPlan) -> str:
+        opts = [f"mss={p.mss}"] if p.mss is not None else []
+        opts += [f"ws={p.wscale}"] if p.wscale is not None else []
+        opts += ["sack"] if p.sack_permitted else []
+        opts += [f"ts={p.tsval:#x}"] if p.tsval is not None else []
+        opts += [] if p.df else ["no-df"]
+        return f"isn={p.isn:#x}" + (f" [{' '.join(opts)}]" if opts else "")
+
+    def hx(v: int | None) -> str:
+        return "IUT's" if v is None else f"{v:#x}"
+
+    parts = [f"client {peer(s.client)}", f"server {peer(s.server)}"]
+    if s.proxy_isn_c is not None or s.proxy_isn_d is not None:
+        parts.append(f"proxy isn C={hx(s.proxy_isn_c)} D={hx(s.proxy_isn_d)}")
+    if s.proxy_tsval_c is not None or s.proxy_tsval_d is not None:
+        parts.append(f"proxy ts C={hx(s.proxy_tsval_c)} D={hx(s.proxy_tsval_d)}")
+    parts.append(f"presplice c={s.client_presplice} s={s.server_presplice} ok={s.ok_len}")
+    if s.family == 6:
+        parts.append("IPv6")
+    if s.strip_style is StripStyle.REMOVE:
+        parts.append("strip=remove")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Segments relative to a splice
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TsPlan:
+    """A Timestamps option: TSval ``val_off`` after the last TSval the proxy got from the sender,
+    TSecr ``ecr_off`` after the last it sent to it."""
+
+    val_off: int = 1
+    ecr_off: int = 0
+    size: ClassVar[int] = 10
+
+    def resolve(self, leg: Leg) -> Timestamps:
+        return Timestamps(seq_add(leg.lastrecv_ts, self.val_off), seq_add(leg.lastsent_ts, self.ecr_off))
+
+
+@dataclass(frozen=True, slots=True)
+class SackPlan:
+    """A SACK option whose edges are offsets from the in leg's ``splice_iss`` (the OK message and all
+    before it lie below 0: blocks with ``left < 0 < right`` straddle the base)."""
+
+    blocks: tuple[tuple[int, int], ...]
+
+    @property
+    def size(self) -> int:
+        return 2 + 8 * len(self.blocks)
+
+    def resolve(self, leg: Leg) -> Sack:
+        return Sack(tuple((seq_add(leg.splice_iss, a), seq_add(leg.splice_iss, b)) for a, b in self.blocks))
+
+
+OptPlan = TcpOption | TsPlan | SackPlan
+
+
+def resolve(opt: OptPlan, leg: Leg) -> TcpOption:
+    return opt.resolve(leg) if isinstance(opt, (TsPlan, SackPlan)) else opt
+
+
+def payload(size: int, fill: int) -> bytes:
+    """Distinct, position-dependent bytes (so a misplaced trim shows in the diff)."""
+    return bytes((fill + 7 * i) & 0xFF for i in range(size))
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPlan:
+    """One segment relative to a splice: seq = in.splice_irs + ``off``, ack = in.splice_iss + ``ack_off``.
+
+    ``malformed``: bytes that end the option area (after ``options`` and NOP padding) and make it
+    malformed — sent raw. ``corrupt``: "tcp" or "ip" to send a wrong checksum."""
+
+    side: str
+    off: int = 0
+    size: int = 0
+    fill: int = 0
+    flags: int = ACK
+    ack_off: int = 0
+    urgent: int = 0
+    window: int = 8192
+    options: tuple[OptPlan, ...] = ()
+    malformed: bytes | None = None
+    corrupt: str | None = None
+    ttl: int = 64
+    df: bool = True
+    tos: int = 0
+    ip_options: bytes = b""
+    default_ts: bool = True  # without a TsPlan, carry the leg's usual TS option (when it uses timestamps)
+    csum_corner: bool = False  # payload tuned so that the relayed TCP checksum is 0x0000 (RFC 1624 §3)
+
+    def __post_init__(self) -> None:
+        if self.side not in ("client", "server"):
+            raise ValueError(f"side is client or server: {self.side!r}")
+
+    def leg(self, st_: SpliceState) -> Leg:
+        return st_.client if self.side == "client" else st_.server
+
+    def resolved(self, st_: SpliceState) -> list[TcpOption]:
+        """The options with the plans resolved, the leg's default TS first when ``default_ts`` applies."""
+        leg = self.leg(st_)
+        opts = [resolve(o, leg) for o in self.options]
+        if self.default_ts and leg.timestamps and not any(isinstance(o, TsPlan) for o in self.options):
+            opts.insert(0, TsPlan().resolve(leg))
+        return opts
+
+    def segment(self, st_: SpliceState, options: Sequence[TcpOption] | None = None,
+                data: bytes | None = None) -> Segment:
+        opts = list(options) if options is not None else self.resolved(st_)
+        make = from_client if self.side == "client" else from_server
+        data = payload(self.size, self.fill) if data is None else data
+        return make(st_, self.off, ack_off=self.ack_off, flags=self.flags, payload=data, window=self.window,
+                    urgent=self.urgent, options=opts, ts=False, ttl=self.ttl, df=self.df, tos=self.tos,
+                    ip_options=self.ip_options)
+
+    def _at_corner(self, st_: SpliceState, seg: Segment) -> Segment:
+        """``seg`` with its last payload word changed so that the model relays it with TCP checksum
+        0x0000 — the one value where RFC 1141's incremental update (HC + m + ~m') goes wrong (it gives
+        0xFFFF). The checksum is linear in the payload: adding the current output checksum ``c`` to the
+        relayed sum makes it 0xFFFF, i.e. the checksum 0; after an odd-length trim the word lands
+        byte-swapped. Computed on the splice as built (a good guess for later segments of an example)."""
+        data = seg.payload
+        if len(data) < 2:
+            return seg
+        at = (len(data) // 2 - 1) * 2
+        word = int.from_bytes(data[at:at + 2], "big")
+        out = relay(st_, seg, 0.0).segments
+        if not out or out[0].tcp.checksum is None or out[0].tcp.checksum == 0:
+            return seg
+        c = out[0].tcp.checksum
+        for delta in (c, ((c << 8) | (c >> 8)) & 0xFFFF):
+            tuned = self.segment(st_, data=data[:at] + int(ones_add(word, delta)).to_bytes(2, "big") + data[at + 2:])
+            again = relay(st_, tuned, 0.0).segments
+            if again and again[0].tcp.checksum == 0:
+                return tuned
+        return seg
+
+    def build(self, st_: SpliceState) -> Injection:
+        if self.malformed is not None:
+            return self._malformed(st_)
+        seg = self.segment(st_)
+        if self.csum_corner:
+            seg = self._at_corner(st_, seg)
+        if self.corrupt == "tcp":
+            return corrupt_tcp_checksum(seg)
+        if self.corrupt == "ip" and isinstance(seg.ip, IPv4Header):
+            raw = bytearray(encode(seg))
+            raw[11] ^= 0x01
+            return Injection(decode(bytes(raw)), bytes(raw))
+        return Injection(seg)
+
+    def _malformed(self, st_: SpliceState) -> Injection:
+        """Encode with placeholders of the tail's size, then patch the tail in and fix the checksum."""
+        assert self.malformed is not None
+        valid = self.resolved(st_)
+        tail = self.malformed
+        pad = (-(len(push_options(tuple(valid))) + len(tail))) % 4
+        holder: list[TcpOption] = [NOP] if len(tail) < 2 else [UnknownOption(253, b"\x00" * (len(tail) - 2))]
+        seg = self.segment(st_, [*valid, *([NOP] * pad), *holder])
+        raw = bytearray(encode(seg))
+        ihl = seg.ip.header_length
+        end = ihl + seg.tcp.header_length
+        raw[end - len(tail):end] = tail
+        raw[ihl + 16:ihl + 18] = tcp_checksum(seg.ip.src, seg.ip.dst, bytes(raw[ihl:])).to_bytes(2, "big")
+        return Injection(seg, bytes(raw))
+
+    def describe(self) -> str:
+        parts = [f"{self.side} off={self.off:+d} len={self.size} [{flags_text(self.flags)}]"]
+        if self.ack_off:
+            parts.append(f"ack_off={self.ack_off:+d}")
+        if self.urgent:
+            parts.append(f"urg={self.urgent}")
+        if self.window != 8192:
+            parts.append(f"win={self.window}")
+        if self.options:
+            parts.append("opts=" + ",".join(_opt_text(o) for o in self.options))
+        if self.malformed is not None:
+            parts.append(f"malformed-tail={self.malformed.hex()}")
+        if self.corrupt:
+            parts.append(f"bad-{self.corrupt}-checksum")
+        if self.ttl != 64:
+            parts.append(f"ttl={self.ttl}")
+        if self.ip_options:
+            parts.append(f"ipopts={self.ip_options.hex()}")
+        if self.csum_corner:
+            parts.append("checksum-corner")
+        return " ".join(parts)
+
+
+def _opt_text(o: OptPlan) -> str:
+    if isinstance(o, TsPlan):
+        return f"TS({o.val_off:+d},{o.ecr_off:+d})"
+    if isinstance(o, SackPlan):
+        return "SACK(" + " ".join(f"{a:+d}..{b:+d}" for a, b in o.blocks) + ")"
+    if isinstance(o, UnknownOption):
+        return f"opt{o.kind}/{len(o.data) + 2}"
+    return type(o).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class Focus:
+    """What a property's segments concentrate on. Shares are in eighths of the segments drawn."""
+
+    sides: tuple[str, ...] = ("client", "server")
+    max_segments: int = 3
+    below: bool = True  # offsets around and below the base (else at or above it: nothing trimmed)
+    urgent: int = 1  # URG set, with pointers inside and outside the trimmed prefix
+    ts: int = 2  # explicit Timestamps plans (the rest carry the leg's default TS when it has one)
+    sack: int = 1  # SACK blocks around in.splice_iss
+    odd_options: int = 1  # MSS, WS, SACK-permitted, unknown kinds, wrong-length known kinds
+    malformed: int = 0  # malformed option areas (raw bytes)
+    corrupt: int = 0  # wrong TCP or IP checksums
+    ip_options: int = 0  # IPv4 options
+    flags: int = 2  # extra flags: SYN/FIN/RST/URG/PSH/ECE/CWR/AE, or no ACK
+    windows: int = 2  # windows drawn over 0..65535 (else 8192)
+    csum_corner: int = 0  # payloads tuned so that the relayed checksum is 0x0000
+
+
+def _share(draw: st.DrawFn, eighths: int) -> bool:
+    """True in ``eighths``/8 of draws; shrinks to False."""
+    return eighths > 0 and draw(_EIGHTHS) >= 8 - eighths
+
+
+def _rare(draw: st.DrawFn) -> bool:
+    """True in 1/16 of draws; shrinks to False."""
+    return draw(_SIXTEENTHS) == 15
+
+
+_TS_NEAR = st.integers(-4, 64)
+
+
+@cache
+def ts_plans(numbers: Numbers = WRAP) -> st.SearchStrategy[TsPlan]:
+    """TSval/TSecr a little after the last ones seen, around 2^31 from them, or anywhere."""
+    off = st.one_of(_TS_NEAR, numbers.delta())
+    return st.builds(TsPlan, off, off)
+
+
+@cache
+def sack_blocks(numbers: Numbers = WRAP) -> st.SearchStrategy[tuple[int, int]]:
+    """One SACK block as offsets from in.splice_iss: straddling it, wholly below, above, far away."""
+    left = st.one_of(_SPREAD_AROUND, numbers.delta())
+    length = st.one_of(st.integers(1, 3000), st.just(0), numbers.delta())
+    return st.tuples(left, length).map(lambda t: (t[0], t[0] + t[1]))
+
+
+@st.composite
+def sack_plans(draw: st.DrawFn, numbers: Numbers = WRAP, room: int = MAX_OPTIONS) -> SackPlan:
+    """1–4 blocks, as many as fit in ``room`` bytes."""
+    most = max(1, min(4, (room - 2) // 8))
+    return SackPlan(tuple(draw(st.lists(sack_blocks(numbers), min_size=1, max_size=most))))
+
+
+#: Options the splice passes, strips, or must not mistake for ones it maps.
+ODD_OPTIONS: st.SearchStrategy[TcpOption] = st.one_of(
+    st.integers(0, 0xFFFF).map(MaxSegmentSize),
+    st.integers(0, 255).map(WindowScale),
+    st.just(SackPermitted()),
+    st.just(NOP),
+    st.builds(UnknownOption, st.sampled_from((30, 34, 99, 253, 254)), st.binary(max_size=6)),
+    # known kinds at lengths their RFCs do not allow: decoded as unknown, must not be mapped
+    st.builds(UnknownOption, st.just(8), st.sampled_from((0, 6, 9)).map(bytes)),
+    st.builds(UnknownOption, st.just(5), st.binary(min_size=1, max_size=7)),
+)
+_ODD_LISTS = st.lists(ODD_OPTIONS, min_size=1, max_size=3)
+
+
+@st.composite
+def malformed_tails(draw: st.DrawFn) -> bytes:
+    """The end of an option area that makes it malformed: length 0 or 1, a length running past the
+    header, or a kind with no length octet."""
+    kind = draw(st.sampled_from((2, 3, 5, 8, 30, 254)))
+    how = draw(st.sampled_from(("len0", "len1", "overrun", "nolen")))
+    if how == "len0":
+        return bytes((kind, 0))
+    if how == "len1":
+        return bytes((kind, 1))
+    if how == "overrun":
+        return bytes((kind, draw(st.integers(3, 255))))
+    return bytes((kind,))
+
+
+_MALFORMED = malformed_tails()
+
+
+@st.composite
+def option_lists(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -> tuple[OptPlan, ...]:
+    """Option plans, in a random order, whose encoding fits in ``room`` bytes together with the leg's
+    default TS option when none is planned (it may be added, :attr:`SegmentPlan.default_ts`)."""
+    ts: list[OptPlan] = []
+    if _share(draw, focus.ts):
+        ts.append(draw(ts_plans(numbers)))
+        if _rare(draw):
+            ts.append(draw(ts_plans(numbers)))  # two TS options: both must be mapped
+    room -= TsPlan.size * max(len(ts), 1)
+    others: list[OptPlan] = []
+    if _share(draw, focus.sack):
+        others.append(draw(sack_plans(numbers, room)))
+    if _share(draw, focus.odd_options):
+        others += draw(_ODD_LISTS)
+    picks = list(ts)
+    for p in others:
+        if p.size <= room:
+            picks.append(p)
+            room -= p.size
+    if len(picks) > 1:
+        picks = draw(st.permutations(picks))
+    return tuple(picks)
+
+
+_EXTRA_FLAGS = st.sets(st.sampled_from((FIN, PSH, RST, SYN, URG, ECE, CWR, AE)), max_size=3)
+_SIZES = st.one_of(st.just(0), st.integers(1, 8), st.integers(9, 64), st.integers(65, 1500))
+_ACK_NEAR = st.integers(-64, 64)
+_WINDOWS = st.one_of(st.sampled_from((0, 1, 0xFFFF)), st.integers(0, 0xFFFF))
+_U16 = st.integers(0, 0xFFFF)
+_BYTE = st.integers(0, 255)
+_IP_OPTIONS = st.sampled_from((b"\x01\x01\x01\x00", b"\x01" * 4, b"\x94\x04\x00\x00", b"\x07\x07\x04" + bytes(5)))
+_TTLS = st.sampled_from((0, 1, 2, 255))
+_TOS = st.sampled_from((0x02, 0xB8, 0x03))
+_CORRUPT = st.sampled_from(("tcp", "ip"))
+
+
+@st.composite
+def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feature] = frozenset(),
+                  numbers: Numbers = WRAP, side: str | None = None) -> SegmentPlan:
+    """One segment relative to the splice: offsets around the base (straddling it, below it, 2^31
+    away), payloads of 0 to 1500 bytes, flag mixes, urgent pointers inside and outside the trimmed
+    prefix, TS and SACK options around the bases, odd and malformed option areas, bad checksums."""
+    side = side or draw(st.sampled_from(focus.sides))
+    size = draw(_SIZES)
+    flags = ACK
+    if _share(draw, focus.flags):
+        for f in draw(_EXTRA_FLAGS):
+            flags |= f
+        if _rare(draw):
+            flags &= ~ACK
+    if _share(draw, focus.urgent):
+        flags |= URG
+    seg_len = size + bool(flags & SYN) + bool(flags & FIN)
+    below = focus.below and Feature.BELOW_BASE not in avoid
+    off = draw(numbers.offset(seg_len, below)) if focus.below else draw(_SPREAD_UP)
+    trimmed = -off if -seg_len < off < 0 else 0
+    urgent = 0
+    if flags & URG:  # pointers at and around the trimmed prefix's end and the data's end
+        marks = sorted({min(max(v, 0), 0xFFFF) for v in (1, trimmed - 1, trimmed, trimmed + 1, size, size + 1)})
+        urgent = draw(st.one_of(st.sampled_from(marks), _U16))
+    elif _rare(draw):
+        urgent = draw(_U16)  # a stray pointer without URG: relayed as is
+    ack_off = draw(st.one_of(st.just(0), _ACK_NEAR, numbers.delta()))
+    window = draw(_WINDOWS) if _share(draw, focus.windows) else 8192
+    malformed = draw(_MALFORMED) if Feature.MALFORMED not in avoid and _share(draw, focus.malformed) else None
+    options = draw(option_lists(focus, numbers, MAX_OPTIONS - (8 if malformed is not None else 0)))
+    corrupt = None
+    if malformed is None and Feature.BAD_CHECKSUM not in avoid and _share(draw, focus.corrupt):
+        corrupt = draw(_CORRUPT)
+    ip_options = draw(_IP_OPTIONS) if Feature.IP_OPTIONS not in avoid and _share(draw, focus.ip_options) else b""
+    ttl = draw(_TTLS) if Feature.TTL not in avoid and _rare(draw) else 64
+    tos = draw(_TOS) if _rare(draw) else 0
+    return SegmentPlan(side=side, off=off, size=size, fill=draw(_BYTE), flags=flags, ack_off=ack_off, urgent=urgent,
+                       window=window, options=options, malformed=malformed, corrupt=corrupt, ttl=ttl,
+                       df=not _rare(draw), tos=tos, ip_options=ip_options, default_ts=not _rare(draw),
+                       csum_corner=corrupt is None and _share(draw, focus.csum_corner))
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One drawn example: a scenario and the segments injected into its splice, in order."""
+
+    scenario: Scenario
+    plans: tuple[SegmentPlan, ...] = field(default=())
+
+    def build(self, st_: SpliceState) -> list[Injection]:
+        return [p.build(st_) for p in self.plans]
+
+    def describe(self) -> str:
+        return describe_scenario(self.scenario) + " | " + " | ".join(p.describe() for p in self.plans)
+
+
+@st.composite
+def examples(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feature] = frozenset(),
+             numbers: Numbers = WRAP) -> Example:
+    """A scenario near the wrap and 1..``focus.max_segments`` segments relative to its splice."""
+    scenario = draw(scenarios(avoid, numbers))
+    plans = draw(st.lists(segment_plans(focus, avoid, numbers), min_size=1, max_size=focus.max_segments))
+    return Example(scenario, tuple(plans))
+
+
+def straddles_wrap(base: int, plan: SegmentPlan) -> bool:
+    """The plan's sequence space crosses 2^32 -> 0 (given its leg's ``splice_irs``)."""
+    seg_len = plan.size + bool(plan.flags & SYN) + bool(plan.flags & FIN)
+    start = (base + plan.off) & MASK32
+    return seg_len > 0 and start + seg_len > MASK32 + 1
+

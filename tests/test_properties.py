@@ -1,0 +1,256 @@
+"""Property cases and wrap-focused strategies (conformance/properties.py, conformance/strategies.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import pytest
+from hypothesis import HealthCheck, Phase, find, given, seed, settings
+from hypothesis import strategies as st
+from splicecheck.adapters.reference import ReferenceAdapter
+from splicecheck.conformance.contract import Feature, PeerPlan, Scenario
+from splicecheck.conformance.model import reference_state
+from splicecheck.conformance.properties import (
+    BY_SLUG,
+    CASES,
+    ENV_EXAMPLES,
+    ENV_SHRINK_RUNS,
+    Budget,
+    search,
+)
+from splicecheck.conformance.results import CaseResult, Verdict
+from splicecheck.conformance.runner import run_case
+from splicecheck.conformance.strategies import (
+    HALF,
+    MASK32,
+    UNIFORM,
+    WRAP,
+    Example,
+    Numbers,
+    SackPlan,
+    SegmentPlan,
+    examples,
+    seq32,
+    straddles_wrap,
+)
+from splicecheck.reference.codec import decode
+from splicecheck.reference.errors import MalformedSegment
+from splicecheck.reference.relay import RelayResult, SpliceState, relay
+from splicecheck.reference.segment import Segment
+from splicecheck.reference.seqspace import seq_sub
+
+WRAP_SCENARIO = Scenario(PeerPlan(0xFFFF_FFF0, wscale=7, sack_permitted=True, tsval=0xFFFF_FFFE),
+                         PeerPlan(0x7FFF_FFFF, tsval=5, sack_permitted=True), proxy_isn_c=0xFFFF_FF00,
+                         proxy_isn_d=3, proxy_tsval_c=0x8000_0000, ok_len=9, client_presplice=40)
+
+
+def drops_wrapping(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    """A wrap bug: every segment whose sequence space crosses 2^32 is dropped (``seq + len`` computed
+    without the modulo and taken for garbage). Invisible unless a segment straddles the wrap."""
+    r = relay(state, seg, now)
+    return dataclasses.replace(r, emitted=()) if seg.tcp.seq + seg.seg_len > 1 << 32 else r
+
+
+def seq_off_by_one(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    r = relay(state, seg, now)
+    out = tuple(dataclasses.replace(s, tcp=dataclasses.replace(s.tcp, seq=(s.tcp.seq + 1) & MASK32))
+                if isinstance(s, Segment) else s for s in r.emitted)
+    return dataclasses.replace(r, emitted=out)
+
+
+class Broken(ReferenceAdapter):
+    name = "broken"
+
+
+def sample(strategy: st.SearchStrategy[Example], n: int, at: int = 1) -> list[Example]:
+    """``n`` examples drawn deterministically (seeded, no database)."""
+    out: list[Example] = []
+
+    @settings(max_examples=n, database=None, deadline=None, suppress_health_check=(HealthCheck.too_slow,))
+    @seed(at)
+    @given(strategy)
+    def collect(ex: Example) -> None:
+        out.append(ex)
+
+    collect()
+    return out
+
+
+@lru_cache(maxsize=4096)
+def splice_of(scenario: Scenario) -> SpliceState:
+    return reference_state(scenario)
+
+
+def bases(ex: Example, plan: SegmentPlan) -> tuple[int, int]:
+    """(splice_irs, splice_iss) of the plan's in leg."""
+    state = splice_of(ex.scenario)
+    leg = state.client if plan.side == "client" else state.server
+    return leg.splice_irs, leg.splice_iss
+
+
+@pytest.fixture(autouse=True)
+def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_EXAMPLES, "40")
+    monkeypatch.setenv(ENV_SHRINK_RUNS, "200")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_reference_passes_every_property(case: object) -> None:
+    from splicecheck.conformance.case import Case
+
+    assert isinstance(case, Case) and case.kind == "property" and case.id.startswith("prop/")
+    r = run_case(ReferenceAdapter(), case, "reference", 11)
+    assert r.verdict is Verdict.PASS, (r.reason, [d.line() for d in r.diffs])
+    assert r.examples == 40 and r.first_failure is None and r.checked > 40 * 10
+    assert r.repro == f"splicecheck run --adapter reference --case {case.id} --seed 11"
+
+
+def test_broken_relay_fails_with_a_shrunk_example_that_the_seed_reproduces() -> None:
+    case = BY_SLUG["seq-ack"].case()
+    r = run_case(Broken(relay_fn=seq_off_by_one), case, "broken", 5)
+    assert r.verdict is Verdict.FAIL and r.kind == "property"
+    assert r.first_failure == r.examples and r.first_failure is not None
+    assert r.repro == "splicecheck run --adapter broken --case prop/seq-ack --seed 5"
+    assert "minimal example:" in r.reason and "seed 5" in r.reason
+    assert r.targeted and {d.req for d in r.targeted} == {"SEQ-MAP"}
+    assert r.steps  # the minimal example's evidence travels with the verdict
+    again = run_case(Broken(relay_fn=seq_off_by_one), case, "broken", 5)
+    assert (again.reason, again.diffs, again.steps) == (r.reason, r.diffs, r.steps)
+
+
+def test_a_wrap_only_bug_is_killed_and_shrunk_to_a_segment_across_the_wrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_EXAMPLES, "200")  # the search stops at the first failure (example 25 for seed 3)
+    case = BY_SLUG["trim"].case()
+    r = run_case(Broken(relay_fn=drops_wrapping), case, "broken", 3)
+    assert r.verdict is Verdict.FAIL
+    assert [(d.field, d.expected, d.actual) for d in r.targeted] in ([("to_server.count", 1, 0)],
+                                                                       [("to_client.count", 1, 0)])
+    # the minimal example's input crosses 2^32
+    step = r.steps[r.targeted[0].step]
+    seg = decode(bytes.fromhex(step.input))
+    assert seg.tcp.seq + seg.seg_len > 1 << 32
+    assert run_case(Broken(relay_fn=drops_wrapping), case, "broken", 3).reason == r.reason
+
+
+@pytest.mark.slow
+def test_seedless_runs_record_the_seed_they_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_EXAMPLES, "1000")  # stops at the first failure: tens of examples
+    case = BY_SLUG["trim"].case()
+    r = run_case(Broken(relay_fn=drops_wrapping), case, "broken", None)
+    # FAIL, or NON-STRICT when the first counterexample only broke TRIM-BELOW (a SHOULD)
+    assert r.verdict in (Verdict.FAIL, Verdict.NON_STRICT) and r.seed is not None
+    assert r.repro.endswith(f"--seed {r.seed}")
+    assert run_case(Broken(relay_fn=drops_wrapping), case, "broken", r.seed).reason == r.reason
+
+
+def test_examples_to_kill_is_exposed_and_survives_json() -> None:
+    prop = BY_SLUG["trim"]
+    tally = search(Broken(relay_fn=drops_wrapping), prop.case(), prop.strategy(), 0, Budget(examples=300, shrink=False))
+    assert tally.first_failure is not None and tally.first_failure == tally.examples <= 300
+    r = CaseResult(case="prop/trim", reqs=["TRIM-REST"], verdict=Verdict.FAIL, kind="property", examples=7,
+                   first_failure=7, seed=3)
+    import json
+
+    assert CaseResult.from_dict(json.loads(r.to_json())) == r
+    old = json.loads(r.to_json())
+    del old["examples"], old["first_failure"]  # results written before the fields existed
+    assert CaseResult.from_dict(old).first_failure is None
+
+
+def test_budget_from_env() -> None:
+    assert Budget.from_env({}) == Budget()
+    b = Budget.from_env({"SPLICECHECK_EXAMPLES": "7", "SPLICECHECK_PROGRAMS": "3", "SPLICECHECK_STEPS": " 9 "})
+    assert (b.examples, b.programs, b.steps) == (7, 3, 9)
+    with pytest.raises(ValueError, match="SPLICECHECK_EXAMPLES"):
+        Budget.from_env({"SPLICECHECK_EXAMPLES": "many"})
+    with pytest.raises(ValueError):
+        Budget(examples=0)
+
+
+# -- the strategies concentrate on the wrap --------------------------------------------------------
+
+
+def test_seq32_hits_both_sides_of_the_wrap_and_the_half_distance() -> None:
+    drawn: list[int] = []
+
+    @settings(max_examples=400, database=None, deadline=None)
+    @seed(2)
+    @given(seq32(near=12345))
+    def collect(v: int) -> None:
+        drawn.append(v)
+
+    collect()
+    near_zero = sum(v <= 1 << 12 for v in drawn)
+    near_top = sum(v >= MASK32 - (1 << 12) for v in drawn)
+    half = sum(seq_sub(v, 12345) in (HALF - 1, HALF, HALF + 1) for v in drawn)
+    near_anchor = sum(abs(v - 12345) <= 1 << 12 for v in drawn)
+    assert near_zero > 60 and near_top > 60 and near_anchor > 20
+    assert half >= 3  # all of 2^31 - 1, 2^31, 2^31 + 1 (Hypothesis does not draw a value twice)
+    # exactly 2^31 from the anchor, and both extremes of the circle, are found at once
+    assert find(seq32(near=12345), lambda v: seq_sub(v, 12345) == HALF, settings=settings(database=None))
+    assert find(seq32(), lambda v: v == MASK32, settings=settings(database=None)) == MASK32
+
+
+def test_segments_straddle_the_wrap_the_base_and_sit_2_31_away() -> None:
+    drawn = sample(examples(), 300)
+    plans = [(ex, p) for ex in drawn for p in ex.plans]
+    across_wrap = sum(straddles_wrap(bases(ex, p)[0], p) for ex, p in plans)
+    across_base = sum(-p.size < p.off < 0 for _, p in plans)
+    half_away = sum(p.off % (1 << 32) in (HALF - 1, HALF, HALF + 1) for _, p in plans)
+    bases_at_wrap = sum(min(b, (1 << 32) - b) <= 1 << 13 for ex, p in plans for b in bases(ex, p))
+    assert across_wrap >= 15, across_wrap
+    assert across_base >= 60 and half_away >= 10
+    assert bases_at_wrap >= len(plans)  # most of the 2 x len(plans) bases sit within 8 KiB of the wrap
+    # SACK blocks straddling in.splice_iss, and URG pointers, occur
+    sacks = [b for _, p in plans for o in p.options if isinstance(o, SackPlan) for b in o.blocks]
+    assert sum(a < 0 < b for a, b in sacks) >= 5
+    # a uniform baseline essentially never puts a segment across the wrap
+    uniform = [(ex, p) for ex in sample(examples(numbers=UNIFORM), 300) for p in ex.plans]
+    assert sum(straddles_wrap(bases(ex, p)[0], p) for ex, p in uniform) <= 2
+
+
+def test_find_a_segment_straddling_the_wrap_and_the_base() -> None:
+    def both(ex: Example) -> bool:
+        return any(straddles_wrap(bases(ex, p)[0], p) and -p.size < p.off < 0 for p in ex.plans)
+
+    ex = find(examples(), both, settings=settings(database=None, max_examples=2000, phases=(Phase.generate,)))
+    assert both(ex)
+
+
+def test_features_the_adapter_lacks_are_never_drawn() -> None:
+    avoid = frozenset(Feature) - {Feature.LIFECYCLE}
+    for ex in sample(examples(avoid=avoid), 150):
+        s = ex.scenario
+        assert not s.needs() and s.family == 4
+        for p in ex.plans:
+            assert p.malformed is None and p.corrupt is None and not p.ip_options and p.ttl == 64
+            assert p.off + p.size > 0 or (p.size == 0 and p.off >= 0)  # nothing wholly below the base
+
+
+def test_malformed_option_areas_are_sent_raw_and_do_not_decode() -> None:
+    state = reference_state(WRAP_SCENARIO)
+    for tail in (b"\x08\x00", b"\x02\x01", b"\x05\xff", b"\x1e"):
+        inj = SegmentPlan("client", 0, 5, malformed=tail).build(state)
+        assert inj.raw is not None and len(inj.raw) == len(inj.segment.payload) + 20 + inj.segment.tcp.header_length
+        with pytest.raises(MalformedSegment):
+            decode(inj.raw)
+    bad = SegmentPlan("server", -2, 5, corrupt="tcp").build(state)
+    good = SegmentPlan("server", -2, 5).build(state)
+    assert bad.raw is not None and good.segment.tcp.checksum is not None
+    assert decode(bad.raw).tcp.checksum == good.segment.tcp.checksum ^ 1
+
+
+def test_numbers_are_hashable_policies() -> None:
+    assert Numbers() == WRAP and UNIFORM != WRAP and hash(UNIFORM)
+
+
+def test_checksum_corner_plans_relay_with_checksum_zero() -> None:
+    state = reference_state(WRAP_SCENARIO)
+    hits = 0
+    for off, size, fill in ((0, 10, 1), (3, 64, 2), (-3, 9, 3), (-4, 33, 4), (100, 2, 5)):
+        for side in ("client", "server"):
+            inj = SegmentPlan(side, off, size, fill=fill, csum_corner=True).build(state)
+            (out,) = relay(state, inj.segment, 0.0).segments
+            hits += out.tcp.checksum == 0
+    assert hits == 10

@@ -1,0 +1,131 @@
+"""``splicecheck trace`` on the command line: results.jsonl, reports, exit codes, options."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from splicecheck.cli_trace import main
+
+DATA = Path(__file__).parent / "data" / "trace"
+
+
+def lines(out: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_passing_trace_exit_0_and_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    rc = main([str(DATA / "reference-client.pcap"), str(DATA / "reference-server.pcapng"), "--out", str(out), "-q"])
+    assert rc == 0
+    recs = lines(out)
+    assert recs[0]["type"] == "header" and recs[0]["adapter"] == "trace"
+    details = recs[0]["details"]
+    assert isinstance(details, dict) and "pcapng" in str(details["server_capture"])
+    cases = [r for r in recs if r["type"] == "case"]
+    assert len(cases) == 1 and cases[0]["verdict"] == "PASS" and cases[0]["kind"] == "trace"
+    assert "--conn 198.18.0.2:40000" in str(cases[0]["repro"])
+    assert recs[-1]["type"] == "footer" and recs[-1]["counts"] == {"PASS": 1}
+    text = capsys.readouterr().out
+    assert "segment(s) judged" in text and "results:" in text
+
+
+def test_reports_are_rendered_when_the_renderer_exists(tmp_path: Path) -> None:
+    pytest.importorskip("splicecheck.reports.render")
+    out = tmp_path / "out"
+    assert main([str(DATA / "seq-off-by-one-client.pcap"), str(DATA / "seq-off-by-one-server.pcap"), "--out",
+                 str(out), "-q"]) == 1
+    assert (out / "index.json").exists() and (out / "report.md").exists()
+    assert "SEQ-MAP" in (out / "report.md").read_text()
+
+
+def test_failing_trace_exit_1(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rc = main([str(DATA / "seq-off-by-one-client.pcap"), str(DATA / "seq-off-by-one-server.pcap"), "--out",
+               str(out), "--no-render", "-q"])
+    assert rc == 1
+    (case,) = [r for r in lines(out) if r["type"] == "case"]
+    assert case["verdict"] == "FAIL"
+    assert {d["req"] for d in case["diffs"]} == {"SEQ-MAP"}  # type: ignore[index, union-attr]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["nope.pcap", "nope2.pcap"], "no such file"),
+    (["NOT_A_CAPTURE", "NOT_A_CAPTURE"], "not a pcap or pcapng file"),
+    (["--params", "missing.json"], "no such params file"),
+    (["--proxy", "not-an-address"], "not an IP address"),
+    (["--conn", "198.18.0.2"], "not addr:port"),
+    (["--timeout", "0"], "must be positive"),
+    (["--bogus-option"], ""),
+])
+def test_usage_and_input_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                       message: str) -> None:
+    bad = tmp_path / "not-a-capture.pcap"
+    bad.write_text("hello")
+    argv = [str(bad) if a == "NOT_A_CAPTURE" else str(tmp_path / a) if a.endswith((".pcap", ".json")) else a
+            for a in argv]
+    if not any(a.endswith(".pcap") for a in argv):
+        argv = [str(DATA / "reference-client.pcap"), str(DATA / "reference-server.pcapng"), *argv]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_link_type_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from splicecheck.adapters.trace_capture import PcapWriter
+
+    p = tmp_path / "user0.pcap"
+    with PcapWriter(p, 147) as w:
+        w.write(0, b"\x00" * 40)
+    assert main([str(p), str(DATA / "reference-server.pcapng"), "--out", str(tmp_path / "o")]) == 2
+    assert "unsupported link-layer type 147" in capsys.readouterr().err
+
+
+def test_truncated_capture_is_not_a_crash(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rc = main([str(DATA / "truncated-client.pcap"), str(DATA / "reference-server.pcapng"), "--out", str(out),
+               "--no-render", "-q"])
+    assert rc == 0
+    cap = [r for r in lines(out) if r.get("case") == "trace/capture"]
+    assert cap and "truncated" in str(cap[0]["reason"])
+
+
+def test_dump_params_then_params_round_trip(tmp_path: Path) -> None:
+    dump = tmp_path / "p.json"
+    args = [str(DATA / "socks-client.pcapng"), str(DATA / "socks-server.pcap"), "--no-render", "-q"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--dump-params", str(dump)]) == 0
+    entry = json.loads(dump.read_text())["connections"][0]
+    assert entry["client_leg"]["peer"] == "198.18.0.2:40000" and entry["notes"]
+    assert main([*args, "--out", str(tmp_path / "b"), "--params", str(dump)]) == 0
+    a = [r for r in lines(tmp_path / "a") if r["type"] == "case"]
+    b = [r for r in lines(tmp_path / "b") if r["type"] == "case"]
+    assert [(r["verdict"], r["checked"]) for r in a] == [(r["verdict"], r["checked"]) for r in b]
+
+
+def test_conn_filter_and_no_fast_path(tmp_path: Path) -> None:
+    args = [str(DATA / "reference-client.pcap"), str(DATA / "reference-server.pcapng"), "--no-render", "-q"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--conn", "198.18.0.2:1"]) == 0
+    assert [r for r in lines(tmp_path / "a") if r["type"] == "case"] == []  # nobody to judge: nothing to say
+    assert main([*args, "--out", str(tmp_path / "b"), "--conn", "198.18.0.2:40000", "--no-fast-path"]) == 0
+    (case,) = [r for r in lines(tmp_path / "b") if r["type"] == "case"]
+    assert case["verdict"] == "PASS"
+
+
+def test_default_out_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for f in ("reference-client.pcap", "reference-server.pcapng"):
+        shutil.copy(DATA / f, tmp_path / f)
+    monkeypatch.chdir(tmp_path)
+    assert main(["reference-client.pcap", "reference-server.pcapng", "--no-render", "-q"]) == 0
+    assert (tmp_path / "reports" / "trace-reference-client" / "results.jsonl").exists()
+
+
+def test_wired_into_the_splicecheck_command(tmp_path: Path) -> None:
+    """splicecheck.cli dispatches ``trace`` to this module's ``main`` (OWN_PARSERS)."""
+    from splicecheck import cli
+
+    assert cli.OWN_PARSERS.get("trace") == "cli_trace"
+    rc = cli.main(["trace", str(DATA / "reference-client.pcap"), str(DATA / "reference-server.pcapng"), "--out",
+                   str(tmp_path / "o"), "--no-render", "-q"])
+    assert rc == 0

@@ -1,0 +1,251 @@
+"""Inferring splice parameters from captures, and the ``--params`` file that overrides them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from splicecheck.adapters.trace_engine import TraceConfig, TraceEngine
+from splicecheck.adapters.trace_params import (
+    ParamsDump,
+    ParamsError,
+    load_params,
+    parse_endpoint,
+    parse_params,
+    state_entry,
+)
+from splicecheck.adapters.trace_synth import ConnPlan, default_scenario, synth_pair
+from splicecheck.conformance.contract import PeerPlan, Scenario
+from splicecheck.reference.errors import SpliceCheckError
+from splicecheck.reference.relay import SpliceState, StripStyle
+from splicecheck.reference.segment import addr
+
+DATA = Path(__file__).parent / "data" / "trace"
+M32 = 0xFFFF_FFFF
+
+
+def inferred(c: Path, s: Path, tmp: Path, **kw: object) -> list[dict[str, object]]:
+    dump = ParamsDump(tmp / "params.json")
+    TraceEngine(c, s, TraceConfig(**kw), dump=dump).run()  # type: ignore[arg-type]
+    dump.close()
+    return list(json.loads((tmp / "params.json").read_text())["connections"])
+
+
+def truth(st: SpliceState) -> dict[str, object]:
+    e = state_entry(st)
+    return {"client_leg": e["client_leg"], "server_leg": e["server_leg"], "strip_style": e["strip_style"]}
+
+
+def meaningful(entry: dict[str, object]) -> dict[str, object]:
+    """A params entry without what the model never reads: a leg's timestamps when it does not use them."""
+    out = dict(entry)
+    out.pop("notes", None)
+    for name in ("client_leg", "server_leg"):
+        leg = dict(out[name])  # type: ignore[call-overload]
+        if not leg["timestamps"]:
+            leg.pop("lastrecv_ts")
+            leg.pop("lastsent_ts")
+        out[name] = leg
+    return out
+
+
+SCENARIOS = {
+    "all-options-near-wrap": default_scenario(),
+    "presplice-and-ok-message": default_scenario(client_presplice=30, server_presplice=11, ok_len=7),
+    "ok-message-only": default_scenario(ok_len=2),
+    "ipv6": default_scenario(family=6, client_presplice=3),
+    "no-timestamps-on-server": default_scenario(server=PeerPlan(isn=77, mss=1200, wscale=4, sack_permitted=True)),
+    "no-options-client": Scenario(client=PeerPlan(isn=M32, mss=None), server=PeerPlan(isn=0, tsval=5)),
+    "client-without-df": default_scenario(client=PeerPlan(isn=5, df=False, tsval=9)),
+    "proxy-isn-chosen": default_scenario(proxy_isn_c=M32, proxy_isn_d=0, proxy_tsval_c=M32, proxy_tsval_d=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("transparent", [False, True])
+def test_inferred_parameters_are_the_sessions(tmp_path: Path, name: str, transparent: bool) -> None:
+    """The reference adapter's session holds the constants; the trace must find exactly those."""
+    c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
+    out = synth_pair(c, s, [ConnPlan(SCENARIOS[name], segments=40, transparent=transparent)], seed=4)
+    (got,) = inferred(c, s, tmp_path)
+    assert meaningful(got) == meaningful(truth(out.conns[0].state)), got["notes"]
+
+
+def test_many_connections_each_their_own(tmp_path: Path) -> None:
+    plans = [ConnPlan(default_scenario(client=PeerPlan(isn=i * 1_000_003, tsval=i * 7), ok_len=i % 3),
+                      client_port=42000 + i, segments=15) for i in range(8)]
+    c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
+    out = synth_pair(c, s, plans, seed=9, concurrent=4)
+    got = {g["client_leg"]["peer"]: g for g in inferred(c, s, tmp_path)}  # type: ignore[index]
+    for conn in out.conns:
+        want = truth(conn.state)
+        assert meaningful(got[want["client_leg"]["peer"]]) == meaningful(want)  # type: ignore[index]
+
+
+def test_synproxy_recording_is_judged_as_it_was_live() -> None:
+    """The live recording of Linux SYNPROXY (tests/data/trace): the trace checker, inferring everything
+    from the pcaps, finds for every connection the differences that the live judgement finds — the
+    model on the adapter's own splice state, diff_step on what the kernel emitted — step by step."""
+    from splicecheck.conformance.contract import Observation
+    from splicecheck.conformance.diff import diff_step
+    from splicecheck.conformance.model import Model
+    from splicecheck.reference.codec import decode
+    from splicecheck.reference.errors import MalformedSegment
+    from splicecheck.reference.relay import Endpoint, Leg, RelayResult, direction_of
+
+    live = json.loads((DATA / "synproxy-live.json").read_text())
+    results = {r.case: r for r in TraceEngine(DATA / "synproxy-client.pcap", DATA / "synproxy-server.pcap",
+                                              TraceConfig(idle_timeout=0.5)).run()}
+
+    def state_of(entry: dict[str, dict[str, object]]) -> SpliceState:
+        legs = []
+        for name in ("client_leg", "server_leg"):
+            v = dict(entry[name])
+            peer, local = parse_endpoint(str(v.pop("peer"))), parse_endpoint(str(v.pop("local")))
+            legs.append(Leg(Endpoint(peer.addr, peer.port), Endpoint(local.addr, local.port), **v))  # type: ignore[arg-type]
+        return SpliceState(legs[0], legs[1])
+
+    for s in live["sessions"]:
+        model = Model(state_of(s["state"]))
+        expected = []
+        for i, step in enumerate(s["steps"]):
+            raw = bytes.fromhex(step["input"])
+            before = model.state
+            try:
+                seg = decode(raw)
+            except MalformedSegment:
+                continue
+            result = model.relay(seg, 0.0) if direction_of(before, seg) else RelayResult(None, ())
+            obs = Observation(tuple(bytes.fromhex(x) for x in step["to_client"]),
+                              tuple(bytes.fromhex(x) for x in step["to_server"]))
+            diffs, _record = diff_step(i, before, seg, raw, result, obs, "SEQ-MAP")
+            expected += [[d.step, d.field] for d in diffs if not d.ok]
+        (r,) = [r for cid, r in results.items() if cid.startswith(f"trace/{s['client']}>")]
+        got = sorted([d.step, d.field] for d in r.diffs if d.step >= 0)
+        assert got == sorted(expected), (s["case"], r.reason)
+
+
+def _without_handshakes(tmp_path: Path, transparent: bool, wscale: int | None = None) -> tuple[Path, Path]:
+    from splicecheck.adapters.trace_capture import PcapWriter, open_capture
+    from splicecheck.adapters.trace_link import LINKTYPE_RAW
+
+    c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
+    sc = default_scenario(client=PeerPlan(isn=M32 - 9, wscale=wscale, sack_permitted=True, tsval=M32),
+                          server=PeerPlan(isn=1234, wscale=wscale, sack_permitted=True, tsval=99))
+    synth_pair(c, s, [ConnPlan(sc, segments=60, sack=False, transparent=transparent)], seed=6)
+    cut_c, cut_s = tmp_path / "cc.pcap", tmp_path / "cs.pcap"
+    for src, dst in ((c, cut_c), (s, cut_s)):
+        with open_capture(src) as r, PcapWriter(dst, LINKTYPE_RAW) as w:
+            for i, (ts, _lt, ip, _o) in enumerate(r):
+                if i >= 3:  # the three packets of each leg's handshake
+                    w.write(ts, ip)
+    return cut_c, cut_s
+
+
+def test_midstream_capture_learns_from_the_first_copies(tmp_path: Path) -> None:
+    """Without handshakes the offsets come from the box's first relayed copies, and the notes say so."""
+    results = TraceEngine(*_without_handshakes(tmp_path, True), TraceConfig(match_timeout=0.001)).run()
+    (conn,) = [r for r in results if r.case.startswith("trace/198.18.0.2:40000>")]
+    assert "no complete handshake" in conn.expectation
+    assert conn.verdict.value == "PASS", conn.reason
+    assert conn.checked > 1000
+
+
+def test_midstream_window_scales_come_from_the_params_file(tmp_path: Path) -> None:
+    """Window scales are announced only in SYNs: without them windows cannot be judged (WS-* differ) until
+    the params file says what the handshakes did."""
+    c, s = _without_handshakes(tmp_path, True, wscale=5)
+    (conn,) = [r for r in TraceEngine(c, s, TraceConfig(match_timeout=0.001)).run() if r.case.startswith("trace/1")]
+    assert {d.req for d in conn.diffs} <= {"WS-EXACT", "WS-SAFE"} and conn.diffs
+    scales = parse_params({"defaults": {"client_leg": {"peer_wscale": 5, "local_wscale": 0},
+                                        "server_leg": {"peer_wscale": 5, "local_wscale": 5}}})
+    (conn,) = [r for r in TraceEngine(c, s, TraceConfig(match_timeout=0.001, params=scales)).run()
+               if r.case.startswith("trace/1")]
+    assert conn.verdict.value == "PASS", conn.reason
+
+
+def test_midstream_nat_capture_is_paired_by_the_params_file(tmp_path: Path) -> None:
+    """Across a NAT without handshakes nothing says which flows belong together: one-sided flows (INFO),
+    until the params file pins the pair."""
+    c, s = _without_handshakes(tmp_path, False)
+    alone = TraceEngine(c, s, TraceConfig(match_timeout=0.001)).run()
+    assert {r.verdict.value for r in alone} == {"INFO"} and any("one-sided" in r.reason for r in alone)
+    pin = parse_params({"connections": [{"client_leg": {"peer": "198.18.0.2:40000"},
+                                         "server_leg": {"peer": "198.19.0.2:80", "local": "198.19.0.1:50000"}}]})
+    (conn,) = [r for r in TraceEngine(c, s, TraceConfig(match_timeout=0.001, params=pin)).run()
+               if r.case.startswith("trace/198.18.0.2:40000>")]
+    assert conn.verdict.value == "PASS", conn.reason
+
+
+# -- the params file ------------------------------------------------------------------------------------
+
+
+def test_params_override_and_pin(tmp_path: Path) -> None:
+    """A params file that lies about one constant makes the trace fail on what it governs."""
+    c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
+    out = synth_pair(c, s, [ConnPlan(default_scenario(), segments=40)], seed=4)
+    st = out.conns[0].state
+    entry = state_entry(st)
+    entry["client_leg"]["lastrecv_ts"] = (st.client.lastrecv_ts + 1) & M32  # type: ignore[index]
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps({"splicecheck-trace-params": 1, "connections": [entry]}))
+    (r,) = TraceEngine(c, s, TraceConfig(params=load_params(p))).run()
+    assert r.verdict.value == "FAIL"
+    assert {d.req for d in r.diffs} == {"TS-VAL", "TS-ECR"}  # client TSvals out, and their echoes back
+    assert "from --params" in r.expectation
+
+
+def test_params_defaults_apply_to_every_connection(tmp_path: Path) -> None:
+    p = parse_params({"defaults": {"strip_style": "remove", "server_leg": {"peer_mss": 1000}}})
+    got = p.lookup(parse_endpoint("192.0.2.1:5"), None)
+    assert got.strip_style is StripStyle.REMOVE and got.server_leg.values == {"peer_mss": 1000}
+
+
+def test_params_dump_round_trip(tmp_path: Path) -> None:
+    c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
+    synth_pair(c, s, [ConnPlan(default_scenario(ok_len=3), segments=20)], seed=1)
+    dump = tmp_path / "dump.json"
+    d = ParamsDump(dump)
+    first = TraceEngine(c, s, TraceConfig(), dump=d).run()
+    d.close()
+    again = TraceEngine(c, s, TraceConfig(params=load_params(dump))).run()
+    assert [(r.verdict, r.checked) for r in first] == [(r.verdict, r.checked) for r in again]
+
+
+@pytest.mark.parametrize("obj,where", [
+    ([], "JSON object"),
+    ({"splicecheck-trace-params": 2}, "version 1"),
+    ({"unknown": 1}, "unknown top-level"),
+    ({"proxy": "198.18.0.1"}, "list of addresses"),
+    ({"proxy": ["not-an-address"]}, "proxy[0]"),
+    ({"connections": [{}]}, "client_leg.peer: required"),
+    ({"connections": [{"client_leg": {"peer": "1.2.3.4"}}]}, "not addr:port"),
+    ({"connections": [{"client_leg": {"peer": "1.2.3.4:5", "splice_irs": -1}}]}, "splice_irs"),
+    ({"connections": [{"client_leg": {"peer": "1.2.3.4:5", "peer_wscale": 15}}]}, "peer_wscale"),
+    ({"connections": [{"client_leg": {"peer": "1.2.3.4:5", "timestamps": 1}}]}, "true or false"),
+    ({"connections": [{"client_leg": {"peer": "1.2.3.4:5", "bogus": 1}}]}, "unknown key 'bogus'"),
+    ({"connections": [{"client_leg": {"peer": "1.2.3.4:5"}, "strip_style": "x"}]}, "strip_style"),
+    ({"connections": [{"client_leg": {"peer": "1.2.3.4:5", "local": "[2001:db8::1]:1"}}]}, "address families"),
+])
+def test_params_errors_say_where(obj: object, where: str) -> None:
+    with pytest.raises(ParamsError, match=where.replace("[", r"\[").replace("]", r"\]")) as exc:
+        parse_params(obj)
+    assert isinstance(exc.value, SpliceCheckError)
+
+
+def test_params_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="no such params file"):
+        load_params(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ParamsError, match="not JSON"):
+        load_params(bad)
+
+
+def test_endpoints() -> None:
+    assert parse_endpoint("[2001:db8::1]:443").addr == addr("2001:db8::1")
+    assert parse_endpoint("192.0.2.1:80").port == 80
+    for bad in ("192.0.2.1", "192.0.2.1:99999", "host:80", 5):
+        with pytest.raises(ParamsError):
+            parse_endpoint(bad)  # type: ignore[arg-type]
