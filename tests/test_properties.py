@@ -37,7 +37,7 @@ from splicecheck.conformance.strategies import (
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment
 from splicecheck.reference.relay import RelayResult, SpliceState, relay
-from splicecheck.reference.segment import Segment
+from splicecheck.reference.segment import FIN, SYN, Segment
 from splicecheck.reference.seqspace import seq_sub
 
 WRAP_SCENARIO = Scenario(PeerPlan(0xFFFF_FFF0, wscale=7, sack_permitted=True, tsval=0xFFFF_FFFE),
@@ -225,7 +225,8 @@ def test_features_the_adapter_lacks_are_never_drawn() -> None:
         assert not s.needs() and s.family == 4
         for p in ex.plans:
             assert p.malformed is None and p.corrupt is None and not p.ip_options and p.ttl == 64
-            assert p.off + p.size > 0 or (p.size == 0 and p.off >= 0)  # nothing wholly below the base
+            seg_len = p.size + bool(p.flags & SYN) + bool(p.flags & FIN)  # SYN and FIN occupy a number each
+            assert p.off + seg_len > 0 or (seg_len == 0 and p.off >= 0)  # nothing wholly below the base
 
 
 def test_malformed_option_areas_are_sent_raw_and_do_not_decode() -> None:
