@@ -4,6 +4,11 @@ A session is a :class:`~splicecheck.reference.lifecycle.SpliceMachine` that has 
 splice (:func:`~splicecheck.conformance.model.reference_machine`); injected segments are handed to it
 as client or server segments and whatever it relays is encoded onto the legs. Mutants
 (:mod:`splicecheck.adapters.mutants`) reuse this adapter with a different relay function.
+
+``open_unspliced`` (Feature.LIFECYCLE) yields a :class:`LifecycleSession` over a machine at stage
+UNSPLICED (:func:`~splicecheck.conformance.model.unspliced_machine`): events and segments go to the
+machine as they come, a refusal is the contract's ``RefusedError``, ``state`` raises
+``NotSplicedError`` until the splice is made, and ``stage`` is the machine's.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from contextlib import contextmanager
 
 from splicecheck import __version__
 
-from ..conformance.contract import Feature, IutInfo, Observation, Scenario
-from ..conformance.model import reference_machine
+from ..conformance.contract import Feature, IutInfo, NotSplicedError, Observation, RefusedError, Scenario
+from ..conformance.model import Addresses, addresses, reference_machine, unspliced_machine
 from ..reference.codec import encode
+from ..reference.errors import SpliceStateError
 from ..reference.icmp import PacketTooBig, encode_icmp
-from ..reference.lifecycle import Event, EventType, SpliceMachine
+from ..reference.lifecycle import Event, EventType, SpliceMachine, Stage
 from ..reference.relay import Direction, RelayResult, SpliceState, relay
 from ..reference.segment import Segment
 
@@ -39,14 +45,25 @@ def observation(results: list[RelayResult]) -> Observation:
 
 
 class ReferenceSession:
-    def __init__(self, machine: SpliceMachine) -> None:
+    """A session over ``machine``; ``where`` (the scenario's addresses) tells server segments from client
+    ones before D is connected — without it, the made splice's (or D's socket's) server endpoint does."""
+
+    def __init__(self, machine: SpliceMachine, where: Addresses | None = None) -> None:
         self.machine = machine
+        self.where = where
         self.now = 0.0
 
     @property
     def state(self) -> SpliceState:
-        assert self.machine.splice is not None
+        if self.machine.splice is None:
+            raise NotSplicedError(f"the splice is not made yet (stage {self.machine.stage.value}): no splice state")
         return self.machine.splice
+
+    def _from_server(self, segment: Segment) -> bool:
+        m = self.machine
+        server = self.where.server if self.where is not None else m.splice.server.peer if m.splice is not None \
+            else m.server.peer if m.server is not None else None
+        return server is not None and segment.ip.src == server.addr and segment.tcp.sport == server.port
 
     def inject(self, segment: Segment, *, raw: bytes | None = None,
                expect: tuple[int, int] | None = None) -> Observation:
@@ -58,14 +75,27 @@ class ReferenceSession:
                 segment = decode(raw)
             except MalformedSegment:
                 return Observation()  # a malformed packet is not relayed
-        st = self.machine.splice
-        from_server = st is not None and segment.ip.src == st.server.peer.addr and \
-            segment.tcp.sport == st.server.peer.port
-        kind = EventType.SERVER_SEGMENT if from_server else EventType.CLIENT_SEGMENT
-        return observation(self.machine.handle(Event(kind, segment=segment), self.now))
+        kind = EventType.SERVER_SEGMENT if self._from_server(segment) else EventType.CLIENT_SEGMENT
+        return self._handle(Event(kind, segment=segment))
 
     def event(self, event: Event) -> Observation:
-        return observation(self.machine.handle(event, self.now))
+        return self._handle(event)
+
+    def _handle(self, event: Event) -> Observation:
+        try:
+            return observation(self.machine.handle(event, self.now))
+        except RefusedError:
+            raise
+        except SpliceStateError as exc:  # the model's refusal is the contract's
+            raise RefusedError(exc.state, exc.event, exc.detail) from exc
+
+
+class LifecycleSession(ReferenceSession):
+    """A session from ``open_unspliced``: the same, and the machine's stage reported."""
+
+    @property
+    def stage(self) -> Stage:
+        return self.machine.stage
 
 
 class ReferenceAdapter:
@@ -85,6 +115,13 @@ class ReferenceAdapter:
         machine = reference_machine(scenario)
         machine.relay_fn = self.relay_fn
         yield ReferenceSession(machine)
+
+    @contextmanager
+    def open_unspliced(self, scenario: Scenario) -> Iterator[LifecycleSession]:
+        where = addresses(scenario.family)
+        machine = unspliced_machine(scenario, where)
+        machine.relay_fn = self.relay_fn
+        yield LifecycleSession(machine, where)
 
     def close(self) -> None:
         pass

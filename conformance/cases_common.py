@@ -15,23 +15,40 @@ lifecycle's base points (LIFE-*). :func:`focused` runs a case as the runner woul
 differences in the fields the case is about to its primary requirement, so that a failure counts
 against the requirement the case was written for (``results.requirement_verdicts``). Differences in
 other fields stay collateral, as everywhere else.
+
+Lifecycle lockstep. :class:`Lockstep` drives a session from ``Adapter.open_unspliced`` (Feature.LIFECYCLE)
+and a model :class:`~splicecheck.reference.lifecycle.SpliceMachine` with the same events and segments
+and compares every step as the contract's "Before the splice" says; :func:`lockstep` makes a case's
+execute of a script of such steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from ..reference.codec import decode, encode
-from ..reference.errors import MalformedSegment
+from ..reference.errors import MalformedSegment, SpliceStateError
+from ..reference.lifecycle import TRANSITIONS, Event, EventType, Refused, Stage
 from ..reference.relay import RelayResult, SpliceState, StripStyle, direction_of
-from ..reference.segment import IPv4Header, Segment
-from ..reference.seqspace import seq_sub
-from .case import Case, Injection, injections
-from .contract import Adapter, PeerPlan, Scenario, Session
-from .diff import diff_step, expected_counts, geometry
-from .model import Model
+from ..reference.segment import ACK, FIN, PSH, RST, SYN, IPv4Header, Segment
+from ..reference.seqspace import seq_add, seq_sub
+from .case import Case, Injection, from_client, from_server, injections
+from .contract import (
+    Adapter,
+    NotSplicedError,
+    Observation,
+    PeerPlan,
+    Scenario,
+    Session,
+    UnsupportedError,
+    open_unspliced,
+    session_stage,
+)
+from .diff import diff_step, distance, expected_counts, geometry, summary
+from .model import Model, addresses, handshake_sockets, provisional_state, unspliced_machine
 from .results import CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed, execute
 
@@ -224,5 +241,247 @@ def state_checked(check: StateCheck) -> Execute:
             checks = check(session.state, case.scenario)
             ex = run_injections(session, Model(session.state), case.build(session.state), case.primary)
         return result(case, checks + ex.diffs, ex.steps, ex.geometry, t0, seed)
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle lockstep (Feature.LIFECYCLE): a session before the splice and the model, step by step
+# --------------------------------------------------------------------------------------------------
+
+Credit = Callable[[str, str], str]  # (leg_in "client"/"server", field) -> requirement
+
+#: Requirements the diff engine credits for fields that, in lifecycle cases, evidence a base point or a
+#: release rather than the relay's own arithmetic.
+WIRE_FIELDS = frozenset({"SEQ-MAP", "ACK-MAP", "TRIM-REST", "TRIM-BELOW", "TRIM-SOUND", "TRIM-COMPLETE",
+                         "PAYLOAD-KEEP", "FLAGS-KEEP", "SACK-MAP", "SACK-CLIP"})
+
+#: (leg, field, requirement, what the paper takes) of the base points checked when the splice is made.
+BASES = (("client", "splice_irs", "LIFE-BASE-C2S", "C.rcv_nxt at PRESPLICE"),
+         ("server", "splice_iss", "LIFE-BASE-C2S", "D.snd_nxt at PRESPLICE"),
+         ("server", "splice_irs", "LIFE-BASE-S2C", "D.rcv_nxt when DONT_ACK took effect"),
+         ("client", "splice_iss", "LIFE-BASE-S2C", "C.snd_nxt at PRESPLICE + n"))
+
+
+class Diverged(Exception):
+    """The IUT accepted a step the model refused or the other way round: the walk cannot go on."""
+
+
+def _outcome(ok: bool) -> str:
+    return "accepted" if ok else "refused"
+
+
+class Lockstep:
+    """A session from ``open_unspliced`` and a model machine at stage UNSPLICED, driven by the same
+    steps (the contract's "Before the splice"). Each step is applied to both and compared: accepted or
+    refused (``refusal_req``), the packets emitted (held data neither relayed nor acknowledged, the
+    held segments relayed on the step that makes the splice), the stage where the session reports
+    one, and on the step that makes the splice the IUT's base points. The proxy's own TCP traffic
+    before the splice is set aside first (:meth:`own_tcp`). Segments are built from the model's
+    :func:`provisional_state`, after the splice from the model's constants."""
+
+    def __init__(self, session: Session, scenario: Scenario, primary: str, credit: Credit | None = None,
+                 trail: Executed | None = None) -> None:
+        self.session = session
+        self.where = addresses(scenario.family)
+        self.server_socket = handshake_sockets(scenario, self.where)[1]
+        self.model = unspliced_machine(scenario, self.where)
+        self.primary = primary
+        self.credit = credit
+        #: where the checks go: a fresh record, or ``trail``'s (several sessions in one case)
+        self.trail = trail if trail is not None else Executed([], [], [])
+        self.diffs, self.steps, self.geometry = self.trail.diffs, self.trail.steps, self.trail.geometry
+        self.reports_stage = session_stage(session) is not None
+        self._check_stage(-1, None, None)
+
+    # -- what the cases build from --------------------------------------------------------------------
+    @property
+    def stage(self) -> Stage:
+        return self.model.stage
+
+    def provisional(self) -> SpliceState:
+        return provisional_state(self.model, self.where)
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def event(self, ev: Event, *, refusal_req: str = "LIFE-TOTAL") -> bool:
+        """Apply a socket-level event to both; True if both took it."""
+        return self._step(ev, lambda: self.session.event(ev), None, refusal_req)
+
+    def connect(self) -> bool:
+        """SERVER_CONNECTED with D's socket from the model's handshake."""
+        return self.event(Event(EventType.SERVER_CONNECTED, socket=self.server_socket))
+
+    def app(self, etype: EventType, n: int, *, refusal_req: str = "LIFE-TOTAL") -> bool:
+        return self.event(Event(etype, n), refusal_req=refusal_req)
+
+    def inject(self, seg: Segment, *, refusal_req: str = "LIFE-TOTAL") -> bool:
+        """Send ``seg`` from the end host its addresses name to both; True if both took it."""
+        srv = self.where.server
+        kind = EventType.SERVER_SEGMENT if (seg.ip.src, seg.tcp.sport) == (srv.addr, srv.port) \
+            else EventType.CLIENT_SEGMENT
+        return self._step(Event(kind, segment=seg), lambda: self.session.inject(seg), seg, refusal_req)
+
+    def client(self, off: int = 0, *, payload: bytes = b"", ack_off: int | None = None, flags: int | None = None,
+               refusal_req: str = "LIFE-TOTAL") -> bool:
+        """A segment from the client at ``off`` past C's (provisional) splice_irs, acknowledging
+        ``ack_off`` past its splice_iss (default: all the proxy has written, the unwritten part of the
+        OK message excepted)."""
+        f = (ACK | PSH if payload else ACK) if flags is None else flags
+        a = -self.model.ok_remaining if ack_off is None else ack_off
+        return self.inject(from_client(self.provisional(), off, ack_off=a, payload=payload, flags=f),
+                           refusal_req=refusal_req)
+
+    def server(self, off: int = 0, *, payload: bytes = b"", ack_off: int = 0, flags: int | None = None,
+               refusal_req: str = "LIFE-TOTAL") -> bool:
+        """A segment from the server at ``off`` past D's (provisional) splice_irs, acknowledging
+        ``ack_off`` past its splice_iss."""
+        f = (ACK | PSH if payload else ACK) if flags is None else flags
+        return self.inject(from_server(self.provisional(), off, ack_off=ack_off, payload=payload, flags=f),
+                           refusal_req=refusal_req)
+
+    # -- the comparison -------------------------------------------------------------------------------
+    def _step(self, ev: Event, iut: Callable[[], Observation], seg: Segment | None, refusal_req: str) -> bool:
+        m = self.model
+        before, held, was_made = m.stage, list(m.held), m.splice is not None
+        try:
+            results, model_ok = m.handle(ev), True
+        except SpliceStateError:
+            results, model_ok = [], False
+        try:
+            observed, iut_ok, why = iut(), True, ""
+        except SpliceStateError as exc:  # the contract's RefusedError is one
+            observed, iut_ok, why = Observation(), False, str(exc)
+        step = len(self.steps)
+        raw = encode(seg) if seg is not None else b""
+        what = summary(raw) if seg is not None else f"lifecycle event {ev.type.value}" + (
+            f"({ev.nbytes})" if ev.nbytes else "")
+        self.steps.append(StepRecord(
+            leg_in="server" if ev.type is EventType.SERVER_SEGMENT else "client", input=raw.hex(),
+            actual_to_client=[x.hex() for x in observed.to_client],
+            actual_to_server=[x.hex() for x in observed.to_server],
+            summary_input=what + (f" [refused by the IUT: {why}]" if why else ""),
+            summary_actual=[summary(x) for x in observed.to_client + observed.to_server]))
+        self.diffs.append(FieldDiff(step, -1, f"lifecycle[{before.value}, {ev.type.value}]", _outcome(model_ok),
+                                    _outcome(iut_ok), refusal_req))
+        if model_ok != iut_ok:
+            if iut_ok:  # the stage it answers cannot be one the table lists for a refused event
+                self._check_stage(step, before, ev.type)
+            raise Diverged(f"step {step}: {what} {_outcome(model_ok)} by the model, {_outcome(iut_ok)} by the IUT")
+        if not model_ok:
+            self._check_stage(step, None, None)
+            return False
+        if not was_made:
+            observed = Observation(tuple(p for p in observed.to_client if not self.own_tcp(p, to_client=True)),
+                                   tuple(p for p in observed.to_server if not self.own_tcp(p, to_client=False)),
+                                   observed.elapsed)
+        if results:
+            inputs = [seg] * len(results) if seg is not None else held[:len(results)]
+            self._compare(step, results, inputs, observed, self.primary if seg is not None else "LIFE-RELEASE")
+        else:
+            if len(m.held) > len(held):  # held: not relayed, not acknowledged (LIFE-DONTACK / -RELEASE)
+                idle = "LIFE-DONTACK" if ev.type is EventType.SERVER_SEGMENT else "LIFE-RELEASE"
+            elif m.held and seg is None:  # an event before the OK message is complete: nothing released yet
+                idle = "LIFE-RELEASE"
+            else:
+                idle = self.primary if was_made else "LIFE-TOTAL"
+            for leg, actual in (("to_client", observed.to_client), ("to_server", observed.to_server)):
+                self.diffs.append(FieldDiff(step, -1, f"{leg}.count", 0, len(actual), idle))
+        self._check_stage(step, before, ev.type)
+        if not was_made and m.splice is not None:
+            self._check_bases(step, m.splice)
+        return True
+
+    def own_tcp(self, raw: bytes, *, to_client: bool) -> bool:
+        """Whether ``raw`` is the proxy's own TCP at work before the splice (contract docstring): from
+        the proxy's socket to its peer, no SYN/FIN/RST, only bytes the application wrote on that socket,
+        and acknowledging nothing held."""
+        m = self.model
+        ctr = m.c if to_client else m.d
+        try:
+            seg = decode(raw)
+        except MalformedSegment:
+            return False
+        if ctr is None:
+            return False
+        sock, t = ctr.sock, seg.tcp
+        if (seg.ip.src, t.sport, seg.ip.dst, t.dport) != (sock.local.addr, sock.local.port, sock.peer.addr,
+                                                          sock.peer.port) or t.flags & (SYN | FIN | RST):
+            return False
+        first = seq_add(sock.local_isn, 1)
+        written = seq_sub(ctr.snd_nxt, first)
+        if seq_sub(t.seq, first) > written or seq_sub(t.seq, first) + len(seg.payload) > written:
+            return False
+        limit = m.c2s_irs if to_client else m.s2c_irs
+        return not (t.flags & ACK and limit is not None and distance(t.ack, limit) > 0)
+
+    def _compare(self, step: int, results: list[RelayResult], inputs: Sequence[Segment], observed: Observation,
+                 primary: str) -> None:
+        """Diff the model's results against the IUT's packets, split among the results in order per leg."""
+        state = self.model.splice
+        assert state is not None
+        at_c = at_s = 0
+        rec = self.steps[step]
+        for k, (r, seg) in enumerate(zip(results, inputs, strict=True)):
+            ec, es = expected_counts(r)
+            last = k == len(results) - 1
+            part = Observation(observed.to_client[at_c:None if last else at_c + ec],
+                               observed.to_server[at_s:None if last else at_s + es])
+            at_c, at_s = at_c + ec, at_s + es
+            step_diffs, record = diff_step(step, state, seg, encode(seg), r, part, primary)
+            leg_in = record.leg_in
+            for d in step_diffs:
+                if self.credit is not None and d.req in WIRE_FIELDS:
+                    d = replace(d, req=self.credit(leg_in, d.field))
+                self.diffs.append(d)
+            rec.expected_to_client.extend(record.expected_to_client)
+            rec.expected_to_server.extend(record.expected_to_server)
+            rec.summary_expected.extend(record.summary_expected)
+            g = geometry(state, seg, r)
+            if g is not None:
+                self.geometry.append(g)
+
+    def _check_stage(self, step: int, before: Stage | None, etype: EventType | None) -> None:
+        iut = session_stage(self.session)
+        if iut is None:
+            return
+        model = self.model.stage
+        req = "LIFE-COMPLETE" if Stage.COMPLETE in (model, iut) else "LIFE-TOTAL"
+        self.diffs.append(FieldDiff(step, -1, "stage", model.value, iut.value, req))
+        if before is not None and etype is not None:
+            rule = TRANSITIONS[before][etype]
+            allowed = sorted(s.value for s in rule) if not isinstance(rule, Refused) else []
+            self.diffs.append(FieldDiff(step, -1, f"stage in TRANSITIONS[{before.value}, {etype.value}] {allowed}",
+                                        True, iut.value in allowed, "LIFE-TOTAL"))
+
+    def _check_bases(self, step: int, made: SpliceState) -> None:
+        """The IUT's base points when the model has made the splice (figures 6 and 7)."""
+        try:
+            iut = self.session.state
+        except NotSplicedError:
+            self.diffs.append(FieldDiff(step, -1, "splice made (session.state)", True, False, "LIFE-TOTAL"))
+            return
+        for leg, name, req, paper in BASES:
+            self.diffs.append(FieldDiff(step, -1, f"state.{leg}.{name} ({paper})", getattr(getattr(made, leg), name),
+                                        getattr(getattr(iut, leg), name), req))
+
+
+Script = Callable[[Lockstep], None]
+
+
+def lockstep(script: Script, credit: Credit | None = None, *, needs_stage: bool = False) -> Execute:
+    """An execute running ``script`` on a :class:`Lockstep` over ``open_unspliced(case.scenario)``;
+    ``needs_stage``: UNSUPPORTED for sessions that do not report their stage (completion is not on
+    the wire). A walk that diverges (:class:`Diverged`) ends there, its checks kept."""
+
+    def run(adapter: Adapter, case: Case, seed: int | None) -> CaseResult:
+        t0 = time.perf_counter()
+        with open_unspliced(adapter, case.scenario) as session:
+            lock = Lockstep(session, case.scenario, case.primary, credit)
+            if needs_stage and not lock.reports_stage:
+                raise UnsupportedError("the session does not report its stage, and completion (LIFE-COMPLETE) "
+                                       "changes nothing on the wire")
+            with contextlib.suppress(Diverged):
+                script(lock)
+        return result(case, lock.diffs, lock.steps, lock.geometry, t0, seed)
 
     return run

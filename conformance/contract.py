@@ -16,6 +16,50 @@ the raw packets the IUT emitted towards the client (on leg C) and towards the se
 within its timeout. Raw bytes, not decoded segments: a malformed output is the IUT's fault and the
 diff engine names it.
 
+Before the splice (Feature.LIFECYCLE)
+------------------------------------
+``open`` always yields a made splice, so the lifecycle itself (paper §3, figures 3, 4, 6, 7) cannot be
+watched through it. An adapter with Feature.LIFECYCLE also has ``open_unspliced(scenario)`` (see
+:class:`LifecycleAdapter`; the helper :func:`open_unspliced` turns its absence into UNSUPPORTED): a
+context manager yielding a session right after the *client's* handshake — stage UNSPLICED, C
+connected, D not. Only the scenario's handshake fields count there (end hosts, family, the proxy's
+ISNs and TSvals, strip style); ``ok_len`` and the pre-splice byte counts are ignored, because the
+case drives the whole figure-3 sequence itself with ``Session.event``: SERVER_CONNECTED (connect D;
+its :class:`~splicecheck.reference.lifecycle.Socket` is the one the model's handshake gives, which a
+live IUT may ignore as long as it connects D per the scenario), INTEND_SPLICE, the application's reads
+and writes (APP_*), PRESPLICE(n) and the OK message (APP_SEND_CLIENT in PRESPLICED), and segments
+with ``Session.inject`` (a server segment is one from the scenario's server address and port). The
+model's expectation is a second :class:`~splicecheck.reference.lifecycle.SpliceMachine` driven with
+the same events, from the sockets the reference's handshakes give (``model.handshake_sockets``): the
+lifecycle cases choose the proxy's ISNs and TSvals (CHOOSE_PROXY_ISN, CHOOSE_PROXY_TS), since before
+the splice there are no constants to learn them from. Per step:
+
+* **Refusal.** An event or segment the IUT does not take in its current stage makes ``event`` /
+  ``inject`` raise :class:`RefusedError` (a :class:`~splicecheck.reference.errors.SpliceStateError`,
+  carrying the stage, the event and the reason). The cases accept any ``SpliceStateError`` as a
+  refusal and compare it with the lifecycle table's answer (LIFE-TOTAL); any other exception is the
+  harness's (ERROR).
+* **What is emitted.** The observation of a step is, as always, every packet the IUT sent within its
+  timeout. The splice itself emits nothing before it is made: data the model absorbs (read by the
+  proxy application) or holds (server data after INTEND_SPLICE, client data after PRESPLICE) is
+  neither relayed nor acknowledged beyond its base (LIFE-DONTACK). The held segments are relayed, in
+  arrival order, on the step that makes the splice — the APP_SEND_CLIENT that writes the OK message's
+  last byte, or PRESPLICE itself when n is 0 (LIFE-RELEASE). Packets of the proxy's own TCP before
+  the splice — the bytes its application wrote, and acknowledgments of bytes it may still read — are
+  not the splice's, and the cases allow them: a TCP segment from the proxy to an end host, without
+  SYN, FIN or RST, carrying only bytes the application wrote on that socket and acknowledging nothing
+  held (on D nothing past D's ``splice_irs`` once DONT_ACK is set; on C nothing past C's
+  ``splice_irs`` once PRESPLICE is done).
+* **``Session.state`` before the splice** raises :class:`NotSplicedError` (a :class:`HarnessError`:
+  asking is the case's mistake). Once the splice is made it is the splice the IUT made, and its base
+  points are compared with the model's (LIFE-BASE-S2C, LIFE-BASE-C2S); later segments are built from
+  the model's constants, so wrong bases also show on the wire.
+* **``Session.stage``** (optional): a session that can report its
+  :class:`~splicecheck.reference.lifecycle.Stage` (or the stage's value) exposes it as ``stage``; it is
+  compared with the model's after every step (:func:`session_stage`). Completion on the ACK of the
+  whole OK message (LIFE-COMPLETE) changes nothing on the wire, so the cases about the completion
+  point are UNSUPPORTED for sessions without it.
+
 An adapter declares, in ``unsupported``, the :class:`Feature`\\ s it cannot do (the exit code 127 of
 quic-interop-runner); cases needing one are UNSUPPORTED, not FAIL. Errors that are the harness's and
 not the IUT's (the lab could not be built, a namespace vanished) are raised as :class:`HarnessError`
@@ -34,8 +78,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from ..reference.errors import SpliceCheckError
-from ..reference.lifecycle import Event
+from ..reference.errors import SpliceCheckError, SpliceStateError
+from ..reference.lifecycle import Event, Stage
 from ..reference.relay import SpliceState, StripStyle
 from ..reference.segment import Segment
 
@@ -162,13 +206,30 @@ class UnsupportedError(SpliceCheckError):
     """The adapter found at run time that it cannot do what the case needs: UNSUPPORTED."""
 
 
+class NotSplicedError(HarnessError):
+    """``Session.state`` was asked before the splice was made (a session from ``open_unspliced``)."""
+
+
+class RefusedError(SpliceStateError):
+    """The IUT refused a lifecycle event or a segment in its current stage (module docstring):
+    LIFE-TOTAL's defined error. ``state``: the stage's value, ``event``: the event type's value,
+    ``detail``: the IUT's reason."""
+
+    @property
+    def reason(self) -> str:
+        return self.detail
+
+
 @runtime_checkable
 class Session(Protocol):
-    """One splice set up in the IUT."""
+    """One splice set up in the IUT (or, from ``open_unspliced``, one being set up).
+
+    Optionally also ``stage``: the IUT's lifecycle stage (a Stage or its value), module docstring."""
 
     @property
     def state(self) -> SpliceState:
-        """The splice constants in effect (requested or learnt), in the reference model's terms."""
+        """The splice constants in effect (requested or learnt), in the reference model's terms; before
+        the splice is made, :class:`NotSplicedError`."""
         ...
 
     def inject(self, segment: Segment, *, raw: bytes | None = None,
@@ -183,7 +244,9 @@ class Session(Protocol):
         ...
 
     def event(self, event: Event) -> Observation:
-        """Apply a socket-level lifecycle event (adapters with Feature.LIFECYCLE only)."""
+        """Apply a socket-level lifecycle event (adapters with Feature.LIFECYCLE only) and return what the
+        IUT emitted (the held segments on the event that makes the splice); :class:`RefusedError` if the
+        IUT refuses it."""
         ...
 
 
@@ -203,6 +266,36 @@ class Adapter(Protocol):
     def close(self) -> None:
         """Release everything the adapter holds (a lab, say). Called once, at the end of a run."""
         ...
+
+
+@runtime_checkable
+class LifecycleAdapter(Adapter, Protocol):
+    """An adapter with Feature.LIFECYCLE: it can also open a session before the splice."""
+
+    def open_unspliced(self, scenario: Scenario) -> AbstractContextManager[Session]:
+        """A session right after the client's handshake: stage UNSPLICED, D not connected (module
+        docstring). Torn down on exit."""
+        ...
+
+
+def open_unspliced(adapter: Adapter, scenario: Scenario) -> AbstractContextManager[Session]:
+    """``adapter.open_unspliced(scenario)``; :class:`UnsupportedError` if the adapter has none."""
+    opener = getattr(adapter, "open_unspliced", None)
+    if not callable(opener):
+        raise UnsupportedError(f"adapter {adapter.name} cannot open a session before the splice (no open_unspliced)")
+    cm: AbstractContextManager[Session] = opener(scenario)
+    return cm
+
+
+def session_stage(session: Session) -> Stage | None:
+    """The stage a session reports (its optional ``stage``), or None if it reports none."""
+    value = getattr(session, "stage", None)
+    if value is None or isinstance(value, Stage):
+        return value
+    try:
+        return Stage(getattr(value, "value", value))
+    except ValueError as exc:
+        raise HarnessError(f"the session reports an unknown stage {value!r}") from exc
 
 
 AdapterFactory = Callable[[str], Adapter]

@@ -10,6 +10,12 @@ handshakes follow :mod:`splicecheck.reference.handshake` (§3.4), and the splice
 So the constants come out of the lifecycle table itself (LIFE-BASE-S2C, LIFE-BASE-C2S), never from
 a second formula. Adapters that make the splice some other way (SYNPROXY) learn their constants
 instead and do not use this module.
+
+Before the splice (``Adapter.open_unspliced``, Feature.LIFECYCLE) the model is a machine at stage
+UNSPLICED holding only C (:func:`unspliced_machine`); D's socket, the same :func:`handshake_sockets`
+gives, arrives with the SERVER_CONNECTED event. :func:`provisional_state` gives such a machine's legs
+as a :class:`SpliceState` — the bases fixed so far, the running counters for the rest — so that cases
+can build segments before there is a splice.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 
 from ..reference.handshake import ProxyConfig, SynOptions, answer_client, negotiate, offer_server
 from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine
-from ..reference.relay import Endpoint, RelayResult, SpliceState, direction_of
+from ..reference.relay import Endpoint, Leg, RelayResult, SpliceState, direction_of
 from ..reference.segment import Segment, addr
 from ..reference.seqspace import seq_add
 from .contract import PeerPlan, Scenario
@@ -50,9 +56,10 @@ def syn_options(p: PeerPlan) -> SynOptions:
     return SynOptions(mss=p.mss, wscale=p.wscale, sack_permitted=p.sack_permitted, timestamps=p.tsval is not None)
 
 
-def reference_machine(scenario: Scenario, where: Addresses | None = None,
-                      config: ProxyConfig | None = None) -> SpliceMachine:
-    """A lifecycle machine that has made the scenario's splice (stage SPLICED)."""
+def handshake_sockets(scenario: Scenario, where: Addresses | None = None,
+                      config: ProxyConfig | None = None) -> tuple[Socket, Socket]:
+    """C's and D's sockets after the reference proxy's handshakes for ``scenario`` (§3.4): the
+    scenario's ISNs and TSvals, the model's defaults where the scenario leaves the proxy's open."""
     s = scenario
     where = where or addresses(s.family)
     cfg = config or ProxyConfig()
@@ -71,6 +78,33 @@ def reference_machine(scenario: Scenario, where: Addresses | None = None,
                     s.proxy_isn_d if s.proxy_isn_d is not None else DEFAULT_PROXY_ISN_D,
                     leg_d.timestamps, s.server.tsval or 0, ts_d, leg_d.sack, leg_d.peer_wscale, leg_d.local_wscale,
                     leg_d.peer_mss)
+    return sock_c, sock_d
+
+
+def unspliced_machine(scenario: Scenario, where: Addresses | None = None) -> SpliceMachine:
+    """The lifecycle machine right after the client's handshake: stage UNSPLICED, D not connected."""
+    return SpliceMachine(handshake_sockets(scenario, where)[0], strip_style=scenario.strip_style)
+
+
+def provisional_state(m: SpliceMachine, where: Addresses) -> SpliceState:
+    """``m``'s splice if made; before that, its legs with the base points fixed so far and the running
+    counters for the others (what a segment sent now is numbered from). Before D is connected the
+    server leg is a stand-in with the scenario's addresses and zero counters."""
+    if m.splice is not None:
+        return m.splice
+    c, d = m.c, m.d
+    client = c.leg(c.rcv_nxt if m.c2s_irs is None else m.c2s_irs, c.snd_nxt if m.s2c_iss is None else m.s2c_iss)
+    if d is None:
+        return SpliceState(client, Leg(where.server, where.proxy_d, 0, 0), m.strip_style)
+    server = d.leg(d.rcv_nxt if m.s2c_irs is None else m.s2c_irs, d.snd_nxt if m.c2s_iss is None else m.c2s_iss)
+    return SpliceState(client, server, m.strip_style)
+
+
+def reference_machine(scenario: Scenario, where: Addresses | None = None,
+                      config: ProxyConfig | None = None) -> SpliceMachine:
+    """A lifecycle machine that has made the scenario's splice (stage SPLICED)."""
+    s = scenario
+    sock_c, sock_d = handshake_sockets(s, where, config)
     m = SpliceMachine(sock_c, strip_style=s.strip_style)
     m.handle(Event(EventType.SERVER_CONNECTED, socket=sock_d))
     if s.client_presplice:
