@@ -112,9 +112,17 @@ def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None =
 
 
 class JsonlSink:
-    """Appends one JSON line per record, flushed and fsynced, so an interrupted run keeps its results."""
+    """Appends one JSON line per record, flushed and fsynced, so an interrupted run keeps its results.
 
-    def __init__(self, path: Path | None) -> None:
+    ``evidence``: ``"failing"`` (default) keeps the packets (``steps``) of cases that did not pass and
+    drops those of passing ones — their field checks are counted in ``checked``, and a passing case's
+    packets are what the model says, so they add megabytes and no information; ``"all"`` keeps every
+    case's packets (for offline re-checking)."""
+
+    def __init__(self, path: Path | None, evidence: str = "failing") -> None:
+        if evidence not in ("failing", "all"):
+            raise ValueError(f"evidence must be 'failing' or 'all': {evidence!r}")
+        self.evidence = evidence
         self.path = path
         self._f: IO[str] | None = None
         if path is not None:
@@ -128,6 +136,11 @@ class JsonlSink:
         self._f.flush()
         with contextlib.suppress(OSError):
             os.fsync(self._f.fileno())
+
+    def write_case(self, result: CaseResult) -> None:
+        if self.evidence == "failing" and result.verdict is Verdict.PASS and result.steps:
+            result = replace(result, steps=[])
+        self.write(result.to_json())
 
     def close(self) -> None:
         if self._f is not None:
@@ -166,7 +179,7 @@ def run(adapter: Adapter, cases: Sequence[Case], *, adapter_spec: str, sink: Jso
     for item in todo:
         result = item if isinstance(item, CaseResult) else run_case(adapter, item, adapter_spec, seed)
         results.append(result)
-        sink.write(result.to_json())
+        sink.write_case(result)
         if reporter is not None:
             reporter.case(result)
         if on_result is not None:

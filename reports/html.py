@@ -68,13 +68,21 @@ def badge(v: Verdict | str) -> str:
     return f'<span class="badge v-{e(value)}">{e(value)}</span>'
 
 
-def hexdump(hex_text: str) -> str:
-    """Offset, 16 bytes a line, in hex (the hex string itself when it does not decode)."""
+HEXDUMP_LIMIT = 256  # bytes shown per packet: every header and the start of the payload
+
+
+def hexdump(hex_text: str, limit: int = HEXDUMP_LIMIT) -> str:
+    """Offset, 16 bytes a line, in hex, up to ``limit`` bytes (the whole packet is in the pcapng
+    evidence and the results file); the hex string itself when it does not decode."""
     try:
         data = bytes.fromhex(hex_text)
     except (ValueError, TypeError):
         return str(hex_text)
-    return "\n".join(f"{i:04x}  " + " ".join(f"{b:02x}" for b in data[i:i + 16]) for i in range(0, len(data), 16))
+    shown = data[:limit]
+    lines = [f"{i:04x}  " + " ".join(f"{b:02x}" for b in shown[i:i + 16]) for i in range(0, len(shown), 16)]
+    if len(data) > limit:
+        lines.append(f"… {len(data) - limit} more bytes (the whole packet is in the pcapng evidence)")
+    return "\n".join(lines)
 
 
 def _head(run: Run) -> list[str]:

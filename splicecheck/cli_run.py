@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the property and stateful cases")
     p.add_argument("--out", type=Path, default=None, help="report directory (default reports/<adapter>)")
     p.add_argument("--no-render", action="store_true", help="write results.jsonl only")
+    p.add_argument("--evidence", choices=["failing", "all"], default="failing",
+                   help="whose packets results.jsonl keeps: cases that did not pass (default), or all")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress")
     return p
@@ -72,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out: Path = args.out or default_out(args.adapter)
     results_path = out / "results.jsonl"
-    sink = JsonlSink(results_path)
+    sink = JsonlSink(results_path, args.evidence)
     reporter = TerminalReporter(sys.stdout, progress="off" if args.quiet else "auto")
     try:
         results = run(adapter, cases, adapter_spec=args.adapter, sink=sink, reporter=reporter, seed=args.seed,

@@ -134,3 +134,18 @@ def test_time_exceeded_back_to_the_sender_is_allowed_but_relaying_is_not() -> No
     relayed = Observation(to_server=(encode(seg),))
     bad, _ = diff_step(0, st, seg, encode(seg), expected, relayed, "TTL-EXPIRE")
     assert [(d.field, d.req) for d in bad if not d.ok] == [("to_server.count", "TTL-EXPIRE")]
+
+
+def test_results_file_keeps_packets_of_cases_that_did_not_pass(tmp_path: Path) -> None:
+    cases = [data_case(), Case("TS-t", ("TS-VAL",), "x", "y", lambda st: [from_client(st, 0, payload=b"a")], WRAP)]
+    for evidence, kept in (("failing", [True, False]), ("all", [True, True])):
+        path = tmp_path / f"{evidence}.jsonl"
+        sink = JsonlSink(path, evidence)
+        results = run(ReferenceAdapter(relay_fn=seq_off_by_one), cases, adapter_spec="m", sink=sink)
+        sink.close()
+        assert [r.verdict for r in results] == [Verdict.FAIL, Verdict.PASS]
+        lines = [json.loads(x) for x in path.read_text().splitlines()][1:-1]
+        assert [bool(x["steps"]) for x in lines] == kept
+        assert all(x["checked"] > 20 for x in lines)  # the checks are counted either way
+    with pytest.raises(ValueError):
+        JsonlSink(None, "some")
