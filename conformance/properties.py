@@ -34,12 +34,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, reject, seed, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 
 from ..reference.relay import SpliceState
 from .case import Case, Injection
-from .contract import Feature
+from .contract import Feature, UnsupportedError
 from .diff import lines
 from .results import CaseResult, Verdict, case_verdict
 from .runner import Executed, execute, repro_command
@@ -100,7 +101,8 @@ def hypothesis_settings(max_examples: int, budget: Budget, steps: int | None = N
     phases = (Phase.generate, Phase.shrink) if budget.shrink else (Phase.generate,)
     return settings(database=None, deadline=None, max_examples=max_examples, phases=phases, derandomize=False,
                     report_multiple_bugs=False, print_blob=False, verbosity=Verbosity.quiet,
-                    suppress_health_check=(HealthCheck.too_slow,), stateful_step_count=steps or budget.steps)
+                    suppress_health_check=(HealthCheck.too_slow, HealthCheck.filter_too_much),
+                    stateful_step_count=steps or budget.steps)
 
 
 def fresh_seed() -> int:
@@ -151,6 +153,8 @@ class Tally:
     evidence: Executed | None = None  # the first passing example with collateral differences
     error: BaseException | None = None  # the harness failed (re-raised after the search)
     flaky: bool = False  # the failure did not reproduce on replay (a non-deterministic IUT)
+    rejected: int = 0  # examples the IUT could not set up (UnsupportedError): not judged, not counted
+    unsupported: str = ""  # the last such reason
 
     def begin(self) -> None:
         """At the start of every run: count it, or cut shrinking short (see :class:`Budget`)."""
@@ -199,6 +203,9 @@ def run_search(test: Callable[[], None], tally: Tally) -> Tally:
         test()
     except (Counterexample, _Aborted, _ShrinkBudgetSpent):
         pass
+    except Unsatisfiable as exc:  # every drawn example needed something the IUT cannot do
+        raise UnsupportedError(f"no drawn example could be set up ({tally.rejected} tried): {tally.unsupported}") \
+            from exc
     except Exception:  # Hypothesis' own (a flaky failure, say): keep what was seen if it was a failure
         if tally.failure is None and tally.error is None:
             raise
@@ -223,6 +230,12 @@ def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], s
         tally.begin()
         try:
             ex = execute(adapter, example_case(case, example))
+        except UnsupportedError as exc:  # this example only (a scenario the IUT cannot make): draw another
+            tally.rejected += 1
+            tally.unsupported = str(exc)
+            if tally.first_failure is None:
+                tally.examples -= 1
+            reject()
         except Exception as exc:
             raise tally.harness(exc) from exc
         tally.judge(reqs, example.describe(), ex)

@@ -22,10 +22,13 @@ Order of work for a segment arriving on leg ``in`` and leaving on leg ``out``:
 7. advance: a relayed segment ending ahead of the furthest point so far moves it (TRIM-2GIB).
 
 Speed: the relay reads the received headers' words from the bytes the segment was decoded from
-(``encode(seg)`` returns them), builds the output's header bytes once and uses them for both the
-checksum and the wire form it attaches to the output, and builds its outputs with the unchecked
-constructors of :mod:`~splicecheck.reference.segment` — every field is a masked word or a part of
-the already-valid input (``benchmarks/relay_throughput.py`` measures the result).
+(``encode(seg)`` returns them), sums the output's TCP header from its fields (a 32-bit field is
+congruent to the sum of its two words modulo 0xFFFF), packs the output's headers once, for the wire
+form it attaches to the output, and builds its outputs with the unchecked constructors of
+:mod:`~splicecheck.reference.segment` — every field is a masked word or a part of the already-valid
+input. The two option layouts of nearly every data segment take a fast path (``_map_options``) that
+calls the same mapping helpers as the general loop (``benchmarks/relay_throughput.py`` measures the
+result; ``tests/test_relay.py`` holds the fast paths to the general ones).
 """
 
 from __future__ import annotations
@@ -33,7 +36,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-from .codec import _IPV4, _IPV6, _TCP, PROTO_TCP, encode, push_option, push_options, push_sack_edges, push_timestamps
+from .codec import (
+    _IPV4,
+    _IPV6,
+    _TCP,
+    PROTO_TCP,
+    encode,
+    push_aligned_sack,
+    push_aligned_timestamps,
+    push_option,
+    push_options,
+    push_sack_edges,
+    push_timestamps,
+)
 from .icmp import PacketTooBig
 from .mapping import (
     ADVANCE_LIMIT,
@@ -51,6 +66,7 @@ from .mapping import (
 from .segment import (
     ACK,
     FIN,
+    NOP,
     PSH,
     RST,
     SYN,
@@ -75,14 +91,13 @@ from .segment import (
 )
 
 _M = 0xFFFF  # arithmetic modulo 2^16 - 1 is one's complement arithmetic (RFC 1071 §2)
-_NOP = NoOperation()
 _NOP_BYTE = b"\x01"
 
 
-def _words(data: bytes) -> int:
-    """The one's complement sum of ``data`` (even length) modulo 0xFFFF: ``2^16 ≡ 1``, so the
-    big-endian integer of the bytes is congruent to the sum of their 16-bit words (RFC 1071 §2)."""
-    return int.from_bytes(data, "big") % _M
+#: ``_words(data)``: a number congruent modulo 0xFFFF to the one's complement sum of the 16-bit words of
+#: ``data`` (even length). ``2^16 ≡ 1``, so the big-endian integer of the bytes is itself such a number
+#: (RFC 1071 §2); the checksums add and subtract these unreduced and reduce once, in :func:`_fix`.
+_words = int.from_bytes  # byteorder "big" is the default (Python ≥ 3.11)
 
 
 class Direction(StrEnum):
@@ -151,8 +166,10 @@ class Leg:
     peer_mss: int = 536
     #: private, derived in ``__post_init__`` for the relay's hot path: the one's complement sum of both
     #: addresses — the pseudo-header words that do not change from segment to segment, the same either
-    #: way round, so for what arrives and what leaves — and ``(recv_shift, send_shift)``
+    #: way round, so for what arrives and what leaves —, the sum of the two port words of the TCP
+    #: headers the proxy sends the peer, and ``(recv_shift, send_shift)``
     _addr_sum: int = field(default=0, init=False, repr=False, compare=False)
+    _ports_sum: int = field(default=0, init=False, repr=False, compare=False)
     _shifts: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,7 +185,8 @@ class Leg:
             raise ValueError(f"peer_mss must be 1..65535: {self.peer_mss}")
         if len(self.peer.addr) != len(self.local.addr):
             raise ValueError("a leg's two ends must be of one address family")
-        object.__setattr__(self, "_addr_sum", _words(self.peer.addr + self.local.addr))
+        object.__setattr__(self, "_addr_sum", _words(self.peer.addr + self.local.addr) % _M)
+        object.__setattr__(self, "_ports_sum", self.local.port + self.peer.port)
         object.__setattr__(self, "_shifts", (self.recv_shift, self.send_shift))
 
     @property
@@ -229,7 +247,7 @@ Emitted = Segment | PacketTooBig
 # Reading an enum member off its class goes through the enum metaclass (~0.1 µs a time in CPython 3.11);
 # the per-segment path reads these module-level names instead.
 _C2S, _S2C = Direction.C2S, Direction.S2C
-_TS_MAPPED = Note.TS_MAPPED
+_TS_MAPPED, _SACK_CLIPPED = Note.TS_MAPPED, Note.SACK_CLIPPED
 _NOP_STYLE = StripStyle.NOP
 
 
@@ -251,7 +269,7 @@ class RelayResult:
 
     @property
     def segments(self) -> tuple[Segment, ...]:
-        return tuple(e for e in self.emitted if isinstance(e, Segment))
+        return tuple([e for e in self.emitted if isinstance(e, Segment)])
 
 
 _result = unchecked(RelayResult)
@@ -333,9 +351,11 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     src, dst, sport, dport = leg_out.local.addr, leg_out.peer.addr, leg_out.local.port, leg_out.peer.port
 
     # --- 6. checksums: RFC 1624 eqn. 3 over the changed words -------------------------------------
-    checksum = _tcp_checksum(raw, hl, leg_in, leg_out, _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window,
-                                                                 0, urgent) + opts_raw, tcp_len, seg.payload[:cut])
-    tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent) + opts_raw
+    # The new TCP header's words, checksum zero, modulo 0xFFFF: a 32-bit field hi·2^16 + lo ≡ hi + lo,
+    # so its words sum to the field itself, and the header sums to the sum of its fields (RFC 1071 §2).
+    head_sum = leg_out._ports_sum + seq_out + ack_out + off_flags + window + urgent + _words(opts_raw)
+    checksum = _tcp_checksum(raw, hl, leg_in, leg_out, head_sum, tcp_len, seg.payload[:cut])
+    tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
     ip_out: IPv4Header | IPv6Header
     if isinstance(ip, IPv4Header):
         if ip.options:
@@ -356,7 +376,7 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
                              src, dst)
         ip_out = unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop)
     tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved)
-    out = unchecked_segment(ip_out, tcp_out, payload, ip_head + tcp_head + payload)
+    out = unchecked_segment(ip_out, tcp_out, payload, b"".join((ip_head, tcp_head, opts_raw, payload)))
 
     # --- 7. the advance (TRIM-2GIB) -----------------------------------------------------------------
     moved: int = advance_to(advance, leg_in.splice_irs, (t.seq + seg_len) & 0xFFFF_FFFF)  # the segment's end
@@ -372,9 +392,62 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
 def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, advance_back: int, style: StripStyle,
                  notes: list[Note]) -> tuple[tuple[TcpOption, ...], bytes]:
     """The relayed option list and its bytes. ``advance_back``: how far the other direction's stream,
-    the one SACK blocks acknowledge, has advanced (``mapping.map_sack_block``)."""
+    the one SACK blocks acknowledge, has advanced (``mapping.map_sack_block``).
+
+    Fast path: the two layouts nearly every established-state segment carries (``codec.pull_options``),
+    NOP NOP TS and NOP NOP TS NOP NOP SACK, as decoded (the shared ``NOP``), with the options in use on
+    both legs and no SACK block dropped. Then nothing is stripped or moved: the values are mapped by
+    the same helpers as in :func:`_map_options_loop` and the area is packed in one or two structs.
+    Everything else takes the loop, which gives the same answer for these layouts too
+    (``tests/test_relay.py`` holds the two to each other, notes included)."""
     if not options:
         return options, b""
+    n = len(options)
+    if ((n == 3 or n == 6) and options[0] is NOP and options[1] is NOP and type(options[2]) is Timestamps
+            and leg_in.timestamps and leg_out.timestamps):
+        tsval, tsecr = _mapped_timestamps(options[2], leg_in, leg_out)
+        if n == 3:
+            notes.append(_TS_MAPPED)
+            return (NOP, NOP, unchecked_timestamps(tsval, tsecr)), push_aligned_timestamps(tsval, tsecr)
+        sack = options[5]
+        if options[3] is NOP and options[4] is NOP and type(sack) is Sack and leg_in.sack and leg_out.sack:
+            blocks, edges, clipped = _mapped_sack(sack, leg_in, leg_out, advance_back)
+            if len(blocks) == len(sack.blocks):
+                notes.append(_TS_MAPPED)
+                if clipped:
+                    notes.append(_SACK_CLIPPED)
+                return ((NOP, NOP, unchecked_timestamps(tsval, tsecr), NOP, NOP, unchecked_sack(tuple(blocks))),
+                        push_aligned_timestamps(tsval, tsecr) + push_aligned_sack(edges))
+    return _map_options_loop(options, leg_in, leg_out, advance_back, style, notes)
+
+
+def _mapped_timestamps(opt: Timestamps, leg_in: Leg, leg_out: Leg) -> tuple[int, int]:
+    """TSval and TSecr through the splice (§3.4.1; TS-VAL, TS-ECR)."""
+    return (map_tsval(opt.tsval, leg_in.lastrecv_ts, leg_out.lastsent_ts),
+            map_tsecr(opt.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts))
+
+
+def _mapped_sack(opt: Sack, leg_in: Leg, leg_out: Leg, advance_back: int) -> tuple[list[tuple[int, int]], list[int],
+                                                                                     bool]:
+    """The SACK blocks kept, mapped (§3.4.3; SACK-MAP, SACK-CLIP); their edges; and whether any block
+    was clipped or dropped."""
+    blocks = []
+    edges: list[int] = []
+    clipped = False
+    base, base_out = leg_in.splice_iss, leg_out.splice_irs
+    for left, right in opt.blocks:
+        keep, l2, r2 = map_sack_block(left, right, base, base_out, advance_back)
+        if keep:
+            blocks.append((l2, r2))
+            edges += (l2, r2)
+        # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
+        clipped = clipped or not keep or (l2 == base_out and left != base)
+    return blocks, edges, clipped
+
+
+def _map_options_loop(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, advance_back: int,
+                      style: StripStyle, notes: list[Note]) -> tuple[tuple[TcpOption, ...], bytes]:
+    """:func:`_map_options` for any option list, option by option."""
     out: list[TcpOption] = []
     wire: list[bytes] = []  # out's bytes, built alongside (rebuilt from out when something was removed)
     removed = False
@@ -386,8 +459,7 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, adva
             if leg_in.timestamps and leg_out.timestamps:
                 if _TS_MAPPED not in notes:
                     notes.append(_TS_MAPPED)
-                tsval = map_tsval(opt.tsval, leg_in.lastrecv_ts, leg_out.lastsent_ts)
-                tsecr = map_tsecr(opt.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts)
+                tsval, tsecr = _mapped_timestamps(opt, leg_in, leg_out)
                 out.append(unchecked_timestamps(tsval, tsecr))
                 wire.append(push_timestamps(tsval, tsecr))
             else:
@@ -396,19 +468,9 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, adva
             if not (leg_in.sack and leg_out.sack):
                 removed |= _strip(opt, Note.SACK_STRIPPED, style, out, wire, notes)
                 continue
-            blocks = []
-            edges: list[int] = []
-            clipped = False
-            base, base_out = leg_in.splice_iss, leg_out.splice_irs
-            for left, right in opt.blocks:
-                keep, l2, r2 = map_sack_block(left, right, base, base_out, advance_back)
-                if keep:
-                    blocks.append((l2, r2))
-                    edges += (l2, r2)
-                # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
-                clipped = clipped or not keep or (l2 == base_out and left != base)
+            blocks, edges, clipped = _mapped_sack(opt, leg_in, leg_out, advance_back)
             if clipped:
-                notes.append(Note.SACK_CLIPPED)
+                notes.append(_SACK_CLIPPED)
             if not blocks:
                 removed |= _strip(opt, Note.SACK_STRIPPED, style, out, wire, notes)
                 continue
@@ -416,7 +478,7 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, adva
             wire.append(push_sack_edges(edges))
             pad = 8 * (len(opt.blocks) - len(blocks))  # the dropped blocks' bytes
             if pad and style is _NOP_STYLE:
-                out.extend([_NOP] * pad)
+                out.extend([NOP] * pad)
                 wire.append(_NOP_BYTE * pad)
             elif pad:
                 removed = True
@@ -439,7 +501,7 @@ def _strip(opt: TcpOption, note: Note, style: StripStyle, out: list[TcpOption], 
     if note not in notes:
         notes.append(note)
     if style is _NOP_STYLE:
-        out.extend([_NOP] * opt.size)
+        out.extend([NOP] * opt.size)
         wire.append(_NOP_BYTE * opt.size)
         return False
     while out and isinstance(out[-1], NoOperation):  # the NOPs that aligned it go too
@@ -451,12 +513,13 @@ def _strip(opt: TcpOption, note: Note, style: StripStyle, out: list[TcpOption], 
 
 
 def _fix(total: int) -> int:
-    """A sum ≡ 0 (mod 0xFFFF) of data that is not all zero is 0xFFFF in one's complement."""
+    """The one's complement sum that ``total`` is congruent to: its residue modulo 0xFFFF, except that
+    a sum ≡ 0 of data that is not all zero is 0xFFFF in one's complement."""
     total %= _M
     return total if total else 0xFFFF
 
 
-def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_out: bytes, tcp_len_out: int,
+def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_sum: int, tcp_len_out: int,
                   chopped: bytes) -> int:
     """RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, with ``m`` every old word that changed and ``m'`` its
     replacement: the pseudo-header, the TCP header, and — when a prefix is chopped — the ``chopped``
@@ -464,11 +527,12 @@ def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_out: byte
     which multiplies its sum by 256 (a byte swap, RFC 1071 §2(B)). The payload is never summed, so an
     error in it survives into the new checksum (the fail-safe update of §3.3).
 
-    ``raw`` is the segment as received, its TCP header at ``raw[hl:]``; ``head_out`` the new TCP
-    header, checksum field zero. The old words are summed *with* the received checksum ``HC`` in
-    place: ``~HC + HC ≡ 0``, so ``~HC - (header words without HC)`` is just ``-(header words with
-    HC)``, and the received header need not be re-packed. The pseudo-headers' address words are the
-    legs' cached sums; protocol and length are added to them (RFC 9293 §3.1, RFC 8200 §8.1).
+    ``raw`` is the segment as received, its TCP header at ``raw[hl:]``; ``head_sum`` is congruent
+    modulo 0xFFFF to the sum of the new TCP header's words, checksum field zero. The old words are
+    summed *with* the received checksum ``HC`` in place: ``~HC + HC ≡ 0``, so ``~HC - (header words
+    without HC)`` is just ``-(header words with HC)``, and the received header need not be re-packed.
+    The pseudo-headers' address words are the legs' cached sums; protocol and length are added to
+    them (RFC 9293 §3.1, RFC 8200 §8.1).
     """
     old_len = len(raw) - hl
     doff = (raw[hl + 12] >> 4) * 4
@@ -479,5 +543,5 @@ def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_out: byte
         data -= _words(chopped + b"\x00" * odd)
         if odd:
             data *= 256
-    total = leg_out._addr_sum + PROTO_TCP + tcp_len_out + _words(head_out) + data
+    total = leg_out._addr_sum + PROTO_TCP + tcp_len_out + head_sum + data
     return (~_fix(total)) & 0xFFFF

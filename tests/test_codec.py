@@ -657,3 +657,103 @@ def test_decoded_segments_carry_their_bytes_but_values_ignore_them():
     assert rebuilt._wire is None and rebuilt == seg and hash(rebuilt) == hash(seg) and repr(rebuilt) == repr(seg)
     edited = dataclasses.replace(seg, tcp=dataclasses.replace(seg.tcp, seq=seg.tcp.seq + 1, checksum=None))
     assert edited._wire is None and encode(edited) != raw and decode(encode(edited)).tcp.seq == seg.tcp.seq + 1
+
+
+# --------------------------------------------------------------------------------------------------
+# The fast paths: pull_options' fixed layouts and the unchecked constructors, held to the slow paths
+# --------------------------------------------------------------------------------------------------
+
+_u32 = st.integers(0, 0xFFFF_FFFF)
+
+
+@st.composite
+def near_fast_layouts(draw: st.DrawFn) -> bytes:
+    """Option areas at and around the fast path's layouts — NOP NOP TS, then nothing, a NOP NOP SACK of
+    0 to 4 blocks, or random bytes — then perturbed: bytes overwritten (a kind, a length, a NOP),
+    the area cut short or extended. Valid and malformed areas alike."""
+    area = bytearray(struct.pack("!BBBBII", 1, 1, 8, 10, draw(_u32), draw(_u32)))
+    tail = draw(st.sampled_from(["none", "sack", "random"]))
+    if tail == "sack":
+        k = draw(st.integers(0, 4))
+        area += struct.pack(f"!BBBB{2 * k}I", 1, 1, 5, 2 + 8 * k, *draw(st.lists(_u32, min_size=2 * k,
+                                                                                  max_size=2 * k)))
+    elif tail == "random":
+        area += draw(st.binary(max_size=32))
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.sampled_from(["overwrite", "cut", "extend"]))
+        if op == "overwrite" and area:
+            area[draw(st.integers(0, len(area) - 1))] = draw(st.sampled_from([0, 1, 2, 5, 8, 10, 18, 26, 34, 255]))
+        elif op == "cut":
+            del area[draw(st.integers(0, len(area))):]
+        else:
+            area += draw(st.binary(min_size=1, max_size=8))
+    return bytes(area)
+
+
+def _outcome(parse: Any, area: bytes) -> tuple[Any, ...]:
+    try:
+        return ("options", parse(area, 60))
+    except MalformedSegment as e:
+        return ("malformed", e.reason, e.offset, str(e))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(near_fast_layouts())
+def test_pull_options_fast_path_agrees_with_the_loop(area):
+    """Byte-exact: the same typed options (dataclass equality includes the class) or the same error."""
+    from splicecheck.reference.codec import _pull_options_loop
+
+    fast, slow = _outcome(pull_options, area), _outcome(_pull_options_loop, area)
+    assert fast == slow
+    if fast[0] == "options":
+        assert push_options(fast[1]) == area
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_pull_options_fast_path_layouts(k):
+    """The layouts the fast path takes, and that a fourth block (no room beside TS) is the loop's."""
+    edges = [0xFFFF_FF00 + i for i in range(2 * k)]
+    area = struct.pack("!BBBBII", 1, 1, 8, 10, 7, 0xFFFF_FFFF)
+    expected: tuple[TcpOption, ...] = (NOP, NOP, Timestamps(7, 0xFFFF_FFFF))
+    if k:
+        area += struct.pack(f"!BBBB{2 * k}I", 1, 1, 5, 2 + 8 * k, *edges)
+        expected += (NOP, NOP, Sack(tuple(zip(edges[0::2], edges[1::2], strict=True))))
+    assert pull_options(area) == expected and push_options(expected) == area
+    assert all(o is NOP for o in expected if isinstance(o, type(NOP)))
+
+
+def test_unchecked_constructors_build_ordinary_values():
+    """The unchecked constructors (an instance of a slot-for-slot twin class, re-classed) give values
+    indistinguishable from the validating constructor's: type, equality, hash, repr, frozenness,
+    ``dataclasses.replace``; and ``unchecked`` refuses a class whose layout it cannot mirror."""
+    import dataclasses
+
+    from splicecheck.reference import segment as sg
+
+    cases = [
+        (sg.unchecked_ipv4, IPv4Header, (addr(SRC4), addr(DST4), 1, 2, 2, 0, 64, 0xBEEF, b"\x01\x01\x01\x00")),
+        (sg.unchecked_ipv6, IPv6Header, (addr(SRC6), addr(DST6), 3, 0xABCDE, 7)),
+        (sg.unchecked_tcp, TcpHeader, (1, 2, 3, 4, ACK, 5, 6, (NOP, NOP, Timestamps(1, 2)), 0x1234, 5)),
+        (sg.unchecked_timestamps, Timestamps, (0xFFFF_FFFF, 0)),
+        (sg.unchecked_sack, Sack, (((1, 2), (3, 4)),)),
+    ]
+    for make, cls, args in cases:
+        fast, slow = make(*args), cls(*args)
+        assert type(fast) is cls and fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.__setattr__(dataclasses.fields(cls)[0].name, None)
+        assert dataclasses.replace(fast) == slow
+    seg = sg.unchecked_segment(cases[0][1](*cases[0][2]), TcpHeader(1, 2), b"x", None)
+    assert type(seg) is Segment and seg == Segment(seg.ip, seg.tcp, b"x") and seg._wire is None
+
+    @dataclasses.dataclass(frozen=True)
+    class NoSlots:
+        x: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Derived(Timestamps):
+        extra: int = 0
+
+    for cls in (NoSlots, Derived):
+        with pytest.raises(TypeError, match="slotted dataclass"):
+            sg.unchecked(cls)

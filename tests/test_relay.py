@@ -11,15 +11,16 @@ from scapy.layers.inet import ICMP, IP, IPerror
 from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6
 from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
 from splicecheck.reference.checksum import ipv4_header_checksum, tcp_checksum
-from splicecheck.reference.codec import decode, encode, serialise
+from splicecheck.reference.codec import decode, encode, push_options, serialise
 from splicecheck.reference.icmp import PacketTooBig, encode_icmp
-from splicecheck.reference.relay import Note, SpliceState, StripStyle, relay
+from splicecheck.reference.relay import Note, SpliceState, StripStyle, _map_options, _map_options_loop, relay
 from splicecheck.reference.segment import (
     ACK,
     AE,
     CWR,
     ECE,
     FIN,
+    NOP,
     PSH,
     RST,
     SYN,
@@ -30,9 +31,11 @@ from splicecheck.reference.segment import (
     Sack,
     SackPermitted,
     Segment,
+    TcpOption,
     Timestamps,
     UnknownOption,
     WindowScale,
+    pad_options,
 )
 from splicecheck.reference.seqspace import before
 
@@ -534,3 +537,72 @@ def test_sack_blocks_of_a_stream_past_2_gib_are_mapped_not_dropped():
     clip = [NoOperation(), NoOperation(), Sack(((4990, 5010),))]
     r = relay(half_way, seg(half_way, seq=1000, options=clip), 0.0)
     assert only(r).tcp.option(Sack) == Sack(((90000, 90010),)) and Note.SACK_CLIPPED in r.notes
+
+
+# --- the option fast path: held to the general loop -----------------------------------------------
+
+
+@st.composite
+def option_lists(draw: st.DrawFn) -> tuple[TcpOption, ...]:
+    """Option lists at and around the relay's fast layouts — NOP NOP TS, optionally NOP NOP SACK — with
+    the shared ``NOP`` (as decoded) or fresh ``NoOperation()`` values (as built by hand), SACK edges
+    near the base (clipped, dropped) or anywhere, and now and then another layout."""
+    nop = draw(st.sampled_from([NOP, NOP, NOP, NoOperation()]))
+    edge = st.one_of(u32, st.integers(5000 - 40, 5000 + 40))  # 5000: the client leg's splice_iss below
+    opts: list[TcpOption] = [nop, nop, Timestamps(draw(u32), draw(u32))]
+    other_layout = draw(st.integers(0, 4)) == 0
+    k = draw(st.integers(0, 2 if other_layout else 3))  # leave room for one more option in 40 bytes
+    if k:
+        opts += [nop, nop, Sack(tuple(draw(st.tuples(edge, edge)) for _ in range(k)))]
+    if other_layout and draw(st.booleans()):  # an option moved, replaced or added
+        i = draw(st.integers(0, len(opts) - 1))
+        other = draw(st.sampled_from([WindowScale(7), MaxSegmentSize(1460), UnknownOption(30, b"ab"), NOP]))
+        opts[i:i + draw(st.integers(0, 1))] = [other]
+        opts = list(pad_options(opts))
+    elif other_layout:  # a NOP pair replaced by two options of 6 bytes: the fast layouts' shape, other kinds
+        i = draw(st.sampled_from([0, 3] if k else [0]))
+        opts[i:i + 2] = draw(st.sampled_from([[SackPermitted(), MaxSegmentSize(1460)],
+                                              [UnknownOption(30, b"ab"), SackPermitted()]]))
+    return tuple(opts)
+
+
+both_legs_mostly = st.sampled_from([(True, True)] * 5 + [(True, False), (False, True), (False, False)])
+
+
+@pytest.mark.req("TS-VAL", "TS-ECR", "SACK-MAP", "SACK-CLIP", "SACK-STRIP", "TS-STRIP", "OPT-PASS")
+@settings(max_examples=1000, deadline=None)
+@given(opts=option_lists(), ts=both_legs_mostly, sack=both_legs_mostly,
+       advance=st.sampled_from([0, 1, 30, 1 << 30, HALF]), style=st.sampled_from(list(StripStyle)),
+       lastrecv=u32, lastsent=u32)
+def test_option_fast_path_agrees_with_the_loop(opts, ts, sack, advance, style, lastrecv, lastsent):
+    """``_map_options`` (fast path where it applies) and ``_map_options_loop`` give the same options, the
+    same bytes and the same notes, in the same order; the bytes are the options' encoding."""
+    st_ = state(c_iss=5000, s_irs=90000, c_timestamps=ts[0], s_timestamps=ts[1], c_sack=sack[0], s_sack=sack[1],
+                c_lastrecv_ts=lastrecv, s_lastsent_ts=lastsent)
+    fast_notes: list[Note] = []
+    slow_notes: list[Note] = []
+    fast = _map_options(opts, st_.client, st_.server, advance, style, fast_notes)
+    slow = _map_options_loop(opts, st_.client, st_.server, advance, style, slow_notes)
+    assert fast == slow and fast_notes == slow_notes
+    assert [type(o) for o in fast[0]] == [type(o) for o in slow[0]]
+    assert push_options(fast[0]) == fast[1] and len(fast[1]) % 4 == 0
+
+
+@pytest.mark.req("TS-VAL", "SACK-MAP", "SACK-CLIP", "TCPCSUM-VALID", "IPCSUM-VALID")
+@settings(max_examples=300, deadline=None)
+@given(opts=option_lists(), v6=st.booleans(), off=st.integers(-20, 20), n=st.integers(0, 40), advance=u32,
+       style=st.sampled_from(list(StripStyle)))
+def test_relay_of_decoded_and_hand_built_segments_agree(opts, v6, off, n, advance, style):
+    """A decoded segment (wire bytes, shared NOPs: the fast paths) and its hand-built twin (no bytes,
+    fresh NOPs: the general paths) are relayed to equal results; every output's attached bytes are
+    its fields' encoding, with valid checksums."""
+    st_ = with_advance(state(c_iss=5000, s_irs=90000, v6=v6, ts=True, sack=True, style=style), s2c=advance % (HALF + 1))
+    fresh = tuple(NoOperation() if isinstance(o, NoOperation) else o for o in opts)
+    args = {"seq": (1000 + off) & M32, "ack": 5000, "payload": bytes(range(n))}
+    decoded = seg(st_, options=opts, **args)
+    hand = seg(st_, options=fresh, sealed=False, **args)
+    assert decoded._wire is not None and hand._wire is None
+    result = relay(st_, decoded, 0.0)
+    assert relay(st_, hand, 0.0) == result
+    for out in result.segments:
+        assert encode(out) == serialise(out) and checksums_valid(out)
