@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="reports", help="where to write the reports (one folder per adapter)")
     s.add_argument("--adapter", action="append", default=None, metavar="NAME",
                    help="only this adapter (repeatable; default: reference, synproxy, seqadj-ftp)")
+    s.add_argument("--seed", type=int, default=1, help="seed of the property and stateful cases (default 1)")
     s.set_defaults(func=cmd_report_kernel)
     return p
 

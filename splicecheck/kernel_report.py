@@ -1,5 +1,8 @@
 """The main job (``make report``): this machine's Linux kernel splices judged against the reference model.
 
+The property and stateful cases are seeded (``--seed``, default 1) so that the committed reports can
+be reproduced exactly; every case's repro command carries the seed.
+
 1. The Z3 proofs of the model (``spec/proofs``): the oracle must be right before it judges anyone.
 2. The whole conformance suite against each adapter — ``reference`` (the baseline: it must pass
    everything), ``synproxy`` (netfilter SYNPROXY, a splice with an empty OK message) and
@@ -43,7 +46,7 @@ def _proofs() -> bool:
     return all(r.ok for r in results)
 
 
-def run_adapter(spec: str, out: Path) -> tuple[list[Verdict], Path]:
+def run_adapter(spec: str, out: Path, seed: int | None = 1) -> tuple[list[Verdict], Path]:
     """The suite against one adapter; returns the case verdicts and the report folder."""
     from .reports.load import load_run
     from .reports.render import render_all
@@ -54,7 +57,7 @@ def run_adapter(spec: str, out: Path) -> tuple[list[Verdict], Path]:
     sink = JsonlSink(folder / "results.jsonl")
     reporter = TerminalReporter(sys.stdout, progress="auto")
     try:
-        results = run(adapter, list(all_cases()), adapter_spec=spec, sink=sink, reporter=reporter,
+        results = run(adapter, list(all_cases()), adapter_spec=spec, sink=sink, reporter=reporter, seed=seed,
                       argv=["report-kernel"])
     finally:
         sink.close()
@@ -74,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
     folders = []
     for spec in adapters:
         print(f"\n=== {spec} " + "=" * (72 - len(spec)))
-        verdicts, folder = run_adapter(spec, out)
+        verdicts, folder = run_adapter(spec, out, args.seed)
         folders.append(folder)
         counts = {v: verdicts.count(v) for v in Verdict}
         rows.append((spec, *(counts[v] for v in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO,
