@@ -19,29 +19,14 @@ from contextlib import contextmanager
 from splicecheck import __version__
 
 from ..conformance.contract import Feature, IutInfo, NotSplicedError, Observation, RefusedError, Scenario
+from ..conformance.diff import observation
 from ..conformance.model import Addresses, addresses, reference_machine, unspliced_machine
-from ..reference.codec import encode
 from ..reference.errors import SpliceStateError
-from ..reference.icmp import PacketTooBig, encode_icmp
 from ..reference.lifecycle import Event, EventType, SpliceMachine, Stage
-from ..reference.relay import Direction, RelayResult, SpliceState, relay
+from ..reference.relay import RelayResult, SpliceState, relay
 from ..reference.segment import Segment
 
 RelayFn = Callable[[SpliceState, Segment, float], RelayResult]
-
-
-def observation(results: list[RelayResult]) -> Observation:
-    """Where the model's emitted packets go: relayed segments on the out leg, ICMP back to the sender."""
-    to_client: list[bytes] = []
-    to_server: list[bytes] = []
-    for r in results:
-        c2s = r.direction is Direction.C2S
-        for e in r.emitted:
-            if isinstance(e, PacketTooBig):
-                (to_client if c2s else to_server).append(encode_icmp(e))
-            else:
-                (to_server if c2s else to_client).append(encode(e))
-    return Observation(tuple(to_client), tuple(to_server))
 
 
 class ReferenceSession:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..conformance.contract import Observation
-from ..conformance.diff import diff_step, geometry, ip_valid, summary, tcp_valid
+from ..conformance.diff import diff_step, geometry, ip_valid, observation, summary, tcp_valid
 from ..conformance.results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
@@ -57,7 +57,6 @@ from ..reference.relay import Direction, RelayResult, SpliceState, relay
 from ..reference.segment import ACK, FIN, RST, SYN, Segment
 from ..reference.seqspace import seq_sub
 from ..spec.requirements import REQUIREMENTS
-from .reference import observation
 from .trace_fast import HALF, SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
 from .trace_params import endpoint_text
 

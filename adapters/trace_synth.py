@@ -30,6 +30,7 @@ from typing import Protocol
 
 from ..conformance.case import from_client, from_server
 from ..conformance.contract import Observation, PeerPlan, Scenario
+from ..conformance.diff import observation
 from ..conformance.model import DEFAULT_PROXY_TSVAL, Addresses, reference_machine
 from ..reference.codec import decode, encode, serialise
 from ..reference.handshake import ProxyConfig, SynOptions, answer_client, offer_server
@@ -57,7 +58,7 @@ from ..reference.segment import (
     pad_options,
 )
 from ..reference.seqspace import seq_add
-from .reference import RelayFn, observation
+from .reference import RelayFn
 from .trace_capture import PcapngWriter, PcapWriter
 from .trace_link import LINKTYPE_RAW, frame
 

@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment, SpliceStateError
 from ..reference.lifecycle import TRANSITIONS, Event, EventType, Refused, Stage
-from ..reference.relay import RelayResult, SpliceState, StripStyle, direction_of
+from ..reference.relay import RelayResult, SpliceState, StripStyle
 from ..reference.segment import ACK, FIN, PSH, RST, SYN, IPv4Header, Segment
 from ..reference.seqspace import seq_add, seq_sub
-from .case import Case, Injection, from_client, from_server, injections
+from .case import Case, Injection, from_client, from_server
 from .contract import (
     Adapter,
     NotSplicedError,
@@ -47,10 +47,10 @@ from .contract import (
     open_unspliced,
     session_stage,
 )
-from .diff import diff_step, distance, expected_counts, geometry, summary
+from .diff import diff_step, distance, geometry, split_observation, summary
 from .model import Model, addresses, handshake_sockets, provisional_state, unspliced_machine
 from .results import CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
-from .runner import Executed, execute
+from .runner import Executed, execute, run_injections
 
 HALF = 1 << 31
 M32 = 0xFFFF_FFFF
@@ -181,32 +181,6 @@ def result(case: Case, diffs: Sequence[FieldDiff], steps: list[StepRecord], geo:
     return CaseResult(case=case.id, reqs=list(case.reqs), verdict=case_verdict(list(case.reqs), bad),
                       description=case.description, expectation=case.expectation, diffs=bad, checked=len(diffs),
                       steps=steps, geometry=geo, duration=time.perf_counter() - t0, seed=seed, kind=case.kind)
-
-
-def run_injections(session: Session, model: Model, built: Iterable[Injection | Segment], primary: str,
-                   first_step: int = 0) -> Executed:
-    """Inject ``built`` into ``session`` and diff each against ``model`` (the runner's loop, with the
-    model chosen by the caller: e.g. one holding the constants the scenario implies)."""
-    diffs: list[FieldDiff] = []
-    steps: list[StepRecord] = []
-    geo: list[Geometry] = []
-    for i, inj in enumerate(injections(list(built)), first_step):
-        state_before = model.state
-        try:
-            judged = decode(inj.wire) if inj.raw is not None else inj.segment
-        except MalformedSegment:
-            expected = RelayResult(direction_of(state_before, inj.segment), ())
-            judged = inj.segment
-        else:
-            expected = model.relay(judged, inj.now)
-        observed = session.inject(inj.segment, raw=inj.raw, expect=expected_counts(expected))
-        step_diffs, record = diff_step(i, state_before, judged, inj.wire, expected, observed, primary)
-        diffs += step_diffs
-        steps.append(record)
-        g = geometry(state_before, judged, expected)
-        if g is not None:
-            geo.append(g)
-    return Executed(diffs, steps, geo)
 
 
 def focused(*about: str) -> Execute:
@@ -419,14 +393,8 @@ class Lockstep:
         """Diff the model's results against the IUT's packets, split among the results in order per leg."""
         state = self.model.splice
         assert state is not None
-        at_c = at_s = 0
         rec = self.steps[step]
-        for k, (r, seg) in enumerate(zip(results, inputs, strict=True)):
-            ec, es = expected_counts(r)
-            last = k == len(results) - 1
-            part = Observation(observed.to_client[at_c:None if last else at_c + ec],
-                               observed.to_server[at_s:None if last else at_s + es])
-            at_c, at_s = at_c + ec, at_s + es
+        for r, seg, part in zip(results, inputs, split_observation(results, observed), strict=True):
             step_diffs, record = diff_step(step, state, seg, encode(seg), r, part, primary)
             leg_in = record.leg_in
             for d in step_diffs:

@@ -54,11 +54,11 @@ from ..reference.relay import SpliceState
 from ..reference.segment import ACK, PSH, RST, Segment
 from ..reference.seqspace import seq_sub
 from .case import Case, Injection, from_client, from_server
-from .cases_common import M32, WIRE_FIELDS, Credit, Diverged, Lockstep, lockstep, payload, result, run_injections
+from .cases_common import M32, WIRE_FIELDS, Credit, Diverged, Lockstep, lockstep, payload, result
 from .contract import Adapter, Feature, PeerPlan, Scenario, UnsupportedError, open_unspliced
 from .model import Model, reference_state
 from .results import CaseResult, FieldDiff, Geometry, StepRecord
-from .runner import Executed
+from .runner import Executed, run_injections
 
 F = Feature
 C2S_BASE, S2C_BASE = "LIFE-BASE-C2S", "LIFE-BASE-S2C"

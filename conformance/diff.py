@@ -15,7 +15,7 @@ when the input's was right and CSUM-FAILSAFE when it was wrong. Values are kept 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..reference.checksum import internet_checksum, tcp_checksum
@@ -227,30 +227,55 @@ def _count_req(notes: tuple[Note, ...], primary: str) -> str:
     return primary
 
 
-def _expected_by_leg(model: RelayResult) -> tuple[list[bytes], list[bytes]]:
-    """(to_client, to_server) packets the model emits."""
+def observation(results: Iterable[RelayResult]) -> Observation:
+    """The packets the model emits for ``results``, per leg, as an IUT would show them: relayed segments
+    on the out leg, an ICMP error back to the sender on the in leg."""
     to_client: list[bytes] = []
     to_server: list[bytes] = []
-    c2s = model.direction is Direction.C2S
-    for e in model.emitted:
-        if isinstance(e, PacketTooBig):  # back to the sender
-            (to_client if c2s else to_server).append(encode_icmp(e))
+    for r in results:
+        c2s = r.direction is Direction.C2S
+        for e in r.emitted:
+            if isinstance(e, PacketTooBig):  # back to the sender
+                (to_client if c2s else to_server).append(encode_icmp(e))
+            else:
+                (to_server if c2s else to_client).append(encode(e))
+    return Observation(tuple(to_client), tuple(to_server))
+
+
+def expected_counts(*results: RelayResult) -> tuple[int, int]:
+    """(to_client, to_server): how many packets the model emits on each leg for ``results`` (the
+    routing of :func:`observation`, without encoding anything)."""
+    c = s = 0
+    for r in results:
+        icmp = sum(isinstance(e, PacketTooBig) for e in r.emitted)
+        relayed = len(r.emitted) - icmp
+        if r.direction is Direction.C2S:
+            c, s = c + icmp, s + relayed
         else:
-            (to_server if c2s else to_client).append(encode(e))
-    return to_client, to_server
+            c, s = c + relayed, s + icmp
+    return c, s
 
 
-def expected_counts(model: RelayResult) -> tuple[int, int]:
-    """(to_client, to_server): how many packets the model emits on each leg."""
-    to_client, to_server = _expected_by_leg(model)
-    return len(to_client), len(to_server)
+def split_observation(results: Sequence[RelayResult], observed: Observation) -> list[Observation]:
+    """``observed`` divided among ``results`` in order, per leg: each result gets as many packets as the
+    model emits for it, and the last one whatever remains (so extra packets are judged, not lost)."""
+    parts: list[Observation] = []
+    at_c = at_s = 0
+    for k, r in enumerate(results):
+        ec, es = expected_counts(r)
+        last = k == len(results) - 1
+        parts.append(Observation(observed.to_client[at_c:None if last else at_c + ec],
+                                 observed.to_server[at_s:None if last else at_s + es]))
+        at_c, at_s = at_c + ec, at_s + es
+    return parts
 
 
 def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: bytes, model: RelayResult,
               observed: Observation, primary: str) -> tuple[list[FieldDiff], StepRecord]:
     """Every check of one injection (equal fields included: ``checked`` counts them) and its record."""
     c = _Collector(step)
-    exp_c, exp_s = _expected_by_leg(model)
+    expected_packets = observation((model,))
+    exp_c, exp_s = expected_packets.to_client, expected_packets.to_server
     in_valid = (ip_valid(injected, injected_raw), tcp_valid(injected, injected_raw))
     count_req = _count_req(model.notes, primary)
     back = "to_client" if model.direction is not Direction.S2C else "to_server"

@@ -28,8 +28,9 @@ from splicecheck import __version__
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment
 from ..reference.relay import RelayResult, direction_of
-from .case import Case, injections
-from .contract import Adapter, UnsupportedError
+from ..reference.segment import Segment
+from .case import Case, Injection, injections
+from .contract import Adapter, Session, UnsupportedError
 from .diff import diff_step, expected_counts, geometry
 from .model import Model
 from .results import CaseResult, FieldDiff, Geometry, RunFooter, RunHeader, StepRecord, Verdict, case_verdict
@@ -61,31 +62,37 @@ class Executed:
         return [d for d in self.diffs if not d.ok]
 
 
-def execute(adapter: Adapter, case: Case) -> Executed:
-    """Open a session for ``case.scenario``, inject the built segments, diff each against the model."""
+def run_injections(session: Session, model: Model, built: Iterable[Injection | Segment], primary: str,
+                   first_step: int = 0) -> Executed:
+    """Inject ``built`` into ``session`` one by one, relay each through ``model`` (threading its state),
+    and diff the two. A raw injection that does not decode is expected to be dropped."""
     diffs: list[FieldDiff] = []
     steps: list[StepRecord] = []
     geo: list[Geometry] = []
-    with adapter.open(case.scenario) as session:
-        model = Model(session.state)
-        for i, inj in enumerate(injections(case.build(session.state))):
-            wire = inj.wire
-            state_before = model.state
-            try:
-                judged = decode(wire) if inj.raw is not None else inj.segment
-            except MalformedSegment:
-                expected = RelayResult(direction_of(model.state, inj.segment), ())
-                judged = inj.segment
-            else:
-                expected = model.relay(judged, inj.now)
-            observed = session.inject(inj.segment, raw=inj.raw, expect=expected_counts(expected))
-            step_diffs, record = diff_step(i, state_before, judged, wire, expected, observed, case.primary)
-            diffs += step_diffs
-            steps.append(record)
-            g = geometry(state_before, judged, expected)
-            if g is not None:
-                geo.append(g)
+    for i, inj in enumerate(injections(list(built)), first_step):
+        wire = inj.wire
+        state_before = model.state
+        try:
+            judged = decode(wire) if inj.raw is not None else inj.segment
+        except MalformedSegment:
+            expected = RelayResult(direction_of(state_before, inj.segment), ())
+            judged = inj.segment
+        else:
+            expected = model.relay(judged, inj.now)
+        observed = session.inject(inj.segment, raw=inj.raw, expect=expected_counts(expected))
+        step_diffs, record = diff_step(i, state_before, judged, wire, expected, observed, primary)
+        diffs += step_diffs
+        steps.append(record)
+        g = geometry(state_before, judged, expected)
+        if g is not None:
+            geo.append(g)
     return Executed(diffs, steps, geo)
+
+
+def execute(adapter: Adapter, case: Case) -> Executed:
+    """Open a session for ``case.scenario``, inject the built segments, diff each against the model."""
+    with adapter.open(case.scenario) as session:
+        return run_injections(session, Model(session.state), case.build(session.state), case.primary)
 
 
 def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None = None) -> CaseResult:

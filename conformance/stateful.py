@@ -21,9 +21,8 @@ Two cases:
   the two handshakes (the scenario), pre-splice data through the proxy application, INTEND_SPLICE,
   in-flight data held under DONT_ACK, PRESPLICE(n), the OK message written in pieces (the splice is
   made and held data released when it is complete), the client's ACK of the OK message, and then the
-  ``state/relay`` rules. Such a session comes from ``adapter.open_unspliced(scenario)``; adapters
-  backed by the model (a ``relay_fn`` attribute: the reference and the mutants) get one built here
-  from an unspliced SpliceMachine running their relay function.
+  ``state/relay`` rules. Such a session comes from ``adapter.open_unspliced(scenario)`` (the contract's
+  :func:`~splicecheck.conformance.contract.open_unspliced`); without one the case is UNSUPPORTED.
 
 The program of the minimal failing run is the result's ``reason``; its checks and steps are the
 result's diffs and steps; the budget is :class:`~splicecheck.conformance.properties.Budget`'s
@@ -34,10 +33,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 from typing import ClassVar
 
 from hypothesis import seed
@@ -54,13 +53,13 @@ from hypothesis.stateful import (
 
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment, SpliceStateError
-from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine, Stage
+from ..reference.lifecycle import Event, EventType, SpliceMachine, Stage
 from ..reference.relay import Leg, RelayResult, SpliceState
 from ..reference.segment import ACK, FIN, PSH, RST, URG, Segment
 from .case import Case, Injection
-from .contract import Adapter, Feature, HarnessError, Observation, Scenario, Session, UnsupportedError
-from .diff import _expected_by_leg, diff_step, expected_counts, geometry, summary
-from .model import Addresses, addresses, reference_machine
+from .contract import Adapter, Feature, Observation, Scenario, Session, open_unspliced
+from .diff import diff_step, expected_counts, geometry, split_observation, summary
+from .model import Addresses, addresses, handshake_sockets, unspliced_machine
 from .properties import Budget, Tally, conclude, fresh_seed, hypothesis_settings, run_search
 from .results import CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed
@@ -84,82 +83,9 @@ OK_LENGTHS = st.one_of(st.just(0), st.integers(1, 64))
 PROXY_TS = st.one_of(st.none(), st.integers(1, 1000), st.integers(1 << 31, 0xFFFF_FFFF))  # the proxy's clock
 
 
-# --------------------------------------------------------------------------------------------------
-# Sessions before the splice (LIFECYCLE)
-# --------------------------------------------------------------------------------------------------
-
-
-class MachineSession:
-    """A session over a reference SpliceMachine from stage UNSPLICED (client connected, D not), for
-    adapters backed by the model. Exposes ``stage`` for the stage invariant."""
-
-    def __init__(self, machine: SpliceMachine, where: Addresses) -> None:
-        self.machine = machine
-        self.where = where
-
-    @property
-    def stage(self) -> Stage:
-        return self.machine.stage
-
-    @property
-    def state(self) -> SpliceState:
-        if self.machine.splice is None:
-            raise HarnessError("the splice is not made yet: no splice state")
-        return self.machine.splice
-
-    def inject(self, segment: Segment, *, raw: bytes | None = None,
-               expect: tuple[int, int] | None = None) -> Observation:
-        if raw is not None:
-            try:
-                segment = decode(raw)
-            except MalformedSegment:
-                return Observation()
-        return _observe(self.machine.handle(Event(_kind(segment, self.where), segment=segment)))
-
-    def event(self, event: Event) -> Observation:
-        return _observe(self.machine.handle(event))
-
-
-def _observe(results: list[RelayResult]) -> Observation:
-    to_client: list[bytes] = []
-    to_server: list[bytes] = []
-    for r in results:
-        c, s = _expected_by_leg(r)
-        to_client += c
-        to_server += s
-    return Observation(tuple(to_client), tuple(to_server))
-
-
 def _kind(seg: Segment, where: Addresses) -> EventType:
     server = seg.ip.src == where.server.addr and seg.tcp.sport == where.server.port
     return EventType.SERVER_SEGMENT if server else EventType.CLIENT_SEGMENT
-
-
-def open_lifecycle(adapter: Adapter, scenario: Scenario) -> AbstractContextManager[Session]:
-    """A session for ``scenario`` before the splice: ``adapter.open_unspliced`` if it has one, else one
-    over the model for model-backed adapters (those with a ``relay_fn``); otherwise UNSUPPORTED."""
-    opener = getattr(adapter, "open_unspliced", None)
-    if callable(opener):
-        cm: AbstractContextManager[Session] = opener(scenario)
-        return cm
-    relay_fn = getattr(adapter, "relay_fn", None)
-    if callable(relay_fn):
-        return _model_backed(scenario, relay_fn)
-    raise UnsupportedError(f"adapter {adapter.name} cannot open a session before the splice (no open_unspliced)")
-
-
-@contextmanager
-def _model_backed(scenario: Scenario, relay_fn: Callable[..., RelayResult]) -> Iterator[Session]:
-    m = SpliceMachine(sockets(scenario)[0], strip_style=scenario.strip_style, relay_fn=relay_fn)
-    yield MachineSession(m, addresses(scenario.family))
-
-
-@lru_cache(maxsize=256)
-def sockets(scenario: Scenario) -> tuple[Socket, Socket]:
-    """C's and D's sockets after the proxy's two handshakes (D's is carried by SERVER_CONNECTED)."""
-    made = reference_machine(scenario)
-    assert made.server is not None
-    return made.client, made.server
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,7 +221,7 @@ class SpliceAgreement(RuleBasedStateMachine):
             except Exception as exc:
                 raise self.tally.harness(exc) from exc
         self.history.append(inj)
-        observed = self._iut(lambda: session.inject(inj.segment, raw=inj.raw, expect=_counts(results)))
+        observed = self._iut(lambda: session.inject(inj.segment, raw=inj.raw, expect=expected_counts(*results)))
         if observed is None:
             return
         idle = "LIFE-DONTACK" if len(m.held) > held else "LIFE-TOTAL"
@@ -351,13 +277,7 @@ class SpliceAgreement(RuleBasedStateMachine):
             self._record(diffs)
             return
         state = self._state()
-        at_c = at_s = 0
-        for k, (r, (seg, raw)) in enumerate(zip(results, inputs, strict=True)):
-            ec, es = expected_counts(r)
-            last = k == len(results) - 1
-            part = Observation(observed.to_client[at_c:None if last else at_c + ec],
-                               observed.to_server[at_s:None if last else at_s + es])
-            at_c, at_s = at_c + ec, at_s + es
+        for r, (seg, raw), part in zip(results, inputs, split_observation(results, observed), strict=True):
             step_diffs, record = diff_step(len(p.steps), state, seg, raw, r, part, primary)
             diffs += step_diffs
             p.steps.append(record)
@@ -520,8 +440,8 @@ class LifecycleAgreement(SpliceAgreement):
         self.scenario = data.draw(scenarios(self.avoid, presplice=False), label="scenario")
         self.program.log.append(f"handshakes({describe_scenario(self.scenario)})")
         try:
-            self.session = self.stack.enter_context(open_lifecycle(self.adapter, self.scenario))
-            self.machine = SpliceMachine(sockets(self.scenario)[0], strip_style=self.scenario.strip_style)
+            self.session = self.stack.enter_context(open_unspliced(self.adapter, self.scenario))
+            self.machine = unspliced_machine(self.scenario)
         except Exception as exc:
             raise self.tally.harness(exc) from exc
         self.where = addresses(self.scenario.family)
@@ -560,7 +480,7 @@ class LifecycleAgreement(SpliceAgreement):
         getattr(self, step)(data)
 
     def connect_server(self, data: st.DataObject) -> None:
-        self._event(Event(EventType.SERVER_CONNECTED, socket=sockets(self.scenario)[1]), "server_connected()")
+        self._event(Event(EventType.SERVER_CONNECTED, socket=handshake_sockets(self.scenario)[1]), "server_connected()")
 
     def intend_splice(self, data: st.DataObject) -> None:
         self._event(Event(EventType.INTEND_SPLICE), "intend_splice()")
@@ -629,14 +549,6 @@ class LifecycleAgreement(SpliceAgreement):
 # --------------------------------------------------------------------------------------------------
 # Cases
 # --------------------------------------------------------------------------------------------------
-
-
-def _counts(results: list[RelayResult]) -> tuple[int, int]:
-    c = s = 0
-    for r in results:
-        ec, es = expected_counts(r)
-        c, s = c + ec, s + es
-    return c, s
 
 
 def search_machine(adapter: Adapter, case: Case, machine: type[SpliceAgreement], seed_: int,

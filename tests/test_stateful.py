@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from splicecheck.adapters.reference import ReferenceAdapter
+from splicecheck.adapters.reference import LifecycleSession, ReferenceAdapter
 from splicecheck.conformance.contract import Feature, Observation, Scenario
 from splicecheck.conformance.model import addresses, reference_machine
 from splicecheck.conformance.properties import ENV_PROGRAMS, ENV_SHRINK_RUNS, ENV_STEPS
 from splicecheck.conformance.results import Verdict
 from splicecheck.conformance.runner import run_case
-from splicecheck.conformance.stateful import CASES, LIFECYCLE_REQS, MachineSession
+from splicecheck.conformance.stateful import CASES, LIFECYCLE_REQS
 from splicecheck.reference.codec import encode
 from splicecheck.reference.lifecycle import SpliceMachine, Stage
 from splicecheck.reference.relay import RelayResult, SpliceState, relay
@@ -65,7 +65,7 @@ def test_a_wrap_bug_fails_with_a_minimal_program_that_the_seed_reproduces(case: 
     assert (again.reason, again.diffs) == (r.reason, r.diffs)
 
 
-class Session(MachineSession):
+class Session(LifecycleSession):
     """A pre-splice session over the model, to build lifecycle bugs from."""
 
 
@@ -73,10 +73,10 @@ class LifecycleIut(ReferenceAdapter):
     """An adapter with its own pre-splice sessions (``open_unspliced``), built from a session class."""
 
     name = "lifecycle-iut"
-    session_cls: type[MachineSession] = Session
+    session_cls: type[LifecycleSession] = Session
 
     @contextmanager
-    def open_unspliced(self, scenario: Scenario) -> Iterator[MachineSession]:
+    def open_unspliced(self, scenario: Scenario) -> Iterator[LifecycleSession]:
         m = SpliceMachine(reference_machine(scenario).client, strip_style=scenario.strip_style)
         yield self.session_cls(m, addresses(scenario.family))
 
@@ -102,7 +102,7 @@ class NeverComplete(Session):
 
 
 @pytest.mark.parametrize(("session_cls", "req"), [(ForwardsHeldData, "LIFE-DONTACK"), (NeverComplete, "LIFE-COMPLETE")])
-def test_lifecycle_bugs_are_found(session_cls: type[MachineSession], req: str) -> None:
+def test_lifecycle_bugs_are_found(session_cls: type[LifecycleSession], req: str) -> None:
     adapter = LifecycleIut()
     adapter.session_cls = session_cls
     r = run_case(adapter, LIFECYCLE, "x", 2)
