@@ -51,11 +51,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
+from ..conformance.model import Addresses
 from ..conformance.results import CaseResult, Verdict
 from ..reference.relay import Direction, Endpoint
 from ..reference.segment import ACK, FIN, RST, SYN
 from .trace_capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
-from .trace_infer import CLIENT_LEG, SERVER_LEG, Ends, Pkt, describe, infer, parse_pkt
+from .trace_infer import CLIENT_LEG, SERVER_LEG, Pkt, describe, infer, parse_pkt
 from .trace_judge import FastShared, Judge, ends_text
 from .trace_link import LinkStats, Packet, ip_batches, supported
 from .trace_params import ConnParams, Params, ParamsDump, endpoint_text
@@ -182,7 +183,7 @@ class Splice:
         self.case_id = case_id
         self.client = client
         self.server = server
-        self.ends = Ends(client.peer, client.local, server.local, server.peer)
+        self.ends = Addresses(client.peer, client.local, server.local, server.peer)
         self.judge: Judge | None = None
         self.buffer: list[tuple[int, int, int, bool, bytes, int, bool]] = []
         self.first_ts = min(client.first_ts, server.first_ts)

@@ -53,6 +53,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..conformance.model import Addresses
 from ..conformance.results import FieldDiff
 from ..reference.codec import pull_options
 from ..reference.errors import MalformedSegment
@@ -131,16 +132,6 @@ def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int,
         except MalformedSegment:
             p.options = ()
     return p
-
-
-@dataclass(frozen=True, slots=True)
-class Ends:
-    """The four endpoints of a paired connection."""
-
-    client: Endpoint
-    proxy_c: Endpoint
-    proxy_d: Endpoint
-    server: Endpoint
 
 
 @dataclass(slots=True)
@@ -273,7 +264,7 @@ def _furthest(base: int, pkts: list[Pkt]) -> int:
     return best
 
 
-def infer(pkts: list[Pkt], ends: Ends, given: ConnParams | None = None, skew: int = 0) -> Inference:
+def infer(pkts: list[Pkt], ends: Addresses, given: ConnParams | None = None, skew: int = 0) -> Inference:
     """The splice's parameters from its learning window ``pkts`` (in capture order), ``given`` over them;
     ``skew``: how many ns the two captures' clocks may disagree."""
     given = given or ConnParams()
@@ -461,7 +452,6 @@ __all__ = [
     "CLIENT_LEG",
     "MIN_MSS",
     "SERVER_LEG",
-    "Ends",
     "Handshake",
     "Inference",
     "Pkt",
