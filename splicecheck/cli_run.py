@@ -18,8 +18,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .conformance.case import Case
 from .conformance.catalog import UnknownCase, coverage, select
-from .conformance.contract import AdapterNotFound, load_adapter
+from .conformance.contract import Adapter, AdapterNotFound, load_adapter
+from .conformance.results import CaseResult
 from .conformance.runner import JsonlSink, exit_code, run
 
 
@@ -69,28 +71,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AdapterNotFound as exc:
         print(f"splicecheck run: {exc}", file=sys.stderr)
         return 2
-    from .reports.load import load_run
-    from .reports.terminal import TerminalReporter
-
     out: Path = args.out or default_out(args.adapter)
-    results_path = out / "results.jsonl"
-    sink = JsonlSink(results_path, args.evidence)
-    reporter = TerminalReporter(sys.stdout, progress="off" if args.quiet else "auto")
     try:
-        results = run(adapter, cases, adapter_spec=args.adapter, sink=sink, reporter=reporter, seed=args.seed,
-                      argv=["run", *(argv if argv is not None else sys.argv[2:])])
+        results, written = run_and_render(adapter, args.adapter, cases, out, seed=args.seed,
+                                          argv=["run", *(argv if argv is not None else sys.argv[2:])],
+                                          evidence=args.evidence, quiet=args.quiet, render=not args.no_render)
     except KeyboardInterrupt:
+        results_path = out / "results.jsonl"
         print(f"\ninterrupted: the finished cases are in {results_path}; "
               f"re-render with: splicecheck report {results_path}", file=sys.stderr)
         return 130
+    if written:
+        print(f"reports: {', '.join(str(p) for p in written.values())}")
+    return exit_code(results)
+
+
+def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path, *, seed: int | None,
+                   argv: list[str], evidence: str = "failing", quiet: bool = False,
+                   render: bool = True) -> tuple[list[CaseResult], dict[str, Path]]:
+    """Run ``cases`` against ``adapter`` (closed at the end), streaming to ``out/results.jsonl`` and
+    the terminal; then print the terminal report and render the reports into ``out`` from that file.
+    Returns the results and the report files written."""
+    from .reports.load import load_run
+    from .reports.terminal import TerminalReporter
+
+    results_path = out / "results.jsonl"
+    sink = JsonlSink(results_path, evidence)
+    reporter = TerminalReporter(sys.stdout, progress="off" if quiet else "auto")
+    try:
+        results = run(adapter, cases, adapter_spec=spec, sink=sink, reporter=reporter, seed=seed, argv=argv)
     finally:
         sink.close()
         adapter.close()
     finished = load_run(results_path)
     reporter.finish(finished)
-    if not args.no_render:
-        from .reports.render import render_all
+    if not render:
+        return results, {}
+    from .reports.render import render_all
 
-        written = render_all(finished, out)
-        print(f"reports: {', '.join(str(p) for p in written.values())}")
-    return exit_code(results)
+    return results, render_all(finished, out)

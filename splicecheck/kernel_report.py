@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from . import __version__
 from .conformance.catalog import all_cases
 from .conformance.contract import load_adapter
 from .conformance.results import Verdict
-from .conformance.runner import JsonlSink, run
 
 ADAPTERS = ("reference", "synproxy", "seqadj-ftp")
 
@@ -48,23 +46,10 @@ def _proofs() -> bool:
 
 def run_adapter(spec: str, out: Path, seed: int | None = 1) -> tuple[list[Verdict], Path]:
     """The suite against one adapter; returns the case verdicts and the report folder."""
-    from .reports.load import load_run
-    from .reports.render import render_all
-    from .reports.terminal import TerminalReporter
+    from .cli_run import run_and_render
 
     folder = out / spec
-    adapter = load_adapter(spec)
-    sink = JsonlSink(folder / "results.jsonl")
-    reporter = TerminalReporter(sys.stdout, progress="auto")
-    try:
-        results = run(adapter, list(all_cases()), adapter_spec=spec, sink=sink, reporter=reporter, seed=seed,
-                      argv=["report-kernel"])
-    finally:
-        sink.close()
-        adapter.close()
-    finished = load_run(folder / "results.jsonl")
-    reporter.finish(finished)
-    render_all(finished, folder)
+    results, _ = run_and_render(load_adapter(spec), spec, all_cases(), folder, seed=seed, argv=["report-kernel"])
     return [r.verdict for r in results], folder
 
 
