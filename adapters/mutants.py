@@ -33,8 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from splicecheck import __version__
-
+from .. import __version__
 from ..conformance.contract import AdapterNotFound, Feature, IutInfo, Scenario
 from ..conformance.model import reference_machine
 from ..reference import relay as relay_module

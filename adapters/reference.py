@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from splicecheck import __version__
-
+from .. import __version__
 from ..conformance.contract import Feature, IutInfo, NotSplicedError, Observation, RefusedError, Scenario
 from ..conformance.diff import observation
 from ..conformance.model import Addresses, addresses, reference_machine, unspliced_machine

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The IUT is the proxy namespace of a :class:`~splicecheck.adapters.lab.Lab` with the LAB-NOTES
+The IUT is the proxy namespace of a :class:`~splicecheck.adapters.lab.topology.Lab` with the LAB-NOTES
 "NAT-helper seqadj" ruleset: the conntrack FTP helper on port 21 and masquerade on the server-side
 veth. Per session the raw client opens an FTP control connection to the raw server through it::
 
@@ -107,8 +107,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from splicecheck import __version__
-
+from .. import __version__
 from ..conformance.contract import (
     Feature,
     HarnessError,
@@ -143,8 +142,9 @@ from ..reference.segment import (
     pad_options,
 )
 from ..reference.seqspace import seq_add
-from .lab import PREFIX, Lab, LabAddresses, Leg
-from .preflight import preflight
+from .lab.preflight import preflight
+from .lab.rulesets import FTP_CONTROL_PORT, ftp_helper_ruleset, ftp_helper_sysctls
+from .lab.topology import PREFIX, Lab, LabAddresses, Leg
 
 __all__ = [
     "FTP_ADDR",
@@ -161,7 +161,7 @@ __all__ = [
 #: helper's rewrite of "198,18,0,2" into "198,19,0,254" grows the line by 2 (the default lab's
 #: .1 would keep its length, and seqadj would never engage).
 FTP_ADDR = LabAddresses(proxy_server4="198.19.0.254")
-SERVER_PORT = 21  # the helper is attached to connections to port 21 (the ruleset's `tcp dport 21`)
+SERVER_PORT = FTP_CONTROL_PORT
 CLIENT_PORT = 40000
 DATA_PORT = 10000  # the port the PORT command announces ("39,16"); the NAT keeps it when free
 MODES = ("liberal", "strict", "plain")
@@ -253,31 +253,12 @@ class SeqadjConfig:
         return cls(delta, mode, below)
 
     def sysctls(self) -> dict[str, int]:
-        """Per-namespace conntrack settings of the proxy (written explicitly, defaults included)."""
-        liberal = self.mode == "liberal"
-        return {"net.netfilter.nf_conntrack_tcp_be_liberal": int(liberal),
-                "net.netfilter.nf_conntrack_checksum": int(not liberal)}
+        """Per-namespace conntrack settings of the proxy."""
+        return ftp_helper_sysctls(liberal=self.mode == "liberal")
 
     def ruleset(self, server_if: str) -> str:
-        """The LAB-NOTES ruleset; ``liberal``/``strict`` also drop what conntrack finds INVALID (else it
-        would be forwarded without NAT or seqadj). Chain names must not be nft keywords."""
-        drop = "" if self.mode == "plain" else "    ct state invalid drop\n"
-        return f"""\
-table ip splicecheck_seqadj {{
-  ct helper ftp-standard {{
-    type "ftp" protocol tcp;
-    l3proto ip;
-  }}
-  chain prec {{
-    type filter hook prerouting priority filter; policy accept;
-    tcp dport {SERVER_PORT} ct state new ct helper set "ftp-standard"
-{drop}  }}
-  chain postc {{
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "{server_if}" masquerade
-  }}
-}}
-"""
+        """``liberal``/``strict`` also drop what conntrack finds INVALID; ``plain`` forwards it."""
+        return ftp_helper_ruleset(server_if, drop_invalid=self.mode != "plain")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-The IUT is the proxy namespace of one :class:`~splicecheck.adapters.lab.Lab` (built at the first
+The IUT is the proxy namespace of one :class:`~splicecheck.adapters.lab.topology.Lab` (built at the first
 ``open``, torn down by ``close`` and on every exit path the lab covers) holding the LAB-NOTES
-ruleset (:class:`~splicecheck.adapters.synproxy_probe.SynproxyConfig`, parameterised by the
+ruleset (:class:`~splicecheck.adapters.lab.rulesets.SynproxyConfig`, parameterised by the
 adapter's argument) with ``nf_conntrack_tcp_loose=0``. Each session is one fresh connection (the
 next client port, after emptying the proxy's conntrack table so that no earlier session's connection
 can take a segment meant to be foreign to this one) whose handshakes the raw endpoints play with the
@@ -34,7 +34,7 @@ The model's mappings then coincide with the kernel's: server→client ``seq + (C
 
 Capturing without sleeps
 ------------------------
-Every injection goes through :meth:`Lab.exchange_fenced <splicecheck.adapters.lab.Lab.exchange_fenced>`:
+Every injection goes through :meth:`Lab.exchange_fenced <splicecheck.adapters.lab.topology.Lab.exchange_fenced>`:
 the segment, then an ICMP echo to the proxy on the same leg from the same CPU; the proxy handles a
 CPU's backlog in order, so once the echo reply is captured every packet the proxy emitted in answer
 to the segment has been captured too. A short grace period follows (longer when fewer packets came
@@ -83,8 +83,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from splicecheck import __version__
-
+from .. import __version__
 from ..conformance.contract import (
     AdapterNotFound,
     Feature,
@@ -119,9 +118,9 @@ from ..reference.segment import (
     pad_options,
 )
 from ..reference.seqspace import seq_add
-from .lab import PREFIX, Lab, LabFenceTimeout, Leg
-from .preflight import preflight
-from .synproxy_probe import SynproxyConfig, load_synproxy
+from .lab.preflight import preflight
+from .lab.rulesets import SynproxyConfig, load_synproxy
+from .lab.topology import PREFIX, Lab, LabFenceTimeout, Leg
 
 __all__ = [
     "LAB_FEATURES",

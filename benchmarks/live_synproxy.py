@@ -20,11 +20,13 @@ import importlib
 import pkgutil
 import sys
 import time
+from pathlib import Path
 
-from splicecheck.adapters.lab import Leg
-from splicecheck.adapters.preflight import preflight
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tcpview: a test helper
+
+from splicecheck.adapters.lab.preflight import preflight
+from splicecheck.adapters.lab.topology import Leg
 from splicecheck.adapters.synproxy import LAB_FEATURES, SynproxyAdapter
-from splicecheck.adapters.tcpview import TcpView, craft, tcp_options, views
 from splicecheck.conformance import catalog
 from splicecheck.conformance.case import Case, from_client, from_server
 from splicecheck.conformance.contract import PeerPlan, Scenario
@@ -32,6 +34,7 @@ from splicecheck.conformance.results import CaseResult
 from splicecheck.conformance.runner import run
 from splicecheck.reference.codec import decode
 from splicecheck.reference.segment import ACK, PSH
+from tcpview import TcpView, craft, tcp_options, views
 
 SCENARIO = Scenario(client=PeerPlan(isn=1_000_000, wscale=6, sack_permitted=True, tsval=100_000),
                     server=PeerPlan(isn=3_000_000_000, mss=1400, wscale=2, sack_permitted=True, tsval=4_000_000_000))

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/trace_throughput.py                  # 1,000,000 segments
     .venv/bin/python benchmarks/trace_throughput.py --segments 200000 --keep /tmp/trace-bench
 
-The capture pair is made by the reference adapter (``adapters/trace_synth``: 100 connections, 20 open at
+The capture pair is made by the reference adapter (``tests/trace_synth``: 100 connections, 20 open at
 once, data of 1 to 1400 bytes, pure ACKs, timestamps, SACK blocks, now and then URG, FINs), in a
 child process so that its memory does not count; ``--keep DIR`` keeps it for the next run. Then the
 trace checker judges it in this process, single-threaded, and the script prints:
@@ -33,12 +33,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # trace_synth: a test generator
+
 TARGET = 100_000
 
 
 def generate(out: Path, segments: int, connections: int, concurrent: int) -> None:
-    from splicecheck.adapters.trace_synth import ConnPlan, default_scenario, synth_pair
     from splicecheck.conformance.contract import PeerPlan
+    from trace_synth import ConnPlan, default_scenario, synth_pair
 
     per = max(1, segments // connections)
     plans = [ConnPlan(default_scenario(client=PeerPlan(isn=(0xFFFF_0000 + 7919 * i) & 0xFFFF_FFFF, wscale=7,
@@ -56,7 +58,7 @@ def rss_mib() -> float:
 
 
 def check(client: Path, server: Path, **kw: object) -> tuple[float, float, object]:
-    from splicecheck.adapters.trace_engine import TraceConfig, TraceEngine
+    from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
 
     engine = TraceEngine(client, server, TraceConfig(**kw))  # type: ignore[arg-type]
     gc.collect()
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, __file__, "--generate-only", "--keep", str(where), "--segments",
                         str(args.segments), "--connections", str(args.connections), "--concurrent",
                         str(args.concurrent)], check=True)
-    import splicecheck.adapters.trace_engine  # noqa: F401  (imports before the memory baseline)
+    import splicecheck.conformance.trace.engine  # noqa: F401  (imports before the memory baseline)
 
     base = rss_mib()
     size = (client.stat().st_size + server.stat().st_size) / 2**20

@@ -23,8 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Protocol
 
-from splicecheck import __version__
-
+from .. import __version__
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment
 from ..reference.relay import RelayResult, direction_of

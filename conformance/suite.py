@@ -1,4 +1,8 @@
-"""The conformance suite as pytest tests (collected by the plugin when ``--splice-adapter`` is given)."""
+"""The conformance suite as pytest tests (collected by the plugin when ``--splice-adapter`` is given).
+
+This module's imports are absolute, unlike the rest of the package: pytest collects it by file path, as a
+top-level module, where relative imports cannot resolve.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from splicecheck.conformance.case import Case
 from splicecheck.conformance.catalog import select
 from splicecheck.conformance.contract import Adapter, load_adapter
 from splicecheck.conformance.diff import lines
@@ -37,8 +42,6 @@ def splice_adapter(request: pytest.FixtureRequest) -> Iterator[Adapter]:
 
 
 def test_case(splice_adapter: Adapter, splice_case: object, request: pytest.FixtureRequest) -> None:
-    from splicecheck.conformance.case import Case
-
     assert isinstance(splice_case, Case)
     spec = request.config.getoption("--splice-adapter")
     r = run_case(splice_adapter, splice_case, spec, request.config.getoption("--splice-seed"))

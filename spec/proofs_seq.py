@@ -8,8 +8,8 @@ monkeypatch of the model. Premises and yardsticks are plain z3 (:mod:`splicechec
 from __future__ import annotations
 
 import z3
-from splicecheck.reference import mapping, seqspace
 
+from ..reference import mapping, seqspace
 from .proofs_core import HALF, MASK32, Goal, Property, assume_in_reach, at_or_after, pos_ext, pos_var, proof, stream
 
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import z3
-from splicecheck.reference import mapping
 
+from ..reference import mapping
 from .proofs_core import (
     HALF,
     MASK16,

@@ -14,8 +14,8 @@ from functools import partial, reduce
 from typing import Any
 
 import z3
-from splicecheck.reference import checksum, mapping, seqspace
 
+from ..reference import checksum, mapping, seqspace
 from .proofs_core import HALF, MASK16, MASK32, Expect, Expr, Goal, Property, one_if, proof
 
 SHIFTS = range(15)  # RFC 7323 §2.3: shift counts above 14 are treated as 14

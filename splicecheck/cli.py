@@ -39,7 +39,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from .adapters import lab
+    from .adapters.lab import topology as lab
 
     if args.action == "clean":
         removed = lab.clean_stale()

@@ -14,8 +14,8 @@ segmented packets do not correspond one to one across the box. Both captures sho
 
 Every spliced connection is one result line in ``OUT/results.jsonl`` (``kind: "trace"``), streamed as
 connections finish; the reports are rendered from it at the end. The splice parameters are inferred
-from each connection's handshakes and first relayed segments (see ``splicecheck.adapters.trace_infer``)
-unless ``--params`` gives them (format: ``splicecheck.adapters.trace_params``). Exit code: 0 with no
+from each connection's handshakes and first relayed segments (see ``splicecheck.conformance.trace.infer``)
+unless ``--params`` gives them (format: ``splicecheck.conformance.trace.params``). Exit code: 0 with no
 FAIL and no ERROR, 1 otherwise, 2 for unusable input (not a capture, unsupported link type, a bad
 params file) or bad options.
 """
@@ -30,11 +30,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .adapters.trace_capture import TraceError
-from .adapters.trace_engine import TraceConfig, TraceEngine, capture_details
-from .adapters.trace_params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
 from .conformance.results import CaseResult, RunFooter, RunHeader
 from .conformance.runner import JsonlSink
+from .conformance.trace.capture import TraceError
+from .conformance.trace.engine import TraceConfig, TraceEngine, capture_details
+from .conformance.trace.params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

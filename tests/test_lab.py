@@ -19,8 +19,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from splicecheck.adapters import netns
-from splicecheck.adapters.lab import (
+from splicecheck.adapters.lab import netns
+from splicecheck.adapters.lab.rawsock import ETH_P_IP, ETH_P_IPV6, is_lab_traffic
+from splicecheck.adapters.lab.topology import (
     FENCE_IDENT,
     PREFIX,
     Lab,
@@ -32,8 +33,7 @@ from splicecheck.adapters.lab import (
     lab_namespaces,
     preflight,
 )
-from splicecheck.adapters.rawsock import ETH_P_IP, ETH_P_IPV6, is_lab_traffic
-from splicecheck.adapters.synproxy_probe import (
+from synproxy_probe import (
     MOD,
     ProbePlan,
     SynproxyConfig,
@@ -42,7 +42,7 @@ from splicecheck.adapters.synproxy_probe import (
     plan_for_cookie,
     probe_handshake,
 )
-from splicecheck.adapters.tcpview import TcpView
+from tcpview import TcpView
 
 LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 SYNPROXY_FEATURES = (*LAB_FEATURES, "nft", "synproxy")
@@ -77,7 +77,7 @@ def _child(prefix: str, body: str = "time.sleep(60)") -> subprocess.Popen[str]:
     """A python child that builds a lab, prints its namespace names, then runs ``body``."""
     code = textwrap.dedent(f"""
         import sys, time
-        from splicecheck.adapters.lab import Lab
+        from splicecheck.adapters.lab.topology import Lab
         with Lab(prefix={prefix!r}) as lab:
             print(" ".join(lab.names.namespaces), flush=True)
             {body}
@@ -213,7 +213,7 @@ def test_signal_to_a_child_tears_its_lab_down(signum: int, returncode: int) -> N
 def test_atexit_tears_down_a_lab_that_was_never_closed() -> None:
     _need(*LAB_FEATURES)
     code = textwrap.dedent(f"""
-        from splicecheck.adapters.lab import Lab
+        from splicecheck.adapters.lab.topology import Lab
         lab = Lab(prefix={_own_prefix()!r})
         lab.open()
         print(" ".join(lab.names.namespaces), flush=True)
@@ -278,7 +278,7 @@ def test_capture_holds_only_what_the_proxy_emitted(lab: Lab) -> None:
 @pytest.mark.live
 def test_forwarding_and_the_endpoint_kernels_stay_silent(lab: Lab) -> None:
     """A segment for the (raw) server crosses the proxy untouched, and nobody answers it."""
-    from splicecheck.adapters.tcpview import craft, view
+    from tcpview import craft, view
 
     a = lab.addr
     syn = craft(a.client4, a.server4, 1234, 80, "S", 42)
@@ -293,7 +293,7 @@ def test_forwarding_and_the_endpoint_kernels_stay_silent(lab: Lab) -> None:
 @pytest.mark.live
 def test_fenced_exchange_ends_on_the_fence_and_leaves_it_out(lab: Lab) -> None:
     """The capture of a forwarded SYN ends with the fence's reply; nothing is left to arrive later."""
-    from splicecheck.adapters.tcpview import craft
+    from tcpview import craft
 
     a = lab.addr
     for i in range(50):

@@ -193,18 +193,21 @@ def test_seq32_hits_both_sides_of_the_wrap_and_the_half_distance() -> None:
 
 
 def test_segments_straddle_the_wrap_the_base_and_sit_2_31_away() -> None:
-    drawn = sample(examples(), 300)
+    # Three seeds pooled: Hypothesis mixes literals of every loaded local module into its draws, so one
+    # seed's sample depends on what else the process imported; rates over 900 examples do not (per seed
+    # they ranged 3-10% across the wrap, 9-26% across the base, 5-11% at 2^31 when this was written).
+    drawn = [ex for at in (1, 2, 3) for ex in sample(examples(), 300, at)]
     plans = [(ex, p) for ex in drawn for p in ex.plans]
     across_wrap = sum(straddles_wrap(bases(ex, p)[0], p) for ex, p in plans)
     across_base = sum(-p.size < p.off < 0 for _, p in plans)
     half_away = sum(p.off % (1 << 32) in (HALF - 1, HALF, HALF + 1) for _, p in plans)
     bases_at_wrap = sum(min(b, (1 << 32) - b) <= 1 << 13 for ex, p in plans for b in bases(ex, p))
-    assert across_wrap >= 15, across_wrap
-    assert across_base >= 60 and half_away >= 10
+    assert across_wrap >= 0.015 * len(plans), (across_wrap, len(plans))
+    assert across_base >= 0.05 * len(plans) and half_away >= 0.02 * len(plans), (across_base, half_away)
     assert bases_at_wrap >= len(plans)  # most of the 2 x len(plans) bases sit within 8 KiB of the wrap
     # SACK blocks straddling in.splice_iss, and URG pointers, occur
     sacks = [b for _, p in plans for o in p.options if isinstance(o, SackPlan) for b in o.blocks]
-    assert sum(a < 0 < b for a, b in sacks) >= 5
+    assert sum(a < 0 < b for a, b in sacks) >= 15
     # a uniform baseline essentially never puts a segment across the wrap
     uniform = [(ex, p) for ex in sample(examples(numbers=UNIFORM), 300) for p in ex.plans]
     assert sum(straddles_wrap(bases(ex, p)[0], p) for ex, p in uniform) <= 2

@@ -17,9 +17,10 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from splicecheck.adapters import netns, seqadj_ftp
-from splicecheck.adapters.lab import lab_namespaces
-from splicecheck.adapters.preflight import preflight
+from splicecheck.adapters import seqadj_ftp
+from splicecheck.adapters.lab import netns
+from splicecheck.adapters.lab.preflight import preflight
+from splicecheck.adapters.lab.topology import lab_namespaces
 from splicecheck.adapters.seqadj_ftp import (
     LAB_FEATURES,
     UNSUPPORTED_REASONS,

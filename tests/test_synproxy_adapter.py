@@ -17,9 +17,9 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from splicecheck.adapters import netns
 from splicecheck.adapters import synproxy as synproxy_module
-from splicecheck.adapters.preflight import preflight
+from splicecheck.adapters.lab import netns
+from splicecheck.adapters.lab.preflight import preflight
 from splicecheck.adapters.synproxy import (
     LAB_FEATURES,
     UNSUPPORTED_REASONS,

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from splicecheck.adapters.trace_capture import (
+from splicecheck.conformance.trace.capture import (
     BLOCK_EPB,
     CaptureFormatError,
     PcapngWriter,
@@ -16,7 +16,7 @@ from splicecheck.adapters.trace_capture import (
     UnknownLinkType,
     open_capture,
 )
-from splicecheck.adapters.trace_link import (
+from splicecheck.conformance.trace.link import (
     DLT_RAW,
     DLT_RAW_OPENBSD,
     LINKTYPE_ETHERNET,

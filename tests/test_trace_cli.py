@@ -74,7 +74,7 @@ def test_usage_and_input_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_unknown_link_type_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from splicecheck.adapters.trace_capture import PcapWriter
+    from splicecheck.conformance.trace.capture import PcapWriter
 
     p = tmp_path / "user0.pcap"
     with PcapWriter(p, 147) as w:

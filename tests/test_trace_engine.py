@@ -8,10 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from splicecheck.adapters.trace_capture import PcapWriter, UnknownLinkType, open_capture
-from splicecheck.adapters.trace_engine import TraceConfig, TraceEngine
-from splicecheck.adapters.trace_link import LINKTYPE_ETHERNET, LINKTYPE_RAW, frame
-from splicecheck.adapters.trace_synth import (
+from splicecheck.conformance.contract import PeerPlan
+from splicecheck.conformance.results import CaseResult, Verdict
+from splicecheck.conformance.trace.capture import PcapWriter, UnknownLinkType, open_capture
+from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
+from splicecheck.conformance.trace.link import LINKTYPE_ETHERNET, LINKTYPE_RAW, frame
+from splicecheck.reference.relay import relay
+from trace_synth import (
     ConnPlan,
     default_scenario,
     drop_every,
@@ -22,9 +25,6 @@ from splicecheck.adapters.trace_synth import (
     synth_pair,
     ttl_kept,
 )
-from splicecheck.conformance.contract import PeerPlan
-from splicecheck.conformance.results import CaseResult, Verdict
-from splicecheck.reference.relay import relay
 
 DATA = Path(__file__).parent / "data" / "trace"
 

@@ -1,6 +1,6 @@
 """The trace checker's shortcuts agree with the full model: byte for byte, advance for advance, result for result.
 
-The fast path (``adapters/trace_fast``) may only claim what the model says: for every segment it takes,
+The fast path (``conformance/trace/fast``) may only claim what the model says: for every segment it takes,
 its expected packet must be exactly ``encode(relay(...))``, its key the relayed segment's, and the
 direction's advance after it the relay's successor state's. And a whole trace judged with the
 shortcuts (fast path, and the model's bytes standing for ``diff_step``) must give the same results
@@ -14,19 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from splicecheck.adapters.trace_engine import TraceConfig, TraceEngine
-from splicecheck.adapters.trace_fast import FastTransform, fast_equal, output_key, seg_key
-from splicecheck.adapters.trace_synth import (
-    ConnPlan,
-    default_scenario,
-    drop_every,
-    duplicate_every,
-    seq_off_by_one,
-    synth_pair,
-    ttl_kept,
-)
 from splicecheck.conformance.case import from_client, from_server
 from splicecheck.conformance.contract import PeerPlan
+from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
+from splicecheck.conformance.trace.fast import FastTransform, fast_equal, output_key, seg_key
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.mapping import ADVANCE_LIMIT
 from splicecheck.reference.relay import Direction, Endpoint, Leg, SpliceState, relay
@@ -52,6 +43,15 @@ from splicecheck.reference.segment import (
     addr,
 )
 from splicecheck.reference.seqspace import seq_add
+from trace_synth import (
+    ConnPlan,
+    default_scenario,
+    drop_every,
+    duplicate_every,
+    seq_off_by_one,
+    synth_pair,
+    ttl_kept,
+)
 
 M32 = 0xFFFF_FFFF
 

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from splicecheck.adapters.trace_engine import TraceConfig, TraceEngine
-from splicecheck.adapters.trace_params import (
+from splicecheck.conformance.contract import PeerPlan, Scenario
+from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
+from splicecheck.conformance.trace.params import (
     ParamsDump,
     ParamsError,
     load_params,
@@ -15,11 +16,10 @@ from splicecheck.adapters.trace_params import (
     parse_params,
     state_entry,
 )
-from splicecheck.adapters.trace_synth import ConnPlan, default_scenario, synth_pair
-from splicecheck.conformance.contract import PeerPlan, Scenario
 from splicecheck.reference.errors import SpliceCheckError
 from splicecheck.reference.relay import SpliceState, StripStyle
 from splicecheck.reference.segment import addr
+from trace_synth import ConnPlan, default_scenario, synth_pair
 
 DATA = Path(__file__).parent / "data" / "trace"
 M32 = 0xFFFF_FFFF
@@ -127,8 +127,8 @@ def test_synproxy_recording_is_judged_as_it_was_live() -> None:
 
 
 def _without_handshakes(tmp_path: Path, transparent: bool, wscale: int | None = None) -> tuple[Path, Path]:
-    from splicecheck.adapters.trace_capture import PcapWriter, open_capture
-    from splicecheck.adapters.trace_link import LINKTYPE_RAW
+    from splicecheck.conformance.trace.capture import PcapWriter, open_capture
+    from splicecheck.conformance.trace.link import LINKTYPE_RAW
 
     c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
     sc = default_scenario(client=PeerPlan(isn=M32 - 9, wscale=wscale, sack_permitted=True, tsval=M32),

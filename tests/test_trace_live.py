@@ -1,7 +1,7 @@
 """Live validation of ``splicecheck trace``: a lab run of Linux SYNPROXY, judged live and offline, agrees.
 
 The ``synproxy`` adapter drives every named case the kernel can take through nft SYNPROXY in the lab;
-:class:`~splicecheck.adapters.trace_lab.RecordingAdapter` writes both legs to pcaps as it goes. The
+:class:`~trace_lab.RecordingAdapter` writes both legs to pcaps as it goes. The
 live run grades each case (``run_case``: the model against what the adapter observed); the trace
 checker then judges the recording with no knowledge of the cases — inferring each connection's
 parameters from its handshakes — and must find the same differences, field by field and step by step,
@@ -15,12 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from splicecheck.adapters.trace_engine import TraceConfig, TraceEngine
-from splicecheck.adapters.trace_lab import RecordingAdapter
-from splicecheck.adapters.trace_params import endpoint_text
 from splicecheck.conformance.catalog import select
 from splicecheck.conformance.contract import load_adapter
 from splicecheck.conformance.runner import run_case
+from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
+from splicecheck.conformance.trace.params import endpoint_text
+from trace_lab import RecordingAdapter
 
 pytestmark = pytest.mark.live
 

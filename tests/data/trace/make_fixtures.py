@@ -16,7 +16,7 @@ Synthetic (deterministic; the reference adapter, or a mutant of it, recorded on 
 
 Live (``--live``): ``synproxy-{client,server}.pcap`` — Linux nft SYNPROXY in the lab driven by the
 ``synproxy`` adapter through a handful of named cases and recorded by
-:class:`~splicecheck.adapters.trace_lab.RecordingAdapter`; ``synproxy-live.json`` holds, per session,
+:class:`~trace_lab.RecordingAdapter`; ``synproxy-live.json`` holds, per session,
 the case, the client endpoint, the splice state the adapter learnt and every injection with what the
 kernel emitted — what the live judgement rests on, so that a test can judge it again with the current
 model and diff engine and compare with the trace checker's judgement of the pcaps.
@@ -37,8 +37,8 @@ LIVE_CASES = ("SEQ-MAP/interleaved", "SEQ-MAP/server-rst-after-data", "ACK-MAP/c
 
 
 def synthetic() -> None:
-    from splicecheck.adapters.trace_link import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, frame
-    from splicecheck.adapters.trace_synth import ConnPlan, default_scenario, seq_off_by_one, synth_pair
+    from splicecheck.conformance.trace.link import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, frame
+    from trace_synth import ConnPlan, default_scenario, seq_off_by_one, synth_pair
 
     plan = [ConnPlan(default_scenario(), segments=30, max_payload=120)]
     synth_pair(HERE / "reference-client.pcap", HERE / "reference-server.pcapng", plan, seed=1,
@@ -50,7 +50,7 @@ def synthetic() -> None:
     # the two legs in different link types: write raw, then re-frame
     tmp_c, tmp_s = HERE / "_c.pcap", HERE / "_s.pcap"
     synth_pair(tmp_c, tmp_s, socks, seed=2)
-    from splicecheck.adapters.trace_capture import PcapngWriter, PcapWriter, open_capture
+    from splicecheck.conformance.trace.capture import PcapngWriter, PcapWriter, open_capture
 
     with open_capture(tmp_c) as r, PcapngWriter(HERE / "socks-client.pcapng") as w:
         w.interface(LINKTYPE_ETHERNET)
@@ -66,11 +66,11 @@ def synthetic() -> None:
 
 
 def live() -> None:
-    from splicecheck.adapters.trace_lab import RecordingAdapter
-    from splicecheck.adapters.trace_params import endpoint_text, state_entry
     from splicecheck.conformance.catalog import select
     from splicecheck.conformance.contract import load_adapter
     from splicecheck.conformance.runner import run_case
+    from splicecheck.conformance.trace.params import endpoint_text, state_entry
+    from trace_lab import RecordingAdapter
 
     cases = [c for c in select([], [], ["named"]) if c.id in LIVE_CASES]
     rec = RecordingAdapter(load_adapter("synproxy"), HERE / "synproxy-client.pcap", HERE / "synproxy-server.pcap")

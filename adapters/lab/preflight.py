@@ -5,7 +5,7 @@ case that cannot run must be reported as skipped/UNSUPPORTED with that reason â€
 
 Kernel features are probed functionally rather than read from ``/proc/config.gz`` (which may be
 absent, or list modules that are not installed): in a throwaway namespace named like a lab's
-(so :func:`splicecheck.adapters.lab.clean_stale` also finds it if this process dies mid-check) the
+(so :func:`splicecheck.adapters.lab.topology.clean_stale` also finds it if this process dies mid-check) the
 probe creates a veth pair, opens a packet socket, and asks the kernel to validate (``nft --check``,
 which runs the whole transaction in the kernel and then aborts it) an nft ``synproxy`` rule and an
 FTP conntrack helper with NAT. Results are cached per process.

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..reference.relay import Endpoint, Leg, SpliceState, StripStyle
-from .trace_capture import TraceError
+from ...reference.relay import Endpoint, Leg, SpliceState, StripStyle
+from .capture import TraceError
 
 FORMAT_KEY = "splicecheck-trace-params"
 FORMAT_VERSION = 1

@@ -1,6 +1,6 @@
 """Scapy-side helpers for the live adapters: craft TCP/IP packets and summarise captured ones.
 
-The lab's raw endpoints speak bare IP bytes (:mod:`splicecheck.adapters.rawsock`). Here scapy
+The lab's raw endpoints speak bare IP bytes (:mod:`splicecheck.adapters.lab.rawsock`). Here scapy
 (explicit layers only, DESIGN.md "Scapy at the edges") turns a handful of arguments into such
 bytes, and a captured packet into a :class:`TcpView`: a flat, frozen record of the header fields
 and options that the probes reason about. Checksums and lengths are left to scapy (``None``).
@@ -16,8 +16,7 @@ from typing import Any
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw
-
-from .rawsock import Captured
+from splicecheck.adapters.lab.rawsock import Captured
 
 OptionList = tuple[tuple[str, Any], ...]
 

@@ -3,13 +3,13 @@
 Theory of operation
 -------------------
 A :class:`Judge` is made for a paired connection once its parameters are known
-(:mod:`splicecheck.adapters.trace_infer`). It sees, in capture order, the *inputs* (segments an end
+(:mod:`splicecheck.conformance.trace.infer`). It sees, in capture order, the *inputs* (segments an end
 host sent to the proxy: the client's on the client leg, the server's on the server leg) and the
 *outputs* (segments the proxy sent to an end host), and pairs each output with the input it relays.
 
 * **At an input** the model's expectation is computed at once, because the model's state threads
   through the inputs in order (each direction's *advance*, TRIM-2GIB; a relayed RST closes the
-  splice). A plain segment gets the fast path's expected bytes (:mod:`splicecheck.adapters.trace_fast`),
+  splice). A plain segment gets the fast path's expected bytes (:mod:`splicecheck.conformance.trace.fast`),
   any other the full model's :class:`~splicecheck.reference.relay.RelayResult`. Either way the input
   is *pending*, filed under the (seq, ack, length, flags) its output must carry.
 * **At an output** the pending input filed under the output's own (seq, ack, length, flags) is its
@@ -47,18 +47,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..conformance.contract import Observation
-from ..conformance.diff import diff_step, geometry, ip_valid, observation, summary, tcp_valid
-from ..conformance.results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
-from ..reference.codec import decode, encode
-from ..reference.errors import MalformedSegment
-from ..reference.icmp import PacketTooBig
-from ..reference.relay import Direction, RelayResult, SpliceState, relay
-from ..reference.segment import ACK, FIN, RST, SYN, Segment
-from ..reference.seqspace import seq_sub
-from ..spec.requirements import REQUIREMENTS
-from .trace_fast import HALF, SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
-from .trace_params import endpoint_text
+from ...reference.codec import decode, encode
+from ...reference.errors import MalformedSegment
+from ...reference.icmp import PacketTooBig
+from ...reference.relay import Direction, RelayResult, SpliceState, relay
+from ...reference.segment import ACK, FIN, RST, SYN, Segment
+from ...reference.seqspace import seq_sub
+from ...spec.requirements import REQUIREMENTS
+from ..contract import Observation
+from ..diff import diff_step, geometry, ip_valid, observation, summary, tcp_valid
+from ..results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
+from .fast import HALF, SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
+from .params import endpoint_text
 
 DIFF_CAP = 200  # differing fields kept per connection (plus the first of each requirement)
 STEP_CAP = 20  # evidence steps kept per connection
@@ -70,7 +70,7 @@ class FastShared:
     """What the shortcuts have learnt across connections: per shape, the checks a ``diff_step`` PASS makes.
 
     Two shortcuts, both for a box whose packet is byte for byte the expected one: the fast path's
-    precomputed rewrite of plain segments (:mod:`splicecheck.adapters.trace_fast`), and the model's own
+    precomputed rewrite of plain segments (:mod:`splicecheck.conformance.trace.fast`), and the model's own
     output for every other segment (``observation`` of the relay's result). Either counts the checks
     ``diff_step`` made on the first segment of the same shape. ``verify_every``: every so many
     shortcut PASSes, ``diff_step`` is run as well and must find nothing (a disagreement turns the

@@ -56,8 +56,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from splicecheck.reference.checksum import internet_checksum
-
+from ...reference.checksum import internet_checksum
 from . import netns
 from .netns import LabCommandError
 from .preflight import preflight

@@ -28,15 +28,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from ..conformance.case import from_client, from_server
-from ..conformance.contract import Observation, PeerPlan, Scenario
-from ..conformance.diff import observation
-from ..conformance.model import DEFAULT_PROXY_TSVAL, Addresses, reference_machine
-from ..reference.codec import decode, encode, serialise
-from ..reference.handshake import ProxyConfig, SynOptions, answer_client, offer_server
-from ..reference.lifecycle import Event, EventType, SpliceMachine
-from ..reference.relay import Endpoint, RelayResult, SpliceState, relay
-from ..reference.segment import (
+from splicecheck.adapters.reference import RelayFn
+from splicecheck.conformance.case import from_client, from_server
+from splicecheck.conformance.contract import Observation, PeerPlan, Scenario
+from splicecheck.conformance.diff import observation
+from splicecheck.conformance.model import DEFAULT_PROXY_TSVAL, Addresses, reference_machine
+from splicecheck.conformance.trace.capture import PcapngWriter, PcapWriter
+from splicecheck.conformance.trace.link import LINKTYPE_RAW, frame
+from splicecheck.reference.codec import decode, encode, serialise
+from splicecheck.reference.handshake import ProxyConfig, SynOptions, answer_client, offer_server
+from splicecheck.reference.lifecycle import Event, EventType, SpliceMachine
+from splicecheck.reference.relay import Endpoint, RelayResult, SpliceState, relay
+from splicecheck.reference.segment import (
     ACK,
     FIN,
     IP_DF,
@@ -57,10 +60,7 @@ from ..reference.segment import (
     addr,
     pad_options,
 )
-from ..reference.seqspace import seq_add
-from .reference import RelayFn
-from .trace_capture import PcapngWriter, PcapWriter
-from .trace_link import LINKTYPE_RAW, frame
+from splicecheck.reference.seqspace import seq_add
 
 US = 1000
 

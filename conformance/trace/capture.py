@@ -27,7 +27,7 @@ was yielded, so a caller can keep what was read; a record whose length is absurd
 :class:`CaptureFormatError` rather than reading gigabytes.
 
 The writers (:class:`PcapWriter`, :class:`PcapngWriter`) produce every variant the readers accept, for
-the test fixtures, the synthetic captures of :mod:`splicecheck.adapters.trace_synth` and the benchmark.
+the test fixtures, the synthetic captures of :mod:`trace_synth` and the benchmark.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from ..reference.errors import SpliceCheckError
+from ...reference.errors import SpliceCheckError
 
 CHUNK = 1 << 20
 #: libpcap's MAXIMUM_SNAPLEN; a record claiming more is corrupt, not a jumbo frame.

@@ -21,14 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..conformance.contract import Adapter, Feature, IutInfo, Observation, Scenario
-from ..reference.checksum import internet_checksum
-from ..reference.codec import encode
-from ..reference.lifecycle import Event
-from ..reference.relay import SpliceState
-from ..reference.segment import Segment
-from .trace_capture import PcapWriter
-from .trace_link import LINKTYPE_RAW
+from splicecheck.conformance.contract import Adapter, Feature, IutInfo, Observation, Scenario
+from splicecheck.conformance.trace.capture import PcapWriter
+from splicecheck.conformance.trace.link import LINKTYPE_RAW
+from splicecheck.reference.checksum import internet_checksum
+from splicecheck.reference.codec import encode
+from splicecheck.reference.lifecycle import Event
+from splicecheck.reference.relay import SpliceState
+from splicecheck.reference.segment import Segment
 
 US = 1000
 GAP_NS = 2_000_000_000  # between sessions: more than splicecheck trace's default 1 s match timeout

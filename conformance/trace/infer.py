@@ -53,13 +53,11 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..conformance.model import Addresses
-from ..conformance.results import FieldDiff
-from ..reference.codec import pull_options
-from ..reference.errors import MalformedSegment
-from ..reference.handshake import MIN_MSS, SynOptions, negotiate
-from ..reference.relay import Direction, Endpoint, Leg, SpliceState, StripStyle
-from ..reference.segment import (
+from ...reference.codec import pull_options
+from ...reference.errors import MalformedSegment
+from ...reference.handshake import MIN_MSS, SynOptions, negotiate
+from ...reference.relay import Direction, Endpoint, Leg, SpliceState, StripStyle
+from ...reference.segment import (
     ACK,
     FIN,
     RST,
@@ -70,8 +68,10 @@ from ..reference.segment import (
     Timestamps,
     WindowScale,
 )
-from ..reference.seqspace import seq_add, seq_sub
-from .trace_params import LEG_FIELDS, ConnParams, endpoint_text
+from ...reference.seqspace import seq_add, seq_sub
+from ..model import Addresses
+from ..results import FieldDiff
+from .params import LEG_FIELDS, ConnParams, endpoint_text
 
 _TCP = struct.Struct("!HHIIHHHH")
 CLIENT_LEG, SERVER_LEG = 0, 1

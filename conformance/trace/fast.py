@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import struct
 
-from ..reference.mapping import ADVANCE_LIMIT, MAX_WINDOW, behind_base, map_ack, map_seq, map_tsecr, map_tsval
-from ..reference.relay import Direction, SpliceState
-from ..reference.segment import ACK
+from ...reference.mapping import ADVANCE_LIMIT, MAX_WINDOW, behind_base, map_ack, map_seq, map_tsecr, map_tsval
+from ...reference.relay import Direction, SpliceState
+from ...reference.segment import ACK
 
 _M = 0xFFFF
 M32 = 0xFFFF_FFFF

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .trace_capture import Record
+from .capture import Record
 
 Packet = tuple[int, int, bytes, bool]  # (ts_ns, leg, IP packet, truncated)
 

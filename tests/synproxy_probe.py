@@ -44,63 +44,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from .lab import Lab, Leg
-from .rawsock import collect
-from .tcpview import TcpView, craft, tcp_options, view, views
+from splicecheck.adapters.lab.rawsock import collect
+from splicecheck.adapters.lab.rulesets import SynproxyConfig, load_synproxy
+from splicecheck.adapters.lab.topology import Lab, Leg
+from tcpview import TcpView, craft, tcp_options, view, views
 
 MOD = 2**32
-
-
-@dataclass(frozen=True, slots=True)
-class SynproxyConfig:
-    """Parameters of the nft ``synproxy`` statement (what the proxy offers the client)."""
-
-    port: int = 8080
-    mss: int = 1460
-    wscale: int | None = 7
-    timestamp: bool = True
-    sack_perm: bool = True
-
-    def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port {self.port} out of range")
-        if not 0 < self.mss < 65536:
-            raise ValueError(f"mss {self.mss} out of range")
-        if self.wscale is not None and not 0 <= self.wscale <= 14:  # RFC 7323 §2.3
-            raise ValueError(f"wscale {self.wscale} out of range 0..14")
-
-    def ruleset(self) -> str:
-        """The LAB-NOTES ruleset: SYNs to ``port`` skip conntrack; the forward chain's synproxy
-        statement answers them and validates cookies; other invalid packets are dropped."""
-        flags = [f"mss {self.mss}"]
-        if self.wscale is not None:
-            flags.append(f"wscale {self.wscale}")
-        if self.timestamp:
-            flags.append("timestamp")
-        if self.sack_perm:
-            flags.append("sack-perm")
-        # Chain names must not be nft keywords (LAB-NOTES: "fwd" is a syntax error).
-        return f"""\
-table inet splicecheck_synproxy {{
-  chain prec {{
-    type filter hook prerouting priority raw; policy accept;
-    tcp dport {self.port} tcp flags syn notrack
-  }}
-  chain forwardc {{
-    type filter hook forward priority filter; policy accept;
-    tcp dport {self.port} ct state invalid,untracked synproxy {' '.join(flags)}
-    ct state invalid drop
-  }}
-}}
-"""
-
-
-def load_synproxy(lab: Lab, config: SynproxyConfig) -> None:
-    """Install the SYNPROXY ruleset in the lab's proxy namespace, with strict conntrack pickup."""
-    # loose=0: conntrack must not adopt a mid-stream ACK as a new connection; the cookie ACK then
-    # stays INVALID and reaches the synproxy statement (LAB-NOTES.md).
-    lab.sysctl({"net.netfilter.nf_conntrack_tcp_loose": 0})
-    lab.nft(config.ruleset())
 
 
 @dataclass(frozen=True, slots=True)

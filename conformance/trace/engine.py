@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The client leg (client ⇄ proxy) and the server leg (proxy ⇄ server) are captured separately. Both
-files are read as streams (:mod:`splicecheck.adapters.trace_capture`) and merged by timestamp, so a
+files are read as streams (:mod:`splicecheck.conformance.trace.capture`) and merged by timestamp, so a
 packet is seen after everything captured before it on either leg; memory holds only the open
 connections.
 
@@ -21,9 +21,9 @@ connections.
    connects upstream once it accepted a client), else the oldest.
    A flow with no partner within ``pair_window`` is *one-sided*: an INFO result, nothing judged.
 3. **Learning.** A pair buffers its first packets until its parameters can be inferred
-   (:mod:`splicecheck.adapters.trace_infer`): both handshakes seen and relayed data in both
+   (:mod:`splicecheck.conformance.trace.infer`): both handshakes seen and relayed data in both
    directions, or ``learn_packets`` packets, ``learn_time`` seconds, a FIN/RST or the end of the
-   capture. Then a :class:`~splicecheck.adapters.trace_judge.Judge` replays the buffer and judges
+   capture. Then a :class:`~splicecheck.conformance.trace.judge.Judge` replays the buffer and judges
    everything after it as it streams in.
 4. **Closing.** A pair whose two end hosts both sent FIN, or that saw a RST, lingers ``linger``
    seconds for the last outputs and is finished: its result is emitted and its state freed. So is a
@@ -51,15 +51,15 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from ..conformance.model import Addresses
-from ..conformance.results import CaseResult, Verdict
-from ..reference.relay import Direction, Endpoint
-from ..reference.segment import ACK, FIN, RST, SYN
-from .trace_capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
-from .trace_infer import CLIENT_LEG, SERVER_LEG, Pkt, describe, infer, parse_pkt
-from .trace_judge import FastShared, Judge, ends_text
-from .trace_link import LinkStats, Packet, ip_batches, supported
-from .trace_params import ConnParams, Params, ParamsDump, endpoint_text
+from ...reference.relay import Direction, Endpoint
+from ...reference.segment import ACK, FIN, RST, SYN
+from ..model import Addresses
+from ..results import CaseResult, Verdict
+from .capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
+from .infer import CLIENT_LEG, SERVER_LEG, Pkt, describe, infer, parse_pkt
+from .judge import FastShared, Judge, ends_text
+from .link import LinkStats, Packet, ip_batches, supported
+from .params import ConnParams, Params, ParamsDump, endpoint_text
 
 NS = 1_000_000_000
 LEG_NAMES = ("client", "server")
