@@ -38,7 +38,7 @@ from ..conformance.contract import AdapterNotFound, Feature, IutInfo, Scenario
 from ..conformance.model import reference_machine
 from ..reference import relay as relay_module
 from ..reference.arith import MASK16, MASK32
-from ..reference.checksum import ones_add, ones_neg, ones_sum, pseudo_header, rfc1141_update
+from ..reference.checksum import ones_sum, pseudo_header, rfc1141_update, rfc1624_update
 from ..reference.codec import decode, encode, ipv4_header_bytes, tcp_header_bytes
 from ..reference.icmp import PacketTooBig
 from ..reference.lifecycle import SpliceMachine
@@ -102,11 +102,12 @@ def _swapped(**functions: object) -> Iterator[None]:
 
 
 def _eqn3(hc: int | None, old: bytes, new: bytes) -> int | None:
-    """RFC 1624 eqn. 3 over whole byte strings: ``HC' = ~(~HC + ~sum(old) + sum(new))``. Both must start
-    at an even offset of the checksummed data; their lengths may differ (words removed or added)."""
+    """RFC 1624 eqn. 3 (``checksum.rfc1624_update``) over whole byte strings that changed from ``old`` to
+    ``new``. Both must start at an even offset of the checksummed data; their lengths may differ (words
+    removed or added)."""
     if hc is None or old == new:
         return hc
-    result: int = ones_neg(ones_add(ones_add(ones_neg(hc), ones_neg(ones_sum(old))), ones_sum(new)))
+    result: int = rfc1624_update(hc + ones_sum(old), ones_sum(new))
     return result
 
 
