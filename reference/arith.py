@@ -11,7 +11,7 @@ same thing on both once the result is masked to the width, so the model writes `
 and never relies on Python's unbounded ints. What does *not* carry over is comparison and control
 flow: Python's ``<`` on a ``BitVecRef`` is *signed*, and ``if`` cannot branch on a symbolic
 condition. So unsigned comparison, boolean connectives and selection go through ``ult``/``ule``,
-``and_``/``or_``/``not_`` and ``ite``. On concrete inputs these are ordinary Python; on symbolic
+``and_``/``not_`` and ``ite``. On concrete inputs these are ordinary Python; on symbolic
 inputs they build z3 terms. z3 is imported only when a symbolic value is seen, so the model itself
 stays standard-library only.
 
@@ -29,7 +29,6 @@ Word = Any
 #: A truth value: ``bool`` (concrete) or ``z3.BoolRef`` (symbolic).
 Truth = Any
 
-MASK8 = 0xFF
 MASK16 = 0xFFFF
 MASK32 = 0xFFFF_FFFF
 
@@ -71,22 +70,10 @@ def and_(*conds: Truth) -> Truth:
     return all(conds)
 
 
-def or_(*conds: Truth) -> Truth:
-    if all(isinstance(c, bool) for c in conds):
-        return any(conds)
-    return _z3().Or(*conds)
-
-
 def not_(cond: Truth) -> Truth:
     if isinstance(cond, bool):
         return not cond
     return _z3().Not(cond)
-
-
-def implies(a: Truth, b: Truth) -> Truth:
-    if isinstance(a, bool) and isinstance(b, bool):
-        return (not a) or b
-    return _z3().Implies(a, b)
 
 
 def eq(a: Word, b: Word) -> Truth:

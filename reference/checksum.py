@@ -1,13 +1,15 @@
 """The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
 
-Full computation works on bytes. The incremental update is generic (ints or 16-bit z3 bit-vectors,
-see :mod:`splicecheck.reference.arith`) because the Z3 proofs check it against full recomputation.
+Full computation works on bytes. The incremental update, :func:`rfc1624_update`, is generic (ints or
+z3 bit-vectors, see :mod:`splicecheck.reference.arith`) because the Z3 proofs check it against full
+recomputation; it is the one update every incremental checksum of the package goes through (the
+relay's TCP and IPv4 headers, the trace checker's fast path, the mutant zoo's reseal).
 
 One's complement corner cases (RFC 1624 §3): the one's complement sum of data that is not all zero
 is never ``0x0000`` — end-around carry turns it into ``0xFFFF`` — so a *computed* TCP checksum is
 never ``0xFFFF`` unless every summed word is zero. RFC 1141's update ``HC' = HC + m + ~m'`` can
 produce ``0x0000``/``0xFFFF`` values that full recomputation never would; RFC 1624 eqn. 3,
-``HC' = ~(~HC + ~m + m')``, cannot. Both are here; the relay uses eqn. 3 and the mutant zoo and the
+``HC' = ~(~HC + ~m + m')``, cannot. Both are here; everything uses eqn. 3, and the mutant zoo and the
 proofs use RFC 1141's as the negative example.
 """
 
@@ -16,8 +18,6 @@ from __future__ import annotations
 import struct
 
 from .arith import MASK16, Word, ite, ult
-
-_U16 = struct.Struct("!H")
 
 
 def ones_sum(data: bytes) -> int:
@@ -45,13 +45,6 @@ def ones_neg(a: Word) -> Word:
     return (~a) & MASK16
 
 
-def fold(total: int) -> int:
-    """Fold a non-negative integer sum of 16-bit words to 16 bits with end-around carry."""
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def internet_checksum(data: bytes) -> int:
     """RFC 1071: the one's complement of the one's complement sum."""
     return (~ones_sum(data)) & 0xFFFF
@@ -76,42 +69,31 @@ def tcp_checksum(src: bytes, dst: bytes, tcp: bytes) -> int:
     return (~total) & 0xFFFF
 
 
-def rfc1624_update(hc: Word, old: Word, new: Word) -> Word:
-    """RFC 1624 eqn. 3: ``HC' = ~(~HC + ~m + m')`` for one 16-bit word ``m`` → ``m'`` (generic)."""
-    return ones_neg(ones_add(ones_add(ones_neg(hc), ones_neg(old)), new))
+def rfc1624_update(old_sum: Word, new_sum: Word) -> Word:
+    """RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, over sums of words: the new checksum.
+
+    ``old_sum`` is congruent modulo 0xFFFF to the received checksum ``HC`` plus the old words ``m``
+    that change, ``new_sum`` to their replacements ``m'``; only ``old_sum - new_sum`` matters, so a
+    word may move to the other side with its sign flipped (a precomputed difference ``m' - m`` may
+    stand in ``new_sum``), and words that do not change may be summed on both sides. Integers are
+    enough, not 16-bit sums: ``2^16 ≡ 1 (mod 0xFFFF)``, so a 32-bit field counts as its value and a
+    byte string as its big-endian integer (RFC 1071 §2).
+
+    Why ``(old_sum - new_sum) mod 0xFFFF``: in one's complement ``~x ≡ -x``, so the sum inside eqn. 3
+    is congruent to ``-(HC + m) + m' ≡ -r`` with ``r = old_sum - new_sum``. A one's complement sum of
+    data that is not all zero is never +0 (end-around carry, RFC 1624 §3), so the sum is ``-r mod
+    0xFFFF``, or 0xFFFF when that residue is 0; its complement is ``r mod 0xFFFF`` — never 0xFFFF,
+    the value full recomputation cannot produce either. Premise, as for every TCP or IPv4 checksum:
+    the checksummed data is not all zero (protocol 6 in the pseudo-header; version 4 in the header).
+
+    Generic: on z3 bit-vectors ``%`` is the signed ``bvsmod``, which for the positive divisor 0xFFFF
+    agrees with Python's ``%`` when the width holds both sums and their difference as signed
+    numbers (the proofs, PROOF-CSUM-RFC1624 and PROOF-CSUM-FAILSAFE, use words wider than 17 bits).
+    """
+    return (old_sum - new_sum) % MASK16
 
 
 def rfc1141_update(hc: Word, old: Word, new: Word) -> Word:
     """RFC 1141's ``HC' = HC + m + ~m'`` (end-around carry). Wrong at the 0x0000/0xFFFF corner:
     kept only as the negative example for the proofs and the mutant zoo."""
     return ones_add(ones_add(hc, old), ones_neg(new))
-
-
-def update_words(hc: int, old: bytes, new: bytes) -> int:
-    """Apply eqn. 3 word by word for a byte range that changed from ``old`` to ``new``.
-
-    Both ranges must have the same even length and start at an even offset of the checksummed data.
-    """
-    if old == new:
-        return hc
-    # Summing whole ranges first is the same as chaining eqn. 3 per word: ~(~HC + Σ~m + Σm').
-    acc = ones_add(ones_neg(hc), ones_add(ones_neg(ones_sum(old)), ones_sum(new)))
-    result: int = ones_neg(acc)
-    return result
-
-
-def update_u16(hc: int, old: int, new: int) -> int:
-    result: int = rfc1624_update(hc, old, new) if old != new else hc
-    return result
-
-
-def update_u32(hc: int, old: int, new: int) -> int:
-    if old == new:
-        return hc
-    hc = rfc1624_update(hc, old >> 16, new >> 16)
-    result: int = rfc1624_update(hc, old & 0xFFFF, new & 0xFFFF)
-    return result
-
-
-def pack_u16(value: int) -> bytes:
-    return _U16.pack(value)

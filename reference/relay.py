@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
+from .checksum import rfc1624_update
 from .codec import (
     _IPV4,
     _IPV6,
@@ -62,6 +63,7 @@ from .mapping import (
     relay_window,
     split_trim,
     trim_count,
+    trimmed_seq,
 )
 from .segment import (
     ACK,
@@ -77,6 +79,7 @@ from .segment import (
     NoOperation,
     Sack,
     Segment,
+    TcpHeader,
     TcpOption,
     Timestamps,
     WindowScale,
@@ -96,7 +99,7 @@ _NOP_BYTE = b"\x01"
 
 #: ``_words(data)``: a number congruent modulo 0xFFFF to the one's complement sum of the 16-bit words of
 #: ``data`` (even length). ``2^16 ≡ 1``, so the big-endian integer of the bytes is itself such a number
-#: (RFC 1071 §2); the checksums add and subtract these unreduced and reduce once, in :func:`_fix`.
+#: (RFC 1071 §2); the checksums add these unreduced and reduce once, in ``checksum.rfc1624_update``.
 _words = int.from_bytes  # byteorder "big" is the default (Python ≥ 3.11)
 
 
@@ -311,25 +314,14 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
 
     # --- 3. trimming what precedes splice_irs in the stream (§3.3) ---------------------------------
     flags, payload, urgent, seq = t.flags, seg.payload, t.urgent, t.seq
-    syn, fin = bool(flags & SYN), bool(flags & FIN)
-    seg_len = len(payload) + syn + fin
+    seg_len = len(payload) + bool(flags & SYN) + bool(flags & FIN)
     trimmed: int = trim_count(seq, seg_len, leg_in.splice_irs, advance)
     cut = 0
     if trimmed:
-        notes.append(Note.TRIMMED)
-        syn_kept, cut, fin_kept = split_trim(trimmed, syn, len(payload), fin)
-        payload = payload[cut:]
-        urg_kept, urgent = map_urgent(bool(flags & URG), urgent, trimmed)
-        if flags & URG and not urg_kept:
-            notes.append(Note.URG_CLEARED)
-        flags &= ~((0 if syn_kept else SYN) | (0 if fin_kept else FIN) | (0 if urg_kept else URG))
-        seq = leg_in.splice_irs  # the remainder starts at the base (TRIM-REST, TRIM-BELOW)
-        if trimmed == seg_len:
-            if flags & RST or not flags & ACK:
-                return _result(direction, (), (*notes, Note.BELOW_BASE_DROPPED), now, trimmed, state)
-            flags &= ~(PSH | URG)
-            urgent = 0
-            notes.append(Note.BELOW_BASE_PURE_ACK)
+        rest = _trim(t, payload, trimmed, seg_len, leg_in.splice_irs, notes)
+        if rest is None:
+            return _result(direction, (), tuple(notes), now, trimmed, state)
+        flags, payload, urgent, seq, cut = rest
 
     # --- 4. MSS (§3.4.4) ---------------------------------------------------------------------------
     raw = seg._wire or encode(seg)  # the bytes as received (decoded segments carry them)
@@ -348,33 +340,15 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     doff = 20 + len(opts_raw)
     tcp_len = doff + len(payload)
     off_flags = (doff << 10) | (t.reserved << 9) | flags
-    src, dst, sport, dport = leg_out.local.addr, leg_out.peer.addr, leg_out.local.port, leg_out.peer.port
+    sport, dport = leg_out.local.port, leg_out.peer.port
 
-    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words -------------------------------------
+    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words; the IP header -----------------------
     # The new TCP header's words, checksum zero, modulo 0xFFFF: a 32-bit field hi·2^16 + lo ≡ hi + lo,
     # so its words sum to the field itself, and the header sums to the sum of its fields (RFC 1071 §2).
     head_sum = leg_out._ports_sum + seq_out + ack_out + off_flags + window + urgent + _words(opts_raw)
     checksum = _tcp_checksum(raw, hl, leg_in, leg_out, head_sum, tcp_len, seg.payload[:cut])
     tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
-    ip_out: IPv4Header | IPv6Header
-    if isinstance(ip, IPv4Header):
-        if ip.options:
-            notes.append(Note.IP_OPTIONS_REMOVED)
-        # Eqn. 3 over the whole IPv4 header: whatever error the input header's checksum carried, the
-        # output's carries too (a router's incremental TTL update behaves the same, RFC 1624 §1). The
-        # received header's words including its checksum C sum to ~(error), as in _tcp_checksum.
-        # The new header's words, checksum zero: version/IHL/TOS, total length, ID, flags/fragment
-        # offset (0), TTL/protocol, and the addresses (the leg's cached sum).
-        ff, ttl = ip.flags << 13, hop - 1
-        new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (ttl << 8 | PROTO_TCP) + leg_out._addr_sum
-        ip_sum = (~_fix(new - _words(raw[:hl]))) & 0xFFFF
-        ip_head = _IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, ttl, PROTO_TCP, ip_sum, src, dst)
-        ip_out = unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, ttl, ip_sum, b"")
-    else:
-        hop -= 1
-        ip_head = _IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop,
-                             src, dst)
-        ip_out = unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop)
+    ip_head, ip_out = _ip_header(ip, hop - 1, raw[:hl], tcp_len, leg_out, notes)
     tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved)
     out = unchecked_segment(ip_out, tcp_out, payload, b"".join((ip_head, tcp_head, opts_raw, payload)))
 
@@ -384,6 +358,51 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
         c2s, s2c = (moved, state.s2c_advance) if direction is _C2S else (state.c2s_advance, moved)
         state = _splice_state(state.client, state.server, state.strip_style, c2s, s2c)
     return _result(direction, (out,), tuple(notes), now, trimmed, state)
+
+
+def _trim(t: TcpHeader, payload: bytes, trimmed: int, seg_len: int, splice_irs: int,
+          notes: list[Note]) -> tuple[int, bytes, int, int, int] | None:
+    """Step 3 of :func:`relay` for a segment with ``trimmed`` > 0 of its ``seg_len`` sequence numbers
+    below the base (§3.3): its ``(flags, payload, urgent, seq, data bytes cut)`` after the trim, or None
+    when nothing is left to relay (the reason appended to ``notes``)."""
+    notes.append(Note.TRIMMED)
+    flags = t.flags
+    syn_kept, cut, fin_kept = split_trim(trimmed, bool(flags & SYN), len(payload), bool(flags & FIN))
+    urg_kept, urgent = map_urgent(bool(flags & URG), t.urgent, trimmed)
+    if flags & URG and not urg_kept:
+        notes.append(Note.URG_CLEARED)
+    flags &= ~((0 if syn_kept else SYN) | (0 if fin_kept else FIN) | (0 if urg_kept else URG))
+    if trimmed != seg_len:
+        return flags, payload[cut:], urgent, trimmed_seq(t.seq, trimmed), cut  # at the base (TRIM-REST)
+    if flags & RST or not flags & ACK:
+        notes.append(Note.BELOW_BASE_DROPPED)
+        return None
+    notes.append(Note.BELOW_BASE_PURE_ACK)
+    return flags & ~(PSH | URG), payload[cut:], 0, splice_irs, cut  # a pure ACK at the base (TRIM-BELOW)
+
+
+def _ip_header(ip: IPv4Header | IPv6Header, hop: int, received: bytes, tcp_len: int, leg_out: Leg,
+               notes: list[Note]) -> tuple[bytes, IPv4Header | IPv6Header]:
+    """Step 6 of :func:`relay` for the IP header: its bytes and fields out on ``leg_out``, the TTL/hop limit
+    already decremented to ``hop``; ``received``: the IP header as received.
+
+    IPv4: options removed (IPOPT-STRIP) and the checksum updated by RFC 1624 eqn. 3 over the whole
+    header, so whatever error the received checksum carried, the output's carries too (a router's
+    incremental TTL update behaves the same, RFC 1624 §1). The received header's words are summed with
+    their checksum in place (as in :func:`_tcp_checksum`); the new header's words, checksum zero, are
+    version/IHL/TOS, total length, ID, flags/fragment offset (0), TTL/protocol, and the addresses
+    (the leg's cached sum)."""
+    src, dst = leg_out.local.addr, leg_out.peer.addr
+    if isinstance(ip, IPv4Header):
+        if ip.options:
+            notes.append(Note.IP_OPTIONS_REMOVED)
+        ff = ip.flags << 13
+        new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (hop << 8 | PROTO_TCP) + leg_out._addr_sum
+        ip_sum = rfc1624_update(_words(received), new)
+        return (_IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst),
+                unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b""))
+    return (_IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src, dst),
+            unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop))
 
 
 # --- options --------------------------------------------------------------------------------------
@@ -512,13 +531,6 @@ def _strip(opt: TcpOption, note: Note, style: StripStyle, out: list[TcpOption], 
 # --- checksums ------------------------------------------------------------------------------------
 
 
-def _fix(total: int) -> int:
-    """The one's complement sum that ``total`` is congruent to: its residue modulo 0xFFFF, except that
-    a sum ≡ 0 of data that is not all zero is 0xFFFF in one's complement."""
-    total %= _M
-    return total if total else 0xFFFF
-
-
 def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_sum: int, tcp_len_out: int,
                   chopped: bytes) -> int:
     """RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, with ``m`` every old word that changed and ``m'`` its
@@ -537,11 +549,13 @@ def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_sum: int,
     old_len = len(raw) - hl
     doff = (raw[hl + 12] >> 4) * 4
     old = leg_in._addr_sum + PROTO_TCP + old_len + _words(raw[hl:hl + doff])
-    data = -old  # ~HC + ~m: the payload's words, plus whatever error the received checksum carried
     if chopped:
+        # the chopped bytes are old words replaced by nothing. What is left of the payload is congruent
+        # to -old (plus whatever error HC carried); an odd chop moves it across a byte boundary, which
+        # multiplies it by 256, so the old side is scaled by 256 as well
         odd = len(chopped) & 1
-        data -= _words(chopped + b"\x00" * odd)
+        old += _words(chopped + b"\x00" * odd)
         if odd:
-            data *= 256
-    total = leg_out._addr_sum + PROTO_TCP + tcp_len_out + head_sum + data
-    return (~_fix(total)) & 0xFFFF
+            old *= 256
+    checksum: int = rfc1624_update(old, leg_out._addr_sum + PROTO_TCP + tcp_len_out + head_sum)
+    return checksum

@@ -36,7 +36,6 @@ PROPERTIES: tuple[Property, ...] = (*proofs_seq.PROPERTIES, *proofs_trim.PROPERT
 BY_ID: dict[str, Property] = {p.id: p for p in PROPERTIES}
 
 DEFAULT_TIMEOUT_MS = 20_000
-DEFAULT_REGRESSIONS_DIR = Path("out/regressions")
 
 __all__ = [
     "BY_ID",

@@ -53,10 +53,6 @@ MASK32 = 0xFFFF_FFFF
 # --- spec-side yardsticks (plain z3, never the model) ---------------------------------------------
 
 
-def const(value: int, width: int = 32) -> Expr:
-    return z3.BitVecVal(value, width)
-
-
 def below(x: Expr, base: Expr) -> Expr:
     """``x`` lies below ``base`` on the circle: its forward distance from ``base`` is 2^31 or more
     (Linux's ``before()``, under which a number exactly 2^31 away counts as below). For comparisons

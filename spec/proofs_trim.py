@@ -4,8 +4,9 @@ pointer, splitting, and the advance that keeps a splice relaying past 2 GiB.
 A segment is modelled as (seq, SYN, data_len, FIN) on 32-bit bit-vectors; it occupies
 ``seg_len = SYN + data_len + FIN`` sequence numbers from ``seq`` (RFC 9293 §3.4). :func:`trim_segment`
 is step 3 of ``relay.relay`` made symbolic: the same model calls (``mapping.trim_count``,
-``mapping.split_trim``) in the same order, plus the relay's one line of glue — when anything is trimmed
-the remainder starts at ``splice_irs`` — which PROOF-TRIM-SOUND checks against ``mapping.trimmed_seq``.
+``mapping.split_trim``, ``mapping.trimmed_seq``) in the same order, with the relay's glue — a segment
+trimmed whole becomes a pure ACK at ``splice_irs`` — so PROOF-TRIM-SOUND's TRIM-REST is about the seq
+the relay computes.
 
 What "precedes the base" means is stated along the stream, not on the circle (``proofs_core.Stream``):
 every segment is placed at a signed *position* relative to ``splice_irs``, the stream has a *reach*
@@ -83,7 +84,8 @@ class Trimmed:
 def trim_segment(s: Segment, st: Stream) -> Trimmed:
     t = mapping.trim_count(s.seq, s.seg_len, st.base, st.advance)
     syn_kept, cut, fin_kept = mapping.split_trim(t, s.syn, s.data_len, s.fin)
-    out_seq = z3.If(t == 0, s.seq, st.base)  # relay.py: `seq = leg_in.splice_irs` once anything is trimmed
+    # relay._trim: a remainder starts at mapping.trimmed_seq, a segment trimmed whole is a pure ACK at the base
+    out_seq = z3.If(t == 0, s.seq, z3.If(t == s.seg_len, st.base, mapping.trimmed_seq(s.seq, t)))
     out_len = one_if(syn_kept) + (s.data_len - cut) + one_if(fin_kept)
     return Trimmed(t, syn_kept, cut, fin_kept, out_seq, out_len)
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import struct
 
+from ...reference.checksum import rfc1624_update
 from ...reference.mapping import ADVANCE_LIMIT, MAX_WINDOW, behind_base, map_ack, map_seq, map_tsecr, map_tsval
 from ...reference.relay import Direction, SpliceState
 from ...reference.segment import ACK
@@ -56,11 +57,6 @@ SHAPE_ACK = 8
 SHAPE_DATA = 16  # payload or FIN (the primary requirement of a drop is PAYLOAD-KEEP)
 SHAPE_SACK = 32
 _SACK_EDGES = {n: struct.Struct(f"!{2 * n}I") for n in range(1, 5)}
-
-
-def _fix(total: int) -> int:
-    total %= _M
-    return total if total else 0xFFFF
 
 
 def _words(data: bytes) -> int:
@@ -185,18 +181,17 @@ class FastTransform:
             shape |= SHAPE_DATA
         if flags & 0x020:  # URG
             shape |= SHAPE_URG
-        # RFC 1624 eqn. 3 over the changed words, the received checksum's error carried along
-        tcp_total = self.d_addr + self.d_ports + seq_o - seq + ack_o - ack + win_o - win - tcp_sum + d_words
+        # RFC 1624 eqn. 3 (checksum.rfc1624_update) over the changed words, as differences new − old,
+        # the received checksum's error carried along
+        d_tcp = self.d_addr + self.d_ports + seq_o - seq + ack_o - ack + win_o - win + d_words
         ts_here = shape & SHAPE_TS and not opts_o
         if ts_here:
             tsval_o = (tsval + self.d_tsval) & M32
             tsecr_o = (tsecr + self.d_tsecr) & M32
-            tcp_total += tsval_o - tsval + tsecr_o - tsecr
-        tcp_total %= _M
-        tcp_o = 0xFFFF - tcp_total if tcp_total else 0
+            d_tcp += tsval_o - tsval + tsecr_o - tsecr
+        tcp_o = rfc1624_update(tcp_sum, d_tcp)
         if self.v4:
-            ip_total = (self.d_addr - 0x100 - ip_sum) % _M  # addresses and TTL − 1 changed
-            ip_o = 0xFFFF - ip_total if ip_total else 0
+            ip_o = rfc1624_update(ip_sum, self.d_addr - 0x100)  # addresses and TTL − 1 changed
             if ts_here:
                 head = _V4_TS.pack(0x45, tos, total, ident, ff, ttl - 1, 6, ip_o, self.src, self.dst, self.sport,
                                    self.dport, seq_o, ack_o, offfl, win_o, tcp_o, urg, _TS_WORD, tsval_o, tsecr_o)

@@ -1,0 +1,168 @@
+"""The mutant zoo: the reference model with one realistic bug each, to measure the suite's power.
+
+A mutant is the reference adapter with a different relay function (or, for a lifecycle bug, different
+splice constants). Each is a small, plausible difference from the model, and each function's docstring
+says which real-world bug it imitates. ``splicecheck mutants`` runs the suite against every one: a
+mutant the suite cannot tell from the model is a hole in the suite.
+
+How a mutant is made, in order of preference:
+
+- *post-processing* the model's output (``_patched``): one field changed, the checksums carried along
+  by RFC 1624 eqn. 3 over the changed bytes, as a real implementation that rewrites that field would;
+- calling the model with a *modified input or state* whose wire bytes are the same (a Window Scale
+  option handed over as an unknown option of kind 3 is relayed untouched, byte for byte);
+- *substituting one arithmetic function* of :mod:`splicecheck.reference.relay` for the duration of the
+  call (``_swapped``), so that the relay recomputes everything else — checksums included — from the
+  mutant's value.
+
+Mutants are internally consistent: a mutant that changed a field but left the checksum stale would be
+caught by the checksum, not by the field, and overstate the suite's power. The only mutant whose
+checksums are off is ``rfc1141``, whose whole point is the checksum.
+
+The swap replaces a module attribute process-wide while the mutant's relay runs. A lock keeps two
+mutants from swapping at once; the model itself must not relay on another thread meanwhile (the
+runner relays model and IUT one after the other, and ``splicecheck mutants`` uses processes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from ... import __version__
+from ...conformance.contract import AdapterNotFound, Feature, IutInfo, Scenario
+from ...conformance.model import reference_machine
+from ...reference.checksum import pseudo_header, rfc1141_update
+from ...reference.codec import decode, encode, tcp_header_bytes
+from ...reference.lifecycle import SpliceMachine
+from ...reference.relay import RelayResult, SpliceState, relay
+from ...reference.segment import IPv4Header, Segment
+from ...reference.seqspace import seq_sub
+from ..reference import ReferenceSession
+from .base import MUTANTS, Mutant, _mutant, _patched
+
+# isort: off
+# The mutants register in import order, which MUTANTS keeps (the table's order): sequence space first,
+# then options, window, MSS and IP, then the checksum and lifecycle mutants below.
+from .seq import behind_base_by  # public: tests/test_mutants.py
+from . import options  # noqa: F401
+# isort: on
+
+__all__ = ["MUTANTS", "Mutant", "MutantAdapter", "MutantSession", "behind_base_by"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Checksums
+# --------------------------------------------------------------------------------------------------
+
+
+@_mutant("rfc1141", "TCPCSUM-VALID")
+def rfc1141(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    """The TCP checksum is updated by RFC 1141's ``HC' = HC + m + ~m'`` word by word, not by RFC 1624 eqn. 3.
+
+    RFC 1141's formula, widely copied, is right except at one corner (RFC 1624 §3): when the correct
+    new checksum is 0x0000 it yields 0xFFFF, a value a full computation never produces. Only a
+    segment crafted to land on that corner tells the two apart. (Trimmed segments, whose payload
+    changes, keep the model's checksum.)"""
+    t = seg.tcp
+
+    def update(out: Segment) -> Segment:
+        if t.checksum is None or out.payload != seg.payload or out.tcp.header_length != t.header_length:
+            return out
+        length = t.header_length + len(seg.payload)
+        old = pseudo_header(seg.ip.src, seg.ip.dst, length) + tcp_header_bytes(t)
+        new = pseudo_header(out.ip.src, out.ip.dst, length) + tcp_header_bytes(out.tcp)
+        hc: int = t.checksum
+        for i in range(0, len(old), 2):
+            if old[i:i + 2] != new[i:i + 2]:
+                hc = rfc1141_update(hc, int.from_bytes(old[i:i + 2], "big"), int.from_bytes(new[i:i + 2], "big"))
+        return replace(out, tcp=replace(out.tcp, checksum=hc))
+
+    return _patched(relay(state, seg, now), update, reseal=False)
+
+
+@_mutant("csum-recompute", "CSUM-FAILSAFE")
+def csum_recompute(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    """Both checksums are computed afresh over the relayed packet instead of updated incrementally.
+
+    What checksum offload and most userspace relays do: correct for good input, but a segment
+    corrupted before the proxy leaves it with a valid checksum and the corruption is delivered
+    (RFC 1624 §1; the paper's fail-safe argument in §3.3)."""
+    def fresh(out: Segment) -> Segment:
+        ip = replace(out.ip, checksum=None) if isinstance(out.ip, IPv4Header) else out.ip
+        return decode(encode(Segment(ip, replace(out.tcp, checksum=None), out.payload)))
+
+    return _patched(relay(state, seg, now), fresh, reseal=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle
+# --------------------------------------------------------------------------------------------------
+
+
+def _ok_len_ignored(scenario: Scenario, correct: SpliceState) -> SpliceState:
+    """Server → client ``splice_iss`` is taken as C's ``snd_nxt`` at PRESPLICE, without adding the n bytes
+    of the OK message still to be written.
+
+    Figure 6's subtle point: the OK message may not have been written yet when the splice is set up,
+    so the splice must be told its length. Forgetting it makes the server's first byte overwrite
+    the OK message at the client (its last n bytes become server data)."""
+    c = correct.client
+    return replace(correct, client=replace(c, splice_iss=seq_sub(c.splice_iss, scenario.ok_len)))
+
+
+MUTANTS["ok-len-ignored"] = Mutant("ok-len-ignored", relay, ("LIFE-BASE-S2C", "SEQ-MAP"), _ok_len_ignored)
+
+
+# --------------------------------------------------------------------------------------------------
+# The adapter
+# --------------------------------------------------------------------------------------------------
+
+
+class MutantSession(ReferenceSession):
+    """A reference session whose machine runs with wrong constants, while ``state`` reports the legs a
+    correct splice has for the scenario (and the machine's own progress) — as a live adapter that
+    chose the proxy's ISNs would: it knows what the splice should be, not what the IUT got wrong."""
+
+    def __init__(self, machine: SpliceMachine, correct: SpliceState) -> None:
+        super().__init__(machine)
+        self._correct = correct
+
+    @property
+    def state(self) -> SpliceState:
+        current = super().state
+        return replace(current, client=self._correct.client, server=self._correct.server)
+
+
+class MutantAdapter:
+    """``mutant:NAME`` — the reference model with the bug ``NAME`` of :data:`MUTANTS`."""
+
+    unsupported: frozenset[Feature] = frozenset()
+
+    def __init__(self, arg: str = "") -> None:
+        if arg not in MUTANTS:
+            raise AdapterNotFound(f"unknown mutant {arg!r}: use mutant:NAME with NAME one of {', '.join(MUTANTS)}")
+        self.mutant = MUTANTS[arg]
+        self.name = f"mutant:{arg}"
+
+    def info(self) -> IutInfo:
+        m = self.mutant
+        return IutInfo(self.name, __version__, f"the reference model with a bug: {m.summary}",
+                       {"mutant": m.name, "violates": ", ".join(m.violates)})
+
+    @contextmanager
+    def open(self, scenario: Scenario) -> Iterator[ReferenceSession]:
+        machine = reference_machine(scenario)
+        machine.relay_fn = self.mutant.relay_fn
+        if self.mutant.splice_fn is None:
+            yield ReferenceSession(machine)
+            return
+        assert machine.splice is not None
+        correct = machine.splice
+        machine.splice = self.mutant.splice_fn(scenario, correct)
+        yield MutantSession(machine, correct)
+
+    def close(self) -> None:
+        pass
+
