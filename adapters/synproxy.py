@@ -97,8 +97,7 @@ from ..conformance.contract import (
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
 from ..reference.lifecycle import Event
-from ..reference.relay import Endpoint, SpliceState
-from ..reference.relay import Leg as SpliceLeg
+from ..reference.relay import Endpoint, Leg, SpliceState
 from ..reference.segment import (
     ACK,
     IP_DF,
@@ -120,7 +119,7 @@ from ..reference.segment import (
 from ..reference.seqspace import seq_add
 from .lab.preflight import preflight
 from .lab.rulesets import SynproxyConfig, load_synproxy
-from .lab.topology import PREFIX, Lab, LabFenceTimeout, Leg
+from .lab.topology import PREFIX, Lab, LabFenceTimeout, Side
 
 __all__ = [
     "LAB_FEATURES",
@@ -307,11 +306,11 @@ def synproxy_state(h: SynproxyHandshake) -> SpliceState:
 
     c_peer_ws, c_local_ws = scales(csyn, synack)
     d_peer_ws, d_local_ws = scales(ssa, ssyn)
-    leg_c = SpliceLeg(client, server, splice_irs=seq_add(csyn.tcp.seq, 1), splice_iss=seq_add(synack.tcp.seq, 1),
+    leg_c = Leg(client, server, splice_irs=seq_add(csyn.tcp.seq, 1), splice_iss=seq_add(synack.tcp.seq, 1),
                       timestamps=ts_pair(csyn, synack), lastrecv_ts=tsval(cack), lastsent_ts=tsval(last_to_client),
                       sack=_has_sack_perm(csyn) and _has_sack_perm(synack),
                       peer_wscale=c_peer_ws, local_wscale=c_local_ws, peer_mss=_mss(csyn))
-    leg_d = SpliceLeg(server, client, splice_irs=seq_add(ssa.tcp.seq, 1), splice_iss=seq_add(ssyn.tcp.seq, 1),
+    leg_d = Leg(server, client, splice_irs=seq_add(ssa.tcp.seq, 1), splice_iss=seq_add(ssyn.tcp.seq, 1),
                       timestamps=ts_pair(ssa, ssyn), lastrecv_ts=tsval(ssa), lastsent_ts=tsval(h.server_ack),
                       sack=_has_sack_perm(ssa) and _has_sack_perm(ssyn),
                       peer_wscale=d_peer_ws, local_wscale=d_local_ws, peer_mss=_mss(ssa))
@@ -358,8 +357,8 @@ class SynproxySession:
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def _exchange(self, leg: Leg, wire: bytes, expect: dict[Leg, int], *, offload: bool,
-                  grace: float) -> dict[Leg, list[bytes]]:
+    def _exchange(self, leg: Side, wire: bytes, expect: dict[Side, int], *, offload: bool,
+                  grace: float) -> dict[Side, list[bytes]]:
         o = self.options
         try:
             got = self.lab.exchange_fenced(leg, wire, expect, timeout=o.timeout, grace=grace,
@@ -368,7 +367,7 @@ class SynproxySession:
             raise HarnessError(str(exc)) from exc
         except OSError as exc:  # the lab refused the packet (e.g. larger than the veth MTU)
             raise HarnessError(f"cannot inject {len(wire)} bytes on the {leg} leg: {exc}") from exc
-        return {lg: [c.data for c in got[lg]] for lg in (Leg.CLIENT, Leg.SERVER)}
+        return {lg: [c.data for c in got[lg]] for lg in (Side.CLIENT, Side.SERVER)}
 
     def _handshake(self) -> SynproxyHandshake:
         sc, a, cfg = self.scenario, self.lab.addr, self.options.config
@@ -376,7 +375,7 @@ class SynproxySession:
         v6 = sc.family == 6
         cli, srv = (addr(a.client6), addr(a.server6)) if v6 else (addr(a.client4), addr(a.server4))
         cport, sport = self.client_port, cfg.port
-        extra: dict[Leg, list[bytes]] = {Leg.CLIENT: [], Leg.SERVER: []}
+        extra: dict[Side, list[bytes]] = {Side.CLIENT: [], Side.SERVER: []}
         log: list[tuple[str, Segment | bytes]] = []  # formatted only if the set-up fails
 
         def ip(src: bytes, dst: bytes, df: bool) -> IPv4Header | IPv6Header:
@@ -384,14 +383,14 @@ class SynproxySession:
                 return IPv6Header(src, dst, hop_limit=64)
             return IPv4Header(src, dst, ident=0, flags=IP_DF if df else 0, ttl=64)
 
-        def step(name: str, leg: Leg, seg: Segment, want: dict[Leg, int], optional: Leg | None = None,
-                 grace: float = 0.0) -> dict[Leg, Segment]:
+        def step(name: str, leg: Side, seg: Segment, want: dict[Side, int], optional: Side | None = None,
+                 grace: float = 0.0) -> dict[Side, Segment]:
             """Inject ``seg``; on each leg of ``want`` take the first segment with exactly those flags (and
             no data); keep the rest as evidence. Every leg but ``optional`` must have one."""
             log.append((f"{name}: sent", seg))
             got = self._exchange(leg, encode(seg), dict.fromkeys(want, 1), offload=v6, grace=grace)
-            found: dict[Leg, Segment] = {}
-            for lg in (Leg.CLIENT, Leg.SERVER):
+            found: dict[Side, Segment] = {}
+            for lg in (Side.CLIENT, Side.SERVER):
                 for raw in got[lg]:
                     try:
                         out: Segment | None = decode(raw)
@@ -414,7 +413,7 @@ class SynproxySession:
         # alone ends steps 1 and 2: what they must produce is checked right here.
         syn = Segment(ip(cli, srv, c.df),
                       TcpHeader(cport, sport, c.isn, 0, SYN, HANDSHAKE_WINDOW, options=syn_options(c)))
-        synack = step("client SYN", Leg.CLIENT, syn, {Leg.CLIENT: SYN | ACK})[Leg.CLIENT]
+        synack = step("client SYN", Side.CLIENT, syn, {Side.CLIENT: SYN | ACK})[Side.CLIENT]
         its = _ts(synack)
 
         # 2. client ACK of the cookie → the proxy's SYN to the server. The client's clock has not ticked:
@@ -424,7 +423,7 @@ class SynproxySession:
             ack_opts = (NOP, NOP, Timestamps(c.tsval, its.tsval))
         ack = Segment(ip(cli, srv, c.df), TcpHeader(cport, sport, seq_add(c.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
                                                     HANDSHAKE_WINDOW, options=ack_opts))
-        server_syn = step("client ACK", Leg.CLIENT, ack, {Leg.SERVER: SYN})[Leg.SERVER]
+        server_syn = step("client ACK", Side.CLIENT, ack, {Side.SERVER: SYN})[Side.SERVER]
 
         # 3. server SYN-ACK (answering only what the proxy's SYN offered) → ACK to the server and the
         # window update to the client, both consumed here, with the grace period before the first case.
@@ -433,10 +432,10 @@ class SynproxySession:
                            TcpHeader(sport, cport, s.isn, seq_add(server_syn.tcp.seq, 1), SYN | ACK, HANDSHAKE_WINDOW,
                                      options=syn_options(s, tsecr=ssyn_ts.tsval if ssyn_ts else 0,
                                                          answer_to=server_syn)))
-        acks = step("server SYN-ACK", Leg.SERVER, synack_s, {Leg.SERVER: ACK, Leg.CLIENT: ACK}, optional=Leg.CLIENT,
+        acks = step("server SYN-ACK", Side.SERVER, synack_s, {Side.SERVER: ACK, Side.CLIENT: ACK}, optional=Side.CLIENT,
                     grace=self.options.grace)
-        return SynproxyHandshake(syn, synack, ack, server_syn, synack_s, acks[Leg.SERVER], acks.get(Leg.CLIENT),
-                                 Observation(tuple(extra[Leg.CLIENT]), tuple(extra[Leg.SERVER])))
+        return SynproxyHandshake(syn, synack, ack, server_syn, synack_s, acks[Side.SERVER], acks.get(Side.CLIENT),
+                                 Observation(tuple(extra[Side.CLIENT]), tuple(extra[Side.SERVER])))
 
     # -- the contract ---------------------------------------------------------------------------
 
@@ -445,8 +444,8 @@ class SynproxySession:
         """Send on the server leg if ``segment`` comes from the server's address, else on the client
         leg; capture both legs until the fence is back, plus the grace period."""
         wire = raw if raw is not None else encode(segment)
-        leg = Leg.SERVER if segment.ip.src == self._state.server.peer.addr else Leg.CLIENT
-        counts = {Leg.CLIENT: expect[0], Leg.SERVER: expect[1]} if expect is not None else None
+        leg = Side.SERVER if segment.ip.src == self._state.server.peer.addr else Side.CLIENT
+        counts = {Side.CLIENT: expect[0], Side.SERVER: expect[1]} if expect is not None else None
         t0 = time.monotonic()
         o = self.options
         try:
@@ -459,7 +458,7 @@ class SynproxySession:
             if exc.errno == errno.EMSGSIZE:  # beyond the links' MTU (65535: not a valid IP packet anyway)
                 raise UnsupportedError(f"the lab cannot inject this {len(wire)}-byte packet: {exc}") from exc
             raise HarnessError(f"cannot inject on the {leg} leg: {exc}") from exc
-        return Observation(tuple(c.data for c in got[Leg.CLIENT]), tuple(c.data for c in got[Leg.SERVER]),
+        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]),
                            time.monotonic() - t0)
 
     def event(self, event: Event) -> Observation:

@@ -46,7 +46,7 @@ from typing import Literal
 
 from splicecheck.adapters.lab.rawsock import collect
 from splicecheck.adapters.lab.rulesets import SynproxyConfig, load_synproxy
-from splicecheck.adapters.lab.topology import Lab, Leg
+from splicecheck.adapters.lab.topology import Lab, Side
 from tcpview import TcpView, craft, tcp_options, view, views
 
 MOD = 2**32
@@ -94,8 +94,8 @@ class ProbeStep:
     client: tuple[TcpView, ...]
     server: tuple[TcpView, ...]
 
-    def on(self, leg: Leg) -> tuple[TcpView, ...]:
-        return self.client if leg is Leg.CLIENT else self.server
+    def on(self, leg: Side) -> tuple[TcpView, ...]:
+        return self.client if leg is Side.CLIENT else self.server
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +155,14 @@ class _Driver:
         self.lab, self.timeout, self.quiet, self.offload = lab, timeout, quiet, offload
         self.steps: list[ProbeStep] = []
 
-    def step(self, name: str, leg: Leg, packet: bytes, expect: Leg | None) -> ProbeStep:
+    def step(self, name: str, leg: Side, packet: bytes, expect: Side | None) -> ProbeStep:
         """Inject on ``leg``; wait for one segment on ``expect`` (if any) plus a quiet period on both legs."""
-        want: dict[Leg, int | None] = {Leg.CLIENT: None, Leg.SERVER: None}
+        want: dict[Side, int | None] = {Side.CLIENT: None, Side.SERVER: None}
         got = self.lab.exchange(leg, packet, want if expect is None else {**want, expect: 1},
                                 timeout=self.timeout, quiet=self.quiet, offload=self.offload)
         sent = view(leg.value, packet, time.time())
         assert sent is not None, "the probe only injects TCP"
-        s = ProbeStep(name, sent, views(got[Leg.CLIENT]), views(got[Leg.SERVER]))
+        s = ProbeStep(name, sent, views(got[Side.CLIENT]), views(got[Side.SERVER]))
         self.steps.append(s)
         if expect is not None and not s.on(expect):
             raise ProbeError(f"step {name}: nothing on the {expect} leg", self.steps)
@@ -208,7 +208,7 @@ def probe_handshake(lab: Lab, config: SynproxyConfig | None = None, plan: ProbeP
     syn = craft(cli, srv, cp, sp, "S", plan.client_isn, window=plan.client_window,
                 options=tcp_options(mss=plan.client_mss, wscale=plan.client_wscale, sack_perm=plan.client_sack_perm,
                                     ts=tick("client", plan.client_timestamps, 0)))
-    s1 = d.step("client-syn", Leg.CLIENT, syn, Leg.CLIENT)
+    s1 = d.step("client-syn", Side.CLIENT, syn, Side.CLIENT)
     synack = _first(s1.client, "SA", s1.name, d.steps)
     cookie = synack.seq
     its = synack.tsval
@@ -218,7 +218,7 @@ def probe_handshake(lab: Lab, config: SynproxyConfig | None = None, plan: ProbeP
     # 2. client ACK of the cookie → the proxy's SYN to the server.
     ack = craft(cli, srv, cp, sp, "A", plan.client_isn + 1, cookie + 1, window=plan.client_window,
                 options=tcp_options(ts=tick("client", client_ts, its)))
-    s2 = d.step("client-ack", Leg.CLIENT, ack, Leg.SERVER)
+    s2 = d.step("client-ack", Side.CLIENT, ack, Side.SERVER)
     ssyn = _first(s2.server, "S", s2.name, d.steps)
     server_ts = plan.server_timestamps and ssyn.tsval is not None
     server_ws = plan.server_wscale if ssyn.option("WScale") is not None else None
@@ -228,7 +228,7 @@ def probe_handshake(lab: Lab, config: SynproxyConfig | None = None, plan: ProbeP
     sa = craft(srv, cli, sp, cp, "SA", plan.server_isn, ssyn.seq + 1, window=plan.server_window,
                options=tcp_options(mss=plan.server_mss, wscale=server_ws, sack_perm=server_sack,
                                    ts=tick("server", server_ts, ssyn.tsval)))
-    s3 = d.step("server-synack", Leg.SERVER, sa, Leg.SERVER)
+    s3 = d.step("server-synack", Side.SERVER, sa, Side.SERVER)
     server_ack = _first(s3.server, "A", s3.name, d.steps)
     window_update = next((v for v in s3.client if v.flags == "A"), None)
     # Latest TSvals each endpoint has seen from the proxy, to echo in its next segment.
@@ -239,7 +239,7 @@ def probe_handshake(lab: Lab, config: SynproxyConfig | None = None, plan: ProbeP
     c_next = (plan.client_isn + 1) % MOD
     cd = craft(cli, srv, cp, sp, "PA", c_next, cookie + 1, window=plan.client_window,
                options=tcp_options(ts=tick("client", client_ts, seen_by_client)), payload=plan.client_data)
-    s4 = d.step("client-data", Leg.CLIENT, cd, Leg.SERVER)
+    s4 = d.step("client-data", Side.CLIENT, cd, Side.SERVER)
     c_next = (c_next + len(plan.client_data)) % MOD
     seen_by_server = next((v.tsval for v in s4.server if v.tsval is not None), seen_by_server)
 
@@ -247,7 +247,7 @@ def probe_handshake(lab: Lab, config: SynproxyConfig | None = None, plan: ProbeP
     s_next = (plan.server_isn + 1) % MOD
     sd = craft(srv, cli, sp, cp, "PA", s_next, c_next, window=plan.server_window,
                options=tcp_options(ts=tick("server", server_ts, seen_by_server)), payload=plan.server_data)
-    s5 = d.step("server-data", Leg.SERVER, sd, Leg.CLIENT)
+    s5 = d.step("server-data", Side.SERVER, sd, Side.CLIENT)
     s_next = (s_next + len(plan.server_data)) % MOD
     seen_by_client = next((v.tsval for v in s5.client if v.tsval is not None), seen_by_client)
 
@@ -261,13 +261,13 @@ def probe_handshake(lab: Lab, config: SynproxyConfig | None = None, plan: ProbeP
     sk = craft(cli, srv, cp, sp, "A", c_next, c_ack, window=plan.client_window,
                options=tcp_options(ts=tick("client", client_ts, seen_by_client),
                                    sack=[sack_block] if client_sack else ()))
-    d.step("client-sack", Leg.CLIENT, sk, Leg.SERVER)
+    d.step("client-sack", Side.CLIENT, sk, Side.SERVER)
 
     # 7. optionally a RST without ACK from one side (RFC 9293 §3.10.7: acceptable if in window).
     if plan.finish == "server-rst":
-        d.step("server-rst", Leg.SERVER, craft(srv, cli, sp, cp, "R", s_next, window=0), None)
+        d.step("server-rst", Side.SERVER, craft(srv, cli, sp, cp, "R", s_next, window=0), None)
     elif plan.finish == "client-rst":
-        d.step("client-rst", Leg.CLIENT, craft(cli, srv, cp, sp, "R", c_next, window=0), None)
+        d.step("client-rst", Side.CLIENT, craft(cli, srv, cp, sp, "R", c_next, window=0), None)
 
     synack_t = s3.sent.tsval
     return SynproxyRecord(
@@ -303,17 +303,17 @@ def exchange_rate(lab: Lab, record: SynproxyRecord, count: int = 500, *, timeout
     plan, a = record.plan, lab.addr
     cli, srv = (a.client6, a.server6) if plan.ipv6 else (a.client4, a.server4)
     last = record.steps[-1]
-    c_next = (last.sent.seq + len(last.sent.payload)) % MOD if last.sent.leg == Leg.CLIENT.value else None
+    c_next = (last.sent.seq + len(last.sent.payload)) % MOD if last.sent.leg == Side.CLIENT.value else None
     if c_next is None:
         raise ValueError("the probe's last step was not the client's; probe with finish='none'")
     ack = last.sent.ack
     packets = [craft(cli, srv, plan.client_port, record.config.port, "PA", c_next + i, ack,
                      window=plan.client_window, payload=b"x") for i in range(count)]
     lab.flush()
-    server = lab.legs[Leg.SERVER]
+    server = lab.legs[Side.SERVER]
     start = time.perf_counter()
     for packet in packets:
-        lab.inject(Leg.CLIENT, packet, offload=plan.offload)
+        lab.inject(Side.CLIENT, packet, offload=plan.offload)
         if not collect({server: 1}, timeout=timeout)[server.name]:
             raise ProbeError("a data segment was not relayed during the rate measurement", list(record.steps))
     return count / (time.perf_counter() - start)

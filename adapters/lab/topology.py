@@ -79,7 +79,7 @@ __all__ = [
     "LabFenceTimeout",
     "LabNames",
     "LabSignalExit",
-    "Leg",
+    "Side",
     "clean_stale",
     "icmp_echo",
     "lab_namespaces",
@@ -90,7 +90,10 @@ PREFIX = "sc-"
 ROLES = ("cli", "prx", "srv")
 
 
-class Leg(StrEnum):
+class Side(StrEnum):
+    """Which side of the proxy a lab endpoint (and its veth link) is on. Not a splice leg: that is
+    :class:`splicecheck.reference.relay.Leg`."""
+
     CLIENT = "client"
     SERVER = "server"
 
@@ -326,8 +329,8 @@ class Lab:
 
         with Lab() as lab:
             lab.nft(RULESET)
-            lab.inject(Leg.CLIENT, syn_bytes)
-            got = lab.collect({Leg.CLIENT: 1})
+            lab.inject(Side.CLIENT, syn_bytes)
+            got = lab.collect({Side.CLIENT: 1})
 
     ``ipv6`` adds the IPv6 addresses, routes and neighbours (IPv4 is always there). ``mtu`` sets the
     MTU of all four veth ends (default: the kernel's 1500), e.g. 65535 so that no injected segment is
@@ -344,7 +347,7 @@ class Lab:
         self.mtu = mtu
         self.ready_timeout = ready_timeout
         self.owner_pid = os.getpid()
-        self.legs: dict[Leg, RawLeg] = {}
+        self.legs: dict[Side, RawLeg] = {}
         self._open = False
         self._fence_seq = 0
         self._ctnetlink: socket.socket | None = None
@@ -447,8 +450,8 @@ class Lab:
 
         netns.call_in_netns(n.proxy_ns, no_offload)
         for leg, ns, ifname, mac, own in (
-                (Leg.CLIENT, n.client_ns, n.client_if, a.proxy_client_mac, a.client_mac),
-                (Leg.SERVER, n.server_ns, n.server_if, a.proxy_server_mac, a.server_mac)):
+                (Side.CLIENT, n.client_ns, n.client_if, a.proxy_client_mac, a.client_mac),
+                (Side.SERVER, n.server_ns, n.server_if, a.proxy_server_mac, a.server_mac)):
             def sockets(ifname: str = ifname) -> tuple[socket.socket, socket.socket]:
                 rx = open_packet_socket(ifname)
                 try:
@@ -463,11 +466,11 @@ class Lab:
     def _wait_ready(self) -> None:
         """Echo the proxy on each leg (and family) until it answers: carrier, qdisc and routes are up."""
         a = self.addr
-        probes = [(Leg.CLIENT, icmp_echo(a.client4, a.proxy_client4, 1)),
-                  (Leg.SERVER, icmp_echo(a.server4, a.proxy_server4, 2))]
+        probes = [(Side.CLIENT, icmp_echo(a.client4, a.proxy_client4, 1)),
+                  (Side.SERVER, icmp_echo(a.server4, a.proxy_server4, 2))]
         if self.ipv6:
-            probes += [(Leg.CLIENT, icmp_echo(a.client6, a.proxy_client6, 3)),
-                       (Leg.SERVER, icmp_echo(a.server6, a.proxy_server6, 4))]
+            probes += [(Side.CLIENT, icmp_echo(a.client6, a.proxy_client6, 3)),
+                       (Side.SERVER, icmp_echo(a.server6, a.proxy_server6, 4))]
         deadline = time.monotonic() + self.ready_timeout
         retried = False
         for leg, packet in probes:
@@ -504,19 +507,19 @@ class Lab:
         """Run a Python callable in a thread inside a lab namespace."""
         return netns.call_in_netns(self.ns(role), fn)
 
-    def inject(self, leg: Leg, packet: bytes, *, offload: bool = False) -> None:
+    def inject(self, leg: Side, packet: bytes, *, offload: bool = False) -> None:
         """Send one bare IP packet from the ``leg`` endpoint towards the proxy (``offload``: see
         :meth:`RawLeg.send <splicecheck.adapters.rawsock.RawLeg.send>`)."""
         self.legs[leg].send(packet, offload=offload)
 
-    def collect(self, expect: Mapping[Leg, int | None], *, timeout: float = 1.0,
-                quiet: float = 0.05) -> dict[Leg, list[Captured]]:
+    def collect(self, expect: Mapping[Side, int | None], *, timeout: float = 1.0,
+                quiet: float = 0.05) -> dict[Side, list[Captured]]:
         """Capture what the proxy emits on the given legs (see :func:`rawsock.collect` for the rules)."""
         got = collect({self.legs[leg]: n for leg, n in expect.items()}, timeout=timeout, quiet=quiet)
         return {leg: got[leg.value] for leg in expect}
 
-    def exchange(self, leg: Leg, packet: bytes, expect: Mapping[Leg, int | None], *, timeout: float = 1.0,
-                 quiet: float = 0.05, offload: bool = False) -> dict[Leg, list[Captured]]:
+    def exchange(self, leg: Side, packet: bytes, expect: Mapping[Side, int | None], *, timeout: float = 1.0,
+                 quiet: float = 0.05, offload: bool = False) -> dict[Side, list[Captured]]:
         """Inject ``packet`` on ``leg`` and capture the proxy's answer. The capture sockets exist before
         the injection, so nothing can be missed."""
         self.inject(leg, packet, offload=offload)
@@ -547,17 +550,17 @@ class Lab:
                     raise OSError(-error, f"flushing conntrack in {self.names.proxy_ns}: {os.strerror(-error)}")
                 return
 
-    def fence(self, leg: Leg) -> tuple[bytes, int]:
+    def fence(self, leg: Side) -> tuple[bytes, int]:
         """The next fence for ``leg``: an ICMP echo request from the leg's endpoint to the proxy's own
         IPv4 address on that leg, and its sequence number."""
         self._fence_seq = self._fence_seq % 0xFFFF + 1
         a = self.addr
-        src, dst = (a.client4, a.proxy_client4) if leg is Leg.CLIENT else (a.server4, a.proxy_server4)
+        src, dst = (a.client4, a.proxy_client4) if leg is Side.CLIENT else (a.server4, a.proxy_server4)
         return icmp_echo(src, dst, FENCE_IDENT, self._fence_seq), self._fence_seq
 
-    def exchange_fenced(self, leg: Leg, packet: bytes, expect: Mapping[Leg, int] | None = None, *,
+    def exchange_fenced(self, leg: Side, packet: bytes, expect: Mapping[Side, int] | None = None, *,
                         timeout: float = 1.0, grace: float = 0.0, short_grace: float = 0.002,
-                        offload: bool = False, ethertype: int | None = None) -> dict[Leg, list[Captured]]:
+                        offload: bool = False, ethertype: int | None = None) -> dict[Side, list[Captured]]:
         """Inject ``packet`` on ``leg``, then a fence; capture on both legs until the fence's reply.
 
         A packet sent on a packet socket enters the backlog of the sending CPU, and the proxy's
@@ -578,7 +581,7 @@ class Lab:
         sender.send(packet, offload=offload, ethertype=ethertype)
         sender.send(fence)
         moved = _this_cpu() != cpu
-        out: dict[Leg, list[Captured]] = {lg: [] for lg in self.legs}
+        out: dict[Side, list[Captured]] = {lg: [] for lg in self.legs}
         socks = list(self.legs.items())
         deadline = time.monotonic() + timeout
         fenced = spin = False
