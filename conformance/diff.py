@@ -14,14 +14,12 @@ when the input's was right and CSUM-FAILSAFE when it was wrong. Values are kept 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from ..reference.checksum import internet_checksum, tcp_checksum
 from ..reference.codec import decode, encode, push_options
 from ..reference.errors import MalformedSegment
-from ..reference.icmp import PacketTooBig, encode_icmp
+from ..reference.icmp import PacketTooBig, encode_icmp, is_time_exceeded, parse_icmp
 from ..reference.relay import Direction, Note, RelayResult, SpliceState
 from ..reference.segment import (
     ACK,
@@ -41,32 +39,6 @@ from ..reference.segment import (
 from ..reference.seqspace import seq_sub
 from .contract import Observation
 from .results import FieldDiff, Geometry, StepRecord
-
-PROTO_ICMP, PROTO_ICMPV6 = 1, 58
-
-
-@dataclass(frozen=True, slots=True)
-class Icmp:
-    """The fields of an ICMP frag-needed / ICMPv6 packet-too-big that MSS-ICMP is about."""
-
-    src: str
-    dst: str
-    type: int
-    code: int
-    mtu: int
-
-
-def parse_icmp(raw: bytes) -> Icmp | None:
-    """An ICMP(v6) error's fields, or None if ``raw`` is not an ICMP packet."""
-    if len(raw) >= 28 and raw[0] >> 4 == 4 and raw[9] == PROTO_ICMP:
-        ihl = (raw[0] & 0x0F) * 4
-        if len(raw) >= ihl + 8:
-            return Icmp(addr_text(raw[12:16]), addr_text(raw[16:20]), raw[ihl], raw[ihl + 1],
-                        struct.unpack_from("!H", raw, ihl + 6)[0])
-    if len(raw) >= 48 and raw[0] >> 4 == 6 and raw[6] == PROTO_ICMPV6:
-        return Icmp(addr_text(raw[8:24]), addr_text(raw[24:40]), raw[40], raw[41],
-                    struct.unpack_from("!I", raw, 44)[0])
-    return None
 
 
 def summary(raw: bytes) -> str:
@@ -119,15 +91,6 @@ def _seq_req(notes: tuple[Note, ...]) -> str:
     if Note.BELOW_BASE_PURE_ACK in notes:
         return "TRIM-BELOW"  # the pure ACK at the base that replaces a segment wholly below it
     return "TRIM-REST" if Note.TRIMMED in notes else "SEQ-MAP"
-
-
-ICMP_TIME_EXCEEDED = {4: 11, 6: 3}  # RFC 792 type 11; RFC 4443 §3.3 type 3
-
-
-def time_exceeded(raw: bytes) -> bool:
-    """An ICMP(v6) time-exceeded message (what a router sends back for an expired TTL, RFC 1812 §5.3.1)."""
-    icmp = parse_icmp(raw)
-    return icmp is not None and icmp.type == ICMP_TIME_EXCEEDED[raw[0] >> 4]
 
 
 def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, a: Segment, a_raw: bytes,
@@ -283,8 +246,8 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
         if Note.TTL_EXPIRED in model.notes and leg == back:
             # TTL-EXPIRE asks that the packet not be relayed; a router's time-exceeded error back to the
             # sender (RFC 1812 §5.3.1) is allowed, and recorded as a passing check rather than counted
-            sent_back = tuple(a for a in actual if time_exceeded(a))
-            actual = tuple(a for a in actual if not time_exceeded(a))
+            sent_back = tuple(a for a in actual if is_time_exceeded(a))
+            actual = tuple(a for a in actual if not is_time_exceeded(a))
             if sent_back:
                 c.add(-1, f"{leg}.icmp time-exceeded (allowed)", len(sent_back), len(sent_back), "TTL-EXPIRE")
         c.add(-1, f"{leg}.count", len(expected), len(actual), count_req)

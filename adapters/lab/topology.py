@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ...reference.checksum import internet_checksum
+from ...reference.icmp import encode_echo, is_echo_reply
 from . import netns
 from .netns import LabCommandError
 from .preflight import preflight
@@ -256,19 +256,9 @@ def _mac(text: str) -> bytes:
 
 
 def icmp_echo(src: str, dst: str, ident: int, seq: int = 1) -> bytes:
-    """A bare ICMP (IPv4) or ICMPv6 echo request, by the family of ``src`` (RFC 792, RFC 4443 §4.1)."""
-    body = b"splicecheck"
-    if ":" not in src:
-        icmp = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + body
-        icmp = icmp[:2] + struct.pack("!H", internet_checksum(icmp)) + icmp[4:]
-        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ident, 0, 64, 1, 0,
-                          socket.inet_pton(socket.AF_INET, src), socket.inet_pton(socket.AF_INET, dst))
-        return hdr[:10] + struct.pack("!H", internet_checksum(hdr)) + hdr[12:] + icmp
-    s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
-    icmp = struct.pack("!BBHHH", 128, 0, 0, ident, seq) + body
-    pseudo = s + d + struct.pack("!IxxxB", len(icmp), 58)  # RFC 8200 §8.1
-    icmp = icmp[:2] + struct.pack("!H", internet_checksum(pseudo + icmp)) + icmp[4:]
-    return struct.pack("!IHBB", 6 << 28, len(icmp), 58, 64) + s + d + icmp
+    """An ICMP (IPv4) or ICMPv6 echo request between two text addresses (:func:`reference.icmp.encode_echo`)."""
+    family = socket.AF_INET6 if ":" in src else socket.AF_INET
+    return encode_echo(socket.inet_pton(family, src), socket.inet_pton(family, dst), ident, seq)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,7 +266,6 @@ def icmp_echo(src: str, dst: str, ident: int, seq: int = 1) -> bytes:
 # --------------------------------------------------------------------------------------------------
 
 FENCE_IDENT = 0x5346  # ICMP echo identifier of fences ("SF"); the readiness probe uses 1..4
-_FENCE_ID_BYTES = struct.pack("!H", FENCE_IDENT)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -305,11 +294,8 @@ class LabFenceTimeout(RuntimeError):
 
 
 def is_fence_reply(data: bytes, seq: int | None = None) -> bool:
-    """Whether ``data`` is the proxy's ICMP echo reply to a fence (``seq``: that fence's, else any).
-
-    The proxy's kernel answers with a 20-byte IPv4 header (it sets no IP options)."""
-    return (len(data) >= 28 and data[0] == 0x45 and data[9] == 1 and data[20] == 0 and data[24:26] == _FENCE_ID_BYTES
-            and (seq is None or data[26:28] == struct.pack("!H", seq)))
+    """Whether ``data`` is the proxy's ICMP echo reply to a fence (``seq``: that fence's, else any)."""
+    return is_echo_reply(data, FENCE_IDENT, seq)
 
 
 def _this_cpu() -> int:

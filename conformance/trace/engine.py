@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
+from ...reference.icmp import quoted_tcp
 from ...reference.relay import Direction, Endpoint
 from ...reference.segment import ACK, FIN, RST, SYN
 from ..model import Addresses
@@ -63,8 +64,6 @@ from .params import ConnParams, Params, ParamsDump, endpoint_text
 
 NS = 1_000_000_000
 LEG_NAMES = ("client", "server")
-_ICMP4_ERRORS = frozenset({3, 11, 12})  # destination unreachable (incl. fragmentation needed), time exceeded, ...
-_ICMP6_ERRORS = frozenset({1, 2, 3, 4})  # unreachable, packet too big, time exceeded, parameter problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,7 +595,7 @@ class TraceEngine:
         for p in pkts:
             while pending_icmps and pending_icmps[0][0] <= p.idx:
                 _after, ts, leg, ip = pending_icmps.pop(0)
-                q = icmp_quote(ip)
+                q = quoted_tcp(ip)
                 if q is not None:
                     judge.icmp(leg, ts, ip, q[1])
             if p.idx in handshake and p.idx < start:  # later, a handshake packet answers an input
@@ -612,7 +611,7 @@ class TraceEngine:
                 if o is not None:
                     timers.append((p.ts + self._skew, 1, judge, o))
         for _after, ts, leg, ip in pending_icmps:
-            q = icmp_quote(ip)
+            q = quoted_tcp(ip)
             if q is not None:
                 judge.icmp(leg, ts, ip, q[1])
 
@@ -744,7 +743,7 @@ class TraceEngine:
         """A non-TCP packet: an ICMP error quoting a segment an end host sent the proxy is the proxy's
         answer to that input (MSS-ICMP's packet-too-big, or a time-exceeded the model would not send)
         and is judged with it; the rest is counted."""
-        quote = icmp_quote(ip)
+        quote = quoted_tcp(ip)
         hit = self.tables[leg].get(quote[0]) if quote is not None else None
         if quote is None or hit is None or not hit[1] or hit[0].splice is None:
             self.stats.non_tcp[leg] += 1
@@ -793,22 +792,6 @@ class TraceEngine:
                          "those shapes were re-judged by the full model")
         lines += [f"note: {a}" for a in s.anomalies()]
         return "\n".join(lines)
-
-
-def icmp_quote(ip: bytes) -> tuple[bytes, int] | None:
-    """An ICMP(v6) error's quoted TCP segment as (4-tuple key as the engine files it, sequence number)."""
-    if ip[0] >> 4 == 4:
-        ihl = (ip[0] & 15) << 2
-        inner = ip[ihl + 8:] if ip[9] == 1 and len(ip) >= ihl + 8 and ip[ihl] in _ICMP4_ERRORS else b""
-    else:
-        inner = ip[48:] if len(ip) >= 48 and ip[6] == 58 and ip[40] in _ICMP6_ERRORS else b""
-    if len(inner) >= 28 and inner[0] >> 4 == 4 and inner[9] == 6:
-        iihl = (inner[0] & 15) << 2
-        if len(inner) >= iihl + 8:
-            return inner[12:20] + inner[iihl:iihl + 4], int.from_bytes(inner[iihl + 4:iihl + 8], "big")
-    elif len(inner) >= 48 and inner[0] >> 4 == 6 and inner[6] == 6:
-        return inner[8:40] + inner[40:44], int.from_bytes(inner[44:48], "big")
-    return None
 
 
 def capture_details(engine: TraceEngine) -> dict[str, str]:
