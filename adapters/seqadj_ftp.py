@@ -113,10 +113,10 @@ from ..conformance.contract import (
     HarnessError,
     IutInfo,
     Observation,
-    PeerPlan,
     Scenario,
     UnsupportedError,
 )
+from ..conformance.model import OptionLayout, offer_of, syn_options
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
 from ..reference.lifecycle import Event
@@ -128,13 +128,10 @@ from ..reference.segment import (
     PSH,
     SYN,
     IPv4Header,
-    MaxSegmentSize,
-    SackPermitted,
     Segment,
     TcpHeader,
     TcpOption,
     Timestamps,
-    WindowScale,
     addr,
     addr_text,
     flags_text,
@@ -272,23 +269,6 @@ def _segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, fla
     return Segment(ip, tcp, payload)
 
 
-def _syn_options(p: PeerPlan, *, answer_to: PeerPlan | None = None) -> list[TcpOption]:
-    """A SYN's (or, with ``answer_to``, a SYN-ACK's) options in Linux's order; a SYN-ACK offers
-    SACK-permitted, timestamps and window scaling only if the SYN did (RFC 2018, RFC 7323)."""
-    offer = answer_to or p
-    opts: list[TcpOption] = []
-    if p.mss is not None:
-        opts.append(MaxSegmentSize(p.mss))
-    if p.sack_permitted and offer.sack_permitted:
-        opts.append(SackPermitted())
-    if p.tsval is not None and offer.tsval is not None:
-        echo = answer_to.tsval if answer_to is not None and answer_to.tsval is not None else 0
-        opts.append(Timestamps(p.tsval, echo))
-    if p.wscale is not None and offer.wscale is not None:
-        opts += [NOP, WindowScale(p.wscale)]
-    return opts
-
-
 @dataclass(slots=True)
 class _End:
     """One raw end host's side of the control connection: what it sends next."""
@@ -387,12 +367,14 @@ class SeqadjSession:
         cli = _End(a.client4, a.server4, CLIENT_PORT, SERVER_PORT, c.isn)
         srv = _End(a.server4, a.proxy_server4, SERVER_PORT, 0, s.isn)
 
-        syn = _segment(cli.src, cli.dst, cli.sport, cli.dport, c.isn, 0, SYN, options=_syn_options(c))
+        syn = _segment(cli.src, cli.dst, cli.sport, cli.dport, c.isn, 0, SYN,
+                       options=syn_options(c, layout=OptionLayout.PLAIN))
         relayed_syn = self._step("client SYN", Side.CLIENT, syn, Side.SERVER, SYN)
         masq = Endpoint(relayed_syn.ip.src, relayed_syn.tcp.sport)
         srv.dst, srv.dport = addr_text(masq.addr), masq.port
         synack = _segment(srv.src, srv.dst, srv.sport, srv.dport, s.isn, seq_add(c.isn, 1), SYN | ACK,
-                          options=_syn_options(s, answer_to=c))
+                          options=syn_options(s, answer_to=offer_of(c), tsecr=c.tsval or 0,
+                                              layout=OptionLayout.PLAIN))
         relayed_synack = self._step("server SYN-ACK", Side.SERVER, synack, Side.CLIENT, SYN | ACK)
         cli.seq, cli.ack = seq_add(c.isn, 1), seq_add(s.isn, 1)
         srv.seq, srv.ack = seq_add(s.isn, 1), seq_add(c.isn, 1)

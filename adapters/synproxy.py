@@ -80,7 +80,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from .. import __version__
@@ -90,12 +90,13 @@ from ..conformance.contract import (
     HarnessError,
     IutInfo,
     Observation,
-    PeerPlan,
     Scenario,
     UnsupportedError,
 )
+from ..conformance.model import OptionLayout, offer_in, syn_options
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
+from ..reference.handshake import SynOptions, negotiate
 from ..reference.lifecycle import Event
 from ..reference.relay import Endpoint, Leg, SpliceState
 from ..reference.segment import (
@@ -105,16 +106,12 @@ from ..reference.segment import (
     SYN,
     IPv4Header,
     IPv6Header,
-    MaxSegmentSize,
-    SackPermitted,
     Segment,
     TcpHeader,
     TcpOption,
     Timestamps,
-    WindowScale,
     addr,
     flags_text,
-    pad_options,
 )
 from ..reference.seqspace import seq_add
 from .lab.preflight import preflight
@@ -128,7 +125,6 @@ __all__ = [
     "SynproxyHandshake",
     "SynproxyOptions",
     "SynproxySession",
-    "syn_options",
     "synproxy_state",
 ]
 
@@ -272,18 +268,10 @@ def _ts(seg: Segment) -> Timestamps | None:
     return ts if isinstance(ts, Timestamps) else None
 
 
-def _ws(seg: Segment) -> int | None:
-    ws = seg.tcp.option(WindowScale)
-    return min(ws.shift, 14) if isinstance(ws, WindowScale) else None  # RFC 7323 §2.3
-
-
-def _has_sack_perm(seg: Segment) -> bool:
-    return seg.tcp.option(SackPermitted) is not None
-
-
-def _mss(seg: Segment) -> int:
-    mss = seg.tcp.option(MaxSegmentSize)
-    return mss.value if isinstance(mss, MaxSegmentSize) and mss.value else 536  # RFC 9293 §3.7.1 default
+def _offer(seg: Segment) -> SynOptions:
+    """What a SYN or SYN-ACK offers, as Linux reads it: an MSS of 0 counts as none (tcp_parse_options)."""
+    o = offer_in(seg.tcp.options)
+    return o if o.mss else replace(o, mss=None)
 
 
 def synproxy_state(h: SynproxyHandshake) -> SpliceState:
@@ -293,46 +281,18 @@ def synproxy_state(h: SynproxyHandshake) -> SpliceState:
     server = Endpoint(csyn.ip.dst, csyn.tcp.dport)
     last_to_client = h.window_update if h.window_update is not None and _ts(h.window_update) else synack
 
-    def ts_pair(peer_syn: Segment, local_syn: Segment) -> bool:
-        return _ts(peer_syn) is not None and _ts(local_syn) is not None
-
-    def scales(peer_syn: Segment, local_syn: Segment) -> tuple[int | None, int | None]:
-        peer, local = _ws(peer_syn), _ws(local_syn)
-        return (peer, local) if peer is not None and local is not None else (None, None)
-
     def tsval(seg: Segment | None) -> int:
         ts = _ts(seg) if seg is not None else None
         return ts.tsval if ts is not None else 0
 
-    c_peer_ws, c_local_ws = scales(csyn, synack)
-    d_peer_ws, d_local_ws = scales(ssa, ssyn)
+    c, d = negotiate(_offer(csyn), _offer(synack)), negotiate(_offer(ssa), _offer(ssyn))
     leg_c = Leg(client, server, splice_irs=seq_add(csyn.tcp.seq, 1), splice_iss=seq_add(synack.tcp.seq, 1),
-                      timestamps=ts_pair(csyn, synack), lastrecv_ts=tsval(cack), lastsent_ts=tsval(last_to_client),
-                      sack=_has_sack_perm(csyn) and _has_sack_perm(synack),
-                      peer_wscale=c_peer_ws, local_wscale=c_local_ws, peer_mss=_mss(csyn))
+                timestamps=c.timestamps, lastrecv_ts=tsval(cack), lastsent_ts=tsval(last_to_client), sack=c.sack,
+                peer_wscale=c.peer_wscale, local_wscale=c.local_wscale, peer_mss=c.peer_mss)
     leg_d = Leg(server, client, splice_irs=seq_add(ssa.tcp.seq, 1), splice_iss=seq_add(ssyn.tcp.seq, 1),
-                      timestamps=ts_pair(ssa, ssyn), lastrecv_ts=tsval(ssa), lastsent_ts=tsval(h.server_ack),
-                      sack=_has_sack_perm(ssa) and _has_sack_perm(ssyn),
-                      peer_wscale=d_peer_ws, local_wscale=d_local_ws, peer_mss=_mss(ssa))
+                timestamps=d.timestamps, lastrecv_ts=tsval(ssa), lastsent_ts=tsval(h.server_ack), sack=d.sack,
+                peer_wscale=d.peer_wscale, local_wscale=d.local_wscale, peer_mss=d.peer_mss)
     return SpliceState(leg_c, leg_d)
-
-
-def syn_options(p: PeerPlan, *, tsecr: int = 0, answer_to: Segment | None = None) -> tuple[TcpOption, ...]:
-    """A SYN's (or, with ``answer_to``, a SYN-ACK's) options in Linux's order. A SYN-ACK carries an
-    option only if the SYN it answers did (RFC 7323 §2.2, §3.2; RFC 2018 §2)."""
-    ws = p.wscale if answer_to is None or _ws(answer_to) is not None else None
-    sack = p.sack_permitted and (answer_to is None or _has_sack_perm(answer_to))
-    ts = p.tsval is not None and (answer_to is None or _ts(answer_to) is not None)
-    opts: list[TcpOption] = [MaxSegmentSize(p.mss)] if p.mss is not None else []
-    if sack and ts:
-        opts += [SackPermitted(), Timestamps(p.tsval or 0, tsecr)]
-    elif sack:
-        opts += [NOP, NOP, SackPermitted()]
-    elif ts:
-        opts += [NOP, NOP, Timestamps(p.tsval or 0, tsecr)]
-    if ws is not None:
-        opts += [NOP, WindowScale(ws)]
-    return pad_options(opts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -411,8 +371,8 @@ class SynproxySession:
 
         # 1. client SYN → the proxy's own SYN-ACK (cookie ISN), nothing towards the server. The fence
         # alone ends steps 1 and 2: what they must produce is checked right here.
-        syn = Segment(ip(cli, srv, c.df),
-                      TcpHeader(cport, sport, c.isn, 0, SYN, HANDSHAKE_WINDOW, options=syn_options(c)))
+        syn = Segment(ip(cli, srv, c.df), TcpHeader(cport, sport, c.isn, 0, SYN, HANDSHAKE_WINDOW,
+                                                    options=syn_options(c, layout=OptionLayout.LINUX)))
         synack = step("client SYN", Side.CLIENT, syn, {Side.CLIENT: SYN | ACK})[Side.CLIENT]
         its = _ts(synack)
 
@@ -430,8 +390,9 @@ class SynproxySession:
         ssyn_ts = _ts(server_syn)
         synack_s = Segment(ip(srv, cli, s.df),
                            TcpHeader(sport, cport, s.isn, seq_add(server_syn.tcp.seq, 1), SYN | ACK, HANDSHAKE_WINDOW,
-                                     options=syn_options(s, tsecr=ssyn_ts.tsval if ssyn_ts else 0,
-                                                         answer_to=server_syn)))
+                                     options=syn_options(s, answer_to=_offer(server_syn),
+                                                         tsecr=ssyn_ts.tsval if ssyn_ts else 0,
+                                                         layout=OptionLayout.LINUX)))
         acks = step("server SYN-ACK", Side.SERVER, synack_s, {Side.SERVER: ACK, Side.CLIENT: ACK}, optional=Side.CLIENT,
                     grace=self.options.grace)
         return SynproxyHandshake(syn, synack, ack, server_syn, synack_s, acks[Side.SERVER], acks.get(Side.CLIENT),

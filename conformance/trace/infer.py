@@ -62,14 +62,11 @@ from ...reference.segment import (
     FIN,
     RST,
     SYN,
-    MaxSegmentSize,
     Sack,
-    SackPermitted,
     Timestamps,
-    WindowScale,
 )
 from ...reference.seqspace import seq_add, seq_sub
-from ..model import Addresses
+from ..model import Addresses, offer_in
 from ..results import FieldDiff
 from .params import LEG_FIELDS, ConnParams, endpoint_text
 
@@ -112,10 +109,7 @@ class Pkt:
 
     @property
     def syn_options(self) -> SynOptions:
-        mss = next((o.value for o in self.options if type(o) is MaxSegmentSize), None)
-        ws = next((o.shift for o in self.options if type(o) is WindowScale), None)
-        return SynOptions(mss=mss, wscale=ws, sack_permitted=any(type(o) is SackPermitted for o in self.options),
-                          timestamps=any(type(o) is Timestamps for o in self.options))
+        return offer_in(self.options)
 
 
 def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
