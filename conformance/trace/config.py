@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...reference.relay import Endpoint
-from .judge import FastShared
 from .link import LinkStats
 from .params import Params
+from .shortcuts import FastShared
 
 NS = 1_000_000_000
 LEG_NAMES = ("client", "server")

@@ -57,10 +57,12 @@ from .capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkTyp
 from .config import LEG_NAMES, NS, TraceConfig, TraceStats, summary_text
 from .flows import Flow, Splice, pair_score, reverse_key, sender_is_peer
 from .infer import CLIENT_LEG, SERVER_LEG, Pkt, describe, infer, parse_pkt
-from .judge import FastShared, Judge, ends_text
+from .judge import Judge
 from .link import Packet, ip_batches, supported
 from .merge import TimeMerge
 from .params import ConnParams, ParamsDump, endpoint_text
+from .shortcuts import FastShared
+from .tally import ends_text
 
 
 class TraceEngine:
