@@ -33,31 +33,25 @@ afresh without building a new lab.
 
 Teardown runs on every exit path: ``__exit__`` (normal or exception), SIGINT/SIGTERM/SIGHUP turned
 into exceptions while a lab is open (previous handlers restored when the last lab closes), and an
-``atexit`` safety net. Only SIGKILL escapes; ``clean_stale()`` is for that.
+``atexit`` safety net (:mod:`.signals`). The fences and the conntrack flush are :mod:`.fence`'s.
+Only SIGKILL escapes; ``clean_stale()`` is for that.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
-import errno
 import os
 import re
 import select
-import signal
 import socket
-import struct
-import threading
 import time
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ...reference.icmp import encode_echo, is_echo_reply
-from . import netns
+from . import netns, signals
+from .fence import FENCE_IDENT, LabFenceTimeout, flush_conntrack, icmp_echo, is_fence_reply, open_ctnetlink, this_cpu
 from .netns import LabCommandError
 from .preflight import preflight
 from .rawsock import (
@@ -68,9 +62,11 @@ from .rawsock import (
     open_offload_socket,
     open_packet_socket,
 )
+from .signals import LabSignalExit
 
 __all__ = [
     "ADDR",
+    "FENCE_IDENT",
     "PREFIX",
     "Captured",
     "Lab",
@@ -82,6 +78,7 @@ __all__ = [
     "Side",
     "clean_stale",
     "icmp_echo",
+    "is_fence_reply",
     "lab_namespaces",
     "preflight",
 ]
@@ -162,7 +159,7 @@ def clean_stale(prefix: str = PREFIX, *, include_live: bool = False) -> list[str
     process's and no open :class:`Lab` owns it. Labs of running processes (a parallel pytest worker)
     are left alone unless ``include_live``. Only names matching the lab's pattern are touched.
     """
-    mine = {n for lab in list(_LIVE.values()) for n in lab.names.namespaces}
+    mine = {n for lab in signals.live() if isinstance(lab, Lab) for n in lab.names.namespaces}
     pattern = _name_pattern(prefix)
     doomed: list[str] = []
     for name in netns.list_netns():
@@ -177,130 +174,8 @@ def clean_stale(prefix: str = PREFIX, *, include_live: bool = False) -> list[str
     return [n for n in doomed if n not in failed]
 
 
-# --------------------------------------------------------------------------------------------------
-# Signals and atexit
-# --------------------------------------------------------------------------------------------------
-
-
-class LabSignalExit(SystemExit):
-    """SIGTERM/SIGHUP arrived while a lab was open: unwinds like ``sys.exit(128 + signum)``."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(128 + signum)
-        self.signum = signum
-
-
-_HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_LIVE: dict[int, Lab] = {}
-_saved_handlers: dict[int, Any] = {}
-_state_lock = threading.RLock()
-_atexit_registered = False
-
-
-def _on_signal(signum: int, frame: types.FrameType | None) -> None:
-    previous = _saved_handlers.get(signum)
-    if callable(previous) and previous is not signal.default_int_handler:
-        previous(signum, frame)  # the application's own handler decides
-        return
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise LabSignalExit(signum)
-
-
-def _install_handlers() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal.signal works only there; atexit and __exit__ still clean up
-    for signum in _HANDLED:
-        previous = signal.getsignal(signum)
-        if previous is signal.SIG_IGN:
-            continue  # the process chose to ignore it (e.g. nohup): keep ignoring
-        _saved_handlers[signum] = previous
-        signal.signal(signum, _on_signal)
-
-
-def _restore_handlers() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum, previous in list(_saved_handlers.items()):
-        if signal.getsignal(signum) is _on_signal:
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        del _saved_handlers[signum]
-
-
-def _atexit_teardown() -> None:
-    for lab in list(_LIVE.values()):
-        if lab.owner_pid == os.getpid():  # never tear down a parent's lab from a forked child
-            lab.close()
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP during teardown; a pending one is delivered after, to the restored handler."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 def _mac(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
-
-
-# --------------------------------------------------------------------------------------------------
-# Readiness probe: ICMP echo to the proxy's own address on each leg
-# --------------------------------------------------------------------------------------------------
-
-
-def icmp_echo(src: str, dst: str, ident: int, seq: int = 1) -> bytes:
-    """An ICMP (IPv4) or ICMPv6 echo request between two text addresses (:func:`reference.icmp.encode_echo`)."""
-    family = socket.AF_INET6 if ":" in src else socket.AF_INET
-    return encode_echo(socket.inet_pton(family, src), socket.inet_pton(family, dst), ident, seq)
-
-
-# --------------------------------------------------------------------------------------------------
-# Fences: knowing, without sleeping, that the proxy is done with an injected packet
-# --------------------------------------------------------------------------------------------------
-
-FENCE_IDENT = 0x5346  # ICMP echo identifier of fences ("SF"); the readiness probe uses 1..4
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-# ctnetlink (linux/netfilter/nfnetlink.h, nfnetlink_conntrack.h): NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE
-_NETLINK_NETFILTER = 12
-_CT_DELETE = (1 << 8) | 2
-_NLM_F_REQUEST, _NLM_F_ACK = 0x1, 0x4
-_NLMSG_ERROR = 2
-_NLMSGHDR = struct.Struct("=IHHII")
-
-
-def _open_ctnetlink() -> socket.socket:
-    """A ctnetlink socket in the calling thread's namespace (call it through ``Lab.call``)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
-    try:
-        sock.bind((0, 0))
-        sock.settimeout(5.0)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-class LabFenceTimeout(RuntimeError):
-    """A fence's echo reply never came back: the lab (not the implementation under test) is broken."""
-
-
-def is_fence_reply(data: bytes, seq: int | None = None) -> bool:
-    """Whether ``data`` is the proxy's ICMP echo reply to a fence (``seq``: that fence's, else any)."""
-    return is_echo_reply(data, FENCE_IDENT, seq)
-
-
-def _this_cpu() -> int:
-    """The CPU the calling thread runs on (glibc ``sched_getcpu``, served by rseq/vDSO: no syscall)."""
-    return int(_libc.sched_getcpu())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,14 +226,8 @@ class Lab:
 
     def open(self) -> None:
         """Build the lab; on any failure (or a signal) during set-up, tear down what exists and re-raise."""
-        global _atexit_registered
-        with _state_lock:
-            if not _atexit_registered:
-                atexit.register(_atexit_teardown)
-                _atexit_registered = True
-            if not _LIVE:
-                _install_handlers()
-            _LIVE[id(self)] = self
+        with signals.state_lock:
+            signals.register(self)
             self._open = True
         try:
             self._build()
@@ -369,7 +238,7 @@ class Lab:
 
     def close(self) -> None:
         """Tear down (idempotent): close the raw sockets, delete the namespaces, restore signal handlers."""
-        with _signals_blocked(), _state_lock:
+        with signals.signals_blocked(), signals.state_lock:
             for leg in self.legs.values():
                 leg.close()
             self.legs.clear()
@@ -379,9 +248,7 @@ class Lab:
             if self._open:
                 failed = netns.del_netns(*self.names.namespaces)
                 self._open = False
-                _LIVE.pop(id(self), None)
-                if not _LIVE:
-                    _restore_handlers()
+                signals.unregister(self)
                 if failed:
                     raise RuntimeError(f"could not delete lab namespaces {failed}; run clean_stale()")
 
@@ -521,20 +388,9 @@ class Lab:
         synchronously, before it acknowledges). The netlink socket is opened in the proxy namespace
         at first use and kept until :meth:`close`."""
         if self._ctnetlink is None:
-            self._ctnetlink = self.call(_open_ctnetlink)
+            self._ctnetlink = self.call(open_ctnetlink)
         self._ctnetlink_seq += 1
-        seq = self._ctnetlink_seq
-        # struct nlmsghdr + struct nfgenmsg {family AF_UNSPEC, version NFNETLINK_V0, res_id 0}
-        self._ctnetlink.send(_NLMSGHDR.pack(_NLMSGHDR.size + 4, _CT_DELETE, _NLM_F_REQUEST | _NLM_F_ACK, seq, 0)
-                             + b"\x00\x00\x00\x00")
-        while True:
-            reply = self._ctnetlink.recv(65536)
-            _length, kind, _flags, rseq, _pid = _NLMSGHDR.unpack_from(reply)
-            if kind == _NLMSG_ERROR and rseq == seq:
-                (error,) = struct.unpack_from("=i", reply, _NLMSGHDR.size)
-                if error not in (0, -errno.ENOENT):
-                    raise OSError(-error, f"flushing conntrack in {self.names.proxy_ns}: {os.strerror(-error)}")
-                return
+        flush_conntrack(self._ctnetlink, self._ctnetlink_seq, self.names.proxy_ns)
 
     def fence(self, leg: Side) -> tuple[bytes, int]:
         """The next fence for ``leg``: an ICMP echo request from the leg's endpoint to the proxy's own
@@ -563,10 +419,10 @@ class Lab:
         """
         fence, seq = self.fence(leg)
         sender = self.legs[leg]
-        cpu = _this_cpu()
+        cpu = this_cpu()
         sender.send(packet, offload=offload, ethertype=ethertype)
         sender.send(fence)
-        moved = _this_cpu() != cpu
+        moved = this_cpu() != cpu
         out: dict[Side, list[Captured]] = {lg: [] for lg in self.legs}
         socks = list(self.legs.items())
         deadline = time.monotonic() + timeout
