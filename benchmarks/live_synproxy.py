@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tcpview: a test helper
 
+import splicecheck.conformance as pkg
 from splicecheck.adapters.lab.preflight import preflight
 from splicecheck.adapters.lab.topology import Side
 from splicecheck.adapters.synproxy import LAB_FEATURES, SynproxyAdapter
@@ -47,8 +48,6 @@ def catalogue() -> tuple[list[Case], str]:
     cases = list(catalog.all_cases())
     if cases:
         return cases, "conformance.catalog.all_cases()"
-    import splicecheck.conformance as pkg
-
     names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
                    if m.name.startswith("cases_") or m.name == "properties")
     found, broken = [], []

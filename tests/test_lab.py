@@ -42,7 +42,7 @@ from synproxy_probe import (
     plan_for_cookie,
     probe_handshake,
 )
-from tcpview import TcpView
+from tcpview import TcpView, craft, view
 
 LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 SYNPROXY_FEATURES = (*LAB_FEATURES, "nft", "synproxy")
@@ -278,8 +278,6 @@ def test_capture_holds_only_what_the_proxy_emitted(lab: Lab) -> None:
 @pytest.mark.live
 def test_forwarding_and_the_endpoint_kernels_stay_silent(lab: Lab) -> None:
     """A segment for the (raw) server crosses the proxy untouched, and nobody answers it."""
-    from tcpview import craft, view
-
     a = lab.addr
     syn = craft(a.client4, a.server4, 1234, 80, "S", 42)
     got = lab.exchange(Side.CLIENT, syn, {Side.SERVER: 1, Side.CLIENT: None}, quiet=0.1)
@@ -293,8 +291,6 @@ def test_forwarding_and_the_endpoint_kernels_stay_silent(lab: Lab) -> None:
 @pytest.mark.live
 def test_fenced_exchange_ends_on_the_fence_and_leaves_it_out(lab: Lab) -> None:
     """The capture of a forwarded SYN ends with the fence's reply; nothing is left to arrive later."""
-    from tcpview import craft
-
     a = lab.addr
     for i in range(50):
         syn = craft(a.client4, a.server4, 1234, 80, "S", 42 + i)

@@ -28,6 +28,7 @@ from splicecheck.adapters.synproxy import (
     synproxy_state,
 )
 from splicecheck.conformance.case import Case, from_client, from_server
+from splicecheck.conformance.catalog import all_cases
 from splicecheck.conformance.contract import (
     Adapter,
     AdapterNotFound,
@@ -285,8 +286,6 @@ def test_every_option_combination_sets_up(adapter: SynproxyAdapter, family: int)
 def test_catalogue_runs_without_harness_errors(adapter: SynproxyAdapter) -> None:
     """Every named and vector case of the catalogue (or a few of this file's, while it is empty) gets a
     verdict: the harness never fails. (Property and stateful cases take seconds: the benchmark runs them.)"""
-    from splicecheck.conformance.catalog import all_cases
-
     cases = [c for c in all_cases() if c.kind in ("named", "vector")] or [
         mapping_case(PLAIN), mapping_case(WRAP, "x/wrap"), WINDOW_CASE]
     results = run(adapter, cases, adapter_spec=adapter.spec)

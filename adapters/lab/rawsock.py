@@ -36,6 +36,8 @@ checksum in. That matters for nft ``synproxy`` on IPv6, which verifies checksums
 
 from __future__ import annotations
 
+import array
+import fcntl
 import select
 import socket
 import struct
@@ -255,9 +257,6 @@ def disable_tx_checksum_offload(ifname: str) -> None:
     The kernel then completes checksums in software before handing packets to the device, so what
     the endpoints capture is what a wire would carry.
     """
-    import array
-    import fcntl
-
     value = array.array("I", [ETHTOOL_STXCSUM, 0])  # struct ethtool_value {cmd, data}
     address, _ = value.buffer_info()
     ifreq = struct.pack("16sP", ifname.encode(), address)
