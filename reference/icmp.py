@@ -28,6 +28,9 @@ ICMP6_ECHO_REQUEST = 128
 #: the error types that quote the offending packet
 ICMP4_ERRORS = frozenset({3, 11, 12})  # destination unreachable (incl. fragmentation needed), time exceeded, ...
 ICMP6_ERRORS = frozenset({1, 2, 3, 4})  # unreachable, packet too big, time exceeded, parameter problem
+#: ICMPv6 types that are link housekeeping: MLD query/report/done (130-132), router/neighbour discovery
+#: and redirect (133-137), MLDv2 report (143)
+ICMP6_HOUSEKEEPING = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
 ICMP_TIME_EXCEEDED = {4: 11, 6: 3}  # by IP version: RFC 792 type 11; RFC 4443 §3.3 type 3
 PROTO_TCP = 6
 PROTO_ICMP = 1
