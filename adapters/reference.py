@@ -20,7 +20,8 @@ from .. import __version__
 from ..conformance.contract import Feature, IutInfo, NotSplicedError, Observation, RefusedError, Scenario
 from ..conformance.diff import observation
 from ..conformance.model import Addresses, addresses, reference_machine, unspliced_machine
-from ..reference.errors import SpliceStateError
+from ..reference.codec import decode
+from ..reference.errors import MalformedSegment, SpliceStateError
 from ..reference.lifecycle import Event, EventType, SpliceMachine, Stage
 from ..reference.relay import RelayResult, SpliceState, relay
 from ..reference.segment import Segment
@@ -51,9 +52,6 @@ class ReferenceSession:
 
     def inject(self, segment: Segment, *, raw: bytes | None = None,
                expect: tuple[int, int] | None = None) -> Observation:
-        from ..reference.codec import decode
-        from ..reference.errors import MalformedSegment
-
         if raw is not None:
             try:
                 segment = decode(raw)

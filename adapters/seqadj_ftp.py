@@ -113,15 +113,14 @@ from ..conformance.contract import (
     HarnessError,
     IutInfo,
     Observation,
-    PeerPlan,
     Scenario,
     UnsupportedError,
 )
+from ..conformance.model import OptionLayout, offer_of, syn_options
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
 from ..reference.lifecycle import Event
-from ..reference.relay import Endpoint, SpliceState, StripStyle
-from ..reference.relay import Leg as SpliceLeg
+from ..reference.relay import Endpoint, Leg, SpliceState, StripStyle
 from ..reference.segment import (
     ACK,
     IP_DF,
@@ -129,13 +128,10 @@ from ..reference.segment import (
     PSH,
     SYN,
     IPv4Header,
-    MaxSegmentSize,
-    SackPermitted,
     Segment,
     TcpHeader,
     TcpOption,
     Timestamps,
-    WindowScale,
     addr,
     addr_text,
     flags_text,
@@ -144,7 +140,7 @@ from ..reference.segment import (
 from ..reference.seqspace import seq_add
 from .lab.preflight import preflight
 from .lab.rulesets import FTP_CONTROL_PORT, ftp_helper_ruleset, ftp_helper_sysctls
-from .lab.topology import PREFIX, Lab, LabAddresses, Leg
+from .lab.topology import PREFIX, Lab, LabAddresses, Side
 
 __all__ = [
     "FTP_ADDR",
@@ -273,23 +269,6 @@ def _segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, fla
     return Segment(ip, tcp, payload)
 
 
-def _syn_options(p: PeerPlan, *, answer_to: PeerPlan | None = None) -> list[TcpOption]:
-    """A SYN's (or, with ``answer_to``, a SYN-ACK's) options in Linux's order; a SYN-ACK offers
-    SACK-permitted, timestamps and window scaling only if the SYN did (RFC 2018, RFC 7323)."""
-    offer = answer_to or p
-    opts: list[TcpOption] = []
-    if p.mss is not None:
-        opts.append(MaxSegmentSize(p.mss))
-    if p.sack_permitted and offer.sack_permitted:
-        opts.append(SackPermitted())
-    if p.tsval is not None and offer.tsval is not None:
-        echo = answer_to.tsval if answer_to is not None and answer_to.tsval is not None else 0
-        opts.append(Timestamps(p.tsval, echo))
-    if p.wscale is not None and offer.wscale is not None:
-        opts += [NOP, WindowScale(p.wscale)]
-    return opts
-
-
 @dataclass(slots=True)
 class _End:
     """One raw end host's side of the control connection: what it sends next."""
@@ -353,14 +332,14 @@ class SeqadjSession:
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def _step(self, name: str, leg: Leg, seg: Segment, to: Leg, flags: int) -> Segment:
+    def _step(self, name: str, leg: Side, seg: Segment, to: Side, flags: int) -> Segment:
         """Inject ``seg`` on ``leg``; exactly one segment with ``flags`` must come out on ``to``, and
         nothing else on either leg (the capture sockets are armed since the lab was built)."""
         self._transcript.append(f"{name}: sent [{leg}] {seg.summary()}")
-        got = self.lab.exchange(leg, encode(seg), {to: 1, Leg.CLIENT if to is Leg.SERVER else Leg.SERVER: None},
+        got = self.lab.exchange(leg, encode(seg), {to: 1, Side.CLIENT if to is Side.SERVER else Side.SERVER: None},
                                 timeout=max(self.config.timeout, 1.0), quiet=min(self.config.grace, SETUP_QUIET))
         out: list[Segment] = []
-        for where in (Leg.CLIENT, Leg.SERVER):
+        for where in (Side.CLIENT, Side.SERVER):
             for c in got[where]:
                 try:
                     s = decode(c.data)
@@ -388,23 +367,25 @@ class SeqadjSession:
         cli = _End(a.client4, a.server4, CLIENT_PORT, SERVER_PORT, c.isn)
         srv = _End(a.server4, a.proxy_server4, SERVER_PORT, 0, s.isn)
 
-        syn = _segment(cli.src, cli.dst, cli.sport, cli.dport, c.isn, 0, SYN, options=_syn_options(c))
-        relayed_syn = self._step("client SYN", Leg.CLIENT, syn, Leg.SERVER, SYN)
+        syn = _segment(cli.src, cli.dst, cli.sport, cli.dport, c.isn, 0, SYN,
+                       options=syn_options(c, layout=OptionLayout.PLAIN))
+        relayed_syn = self._step("client SYN", Side.CLIENT, syn, Side.SERVER, SYN)
         masq = Endpoint(relayed_syn.ip.src, relayed_syn.tcp.sport)
         srv.dst, srv.dport = addr_text(masq.addr), masq.port
         synack = _segment(srv.src, srv.dst, srv.sport, srv.dport, s.isn, seq_add(c.isn, 1), SYN | ACK,
-                          options=_syn_options(s, answer_to=c))
-        relayed_synack = self._step("server SYN-ACK", Leg.SERVER, synack, Leg.CLIENT, SYN | ACK)
+                          options=syn_options(s, answer_to=offer_of(c), tsecr=c.tsval or 0,
+                                              layout=OptionLayout.PLAIN))
+        relayed_synack = self._step("server SYN-ACK", Side.SERVER, synack, Side.CLIENT, SYN | ACK)
         cli.seq, cli.ack = seq_add(c.isn, 1), seq_add(s.isn, 1)
         srv.seq, srv.ack = seq_add(s.isn, 1), seq_add(c.isn, 1)
         if ts:  # each end echoes the TSval it *received* (the relayed copy), keeps counting its own
             cli.tsval, cli.tsecr = c.tsval, _tsval(relayed_synack)
             srv.tsval, srv.tsecr = s.tsval, _tsval(relayed_syn)
-        self._step("client ACK", Leg.CLIENT, cli.make(ACK), Leg.SERVER, ACK)
+        self._step("client ACK", Side.CLIENT, cli.make(ACK), Side.SERVER, ACK)
 
-        def exchange(name: str, sender: _End, leg: Leg, payload: bytes, receiver: _End) -> tuple[Segment, Segment]:
+        def exchange(name: str, sender: _End, leg: Side, payload: bytes, receiver: _End) -> tuple[Segment, Segment]:
             """``sender`` sends a line, the other end acknowledges what it got; both relayed copies returned."""
-            other = Leg.SERVER if leg is Leg.CLIENT else Leg.CLIENT
+            other = Side.SERVER if leg is Side.CLIENT else Side.CLIENT
             data_out = self._step(name, leg, sender.make(ACK | PSH, payload), other, ACK)
             receiver.ack = seq_add(data_out.tcp.seq, len(data_out.payload))
             receiver.tsecr = _tsval(data_out)
@@ -413,10 +394,10 @@ class SeqadjSession:
             return data_out, ack_out
 
         if banner:
-            exchange("server banner", srv, Leg.SERVER, banner, cli)
-        exchange("client USER", cli, Leg.CLIENT, user, srv)
+            exchange("server banner", srv, Side.SERVER, banner, cli)
+        exchange("client USER", cli, Side.CLIENT, user, srv)
         correction_pos = cli.seq
-        port_out, ack_out = exchange("client PORT", cli, Leg.CLIENT, port_line, srv)
+        port_out, ack_out = exchange("client PORT", cli, Side.CLIENT, port_line, srv)
         if port_out.payload == port_line or not port_out.payload.startswith(b"PORT "):
             raise HarnessError("the FTP NAT helper did not rewrite the PORT command (is nf_nat_ftp there?)\n"
                                + "\n".join(self._transcript))
@@ -426,19 +407,19 @@ class SeqadjSession:
 
         ws = c.wscale is not None and s.wscale is not None
         sack = c.sack_permitted and s.sack_permitted
-        leg_c = SpliceLeg(Endpoint(addr(a.client4), CLIENT_PORT), Endpoint(addr(a.server4), SERVER_PORT),
+        leg_c = Leg(Endpoint(addr(a.client4), CLIENT_PORT), Endpoint(addr(a.server4), SERVER_PORT),
                           splice_irs=cli.seq, splice_iss=ack_out.tcp.seq, timestamps=ts,
                           lastrecv_ts=cli.tsval if ts and cli.tsval is not None else 0,
                           lastsent_ts=_tsval(ack_out) if ts else 0, sack=sack,
                           peer_wscale=c.wscale if ws else None, local_wscale=s.wscale if ws else None,
                           peer_mss=c.mss or 536)
-        leg_d = SpliceLeg(Endpoint(addr(a.server4), SERVER_PORT), masq,
+        leg_d = Leg(Endpoint(addr(a.server4), SERVER_PORT), masq,
                           splice_irs=srv.seq, splice_iss=seq_add(port_out.tcp.seq, len(port_out.payload)),
                           timestamps=ts, lastrecv_ts=srv.tsval if ts and srv.tsval is not None else 0,
                           lastsent_ts=_tsval(port_out) if ts else 0, sack=sack,
                           peer_wscale=s.wscale if ws else None, local_wscale=c.wscale if ws else None,
                           peer_mss=s.mss or 536)
-        late = self.lab.collect({Leg.CLIENT: None, Leg.SERVER: None}, timeout=1.0, quiet=self.config.grace)
+        late = self.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=1.0, quiet=self.config.grace)
         if any(late.values()):  # the set-up must end quiet, or the first case would see its leftovers
             raise HarnessError("seqadj-ftp set-up: late packets after the PORT exchange\n"
                                + "\n".join(self._transcript + [c.data.hex() for v in late.values() for c in v]))
@@ -451,19 +432,19 @@ class SeqadjSession:
         """Send on the server leg if ``segment`` comes from the server's address, else on the client leg;
         wait for ``expect`` packets (to client, to server) or the timeout, then a quiet ``grace``."""
         wire = raw if raw is not None else encode(segment)
-        leg = Leg.SERVER if segment.ip.src == self._state.server.peer.addr else Leg.CLIENT
+        leg = Side.SERVER if segment.ip.src == self._state.server.peer.addr else Side.CLIENT
         t0 = time.monotonic()
         self.lab.inject(leg, wire)
-        got: dict[Leg, list[bytes]] = {Leg.CLIENT: [], Leg.SERVER: []}
+        got: dict[Side, list[bytes]] = {Side.CLIENT: [], Side.SERVER: []}
         if expect is not None and any(expect):
-            first = self.lab.collect({Leg.CLIENT: expect[0], Leg.SERVER: expect[1]}, timeout=self.config.timeout)
+            first = self.lab.collect({Side.CLIENT: expect[0], Side.SERVER: expect[1]}, timeout=self.config.timeout)
             for where, packets in first.items():
                 got[where] += [p.data for p in packets]
-        extra = self.lab.collect({Leg.CLIENT: None, Leg.SERVER: None}, timeout=self.config.timeout,
+        extra = self.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=self.config.timeout,
                                  quiet=self.config.grace)
         for where, packets in extra.items():
             got[where] += [p.data for p in packets]
-        return Observation(tuple(got[Leg.CLIENT]), tuple(got[Leg.SERVER]), time.monotonic() - t0)
+        return Observation(tuple(got[Side.CLIENT]), tuple(got[Side.SERVER]), time.monotonic() - t0)
 
     def event(self, event: Event) -> Observation:
         raise UnsupportedError(UNSUPPORTED_REASONS[Feature.LIFECYCLE])

@@ -80,7 +80,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from .. import __version__
@@ -90,15 +90,15 @@ from ..conformance.contract import (
     HarnessError,
     IutInfo,
     Observation,
-    PeerPlan,
     Scenario,
     UnsupportedError,
 )
+from ..conformance.model import OptionLayout, offer_in, syn_options
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
+from ..reference.handshake import SynOptions, negotiate
 from ..reference.lifecycle import Event
-from ..reference.relay import Endpoint, SpliceState
-from ..reference.relay import Leg as SpliceLeg
+from ..reference.relay import Endpoint, Leg, SpliceState
 from ..reference.segment import (
     ACK,
     IP_DF,
@@ -106,21 +106,17 @@ from ..reference.segment import (
     SYN,
     IPv4Header,
     IPv6Header,
-    MaxSegmentSize,
-    SackPermitted,
     Segment,
     TcpHeader,
     TcpOption,
     Timestamps,
-    WindowScale,
     addr,
     flags_text,
-    pad_options,
 )
 from ..reference.seqspace import seq_add
 from .lab.preflight import preflight
 from .lab.rulesets import SynproxyConfig, load_synproxy
-from .lab.topology import PREFIX, Lab, LabFenceTimeout, Leg
+from .lab.topology import PREFIX, Lab, LabFenceTimeout, Side
 
 __all__ = [
     "LAB_FEATURES",
@@ -129,7 +125,6 @@ __all__ = [
     "SynproxyHandshake",
     "SynproxyOptions",
     "SynproxySession",
-    "syn_options",
     "synproxy_state",
 ]
 
@@ -273,18 +268,10 @@ def _ts(seg: Segment) -> Timestamps | None:
     return ts if isinstance(ts, Timestamps) else None
 
 
-def _ws(seg: Segment) -> int | None:
-    ws = seg.tcp.option(WindowScale)
-    return min(ws.shift, 14) if isinstance(ws, WindowScale) else None  # RFC 7323 §2.3
-
-
-def _has_sack_perm(seg: Segment) -> bool:
-    return seg.tcp.option(SackPermitted) is not None
-
-
-def _mss(seg: Segment) -> int:
-    mss = seg.tcp.option(MaxSegmentSize)
-    return mss.value if isinstance(mss, MaxSegmentSize) and mss.value else 536  # RFC 9293 §3.7.1 default
+def _offer(seg: Segment) -> SynOptions:
+    """What a SYN or SYN-ACK offers, as Linux reads it: an MSS of 0 counts as none (tcp_parse_options)."""
+    o = offer_in(seg.tcp.options)
+    return o if o.mss else replace(o, mss=None)
 
 
 def synproxy_state(h: SynproxyHandshake) -> SpliceState:
@@ -294,46 +281,18 @@ def synproxy_state(h: SynproxyHandshake) -> SpliceState:
     server = Endpoint(csyn.ip.dst, csyn.tcp.dport)
     last_to_client = h.window_update if h.window_update is not None and _ts(h.window_update) else synack
 
-    def ts_pair(peer_syn: Segment, local_syn: Segment) -> bool:
-        return _ts(peer_syn) is not None and _ts(local_syn) is not None
-
-    def scales(peer_syn: Segment, local_syn: Segment) -> tuple[int | None, int | None]:
-        peer, local = _ws(peer_syn), _ws(local_syn)
-        return (peer, local) if peer is not None and local is not None else (None, None)
-
     def tsval(seg: Segment | None) -> int:
         ts = _ts(seg) if seg is not None else None
         return ts.tsval if ts is not None else 0
 
-    c_peer_ws, c_local_ws = scales(csyn, synack)
-    d_peer_ws, d_local_ws = scales(ssa, ssyn)
-    leg_c = SpliceLeg(client, server, splice_irs=seq_add(csyn.tcp.seq, 1), splice_iss=seq_add(synack.tcp.seq, 1),
-                      timestamps=ts_pair(csyn, synack), lastrecv_ts=tsval(cack), lastsent_ts=tsval(last_to_client),
-                      sack=_has_sack_perm(csyn) and _has_sack_perm(synack),
-                      peer_wscale=c_peer_ws, local_wscale=c_local_ws, peer_mss=_mss(csyn))
-    leg_d = SpliceLeg(server, client, splice_irs=seq_add(ssa.tcp.seq, 1), splice_iss=seq_add(ssyn.tcp.seq, 1),
-                      timestamps=ts_pair(ssa, ssyn), lastrecv_ts=tsval(ssa), lastsent_ts=tsval(h.server_ack),
-                      sack=_has_sack_perm(ssa) and _has_sack_perm(ssyn),
-                      peer_wscale=d_peer_ws, local_wscale=d_local_ws, peer_mss=_mss(ssa))
+    c, d = negotiate(_offer(csyn), _offer(synack)), negotiate(_offer(ssa), _offer(ssyn))
+    leg_c = Leg(client, server, splice_irs=seq_add(csyn.tcp.seq, 1), splice_iss=seq_add(synack.tcp.seq, 1),
+                timestamps=c.timestamps, lastrecv_ts=tsval(cack), lastsent_ts=tsval(last_to_client), sack=c.sack,
+                peer_wscale=c.peer_wscale, local_wscale=c.local_wscale, peer_mss=c.peer_mss)
+    leg_d = Leg(server, client, splice_irs=seq_add(ssa.tcp.seq, 1), splice_iss=seq_add(ssyn.tcp.seq, 1),
+                timestamps=d.timestamps, lastrecv_ts=tsval(ssa), lastsent_ts=tsval(h.server_ack), sack=d.sack,
+                peer_wscale=d.peer_wscale, local_wscale=d.local_wscale, peer_mss=d.peer_mss)
     return SpliceState(leg_c, leg_d)
-
-
-def syn_options(p: PeerPlan, *, tsecr: int = 0, answer_to: Segment | None = None) -> tuple[TcpOption, ...]:
-    """A SYN's (or, with ``answer_to``, a SYN-ACK's) options in Linux's order. A SYN-ACK carries an
-    option only if the SYN it answers did (RFC 7323 §2.2, §3.2; RFC 2018 §2)."""
-    ws = p.wscale if answer_to is None or _ws(answer_to) is not None else None
-    sack = p.sack_permitted and (answer_to is None or _has_sack_perm(answer_to))
-    ts = p.tsval is not None and (answer_to is None or _ts(answer_to) is not None)
-    opts: list[TcpOption] = [MaxSegmentSize(p.mss)] if p.mss is not None else []
-    if sack and ts:
-        opts += [SackPermitted(), Timestamps(p.tsval or 0, tsecr)]
-    elif sack:
-        opts += [NOP, NOP, SackPermitted()]
-    elif ts:
-        opts += [NOP, NOP, Timestamps(p.tsval or 0, tsecr)]
-    if ws is not None:
-        opts += [NOP, WindowScale(ws)]
-    return pad_options(opts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -358,8 +317,8 @@ class SynproxySession:
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def _exchange(self, leg: Leg, wire: bytes, expect: dict[Leg, int], *, offload: bool,
-                  grace: float) -> dict[Leg, list[bytes]]:
+    def _exchange(self, leg: Side, wire: bytes, expect: dict[Side, int], *, offload: bool,
+                  grace: float) -> dict[Side, list[bytes]]:
         o = self.options
         try:
             got = self.lab.exchange_fenced(leg, wire, expect, timeout=o.timeout, grace=grace,
@@ -368,7 +327,7 @@ class SynproxySession:
             raise HarnessError(str(exc)) from exc
         except OSError as exc:  # the lab refused the packet (e.g. larger than the veth MTU)
             raise HarnessError(f"cannot inject {len(wire)} bytes on the {leg} leg: {exc}") from exc
-        return {lg: [c.data for c in got[lg]] for lg in (Leg.CLIENT, Leg.SERVER)}
+        return {lg: [c.data for c in got[lg]] for lg in (Side.CLIENT, Side.SERVER)}
 
     def _handshake(self) -> SynproxyHandshake:
         sc, a, cfg = self.scenario, self.lab.addr, self.options.config
@@ -376,7 +335,7 @@ class SynproxySession:
         v6 = sc.family == 6
         cli, srv = (addr(a.client6), addr(a.server6)) if v6 else (addr(a.client4), addr(a.server4))
         cport, sport = self.client_port, cfg.port
-        extra: dict[Leg, list[bytes]] = {Leg.CLIENT: [], Leg.SERVER: []}
+        extra: dict[Side, list[bytes]] = {Side.CLIENT: [], Side.SERVER: []}
         log: list[tuple[str, Segment | bytes]] = []  # formatted only if the set-up fails
 
         def ip(src: bytes, dst: bytes, df: bool) -> IPv4Header | IPv6Header:
@@ -384,14 +343,14 @@ class SynproxySession:
                 return IPv6Header(src, dst, hop_limit=64)
             return IPv4Header(src, dst, ident=0, flags=IP_DF if df else 0, ttl=64)
 
-        def step(name: str, leg: Leg, seg: Segment, want: dict[Leg, int], optional: Leg | None = None,
-                 grace: float = 0.0) -> dict[Leg, Segment]:
+        def step(name: str, leg: Side, seg: Segment, want: dict[Side, int], optional: Side | None = None,
+                 grace: float = 0.0) -> dict[Side, Segment]:
             """Inject ``seg``; on each leg of ``want`` take the first segment with exactly those flags (and
             no data); keep the rest as evidence. Every leg but ``optional`` must have one."""
             log.append((f"{name}: sent", seg))
             got = self._exchange(leg, encode(seg), dict.fromkeys(want, 1), offload=v6, grace=grace)
-            found: dict[Leg, Segment] = {}
-            for lg in (Leg.CLIENT, Leg.SERVER):
+            found: dict[Side, Segment] = {}
+            for lg in (Side.CLIENT, Side.SERVER):
                 for raw in got[lg]:
                     try:
                         out: Segment | None = decode(raw)
@@ -412,9 +371,9 @@ class SynproxySession:
 
         # 1. client SYN → the proxy's own SYN-ACK (cookie ISN), nothing towards the server. The fence
         # alone ends steps 1 and 2: what they must produce is checked right here.
-        syn = Segment(ip(cli, srv, c.df),
-                      TcpHeader(cport, sport, c.isn, 0, SYN, HANDSHAKE_WINDOW, options=syn_options(c)))
-        synack = step("client SYN", Leg.CLIENT, syn, {Leg.CLIENT: SYN | ACK})[Leg.CLIENT]
+        syn = Segment(ip(cli, srv, c.df), TcpHeader(cport, sport, c.isn, 0, SYN, HANDSHAKE_WINDOW,
+                                                    options=syn_options(c, layout=OptionLayout.LINUX)))
+        synack = step("client SYN", Side.CLIENT, syn, {Side.CLIENT: SYN | ACK})[Side.CLIENT]
         its = _ts(synack)
 
         # 2. client ACK of the cookie → the proxy's SYN to the server. The client's clock has not ticked:
@@ -424,19 +383,20 @@ class SynproxySession:
             ack_opts = (NOP, NOP, Timestamps(c.tsval, its.tsval))
         ack = Segment(ip(cli, srv, c.df), TcpHeader(cport, sport, seq_add(c.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
                                                     HANDSHAKE_WINDOW, options=ack_opts))
-        server_syn = step("client ACK", Leg.CLIENT, ack, {Leg.SERVER: SYN})[Leg.SERVER]
+        server_syn = step("client ACK", Side.CLIENT, ack, {Side.SERVER: SYN})[Side.SERVER]
 
         # 3. server SYN-ACK (answering only what the proxy's SYN offered) → ACK to the server and the
         # window update to the client, both consumed here, with the grace period before the first case.
         ssyn_ts = _ts(server_syn)
         synack_s = Segment(ip(srv, cli, s.df),
                            TcpHeader(sport, cport, s.isn, seq_add(server_syn.tcp.seq, 1), SYN | ACK, HANDSHAKE_WINDOW,
-                                     options=syn_options(s, tsecr=ssyn_ts.tsval if ssyn_ts else 0,
-                                                         answer_to=server_syn)))
-        acks = step("server SYN-ACK", Leg.SERVER, synack_s, {Leg.SERVER: ACK, Leg.CLIENT: ACK}, optional=Leg.CLIENT,
+                                     options=syn_options(s, answer_to=_offer(server_syn),
+                                                         tsecr=ssyn_ts.tsval if ssyn_ts else 0,
+                                                         layout=OptionLayout.LINUX)))
+        acks = step("server SYN-ACK", Side.SERVER, synack_s, {Side.SERVER: ACK, Side.CLIENT: ACK}, optional=Side.CLIENT,
                     grace=self.options.grace)
-        return SynproxyHandshake(syn, synack, ack, server_syn, synack_s, acks[Leg.SERVER], acks.get(Leg.CLIENT),
-                                 Observation(tuple(extra[Leg.CLIENT]), tuple(extra[Leg.SERVER])))
+        return SynproxyHandshake(syn, synack, ack, server_syn, synack_s, acks[Side.SERVER], acks.get(Side.CLIENT),
+                                 Observation(tuple(extra[Side.CLIENT]), tuple(extra[Side.SERVER])))
 
     # -- the contract ---------------------------------------------------------------------------
 
@@ -445,8 +405,8 @@ class SynproxySession:
         """Send on the server leg if ``segment`` comes from the server's address, else on the client
         leg; capture both legs until the fence is back, plus the grace period."""
         wire = raw if raw is not None else encode(segment)
-        leg = Leg.SERVER if segment.ip.src == self._state.server.peer.addr else Leg.CLIENT
-        counts = {Leg.CLIENT: expect[0], Leg.SERVER: expect[1]} if expect is not None else None
+        leg = Side.SERVER if segment.ip.src == self._state.server.peer.addr else Side.CLIENT
+        counts = {Side.CLIENT: expect[0], Side.SERVER: expect[1]} if expect is not None else None
         t0 = time.monotonic()
         o = self.options
         try:
@@ -459,7 +419,7 @@ class SynproxySession:
             if exc.errno == errno.EMSGSIZE:  # beyond the links' MTU (65535: not a valid IP packet anyway)
                 raise UnsupportedError(f"the lab cannot inject this {len(wire)}-byte packet: {exc}") from exc
             raise HarnessError(f"cannot inject on the {leg} leg: {exc}") from exc
-        return Observation(tuple(c.data for c in got[Leg.CLIENT]), tuple(c.data for c in got[Leg.SERVER]),
+        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]),
                            time.monotonic() - t0)
 
     def event(self, event: Event) -> Observation:

@@ -24,8 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tcpview: a test helper
 
+import splicecheck.conformance as pkg
 from splicecheck.adapters.lab.preflight import preflight
-from splicecheck.adapters.lab.topology import Leg
+from splicecheck.adapters.lab.topology import Side
 from splicecheck.adapters.synproxy import LAB_FEATURES, SynproxyAdapter
 from splicecheck.conformance import catalog
 from splicecheck.conformance.case import Case, from_client, from_server
@@ -47,8 +48,6 @@ def catalogue() -> tuple[list[Case], str]:
     cases = list(catalog.all_cases())
     if cases:
         return cases, "conformance.catalog.all_cases()"
-    import splicecheck.conformance as pkg
-
     names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
                    if m.name.startswith("cases_") or m.name == "properties")
     found, broken = [], []
@@ -75,29 +74,29 @@ def scapy_cases(adapter: SynproxyAdapter, n: int) -> float:
     a, o, c, s = lab.addr, adapter.options, SCENARIO.client, SCENARIO.server
     sport = o.config.port
 
-    def exchange(leg: Leg, packet: bytes, want: dict[Leg, int]) -> tuple[TcpView, ...]:
+    def exchange(leg: Side, packet: bytes, want: dict[Side, int]) -> tuple[TcpView, ...]:
         got = lab.exchange_fenced(leg, packet, want, timeout=o.timeout, grace=o.grace, short_grace=o.short_grace)
-        return views(got[Leg.CLIENT] + got[Leg.SERVER])
+        return views(got[Side.CLIENT] + got[Side.SERVER])
 
     t0 = time.perf_counter()
     for i in range(n):
         cport = 20000 + i
         syn = craft(a.client4, a.server4, cport, sport, "S", c.isn, window=65535,
                     options=tcp_options(mss=c.mss, wscale=c.wscale, sack_perm=c.sack_permitted, ts=(c.tsval or 0, 0)))
-        synack = next(v for v in exchange(Leg.CLIENT, syn, {Leg.CLIENT: 1}) if v.flags == "SA")
+        synack = next(v for v in exchange(Side.CLIENT, syn, {Side.CLIENT: 1}) if v.flags == "SA")
         ack = craft(a.client4, a.server4, cport, sport, "A", c.isn + 1, synack.seq + 1, window=65535,
                     options=tcp_options(ts=(c.tsval or 0, synack.tsval or 0)))
-        ssyn = next(v for v in exchange(Leg.CLIENT, ack, {Leg.SERVER: 1}) if v.flags == "S")
+        ssyn = next(v for v in exchange(Side.CLIENT, ack, {Side.SERVER: 1}) if v.flags == "S")
         sa = craft(a.server4, a.client4, sport, cport, "SA", s.isn, ssyn.seq + 1, window=65535,
                    options=tcp_options(mss=s.mss, wscale=s.wscale, sack_perm=True, ts=(s.tsval or 0, ssyn.tsval or 0)))
-        exchange(Leg.SERVER, sa, {Leg.SERVER: 1, Leg.CLIENT: 1})
+        exchange(Side.SERVER, sa, {Side.SERVER: 1, Side.CLIENT: 1})
         its = synack.tsval or 0
         cd = craft(a.client4, a.server4, cport, sport, "PA", c.isn + 1, synack.seq + 1, window=500,
                    options=tcp_options(ts=(c.tsval or 0, its)), payload=REQUEST)
-        exchange(Leg.CLIENT, cd, {Leg.SERVER: 1})
+        exchange(Side.CLIENT, cd, {Side.SERVER: 1})
         sd = craft(a.server4, a.client4, sport, cport, "PA", s.isn + 1, c.isn + 1 + len(REQUEST), window=1000,
                    options=tcp_options(ts=((s.tsval or 0) + 1, ssyn.tsval or 0)), payload=RESPONSE)
-        exchange(Leg.SERVER, sd, {Leg.CLIENT: 1})
+        exchange(Side.SERVER, sd, {Side.CLIENT: 1})
     return n / (time.perf_counter() - t0)
 
 

@@ -33,12 +33,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine  # imported before the memory baseline
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # trace_synth: a test generator
 
 TARGET = 100_000
 
 
 def generate(out: Path, segments: int, connections: int, concurrent: int) -> None:
+    # imported here, in the generating child process only: the generator's modules must not count in the
+    # memory the checker is measured with
     from splicecheck.conformance.contract import PeerPlan
     from trace_synth import ConnPlan, default_scenario, synth_pair
 
@@ -58,8 +62,6 @@ def rss_mib() -> float:
 
 
 def check(client: Path, server: Path, **kw: object) -> tuple[float, float, object]:
-    from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
-
     engine = TraceEngine(client, server, TraceConfig(**kw))  # type: ignore[arg-type]
     gc.collect()
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -92,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, __file__, "--generate-only", "--keep", str(where), "--segments",
                         str(args.segments), "--connections", str(args.connections), "--concurrent",
                         str(args.concurrent)], check=True)
-    import splicecheck.conformance.trace.engine  # noqa: F401  (imports before the memory baseline)
-
     base = rss_mib()
     size = (client.stat().st_size + server.stat().st_size) / 2**20
     cpu, wall, engine = check(client, server)

@@ -14,14 +14,12 @@ when the input's was right and CSUM-FAILSAFE when it was wrong. Values are kept 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from ..reference.checksum import internet_checksum, tcp_checksum
 from ..reference.codec import decode, encode, push_options
 from ..reference.errors import MalformedSegment
-from ..reference.icmp import PacketTooBig, encode_icmp
+from ..reference.icmp import PacketTooBig, encode_icmp, is_time_exceeded, parse_icmp
 from ..reference.relay import Direction, Note, RelayResult, SpliceState
 from ..reference.segment import (
     ACK,
@@ -41,32 +39,6 @@ from ..reference.segment import (
 from ..reference.seqspace import seq_sub
 from .contract import Observation
 from .results import FieldDiff, Geometry, StepRecord
-
-PROTO_ICMP, PROTO_ICMPV6 = 1, 58
-
-
-@dataclass(frozen=True, slots=True)
-class Icmp:
-    """The fields of an ICMP frag-needed / ICMPv6 packet-too-big that MSS-ICMP is about."""
-
-    src: str
-    dst: str
-    type: int
-    code: int
-    mtu: int
-
-
-def parse_icmp(raw: bytes) -> Icmp | None:
-    """An ICMP(v6) error's fields, or None if ``raw`` is not an ICMP packet."""
-    if len(raw) >= 28 and raw[0] >> 4 == 4 and raw[9] == PROTO_ICMP:
-        ihl = (raw[0] & 0x0F) * 4
-        if len(raw) >= ihl + 8:
-            return Icmp(addr_text(raw[12:16]), addr_text(raw[16:20]), raw[ihl], raw[ihl + 1],
-                        struct.unpack_from("!H", raw, ihl + 6)[0])
-    if len(raw) >= 48 and raw[0] >> 4 == 6 and raw[6] == PROTO_ICMPV6:
-        return Icmp(addr_text(raw[8:24]), addr_text(raw[24:40]), raw[40], raw[41],
-                    struct.unpack_from("!I", raw, 44)[0])
-    return None
 
 
 def summary(raw: bytes) -> str:
@@ -121,21 +93,24 @@ def _seq_req(notes: tuple[Note, ...]) -> str:
     return "TRIM-REST" if Note.TRIMMED in notes else "SEQ-MAP"
 
 
-ICMP_TIME_EXCEEDED = {4: 11, 6: 3}  # RFC 792 type 11; RFC 4443 §3.3 type 3
-
-
-def time_exceeded(raw: bytes) -> bool:
-    """An ICMP(v6) time-exceeded message (what a router sends back for an expired TTL, RFC 1812 §5.3.1)."""
-    icmp = parse_icmp(raw)
-    return icmp is not None and icmp.type == ICMP_TIME_EXCEEDED[raw[0] >> 4]
-
-
 def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, a: Segment, a_raw: bytes,
                      model: RelayResult, state: SpliceState, injected: Segment, in_valid: tuple[bool, bool]) -> None:
-    """All field checks of one expected/actual segment pair."""
-    notes = model.notes
-    trimmed = Note.TRIMMED in notes
+    """All field checks of one expected/actual segment pair, in a fixed order (the report lists them so)."""
     p = f"{leg}[{i}]."
+    _compare_header(c, i, p, e, a, model.notes)
+    _compare_payload(c, i, p, e, a, model.notes)
+    # window: exact rescale (SHOULD), and never promising more than the sender's real window (MUST)
+    c.add(i, p + "tcp.window", e.tcp.window, a.tcp.window, "WS-EXACT")
+    leg_in, leg_out = state.legs(model.direction or Direction.C2S)
+    real = injected.tcp.window << leg_in.recv_shift
+    believed = a.tcp.window << leg_out.send_shift
+    c.add(i, p + "tcp.window believed <= real", True, believed <= real, "WS-SAFE")
+    _compare_ip(c, i, p, e, e_raw, a, a_raw, in_valid)
+    _compare_options(c, i, p, e, a, injected, model.notes)
+
+
+def _compare_header(c: _Collector, i: int, p: str, e: Segment, a: Segment, notes: tuple[Note, ...]) -> None:
+    """Addresses, ports, sequence and acknowledgment numbers, flags and the urgent pointer."""
     c.add(i, p + "ip.version", e.ip.version, a.ip.version, "ADDR-REWRITE")
     c.add(i, p + "ip.src", addr_text(e.ip.src), addr_text(a.ip.src), "ADDR-REWRITE")
     c.add(i, p + "ip.dst", addr_text(e.ip.dst), addr_text(a.ip.dst), "ADDR-REWRITE")
@@ -146,7 +121,7 @@ def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, 
     c.add(i, p + "tcp.ack", e.tcp.ack, a.tcp.ack, ack_req)
     if Note.URG_CLEARED in notes:
         flags_req, urg_req = "URG-CLEAR", "URG-CLEAR"
-    elif trimmed:
+    elif Note.TRIMMED in notes:
         flags_req, urg_req = "TRIM-REST", "URG-SHIFT"
     else:
         flags_req, urg_req = "FLAGS-KEEP", "URG-KEEP"
@@ -156,27 +131,28 @@ def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, 
     c.add(i, p + "tcp.reserved", e.tcp.reserved, a.tcp.reserved, "FLAGS-KEEP")
     if e.tcp.flags & URG or a.tcp.flags & URG or e.tcp.urgent != a.tcp.urgent:
         c.add(i, p + "tcp.urgent", e.tcp.urgent, a.tcp.urgent, urg_req)
-    # payload: more bytes than expected after a trim = data below the base relayed (TRIM-SOUND);
-    # fewer = data at or after it dropped (TRIM-COMPLETE)
+
+
+def _compare_payload(c: _Collector, i: int, p: str, e: Segment, a: Segment, notes: tuple[Note, ...]) -> None:
+    """More bytes than expected after a trim = data below the base relayed (TRIM-SOUND); fewer = data at
+    or after it dropped (TRIM-COMPLETE)."""
     if e.payload == a.payload:
         c.add(i, p + "payload", len(e.payload), len(a.payload), "PAYLOAD-KEEP")
+        return
+    trimmed = Note.TRIMMED in notes
+    if trimmed and len(a.payload) > len(e.payload):
+        req = "TRIM-SOUND"
+    elif trimmed and len(a.payload) < len(e.payload):
+        req = "TRIM-COMPLETE"
     else:
-        if trimmed and len(a.payload) > len(e.payload):
-            req = "TRIM-SOUND"
-        elif trimmed and len(a.payload) < len(e.payload):
-            req = "TRIM-COMPLETE"
-        else:
-            req = "PAYLOAD-KEEP"
-        c.add(i, p + "payload", f"{len(e.payload)} bytes {e.payload[:16].hex()}",
-              f"{len(a.payload)} bytes {a.payload[:16].hex()}", req)
-    # window: exact rescale (SHOULD), and never promising more than the sender's real window (MUST)
-    c.add(i, p + "tcp.window", e.tcp.window, a.tcp.window, "WS-EXACT")
-    direction = model.direction or Direction.C2S
-    leg_in, leg_out = state.legs(direction)
-    real = injected.tcp.window << leg_in.recv_shift
-    believed = a.tcp.window << leg_out.send_shift
-    c.add(i, p + "tcp.window believed <= real", True, believed <= real, "WS-SAFE")
-    # IP
+        req = "PAYLOAD-KEEP"
+    c.add(i, p + "payload", f"{len(e.payload)} bytes {e.payload[:16].hex()}",
+          f"{len(a.payload)} bytes {a.payload[:16].hex()}", req)
+
+
+def _compare_ip(c: _Collector, i: int, p: str, e: Segment, e_raw: bytes, a: Segment, a_raw: bytes,
+                in_valid: tuple[bool, bool]) -> None:
+    """The IP fields a splice keeps or decrements, and both checksums (valid out when valid in)."""
     c.add(i, p + "ip.ttl", e.ip.hop_limit, a.ip.hop_limit, "TTL-DEC")
     if isinstance(e.ip, IPv4Header) and isinstance(a.ip, IPv4Header):
         c.add(i, p + "ip.options", e.ip.options.hex(), a.ip.options.hex(), "IPOPT-STRIP")
@@ -190,7 +166,11 @@ def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, 
         c.add(i, p + "ip.flow_label", e.ip.flow_label, a.ip.flow_label, "IP-PRESERVE")
     c.add(i, p + "tcp.checksum valid", tcp_valid(e, e_raw), tcp_valid(a, a_raw),
           "TCPCSUM-VALID" if in_valid[1] else "CSUM-FAILSAFE")
-    # options
+
+
+def _compare_options(c: _Collector, i: int, p: str, e: Segment, a: Segment, injected: Segment,
+                     notes: tuple[Note, ...]) -> None:
+    """Timestamps, SACK, window scale, the options passed through, and last the byte layout."""
     eo, ao = _options_view(e), _options_view(a)
     in_ts = injected.tcp.option(Timestamps) is not None
     if eo["ts"] is None and in_ts:
@@ -283,8 +263,8 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
         if Note.TTL_EXPIRED in model.notes and leg == back:
             # TTL-EXPIRE asks that the packet not be relayed; a router's time-exceeded error back to the
             # sender (RFC 1812 §5.3.1) is allowed, and recorded as a passing check rather than counted
-            sent_back = tuple(a for a in actual if time_exceeded(a))
-            actual = tuple(a for a in actual if not time_exceeded(a))
+            sent_back = tuple(a for a in actual if is_time_exceeded(a))
+            actual = tuple(a for a in actual if not is_time_exceeded(a))
             if sent_back:
                 c.add(-1, f"{leg}.icmp time-exceeded (allowed)", len(sent_back), len(sent_back), "TTL-EXPIRE")
         c.add(-1, f"{leg}.count", len(expected), len(actual), count_req)

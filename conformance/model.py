@@ -20,12 +20,24 @@ can build segments before there is a splice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ..reference.handshake import ProxyConfig, SynOptions, answer_client, negotiate, offer_server
 from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine
 from ..reference.relay import Endpoint, Leg, RelayResult, SpliceState, direction_of
-from ..reference.segment import Segment, addr
+from ..reference.segment import (
+    NOP,
+    MaxSegmentSize,
+    SackPermitted,
+    Segment,
+    TcpOption,
+    Timestamps,
+    WindowScale,
+    addr,
+    pad_options,
+)
 from ..reference.seqspace import seq_add
 from .contract import PeerPlan, Scenario
 
@@ -52,8 +64,63 @@ def addresses(family: int, client_port: int = 40000) -> Addresses:
                      Endpoint(addr("2001:db8:0:2::1"), 50000), Endpoint(addr("2001:db8:0:2::2"), 80))
 
 
-def syn_options(p: PeerPlan) -> SynOptions:
+# -- SYN options: the one builder of a handshake's options -----------------------------------------------
+
+
+class OptionLayout(StrEnum):
+    """How a SYN's options are laid out on the wire (the values are the same whatever the layout)."""
+
+    #: Linux's tcp_options_write: MSS; SACK-permitted and timestamps sharing 12 bytes, or either alone
+    #: behind two NOPs; NOP and window scale.
+    LINUX = "linux"
+    #: MSS, SACK-permitted, timestamps, NOP and window scale, unaligned (then padded at the end).
+    PLAIN = "plain"
+
+
+def offer_of(p: PeerPlan) -> SynOptions:
+    """What an end host's SYN offers, by its plan."""
     return SynOptions(mss=p.mss, wscale=p.wscale, sack_permitted=p.sack_permitted, timestamps=p.tsval is not None)
+
+
+def offer_in(options: Iterable[TcpOption]) -> SynOptions:
+    """What a SYN (or SYN-ACK) with these options offers (the first of each kind counts)."""
+    opts = tuple(options)
+    mss = next((o.value for o in opts if type(o) is MaxSegmentSize), None)
+    ws = next((o.shift for o in opts if type(o) is WindowScale), None)
+    return SynOptions(mss=mss, wscale=ws, sack_permitted=any(type(o) is SackPermitted for o in opts),
+                      timestamps=any(type(o) is Timestamps for o in opts))
+
+
+def answer_of(p: PeerPlan, offer: SynOptions) -> SynOptions:
+    """What ``p``'s SYN-ACK to a SYN offering ``offer`` carries: its MSS, and every other option only
+    if it is in effect once both SYNs are out (:func:`~splicecheck.reference.handshake.negotiate`)."""
+    n = negotiate(offer, offer_of(p))
+    return SynOptions(mss=p.mss, wscale=p.wscale if n.local_wscale is not None else None, sack_permitted=n.sack,
+                      timestamps=n.timestamps)
+
+
+def wire_options(o: SynOptions, tsval: int | None, tsecr: int = 0,
+                 layout: OptionLayout = OptionLayout.LINUX) -> tuple[TcpOption, ...]:
+    """``o`` as a SYN's wire options, padded (timestamps only when there is a ``tsval`` to send)."""
+    ts = o.timestamps and tsval is not None
+    opts: list[TcpOption] = [MaxSegmentSize(o.mss)] if o.mss is not None else []
+    if layout is OptionLayout.PLAIN:
+        opts += [SackPermitted()] if o.sack_permitted else []
+        opts += [Timestamps(tsval, tsecr)] if ts and tsval is not None else []
+    elif o.sack_permitted:
+        opts += [SackPermitted(), Timestamps(tsval, tsecr)] if ts and tsval is not None else [NOP, NOP, SackPermitted()]
+    elif ts and tsval is not None:
+        opts += [NOP, NOP, Timestamps(tsval, tsecr)]
+    if o.wscale is not None:
+        opts += [NOP, WindowScale(o.wscale)]
+    return pad_options(opts)
+
+
+def syn_options(p: PeerPlan, *, answer_to: SynOptions | None = None, tsecr: int = 0,
+                layout: OptionLayout = OptionLayout.LINUX) -> tuple[TcpOption, ...]:
+    """An end host's SYN (or, with ``answer_to``, its SYN-ACK) options on the wire, by its plan."""
+    carried = offer_of(p) if answer_to is None else answer_of(p, answer_to)
+    return wire_options(carried, p.tsval, tsecr, layout)
 
 
 def handshake_sockets(scenario: Scenario, where: Addresses | None = None,
@@ -63,11 +130,11 @@ def handshake_sockets(scenario: Scenario, where: Addresses | None = None,
     s = scenario
     where = where or addresses(s.family)
     cfg = config or ProxyConfig()
-    c_syn = syn_options(s.client)
+    c_syn = offer_of(s.client)
     to_client = answer_client(c_syn, s.client.df, cfg)
     to_server = offer_server(c_syn, cfg)
     leg_c = negotiate(c_syn, to_client)
-    leg_d = negotiate(syn_options(s.server), to_server)
+    leg_d = negotiate(offer_of(s.server), to_server)
     ts_c = s.proxy_tsval_c if s.proxy_tsval_c is not None else DEFAULT_PROXY_TSVAL
     ts_d = s.proxy_tsval_d if s.proxy_tsval_d is not None else DEFAULT_PROXY_TSVAL
     sock_c = Socket(where.client, where.proxy_c, s.client.isn,

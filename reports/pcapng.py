@@ -1,6 +1,7 @@
 """Evidence captures: a pcapng per failing case with its input, expected and actual packets, commented.
 
-Written with ``struct`` rather than scapy's writer so that every packet carries a comment saying what it
+Written with the trace checker's :class:`PcapngWriter` (the one encoder of the format) rather than
+scapy's writer so that every packet carries a comment saying what it
 is (``step 0 input from client``, ``step 0 expected to server #0``, ``step 0 actual to server #0``) and
 the case, its requirements and its differing fields travel in the section's comment. The file format
 (draft-ietf-opsawg-pcapng): a Section Header Block, one Interface Description Block per splice leg —
@@ -13,20 +14,16 @@ millisecond apart, in the order input, expected, actual, step after step).
 
 from __future__ import annotations
 
-import struct
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..conformance.results import CaseResult, StepRecord
+from ..conformance.trace.capture import PcapngWriter
 
 LINKTYPE_RAW = 101
-SHB, IDB, EPB = 0x0A0D0D0A, 0x00000001, 0x00000006
-BYTE_ORDER_MAGIC = 0x1A2B3C4D
-OPT_ENDOFOPT, OPT_COMMENT = 0, 1
-SHB_USERAPPL = 4
-IF_NAME, IF_DESCRIPTION = 2, 3
 SNAPLEN = 262144
 INTERFACES = (("leg C", "client side of the splice: packets from and to the client"),
               ("leg D", "server side of the splice: packets from and to the server"))
@@ -41,49 +38,14 @@ class Packet:
     comments: tuple[str, ...]
 
 
-def _pad4(data: bytes) -> bytes:
-    return data + b"\0" * (-len(data) % 4)
-
-
-def _option(code: int, value: bytes) -> bytes:
-    return struct.pack("<HH", code, len(value)) + _pad4(value)
-
-
-def _options(opts: Sequence[tuple[int, str]]) -> bytes:
-    if not opts:
-        return b""
-    return b"".join(_option(code, text.encode("utf-8")) for code, text in opts) + _option(OPT_ENDOFOPT, b"")
-
-
-def _block(block_type: int, body: bytes) -> bytes:
-    total = 12 + len(body)
-    return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
-
-
-def section_header(comment: str = "", application: str = "") -> bytes:
-    opts = [(OPT_COMMENT, comment)] if comment else []
-    if application:
-        opts.append((SHB_USERAPPL, application))
-    # version 1.0; section length -1: not given (the reader walks the blocks)
-    return _block(SHB, struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + _options(opts))
-
-
-def interface_description(name: str, description: str = "", linktype: int = LINKTYPE_RAW) -> bytes:
-    opts = [(IF_NAME, name)] + ([(IF_DESCRIPTION, description)] if description else [])
-    return _block(IDB, struct.pack("<HHI", linktype, 0, SNAPLEN) + _options(opts))
-
-
-def enhanced_packet(iface: int, ts_us: int, data: bytes, comments: Sequence[str] = ()) -> bytes:
-    """An EPB; timestamps in microseconds (the default if_tsresol)."""
-    body = struct.pack("<IIIII", iface, (ts_us >> 32) & 0xFFFFFFFF, ts_us & 0xFFFFFFFF, len(data), len(data))
-    return _block(EPB, body + _pad4(data) + _options([(OPT_COMMENT, c) for c in comments]))
-
-
 def pcapng_bytes(packets: Sequence[Packet], *, start_us: int = 0, comment: str = "", application: str = "") -> bytes:
-    out = [section_header(comment, application)]
-    out += [interface_description(name, desc) for name, desc in INTERFACES]
-    out += [enhanced_packet(p.iface, start_us + k * STEP_US, p.data, p.comments) for k, p in enumerate(packets)]
-    return b"".join(out)
+    out = io.BytesIO()
+    with PcapngWriter(out, comment=comment, application=application) as w:
+        for name, desc in INTERFACES:
+            w.interface(LINKTYPE_RAW, snaplen=SNAPLEN, name=name, description=desc)
+        for k, p in enumerate(packets):
+            w.write((start_us + k * STEP_US) * 1000, p.data, p.iface, comments=p.comments)
+    return out.getvalue()
 
 
 def start_microseconds(started: str) -> int:
@@ -93,8 +55,6 @@ def start_microseconds(started: str) -> int:
     except (TypeError, ValueError):
         return 0
     if when.tzinfo is None:  # naive: taken as UTC, so the result does not depend on this machine's zone
-        from datetime import UTC
-
         when = when.replace(tzinfo=UTC)
     return max(0, round(when.timestamp() * 1_000_000))
 

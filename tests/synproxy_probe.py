@@ -46,7 +46,7 @@ from typing import Literal
 
 from splicecheck.adapters.lab.rawsock import collect
 from splicecheck.adapters.lab.rulesets import SynproxyConfig, load_synproxy
-from splicecheck.adapters.lab.topology import Lab, Leg
+from splicecheck.adapters.lab.topology import Lab, Side
 from tcpview import TcpView, craft, tcp_options, view, views
 
 MOD = 2**32
@@ -94,8 +94,8 @@ class ProbeStep:
     client: tuple[TcpView, ...]
     server: tuple[TcpView, ...]
 
-    def on(self, leg: Leg) -> tuple[TcpView, ...]:
-        return self.client if leg is Leg.CLIENT else self.server
+    def on(self, leg: Side) -> tuple[TcpView, ...]:
+        return self.client if leg is Side.CLIENT else self.server
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +155,14 @@ class _Driver:
         self.lab, self.timeout, self.quiet, self.offload = lab, timeout, quiet, offload
         self.steps: list[ProbeStep] = []
 
-    def step(self, name: str, leg: Leg, packet: bytes, expect: Leg | None) -> ProbeStep:
+    def step(self, name: str, leg: Side, packet: bytes, expect: Side | None) -> ProbeStep:
         """Inject on ``leg``; wait for one segment on ``expect`` (if any) plus a quiet period on both legs."""
-        want: dict[Leg, int | None] = {Leg.CLIENT: None, Leg.SERVER: None}
+        want: dict[Side, int | None] = {Side.CLIENT: None, Side.SERVER: None}
         got = self.lab.exchange(leg, packet, want if expect is None else {**want, expect: 1},
                                 timeout=self.timeout, quiet=self.quiet, offload=self.offload)
         sent = view(leg.value, packet, time.time())
         assert sent is not None, "the probe only injects TCP"
-        s = ProbeStep(name, sent, views(got[Leg.CLIENT]), views(got[Leg.SERVER]))
+        s = ProbeStep(name, sent, views(got[Side.CLIENT]), views(got[Side.SERVER]))
         self.steps.append(s)
         if expect is not None and not s.on(expect):
             raise ProbeError(f"step {name}: nothing on the {expect} leg", self.steps)
@@ -191,94 +191,119 @@ def probe_handshake(lab: Lab, config: SynproxyConfig | None = None, plan: ProbeP
     plan = plan or ProbePlan()
     if load:
         load_synproxy(lab, config)
-    a = lab.addr
-    cli, srv = (a.client6, a.server6) if plan.ipv6 else (a.client4, a.server4)
-    cp, sp = plan.client_port, config.port
-    d = _Driver(lab, timeout, quiet, plan.offload)
-    clock = {"client": plan.client_tsval, "server": plan.server_tsval}  # TS clocks, one tick per segment
+    conn = _Probe(lab, config, plan, timeout, quiet)
+    conn.handshakes()
+    conn.data()
+    conn.sack()
+    conn.finish()
+    return conn.record()
 
-    def tick(who: str, on: bool, ecr: int | None) -> tuple[int, int] | None:
+
+class _Probe:
+    """One probed connection: the crafted ends' state between the steps of :func:`probe_handshake`."""
+
+    def __init__(self, lab: Lab, config: SynproxyConfig, plan: ProbePlan, timeout: float, quiet: float) -> None:
+        self.config, self.plan = config, plan
+        a = lab.addr
+        self.cli, self.srv = (a.client6, a.server6) if plan.ipv6 else (a.client4, a.server4)
+        self.cp, self.sp = plan.client_port, config.port
+        self.d = _Driver(lab, timeout, quiet, plan.offload)
+        self.clock = {"client": plan.client_tsval, "server": plan.server_tsval}  # TS clocks, one tick per segment
+
+    def tick(self, who: str, on: bool, ecr: int | None) -> tuple[int, int] | None:
         if not on:
             return None
-        now = clock[who]
-        clock[who] = (now + 1) % MOD
+        now = self.clock[who]
+        self.clock[who] = (now + 1) % MOD
         return now, (ecr or 0)
 
-    # 1. client SYN → the proxy's SYN-ACK with a cookie ISN, nothing towards the server.
-    syn = craft(cli, srv, cp, sp, "S", plan.client_isn, window=plan.client_window,
-                options=tcp_options(mss=plan.client_mss, wscale=plan.client_wscale, sack_perm=plan.client_sack_perm,
-                                    ts=tick("client", plan.client_timestamps, 0)))
-    s1 = d.step("client-syn", Leg.CLIENT, syn, Leg.CLIENT)
-    synack = _first(s1.client, "SA", s1.name, d.steps)
-    cookie = synack.seq
-    its = synack.tsval
-    client_ts = plan.client_timestamps and its is not None
-    client_sack = plan.client_sack_perm and synack.option("SAckOK") is not None
+    def handshakes(self) -> None:
+        plan, d, cli, srv, cp, sp = self.plan, self.d, self.cli, self.srv, self.cp, self.sp
+        # 1. client SYN → the proxy's SYN-ACK with a cookie ISN, nothing towards the server.
+        syn = craft(cli, srv, cp, sp, "S", plan.client_isn, window=plan.client_window,
+                    options=tcp_options(mss=plan.client_mss, wscale=plan.client_wscale, sack_perm=plan.client_sack_perm,
+                                        ts=self.tick("client", plan.client_timestamps, 0)))
+        s1 = d.step("client-syn", Side.CLIENT, syn, Side.CLIENT)
+        self.synack = _first(s1.client, "SA", s1.name, d.steps)
+        self.cookie = self.synack.seq
+        self.its = its = self.synack.tsval
+        self.client_ts = plan.client_timestamps and its is not None
+        self.client_sack = plan.client_sack_perm and self.synack.option("SAckOK") is not None
 
-    # 2. client ACK of the cookie → the proxy's SYN to the server.
-    ack = craft(cli, srv, cp, sp, "A", plan.client_isn + 1, cookie + 1, window=plan.client_window,
-                options=tcp_options(ts=tick("client", client_ts, its)))
-    s2 = d.step("client-ack", Leg.CLIENT, ack, Leg.SERVER)
-    ssyn = _first(s2.server, "S", s2.name, d.steps)
-    server_ts = plan.server_timestamps and ssyn.tsval is not None
-    server_ws = plan.server_wscale if ssyn.option("WScale") is not None else None
-    server_sack = plan.server_sack_perm and ssyn.option("SAckOK") is not None
+        # 2. client ACK of the cookie → the proxy's SYN to the server.
+        ack = craft(cli, srv, cp, sp, "A", plan.client_isn + 1, self.cookie + 1, window=plan.client_window,
+                    options=tcp_options(ts=self.tick("client", self.client_ts, its)))
+        s2 = d.step("client-ack", Side.CLIENT, ack, Side.SERVER)
+        self.ssyn = ssyn = _first(s2.server, "S", s2.name, d.steps)
+        self.server_ts = plan.server_timestamps and ssyn.tsval is not None
+        server_ws = plan.server_wscale if ssyn.option("WScale") is not None else None
+        server_sack = plan.server_sack_perm and ssyn.option("SAckOK") is not None
 
-    # 3. server SYN-ACK with the server's ISN → ACK to the server (and a window update to the client).
-    sa = craft(srv, cli, sp, cp, "SA", plan.server_isn, ssyn.seq + 1, window=plan.server_window,
-               options=tcp_options(mss=plan.server_mss, wscale=server_ws, sack_perm=server_sack,
-                                   ts=tick("server", server_ts, ssyn.tsval)))
-    s3 = d.step("server-synack", Leg.SERVER, sa, Leg.SERVER)
-    server_ack = _first(s3.server, "A", s3.name, d.steps)
-    window_update = next((v for v in s3.client if v.flags == "A"), None)
-    # Latest TSvals each endpoint has seen from the proxy, to echo in its next segment.
-    seen_by_client = window_update.tsval if window_update and window_update.tsval is not None else its
-    seen_by_server = server_ack.tsval if server_ack.tsval is not None else ssyn.tsval
+        # 3. server SYN-ACK with the server's ISN → ACK to the server (and a window update to the client).
+        sa = craft(srv, cli, sp, cp, "SA", plan.server_isn, ssyn.seq + 1, window=plan.server_window,
+                   options=tcp_options(mss=plan.server_mss, wscale=server_ws, sack_perm=server_sack,
+                                       ts=self.tick("server", self.server_ts, ssyn.tsval)))
+        s3 = d.step("server-synack", Side.SERVER, sa, Side.SERVER)
+        self.synack_t = s3.sent.tsval
+        self.server_ack = _first(s3.server, "A", s3.name, d.steps)
+        self.window_update = wu = next((v for v in s3.client if v.flags == "A"), None)
+        # Latest TSvals each endpoint has seen from the proxy, to echo in its next segment.
+        self.seen_by_client = wu.tsval if wu and wu.tsval is not None else its
+        self.seen_by_server = self.server_ack.tsval if self.server_ack.tsval is not None else ssyn.tsval
 
-    # 4. client data (acks the cookie) → relayed with the ack mapped into the server's space.
-    c_next = (plan.client_isn + 1) % MOD
-    cd = craft(cli, srv, cp, sp, "PA", c_next, cookie + 1, window=plan.client_window,
-               options=tcp_options(ts=tick("client", client_ts, seen_by_client)), payload=plan.client_data)
-    s4 = d.step("client-data", Leg.CLIENT, cd, Leg.SERVER)
-    c_next = (c_next + len(plan.client_data)) % MOD
-    seen_by_server = next((v.tsval for v in s4.server if v.tsval is not None), seen_by_server)
+    def data(self) -> None:
+        plan, d, cli, srv, cp, sp = self.plan, self.d, self.cli, self.srv, self.cp, self.sp
+        # 4. client data (acks the cookie) → relayed with the ack mapped into the server's space.
+        c_next = (plan.client_isn + 1) % MOD
+        cd = craft(cli, srv, cp, sp, "PA", c_next, self.cookie + 1, window=plan.client_window,
+                   options=tcp_options(ts=self.tick("client", self.client_ts, self.seen_by_client)),
+                   payload=plan.client_data)
+        s4 = d.step("client-data", Side.CLIENT, cd, Side.SERVER)
+        self.c_next = c_next = (c_next + len(plan.client_data)) % MOD
+        self.seen_by_server = next((v.tsval for v in s4.server if v.tsval is not None), self.seen_by_server)
 
-    # 5. server data (acks the client's data) → relayed with seq mapped into the cookie space.
-    s_next = (plan.server_isn + 1) % MOD
-    sd = craft(srv, cli, sp, cp, "PA", s_next, c_next, window=plan.server_window,
-               options=tcp_options(ts=tick("server", server_ts, seen_by_server)), payload=plan.server_data)
-    s5 = d.step("server-data", Leg.SERVER, sd, Leg.CLIENT)
-    s_next = (s_next + len(plan.server_data)) % MOD
-    seen_by_client = next((v.tsval for v in s5.client if v.tsval is not None), seen_by_client)
+        # 5. server data (acks the client's data) → relayed with seq mapped into the cookie space.
+        s_next = (plan.server_isn + 1) % MOD
+        sd = craft(srv, cli, sp, cp, "PA", s_next, c_next, window=plan.server_window,
+                   options=tcp_options(ts=self.tick("server", self.server_ts, self.seen_by_server)),
+                   payload=plan.server_data)
+        s5 = d.step("server-data", Side.SERVER, sd, Side.CLIENT)
+        self.s_next = (s_next + len(plan.server_data)) % MOD
+        self.seen_by_client = next((v.tsval for v in s5.client if v.tsval is not None), self.seen_by_client)
 
-    # 6. client ACK of part of the server data, with a SACK block for the tail if SACK was agreed
-    # (cookie space). The block must lie within data the server sent: conntrack takes the highest
-    # SACK edge as the ack, and an ack above what the server sent is INVALID (nf_conntrack_proto_tcp).
-    seq_offset = (cookie - plan.server_isn) % MOD
-    n = len(plan.server_data)
-    c_ack = (plan.server_isn + 1 + n // 3 + seq_offset) % MOD
-    sack_block = ((plan.server_isn + 1 + 2 * n // 3 + seq_offset) % MOD, (s_next + seq_offset) % MOD)
-    sk = craft(cli, srv, cp, sp, "A", c_next, c_ack, window=plan.client_window,
-               options=tcp_options(ts=tick("client", client_ts, seen_by_client),
-                                   sack=[sack_block] if client_sack else ()))
-    d.step("client-sack", Leg.CLIENT, sk, Leg.SERVER)
+    def sack(self) -> None:
+        """6. client ACK of part of the server data, with a SACK block for the tail if SACK was agreed
+        (cookie space). The block must lie within data the server sent: conntrack takes the highest
+        SACK edge as the ack, and an ack above what the server sent is INVALID (nf_conntrack_proto_tcp)."""
+        plan = self.plan
+        self.seq_offset = seq_offset = (self.cookie - plan.server_isn) % MOD
+        n = len(plan.server_data)
+        c_ack = (plan.server_isn + 1 + n // 3 + seq_offset) % MOD
+        sack_block = ((plan.server_isn + 1 + 2 * n // 3 + seq_offset) % MOD, (self.s_next + seq_offset) % MOD)
+        sk = craft(self.cli, self.srv, self.cp, self.sp, "A", self.c_next, c_ack, window=plan.client_window,
+                   options=tcp_options(ts=self.tick("client", self.client_ts, self.seen_by_client),
+                                       sack=[sack_block] if self.client_sack else ()))
+        self.d.step("client-sack", Side.CLIENT, sk, Side.SERVER)
 
-    # 7. optionally a RST without ACK from one side (RFC 9293 §3.10.7: acceptable if in window).
-    if plan.finish == "server-rst":
-        d.step("server-rst", Leg.SERVER, craft(srv, cli, sp, cp, "R", s_next, window=0), None)
-    elif plan.finish == "client-rst":
-        d.step("client-rst", Leg.CLIENT, craft(cli, srv, cp, sp, "R", c_next, window=0), None)
+    def finish(self) -> None:
+        """7. optionally a RST without ACK from one side (RFC 9293 §3.10.7: acceptable if in window)."""
+        cli, srv, cp, sp = self.cli, self.srv, self.cp, self.sp
+        if self.plan.finish == "server-rst":
+            self.d.step("server-rst", Side.SERVER, craft(srv, cli, sp, cp, "R", self.s_next, window=0), None)
+        elif self.plan.finish == "client-rst":
+            self.d.step("client-rst", Side.CLIENT, craft(cli, srv, cp, sp, "R", self.c_next, window=0), None)
 
-    synack_t = s3.sent.tsval
-    return SynproxyRecord(
-        config=config, plan=plan, client_isn=plan.client_isn, cookie_isn=cookie, server_syn_isn=ssyn.seq,
-        server_isn=plan.server_isn, proxy_tsval=its, server_syn_tsval=ssyn.tsval, server_synack_tsval=synack_t,
-        seq_offset=seq_offset,
-        ts_offset=None if its is None or synack_t is None else (its - synack_t) % MOD,
-        synack_options=synack.option_names, synack_wscale=synack.option("WScale"),
-        synack_mss=synack.option("MSS"), server_syn_options=ssyn.option_names,
-        server_syn_wscale=ssyn.option("WScale"), server_syn_mss=ssyn.option("MSS"),
-        server_ack=server_ack, window_update=window_update, steps=tuple(d.steps))
+    def record(self) -> SynproxyRecord:
+        plan, synack, ssyn, its, synack_t = self.plan, self.synack, self.ssyn, self.its, self.synack_t
+        return SynproxyRecord(
+            config=self.config, plan=plan, client_isn=plan.client_isn, cookie_isn=self.cookie,
+            server_syn_isn=ssyn.seq, server_isn=plan.server_isn, proxy_tsval=its, server_syn_tsval=ssyn.tsval,
+            server_synack_tsval=synack_t, seq_offset=self.seq_offset,
+            ts_offset=None if its is None or synack_t is None else (its - synack_t) % MOD,
+            synack_options=synack.option_names, synack_wscale=synack.option("WScale"),
+            synack_mss=synack.option("MSS"), server_syn_options=ssyn.option_names,
+            server_syn_wscale=ssyn.option("WScale"), server_syn_mss=ssyn.option("MSS"),
+            server_ack=self.server_ack, window_update=self.window_update, steps=tuple(self.d.steps))
 
 
 def plan_for_cookie(record: SynproxyRecord, target: int) -> ProbePlan:
@@ -303,17 +328,17 @@ def exchange_rate(lab: Lab, record: SynproxyRecord, count: int = 500, *, timeout
     plan, a = record.plan, lab.addr
     cli, srv = (a.client6, a.server6) if plan.ipv6 else (a.client4, a.server4)
     last = record.steps[-1]
-    c_next = (last.sent.seq + len(last.sent.payload)) % MOD if last.sent.leg == Leg.CLIENT.value else None
+    c_next = (last.sent.seq + len(last.sent.payload)) % MOD if last.sent.leg == Side.CLIENT.value else None
     if c_next is None:
         raise ValueError("the probe's last step was not the client's; probe with finish='none'")
     ack = last.sent.ack
     packets = [craft(cli, srv, plan.client_port, record.config.port, "PA", c_next + i, ack,
                      window=plan.client_window, payload=b"x") for i in range(count)]
     lab.flush()
-    server = lab.legs[Leg.SERVER]
+    server = lab.legs[Side.SERVER]
     start = time.perf_counter()
     for packet in packets:
-        lab.inject(Leg.CLIENT, packet, offload=plan.offload)
+        lab.inject(Side.CLIENT, packet, offload=plan.offload)
         if not collect({server: 1}, timeout=timeout)[server.name]:
             raise ProbeError("a data segment was not relayed during the rate measurement", list(record.steps))
     return count / (time.perf_counter() - start)

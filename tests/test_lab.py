@@ -26,7 +26,7 @@ from splicecheck.adapters.lab.topology import (
     PREFIX,
     Lab,
     LabNames,
-    Leg,
+    Side,
     clean_stale,
     icmp_echo,
     is_fence_reply,
@@ -42,7 +42,7 @@ from synproxy_probe import (
     plan_for_cookie,
     probe_handshake,
 )
-from tcpview import TcpView
+from tcpview import TcpView, craft, view
 
 LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 SYNPROXY_FEATURES = (*LAB_FEATURES, "nft", "synproxy")
@@ -251,9 +251,9 @@ def test_two_labs_at_once_are_independent() -> None:
     with Lab() as one, Lab() as two:
         assert not set(one.names.namespaces) & set(two.names.namespaces)
         echo = icmp_echo(one.addr.client4, one.addr.proxy_client4, 99)
-        got = one.exchange(Leg.CLIENT, echo, {Leg.CLIENT: 1})
-        assert len(got[Leg.CLIENT]) == 1
-        assert two.collect({Leg.CLIENT: None}, quiet=0.05)[Leg.CLIENT] == []
+        got = one.exchange(Side.CLIENT, echo, {Side.CLIENT: 1})
+        assert len(got[Side.CLIENT]) == 1
+        assert two.collect({Side.CLIENT: None}, quiet=0.05)[Side.CLIENT] == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,11 +264,11 @@ def test_two_labs_at_once_are_independent() -> None:
 @pytest.mark.live
 def test_capture_holds_only_what_the_proxy_emitted(lab: Lab) -> None:
     a = lab.addr
-    for leg, src, dst in ((Leg.CLIENT, a.client4, a.proxy_client4), (Leg.SERVER, a.server6, a.proxy_server6)):
+    for leg, src, dst in ((Side.CLIENT, a.client4, a.proxy_client4), (Side.SERVER, a.server6, a.proxy_server6)):
         echo = icmp_echo(src, dst, 5)
-        got = lab.exchange(leg, echo, {Leg.CLIENT: None, Leg.SERVER: None}, quiet=0.1)
+        got = lab.exchange(leg, echo, {Side.CLIENT: None, Side.SERVER: None}, quiet=0.1)
         (reply,) = got[leg]
-        other = Leg.SERVER if leg is Leg.CLIENT else Leg.CLIENT
+        other = Side.SERVER if leg is Side.CLIENT else Side.CLIENT
         assert got[other] == []
         assert reply.data[0] >> 4 == echo[0] >> 4  # an IP packet, no Ethernet header
         assert not reply.checksum_pending
@@ -278,36 +278,32 @@ def test_capture_holds_only_what_the_proxy_emitted(lab: Lab) -> None:
 @pytest.mark.live
 def test_forwarding_and_the_endpoint_kernels_stay_silent(lab: Lab) -> None:
     """A segment for the (raw) server crosses the proxy untouched, and nobody answers it."""
-    from tcpview import craft, view
-
     a = lab.addr
     syn = craft(a.client4, a.server4, 1234, 80, "S", 42)
-    got = lab.exchange(Leg.CLIENT, syn, {Leg.SERVER: 1, Leg.CLIENT: None}, quiet=0.1)
-    (fwd,) = got[Leg.SERVER]
+    got = lab.exchange(Side.CLIENT, syn, {Side.SERVER: 1, Side.CLIENT: None}, quiet=0.1)
+    (fwd,) = got[Side.SERVER]
     v = view("server", fwd.data)
     assert v is not None and v.flags == "S" and v.seq == 42
-    assert got[Leg.CLIENT] == []
-    assert lab.collect({Leg.CLIENT: None, Leg.SERVER: None}, quiet=0.1) == {Leg.CLIENT: [], Leg.SERVER: []}
+    assert got[Side.CLIENT] == []
+    assert lab.collect({Side.CLIENT: None, Side.SERVER: None}, quiet=0.1) == {Side.CLIENT: [], Side.SERVER: []}
 
 
 @pytest.mark.live
 def test_fenced_exchange_ends_on_the_fence_and_leaves_it_out(lab: Lab) -> None:
     """The capture of a forwarded SYN ends with the fence's reply; nothing is left to arrive later."""
-    from tcpview import craft
-
     a = lab.addr
     for i in range(50):
         syn = craft(a.client4, a.server4, 1234, 80, "S", 42 + i)
-        got = lab.exchange_fenced(Leg.CLIENT, syn, {Leg.SERVER: 1, Leg.CLIENT: 0})
-        assert [len(got[Leg.CLIENT]), len(got[Leg.SERVER])] == [0, 1]
-        assert got[Leg.SERVER][0].data[-16:-12] == (42 + i).to_bytes(4, "big")  # TCP seq of this SYN
-    assert lab.collect({Leg.CLIENT: None, Leg.SERVER: None}, quiet=0.05) == {Leg.CLIENT: [], Leg.SERVER: []}
+        got = lab.exchange_fenced(Side.CLIENT, syn, {Side.SERVER: 1, Side.CLIENT: 0})
+        assert [len(got[Side.CLIENT]), len(got[Side.SERVER])] == [0, 1]
+        assert got[Side.SERVER][0].data[-16:-12] == (42 + i).to_bytes(4, "big")  # TCP seq of this SYN
+    assert lab.collect({Side.CLIENT: None, Side.SERVER: None}, quiet=0.05) == {Side.CLIENT: [], Side.SERVER: []}
     # A packet the proxy drops costs the short grace period, not the timeout.
     t0 = time.monotonic()
-    got = lab.exchange_fenced(Leg.SERVER, craft(a.server4, "198.51.100.7", 80, 1, "S", 1), {Leg.CLIENT: 1},
+    got = lab.exchange_fenced(Side.SERVER, craft(a.server4, "198.51.100.7", 80, 1, "S", 1), {Side.CLIENT: 1},
                               short_grace=0.01)
-    assert time.monotonic() - t0 < 0.5 and not got[Leg.CLIENT]
-    assert [is_fence_reply(c.data) for c in got[Leg.SERVER]] == [False]  # the proxy's "net unreachable"
+    assert time.monotonic() - t0 < 0.5 and not got[Side.CLIENT]
+    assert [is_fence_reply(c.data) for c in got[Side.SERVER]] == [False]  # the proxy's "net unreachable"
 
 
 @pytest.mark.live

@@ -25,10 +25,10 @@ from splicecheck.adapters.synproxy import (
     UNSUPPORTED_REASONS,
     SynproxyAdapter,
     SynproxyHandshake,
-    syn_options,
     synproxy_state,
 )
 from splicecheck.conformance.case import Case, from_client, from_server
+from splicecheck.conformance.catalog import all_cases
 from splicecheck.conformance.contract import (
     Adapter,
     AdapterNotFound,
@@ -38,6 +38,7 @@ from splicecheck.conformance.contract import (
     UnsupportedError,
     load_adapter,
 )
+from splicecheck.conformance.model import offer_in, syn_options
 from splicecheck.conformance.results import CaseResult, Verdict
 from splicecheck.conformance.runner import run, run_case
 from splicecheck.reference.codec import decode, encode
@@ -175,7 +176,7 @@ def _recorded_handshake() -> SynproxyHandshake:
     ssyn = seg(cli, srv, 40000, 8080, 1000000, 2969583533, SYN, 501,
                syn_options(PeerPlan(isn=0, wscale=6, sack_permitted=True, tsval=100_000), tsecr=8012246))
     ssa = seg(srv, cli, 8080, 40000, s.isn, 1000001, SYN | ACK, 1000,
-              syn_options(s, tsecr=100_000, answer_to=ssyn))
+              syn_options(s, tsecr=100_000, answer_to=offer_in(ssyn.tcp.options)))
     sack_ = seg(cli, srv, 40000, 8080, 1000001, 3000000001, ACK, 501, (NOP, NOP, Timestamps(100_000, 3697020458)))
     update = seg(srv, cli, 8080, 40000, 2969583534, 1000001, ACK, 250, (NOP, NOP, Timestamps(8012246, 100_000)))
     return SynproxyHandshake(syn, synack, ack, ssyn, ssa, sack_, update)
@@ -208,7 +209,7 @@ def test_state_from_a_recorded_handshake_reproduces_the_kernels_rewrites() -> No
 def test_syn_options_answer_only_what_was_offered() -> None:
     offer = decode(encode(Segment(IPv4Header(addr("198.18.0.2"), addr("198.19.0.2")),
                                   TcpHeader(1, 2, 0, 0, SYN, options=pad_options((NOP, WindowScale(3)))))))
-    answer = syn_options(PeerPlan(isn=0, wscale=2, sack_permitted=True, tsval=5), answer_to=offer)
+    answer = syn_options(PeerPlan(isn=0, wscale=2, sack_permitted=True, tsval=5), answer_to=offer_in(offer.tcp.options))
     kinds = {type(o).__name__ for o in answer}
     assert "WindowScale" in kinds and "Timestamps" not in kinds and "SackPermitted" not in kinds
 
@@ -285,8 +286,6 @@ def test_every_option_combination_sets_up(adapter: SynproxyAdapter, family: int)
 def test_catalogue_runs_without_harness_errors(adapter: SynproxyAdapter) -> None:
     """Every named and vector case of the catalogue (or a few of this file's, while it is empty) gets a
     verdict: the harness never fails. (Property and stateful cases take seconds: the benchmark runs them.)"""
-    from splicecheck.conformance.catalog import all_cases
-
     cases = [c for c in all_cases() if c.kind in ("named", "vector")] or [
         mapping_case(PLAIN), mapping_case(WRAP, "x/wrap"), WINDOW_CASE]
     results = run(adapter, cases, adapter_spec=adapter.spec)

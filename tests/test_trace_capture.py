@@ -7,6 +7,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+from scapy.utils import PcapNgWriter, wrpcap
 from splicecheck.conformance.trace.capture import (
     BLOCK_EPB,
     CaptureFormatError,
@@ -75,10 +78,6 @@ def test_pcap_both_byte_orders_and_resolutions(tmp_path: Path, nanos: bool, big:
 
 def test_pcap_written_by_scapy(tmp_path: Path) -> None:
     """An independent writer: scapy's (Ethernet, microseconds)."""
-    from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Ether
-    from scapy.utils import wrpcap
-
     pkts = [Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=1, dport=2, seq=i) / (b"x" * i)
             for i in range(3)]
     for i, p in enumerate(pkts):
@@ -92,10 +91,6 @@ def test_pcap_written_by_scapy(tmp_path: Path) -> None:
 
 
 def test_pcapng_written_by_scapy(tmp_path: Path) -> None:
-    from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Ether
-    from scapy.utils import PcapNgWriter
-
     pkts = [Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(seq=i) for i in range(4)]
     path = tmp_path / "scapy.pcapng"
     w = PcapNgWriter(str(path))

@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from splicecheck.conformance.trace.capture import PcapWriter
 
+from splicecheck import cli
 from splicecheck.cli_trace import main
 
 DATA = Path(__file__).parent / "data" / "trace"
@@ -74,8 +76,6 @@ def test_usage_and_input_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_unknown_link_type_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from splicecheck.conformance.trace.capture import PcapWriter
-
     p = tmp_path / "user0.pcap"
     with PcapWriter(p, 147) as w:
         w.write(0, b"\x00" * 40)
@@ -123,8 +123,6 @@ def test_default_out_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_wired_into_the_splicecheck_command(tmp_path: Path) -> None:
     """splicecheck.cli dispatches ``trace`` to this module's ``main`` (OWN_PARSERS)."""
-    from splicecheck import cli
-
     assert cli.OWN_PARSERS.get("trace") == "cli_trace"
     rc = cli.main(["trace", str(DATA / "reference-client.pcap"), str(DATA / "reference-server.pcapng"), "--out",
                    str(tmp_path / "o"), "--no-render", "-q"])

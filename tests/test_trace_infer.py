@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from splicecheck.conformance.contract import PeerPlan, Scenario
+from splicecheck.conformance.contract import Observation, PeerPlan, Scenario
+from splicecheck.conformance.diff import diff_step
+from splicecheck.conformance.model import Model
+from splicecheck.conformance.trace.capture import PcapWriter, open_capture
 from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
+from splicecheck.conformance.trace.link import LINKTYPE_RAW
 from splicecheck.conformance.trace.params import (
     ParamsDump,
     ParamsError,
@@ -16,8 +20,9 @@ from splicecheck.conformance.trace.params import (
     parse_params,
     state_entry,
 )
-from splicecheck.reference.errors import SpliceCheckError
-from splicecheck.reference.relay import SpliceState, StripStyle
+from splicecheck.reference.codec import decode
+from splicecheck.reference.errors import MalformedSegment, SpliceCheckError
+from splicecheck.reference.relay import Endpoint, Leg, RelayResult, SpliceState, StripStyle, direction_of
 from splicecheck.reference.segment import addr
 from trace_synth import ConnPlan, default_scenario, synth_pair
 
@@ -87,13 +92,6 @@ def test_synproxy_recording_is_judged_as_it_was_live() -> None:
     """The live recording of Linux SYNPROXY (tests/data/trace): the trace checker, inferring everything
     from the pcaps, finds for every connection the differences that the live judgement finds — the
     model on the adapter's own splice state, diff_step on what the kernel emitted — step by step."""
-    from splicecheck.conformance.contract import Observation
-    from splicecheck.conformance.diff import diff_step
-    from splicecheck.conformance.model import Model
-    from splicecheck.reference.codec import decode
-    from splicecheck.reference.errors import MalformedSegment
-    from splicecheck.reference.relay import Endpoint, Leg, RelayResult, direction_of
-
     live = json.loads((DATA / "synproxy-live.json").read_text())
     results = {r.case: r for r in TraceEngine(DATA / "synproxy-client.pcap", DATA / "synproxy-server.pcap",
                                               TraceConfig(idle_timeout=0.5)).run()}
@@ -127,9 +125,6 @@ def test_synproxy_recording_is_judged_as_it_was_live() -> None:
 
 
 def _without_handshakes(tmp_path: Path, transparent: bool, wscale: int | None = None) -> tuple[Path, Path]:
-    from splicecheck.conformance.trace.capture import PcapWriter, open_capture
-    from splicecheck.conformance.trace.link import LINKTYPE_RAW
-
     c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
     sc = default_scenario(client=PeerPlan(isn=M32 - 9, wscale=wscale, sack_permitted=True, tsval=M32),
                           server=PeerPlan(isn=1234, wscale=wscale, sack_permitted=True, tsval=99))

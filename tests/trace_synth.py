@@ -32,11 +32,19 @@ from splicecheck.adapters.reference import RelayFn
 from splicecheck.conformance.case import from_client, from_server
 from splicecheck.conformance.contract import Observation, PeerPlan, Scenario
 from splicecheck.conformance.diff import observation
-from splicecheck.conformance.model import DEFAULT_PROXY_TSVAL, Addresses, reference_machine
+from splicecheck.conformance.model import (
+    DEFAULT_PROXY_TSVAL,
+    Addresses,
+    OptionLayout,
+    offer_of,
+    reference_machine,
+    syn_options,
+    wire_options,
+)
 from splicecheck.conformance.trace.capture import PcapngWriter, PcapWriter
 from splicecheck.conformance.trace.link import LINKTYPE_RAW, frame
 from splicecheck.reference.codec import decode, encode, serialise
-from splicecheck.reference.handshake import ProxyConfig, SynOptions, answer_client, offer_server
+from splicecheck.reference.handshake import ProxyConfig, answer_client, offer_server
 from splicecheck.reference.lifecycle import Event, EventType, SpliceMachine
 from splicecheck.reference.relay import Endpoint, RelayResult, SpliceState, relay
 from splicecheck.reference.segment import (
@@ -49,19 +57,17 @@ from splicecheck.reference.segment import (
     URG,
     IPv4Header,
     IPv6Header,
-    MaxSegmentSize,
     Sack,
-    SackPermitted,
     Segment,
     TcpHeader,
     TcpOption,
     Timestamps,
-    WindowScale,
     addr,
     pad_options,
 )
 from splicecheck.reference.seqspace import seq_add
 
+PLAIN = OptionLayout.PLAIN  # the synthetic hosts' option layout
 US = 1000
 
 
@@ -131,19 +137,6 @@ def addresses_for(plan: ConnPlan, index: int) -> Addresses:
                      Endpoint(a("198.19.0.1", "2001:db8:0:2::1"), 50000 + index % 10000), server)
 
 
-def _syn_options(o: SynOptions, tsval: int | None, tsecr: int) -> tuple[TcpOption, ...]:
-    opts: list[TcpOption] = []
-    if o.mss is not None:
-        opts.append(MaxSegmentSize(o.mss))
-    if o.sack_permitted:
-        opts.append(SackPermitted())
-    if o.timestamps and tsval is not None:
-        opts.append(Timestamps(tsval, tsecr))
-    if o.wscale is not None:
-        opts += [NOP, WindowScale(o.wscale)]
-    return pad_options(opts)
-
-
 def _packet(src: Endpoint, dst: Endpoint, seq: int, ack: int, flags: int, *, options: tuple[TcpOption, ...] = (),
             payload: bytes = b"", window: int = 65535, df: bool = True, ident: int = 1) -> bytes:
     ip: IPv4Header | IPv6Header
@@ -191,13 +184,9 @@ class _Traffic:
     def opening(self, t: int, put: Callable[[int, int, bytes], None]) -> int:
         s, w, st = self.plan.scenario, self.where, self.state
         cfg = ProxyConfig()
-        c_syn = SynOptions(s.client.mss, s.client.wscale, s.client.sack_permitted, s.client.tsval is not None)
+        c_syn = offer_of(s.client)
         to_client = answer_client(c_syn, s.client.df, cfg)
         to_server = offer_server(c_syn, cfg)
-        srv = s.server
-        s_syn = SynOptions(srv.mss, srv.wscale if to_server.wscale is not None else None,
-                           srv.sack_permitted and to_server.sack_permitted,
-                           srv.tsval is not None and to_server.timestamps)
         c_isn, pc_isn = s.client.isn, seq_add(st.client.splice_iss, -1 - s.server_presplice - s.ok_len)
         pd_isn, s_isn = seq_add(st.server.splice_iss, -1 - s.client_presplice), s.server.isn
         ts_c, ts_d = st.client.lastsent_ts, st.server.lastsent_ts
@@ -206,10 +195,10 @@ class _Traffic:
         pcts = ts_c if st.client.timestamps else None
         pdts = ts_d if st.server.timestamps else None
         step = 200 * US
-        put(t, 0, _packet(w.client, w.proxy_c, c_isn, 0, SYN, options=_syn_options(c_syn, s.client.tsval, 0),
+        put(t, 0, _packet(w.client, w.proxy_c, c_isn, 0, SYN, options=syn_options(s.client, layout=PLAIN),
                           df=s.client.df))
         put(t + step, 0, _packet(w.proxy_c, w.client, pc_isn, c_isn + 1, SYN | ACK,
-                                 options=_syn_options(to_client, ts_c, s.client.tsval or 0)))
+                                 options=wire_options(to_client, ts_c, s.client.tsval or 0, PLAIN)))
         put(t + 2 * step, 0, _packet(w.client, w.proxy_c, c_isn + 1, pc_isn + 1, ACK, options=_ts(c_ts, pcts)))
         t += 3 * step
         c_pre, s_pre = s.client_presplice, s.server_presplice
@@ -218,9 +207,10 @@ class _Traffic:
                               payload=_pattern(b"REQ", c_pre, self.index)))
             put(t + step, 0, _packet(w.proxy_c, w.client, pc_isn + 1, c_isn + 1 + c_pre, ACK, options=_ts(pcts, c_ts)))
             t += 2 * step
-        put(t, 1, _packet(w.proxy_d, w.server, pd_isn, 0, SYN, options=_syn_options(to_server, ts_d, 0)))
+        put(t, 1, _packet(w.proxy_d, w.server, pd_isn, 0, SYN, options=wire_options(to_server, ts_d, 0, PLAIN)))
         put(t + step, 1, _packet(w.server, w.proxy_d, s_isn, pd_isn + 1, SYN | ACK,
-                                 options=_syn_options(s_syn, s.server.tsval, ts_d)))
+                                 options=syn_options(s.server, answer_to=to_server, tsecr=ts_d,
+                                                                     layout=PLAIN)))
         put(t + 2 * step, 1, _packet(w.proxy_d, w.server, pd_isn + 1, s_isn + 1, ACK, options=_ts(pdts, s_ts)))
         t += 3 * step
         if c_pre:  # the proxy application's own copy (a rewritten request: other bytes, same length)

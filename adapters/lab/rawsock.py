@@ -36,12 +36,16 @@ checksum in. That matters for nft ``synproxy`` on IPv6, which verifies checksums
 
 from __future__ import annotations
 
+import array
+import fcntl
 import select
 import socket
 import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from ...reference.icmp import ICMP6_HOUSEKEEPING, PROTO_ICMP, PROTO_ICMPV6
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
@@ -55,12 +59,7 @@ TP_STATUS_CSUMNOTREADY = 0x8
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 SIOCETHTOOL = 0x8946
 ETHTOOL_STXCSUM = 0x17
-IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
-IPPROTO_ICMPV6 = 58
-# ICMPv6 types that are link housekeeping, not lab traffic: MLD query/report/done (130-132),
-# router/neighbour discovery and redirect (133-137), MLDv2 report (143).
-_ICMPV6_HOUSEKEEPING = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
 _TIMESPEC = struct.Struct("@qq")
 _AUXDATA = struct.Struct("@IIIHHHH")  # struct tpacket_auxdata
 _VNET_HDR = struct.Struct("<BBHHHH")  # struct virtio_net_hdr (little-endian on these hosts)
@@ -71,14 +70,14 @@ _ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(_AUXDATA.size)
 def is_lab_traffic(ethertype: int, packet: bytes) -> bool:
     """Whether a captured network-layer packet is TCP or (non-housekeeping) ICMP over IPv4/IPv6."""
     if ethertype == ETH_P_IP:
-        return len(packet) >= 20 and packet[0] >> 4 == 4 and packet[9] in (IPPROTO_TCP, IPPROTO_ICMP)
+        return len(packet) >= 20 and packet[0] >> 4 == 4 and packet[9] in (IPPROTO_TCP, PROTO_ICMP)
     if ethertype == ETH_P_IPV6:
         if len(packet) < 40 or packet[0] >> 4 != 6:
             return False
         next_header = packet[6]
         if next_header == IPPROTO_TCP:
             return True
-        return next_header == IPPROTO_ICMPV6 and len(packet) > 40 and packet[40] not in _ICMPV6_HOUSEKEEPING
+        return next_header == PROTO_ICMPV6 and len(packet) > 40 and packet[40] not in ICMP6_HOUSEKEEPING
     return False
 
 
@@ -255,9 +254,6 @@ def disable_tx_checksum_offload(ifname: str) -> None:
     The kernel then completes checksums in software before handing packets to the device, so what
     the endpoints capture is what a wire would carry.
     """
-    import array
-    import fcntl
-
     value = array.array("I", [ETHTOOL_STXCSUM, 0])  # struct ethtool_value {cmd, data}
     address, _ = value.buffer_info()
     ifreq = struct.pack("16sP", ifname.encode(), address)

@@ -33,31 +33,25 @@ afresh without building a new lab.
 
 Teardown runs on every exit path: ``__exit__`` (normal or exception), SIGINT/SIGTERM/SIGHUP turned
 into exceptions while a lab is open (previous handlers restored when the last lab closes), and an
-``atexit`` safety net. Only SIGKILL escapes; ``clean_stale()`` is for that.
+``atexit`` safety net (:mod:`.signals`). The fences and the conntrack flush are :mod:`.fence`'s.
+Only SIGKILL escapes; ``clean_stale()`` is for that.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
-import errno
 import os
 import re
 import select
-import signal
 import socket
-import struct
-import threading
 import time
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ...reference.checksum import internet_checksum
-from . import netns
+from . import netns, signals
+from .fence import FENCE_IDENT, LabFenceTimeout, flush_conntrack, icmp_echo, is_fence_reply, open_ctnetlink, this_cpu
 from .netns import LabCommandError
 from .preflight import preflight
 from .rawsock import (
@@ -68,9 +62,11 @@ from .rawsock import (
     open_offload_socket,
     open_packet_socket,
 )
+from .signals import LabSignalExit
 
 __all__ = [
     "ADDR",
+    "FENCE_IDENT",
     "PREFIX",
     "Captured",
     "Lab",
@@ -79,9 +75,10 @@ __all__ = [
     "LabFenceTimeout",
     "LabNames",
     "LabSignalExit",
-    "Leg",
+    "Side",
     "clean_stale",
     "icmp_echo",
+    "is_fence_reply",
     "lab_namespaces",
     "preflight",
 ]
@@ -90,7 +87,10 @@ PREFIX = "sc-"
 ROLES = ("cli", "prx", "srv")
 
 
-class Leg(StrEnum):
+class Side(StrEnum):
+    """Which side of the proxy a lab endpoint (and its veth link) is on. Not a splice leg: that is
+    :class:`splicecheck.reference.relay.Leg`."""
+
     CLIENT = "client"
     SERVER = "server"
 
@@ -159,7 +159,7 @@ def clean_stale(prefix: str = PREFIX, *, include_live: bool = False) -> list[str
     process's and no open :class:`Lab` owns it. Labs of running processes (a parallel pytest worker)
     are left alone unless ``include_live``. Only names matching the lab's pattern are touched.
     """
-    mine = {n for lab in list(_LIVE.values()) for n in lab.names.namespaces}
+    mine = {n for lab in signals.live() if isinstance(lab, Lab) for n in lab.names.namespaces}
     pattern = _name_pattern(prefix)
     doomed: list[str] = []
     for name in netns.list_netns():
@@ -174,144 +174,8 @@ def clean_stale(prefix: str = PREFIX, *, include_live: bool = False) -> list[str
     return [n for n in doomed if n not in failed]
 
 
-# --------------------------------------------------------------------------------------------------
-# Signals and atexit
-# --------------------------------------------------------------------------------------------------
-
-
-class LabSignalExit(SystemExit):
-    """SIGTERM/SIGHUP arrived while a lab was open: unwinds like ``sys.exit(128 + signum)``."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(128 + signum)
-        self.signum = signum
-
-
-_HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_LIVE: dict[int, Lab] = {}
-_saved_handlers: dict[int, Any] = {}
-_state_lock = threading.RLock()
-_atexit_registered = False
-
-
-def _on_signal(signum: int, frame: types.FrameType | None) -> None:
-    previous = _saved_handlers.get(signum)
-    if callable(previous) and previous is not signal.default_int_handler:
-        previous(signum, frame)  # the application's own handler decides
-        return
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise LabSignalExit(signum)
-
-
-def _install_handlers() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal.signal works only there; atexit and __exit__ still clean up
-    for signum in _HANDLED:
-        previous = signal.getsignal(signum)
-        if previous is signal.SIG_IGN:
-            continue  # the process chose to ignore it (e.g. nohup): keep ignoring
-        _saved_handlers[signum] = previous
-        signal.signal(signum, _on_signal)
-
-
-def _restore_handlers() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum, previous in list(_saved_handlers.items()):
-        if signal.getsignal(signum) is _on_signal:
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        del _saved_handlers[signum]
-
-
-def _atexit_teardown() -> None:
-    for lab in list(_LIVE.values()):
-        if lab.owner_pid == os.getpid():  # never tear down a parent's lab from a forked child
-            lab.close()
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP during teardown; a pending one is delivered after, to the restored handler."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 def _mac(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
-
-
-# --------------------------------------------------------------------------------------------------
-# Readiness probe: ICMP echo to the proxy's own address on each leg
-# --------------------------------------------------------------------------------------------------
-
-
-def icmp_echo(src: str, dst: str, ident: int, seq: int = 1) -> bytes:
-    """A bare ICMP (IPv4) or ICMPv6 echo request, by the family of ``src`` (RFC 792, RFC 4443 §4.1)."""
-    body = b"splicecheck"
-    if ":" not in src:
-        icmp = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + body
-        icmp = icmp[:2] + struct.pack("!H", internet_checksum(icmp)) + icmp[4:]
-        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ident, 0, 64, 1, 0,
-                          socket.inet_pton(socket.AF_INET, src), socket.inet_pton(socket.AF_INET, dst))
-        return hdr[:10] + struct.pack("!H", internet_checksum(hdr)) + hdr[12:] + icmp
-    s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
-    icmp = struct.pack("!BBHHH", 128, 0, 0, ident, seq) + body
-    pseudo = s + d + struct.pack("!IxxxB", len(icmp), 58)  # RFC 8200 §8.1
-    icmp = icmp[:2] + struct.pack("!H", internet_checksum(pseudo + icmp)) + icmp[4:]
-    return struct.pack("!IHBB", 6 << 28, len(icmp), 58, 64) + s + d + icmp
-
-
-# --------------------------------------------------------------------------------------------------
-# Fences: knowing, without sleeping, that the proxy is done with an injected packet
-# --------------------------------------------------------------------------------------------------
-
-FENCE_IDENT = 0x5346  # ICMP echo identifier of fences ("SF"); the readiness probe uses 1..4
-_FENCE_ID_BYTES = struct.pack("!H", FENCE_IDENT)
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-# ctnetlink (linux/netfilter/nfnetlink.h, nfnetlink_conntrack.h): NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE
-_NETLINK_NETFILTER = 12
-_CT_DELETE = (1 << 8) | 2
-_NLM_F_REQUEST, _NLM_F_ACK = 0x1, 0x4
-_NLMSG_ERROR = 2
-_NLMSGHDR = struct.Struct("=IHHII")
-
-
-def _open_ctnetlink() -> socket.socket:
-    """A ctnetlink socket in the calling thread's namespace (call it through ``Lab.call``)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
-    try:
-        sock.bind((0, 0))
-        sock.settimeout(5.0)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-class LabFenceTimeout(RuntimeError):
-    """A fence's echo reply never came back: the lab (not the implementation under test) is broken."""
-
-
-def is_fence_reply(data: bytes, seq: int | None = None) -> bool:
-    """Whether ``data`` is the proxy's ICMP echo reply to a fence (``seq``: that fence's, else any).
-
-    The proxy's kernel answers with a 20-byte IPv4 header (it sets no IP options)."""
-    return (len(data) >= 28 and data[0] == 0x45 and data[9] == 1 and data[20] == 0 and data[24:26] == _FENCE_ID_BYTES
-            and (seq is None or data[26:28] == struct.pack("!H", seq)))
-
-
-def _this_cpu() -> int:
-    """The CPU the calling thread runs on (glibc ``sched_getcpu``, served by rseq/vDSO: no syscall)."""
-    return int(_libc.sched_getcpu())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -326,8 +190,8 @@ class Lab:
 
         with Lab() as lab:
             lab.nft(RULESET)
-            lab.inject(Leg.CLIENT, syn_bytes)
-            got = lab.collect({Leg.CLIENT: 1})
+            lab.inject(Side.CLIENT, syn_bytes)
+            got = lab.collect({Side.CLIENT: 1})
 
     ``ipv6`` adds the IPv6 addresses, routes and neighbours (IPv4 is always there). ``mtu`` sets the
     MTU of all four veth ends (default: the kernel's 1500), e.g. 65535 so that no injected segment is
@@ -344,7 +208,7 @@ class Lab:
         self.mtu = mtu
         self.ready_timeout = ready_timeout
         self.owner_pid = os.getpid()
-        self.legs: dict[Leg, RawLeg] = {}
+        self.legs: dict[Side, RawLeg] = {}
         self._open = False
         self._fence_seq = 0
         self._ctnetlink: socket.socket | None = None
@@ -362,14 +226,8 @@ class Lab:
 
     def open(self) -> None:
         """Build the lab; on any failure (or a signal) during set-up, tear down what exists and re-raise."""
-        global _atexit_registered
-        with _state_lock:
-            if not _atexit_registered:
-                atexit.register(_atexit_teardown)
-                _atexit_registered = True
-            if not _LIVE:
-                _install_handlers()
-            _LIVE[id(self)] = self
+        with signals.state_lock:
+            signals.register(self)
             self._open = True
         try:
             self._build()
@@ -380,7 +238,7 @@ class Lab:
 
     def close(self) -> None:
         """Tear down (idempotent): close the raw sockets, delete the namespaces, restore signal handlers."""
-        with _signals_blocked(), _state_lock:
+        with signals.signals_blocked(), signals.state_lock:
             for leg in self.legs.values():
                 leg.close()
             self.legs.clear()
@@ -390,9 +248,7 @@ class Lab:
             if self._open:
                 failed = netns.del_netns(*self.names.namespaces)
                 self._open = False
-                _LIVE.pop(id(self), None)
-                if not _LIVE:
-                    _restore_handlers()
+                signals.unregister(self)
                 if failed:
                     raise RuntimeError(f"could not delete lab namespaces {failed}; run clean_stale()")
 
@@ -447,8 +303,8 @@ class Lab:
 
         netns.call_in_netns(n.proxy_ns, no_offload)
         for leg, ns, ifname, mac, own in (
-                (Leg.CLIENT, n.client_ns, n.client_if, a.proxy_client_mac, a.client_mac),
-                (Leg.SERVER, n.server_ns, n.server_if, a.proxy_server_mac, a.server_mac)):
+                (Side.CLIENT, n.client_ns, n.client_if, a.proxy_client_mac, a.client_mac),
+                (Side.SERVER, n.server_ns, n.server_if, a.proxy_server_mac, a.server_mac)):
             def sockets(ifname: str = ifname) -> tuple[socket.socket, socket.socket]:
                 rx = open_packet_socket(ifname)
                 try:
@@ -463,11 +319,11 @@ class Lab:
     def _wait_ready(self) -> None:
         """Echo the proxy on each leg (and family) until it answers: carrier, qdisc and routes are up."""
         a = self.addr
-        probes = [(Leg.CLIENT, icmp_echo(a.client4, a.proxy_client4, 1)),
-                  (Leg.SERVER, icmp_echo(a.server4, a.proxy_server4, 2))]
+        probes = [(Side.CLIENT, icmp_echo(a.client4, a.proxy_client4, 1)),
+                  (Side.SERVER, icmp_echo(a.server4, a.proxy_server4, 2))]
         if self.ipv6:
-            probes += [(Leg.CLIENT, icmp_echo(a.client6, a.proxy_client6, 3)),
-                       (Leg.SERVER, icmp_echo(a.server6, a.proxy_server6, 4))]
+            probes += [(Side.CLIENT, icmp_echo(a.client6, a.proxy_client6, 3)),
+                       (Side.SERVER, icmp_echo(a.server6, a.proxy_server6, 4))]
         deadline = time.monotonic() + self.ready_timeout
         retried = False
         for leg, packet in probes:
@@ -504,19 +360,19 @@ class Lab:
         """Run a Python callable in a thread inside a lab namespace."""
         return netns.call_in_netns(self.ns(role), fn)
 
-    def inject(self, leg: Leg, packet: bytes, *, offload: bool = False) -> None:
+    def inject(self, leg: Side, packet: bytes, *, offload: bool = False) -> None:
         """Send one bare IP packet from the ``leg`` endpoint towards the proxy (``offload``: see
         :meth:`RawLeg.send <splicecheck.adapters.rawsock.RawLeg.send>`)."""
         self.legs[leg].send(packet, offload=offload)
 
-    def collect(self, expect: Mapping[Leg, int | None], *, timeout: float = 1.0,
-                quiet: float = 0.05) -> dict[Leg, list[Captured]]:
+    def collect(self, expect: Mapping[Side, int | None], *, timeout: float = 1.0,
+                quiet: float = 0.05) -> dict[Side, list[Captured]]:
         """Capture what the proxy emits on the given legs (see :func:`rawsock.collect` for the rules)."""
         got = collect({self.legs[leg]: n for leg, n in expect.items()}, timeout=timeout, quiet=quiet)
         return {leg: got[leg.value] for leg in expect}
 
-    def exchange(self, leg: Leg, packet: bytes, expect: Mapping[Leg, int | None], *, timeout: float = 1.0,
-                 quiet: float = 0.05, offload: bool = False) -> dict[Leg, list[Captured]]:
+    def exchange(self, leg: Side, packet: bytes, expect: Mapping[Side, int | None], *, timeout: float = 1.0,
+                 quiet: float = 0.05, offload: bool = False) -> dict[Side, list[Captured]]:
         """Inject ``packet`` on ``leg`` and capture the proxy's answer. The capture sockets exist before
         the injection, so nothing can be missed."""
         self.inject(leg, packet, offload=offload)
@@ -532,32 +388,21 @@ class Lab:
         synchronously, before it acknowledges). The netlink socket is opened in the proxy namespace
         at first use and kept until :meth:`close`."""
         if self._ctnetlink is None:
-            self._ctnetlink = self.call(_open_ctnetlink)
+            self._ctnetlink = self.call(open_ctnetlink)
         self._ctnetlink_seq += 1
-        seq = self._ctnetlink_seq
-        # struct nlmsghdr + struct nfgenmsg {family AF_UNSPEC, version NFNETLINK_V0, res_id 0}
-        self._ctnetlink.send(_NLMSGHDR.pack(_NLMSGHDR.size + 4, _CT_DELETE, _NLM_F_REQUEST | _NLM_F_ACK, seq, 0)
-                             + b"\x00\x00\x00\x00")
-        while True:
-            reply = self._ctnetlink.recv(65536)
-            _length, kind, _flags, rseq, _pid = _NLMSGHDR.unpack_from(reply)
-            if kind == _NLMSG_ERROR and rseq == seq:
-                (error,) = struct.unpack_from("=i", reply, _NLMSGHDR.size)
-                if error not in (0, -errno.ENOENT):
-                    raise OSError(-error, f"flushing conntrack in {self.names.proxy_ns}: {os.strerror(-error)}")
-                return
+        flush_conntrack(self._ctnetlink, self._ctnetlink_seq, self.names.proxy_ns)
 
-    def fence(self, leg: Leg) -> tuple[bytes, int]:
+    def fence(self, leg: Side) -> tuple[bytes, int]:
         """The next fence for ``leg``: an ICMP echo request from the leg's endpoint to the proxy's own
         IPv4 address on that leg, and its sequence number."""
         self._fence_seq = self._fence_seq % 0xFFFF + 1
         a = self.addr
-        src, dst = (a.client4, a.proxy_client4) if leg is Leg.CLIENT else (a.server4, a.proxy_server4)
+        src, dst = (a.client4, a.proxy_client4) if leg is Side.CLIENT else (a.server4, a.proxy_server4)
         return icmp_echo(src, dst, FENCE_IDENT, self._fence_seq), self._fence_seq
 
-    def exchange_fenced(self, leg: Leg, packet: bytes, expect: Mapping[Leg, int] | None = None, *,
+    def exchange_fenced(self, leg: Side, packet: bytes, expect: Mapping[Side, int] | None = None, *,
                         timeout: float = 1.0, grace: float = 0.0, short_grace: float = 0.002,
-                        offload: bool = False, ethertype: int | None = None) -> dict[Leg, list[Captured]]:
+                        offload: bool = False, ethertype: int | None = None) -> dict[Side, list[Captured]]:
         """Inject ``packet`` on ``leg``, then a fence; capture on both legs until the fence's reply.
 
         A packet sent on a packet socket enters the backlog of the sending CPU, and the proxy's
@@ -574,11 +419,11 @@ class Lab:
         """
         fence, seq = self.fence(leg)
         sender = self.legs[leg]
-        cpu = _this_cpu()
+        cpu = this_cpu()
         sender.send(packet, offload=offload, ethertype=ethertype)
         sender.send(fence)
-        moved = _this_cpu() != cpu
-        out: dict[Leg, list[Captured]] = {lg: [] for lg in self.legs}
+        moved = this_cpu() != cpu
+        out: dict[Side, list[Captured]] = {lg: [] for lg in self.legs}
         socks = list(self.legs.items())
         deadline = time.monotonic() + timeout
         fenced = spin = False

@@ -44,164 +44,25 @@ from __future__ import annotations
 import gc
 import ipaddress
 import time
-from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
+from ...reference.icmp import quoted_tcp
 from ...reference.relay import Direction, Endpoint
 from ...reference.segment import ACK, FIN, RST, SYN
-from ..model import Addresses
 from ..results import CaseResult, Verdict
 from .capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
+from .config import LEG_NAMES, NS, TraceConfig, TraceStats, summary_text
+from .flows import Flow, Splice, pair_score, reverse_key, sender_is_peer
 from .infer import CLIENT_LEG, SERVER_LEG, Pkt, describe, infer, parse_pkt
-from .judge import FastShared, Judge, ends_text
-from .link import LinkStats, Packet, ip_batches, supported
-from .params import ConnParams, Params, ParamsDump, endpoint_text
-
-NS = 1_000_000_000
-LEG_NAMES = ("client", "server")
-_ICMP4_ERRORS = frozenset({3, 11, 12})  # destination unreachable (incl. fragmentation needed), time exceeded, ...
-_ICMP6_ERRORS = frozenset({1, 2, 3, 4})  # unreachable, packet too big, time exceeded, parameter problem
-
-
-@dataclass(frozen=True, slots=True)
-class TraceConfig:
-    """How the engine reads, pairs, learns and times out (seconds are capture time)."""
-
-    params: Params = field(default_factory=Params)
-    proxies: frozenset[bytes] = frozenset()
-    match_timeout: float = 1.0
-    skew: float = 0.005
-    idle_timeout: float = 300.0
-    linger: float = 2.0
-    learn_packets: int = 64
-    learn_time: float = 2.0
-    pair_window: float = 5.0
-    tombstone: float = 10.0  # how long a finished connection's 4-tuples are remembered (stragglers)
-    fast: bool = True
-    verify_every: int = 4096
-    only: frozenset[Endpoint] = frozenset()  # judge only connections of these clients (empty: all)
-    repro: str = ""  # the command line to reproduce; "--conn CLIENT" is appended per connection
-
-
-@dataclass(slots=True)
-class TraceStats:
-    """What the two captures held besides judged TCP."""
-
-    link: tuple[LinkStats, LinkStats] = field(default_factory=lambda: (LinkStats(), LinkStats()))
-    tcp: list[int] = field(default_factory=lambda: [0, 0])
-    non_tcp: list[int] = field(default_factory=lambda: [0, 0])
-    fragments: list[int] = field(default_factory=lambda: [0, 0])
-    ipv6_extensions: list[int] = field(default_factory=lambda: [0, 0])
-    unusable: list[int] = field(default_factory=lambda: [0, 0])  # too short for a TCP header
-    ignored: list[int] = field(default_factory=lambda: [0, 0])  # of connections outside --conn
-    truncated_files: list[str] = field(default_factory=list)
-    ended_first: tuple[int, int] | None = None  # (leg whose capture ended first, first unread ts of the other)
-    connections: int = 0
-    one_sided: int = 0
-    pairs: int = 0
-
-    def anomalies(self) -> list[str]:
-        out = []
-        for leg in (0, 1):
-            name = LEG_NAMES[leg]
-            ls = self.link[leg]
-            for what, n in (("non-IP frames", ls.not_ip), ("packets cut by the snap length", ls.truncated),
-                            ("non-TCP IP packets", self.non_tcp[leg]), ("IP fragments", self.fragments[leg]),
-                            ("IPv6 packets with extension headers", self.ipv6_extensions[leg]),
-                            ("packets too short for a TCP header", self.unusable[leg])):
-                if n:
-                    out.append(f"{name} leg: {n} {what}")
-            for lt, n in sorted(ls.unknown_linktype.items()):
-                out.append(f"{name} leg: {n} frames of unsupported link type {lt}")
-        out += self.truncated_files
-        if self.ended_first is not None:
-            leg = self.ended_first[0]
-            out.append(f"the {LEG_NAMES[leg]} leg's capture ends first: the {LEG_NAMES[1 - leg]} leg's after it "
-                       "(plus the match timeout) is not judged")
-        return out
-
-
-class Flow:
-    """A TCP connection on one leg."""
-
-    __slots__ = (
-        "buffer",
-        "closed",
-        "first_ts",
-        "ignored",
-        "isn",
-        "keys",
-        "last_ts",
-        "leg",
-        "local",
-        "packets",
-        "peer",
-        "splice",
-        "syn_ts",
-    )
-
-    def __init__(self, leg: int, peer: Endpoint, local: Endpoint, ts: int, syn: bool) -> None:
-        self.leg = leg
-        self.peer = peer
-        self.local = local
-        self.first_ts = self.last_ts = ts
-        self.syn_ts = ts if syn else None
-        self.splice: Splice | None = None
-        self.buffer: list[tuple[int, int, int, bool, bytes, int, bool]] | None = []  # (n, ts, leg, peer?, ip, ihl, cut)
-        self.packets = 0
-        self.closed = False
-        self.ignored = False
-        self.isn: int | None = None  # of the SYN that opened it
-        self.keys: tuple[bytes, bytes] = (b"", b"")
-
-
-class Splice:
-    """A paired connection: learning, then judged."""
-
-    __slots__ = (
-        "buffer",
-        "case_id",
-        "client",
-        "close_at",
-        "ends",
-        "evidence",
-        "fin",
-        "first_ts",
-        "judge",
-        "last_ts",
-        "payloads",
-        "rst",
-        "server",
-        "started",
-    )
-
-    def __init__(self, case_id: str, client: Flow, server: Flow) -> None:
-        self.case_id = case_id
-        self.client = client
-        self.server = server
-        self.ends = Addresses(client.peer, client.local, server.local, server.peer)
-        self.judge: Judge | None = None
-        self.buffer: list[tuple[int, int, int, bool, bytes, int, bool]] = []
-        self.first_ts = min(client.first_ts, server.first_ts)
-        self.last_ts = max(client.last_ts, server.last_ts)
-        self.close_at: int | None = None
-        self.fin = [False, False]  # FIN from client, from server
-        self.rst = False
-        self.started = False
-        self.payloads: tuple[set[bytes], set[bytes]] = (set(), set())  # in-peer payloads per direction
-        self.evidence = [False, False]  # a relayed copy seen per direction
-
-
-def _endpoint(addr: bytes, port: int) -> Endpoint:
-    return Endpoint(addr, port)
-
-
-def _addr_text(a: bytes) -> str:
-    return str(ipaddress.ip_address(a))
+from .judge import Judge
+from .link import Packet, ip_batches, supported
+from .merge import TimeMerge
+from .params import ConnParams, ParamsDump, endpoint_text
+from .shortcuts import FastShared
+from .tally import ends_text
 
 
 class TraceEngine:
@@ -238,71 +99,22 @@ class TraceEngine:
         self.now = 0
         self.wall = 0.0
         self.segments = 0  # TCP packets processed
-        self.cutoff: int | None = None  # when the capture that ended first ended
         self._timeout = int(self.config.match_timeout * NS)
         self._skew = int(self.config.skew * NS)
         self._only = self.config.only
+        self.merge = TimeMerge((self._stream(0), self._stream(1)), self._timeout)
 
     # -- the stream ---------------------------------------------------------------------------------------
+    @property
+    def cutoff(self) -> int | None:
+        """When the capture that ended first ended (None while both are read)."""
+        return self.merge.cutoff
+
     def _stream(self, leg: int) -> Iterator[list[Packet]]:
         try:
             yield from ip_batches(self.readers[leg].batches(), leg, self.stats.link[leg])
         except TruncatedCapture as exc:
             self.stats.truncated_files.append(f"{LEG_NAMES[leg]} leg: {exc}; the rest is ignored")
-
-    def merged(self) -> Iterator[list[Packet]]:
-        """Both captures' packets in one time order, a list at a time: each list holds everything up to
-        the earlier of the two batches' last timestamps (ties: the client leg first)."""
-        streams = (self._stream(0), self._stream(1))
-        bufs: list[list[Packet]] = [[], []]
-        pos = [0, 0]
-        done = [False, False]
-        last = [0, 0]  # the latest timestamp yielded per leg
-        ts_of = itemgetter(0)
-        while True:
-            for i in (0, 1):
-                if pos[i] >= len(bufs[i]) and not done[i]:
-                    nxt = next(streams[i], None)
-                    if nxt is None:
-                        done[i], bufs[i], pos[i] = True, [], 0
-                    else:
-                        bufs[i], pos[i] = nxt, 0
-            a, b = bufs
-            ia, ib = pos
-            if ia >= len(a) or ib >= len(b):
-                # One capture has ended. The other is read on for one match timeout (the outputs of inputs
-                # captured before the end); what it holds after that cannot be paired, and is not read.
-                if ia >= len(a) and ib >= len(b):
-                    return
-                other, i = (1, ib) if ia >= len(a) else (0, ia)
-                self.cutoff = last[1 - other]
-                limit = self.cutoff + self._timeout
-                buf = bufs[other]
-                while True:
-                    j = bisect_right(buf, limit, i, key=ts_of)
-                    if j > i:
-                        yield buf[i:j]
-                    if j < len(buf):
-                        self.stats.ended_first = (1 - other, self.cutoff)
-                        return
-                    nxt = next(streams[other], None)
-                    if nxt is None:
-                        return
-                    buf, i = nxt, 0
-            if a[-1][0] <= b[-1][0]:
-                j = bisect_right(b, a[-1][0], ib, key=ts_of)
-                yield sorted(a[ia:] + b[ib:j], key=ts_of)
-                last[0] = a[-1][0]
-                if j > ib:
-                    last[1] = b[j - 1][0]
-                pos[0], pos[1] = len(a), j
-            else:
-                j = bisect_left(a, b[-1][0], ia, key=ts_of)
-                yield sorted(a[ia:j] + b[ib:], key=ts_of)
-                last[1] = b[-1][0]
-                if j > ia:
-                    last[0] = a[j - 1][0]
-                pos[0], pos[1] = j, len(b)
 
     def run(self) -> list[CaseResult]:
         """Read both captures to the end; returns every result (also handed to ``on_result`` as it came)."""
@@ -330,7 +142,7 @@ class TraceEngine:
         next_sweep = 0
         tcp = [0, 0]
         now = 0
-        for batch in self.merged():
+        for batch in self.merge:
             for ts, leg, ip, cut in batch:
                 if ts > now:
                     now = self.now = ts
@@ -394,6 +206,7 @@ class TraceEngine:
                 else:
                     self._slow(flow, from_peer, leg, ts, ip, ihl, cut)
         stats.tcp = tcp
+        stats.ended_first = self.merge.ended_first
         self.segments = tcp[0] + tcp[1]
         self._expire(self.now)
         self._finish_all()
@@ -413,32 +226,15 @@ class TraceEngine:
     def _new_flow(self, leg: int, ts: int, ip: bytes, ihl: int, key: bytes) -> tuple[Flow, bool]:
         v4 = ip[0] >> 4 == 4
         src, dst = (ip[12:16], ip[16:20]) if v4 else (ip[8:24], ip[24:40])
-        sport, dport = (ip[ihl] << 8) | ip[ihl + 1], (ip[ihl + 2] << 8) | ip[ihl + 3]
         flags = ip[ihl + 13]
-        a, b = _endpoint(src, sport), _endpoint(dst, dport)  # a sent this packet
-        syn, synack = flags & (SYN | ACK) == SYN, flags & (SYN | ACK) == SYN | ACK
-        known = self.roles[leg]
-        if syn or synack:
-            opener = a if syn else b
-            # the client opens the client leg; the proxy opens the server leg
-            a_is_peer = (opener == a) == (leg == CLIENT_LEG)
-        elif self.config.proxies and (src in self.config.proxies) != (dst in self.config.proxies):
-            a_is_peer = dst in self.config.proxies
-        elif a in known or b in known:  # an endpoint a handshake on this leg showed in its role
-            a_is_peer = known[a] if a in known else not known[b]
-        else:  # the server side has the lower port: on the client leg that is the proxy, on the server leg the peer
-            a_is_server = sport < dport
-            a_is_peer = a_is_server == (leg == SERVER_LEG)
+        a = Endpoint(src, (ip[ihl] << 8) | ip[ihl + 1])  # a sent this packet to b
+        b = Endpoint(dst, (ip[ihl + 2] << 8) | ip[ihl + 3])
+        a_is_peer = sender_is_peer(leg, a, b, flags, self.config.proxies, self.roles[leg])
         peer, local = (a, b) if a_is_peer else (b, a)
-        if syn or synack:  # the listening side's role, for flows seen without a handshake
-            server_side = local if leg == CLIENT_LEG else peer
-            if len(known) < 65536:
-                known[server_side] = leg == SERVER_LEG
-        flow = Flow(leg, peer, local, ts, syn)
-        if syn:
+        flow = Flow(leg, peer, local, ts, flags & (SYN | ACK) == SYN)
+        if flags & (SYN | ACK) == SYN:
             flow.isn = int.from_bytes(ip[ihl + 4:ihl + 8], "big")
-        half = 4 if v4 else 16
-        back = key[half:2 * half] + key[:half] + key[2 * half + 2:2 * half + 4] + key[2 * half:2 * half + 2]
+        back = reverse_key(key)
         k_in, k_out = (key, back) if a_is_peer else (back, key)
         flow.keys = (k_in, k_out)
         table = self.tables[leg]
@@ -467,7 +263,7 @@ class TraceEngine:
                 continue
             c, s = (client, cand) if client is not None else (cand, server)
             assert c is not None and s is not None
-            score = self._score(c, s)
+            score = pair_score(c, s, self.config.params, self._skew)
             # on a tie, the client flow that opened closest before the server-leg one (the proxy connects
             # upstream once it accepted a client), else the oldest
             gap = -abs(s.syn_ts - c.syn_ts) if c.syn_ts is not None and s.syn_ts is not None else 0
@@ -477,33 +273,6 @@ class TraceEngine:
             return
         c, s = (flow, best) if flow.leg == CLIENT_LEG else (best, flow)
         self._join(c, s)
-
-    def _score(self, c: Flow, s: Flow) -> int:
-        if len(c.peer.addr) != len(s.peer.addr):
-            return -1
-        pinned = self.config.params.pinned(c.peer)
-        if pinned is not None:
-            sl = pinned.server_leg
-            ok = sl.peer == s.peer and (sl.local is None or sl.local == s.local)
-            return 1000 if ok else -1
-        if s.local == c.peer and s.peer == c.local:
-            return 500  # transparent: the same 4-tuple on both legs
-        score = 0
-        if s.local == c.peer:
-            score += 50
-        if s.peer == c.local:
-            score += 40
-        if s.local.port == c.peer.port:
-            score += 10
-        if s.peer.port == c.local.port:
-            score += 5
-        if c.syn_ts is not None and s.syn_ts is not None:
-            if s.syn_ts + self._skew < c.syn_ts:
-                return -1
-            score += 20
-        elif (c.syn_ts is None) != (s.syn_ts is None):
-            return -1  # one handshake captured, the other not: not the two halves of one splice
-        return score
 
     def _join(self, c: Flow, s: Flow) -> None:
         del self.awaiting[CLIENT_LEG][id(c)]
@@ -596,7 +365,7 @@ class TraceEngine:
         for p in pkts:
             while pending_icmps and pending_icmps[0][0] <= p.idx:
                 _after, ts, leg, ip = pending_icmps.pop(0)
-                q = icmp_quote(ip)
+                q = quoted_tcp(ip)
                 if q is not None:
                     judge.icmp(leg, ts, ip, q[1])
             if p.idx in handshake and p.idx < start:  # later, a handshake packet answers an input
@@ -612,7 +381,7 @@ class TraceEngine:
                 if o is not None:
                     timers.append((p.ts + self._skew, 1, judge, o))
         for _after, ts, leg, ip in pending_icmps:
-            q = icmp_quote(ip)
+            q = quoted_tcp(ip)
             if q is not None:
                 judge.icmp(leg, ts, ip, q[1])
 
@@ -744,7 +513,7 @@ class TraceEngine:
         """A non-TCP packet: an ICMP error quoting a segment an end host sent the proxy is the proxy's
         answer to that input (MSS-ICMP's packet-too-big, or a time-exceeded the model would not send)
         and is judged with it; the rest is counted."""
-        quote = icmp_quote(ip)
+        quote = quoted_tcp(ip)
         hit = self.tables[leg].get(quote[0]) if quote is not None else None
         if quote is None or hit is None or not hit[1] or hit[0].splice is None:
             self.stats.non_tcp[leg] += 1
@@ -777,39 +546,8 @@ class TraceEngine:
         self.counts[result.verdict.value] = self.counts.get(result.verdict.value, 0) + 1
         self.on_result(result)
 
-    # -- reporting ------------------------------------------------------------------------------------
     def summary(self) -> str:
-        s = self.stats
-        sh = self.shared
-        judged = sh.fast + sh.model + sh.full
-        rate = judged / self.wall if self.wall else 0.0
-        lines = [f"{s.tcp[0] + s.tcp[1]} TCP packets ({s.tcp[0]} client leg, {s.tcp[1]} server leg), "
-                 f"{s.pairs} spliced connection(s), {s.one_sided} one-sided flow(s)",
-                 f"{judged} segment(s) judged ({sh.fast} by the fast path, {sh.model} by the model's bytes, {sh.full} "
-                 f"field by field) in "
-                 f"{self.wall:.2f} s ({rate:,.0f}/s)"]
-        if sh.disagreements:
-            lines.append(f"warning: the fast path disagreed with the full model {sh.disagreements} time(s); "
-                         "those shapes were re-judged by the full model")
-        lines += [f"note: {a}" for a in s.anomalies()]
-        return "\n".join(lines)
-
-
-def icmp_quote(ip: bytes) -> tuple[bytes, int] | None:
-    """An ICMP(v6) error's quoted TCP segment as (4-tuple key as the engine files it, sequence number)."""
-    if ip[0] >> 4 == 4:
-        ihl = (ip[0] & 15) << 2
-        inner = ip[ihl + 8:] if ip[9] == 1 and len(ip) >= ihl + 8 and ip[ihl] in _ICMP4_ERRORS else b""
-    else:
-        inner = ip[48:] if len(ip) >= 48 and ip[6] == 58 and ip[40] in _ICMP6_ERRORS else b""
-    if len(inner) >= 28 and inner[0] >> 4 == 4 and inner[9] == 6:
-        iihl = (inner[0] & 15) << 2
-        if len(inner) >= iihl + 8:
-            return inner[12:20] + inner[iihl:iihl + 4], int.from_bytes(inner[iihl + 4:iihl + 8], "big")
-    elif len(inner) >= 48 and inner[0] >> 4 == 6 and inner[6] == 6:
-        return inner[8:40] + inner[40:44], int.from_bytes(inner[44:48], "big")
-    return None
-
+        return summary_text(self.stats, self.shared, self.wall)
 
 def capture_details(engine: TraceEngine) -> dict[str, str]:
     """What the run header records about the captures."""
@@ -820,7 +558,7 @@ def capture_details(engine: TraceEngine) -> dict[str, str]:
         out[f"{leg}_capture"] = (f"{i.path} ({i.format}{', gzip' if i.compressed else ''}, {i.byte_order}-endian, "
                                  f"timestamps {i.resolution}, link type {lts})")
     if engine.config.proxies:
-        out["proxy"] = ", ".join(sorted(_addr_text(a) for a in engine.config.proxies))
+        out["proxy"] = ", ".join(sorted(str(ipaddress.ip_address(a)) for a in engine.config.proxies))
     return out
 
 

@@ -62,14 +62,11 @@ from ...reference.segment import (
     FIN,
     RST,
     SYN,
-    MaxSegmentSize,
     Sack,
-    SackPermitted,
     Timestamps,
-    WindowScale,
 )
 from ...reference.seqspace import seq_add, seq_sub
-from ..model import Addresses
+from ..model import Addresses, offer_in
 from ..results import FieldDiff
 from .params import LEG_FIELDS, ConnParams, endpoint_text
 
@@ -112,10 +109,7 @@ class Pkt:
 
     @property
     def syn_options(self) -> SynOptions:
-        mss = next((o.value for o in self.options if type(o) is MaxSegmentSize), None)
-        ws = next((o.shift for o in self.options if type(o) is WindowScale), None)
-        return SynOptions(mss=mss, wscale=ws, sack_permitted=any(type(o) is SackPermitted for o in self.options),
-                          timestamps=any(type(o) is Timestamps for o in self.options))
+        return offer_in(self.options)
 
 
 def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
@@ -235,7 +229,10 @@ def _data(pkts: list[Pkt], leg: int, from_peer: bool, after: int) -> list[Pkt]:
             and not p.flags & SYN and p.idx > after]
 
 
-def _copies(ins: list[Pkt], outs: list[Pkt], skew: int) -> list[tuple[Pkt, int, Pkt, int]]:
+Copy = tuple[Pkt, int, Pkt, int]  # (input, cut, output, δ): see _copies
+
+
+def _copies(ins: list[Pkt], outs: list[Pkt], skew: int) -> list[Copy]:
     """Every (input, cut, output, δ) where the output's payload is the input's payload from ``cut`` on
     (the output captured after the input, or at most ``skew`` ns before it: the captures' clocks)."""
     found = []
@@ -264,137 +261,160 @@ def _furthest(base: int, pkts: list[Pkt]) -> int:
     return best
 
 
-def infer(pkts: list[Pkt], ends: Addresses, given: ConnParams | None = None, skew: int = 0) -> Inference:
-    """The splice's parameters from its learning window ``pkts`` (in capture order), ``given`` over them;
-    ``skew``: how many ns the two captures' clocks may disagree."""
-    given = given or ConnParams()
-    notes: list[str] = []
-    hs = [handshake(pkts, CLIENT_LEG), handshake(pkts, SERVER_LEG)]
-    hs_done = max(hs[0].done_idx, hs[1].done_idx)
-    legs = (CLIENT_LEG, SERVER_LEG)
+@dataclass(slots=True)
+class _Relayed:
+    """Per direction (in leg = d, out leg = 1 - d): the box's relayed copies and the proxy's own data."""
 
-    # -- relayed copies and the proxy's own data, per direction (in leg = d, out leg = 1 - d) --------
-    deltas: list[int | None] = [None, None]
-    first_copy: list[tuple[Pkt, int, Pkt, int] | None] = [None, None]
-    own: list[list[Pkt]] = [[], []]  # the proxy's own data on the out leg of direction d
-    consumed: list[list[Pkt]] = [[], []]  # the peer's data on the in leg of direction d, not relayed
+    deltas: list[int | None] = field(default_factory=lambda: [None, None])  # the copies' common seq offset
+    first_copy: list[Copy | None] = field(default_factory=lambda: [None, None])
+    own: list[list[Pkt]] = field(default_factory=lambda: [[], []])  # the proxy's own data on the out leg
+    consumed: list[list[Pkt]] = field(default_factory=lambda: [[], []])  # the peer's data not relayed
+
+    @property
+    def last_own(self) -> int:
+        return max((o.idx for d in (0, 1) for o in self.own[d]), default=-1)
+
+
+def _relayed(pkts: list[Pkt], hs: list[Handshake], skew: int) -> _Relayed:
+    r = _Relayed()
+    legs = (CLIENT_LEG, SERVER_LEG)
     for d in (0, 1):
         leg_in, leg_out = legs[d], legs[1 - d]
         ins = _data(pkts, leg_in, True, hs[leg_in].done_idx)
         outs = _data(pkts, leg_out, False, -1)
         copies = _copies(ins, outs, skew)
-        if copies:
-            delta, _n = Counter(c[3] for c in copies).most_common(1)[0]
-            agreeing = [c for c in copies if c[3] == delta]
-            deltas[d] = delta
-            ref = seq_add(agreeing[0][0].seq, -(1 << 30))  # earliest byte in stream order, within 2^30
-            first_copy[d] = min(agreeing, key=lambda c: seq_sub(seq_add(c[0].seq, c[1]), ref))
-            relayed_out = {c[2].idx for c in agreeing}
-            relayed_in = {c[0].idx for c in agreeing}
-            own[d] = [o for o in outs if o.idx not in relayed_out]
-            consumed[d] = [i for i in ins if i.idx not in relayed_in]
-        else:
-            own[d] = outs
-            consumed[d] = ins
-    presplice = bool(own[0] or own[1])
-    last_own = max((o.idx for d in (0, 1) for o in own[d]), default=-1)
-    if presplice:
-        notes.append(f"the proxy sent data of its own ({sum(o.plen for o in own[0] + own[1])} bytes): pre-splice "
-                     "exchange; bases after it")
+        if not copies:
+            r.own[d], r.consumed[d] = outs, ins
+            continue
+        delta, _n = Counter(c[3] for c in copies).most_common(1)[0]
+        agreeing = [c for c in copies if c[3] == delta]
+        r.deltas[d] = delta
+        ref = seq_add(agreeing[0][0].seq, -(1 << 30))  # earliest byte in stream order, within 2^30
+        r.first_copy[d] = min(agreeing, key=lambda c: seq_sub(seq_add(c[0].seq, c[1]), ref))
+        relayed_out = {c[2].idx for c in agreeing}
+        relayed_in = {c[0].idx for c in agreeing}
+        r.own[d] = [o for o in outs if o.idx not in relayed_out]
+        r.consumed[d] = [i for i in ins if i.idx not in relayed_in]
+    return r
 
-    # -- sequence bases -------------------------------------------------------------------------------
-    irs: list[int | None] = [None, None]  # in leg's splice_irs, per direction
-    iss: list[int | None] = [None, None]  # out leg's splice_iss, per direction
-    judged = [True, True]
+
+def _bases(pkts: list[Pkt], hs: list[Handshake], r: _Relayed, presplice: bool,
+           notes: list[str]) -> tuple[list[int], list[int], list[bool]]:
+    """Per direction: the in leg's splice_irs, the out leg's splice_iss, and whether it can be judged."""
+    irs, iss, judged = [0, 0], [0, 0], [True, True]
+    legs = (CLIENT_LEG, SERVER_LEG)
     for d in (0, 1):
         leg_in, leg_out = legs[d], legs[1 - d]
         name = "client→server" if d == 0 else "server→client"
         peer_isn, local_isn = hs[leg_in].peer_isn, hs[leg_out].local_isn
-        fc = first_copy[d]
+        fc = r.first_copy[d]
         if peer_isn is not None and local_isn is not None:
             if not presplice:
                 irs[d], iss[d] = seq_add(peer_isn, 1), seq_add(local_isn, 1)
                 notes.append(f"{name}: bases from the handshakes (ISN + 1 on both legs)")
-                if deltas[d] is not None and deltas[d] != seq_sub(iss[d], irs[d]):
-                    notes.append(f"{name}: the box's relayed copies are offset by {deltas[d]}, the handshakes "
+                if r.deltas[d] is not None and r.deltas[d] != seq_sub(iss[d], irs[d]):
+                    notes.append(f"{name}: the box's relayed copies are offset by {r.deltas[d]}, the handshakes "
                                  f"say {seq_sub(iss[d], irs[d])}")
+                continue
+            acks = [p for p in pkts if p.leg == leg_in and not p.from_peer and p.flags & ACK
+                    and not p.flags & SYN and p.idx <= r.last_own]
+            if acks:  # its TCP acknowledged exactly the bytes its application consumed
+                irs[d] = acks[-1].ack
+                note = "the proxy's last acknowledgment to the peer before its last own bytes"
+            elif fc is not None:
+                irs[d] = seq_add(fc[0].seq, fc[1])
+                note = "first relayed byte"
             else:
-                acks = [p for p in pkts if p.leg == leg_in and not p.from_peer and p.flags & ACK
-                        and not p.flags & SYN and p.idx <= last_own]
-                if acks:  # its TCP acknowledged exactly the bytes its application consumed
-                    irs[d] = acks[-1].ack
-                    note = "the proxy's last acknowledgment to the peer before its last own bytes"
-                elif fc is not None:
-                    irs[d] = seq_add(fc[0].seq, fc[1])
-                    note = "first relayed byte"
-                else:
-                    irs[d] = _furthest(seq_add(peer_isn, 1), consumed[d])
-                    note = "end of the peer's pre-splice bytes"
-                iss[d] = _furthest(seq_add(local_isn, 1), own[d])
-                notes.append(f"{name}: splice_irs = {note}, splice_iss = end of the proxy's own bytes")
+                irs[d] = _furthest(seq_add(peer_isn, 1), r.consumed[d])
+                note = "end of the peer's pre-splice bytes"
+            iss[d] = _furthest(seq_add(local_isn, 1), r.own[d])
+            notes.append(f"{name}: splice_irs = {note}, splice_iss = end of the proxy's own bytes")
         elif fc is not None:
             irs[d], iss[d] = seq_add(fc[0].seq, fc[1]), fc[2].seq
             notes.append(f"{name}: no complete handshake captured: bases from the box's first relayed copy "
                          "(a constant offset error of the box cannot be seen)")
         else:
             judged[d] = False
-            irs[d] = iss[d] = 0
             notes.append(f"{name}: no handshake and no relayed data: not judged")
+    return irs, iss, judged
 
-    # -- the splice point ------------------------------------------------------------------------------
-    # Without a pre-splice exchange: the first peer segment after both handshakes. With one: the first
-    # peer segment after the proxy's last bytes of its own (the OK message: the lifecycle makes the
-    # splice when it is written), or an earlier one whose payload the box relayed (data the client
-    # pipelined, held and relayed at the splice). Headers alone prove nothing here: a pre-splice pure
-    # ACK and a relayed one can carry the very same numbers.
+
+def _splice_point(pkts: list[Pkt], hs: list[Handshake], r: _Relayed, presplice: bool) -> int:
+    """Index of the first judged packet. Without a pre-splice exchange: the first peer segment after both
+    handshakes. With one: the first peer segment after the proxy's last bytes of its own (the OK message:
+    the lifecycle makes the splice when it is written), or an earlier one whose payload the box relayed
+    (data the client pipelined, held and relayed at the splice). Headers alone prove nothing here: a
+    pre-splice pure ACK and a relayed one can carry the very same numbers."""
+    hs_done = max(hs[0].done_idx, hs[1].done_idx)
     in_handshake = hs[0].indices | hs[1].indices
-    copied_in = [c[0].idx for c in (first_copy[0], first_copy[1]) if c is not None]
-    after = max(hs_done, last_own) if presplice else hs_done
+    copied_in = [c[0].idx for c in r.first_copy if c is not None]
+    after = max(hs_done, r.last_own) if presplice else hs_done
     start = next((p.idx for p in pkts if p.from_peer and p.idx > after and p.idx not in in_handshake), len(pkts))
     if presplice and copied_in:
         start = min(start, *copied_in)
+    return start
 
-    # -- timestamps --------------------------------------------------------------------------------------
-    last: dict[tuple[int, bool], tuple[int, int]] = {}  # (leg, from_peer) → (TSval, TSecr) before the splice
+
+def _last_timestamps(pkts: list[Pkt], start: int) -> dict[tuple[int, bool], tuple[int, int]]:
+    """(leg, from the peer?) → the last (TSval, TSecr) before the splice point."""
+    last: dict[tuple[int, bool], tuple[int, int]] = {}
     for p in pkts:
         if p.idx >= start:
             break
         v = p.tsval
         if v is not None:
             last[(p.leg, p.from_peer)] = (v, p.tsecr or 0)
+    return last
 
-    # -- options and the legs --------------------------------------------------------------------------
-    def leg(lg: int, peer: Endpoint, local: Endpoint) -> Leg:
-        h = hs[lg]
-        d_in, d_out = lg, 1 - lg  # direction whose in leg / out leg this is
-        values: dict[str, Any] = {"splice_irs": irs[d_in], "splice_iss": iss[d_out]}
-        if h.peer_syn is not None and h.local_syn is not None:
-            n = negotiate(h.peer_syn.syn_options, h.local_syn.syn_options)
-            values.update(timestamps=n.timestamps, sack=n.sack, peer_wscale=n.peer_wscale,
-                          local_wscale=n.local_wscale, peer_mss=n.peer_mss)
-        else:
-            side = [p for p in pkts if p.leg == lg]
-            ts_both = all(any(p.tsval is not None for p in side if p.from_peer == fp) for fp in (True, False))
-            values.update(timestamps=ts_both, sack=any(type(o) is Sack for p in side for o in p.options),
-                          peer_wscale=None, local_wscale=None, peer_mss=0xFFFF)
-            notes.append(f"{'client' if lg == CLIENT_LEG else 'server'} leg: no handshake: window scaling assumed "
-                         "off, MSS unknown (MSS-ICMP not checked)")
-        recv, sent = last.get((lg, True)), last.get((lg, False))
-        if h.complete or recv is not None or sent is not None:
-            values["lastrecv_ts"] = recv[0] if recv else 0
-            values["lastsent_ts"] = sent[0] if sent else 0
-        return Leg(peer, local, **values)
 
-    client = leg(CLIENT_LEG, ends.client, ends.proxy_c)
-    server = leg(SERVER_LEG, ends.server, ends.proxy_d)
-    client, server = _ts_without_handshake(client, server, hs, first_copy, notes)
+def _leg(lg: int, peer: Endpoint, local: Endpoint, pkts: list[Pkt], h: Handshake, bases: tuple[int, int],
+         last: dict[tuple[int, bool], tuple[int, int]], notes: list[str]) -> Leg:
+    """Leg ``lg`` of the splice: ``bases`` (its splice_irs, splice_iss), the options in effect (by its
+    handshake, else guessed from its segments), the last timestamps before the splice point."""
+    values: dict[str, Any] = {"splice_irs": bases[0], "splice_iss": bases[1]}
+    if h.peer_syn is not None and h.local_syn is not None:
+        n = negotiate(h.peer_syn.syn_options, h.local_syn.syn_options)
+        values.update(timestamps=n.timestamps, sack=n.sack, peer_wscale=n.peer_wscale,
+                      local_wscale=n.local_wscale, peer_mss=n.peer_mss)
+    else:
+        side = [p for p in pkts if p.leg == lg]
+        ts_both = all(any(p.tsval is not None for p in side if p.from_peer == fp) for fp in (True, False))
+        values.update(timestamps=ts_both, sack=any(type(o) is Sack for p in side for o in p.options),
+                      peer_wscale=None, local_wscale=None, peer_mss=0xFFFF)
+        notes.append(f"{'client' if lg == CLIENT_LEG else 'server'} leg: no handshake: window scaling assumed "
+                     "off, MSS unknown (MSS-ICMP not checked)")
+    recv, sent = last.get((lg, True)), last.get((lg, False))
+    if h.complete or recv is not None or sent is not None:
+        values["lastrecv_ts"] = recv[0] if recv else 0
+        values["lastsent_ts"] = sent[0] if sent else 0
+    return Leg(peer, local, **values)
+
+
+def infer(pkts: list[Pkt], ends: Addresses, given: ConnParams | None = None, skew: int = 0) -> Inference:
+    """The splice's parameters from its learning window ``pkts`` (in capture order), ``given`` over them;
+    ``skew``: how many ns the two captures' clocks may disagree."""
+    given = given or ConnParams()
+    notes: list[str] = []
+    hs = [handshake(pkts, CLIENT_LEG), handshake(pkts, SERVER_LEG)]
+    r = _relayed(pkts, hs, skew)
+    presplice = bool(r.own[0] or r.own[1])
+    if presplice:
+        notes.append(f"the proxy sent data of its own ({sum(o.plen for o in r.own[0] + r.own[1])} bytes): "
+                     "pre-splice exchange; bases after it")
+    irs, iss, judged = _bases(pkts, hs, r, presplice, notes)
+    start = _splice_point(pkts, hs, r, presplice)
+    last = _last_timestamps(pkts, start)
+    # leg C: direction 0's in leg (its splice_irs) and direction 1's out leg (its splice_iss); leg D the reverse
+    client = _leg(CLIENT_LEG, ends.client, ends.proxy_c, pkts, hs[CLIENT_LEG], (irs[0], iss[1]), last, notes)
+    server = _leg(SERVER_LEG, ends.server, ends.proxy_d, pkts, hs[SERVER_LEG], (irs[1], iss[0]), last, notes)
+    client, server = _ts_without_handshake(client, server, hs, r.first_copy, notes)
     state = apply_given(SpliceState(client, server, StripStyle.NOP), given, notes)
     return Inference(state, start, hs[0].indices | hs[1].indices, notes, (judged[0], judged[1]), presplice,
                      handshake_checks(hs))
 
 
 def _ts_without_handshake(client: Leg, server: Leg, hs: list[Handshake],
-                          first_copy: list[tuple[Pkt, int, Pkt, int] | None], notes: list[str]) -> tuple[Leg, Leg]:
+                          first_copy: list[Copy | None], notes: list[str]) -> tuple[Leg, Leg]:
     """Timestamps of a leg X whose handshake was not captured, from the box's first relayed copies.
 
     Only offsets matter (§3.4.1): X→Y TSvals move by ``Y.lastsent − X.lastrecv`` and Y→X TSvals by

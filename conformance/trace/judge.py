@@ -51,52 +51,16 @@ from ...reference.codec import decode, encode
 from ...reference.errors import MalformedSegment
 from ...reference.icmp import PacketTooBig
 from ...reference.relay import Direction, RelayResult, SpliceState, relay
-from ...reference.segment import ACK, FIN, RST, SYN, Segment
+from ...reference.segment import FIN, RST, SYN, Segment
 from ...reference.seqspace import seq_sub
-from ...spec.requirements import REQUIREMENTS
 from ..contract import Observation
-from ..diff import diff_step, geometry, ip_valid, observation, summary, tcp_valid
-from ..results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
+from ..diff import diff_step, geometry, observation, summary
+from ..results import CaseResult, FieldDiff, StepRecord
 from .fast import HALF, SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
-from .params import endpoint_text
+from .shortcuts import FastShared, model_shape, primary_req
+from .tally import Tally
 
-DIFF_CAP = 200  # differing fields kept per connection (plus the first of each requirement)
-STEP_CAP = 20  # evidence steps kept per connection
-_ORDER = {r.id: i for i, r in enumerate(REQUIREMENTS)}
 _DIRS = (Direction.C2S, Direction.S2C)
-
-
-class FastShared:
-    """What the shortcuts have learnt across connections: per shape, the checks a ``diff_step`` PASS makes.
-
-    Two shortcuts, both for a box whose packet is byte for byte the expected one: the fast path's
-    precomputed rewrite of plain segments (:mod:`splicecheck.conformance.trace.fast`), and the model's own
-    output for every other segment (``observation`` of the relay's result). Either counts the checks
-    ``diff_step`` made on the first segment of the same shape. ``verify_every``: every so many
-    shortcut PASSes, ``diff_step`` is run as well and must find nothing (a disagreement turns the
-    shortcut off for that shape: ``disagreements`` counts them)."""
-
-    def __init__(self, enabled: bool = True, verify_every: int = 4096) -> None:
-        self.enabled = enabled
-        self.verify_every = verify_every
-        self.shapes: dict[int, tuple[int, frozenset[str]]] = {}  # fast path: shape → (checks, requirements)
-        self.unsafe: set[int] = set()
-        self.model_shapes: dict[tuple[object, ...], tuple[int, frozenset[str]]] = {}  # model path, likewise
-        self.unsafe_model: set[tuple[object, ...]] = set()
-        self.disagreements = 0
-        self.tick = 0  # fast PASSes since the last re-check
-        self.fast = 0  # judged by the fast path's bytes
-        self.model = 0  # judged by the model's bytes
-        self.full = 0  # judged by diff_step
-
-    def verify_now(self) -> bool:
-        if self.verify_every <= 0:
-            return False
-        self.tick += 1
-        if self.tick >= self.verify_every:
-            self.tick = 0
-            return True
-        return False
 
 
 # A pending input is a list, not an object: one is made per segment, and a 13-slot object costs six
@@ -153,23 +117,6 @@ class _Dir:
     last_input: tuple[int, int, bytes] | None = None  # (ts, step, ip) of the latest input
 
 
-@dataclass(slots=True)
-class Counts:
-    judged: int = 0
-    fast: int = 0  # by the fast path's bytes
-    model: int = 0  # by the model's bytes (no diff_step needed)
-    dropped: int = 0
-    unsolicited: int = 0
-    own_late: int = 0  # the proxy's pre-splice data seen after the splice point
-    presplice: int = 0
-    handshake: int = 0
-    truncated: int = 0  # matched, not judged: the capture cut the packet
-    malformed: int = 0  # inputs the codec refuses: not judged
-    cut: int = 0  # inputs still pending when the capture ended
-    unknown_params: int = 0  # segments of a direction whose parameters could not be inferred
-    failed_steps: int = 0
-
-
 def _likeness(e: Pending, ip: bytes, ihl: int) -> tuple[int, int]:
     """How plausibly ``ip`` (an output) relays the pending input ``e``: (what of its payload it carries —
     2 all, 1 a tail, 0 none or no data —, how many of the expected seq and ack it has). An output without
@@ -200,23 +147,7 @@ def _is_expected(e: Pending, ip: bytes) -> bool:
     return bool(segs) and encode(segs[0]) == ip
 
 
-def _model_shape(seg: Segment, raw: bytes, result: RelayResult, primary: str) -> tuple[object, ...]:
-    """What decides which checks ``diff_step`` makes, and on which requirements, when the box's output
-    equals the model's: the input's IP version, options and checksum validity, the model's notes and
-    what it emitted (kinds, flags, options), and the primary requirement."""
-    emitted = tuple((type(x).__name__, x.tcp.flags, tuple(type(o).__name__ for o in x.tcp.options))
-                    if isinstance(x, Segment) else (type(x).__name__,) for x in result.emitted)
-    return (seg.ip.version, tuple(type(o).__name__ for o in seg.tcp.options), result.direction, result.notes,
-            emitted, primary, ip_valid(seg, raw), tcp_valid(seg, raw))
-
-
-def _primary(seg_flags: int, plen: int) -> str:
-    if plen or seg_flags & FIN:
-        return "PAYLOAD-KEEP"
-    return "ACK-MAP" if seg_flags & ACK else "SEQ-MAP"
-
-
-class Judge:
+class Judge(Tally):
     """One spliced connection's checks (module docstring)."""
 
     def __init__(self, case_id: str, state: SpliceState, *, judged: tuple[bool, bool] = (True, True),
@@ -224,13 +155,13 @@ class Judge:
                  expectation: str = "", timeout: float = 1.0, skew: float = 0.005) -> None:
         self.timeout_ns = int(timeout * 1e9)
         self.skew_ns = int(skew * 1e9)
-        self.case_id = case_id
+        super().__init__(case_id, shared or FastShared(), repro=repro, description=description,
+                         expectation=expectation)
         self.state = state
         # The model's state threads through the inputs as in the lifecycle's SPLICED stage
         # (SpliceMachine._relay): the relay's successor state (the advances), and CLOSED once a RST was
         # relayed. Called directly, not through a SpliceMachine, whose history would grow per segment.
         self.current = state
-        self.shared = shared or FastShared()
         fast = self.shared.enabled
         self.dirs = []
         for i, d in enumerate(_DIRS):
@@ -240,20 +171,6 @@ class Judge:
         self.closed = False
         self.finished = False
         self.steps = 0
-        self.counts = Counts()
-        self.checked = 0
-        self.reqs: set[str] = set()
-        self.fast_by_shape: dict[int, int] = {}  # fast-path PASSes per shape (their checks added at the end)
-        self.diffs: list[FieldDiff] = []
-        self.diff_reqs: set[str] = set()
-        self.fail_counts: dict[str, int] = {}
-        self.records: list[StepRecord] = []
-        self.geometry: list[Geometry] = []
-        self.repro = repro
-        self.description = description
-        self.expectation = expectation
-        self.first_ts: int | None = None
-        self.last_ts = 0
         self.cutoff: int | None = None  # set when one capture ended before the other
 
     # -- inputs ---------------------------------------------------------------------------------------
@@ -582,14 +499,14 @@ class Judge:
         assert seg is not None and state is not None and result is not None
         c2s = e[P_D] == 0
         obs = Observation(to_client=tuple(icmps if c2s else outs), to_server=tuple(outs if c2s else icmps))
-        primary = _primary(seg.tcp.flags, len(seg.payload))
+        primary = primary_req(seg.tcp.flags, len(seg.payload))
         shared = self.shared
         model_key = None
         if not fast_pass:
             expected = observation([result])
             if expected.to_client == obs.to_client and expected.to_server == obs.to_server:
                 # byte for byte the model's output: no field can differ; count the checks of its shape
-                model_key = _model_shape(seg, ip, result, primary)
+                model_key = model_shape(seg, ip, result, primary)
                 known = shared.model_shapes.get(model_key)
                 if known is not None and model_key not in shared.unsafe_model and not shared.verify_now():
                     self.counts.judged += 1
@@ -619,31 +536,6 @@ class Judge:
             self.counts.dropped += 1
         self._record(diffs, record, geometry(state, seg, result))
 
-    def _record(self, diffs: list[FieldDiff], record: StepRecord, geo: Geometry | None) -> None:
-        self.checked += len(diffs)
-        bad = []
-        for x in diffs:
-            self.reqs.add(x.req)
-            if not x.ok:
-                bad.append(x)
-        if not bad:
-            return
-        self.counts.failed_steps += 1
-        for x in bad:
-            self.fail_counts[x.req] = self.fail_counts.get(x.req, 0) + 1
-            if len(self.diffs) < DIFF_CAP or x.req not in self.diff_reqs:
-                self.diffs.append(x)
-                self.diff_reqs.add(x.req)
-        if len(self.records) < STEP_CAP:
-            self.records.append(record)
-            if geo is not None:
-                self.geometry.append(geo)
-
-    def handshake(self, checks: list[FieldDiff]) -> None:
-        """Checks of the proxy's own handshake packets (step and packet -1)."""
-        if checks:
-            self._record(checks, StepRecord(leg_in="client", input="", summary_input="(the handshakes)"), None)
-
     # -- the end --------------------------------------------------------------------------------------
     def finish(self, now: int, *, capture_end: bool = False) -> CaseResult:
         """Judge what is left (pending inputs: dropped, or cut by the capture's end) and the result."""
@@ -667,52 +559,3 @@ class Judge:
         self._add_fast()
         return self.result()
 
-    def _add_fast(self) -> None:
-        for shape, n in self.fast_by_shape.items():
-            checks, reqs = self.shared.shapes[shape]
-            self.checked += n * checks
-            self.counts.judged += n
-            self.counts.fast += n
-            self.shared.fast += n
-            self.reqs |= reqs
-        self.fast_by_shape = {}
-
-    def result(self) -> CaseResult:
-        c = self.counts
-        reqs = sorted(self.reqs, key=lambda r: _ORDER.get(r, 999)) or ["DIR-ONLY"]
-        verdict = case_verdict(reqs, self.diffs)
-        notes = []
-        if c.dropped:
-            notes.append(f"{c.dropped} input(s) dropped by the box")
-        if c.unsolicited:
-            notes.append(f"{c.unsolicited} output(s) emitted without an input")
-        if self.fail_counts:
-            notes.append("differences: " + ", ".join(f"{r} ×{n}" for r, n in sorted(
-                self.fail_counts.items(), key=lambda kv: _ORDER.get(kv[0], 999))))
-            kept = len(self.diffs)
-            total = sum(self.fail_counts.values())
-            if kept < total:
-                notes.append(f"{kept} of {total} differing fields kept")
-        for n, what in ((c.truncated, "matched but not judged: cut by the capture's snap length"),
-                        (c.malformed, "inputs the codec refuses (not judged)"),
-                        (c.cut, "inputs or outputs whose counterpart falls after the end of a capture (not judged)"),
-                        (c.unknown_params, "segments of a direction whose parameters are unknown (not judged)"),
-                        (c.own_late, "pre-splice bytes of the proxy's own seen late (not judged)")):
-            if n:
-                notes.append(f"{n} {what}")
-        if c.judged == 0 and not self.diffs:
-            verdict = Verdict.INFO
-            notes.insert(0, "no relayed segment was judged")
-        desc = (f"{self.description}: {c.judged} segment(s) judged ({c.fast} by the fast path, {c.model} by the "
-                f"model's bytes), {c.dropped} dropped, "
-                f"{c.unsolicited} without input; {c.presplice} pre-splice and {c.handshake} handshake packet(s)")
-        dur = 0.0 if self.first_ts is None else max(0, self.last_ts - self.first_ts) / 1e9
-        return CaseResult(case=self.case_id, reqs=reqs, verdict=verdict, description=desc,
-                          expectation=self.expectation, diffs=list(self.diffs), checked=self.checked,
-                          steps=list(self.records), geometry=list(self.geometry), reason="; ".join(notes),
-                          duration=dur, repro=self.repro, kind="trace")
-
-
-def ends_text(state: SpliceState) -> str:
-    return (f"client {endpoint_text(state.client.peer)} ⇄ proxy {endpoint_text(state.client.local)} | "
-            f"proxy {endpoint_text(state.server.local)} ⇄ server {endpoint_text(state.server.peer)}")

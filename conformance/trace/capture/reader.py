@@ -1,4 +1,4 @@
-"""Capture files, read as streams: classic pcap and pcapng, written back for tests and evidence.
+"""Capture files, read as streams: classic pcap and pcapng.
 
 Theory of operation
 -------------------
@@ -26,8 +26,7 @@ a record (a capture that was killed) raises :class:`TruncatedCapture` *after* ev
 was yielded, so a caller can keep what was read; a record whose length is absurd raises
 :class:`CaptureFormatError` rather than reading gigabytes.
 
-The writers (:class:`PcapWriter`, :class:`PcapngWriter`) produce every variant the readers accept, for
-the test fixtures, the synthetic captures of :mod:`trace_synth` and the benchmark.
+The writers are in :mod:`.writer`; the format's constants are here, for both.
 """
 
 from __future__ import annotations
@@ -37,9 +36,9 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
-from ...reference.errors import SpliceCheckError
+from ....reference.errors import SpliceCheckError
 
 CHUNK = 1 << 20
 #: libpcap's MAXIMUM_SNAPLEN; a record claiming more is corrupt, not a jumbo frame.
@@ -53,7 +52,9 @@ PCAP_MAGIC_MODIFIED = 0xA1B2CD34
 PCAPNG_SHB = 0x0A0D0D0A
 PCAPNG_BOM = 0x1A2B3C4D
 BLOCK_IDB, BLOCK_PB, BLOCK_SPB, BLOCK_EPB = 1, 2, 3, 6
-OPT_ENDOFOPT, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
+OPT_ENDOFOPT, OPT_COMMENT = 0, 1  # any block's options
+SHB_USERAPPL = 4
+IF_NAME, IF_DESCRIPTION, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 2, 3, 9, 14
 LINKTYPE_MASK = 0x0FFF_FFFF  # pcap: bits 28-31 FCS length, bit 26-27 flags (pcap-savefile.5)
 
 Record = tuple[int, int, bytes, int]  # (ts_ns, linktype, frame bytes as captured, original length)
@@ -217,100 +218,115 @@ class CaptureReader:
 
     # -- pcapng ---------------------------------------------------------------------------------------
     def _pcapng(self) -> Iterator[list[Record]]:
-        f = self._f
-        read = f.read
+        """The block walk: refill the buffer when a block header or body is not all in it; the blocks
+        themselves are :class:`_Section`'s."""
+        read = self._f.read
         buf = self._head + read(CHUNK)
         pos = 0
-        base = 0
-        order = "<"
-        u32 = struct.Struct("<I")
-        # per interface: (linktype, ns numerator, ns denominator, offset ns, snaplen)
-        ifaces: list[tuple[int, int, int, int, int]] = []
-        last_ts = 0
-        section = 0
+        base = 0  # file offset of buf[0]
+        sec = _Section(self)
         out: list[Record] = []
         while True:
-            if len(buf) - pos < 12:
-                if out:
-                    yield out
-                    out = []
-                more = read(CHUNK)
-                if not more:
-                    if len(buf) > pos:
-                        raise TruncatedCapture(self.path, self.records, base + pos,
-                                               f"{len(buf) - pos} byte(s) of a block header")
+            need = 12
+            if len(buf) - pos >= 12:
+                blen = sec.block_length(buf, pos, base + pos)
+                if pos + blen <= len(buf):
+                    sec.block(buf, pos, blen, base + pos, out)
+                    pos += blen
+                    self.offset = base + pos
+                    continue
+                need = blen
+            if out:
+                yield out
+                out = []
+            more = read(max(CHUNK, pos + need - len(buf)))
+            if not more:
+                if len(buf) == pos:
                     return
-                base += pos
-                buf = buf[pos:] + more
-                pos = 0
-                continue
-            btype_le = struct.unpack_from("<I", buf, pos)[0]
-            if btype_le == PCAPNG_SHB:
-                bom = buf[pos + 8:pos + 12]
-                if bom == b"\x4d\x3c\x2b\x1a":
-                    order = "<"
-                elif bom == b"\x1a\x2b\x3c\x4d":
-                    order = ">"
-                else:
-                    raise CaptureFormatError(f"section header at byte {base + pos} has no byte-order magic",
-                                             self.path)
-                u32 = struct.Struct(order + "I")
-                ifaces = []
-                section += 1
-                if section == 1:
-                    self.info.byte_order = "little" if order == "<" else "big"
-            btype = u32.unpack_from(buf, pos)[0]
-            blen = u32.unpack_from(buf, pos + 4)[0]
-            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                raise CaptureFormatError(f"block at byte {base + pos} has length {blen}", self.path)
-            end = pos + blen
-            if end > len(buf):
-                if out:
-                    yield out
-                    out = []
-                more = read(max(CHUNK, end - len(buf)))
-                if not more:
-                    raise TruncatedCapture(self.path, self.records, base + pos,
-                                           f"block of {blen} bytes has {len(buf) - pos}")
-                base += pos
-                buf = buf[pos:] + more
-                pos = 0
-                continue
-            if u32.unpack_from(buf, end - 4)[0] != blen:
-                raise CaptureFormatError(f"block at byte {base + pos}: trailing length differs from {blen}",
-                                         self.path)
-            if btype in (BLOCK_EPB, BLOCK_PB):
-                if btype == BLOCK_EPB:
-                    iface, hi, lo, incl, orig = struct.unpack_from(order + "IIIII", buf, pos + 8)
-                else:
-                    iface, _drops, hi, lo, incl, orig = struct.unpack_from(order + "HHIIII", buf, pos + 8)
-                if iface >= len(ifaces):
-                    raise CaptureFormatError(f"packet at byte {base + pos} names interface {iface}, "
-                                             f"{len(ifaces)} described", self.path)
-                if 28 + incl > blen - 4:
-                    raise CaptureFormatError(f"packet at byte {base + pos}: {incl} bytes in a {blen}-byte block",
-                                             self.path)
-                linktype, num, den, off, _snap = ifaces[iface]
-                last_ts = ((hi << 32) | lo) * num // den + off
-                self.records += 1
-                out.append((last_ts, linktype, buf[pos + 28:pos + 28 + incl], orig))
-            elif btype == BLOCK_SPB:
-                if not ifaces:
-                    raise CaptureFormatError(f"simple packet at byte {base + pos} before any interface", self.path)
-                orig = u32.unpack_from(buf, pos + 8)[0]
-                linktype, _num, _den, _off, snap = ifaces[0]
-                incl = min(orig, blen - 16, snap or orig)
-                self.records += 1
-                out.append((last_ts, linktype, buf[pos + 12:pos + 12 + incl], orig))
-            elif btype == BLOCK_IDB:
-                linktype, _res, snap = struct.unpack_from(order + "HHI", buf, pos + 8)
-                num, den, off, resol = _if_options(buf, pos + 16, end - 4, order)
-                ifaces.append((linktype, num, den, off, snap))
-                self.info.linktypes[len(self.info.linktypes)] = linktype
-                self.info.snaplen = max(self.info.snaplen, snap)
-                self.info.resolution += ("," if self.info.resolution else "") + f"if{len(ifaces) - 1}={resol}"
-            pos = end
-            self.offset = base + pos
+                what = (f"{len(buf) - pos} byte(s) of a block header" if need == 12 else
+                        f"block of {need} bytes has {len(buf) - pos}")
+                raise TruncatedCapture(self.path, self.records, base + pos, what)
+            base += pos
+            buf = buf[pos:] + more
+            pos = 0
+
+
+class _Section:
+    """The pcapng block decoder: the current section's byte order and interfaces, the last timestamp."""
+
+    __slots__ = ("ifaces", "last_ts", "order", "reader", "sections", "u32")
+
+    def __init__(self, reader: CaptureReader) -> None:
+        self.reader = reader
+        self.order = "<"
+        self.u32 = struct.Struct("<I")
+        # per interface: (linktype, ns numerator, ns denominator, offset ns, snaplen)
+        self.ifaces: list[tuple[int, int, int, int, int]] = []
+        self.last_ts = 0
+        self.sections = 0
+
+    def block_length(self, buf: bytes, pos: int, at: int) -> int:
+        """The length of the block at ``pos`` (a section header first sets the byte order)."""
+        if struct.unpack_from("<I", buf, pos)[0] == PCAPNG_SHB:
+            self._new_section(buf[pos + 8:pos + 12], at)
+        blen: int = self.u32.unpack_from(buf, pos + 4)[0]
+        if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+            raise CaptureFormatError(f"block at byte {at} has length {blen}", self.reader.path)
+        return blen
+
+    def _new_section(self, bom: bytes, at: int) -> None:
+        if bom == b"\x4d\x3c\x2b\x1a":
+            self.order = "<"
+        elif bom == b"\x1a\x2b\x3c\x4d":
+            self.order = ">"
+        else:
+            raise CaptureFormatError(f"section header at byte {at} has no byte-order magic", self.reader.path)
+        self.u32 = struct.Struct(self.order + "I")
+        self.ifaces = []
+        self.sections += 1
+        if self.sections == 1:
+            self.reader.info.byte_order = "little" if self.order == "<" else "big"
+
+    def block(self, buf: bytes, pos: int, blen: int, at: int, out: list[Record]) -> None:
+        """Decode the whole block at ``pos``: a packet is appended to ``out``, an interface is recorded."""
+        u32, order, path = self.u32, self.order, self.reader.path
+        end = pos + blen
+        if u32.unpack_from(buf, end - 4)[0] != blen:
+            raise CaptureFormatError(f"block at byte {at}: trailing length differs from {blen}", path)
+        btype = u32.unpack_from(buf, pos)[0]
+        if btype in (BLOCK_EPB, BLOCK_PB):
+            if btype == BLOCK_EPB:
+                iface, hi, lo, incl, orig = struct.unpack_from(order + "IIIII", buf, pos + 8)
+            else:
+                iface, _drops, hi, lo, incl, orig = struct.unpack_from(order + "HHIIII", buf, pos + 8)
+            if iface >= len(self.ifaces):
+                raise CaptureFormatError(f"packet at byte {at} names interface {iface}, "
+                                         f"{len(self.ifaces)} described", path)
+            if 28 + incl > blen - 4:
+                raise CaptureFormatError(f"packet at byte {at}: {incl} bytes in a {blen}-byte block", path)
+            linktype, num, den, off, _snap = self.ifaces[iface]
+            self.last_ts = ((hi << 32) | lo) * num // den + off
+            self.reader.records += 1
+            out.append((self.last_ts, linktype, buf[pos + 28:pos + 28 + incl], orig))
+        elif btype == BLOCK_SPB:
+            if not self.ifaces:
+                raise CaptureFormatError(f"simple packet at byte {at} before any interface", path)
+            orig = u32.unpack_from(buf, pos + 8)[0]
+            linktype, _num, _den, _off, snap = self.ifaces[0]
+            incl = min(orig, blen - 16, snap or orig)
+            self.reader.records += 1
+            out.append((self.last_ts, linktype, buf[pos + 12:pos + 12 + incl], orig))
+        elif btype == BLOCK_IDB:
+            self._interface(buf, pos, end)
+
+    def _interface(self, buf: bytes, pos: int, end: int) -> None:
+        linktype, _res, snap = struct.unpack_from(self.order + "HHI", buf, pos + 8)
+        num, den, off, resol = _if_options(buf, pos + 16, end - 4, self.order)
+        self.ifaces.append((linktype, num, den, off, snap))
+        info = self.reader.info
+        info.linktypes[len(info.linktypes)] = linktype
+        info.snaplen = max(info.snaplen, snap)
+        info.resolution += ("," if info.resolution else "") + f"if{len(self.ifaces) - 1}={resol}"
 
 
 def _if_options(buf: bytes, pos: int, end: int, order: str) -> tuple[int, int, int, str]:
@@ -339,108 +355,3 @@ def _if_options(buf: bytes, pos: int, end: int, order: str) -> tuple[int, int, i
 def open_capture(path: Path | str) -> CaptureReader:
     """A reader for the capture at ``path`` (pcap or pcapng, optionally gzip-compressed)."""
     return CaptureReader(path)
-
-
-# --------------------------------------------------------------------------------------------------
-# Writers
-# --------------------------------------------------------------------------------------------------
-
-
-class PcapWriter:
-    """A classic pcap file: ``nanos`` for the nanosecond magic, ``big`` for big-endian headers."""
-
-    def __init__(self, out: Path | str | IO[bytes], linktype: int, *, nanos: bool = False, big: bool = False,
-                 snaplen: int = 65535) -> None:
-        self._own = not hasattr(out, "write")
-        self._f: IO[bytes] = Path(out).open("wb") if self._own else out  # type: ignore[arg-type,assignment]  # noqa: SIM115
-        self._order = ">" if big else "<"
-        self._nanos = nanos
-        self.snaplen = snaplen
-        self._rec = struct.Struct(self._order + "IIII")
-        magic = PCAP_MAGIC_NS if nanos else PCAP_MAGIC_US
-        self._f.write(struct.pack(self._order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
-
-    def write(self, ts_ns: int, frame: bytes, orig_len: int | None = None) -> None:
-        sec, rest = divmod(ts_ns, 1_000_000_000)
-        frac = rest if self._nanos else rest // 1000
-        data = frame[:self.snaplen]
-        self._f.write(self._rec.pack(sec, frac, len(data), len(frame) if orig_len is None else orig_len) + data)
-
-    def close(self) -> None:
-        if self._own:
-            self._f.close()
-        else:
-            self._f.flush()
-
-    def __enter__(self) -> PcapWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class PcapngWriter:
-    """A pcapng file with one section; interfaces are added with :meth:`interface`.
-
-    ``tsresol``: the ``if_tsresol`` option byte (6 = microseconds, 9 = nanoseconds, 0x80|n = 2^-n);
-    ``simple`` packets are written as Simple Packet Blocks (no timestamp, interface 0)."""
-
-    def __init__(self, out: Path | str | IO[bytes], *, big: bool = False) -> None:
-        self._own = not hasattr(out, "write")
-        self._f: IO[bytes] = Path(out).open("wb") if self._own else out  # type: ignore[arg-type,assignment]  # noqa: SIM115
-        self._order = ">" if big else "<"
-        self._ifaces: list[tuple[int, int, int]] = []  # (tsresol byte, snaplen, tsoffset seconds)
-        body = struct.pack(self._order + "IHHq", PCAPNG_BOM, 1, 0, -1)
-        self._block(PCAPNG_SHB, body)
-
-    def _block(self, btype: int, body: bytes) -> None:
-        body += b"\x00" * (-len(body) % 4)
-        n = 12 + len(body)
-        self._f.write(struct.pack(self._order + "II", btype, n) + body + struct.pack(self._order + "I", n))
-
-    def interface(self, linktype: int, *, tsresol: int = 6, snaplen: int = 0, tsoffset: int = 0) -> int:
-        opts = b""
-        if tsresol != 6:
-            opts += struct.pack(self._order + "HH", OPT_IF_TSRESOL, 1) + bytes([tsresol]) + b"\x00" * 3
-        if tsoffset:
-            opts += struct.pack(self._order + "HHq", OPT_IF_TSOFFSET, 8, tsoffset)
-        if opts:
-            opts += struct.pack(self._order + "HH", OPT_ENDOFOPT, 0)
-        self._block(BLOCK_IDB, struct.pack(self._order + "HHI", linktype, 0, snaplen) + opts)
-        self._ifaces.append((tsresol, snaplen, tsoffset))
-        return len(self._ifaces) - 1
-
-    def _units(self, iface: int, ts_ns: int) -> int:
-        r, _snap, offset = self._ifaces[iface]
-        ts_ns -= offset * 1_000_000_000
-        if r & 0x80:
-            return (ts_ns << (r & 0x7F)) // 1_000_000_000
-        return int(ts_ns // 10 ** (9 - r)) if r <= 9 else int(ts_ns * 10 ** (r - 9))
-
-    def write(self, ts_ns: int, frame: bytes, iface: int = 0, orig_len: int | None = None, *,
-              simple: bool = False) -> None:
-        snap = self._ifaces[iface][1]
-        data = frame[:snap] if snap else frame
-        orig = len(frame) if orig_len is None else orig_len
-        if simple:
-            self._block(BLOCK_SPB, struct.pack(self._order + "I", orig) + data)
-            return
-        units = self._units(iface, ts_ns)
-        self._block(BLOCK_EPB, struct.pack(self._order + "IIIII", iface, units >> 32, units & 0xFFFF_FFFF,
-                                           len(data), orig) + data)
-
-    def raw_block(self, btype: int, body: bytes) -> None:
-        """Any other block, as is (tests: blocks the reader must skip)."""
-        self._block(btype, body)
-
-    def close(self) -> None:
-        if self._own:
-            self._f.close()
-        else:
-            self._f.flush()
-
-    def __enter__(self) -> PcapngWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
