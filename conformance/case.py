@@ -32,10 +32,10 @@ from ..reference.segment import (
 )
 from ..reference.seqspace import seq_add
 from .contract import Feature, Scenario
+from .results import CaseKind, CaseResult
 
 if TYPE_CHECKING:
     from .contract import Adapter
-    from .results import CaseResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class Case:
     build: Build
     scenario: Scenario = field(default_factory=Scenario)
     needs: frozenset[Feature] = frozenset()
-    kind: str = "named"
+    kind: CaseKind = CaseKind.NAMED
     execute: Callable[[Adapter, Case, int | None], CaseResult] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

@@ -36,6 +36,7 @@ from .case import Case, from_client, from_server, ts_option
 from .cases_common import HALF, STEP, focused, payload, spliced_at, stream
 from .cases_lifecycle import based
 from .contract import Feature, PeerPlan, Scenario
+from .results import CaseKind
 
 DATA = Path(__file__).resolve().parent / "data" / "boundary_vectors.json"
 SKIPPED = ("PROOF-CSUM-RFC1624", "PROOF-CSUM-RFC1141", "PROOF-CSUM-FAILSAFE", "PROOF-ONES-ADD")
@@ -434,7 +435,7 @@ def cases(data: dict[str, Any] | None = None) -> list[Case]:
                     cid, reqs, f"Z3 boundary vector '{vec['case']}' of {pid}. {description}",
                     "The reference model's relay output for these segments: the vector is a point the proof "
                     f"covers ({pid}, spec/proofs.py), so a correct splice agrees with the model there.",
-                    build, scenario, needs, kind="vector", execute=execute))
+                    build, scenario, needs, kind=CaseKind.VECTOR, execute=execute))
     return out
 
 

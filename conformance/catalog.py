@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from .case import Case
+from .results import CaseKind
 
 #: Modules holding cases, in run order (named cases first: they are quick and say the most).
 MODULES: tuple[str, ...] = (
@@ -49,10 +50,10 @@ def all_cases() -> tuple[Case, ...]:
     return tuple(cases)
 
 
-def select(ids: Iterable[str] = (), reqs: Iterable[str] = (), kinds: Iterable[str] = ()) -> list[Case]:
+def select(ids: Iterable[str] = (), reqs: Iterable[str] = (), kinds: Iterable[CaseKind | str] = ()) -> list[Case]:
     """Cases whose ID is in ``ids`` or starts with one of them followed by ``/``, or that target one of
     ``reqs``, restricted to ``kinds`` if given; everything when no selector is given."""
-    ids, reqs, kinds = list(ids), list(reqs), set(kinds)
+    ids, reqs, kinds = list(ids), list(reqs), {CaseKind(k) for k in kinds}
     pool = [c for c in all_cases() if not kinds or c.kind in kinds]
     if not ids and not reqs:
         return pool

@@ -42,7 +42,7 @@ from ..reference.relay import SpliceState
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError
 from .diff import lines
-from .results import CaseResult, Verdict, case_verdict
+from .results import CaseKind, CaseResult, Verdict, case_verdict
 from .runner import Executed, execute, repro_command
 from .strategies import WRAP, Example, Focus, Numbers, examples
 
@@ -291,7 +291,7 @@ class Property:
 
     def case(self) -> Case:
         return Case(self.id, self.reqs, self.description, self.expectation, build=_searched, needs=self.needs,
-                    kind="property", execute=partial(execute_property, self))
+                    kind=CaseKind.PROPERTY, execute=partial(execute_property, self))
 
 
 def _searched(state: SpliceState) -> list[Injection]:

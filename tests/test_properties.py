@@ -19,7 +19,7 @@ from splicecheck.conformance.properties import (
     Budget,
     search,
 )
-from splicecheck.conformance.results import CaseResult, Verdict
+from splicecheck.conformance.results import CaseKind, CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
 from splicecheck.conformance.strategies import (
     HALF,
@@ -148,7 +148,7 @@ def test_examples_to_kill_is_exposed_and_survives_json() -> None:
     prop = BY_SLUG["trim"]
     tally = search(Broken(relay_fn=drops_wrapping), prop.case(), prop.strategy(), 0, Budget(examples=300, shrink=False))
     assert tally.first_failure is not None and tally.first_failure == tally.examples <= 300
-    r = CaseResult(case="prop/trim", reqs=["TRIM-REST"], verdict=Verdict.FAIL, kind="property", examples=7,
+    r = CaseResult(case="prop/trim", reqs=["TRIM-REST"], verdict=Verdict.FAIL, kind=CaseKind.PROPERTY, examples=7,
                    first_failure=7, seed=3)
     import json
 

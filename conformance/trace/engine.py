@@ -54,7 +54,7 @@ from pathlib import Path
 from ...reference.relay import Direction, Endpoint
 from ...reference.segment import ACK, FIN, RST, SYN
 from ..model import Addresses
-from ..results import CaseResult, Verdict
+from ..results import CaseKind, CaseResult, Verdict
 from .capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
 from .infer import CLIENT_LEG, SERVER_LEG, Pkt, describe, infer, parse_pkt
 from .judge import FastShared, Judge, ends_text
@@ -738,7 +738,7 @@ class TraceEngine:
                         f"leg only",
             reason=f"one-sided flow: no {other}-leg partner within {self.config.pair_window:g} s ({why}, or the "
                    f"{other}-leg capture missed it); not judged",
-            kind="trace"))
+            kind=CaseKind.TRACE))
 
     def _other(self, leg: int, ts: int, ip: bytes) -> None:
         """A non-TCP packet: an ICMP error quoting a segment an end host sent the proxy is the proxy's
@@ -770,7 +770,7 @@ class TraceEngine:
         if anomalies:
             self._emit(CaseResult(case="trace/capture", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
                                   description=f"{self.paths[0].name} + {self.paths[1].name}: packets not judged",
-                                  reason="; ".join(anomalies), kind="trace"))
+                                  reason="; ".join(anomalies), kind=CaseKind.TRACE))
 
     def _emit(self, result: CaseResult) -> None:
         self.results.append(result)

@@ -56,7 +56,7 @@ from ...reference.seqspace import seq_sub
 from ...spec.requirements import REQUIREMENTS
 from ..contract import Observation
 from ..diff import diff_step, geometry, ip_valid, observation, summary, tcp_valid
-from ..results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
+from ..results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
 from .fast import HALF, SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
 from .params import endpoint_text
 
@@ -710,7 +710,7 @@ class Judge:
         return CaseResult(case=self.case_id, reqs=reqs, verdict=verdict, description=desc,
                           expectation=self.expectation, diffs=list(self.diffs), checked=self.checked,
                           steps=list(self.records), geometry=list(self.geometry), reason="; ".join(notes),
-                          duration=dur, repro=self.repro, kind="trace")
+                          duration=dur, repro=self.repro, kind=CaseKind.TRACE)
 
 
 def ends_text(state: SpliceState) -> str:
