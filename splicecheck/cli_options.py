@@ -13,7 +13,6 @@ reports meant to be read by others are published on purpose into :data:`PUBLISHE
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from .conformance.results import CASE_KINDS
@@ -27,11 +26,6 @@ PUBLISHED = Path("reports") / "published"
 class UsageError(Exception):
     """A combination of options that parsed but makes no sense; ``splicecheck.cli`` reports it as
     argparse does (usage, then ``PROG: error: MESSAGE``) and exits 2."""
-
-
-def safe_name(name: str) -> str:
-    """``name`` (an adapter spec, a capture's name) as one path component: ``mutant:x`` -> ``mutant-x``."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
 
 
 def selection(seed_default: int | None) -> argparse.ArgumentParser:

@@ -17,14 +17,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli_options import OUT, safe_name
+from .cli_options import OUT
 from .conformance.case import Case
 from .conformance.catalog import UnknownCase, coverage, select
 from .conformance.contract import Adapter, AdapterNotFound, load_adapter
 from .conformance.results import CaseResult
 from .conformance.runner import JsonlSink, exit_code, run
 from .reports.load import load_run
-from .reports.render import render_all
+from .reports.render import render_all, safe_name
 from .reports.terminal import TerminalReporter
 
 

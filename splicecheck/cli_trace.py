@@ -30,14 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .cli_options import OUT, safe_name
+from .cli_options import OUT
 from .conformance.results import CaseResult, RunFooter, RunHeader
 from .conformance.runner import JsonlSink
 from .conformance.trace.capture import TraceError
 from .conformance.trace.engine import TraceConfig, TraceEngine, capture_details
 from .conformance.trace.params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
 from .reports.load import load_run
-from .reports.render import render_all
+from .reports.render import render_all, safe_name
 from .reports.terminal import TerminalReporter
 
 

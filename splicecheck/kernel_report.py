@@ -34,13 +34,14 @@ from pathlib import Path
 from tabulate import tabulate
 
 from . import __version__
-from .cli_options import OUT, PUBLISHED, UsageError, safe_name
+from .cli_options import OUT, PUBLISHED, UsageError
 from .cli_run import run_and_render
 from .conformance.case import Case
 from .conformance.catalog import UnknownCase, select
 from .conformance.contract import load_adapter
 from .conformance.results import Verdict
 from .reports.matrix import write_matrix
+from .reports.render import safe_name
 
 ADAPTERS = ("reference", "synproxy", "seqadj-ftp")
 #: Adapters that test the model, not this machine: published apart from the kernel's runs.
