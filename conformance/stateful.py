@@ -60,10 +60,11 @@ from .case import Case, Injection
 from .contract import Adapter, Feature, Observation, Scenario, Session, open_unspliced
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
+from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
 from .properties import Budget, Tally, conclude, fresh_seed, hypothesis_settings, run_search
 from .results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed
-from .strategies import SackPlan, SegmentPlan, TsPlan, describe_scenario, scenarios
+from .strategies import scenarios
 
 RELAY_REQS = ("SEQ-MAP", "ACK-MAP", "ACK-NOACK", "TRIM-REST", "TRIM-SOUND", "TRIM-COMPLETE", "TRIM-BELOW",
               "URG-KEEP", "URG-SHIFT", "URG-CLEAR", "TS-VAL", "TS-ECR", "SACK-MAP", "SACK-CLIP", "FLAGS-KEEP",

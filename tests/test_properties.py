@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from splicecheck.adapters.reference import ReferenceAdapter
 from splicecheck.conformance.contract import Feature, PeerPlan, Scenario
 from splicecheck.conformance.model import reference_state
+from splicecheck.conformance.plans import MASK32, Example, SackPlan, SegmentPlan, straddles_wrap
 from splicecheck.conformance.properties import (
     BY_SLUG,
     CASES,
@@ -21,19 +22,7 @@ from splicecheck.conformance.properties import (
 )
 from splicecheck.conformance.results import CaseKind, CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
-from splicecheck.conformance.strategies import (
-    HALF,
-    MASK32,
-    UNIFORM,
-    WRAP,
-    Example,
-    Numbers,
-    SackPlan,
-    SegmentPlan,
-    examples,
-    seq32,
-    straddles_wrap,
-)
+from splicecheck.conformance.strategies import HALF, UNIFORM, WRAP, Numbers, examples, seq32
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment
 from splicecheck.reference.relay import RelayResult, SpliceState, relay
