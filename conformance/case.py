@@ -31,6 +31,7 @@ from ..reference.segment import (
     pad_options,
 )
 from ..reference.seqspace import seq_add
+from ..spec.requirements import BY_ID
 from .contract import Feature, Scenario
 from .results import CaseKind, CaseResult
 
@@ -70,8 +71,6 @@ class Case:
     execute: Callable[[Adapter, Case, int | None], CaseResult] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        from ..spec.requirements import BY_ID
-
         if not self.reqs:
             raise ValueError(f"case {self.id} targets no requirement")
         unknown = [r for r in self.reqs if r not in BY_ID]

@@ -53,6 +53,7 @@ Vector = dict[str, int]
 
 def compute() -> dict[str, Any]:
     """Every property's boundary vectors, fresh from Z3 (about half a second)."""
+    # z3 (and the proofs on it): only regenerating the data file needs them, not loading the cases
     import z3
 
     from ..spec.proofs import PROPERTIES

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Iterable
 from functools import cache
 
+from ..spec.requirements import BY_ID
 from .case import Case
 from .results import CaseKind
 
@@ -67,8 +68,6 @@ def select(ids: Iterable[str] = (), reqs: Iterable[str] = (), kinds: Iterable[Ca
 
 def coverage() -> dict[str, list[str]]:
     """Requirement ID → IDs of the cases targeting it (every catalogued requirement is a key)."""
-    from ..spec.requirements import BY_ID
-
     out: dict[str, list[str]] = {rid: [] for rid in BY_ID}
     for c in all_cases():
         for r in c.reqs:
