@@ -88,7 +88,7 @@ def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_reference_passes_every_property(case: object) -> None:
     from splicecheck.conformance.case import Case
 
-    assert isinstance(case, Case) and case.kind == "property" and case.id.startswith("prop/")
+    assert isinstance(case, Case) and case.kind is CaseKind.PROPERTY and case.id.startswith("prop/")
     r = run_case(ReferenceAdapter(), case, "reference", 11)
     assert r.verdict is Verdict.PASS, (r.reason, [d.line() for d in r.diffs])
     assert r.examples == 40 and r.first_failure is None and r.checked > 40 * 10
@@ -98,7 +98,7 @@ def test_reference_passes_every_property(case: object) -> None:
 def test_broken_relay_fails_with_a_shrunk_example_that_the_seed_reproduces() -> None:
     case = BY_SLUG["seq-ack"].case()
     r = run_case(Broken(relay_fn=seq_off_by_one), case, "broken", 5)
-    assert r.verdict is Verdict.FAIL and r.kind == "property"
+    assert r.verdict is Verdict.FAIL and r.kind is CaseKind.PROPERTY
     assert r.first_failure == r.examples and r.first_failure is not None
     assert r.repro == "splicecheck run --adapter broken --case prop/seq-ack --seed 5"
     assert "minimal example:" in r.reason and "seed 5" in r.reason
