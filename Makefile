@@ -1,11 +1,13 @@
 # The two commands of the README: `make report` (the main job) and `make test`.
 # Both do all set-up on a fresh Debian machine: system packages, a virtualenv, the package.
+# `make report` writes under the git-ignored out/kernel/; `make publish` renders the same job into the
+# committed reports/published/ (a snapshot published on purpose: review and commit it).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test lint clean
+.PHONY: setup report publish test lint clean
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -19,6 +21,9 @@ setup: $(STAMP)
 report: $(STAMP)
 	$(BIN)/splicecheck report-kernel
 
+publish: $(STAMP)
+	$(BIN)/splicecheck report-kernel --publish
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py
@@ -27,4 +32,4 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info out

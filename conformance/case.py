@@ -31,11 +31,12 @@ from ..reference.segment import (
     pad_options,
 )
 from ..reference.seqspace import seq_add
+from ..spec.requirements import BY_ID
 from .contract import Feature, Scenario
+from .results import CaseKind, CaseResult
 
 if TYPE_CHECKING:
     from .contract import Adapter
-    from .results import CaseResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +67,10 @@ class Case:
     build: Build
     scenario: Scenario = field(default_factory=Scenario)
     needs: frozenset[Feature] = frozenset()
-    kind: str = "named"
+    kind: CaseKind = CaseKind.NAMED
     execute: Callable[[Adapter, Case, int | None], CaseResult] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        from ..spec.requirements import BY_ID
-
         if not self.reqs:
             raise ValueError(f"case {self.id} targets no requirement")
         unknown = [r for r in self.reqs if r not in BY_ID]

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from ..reference.checksum import tcp_checksum
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment, SpliceStateError
 from ..reference.lifecycle import TRANSITIONS, Event, EventType, Refused, Stage
@@ -135,8 +136,6 @@ def malformed(seg: Segment, mutate: Callable[[bytearray, int], None]) -> Injecti
 def fresh_tcp_checksum(raw: bytearray, tcp_at: int) -> None:
     """Recompute the TCP checksum of ``raw`` in place (a malformed option area is still checksummed
     correctly, so that only the malformation is under test)."""
-    from ..reference.checksum import tcp_checksum
-
     raw[tcp_at + 16:tcp_at + 18] = b"\x00\x00"
     if raw[0] >> 4 == 4:
         src, dst = bytes(raw[12:16]), bytes(raw[16:20])
@@ -153,8 +152,6 @@ STEP = (1 << 30) - (1 << 20)
 def stream(st: SpliceState, upto: int, *, server: bool = False) -> list[Segment]:
     """One-byte segments from the client (or the server) moving that direction's furthest point to
     ``upto`` past its base (saturating at 2^31), each ending at most STEP beyond the previous one."""
-    from .case import from_client, from_server
-
     make = from_server if server else from_client
     out: list[Segment] = []
     reached = 0

@@ -36,6 +36,7 @@ from .case import Case, from_client, from_server, ts_option
 from .cases_common import HALF, STEP, focused, payload, spliced_at, stream
 from .cases_lifecycle import based
 from .contract import Feature, PeerPlan, Scenario
+from .results import CaseKind
 
 DATA = Path(__file__).resolve().parent / "data" / "boundary_vectors.json"
 SKIPPED = ("PROOF-CSUM-RFC1624", "PROOF-CSUM-RFC1141", "PROOF-CSUM-FAILSAFE", "PROOF-ONES-ADD")
@@ -52,6 +53,7 @@ Vector = dict[str, int]
 
 def compute() -> dict[str, Any]:
     """Every property's boundary vectors, fresh from Z3 (about half a second)."""
+    # z3 (and the proofs on it): only regenerating the data file needs them, not loading the cases
     import z3
 
     from ..spec.proofs import PROPERTIES
@@ -434,7 +436,7 @@ def cases(data: dict[str, Any] | None = None) -> list[Case]:
                     cid, reqs, f"Z3 boundary vector '{vec['case']}' of {pid}. {description}",
                     "The reference model's relay output for these segments: the vector is a point the proof "
                     f"covers ({pid}, spec/proofs.py), so a correct splice agrees with the model there.",
-                    build, scenario, needs, kind="vector", execute=execute))
+                    build, scenario, needs, kind=CaseKind.VECTOR, execute=execute))
     return out
 
 

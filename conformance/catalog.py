@@ -11,7 +11,9 @@ import importlib
 from collections.abc import Iterable
 from functools import cache
 
+from ..spec.requirements import BY_ID
 from .case import Case
+from .results import CaseKind
 
 #: Modules holding cases, in run order (named cases first: they are quick and say the most).
 MODULES: tuple[str, ...] = (
@@ -25,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "cases_sack",
     "cases_window",
     "cases_mss",
+    "cases_lifecycle_watch",
     "cases_lifecycle",
     "cases_vectors",
     "properties", "stateful",
@@ -49,10 +52,10 @@ def all_cases() -> tuple[Case, ...]:
     return tuple(cases)
 
 
-def select(ids: Iterable[str] = (), reqs: Iterable[str] = (), kinds: Iterable[str] = ()) -> list[Case]:
+def select(ids: Iterable[str] = (), reqs: Iterable[str] = (), kinds: Iterable[CaseKind | str] = ()) -> list[Case]:
     """Cases whose ID is in ``ids`` or starts with one of them followed by ``/``, or that target one of
     ``reqs``, restricted to ``kinds`` if given; everything when no selector is given."""
-    ids, reqs, kinds = list(ids), list(reqs), set(kinds)
+    ids, reqs, kinds = list(ids), list(reqs), {CaseKind(k) for k in kinds}
     pool = [c for c in all_cases() if not kinds or c.kind in kinds]
     if not ids and not reqs:
         return pool
@@ -65,8 +68,6 @@ def select(ids: Iterable[str] = (), reqs: Iterable[str] = (), kinds: Iterable[st
 
 def coverage() -> dict[str, list[str]]:
     """Requirement ID → IDs of the cases targeting it (every catalogued requirement is a key)."""
-    from ..spec.requirements import BY_ID
-
     out: dict[str, list[str]] = {rid: [] for rid in BY_ID}
     for c in all_cases():
         for r in c.reqs:

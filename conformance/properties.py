@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 A property case is a :class:`~splicecheck.conformance.case.Case` whose ``execute`` hook runs a
-Hypothesis search. Each example is an :class:`~splicecheck.conformance.strategies.Example` — a
+Hypothesis search. Each example is an :class:`~splicecheck.conformance.plans.Example` — a
 scenario with its bases near the wrap and a few segments relative to its splice — drawn so that it
 only asks for features the adapter has. For each example a session is opened and the segments
 injected exactly as for a named case (:func:`splicecheck.conformance.runner.execute` on a one-off
@@ -42,9 +42,10 @@ from ..reference.relay import SpliceState
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError
 from .diff import lines
-from .results import CaseResult, Verdict, case_verdict
+from .plans import Example
+from .results import CaseKind, CaseResult, Verdict, case_verdict
 from .runner import Executed, execute, repro_command
-from .strategies import WRAP, Example, Focus, Numbers, examples
+from .strategies import WRAP, Focus, Numbers, examples
 
 if TYPE_CHECKING:
     from .contract import Adapter
@@ -291,7 +292,7 @@ class Property:
 
     def case(self) -> Case:
         return Case(self.id, self.reqs, self.description, self.expectation, build=_searched, needs=self.needs,
-                    kind="property", execute=partial(execute_property, self))
+                    kind=CaseKind.PROPERTY, execute=partial(execute_property, self))
 
 
 def _searched(state: SpliceState) -> list[Injection]:

@@ -24,6 +24,20 @@ from typing import Any
 from ..spec.requirements import BY_ID, Level
 
 
+class CaseKind(StrEnum):
+    """What a case (and its result line) is: its value is what results files store."""
+
+    NAMED = "named"  # a hand-written case: fixed segments, one expected outcome
+    VECTOR = "vector"  # a Z3 boundary vector run as a case
+    PROPERTY = "property"  # a Hypothesis property: many generated examples
+    STATEFUL = "stateful"  # a Hypothesis state machine: generated programs of events
+    TRACE = "trace"  # a connection judged offline from captures (``splicecheck trace``)
+
+
+#: The kinds of catalogue cases (what ``--kind`` selects); trace results come from captures, not the catalogue.
+CASE_KINDS = (CaseKind.NAMED, CaseKind.VECTOR, CaseKind.PROPERTY, CaseKind.STATEFUL)
+
+
 class Verdict(StrEnum):
     PASS = "PASS"
     INFO = "INFO"
@@ -140,7 +154,7 @@ class CaseResult:
     duration: float = 0.0
     repro: str = ""  # one command that reproduces the case
     seed: int | None = None
-    kind: str = "named"  # "named", "property", "stateful", "vector", "trace"
+    kind: CaseKind = CaseKind.NAMED
     examples: int = 0  # property/stateful: examples (programs) generated before the search stopped
     first_failure: int | None = None  # property/stateful: 1-based index of the first failing example
 
@@ -162,6 +176,7 @@ class CaseResult:
     def from_dict(cls, d: dict[str, Any]) -> CaseResult:
         d = {k: v for k, v in d.items() if k != "type"}
         d["verdict"] = Verdict(d["verdict"])
+        d["kind"] = CaseKind(d.get("kind", CaseKind.NAMED))
         d["diffs"] = [FieldDiff(**x) for x in d.get("diffs", [])]
         d["steps"] = [StepRecord(**x) for x in d.get("steps", [])]
         d["geometry"] = [Geometry(**x) for x in d.get("geometry", [])]

@@ -60,10 +60,11 @@ from .case import Case, Injection
 from .contract import Adapter, Feature, Observation, Scenario, Session, open_unspliced
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
+from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
 from .properties import Budget, Tally, conclude, fresh_seed, hypothesis_settings, run_search
-from .results import CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
+from .results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed
-from .strategies import SackPlan, SegmentPlan, TsPlan, describe_scenario, scenarios
+from .strategies import scenarios
 
 RELAY_REQS = ("SEQ-MAP", "ACK-MAP", "ACK-NOACK", "TRIM-REST", "TRIM-SOUND", "TRIM-COMPLETE", "TRIM-BELOW",
               "URG-KEEP", "URG-SHIFT", "URG-CLEAR", "TS-VAL", "TS-ECR", "SACK-MAP", "SACK-CLIP", "FLAGS-KEEP",
@@ -584,11 +585,11 @@ CASES: list[Case] = [
          "a splice near the wrap, then data, retransmissions below the base, reordering, duplicates, ACKs, SACKs, "
          "URG, FIN and RST in both directions, each step applied to the model and the IUT",
          "every relayed segment as the model relays it, step after step",
-         build=_no_injections, kind="stateful", execute=partial(execute_stateful, RelayAgreement)),
+         build=_no_injections, kind=CaseKind.STATEFUL, execute=partial(execute_stateful, RelayAgreement)),
     Case("state/lifecycle", LIFECYCLE_REQS,
          "handshakes, pre-splice data, INTEND_SPLICE, in-flight data held under DONT_ACK, PRESPLICE(n), the OK "
          "message in pieces, its ACK, then relayed traffic, each step applied to the model and the IUT",
          "held data released when the OK message is written, base points as in figures 6 and 7, then the relay",
-         build=_no_injections, needs=frozenset({Feature.LIFECYCLE}), kind="stateful",
+         build=_no_injections, needs=frozenset({Feature.LIFECYCLE}), kind=CaseKind.STATEFUL,
          execute=partial(execute_stateful, LifecycleAgreement)),
 ]

@@ -1,7 +1,7 @@
 """Render a run into a report folder: index.json, report.md, report.html, junit.xml, evidence/*.pcapng.
 
 ``render_all(run, out_dir)`` writes every format (or those named in ``formats``) and returns what it
-wrote, by format name (``pcapng`` names the evidence folder). Default folder: ``reports/<iut>/``.
+wrote, by format name (``pcapng`` names the evidence folder). Default folder: ``out/<iut>/``.
 
 ``index.json`` is the machine-readable summary the matrix (``reports.matrix``) and other tools read:
 
@@ -41,9 +41,14 @@ FILES = {"json": "index.json", "md": "report.md", "html": "report.html", "junit"
 EVIDENCE_DIR = "evidence"
 
 
-def default_out_dir(run: Run, root: Path | str = "reports") -> Path:
-    """``reports/<iut>/``, the name made safe for a path as ``splicecheck run`` does (``mutant:x`` -> ``mutant-x``)."""
-    return Path(root) / (re.sub(r"[^A-Za-z0-9_.-]+", "-", run.header.iut).strip("-") or "iut")
+def safe_name(name: str) -> str:
+    """``name`` (an IUT, an adapter spec, a capture's name) as one path component: ``mutant:x`` -> ``mutant-x``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
+
+def default_out_dir(run: Run, root: Path | str = "out") -> Path:
+    """``out/<iut>/`` (git-ignored), the IUT's name made safe for a path as ``splicecheck run`` does."""
+    return Path(root) / (safe_name(run.header.iut) or "iut")
 
 
 def evidence_plan(run: Run) -> dict[int, str]:

@@ -1,4 +1,4 @@
-"""The ``splicecheck`` command.
+"""The ``splicecheck`` command: one argparse tree, one handler per subcommand.
 
 Subcommands:
   spec            the requirement catalogue as a table
@@ -8,39 +8,48 @@ Subcommands:
   report          re-render a run's reports from its results.jsonl; --matrix across runs
   trace           judge two captured legs of any splice box offline
   lab clean       remove what a killed lab run left behind (namespaces, veths named sc-*)
-  report-kernel   the main job: a report on this machine's Linux kernel splices
+  report-kernel   the main job: a report on this machine's Linux kernel splices (--publish: on purpose)
+
+Every option is defined here, once: groups that several subcommands share come from the parent parsers
+of :mod:`splicecheck.cli_options`. Each subcommand's handler is a plain function of the parsed
+namespace (``args.func``), returning the exit status: 0 success, 1 failure (FAIL/ERROR, a killed
+proof, an unreadable input), 2 usage error, 130 interrupted. Generated output goes under ``out/``
+(git-ignored) unless ``--out`` or ``--publish`` says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
 from . import __version__
+from . import cli_options as opt
+from .adapters.lab import topology as lab
+from .cli_mutants import cmd_mutants
+from .cli_prove import cmd_prove
+from .cli_report import cmd_report
+from .cli_run import cmd_run
+from .cli_trace import cmd_trace
+from .kernel_report import cmd_report_kernel
+from .reports.render import FORMATS
+from .spec.requirements import REQUIREMENTS
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    from .spec.requirements import REQUIREMENTS
-
     rows = [(r.id, r.level.value, r.group, r.source, r.text) for r in REQUIREMENTS]
     print(tabulate(rows, headers=["ID", "level", "group", "source", "requirement"], tablefmt=args.format,
                    maxcolwidths=[None, None, None, 28, 70]))
     return 0
 
 
-def cmd_prove(args: argparse.Namespace) -> int:
-    from . import cli_prove
-
-    return cli_prove.main(args.rest)
-
-
 def cmd_lab(args: argparse.Namespace) -> int:
-    from .adapters.lab import topology as lab
-
     if args.action == "clean":
         removed = lab.clean_stale()
         print(f"removed {len(removed)} leftover lab object(s)" + (": " + ", ".join(removed) if removed else ""))
@@ -52,61 +61,145 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def cmd_report_kernel(args: argparse.Namespace) -> int:
-    from .kernel_report import main as kernel_main
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
+Handler = Callable[[argparse.Namespace], int]
 
-    return kernel_main(args)
+
+def _add(sub: Subparsers, name: str, func: Handler, help: str, parents: Sequence[argparse.ArgumentParser] = (),
+         description: str | None = None, epilog: str | None = None) -> argparse.ArgumentParser:
+    """One subcommand: its parser (which reports its own usage errors) and its handler."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=list(parents), description=description,
+                                                epilog=epilog)
+    p.set_defaults(func=func, subparser=p)
+    return p
 
 
-#: Subcommands with their own option parser: name → module of this package with ``main(argv) -> int``.
-OWN_PARSERS = {"prove": "cli_prove", "run": "cli_run", "mutants": "cli_mutants", "report": "cli_report",
-               "trace": "cli_trace"}
+def _run(sub: Subparsers) -> None:
+    p = _add(sub, "run", cmd_run, "run the conformance suite against an adapter",
+             [opt.selection(None), opt.output("out/<adapter>/"), opt.rendering(), opt.evidence()],
+             description="run the conformance suite against an adapter",
+             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 usage error")
+    p.add_argument("--adapter", required=True, metavar="NAME",
+                   help="reference, mutant:NAME, synproxy[:OPTS], seqadj-ftp, or package.module:Class[:ARG]")
+    p.add_argument("--list", action="store_true", help="list the selected cases and exit")
+
+
+def _mutants(sub: Subparsers) -> None:
+    p = _add(sub, "mutants", cmd_mutants, "measure the suite's power on the mutant zoo",
+             [opt.selection(0), opt.table_format()],
+             description="run the suite against every mutant: which case kills which bug",
+             epilog="exit status: 0 every mutant killed, 1 one survived, 2 usage error")
+    p.add_argument("--only", action="append", default=[], metavar="NAME", help="this mutant only (repeatable)")
+    p.add_argument("--all", action="store_true", help="run every case against every mutant and list all killers")
+    p.add_argument("--budget", type=int, default=None, metavar="N",
+                   help="Hypothesis examples per property case (default: SPLICECHECK_EXAMPLES or the cases' own)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
+    p.add_argument("--no-control", action="store_true",
+                   help="do not check that the reference model passes each killing case")
+    p.add_argument("--list", action="store_true", help="list the mutants and exit")
+
+
+def _report(sub: Subparsers) -> None:
+    p = _add(sub, "report", cmd_report, "re-render reports from a results.jsonl, or a matrix of runs",
+             [opt.output("the results file's folder, or out/matrix/")],
+             description="Render a splicecheck results file into reports, or a matrix of several runs.",
+             epilog="exit status: 0 reports written, 1 unreadable input, 2 usage error")
+    p.add_argument("results", nargs="?", metavar="RESULTS.jsonl", help="the results file of a run (partial or not)")
+    p.add_argument("--matrix", nargs="+", metavar="DIR",
+                   help="report folders (index.json) or results files: write the IUT x requirement matrix")
+    p.add_argument("--formats", nargs="+", metavar="FORMAT",
+                   help=f"formats to write, space- or comma-separated (default all: {','.join(FORMATS)})")
+
+
+def _trace(sub: Subparsers) -> None:
+    p = _add(sub, "trace", cmd_trace, "check captured traffic of a splice box offline (two pcaps)",
+             [opt.output("out/trace-<client capture name>/"), opt.rendering()],
+             description="check captured traffic of a splice box against the reference model",
+             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 unusable input or usage error")
+    p.add_argument("client_leg", type=Path, metavar="CLIENT_LEG", help="capture of the client ⇄ box link")
+    p.add_argument("server_leg", type=Path, metavar="SERVER_LEG", help="capture of the box ⇄ server link")
+    p.add_argument("--proxy", action="append", default=[], metavar="ADDR",
+                   help="an address of the box itself (repeatable); tells end hosts from the box without handshakes")
+    p.add_argument("--params", type=Path, default=None, metavar="FILE",
+                   help="splice parameters to use instead of inferring them (JSON; see --dump-params)")
+    p.add_argument("--dump-params", type=Path, default=None, metavar="FILE",
+                   help="write the parameters used for each connection, in the --params format")
+    p.add_argument("--conn", action="append", default=[], metavar="CLIENT:PORT",
+                   help="judge only the connections of this client endpoint (repeatable)")
+    p.add_argument("--timeout", type=float, default=1.0, metavar="SEC",
+                   help="an input with no output this long after it was captured was dropped (default 1)")
+    p.add_argument("--skew", type=float, default=0.005, metavar="SEC",
+                   help="how far the two captures' clocks may disagree (default 0.005)")
+    p.add_argument("--idle", type=float, default=300.0, metavar="SEC",
+                   help="a connection idle this long is finished (default 300)")
+    p.add_argument("--learn", type=int, default=64, metavar="N",
+                   help="packets per connection kept to infer its parameters (default 64)")
+    p.add_argument("--no-fast-path", action="store_true",
+                   help="judge every segment with the full model (slow; the fast path is checked against it)")
+    p.add_argument("--verify-fast", type=int, default=4096, metavar="N",
+                   help="re-judge every N-th fast-path segment with the full model (0: never; default 4096)")
+
+
+def _prove(sub: Subparsers) -> None:
+    p = _add(sub, "prove", cmd_prove, "run the Z3 proofs of the model (exit 1 on any failure)",
+             description="Z3 proofs of the TCP Splice model's invariants")
+    p.add_argument("--timeout-ms", type=int, default=20_000, help="Z3 timeout per query (default 20000)")
+    p.add_argument("--regressions", "--regressions-dir", dest="regressions", default="out/regressions",
+                   help="folder for counterexample regression vectors (default out/regressions; '' for none)")
+    p.add_argument("--vectors", default=None, metavar="PATH",
+                   help="also write Z3-generated boundary vectors for every property as JSON to PATH")
+    p.add_argument("--only", action="append", default=None, metavar="PROOF-ID",
+                   help="run only this property (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the properties with their statements and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="table only, no counterexample details")
+
+
+def _report_kernel(sub: Subparsers) -> None:
+    p = _add(sub, "report-kernel", cmd_report_kernel, f"report on this machine's Linux ({platform.release()}) splices",
+             [opt.selection(1), opt.output("out/kernel/, one folder per adapter and matrix/"), opt.rendering(),
+              opt.evidence()],
+             description="the main job (make report): the Z3 proofs, then the suite against each adapter and "
+                         "the matrix of those runs",
+             epilog="exit status: 0 report produced (the kernel's departures are findings), 1 a proof failed, "
+                    "the reference model failed its own suite, or a case ended in ERROR")
+    p.add_argument("--adapter", action="append", default=None, metavar="NAME",
+                   help="only this adapter (repeatable; default: reference, synproxy, seqadj-ftp)")
+    p.add_argument("--publish", action="store_true",
+                   help="publish on purpose: render into the committed reports/published/ (model/<adapter>/ for "
+                        "reference and mutants, linux-<version>/<adapter>/ and linux-<version>/matrix/ for the "
+                        "kernel's) instead of out/; not with --out")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="splicecheck", description="TCP Splice specification and conformance suite")
     p.add_argument("--version", action="version", version=f"splicecheck {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("spec", help="print the requirement catalogue")
-    s.add_argument("--format", default="simple", help="tabulate table format (simple, github, ...)")
-    s.set_defaults(func=cmd_spec)
-    s = sub.add_parser("prove", help="run the Z3 proofs of the model (exit 1 on any failure)", add_help=False)
-    s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(func=cmd_prove)
-    for name, text in (("run", "run the conformance suite against an adapter (see: splicecheck run -h)"),
-                       ("mutants", "measure the suite's power on the mutant zoo (see: splicecheck mutants -h)"),
-                       ("report", "re-render reports from a results.jsonl, or a matrix of runs"),
-                       ("trace", "check captured traffic of a splice box offline (two pcaps)")):
-        s = sub.add_parser(name, help=text, add_help=False)
-        s.add_argument("rest", nargs=argparse.REMAINDER)
-    s = sub.add_parser("lab", help="the Linux network-namespace lab")
+    s = _add(sub, "spec", cmd_spec, "print the requirement catalogue", [opt.table_format()])
+    _prove(sub)
+    _run(sub)
+    _mutants(sub)
+    _report(sub)
+    _trace(sub)
+    s = _add(sub, "lab", cmd_lab, "the Linux network-namespace lab")
     s.add_argument("action", choices=["clean", "check"])
-    s.set_defaults(func=cmd_lab)
-    s = sub.add_parser("report-kernel", help=f"report on this machine's Linux ({platform.release()}) splices")
-    s.add_argument("--out", default="reports", help="where to write the reports (one folder per adapter)")
-    s.add_argument("--adapter", action="append", default=None, metavar="NAME",
-                   help="only this adapter (repeatable; default: reference, synproxy, seqadj-ftp)")
-    s.add_argument("--seed", type=int, default=1, help="seed of the property and stateful cases (default 1)")
-    s.set_defaults(func=cmd_report_kernel)
+    _report_kernel(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process's) and run the subcommand's handler; returns the exit status
+    (argparse's own exits, ``--help`` 0 and usage errors 2, become return values too)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] and argv[0] in OWN_PARSERS:  # argparse REMAINDER would drop their leading options
-        import importlib
-
-        module = importlib.import_module(f"{__package__}.{OWN_PARSERS[argv[0]]}")
-        try:
-            rc_sub: int = module.main(argv[1:])
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        return rc_sub
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        rc: int = args.func(args)
+        args = build_parser().parse_args(argv)
+        args.argv = argv  # the command line as given, for the repro lines and run headers
+        try:
+            rc: int = args.func(args)
+        except opt.UsageError as exc:
+            args.subparser.error(str(exc))  # exits 2 after printing usage and the message
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,7 @@ failures and the expected refutation of RFC 1141's update — with the values of
 decimal. Exit status 1 when any property fails (a counterexample, an unknown, vacuous premises, a
 boundary case the premises exclude, or an expected refutation that turned into a proof).
 
-``splicecheck.cli`` may dispatch here: ``return cli_prove.main(argv)``.
+The options are defined in ``splicecheck.cli``; :func:`cmd_prove` handles the parsed ones.
 """
 
 from __future__ import annotations
@@ -15,23 +15,15 @@ import sys
 from collections.abc import Sequence
 
 
-def build_parser(prog: str = "splicecheck prove") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Z3 proofs of the TCP Splice model's invariants")
-    p.add_argument("--timeout-ms", type=int, default=20_000, help="Z3 timeout per query (default 20000)")
-    p.add_argument("--regressions", "--regressions-dir", dest="regressions", default="out/regressions",
-                   help="folder for counterexample regression vectors (default out/regressions; '' for none)")
-    p.add_argument("--vectors", default=None, metavar="PATH",
-                   help="also write Z3-generated boundary vectors for every property as JSON to PATH")
-    p.add_argument("--only", action="append", default=None, metavar="PROOF-ID",
-                   help="run only this property (repeatable)")
-    p.add_argument("--list", action="store_true", help="list the properties with their statements and exit")
-    p.add_argument("-q", "--quiet", action="store_true", help="table only, no counterexample details")
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .spec import proofs
+    """``splicecheck prove ARGV...`` (for tests and scripts): the same parse and handler as the command."""
+    from .cli import main as cli_main  # a real cycle: splicecheck.cli imports this module's handler
+
+    return cli_main(["prove", *(sys.argv[1:] if argv is None else argv)])
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from .spec import proofs  # z3: only the commands that prove load it (0.1 s of every start-up otherwise)
 
     if args.list:
         for prop in proofs.PROPERTIES:
@@ -52,7 +44,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = proofs.write_boundary_vectors(args.vectors, timeout_ms=args.timeout_ms, only=args.only)
         print(f"\nboundary vectors written to {path}")
     return 0 if all(r.ok for r in results) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,9 +7,15 @@ be reproduced exactly; every case's repro command carries the seed.
 2. The whole conformance suite against each adapter — ``reference`` (the baseline: it must pass
    everything), ``synproxy`` (netfilter SYNPROXY, a splice with an empty OK message) and
    ``seqadj-ftp`` (the FTP NAT helper's sequence adjustment) — with results streamed to
-   ``OUT/<adapter>/results.jsonl`` and rendered beside it (index.json, report.md, report.html,
+   ``<adapter folder>/results.jsonl`` and rendered beside it (index.json, report.md, report.html,
    junit.xml, pcapng evidence per failing case).
-3. The IUT × requirement matrix of those runs (``OUT/matrix/``).
+3. The IUT × requirement matrix of those runs (the matrix folder).
+
+Where: by default under the git-ignored ``out/kernel/`` (``out/kernel/<adapter>/``, ``out/kernel/matrix/``);
+with ``--out DIR`` under ``DIR/<adapter>/`` and ``DIR/matrix/``; with ``--publish`` into the committed
+``reports/published/``: the model's runs (``reference``, ``mutant:*``) under ``model/<adapter>/``, the
+kernel's under ``linux-<version>/<adapter>/`` with their matrix in ``linux-<version>/matrix/``, where
+``<version>`` is the kernel release up to its first ``-`` (``6.18.44`` of ``6.18.44-fc-v657``).
 
 On a machine that lacks what the live lab needs (root, nft, network namespaces) the live adapters'
 cases are SKIPPED with the reason, never passed. Exit status 0 when the report was produced — the
@@ -28,15 +34,39 @@ from pathlib import Path
 from tabulate import tabulate
 
 from . import __version__
-from .conformance.catalog import all_cases
+from .cli_options import OUT, PUBLISHED, UsageError
+from .cli_run import run_and_render
+from .conformance.case import Case
+from .conformance.catalog import UnknownCase, select
 from .conformance.contract import load_adapter
 from .conformance.results import Verdict
+from .reports.matrix import write_matrix
+from .reports.render import safe_name
 
 ADAPTERS = ("reference", "synproxy", "seqadj-ftp")
+#: Adapters that test the model, not this machine: published apart from the kernel's runs.
+MODEL_ADAPTERS = ("reference", "mutant:")
+COLUMNS = (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO, Verdict.UNSUPPORTED, Verdict.SKIPPED,
+           Verdict.ERROR)
+
+
+def kernel_version(release: str | None = None) -> str:
+    """``linux-<version>``: this kernel's release up to its first ``-`` (the build suffix varies)."""
+    return "linux-" + (release or platform.release()).split("-")[0]
+
+
+def folders(adapters: tuple[str, ...], out: Path | None, publish: bool) -> tuple[dict[str, Path], Path]:
+    """Each adapter's report folder and the matrix folder (module docstring: where)."""
+    if not publish:
+        root = out or OUT / "kernel"
+        return {a: root / safe_name(a) for a in adapters}, root / "matrix"
+    kernel = PUBLISHED / kernel_version()
+    return ({a: (PUBLISHED / "model" if a.startswith(MODEL_ADAPTERS) else kernel) / safe_name(a) for a in adapters},
+            kernel / "matrix")
 
 
 def _proofs() -> bool:
-    from .spec import proofs
+    from .spec import proofs  # z3: loaded by the job, not by every start-up of the command
 
     results = proofs.run_proofs()
     print("Z3 proofs of the reference model:")
@@ -44,40 +74,38 @@ def _proofs() -> bool:
     return all(r.ok for r in results)
 
 
-def run_adapter(spec: str, out: Path, seed: int | None = 1) -> tuple[list[Verdict], Path]:
-    """The suite against one adapter; returns the case verdicts and the report folder."""
-    from .cli_run import run_and_render
-
-    folder = out / spec
-    results, _ = run_and_render(load_adapter(spec), spec, all_cases(), folder, seed=seed, argv=["report-kernel"])
-    return [r.verdict for r in results], folder
+def run_adapter(spec: str, cases: list[Case], folder: Path, args: argparse.Namespace) -> list[Verdict]:
+    """The selected cases against one adapter, reported into ``folder``; returns the case verdicts."""
+    results, _ = run_and_render(load_adapter(spec), spec, cases, folder, seed=args.seed, argv=["report-kernel"],
+                                evidence=args.evidence, quiet=args.quiet, render=not args.no_render)
+    return [r.verdict for r in results]
 
 
-def main(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    adapters = tuple(args.adapter) if getattr(args, "adapter", None) else ADAPTERS
+def cmd_report_kernel(args: argparse.Namespace) -> int:
+    if args.publish and args.out is not None:
+        raise UsageError("--publish writes into reports/published/; it does not take --out")
+    adapters = tuple(args.adapter) if args.adapter else ADAPTERS
+    try:
+        cases = select(args.case, args.req, args.kind)
+    except UnknownCase as exc:
+        raise UsageError(exc.args[0]) from None
+    where, matrix = folders(adapters, args.out, args.publish)
     print(f"splicecheck {__version__} — report on Linux {platform.release()} ({time.strftime('%Y-%m-%d')})\n")
     ok = _proofs()
     rows = []
-    folders = []
     for spec in adapters:
         print(f"\n=== {spec} " + "=" * (72 - len(spec)))
-        verdicts, folder = run_adapter(spec, out, args.seed)
-        folders.append(folder)
+        verdicts = run_adapter(spec, cases, where[spec], args)
         counts = {v: verdicts.count(v) for v in Verdict}
-        rows.append((spec, *(counts[v] for v in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO,
-                                                   Verdict.UNSUPPORTED, Verdict.SKIPPED, Verdict.ERROR)),
-                     str(folder / "report.html")))
+        rows.append((spec, *(counts[v] for v in COLUMNS), str(where[spec] / "report.html")))
         ok &= counts[Verdict.ERROR] == 0
         if spec == "reference":
             ok &= counts[Verdict.FAIL] == 0 and counts[Verdict.NON_STRICT] == 0
-    from .reports.matrix import write_matrix
-
-    written = write_matrix(folders, out / "matrix")
     print("\nSummary (cases):")
-    print(tabulate(rows, headers=["adapter", "PASS", "FAIL", "NON-STRICT", "INFO", "UNSUPPORTED", "SKIPPED", "ERROR",
-                                  "report"]))
-    print(f"\nmatrix: {', '.join(str(p) for p in written.values())}")
+    print(tabulate(rows, headers=["adapter", *COLUMNS, "report"]))
+    if not args.no_render:
+        written = write_matrix(list(where.values()), matrix)
+        print(f"\nmatrix: {', '.join(str(p) for p in written.values())}")
     if not ok:
         print("\nthe job itself failed: a proof failed, the reference model failed its own suite, or a case "
               "ended in ERROR (see above)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
 from splicecheck.conformance.results import (
+    CaseKind,
     CaseResult,
     FieldDiff,
     Geometry,
@@ -135,7 +136,7 @@ def results() -> list[CaseResult]:
                        description="straddling segment", reason="HarnessError: namespace sc-d vanished",
                        steps=[StepRecord(leg_in="client", input=_hex(inp2), summary_input=inp2.summary())],
                        duration=1.5)
-    prop = [CaseResult(case="prop-seq-map", reqs=["SEQ-MAP"], verdict=Verdict.PASS, kind="property",
+    prop = [CaseResult(case="prop-seq-map", reqs=["SEQ-MAP"], verdict=Verdict.PASS, kind=CaseKind.PROPERTY,
                        description="random segments map like the model", checked=1000, seed=s, duration=0.2)
             for s in (1, 2)]
     return [basic, wrap_fail, half, nonstrict, info, unsupported, skipped, error, *prop]

@@ -8,18 +8,19 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import z3
 from splicecheck.adapters.reference import ReferenceAdapter, ReferenceSession
-from splicecheck.conformance import cases_vectors
+from splicecheck.conformance import cases_vectors, catalog
 from splicecheck.conformance.case import Case
 from splicecheck.conformance.cases_common import HALF, M32, spliced_at
 from splicecheck.conformance.catalog import MODULES, all_cases, coverage
 from splicecheck.conformance.contract import Feature, Observation, Scenario
 from splicecheck.conformance.model import reference_machine, reference_state
-from splicecheck.conformance.results import CaseResult, Verdict
+from splicecheck.conformance.results import CaseKind, CaseResult, Verdict
 from splicecheck.conformance.runner import run, run_case
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.errors import MalformedSegment
@@ -32,7 +33,7 @@ from splicecheck.spec.proofs import BY_ID as PROOFS
 from splicecheck.spec.requirements import BY_ID
 
 #: The named and vector cases (the catalogue also holds property and stateful cases, tested elsewhere).
-CASES = tuple(c for c in all_cases() if c.kind in ("named", "vector"))
+CASES = tuple(c for c in all_cases() if c.kind in (CaseKind.NAMED, CaseKind.VECTOR))
 BY_CASE = {c.id: c for c in CASES}
 RelayFn = Callable[[SpliceState, Segment, float], RelayResult]
 
@@ -64,7 +65,7 @@ def test_every_requirement_is_targeted() -> None:
     ours = {c.id for c in CASES}
     missing = [rid for rid, ids in coverage().items() if not set(ids) & ours]
     assert not missing
-    primaries = {c.primary for c in CASES if c.kind == "named"}
+    primaries = {c.primary for c in CASES if c.kind is CaseKind.NAMED}
     assert primaries == set(BY_ID), set(BY_ID) - primaries  # every requirement has named cases of its own
 
 
@@ -80,13 +81,14 @@ def test_ids_are_stable_and_named_after_their_requirement() -> None:
 
 def test_named_cases_cite_a_source() -> None:
     for c in CASES:
-        if c.kind == "named":
+        if c.kind is CaseKind.NAMED:
             assert re.search(r"paper §|RFC \d+|splicecheck|Linux", c.expectation + c.description), c.id
 
 
 def test_every_module_is_registered_and_exports_cases() -> None:
     ours = [m for m in MODULES if m.startswith("cases_")]
-    assert len(ours) == 12
+    on_disk = {p.stem for p in Path(catalog.__file__).parent.glob("cases_*.py")} - {"cases_common"}
+    assert len(ours) == len(set(ours)) == 13 and set(ours) == on_disk
     for m in ours:
         module = __import__(f"splicecheck.conformance.{m}", fromlist=["CASES"])
         assert module.CASES and all(isinstance(c, Case) for c in module.CASES), m
@@ -139,7 +141,7 @@ def model_notes(case: Case) -> set[Note]:
     return notes
 
 
-EXERCISING = [c for c in CASES if c.kind == "named"
+EXERCISING = [c for c in CASES if c.kind is CaseKind.NAMED
               and ((c.primary in EXERCISES and c.execute is None) or c.primary in ("TRIM-HALF", "TRIM-2GIB"))]
 
 
@@ -193,7 +195,7 @@ def test_vector_file_matches_a_fresh_computation() -> None:
 
 
 def test_vector_cases() -> None:
-    vectors = [c for c in CASES if c.kind == "vector"]
+    vectors = [c for c in CASES if c.kind is CaseKind.VECTOR]
     converted = {pid for pid in cases_vectors.CONVERTERS}
     assert converted | set(cases_vectors.SKIPPED) == set(PROOFS)
     for pid in converted:

@@ -14,7 +14,7 @@ from splicecheck.adapters.reference import LifecycleSession, ReferenceAdapter, R
 from splicecheck.adapters.seqadj_ftp import SeqadjFtpAdapter
 from splicecheck.adapters.synproxy import SynproxyAdapter
 from splicecheck.conformance.case import Case
-from splicecheck.conformance.cases_lifecycle import WATCHING
+from splicecheck.conformance.cases_lifecycle_watch import WATCHING
 from splicecheck.conformance.contract import (
     Feature,
     LifecycleAdapter,

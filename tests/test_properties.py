@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from splicecheck.adapters.reference import ReferenceAdapter
 from splicecheck.conformance.contract import Feature, PeerPlan, Scenario
 from splicecheck.conformance.model import reference_state
+from splicecheck.conformance.plans import MASK32, Example, SackPlan, SegmentPlan, straddles_wrap
 from splicecheck.conformance.properties import (
     BY_SLUG,
     CASES,
@@ -19,21 +20,9 @@ from splicecheck.conformance.properties import (
     Budget,
     search,
 )
-from splicecheck.conformance.results import CaseResult, Verdict
+from splicecheck.conformance.results import CaseKind, CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
-from splicecheck.conformance.strategies import (
-    HALF,
-    MASK32,
-    UNIFORM,
-    WRAP,
-    Example,
-    Numbers,
-    SackPlan,
-    SegmentPlan,
-    examples,
-    seq32,
-    straddles_wrap,
-)
+from splicecheck.conformance.strategies import HALF, UNIFORM, WRAP, Numbers, examples, seq32
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment
 from splicecheck.reference.relay import RelayResult, SpliceState, relay
@@ -99,7 +88,7 @@ def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_reference_passes_every_property(case: object) -> None:
     from splicecheck.conformance.case import Case
 
-    assert isinstance(case, Case) and case.kind == "property" and case.id.startswith("prop/")
+    assert isinstance(case, Case) and case.kind is CaseKind.PROPERTY and case.id.startswith("prop/")
     r = run_case(ReferenceAdapter(), case, "reference", 11)
     assert r.verdict is Verdict.PASS, (r.reason, [d.line() for d in r.diffs])
     assert r.examples == 40 and r.first_failure is None and r.checked > 40 * 10
@@ -109,7 +98,7 @@ def test_reference_passes_every_property(case: object) -> None:
 def test_broken_relay_fails_with_a_shrunk_example_that_the_seed_reproduces() -> None:
     case = BY_SLUG["seq-ack"].case()
     r = run_case(Broken(relay_fn=seq_off_by_one), case, "broken", 5)
-    assert r.verdict is Verdict.FAIL and r.kind == "property"
+    assert r.verdict is Verdict.FAIL and r.kind is CaseKind.PROPERTY
     assert r.first_failure == r.examples and r.first_failure is not None
     assert r.repro == "splicecheck run --adapter broken --case prop/seq-ack --seed 5"
     assert "minimal example:" in r.reason and "seed 5" in r.reason
@@ -148,7 +137,7 @@ def test_examples_to_kill_is_exposed_and_survives_json() -> None:
     prop = BY_SLUG["trim"]
     tally = search(Broken(relay_fn=drops_wrapping), prop.case(), prop.strategy(), 0, Budget(examples=300, shrink=False))
     assert tally.first_failure is not None and tally.first_failure == tally.examples <= 300
-    r = CaseResult(case="prop/trim", reqs=["TRIM-REST"], verdict=Verdict.FAIL, kind="property", examples=7,
+    r = CaseResult(case="prop/trim", reqs=["TRIM-REST"], verdict=Verdict.FAIL, kind=CaseKind.PROPERTY, examples=7,
                    first_failure=7, seed=3)
     import json
 

@@ -135,11 +135,64 @@ def test_matrix_input_errors(tmp_path: Path, make: object, message: str) -> None
 
 
 def test_installed_entry_point_dispatches_here(tmp_path: Path) -> None:
-    """``splicecheck report`` reaches this module through splicecheck.cli (wired by the CLI's owner)."""
+    """``splicecheck report`` is a subcommand of splicecheck.cli's one parser tree."""
     from splicecheck import cli
 
-    if "report" not in getattr(cli, "OWN_PARSERS", {}):
-        pytest.skip("splicecheck.cli does not dispatch `report` yet")
     results = fx.write_jsonl(tmp_path / "results.jsonl", fx.run())
     assert cli.main(["report", str(results), "--out", os.fspath(tmp_path / "o"), "--formats", "json"]) == 0
     assert (tmp_path / "o" / "index.json").is_file()
+
+
+# -- where output goes: out/ by default, reports/published/ on purpose -------------------------------------
+
+
+def test_generated_output_defaults_to_out() -> None:
+    from splicecheck import cli_run, cli_trace, kernel_report
+
+    assert cli_run.default_out("mutant:plain-lt") == Path("out/mutant-plain-lt")
+    assert cli_trace.default_out(Path("/x/client leg.pcap.gz")) == Path("out/trace-client-leg")
+    where, matrix = kernel_report.folders(("reference", "synproxy"), None, publish=False)
+    assert where == {"reference": Path("out/kernel/reference"), "synproxy": Path("out/kernel/synproxy")}
+    assert matrix == Path("out/kernel/matrix")
+    where, matrix = kernel_report.folders(("synproxy",), Path("elsewhere"), publish=False)
+    assert where == {"synproxy": Path("elsewhere/synproxy")} and matrix == Path("elsewhere/matrix")
+
+
+def test_publish_names_folders_for_what_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    from splicecheck import kernel_report
+
+    assert kernel_report.kernel_version("6.18.44-fc-v657") == "linux-6.18.44"
+    monkeypatch.setattr(kernel_report.platform, "release", lambda: "6.18.44-fc-v1272")
+    where, matrix = kernel_report.folders(("reference", "synproxy", "seqadj-ftp", "mutant:plain-lt"), None,
+                                          publish=True)
+    published = Path("reports/published")
+    assert where == {"reference": published / "model/reference",
+                     "synproxy": published / "linux-6.18.44/synproxy",
+                     "seqadj-ftp": published / "linux-6.18.44/seqadj-ftp",
+                     "mutant:plain-lt": published / "model/mutant-plain-lt"}
+    assert matrix == published / "linux-6.18.44/matrix"
+
+
+def test_publish_and_out_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    from splicecheck import cli
+
+    assert cli.main(["report-kernel", "--publish", "--out", "x"]) == 2
+    assert "--publish writes into reports/published/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["spec", "prove", "run", "mutants", "report", "trace", "lab", "report-kernel"])
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from splicecheck import cli
+
+    assert cli.main([command, "--help"]) == 0
+    assert f"usage: splicecheck {command}" in capsys.readouterr().out
+
+
+def test_published_reports_are_apart_from_the_renderers() -> None:
+    """reports/ holds the renderer modules only; the published snapshots sit in reports/published/."""
+    root = Path(__file__).resolve().parent.parent / "reports"
+    assert {p.name for p in root.iterdir() if p.is_file()} <= {p.name for p in root.glob("*.py")}
+    assert (root / "published" / "README.md").is_file()
+    for folder in ("model/reference", "linux-6.18.44/synproxy", "linux-6.18.44/seqadj-ftp", "model/mutant-plain-lt",
+                   "examples/interrupted-reference"):
+        assert (root / "published" / folder / "results.jsonl").is_file(), folder

@@ -11,7 +11,7 @@ from splicecheck.adapters.reference import LifecycleSession, ReferenceAdapter
 from splicecheck.conformance.contract import Feature, Observation, Scenario
 from splicecheck.conformance.model import addresses, reference_machine
 from splicecheck.conformance.properties import ENV_PROGRAMS, ENV_SHRINK_RUNS, ENV_STEPS
-from splicecheck.conformance.results import Verdict
+from splicecheck.conformance.results import CaseKind, Verdict
 from splicecheck.conformance.runner import run_case
 from splicecheck.conformance.stateful import CASES, LIFECYCLE_REQS
 from splicecheck.reference.codec import encode
@@ -43,7 +43,7 @@ def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_reference_agrees_with_the_model(case: object) -> None:
     from splicecheck.conformance.case import Case
 
-    assert isinstance(case, Case) and case.kind == "stateful"
+    assert isinstance(case, Case) and case.kind is CaseKind.STATEFUL
     r = run_case(ReferenceAdapter(), case, "reference", 4)
     assert r.verdict is Verdict.PASS, (r.reason, [d.line() for d in r.diffs])
     assert r.examples == 25 and r.checked > 25 * 20

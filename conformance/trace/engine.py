@@ -52,7 +52,7 @@ from pathlib import Path
 from ...reference.icmp import quoted_tcp
 from ...reference.relay import Direction, Endpoint
 from ...reference.segment import ACK, FIN, RST, SYN
-from ..results import CaseResult, Verdict
+from ..results import CaseKind, CaseResult, Verdict
 from .capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
 from .config import LEG_NAMES, NS, TraceConfig, TraceStats, summary_text
 from .flows import Flow, Splice, pair_score, reverse_key, sender_is_peer
@@ -507,7 +507,7 @@ class TraceEngine:
                         f"leg only",
             reason=f"one-sided flow: no {other}-leg partner within {self.config.pair_window:g} s ({why}, or the "
                    f"{other}-leg capture missed it); not judged",
-            kind="trace"))
+            kind=CaseKind.TRACE))
 
     def _other(self, leg: int, ts: int, ip: bytes) -> None:
         """A non-TCP packet: an ICMP error quoting a segment an end host sent the proxy is the proxy's
@@ -539,7 +539,7 @@ class TraceEngine:
         if anomalies:
             self._emit(CaseResult(case="trace/capture", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
                                   description=f"{self.paths[0].name} + {self.paths[1].name}: packets not judged",
-                                  reason="; ".join(anomalies), kind="trace"))
+                                  reason="; ".join(anomalies), kind=CaseKind.TRACE))
 
     def _emit(self, result: CaseResult) -> None:
         self.results.append(result)

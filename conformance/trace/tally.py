@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ...reference.relay import SpliceState
 from ...spec.requirements import REQUIREMENTS
-from ..results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
+from ..results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
 from .params import endpoint_text
 from .shortcuts import FastShared
 
@@ -126,7 +126,7 @@ class Tally:
         return CaseResult(case=self.case_id, reqs=reqs, verdict=verdict, description=desc,
                           expectation=self.expectation, diffs=list(self.diffs), checked=self.checked,
                           steps=list(self.records), geometry=list(self.geometry), reason="; ".join(notes),
-                          duration=dur, repro=self.repro, kind="trace")
+                          duration=dur, repro=self.repro, kind=CaseKind.TRACE)
 
 
 def ends_text(state: SpliceState) -> str:
