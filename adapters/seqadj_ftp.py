@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-The IUT is the proxy namespace of a :class:`~splicecheck.adapters.lab.topology.Lab` with the LAB-NOTES
-"NAT-helper seqadj" ruleset: the conntrack FTP helper on port 21 and masquerade on the server-side
+The IUT is the proxy namespace of a :class:`~splicecheck.adapters.lab.topology.Lab` with the FTP
+helper ruleset of docs/LAB.md: the conntrack FTP helper on port 21 and masquerade on the server-side
 veth. Per session the raw client opens an FTP control connection to the raw server through it::
 
     client 198.18.0.2:40000 ──SYN/SYN-ACK/ACK──▶ (NAT) ──▶ 198.19.0.254:M ─▶ server 198.19.0.2:21
@@ -88,7 +88,7 @@ Findings (observed on Linux 6.18; see tests/test_seqadj_adapter.py)
   ``ip_rcv`` (CSUM-FAILSAFE wants it passed on).
 * Conntrack runs before seqadj. In ``strict`` mode (kernel defaults plus ``ct state invalid drop``)
   out-of-window segments, acks of unsent data and bad checksums are dropped; in ``plain`` mode (the
-  LAB-NOTES ruleset verbatim) they are forwarded *without* NAT or seqadj — the client's address leaks
+  ruleset without its invalid-drop line) they are forwarded *without* NAT or seqadj — the client's address leaks
   onto leg D and the server's answer reaches the proxy's own stack, which resets it. The default
   ``liberal`` mode turns the window and checksum checks off (``nf_conntrack_tcp_be_liberal=1``,
   ``nf_conntrack_checksum=0``) so that cases reach seqadj itself; bad flag combinations (data without

@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 The IUT is the proxy namespace of one :class:`~splicecheck.adapters.lab.topology.Lab` (built at the first
-``open``, torn down by ``close`` and on every exit path the lab covers) holding the LAB-NOTES
-ruleset (:class:`~splicecheck.adapters.lab.rulesets.SynproxyConfig`, parameterised by the
+``open``, torn down by ``close`` and on every exit path the lab covers) holding the
+SYNPROXY ruleset of docs/LAB.md (:class:`~splicecheck.adapters.lab.rulesets.SynproxyConfig`, parameterised by the
 adapter's argument) with ``nf_conntrack_tcp_loose=0``. Each session is one fresh connection (the
 next client port, after emptying the proxy's conntrack table so that no earlier session's connection
 can take a segment meant to be foreign to this one) whose handshakes the raw endpoints play with the
@@ -165,7 +165,7 @@ class SynproxyOptions:
 
     * ``mss=N``, ``wscale=N``, ``timestamp``, ``sack-perm``: the nft ``synproxy`` statement. If any
       of them is given the statement has exactly those (``mss`` 1460 when not given); otherwise it is
-      the LAB-NOTES set ``mss 1460 wscale 7 timestamp sack-perm``.
+      the docs/LAB.md set ``mss 1460 wscale 7 timestamp sack-perm``.
     * ``port=N``: the server port the ruleset guards (8080).
     * ``timeout=S``: longest wait for a fence's reply (1 s); ``grace=S``: capture time after it (100 µs);
       ``short-grace=S``: the same when fewer packets came than the model expects (2 ms).

@@ -2,7 +2,7 @@
 or removal, §3.4.1 footnote 2), options the splice leaves alone, and option areas that are not well
 formed.
 
-Malformed option areas: the model's codec refuses them (DESIGN.md principle 4: every byte string is a
+Malformed option areas: the model's codec refuses them (docs/ARCHITECTURE.md principle 2: every byte string is a
 ``Segment`` or a ``MalformedSegment``), and the runner's expectation for an injection that does not
 decode is that nothing is relayed. That is the model's decision, recorded here; Linux SYNPROXY decides
 otherwise (it forwards the packet and skips its timestamp update), so these cases say which way an IUT
@@ -134,7 +134,7 @@ CASES: list[Case] = [
          "the netfilter-devel patch 'netfilter: synproxy: drop packets if timestamp adjustment fails', May 2026: "
          "'if there are malformed options, skip the tstamp update but do not drop the packet'); a splice that "
          "trusts the length reads and writes past the header.",
-         "The model refuses the segment (option overrun, DESIGN.md principle 4): nothing is relayed.",
+         "The model refuses the segment (option overrun, docs/ARCHITECTURE.md principle 2): nothing is relayed.",
          with_bad_options(_ts_length_12), FULL, frozenset({F.MALFORMED})),
     Case("OPT-PASS/option-length-zero", ("OPT-PASS",),
          "Client data whose option area holds an option of length 0 (a parser that adds the length loops "

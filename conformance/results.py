@@ -1,6 +1,6 @@
 """Verdicts and results: what a run produces, one JSON line per case (the reports' only input).
 
-Grading (DESIGN.md principle 3). Every field the diff engine compares is attributed to requirement
+Grading (docs/ARCHITECTURE.md, principle 4). Every field the diff engine compares is attributed to requirement
 IDs. A difference in a field attributed to requirement R is graded by R's level: FAIL for a MUST,
 NON-STRICT for a SHOULD, INFO for a MAY. A case's verdict is the worst grade among the differences
 attributed to the requirements the case *targets*; differences in other fields are kept as

@@ -3,7 +3,7 @@
 For each case: UNSUPPORTED if the adapter declared a feature the case needs; otherwise a session is
 opened for the case's scenario, the injections are built from the session's splice state, each is
 sent to the IUT and relayed by the model (threading the model's state), and the diff engine compares
-them. Exceptions are sorted into the three kinds of DESIGN.md principle 4: the IUT's divergence is a
+them. Exceptions are sorted into the three kinds of docs/ARCHITECTURE.md principle 5: the IUT's divergence is a
 verdict, :class:`UnsupportedError` is UNSUPPORTED, anything else the harness raised is ERROR.
 
 Results are appended to a JSONL file as each case completes (:class:`JsonlSink`), flushed and fsynced,

@@ -1,7 +1,7 @@
 """Generic arithmetic: one definition that runs on Python ints and on z3 bit-vectors.
 
 The relay's arithmetic is written once, in terms of the helpers below, so that the Z3 proofs in
-``spec/`` evaluate the very functions the relay executes (DESIGN.md, principle 1).
+``spec/`` evaluate the very functions the relay executes (docs/ARCHITECTURE.md, principle 1).
 
 Theory of operation
 -------------------

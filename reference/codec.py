@@ -4,7 +4,7 @@
 with a machine-readable :class:`Malformation`. ``encode(decode(b)) == b`` for every well-formed
 packet, option order, padding and checksums included. Checksums left as ``None`` are computed.
 
-Speed (DESIGN.md principle 2): ``decode`` builds its values with the unchecked constructors of
+Speed (docs/ARCHITECTURE.md principle 3): ``decode`` builds its values with the unchecked constructors of
 :mod:`~splicecheck.reference.segment` — every field comes out of a fixed-width struct format or a
 length the checks above it bounded, so ``__post_init__`` would find nothing — and keeps the bytes it
 read on the segment (``Segment._wire``); ``encode`` of such a segment returns them. :func:`serialise`

@@ -1,6 +1,6 @@
 """The model's error hierarchy (after h11's ``_util.py``): each error carries what a report needs.
 
-Three kinds, never mixed (DESIGN.md, principle 4): the *input* is illegal (:class:`MalformedSegment`,
+Three kinds, never mixed (docs/ARCHITECTURE.md, principle 5): the *input* is illegal (:class:`MalformedSegment`,
 :class:`SpliceStateError`), the implementation under test diverged (a verdict, not an exception), or
 the harness failed (``conformance``'s ``HarnessError``).
 """

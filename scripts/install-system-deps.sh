@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the lab needs (LAB-NOTES.md): nft, ip, tcpdump, conntrack; and chromium, which the
+# Debian packages the lab needs (docs/LAB.md): nft, ip, tcpdump, conntrack; and chromium, which the
 # report tests use to open report.html headless (tests/test_reports_browser.py).
 # Installs only what is missing, so a machine that has them spends no time here.
 set -euo pipefail

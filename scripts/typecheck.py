@@ -1,7 +1,7 @@
 """Run mypy on the package as it is installed: ``splicecheck.reference``, ``splicecheck.spec``, ...
 
-The top-level folders are installed under one import root by setuptools' ``package-dir`` (DESIGN.md,
-layout), a mapping mypy cannot follow: run on the folders themselves it cannot resolve
+The top-level folders are installed under one import root by setuptools' ``package-dir`` (docs/ARCHITECTURE.md,
+"How the package is assembled"), a mapping mypy cannot follow: run on the folders themselves it cannot resolve
 ``from ..reference import ...`` and silently types every cross-package name as ``Any``. So this builds
 ``.typecheck/splicecheck/`` — symbolic links arranged as the installed package — and checks that.
 """

@@ -1,6 +1,6 @@
 """Z3 proofs of the splice model's wraparound invariants — the public face of ``spec/proofs_*.py``.
 
-The properties are proved on the reference model's own functions (DESIGN.md, principle 1): each builder
+The properties are proved on the reference model's own functions (docs/ARCHITECTURE.md, principle 1): each builder
 calls ``splicecheck.reference.mapping``/``seqspace``/``checksum`` on z3 bit-vectors. The engine
 (premises, vacuity, smallest failing conjunct, counterexamples, regression vectors) is in
 :mod:`splicecheck.spec.proofs_core`; the properties are grouped by concept in

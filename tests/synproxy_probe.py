@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-SYNPROXY is a splice with an empty OK message (LAB-NOTES.md, "Linux SYNPROXY"): the proxy answers
+SYNPROXY is a splice with an empty OK message (docs/LAB.md, "SYNPROXY"): the proxy answers
 the client's SYN itself with a SYN-cookie ISN, validates the cookie on the client's ACK, opens the
 server leg with the client's own ISN, and from the server's SYN-ACK on rewrites every segment with
 conntrack's seqadj. With ``C`` the cookie ISN the client was given and ``S`` the server's ISN:

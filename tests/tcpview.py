@@ -1,7 +1,7 @@
 """Scapy-side helpers for the live adapters: craft TCP/IP packets and summarise captured ones.
 
 The lab's raw endpoints speak bare IP bytes (:mod:`splicecheck.adapters.lab.rawsock`). Here scapy
-(explicit layers only, DESIGN.md "Scapy at the edges") turns a handful of arguments into such
+(explicit layers only, docs/ARCHITECTURE.md "Scapy at the edges") turns a handful of arguments into such
 bytes, and a captured packet into a :class:`TcpView`: a flat, frozen record of the header fields
 and options that the probes reason about. Checksums and lengths are left to scapy (``None``).
 """

@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-The client and the server of the lab are not kernel TCP endpoints (LAB-NOTES.md, "Driving it with
-crafted packets"): their veth ends carry no IPv4 address and have IPv6 disabled, so their kernels
+The client and the server of the lab are not kernel TCP endpoints (docs/LAB.md, "The end hosts
+are raw"): their veth ends carry no IPv4 address and have IPv6 disabled, so their kernels
 neither answer segments with RSTs nor send ND/MLD/ARP. Everything on such an end is done by one
 ``AF_PACKET``/``SOCK_DGRAM`` socket that was opened *inside* the endpoint namespace (see
 :func:`splicecheck.adapters.netns.call_in_netns`) and bound to the veth:

@@ -10,8 +10,8 @@ Theory of operation
     "198.18.0.2"                  2001:db8:0:1::1/64   2001:db8:0:2::1/64             "198.19.0.2"
 
 The proxy namespace is an ordinary Linux router (the implementation under test is whatever
-netfilter ruleset a caller loads into it). The endpoints are raw (LAB-NOTES.md, "Driving it with
-crafted packets"): their veth ends have no IPv4 address and IPv6 disabled, so their kernels stay
+netfilter ruleset a caller loads into it). The endpoints are raw (docs/LAB.md, "The end hosts
+are raw"): their veth ends have no IPv4 address and IPv6 disabled, so their kernels stay
 silent, and the proxy reaches them through permanent neighbour entries. The endpoint addresses in
 quotes exist only in the packets the caller crafts. Addresses are the benchmarking range
 198.18.0.0/15 (RFC 2544 §12, RFC 6890) and the documentation prefix 2001:db8::/32 (RFC 3849).

@@ -131,7 +131,7 @@ def ws_not_stripped(state: SpliceState, seg: Segment, now: float) -> RelayResult
 def window_not_unscaled(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     """The window field is relayed as it came, whatever the two legs' scale factors.
 
-    What Linux SYNPROXY does in the data phase (LAB-NOTES: "data-phase windows are not rescaled"):
+    What Linux SYNPROXY does in the data phase (docs/LAB.md: "data-phase windows are not rescaled"):
     with different shifts on the legs the receiver believes a window 2^k times too small or too
     large."""
     with _swapped(relay_window=lambda window, in_shift, out_shift: window):
