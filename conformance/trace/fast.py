@@ -41,14 +41,16 @@ from ...reference.segment import ACK
 _M = 0xFFFF
 M32 = 0xFFFF_FFFF
 HALF = 0x8000_0000
-_V4 = struct.Struct("!BBHHHBBH4s4sHHIIHHHH")  # IPv4 header without options + TCP header
-_V4_TS = struct.Struct("!BBHHHBBH4s4sHHIIHHHHIII")  # ... + NOP NOP TS(8,10) as one word + TSval, TSecr
-_V6 = struct.Struct("!IHBB16s16sHHIIHHHH")
-_V6_TS = struct.Struct("!IHBB16s16sHHIIHHHHIII")
+# IPv4 header without options + TCP header; the addresses and ports, contiguous, as one 12-byte field
+_V4 = struct.Struct("!BBHHHBBH12sIIHHHH")
+_V4_TS = struct.Struct("!BBHHHBBH12sIIHHHHIII")  # ... + NOP NOP TS(8,10) as one word + TSval, TSecr
+_V6 = struct.Struct("!IHBB36sIIHHHH")  # the same for IPv6 (36 bytes of addresses and ports)
+_V6_TS = struct.Struct("!IHBB36sIIHHHHIII")
+_NO_TS = (0, 0, 0)  # what a header too short for NOP NOP TS reads in its place
 _TS_WORD = 0x0101_080A  # NOP, NOP, kind 8, length 10
-_TS_BYTES = _TS_WORD.to_bytes(4, "big")
 SEQ_ACK_OFF = struct.Struct("!IIH")  # seq, ack, data offset + flags (at TCP offset 4)
 _TS_PAIR = struct.Struct("!II")
+_PORTS = struct.Struct("!HH")
 # The shape of a plain segment: what decides which checks the full path makes on it.
 SHAPE_URG = 1
 SHAPE_TS = 2
@@ -56,6 +58,7 @@ SHAPE_V6 = 4
 SHAPE_ACK = 8
 SHAPE_DATA = 16  # payload or FIN (the primary requirement of a drop is PAYLOAD-KEEP)
 SHAPE_SACK = 32
+_ACK_URG_SHAPE = (0, SHAPE_ACK, SHAPE_URG, SHAPE_ACK | SHAPE_URG)  # indexed by the flags' URG and ACK bits (0x30)
 _SACK_EDGES = {n: struct.Struct(f"!{2 * n}I") for n in range(1, 5)}
 
 
@@ -91,9 +94,8 @@ class FastTransform:
     rescale when the legs' shifts differ, the advance — is done as the model's functions do it, and
     ``tests/test_trace_fast.py`` holds the two to each other on many random segments and sequences."""
 
-    __slots__ = ("ack_in_iss", "ack_out_irs", "d_ack", "d_addr", "d_ports", "d_seq", "d_tsecr", "d_tsval", "dport",
-                 "dst", "in_shift", "irs", "out_iss", "out_mss", "out_shift", "sack_map", "sport", "src", "ts_map",
-                 "v4")
+    __slots__ = ("ack_in_iss", "ack_out_irs", "d_ack", "d_ip", "d_seq", "d_tcp", "d_tsecr", "d_tsval", "ends",
+                 "in_shift", "irs", "out_iss", "out_mss", "out_shift", "sack_map", "same_shift", "ts_map", "v4")
 
     def __init__(self, state: SpliceState, direction: Direction) -> None:
         leg_in, leg_out = state.legs(direction)
@@ -105,15 +107,18 @@ class FastTransform:
         self.d_tsval: int = map_tsval(0, leg_in.lastrecv_ts, leg_out.lastsent_ts)
         self.d_tsecr: int = map_tsecr(0, leg_in.lastsent_ts, leg_out.lastrecv_ts)
         self.in_shift, self.out_shift = leg_in.recv_shift, leg_out.send_shift
+        self.same_shift = self.in_shift == self.out_shift
         self.ts_map = leg_in.timestamps and leg_out.timestamps
         self.sack_map = leg_in.sack and leg_out.sack
         self.out_mss = leg_out.peer_mss
-        self.src, self.dst = leg_out.local.addr, leg_out.peer.addr
-        self.sport, self.dport = leg_out.local.port, leg_out.peer.port
+        # the out leg's addresses and ports as they follow each other in the headers
+        self.ends = leg_out.local.addr + leg_out.peer.addr + _PORTS.pack(leg_out.local.port, leg_out.peer.port)
         # words that change the same way in every segment: the addresses (IP header and pseudo-header)
-        # and the ports
-        self.d_addr = (_words(self.src + self.dst) - _words(leg_in.peer.addr + leg_in.local.addr)) % _M
-        self.d_ports = (self.sport + self.dport - leg_in.peer.port - leg_in.local.port) % _M
+        # and the ports in the TCP checksum; the addresses and TTL − 1 in the IPv4 header's
+        d_addr = _words(leg_out.local.addr + leg_out.peer.addr) - _words(leg_in.peer.addr + leg_in.local.addr)
+        d_ports = leg_out.local.port + leg_out.peer.port - leg_in.peer.port - leg_in.local.port
+        self.d_tcp = (d_addr + d_ports) % _M
+        self.d_ip = (d_addr - 0x100) % _M
 
     def expect(self, ip: bytes, advance: int, advance_back: int = 0) -> Expected | None:
         """The model's output for the plain segment ``ip`` (its header bytes; the payload is the input's),
@@ -123,15 +128,17 @@ class FastTransform:
         if self.v4:
             if n < 40 or ip[0] != 0x45:
                 return None
-            (_v, tos, total, ident, ff, ttl, _p, ip_sum, _s, _d, _sp, _dp, seq, ack, offfl, win, tcp_sum,
-             urg) = _V4.unpack_from(ip)
+            # one unpack reads the usual NOP NOP TS along when there is room for it (else zeros)
+            (_v, tos, total, ident, ff, ttl, _p, ip_sum, _e, seq, ack, offfl, win, tcp_sum, urg, ts_word, tsval,
+             tsecr) = _V4_TS.unpack_from(ip) if n >= 52 else _V4.unpack_from(ip) + _NO_TS
             if ttl <= 1 or n != total:
                 return None
             hl = 20
         else:
             if n < 60:
                 return None
-            (vtcfl, plen6, _nh, ttl, _s, _d, _sp, _dp, seq, ack, offfl, win, tcp_sum, urg) = _V6.unpack_from(ip)
+            (vtcfl, plen6, _nh, ttl, _e, seq, ack, offfl, win, tcp_sum, urg, ts_word, tsval,
+             tsecr) = _V6_TS.unpack_from(ip) if n >= 72 else _V6.unpack_from(ip) + _NO_TS
             if ttl <= 1 or n != plen6 + 40:
                 return None
             hl = 40
@@ -141,21 +148,19 @@ class FastTransform:
             return None
         doff = (offfl >> 12) << 2
         opts_o = b""  # the rewritten option bytes, when not the usual NOP NOP TS
-        d_words = 0  # what the rewritten option words add to the checksum sum
-        if doff == 32 and ip[hl + 20:hl + 24] == _TS_BYTES:  # Linux's NOP NOP TS: the common case
+        if doff == 32 and ts_word == _TS_WORD:  # Linux's NOP NOP TS: the common case
             if not self.ts_map:
                 return None
-            tsval, tsecr = _TS_PAIR.unpack_from(ip, hl + 24)
+            tsval_o, tsecr_o = (tsval + self.d_tsval) & M32, (tsecr + self.d_tsecr) & M32
+            d_words = tsval_o - tsval + tsecr_o - tsecr  # what the rewritten option words add to the sum
             shape = SHAPE_TS
         elif doff == 20:
-            shape = 0
-        elif 24 <= doff <= 60 and hl + doff <= n:
-            rewritten = self._options(ip[hl + 20:hl + doff], advance_back)
+            d_words = shape = 0
+        else:
+            rewritten = self._options(ip, hl, doff, advance_back)
             if rewritten is None:
                 return None
             opts_o, d_words, shape = rewritten
-        else:
-            return None
         plen = n - hl - doff
         if plen > self.out_mss and ff & 0x4000:
             return None  # MSS-ICMP territory
@@ -164,55 +169,44 @@ class FastTransform:
         if seg_len and (seq - irs) & M32 >= HALF and behind_base(seq, irs, advance):
             return None  # something to trim
         seq_o = (seq + self.d_seq) & M32
-        if flags & 0x010:  # ACK
-            ack_o = (ack + self.d_ack) & M32
-            shape |= SHAPE_ACK
-        else:
-            ack_o = ack
-        if self.in_shift == self.out_shift:  # noqa: SIM108
-            win_o = win
-        else:
-            win_o = min(((win << self.in_shift) & M32) >> self.out_shift, 0xFFFF)
+        ack_o = (ack + self.d_ack) & M32 if flags & 0x010 else ack  # ACK
+        win_o = win if self.same_shift else min(((win << self.in_shift) & M32) >> self.out_shift, 0xFFFF)
         if advance < ADVANCE_LIMIT:  # mapping.advance_to
             step = (seq + seg_len - irs - advance) & M32
             if 0 < step <= MAX_WINDOW:
                 advance = min(advance + step, ADVANCE_LIMIT)
+        shape |= _ACK_URG_SHAPE[(flags >> 4) & 3]
         if seg_len:
             shape |= SHAPE_DATA
-        if flags & 0x020:  # URG
-            shape |= SHAPE_URG
-        # RFC 1624 eqn. 3 (checksum.rfc1624_update) over the changed words, as differences new − old,
-        # the received checksum's error carried along
-        d_tcp = self.d_addr + self.d_ports + seq_o - seq + ack_o - ack + win_o - win + d_words
+        # RFC 1624 eqn. 3 over the changed words as differences new − old, the input's checksum error carried along
+        tcp_o = rfc1624_update(tcp_sum, self.d_tcp + seq_o - seq + ack_o - ack + win_o - win + d_words)
         ts_here = shape & SHAPE_TS and not opts_o
-        if ts_here:
-            tsval_o = (tsval + self.d_tsval) & M32
-            tsecr_o = (tsecr + self.d_tsecr) & M32
-            d_tcp += tsval_o - tsval + tsecr_o - tsecr
-        tcp_o = rfc1624_update(tcp_sum, d_tcp)
         if self.v4:
-            ip_o = rfc1624_update(ip_sum, self.d_addr - 0x100)  # addresses and TTL − 1 changed
+            ip_o = rfc1624_update(ip_sum, self.d_ip)  # addresses and TTL − 1 changed
             if ts_here:
-                head = _V4_TS.pack(0x45, tos, total, ident, ff, ttl - 1, 6, ip_o, self.src, self.dst, self.sport,
-                                   self.dport, seq_o, ack_o, offfl, win_o, tcp_o, urg, _TS_WORD, tsval_o, tsecr_o)
+                head = _V4_TS.pack(0x45, tos, total, ident, ff, ttl - 1, 6, ip_o, self.ends, seq_o, ack_o, offfl,
+                                   win_o, tcp_o, urg, _TS_WORD, tsval_o, tsecr_o)
             else:
-                head = _V4.pack(0x45, tos, total, ident, ff, ttl - 1, 6, ip_o, self.src, self.dst, self.sport,
-                                self.dport, seq_o, ack_o, offfl, win_o, tcp_o, urg) + opts_o
+                head = _V4.pack(0x45, tos, total, ident, ff, ttl - 1, 6, ip_o, self.ends, seq_o, ack_o, offfl, win_o,
+                                tcp_o, urg) + opts_o
         else:
             shape |= SHAPE_V6
             if ts_here:
-                head = _V6_TS.pack(vtcfl, plen6, 6, ttl - 1, self.src, self.dst, self.sport, self.dport, seq_o, ack_o,
-                                   offfl, win_o, tcp_o, urg, _TS_WORD, tsval_o, tsecr_o)
+                head = _V6_TS.pack(vtcfl, plen6, 6, ttl - 1, self.ends, seq_o, ack_o, offfl, win_o, tcp_o, urg,
+                                   _TS_WORD, tsval_o, tsecr_o)
             else:
-                head = _V6.pack(vtcfl, plen6, 6, ttl - 1, self.src, self.dst, self.sport, self.dport, seq_o, ack_o,
-                                offfl, win_o, tcp_o, urg) + opts_o
+                head = _V6.pack(vtcfl, plen6, 6, ttl - 1, self.ends, seq_o, ack_o, offfl, win_o, tcp_o, urg) + opts_o
         return (seq_o << 57) | (ack_o << 25) | (plen << 9) | flags, head, hl + doff, shape, advance
 
-    def _options(self, opts: bytes, advance_back: int) -> tuple[bytes, int, int] | None:
-        """Any other option list of NOPs, an EOL and its padding, at most one Timestamps and one SACK
-        option (as ``relay._map_options`` treats them: mapped in place, everything else byte for byte):
-        ``(rewritten bytes, checksum words added, shape)``, or None for anything else — an option to
-        strip, an MSS or unknown kind, a SACK block reaching before the base (clipping)."""
+    def _options(self, ip: bytes, hl: int, doff: int, advance_back: int) -> tuple[bytes, int, int] | None:
+        """Any other option list (of the TCP header at ``hl`` with data offset ``doff``) of NOPs, an EOL
+        and its padding, at most one Timestamps and one SACK option (as ``relay._map_options`` treats
+        them: mapped in place, everything else byte for byte): ``(rewritten bytes, checksum words added,
+        shape)``, or None for anything else — a data offset out of range, an option to strip, an MSS or
+        unknown kind, a SACK block reaching before the base (clipping)."""
+        if not 24 <= doff <= 60 or hl + doff > len(ip):
+            return None
+        opts = ip[hl + 20:hl + doff]
         i, m = 0, len(opts)
         ts_at = sack_at = -1
         while i < m:
