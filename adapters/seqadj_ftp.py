@@ -117,6 +117,7 @@ from ..conformance.contract import (
     UnsupportedError,
 )
 from ..conformance.model import OptionLayout, offer_of, syn_options
+from ..reference.arith import MASK32
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
 from ..reference.lifecycle import Event
@@ -265,7 +266,7 @@ class SeqadjConfig:
 def _segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes = b"",
              options: Sequence[TcpOption] = (), window: int = 8192) -> Segment:
     ip = IPv4Header(addr(src), addr(dst), ident=0x5343, flags=IP_DF)
-    tcp = TcpHeader(sport, dport, seq % 2**32, ack % 2**32, flags, window, 0, pad_options(tuple(options)))
+    tcp = TcpHeader(sport, dport, seq & MASK32, ack & MASK32, flags, window, 0, pad_options(tuple(options)))
     return Segment(ip, tcp, payload)
 
 

@@ -53,9 +53,6 @@ from .model import Model, addresses, handshake_sockets, provisional_state, unspl
 from .results import CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed, execute, run_injections
 
-HALF = 1 << 31
-M32 = 0xFFFF_FFFF
-
 Execute = Callable[[Adapter, Case, int | None], CaseResult]
 
 #: Timestamps and SACK on both legs, no window scaling: the splice most cases want.

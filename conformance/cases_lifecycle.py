@@ -26,13 +26,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from ..reference.arith import MASK32
 from ..reference.errors import SpliceStateError
 from ..reference.lifecycle import TRANSITIONS, Event, EventType, Refused, Socket
 from ..reference.relay import SpliceState
 from ..reference.segment import ACK, PSH, RST, Segment
 from ..reference.seqspace import seq_sub
 from .case import Case, Injection, from_client, from_server
-from .cases_common import M32, WIRE_FIELDS, Credit, result
+from .cases_common import WIRE_FIELDS, Credit, result
 from .contract import Adapter, Feature, PeerPlan, Scenario, UnsupportedError
 from .model import Model, reference_state
 from .results import CaseResult, FieldDiff, Geometry, StepRecord
@@ -226,8 +227,8 @@ SOCKS = Scenario(client=PeerPlan(isn=1_000_000, tsval=100, sack_permitted=True),
                  server_presplice=30)
 #: The same with every counter near the wrap (figure 6/7 worked example of tests/test_lifecycle.py):
 #: C.rcv_nxt wraps during the client's request, C.snd_nxt + n wraps across the OK message.
-SOCKS_WRAP = Scenario(client=PeerPlan(isn=M32 - 5, tsval=100), server=PeerPlan(isn=M32 - 20, tsval=9_000),
-                      proxy_isn_c=M32 - 30, proxy_isn_d=M32 - 295, ok_len=12, client_presplice=9,
+SOCKS_WRAP = Scenario(client=PeerPlan(isn=MASK32 - 5, tsval=100), server=PeerPlan(isn=MASK32 - 20, tsval=9_000),
+                      proxy_isn_c=MASK32 - 30, proxy_isn_d=MASK32 - 295, ok_len=12, client_presplice=9,
                       server_presplice=25)
 #: Only the end hosts' side determined: the proxy picks its own ISNs (what SYNPROXY-like IUTs can do).
 IRS_ONLY = Scenario(client=PeerPlan(isn=0xFFFF_FF00, tsval=7), server=PeerPlan(isn=0x8000_0000, tsval=8),
@@ -237,7 +238,7 @@ NO_OK = Scenario(client=PeerPlan(isn=4_000_000), server=PeerPlan(isn=5_000_000),
                  proxy_isn_d=7_000_000, server_presplice=3)
 #: A 10-byte OK message whose end wraps: C.splice_iss = 4.
 OK_WRAPS = Scenario(client=PeerPlan(isn=3_000_000, tsval=1), server=PeerPlan(isn=2_000_000, tsval=2),
-                    proxy_isn_c=M32 - 5, ok_len=10)
+                    proxy_isn_c=MASK32 - 5, ok_len=10)
 
 #: A plain splice with a 4-byte OK message, for the stage walk.
 WALK = Scenario(client=PeerPlan(isn=1_000_000), server=PeerPlan(isn=9_000_000), ok_len=4)

@@ -35,11 +35,12 @@ import itertools
 import time
 from collections.abc import Callable
 
+from ..reference.arith import MASK32
 from ..reference.lifecycle import TRANSITIONS, Event, EventType, Refused, Stage
 from ..reference.relay import SpliceState
 from ..reference.segment import ACK, RST, Segment
 from .case import Case, Injection
-from .cases_common import M32, Diverged, Lockstep, lockstep, payload, result
+from .cases_common import Diverged, Lockstep, lockstep, payload, result
 from .cases_lifecycle import C2S_BASE, S2C_BASE, by_direction, to
 from .contract import Adapter, Feature, PeerPlan, Scenario, open_unspliced
 from .results import CaseResult
@@ -271,11 +272,11 @@ LC = Scenario(client=PeerPlan(isn=1_000_000, tsval=100, sack_permitted=True),
               server=PeerPlan(isn=9_000_000, tsval=9_000, sack_permitted=True),
               proxy_isn_c=0x5000_0000, proxy_isn_d=0x7000_0000, proxy_tsval_c=0x0100_0000, proxy_tsval_d=0x0200_0000)
 #: Every counter near the wrap: the banner crosses 2^32 on D, the OK message's end on C, the request on both.
-LC_WRAP = Scenario(client=PeerPlan(isn=M32 - 5, tsval=100), server=PeerPlan(isn=M32 - 20, tsval=9_000),
-                   proxy_isn_c=M32 - 8, proxy_isn_d=M32 - 5, proxy_tsval_c=M32 - 1, proxy_tsval_d=7)
+LC_WRAP = Scenario(client=PeerPlan(isn=MASK32 - 5, tsval=100), server=PeerPlan(isn=MASK32 - 20, tsval=9_000),
+                   proxy_isn_c=MASK32 - 8, proxy_isn_d=MASK32 - 5, proxy_tsval_c=MASK32 - 1, proxy_tsval_d=7)
 #: C.snd_nxt = 0xFFFFFFFC at PRESPLICE: a 10-byte OK message ends at 6.
 LC_OK_WRAP = Scenario(client=PeerPlan(isn=3_000_000, tsval=1), server=PeerPlan(isn=2_000_000, tsval=2),
-                      proxy_isn_c=M32 - 4, proxy_isn_d=0x4000_0000, proxy_tsval_c=3, proxy_tsval_d=4)
+                      proxy_isn_c=MASK32 - 4, proxy_isn_d=0x4000_0000, proxy_tsval_c=3, proxy_tsval_d=4)
 #: No options, for the pair walk.
 LC_PLAIN = Scenario(client=PeerPlan(isn=1_000_000), server=PeerPlan(isn=9_000_000), proxy_isn_c=0x5000_0000,
                     proxy_isn_d=0x7000_0000)

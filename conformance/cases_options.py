@@ -24,6 +24,7 @@ from ..reference.segment import (
     UnknownOption,
     WindowScale,
 )
+from ..reference.seqspace import seq_add
 from .case import Case, Injection, from_client, from_server, ts_option
 from .cases_common import FULL, fresh_tcp_checksum, malformed, spliced_at
 from .contract import Feature
@@ -40,7 +41,7 @@ WS_REMOVE = spliced_at(client_wscale=7, server_wscale=7, strip_style=StripStyle.
 
 def sack_block(st: SpliceState) -> list[TcpOption]:
     base = st.client.splice_iss
-    return [Sack((((base + 8) & 0xFFFF_FFFF, (base + 16) & 0xFFFF_FFFF),))]
+    return [Sack(((seq_add(base, 8), seq_add(base, 16)),))]
 
 
 def with_bad_options(mutate: Callable[[bytearray, int], None]) -> Callable[[SpliceState], list[Injection]]:

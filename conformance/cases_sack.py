@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..reference.arith import MASK32
 from ..reference.relay import SpliceState
 from ..reference.segment import Sack, Segment
+from ..reference.seqspace import HALF
 from .case import Build, Case, from_client, from_server
-from .cases_common import FULL, HALF, M32, spliced_at, stream
+from .cases_common import FULL, spliced_at, stream
 
 CLIENT_SACK_ONLY = spliced_at(server_sack=False)
 SERVER_SACK_ONLY = spliced_at(client_sack=False)
@@ -23,13 +25,13 @@ NO_TS = spliced_at(ts=False)
 OUT_WRAPS = spliced_at(s2c_irs=0xFFFF_FFF0, c2s_irs=0xFFFF_FFF4)  # client SACK edges land across the wrap
 IN_WRAPS = spliced_at(s2c_iss=0xFFFF_FFF8, c2s_iss=0xFFFF_FFFC)  # the SACK's own edges wrap
 ISS_TWO = spliced_at(s2c_iss=2)  # C.splice_iss = 2: a block from 0xFFFFFFFD straddles wrap and base
-ISS_TOP = spliced_at(s2c_iss=M32)
+ISS_TOP = spliced_at(s2c_iss=MASK32)
 OK10 = spliced_at(ok_len=10)
 
 
 def blocks(base: int, *edges: tuple[int, int]) -> Sack:
     """A SACK option with blocks at the given offsets from ``base``."""
-    return Sack(tuple(((base + left) & M32, (base + right) & M32) for left, right in edges))
+    return Sack(tuple(((base + left) & MASK32, (base + right) & MASK32) for left, right in edges))
 
 
 def client_sack(*edges: tuple[int, int], ts: bool = True) -> Build:

@@ -9,19 +9,21 @@ CHOOSE_PROXY_ISN (``Scenario.needs`` adds it).
 
 from __future__ import annotations
 
+from ..reference.arith import MASK32
 from ..reference.segment import ACK, FIN, PSH, RST, SYN, Sack
+from ..reference.seqspace import HALF
 from .case import Case, from_client, from_server
-from .cases_common import FULL, HALF, M32, focused, payload, spliced_at
+from .cases_common import FULL, focused, payload, spliced_at
 from .contract import Feature
 
 F = Feature
 BELOW = frozenset({F.BELOW_BASE})
 
-IRS_TOP = spliced_at(c2s_irs=M32, s2c_irs=M32)  # both in-bases at 0xFFFFFFFF
+IRS_TOP = spliced_at(c2s_irs=MASK32, s2c_irs=MASK32)  # both in-bases at 0xFFFFFFFF
 IRS_ZERO = spliced_at(c2s_irs=0, s2c_irs=0)  # both in-bases at 0
 INPUT_WRAPS = spliced_at(c2s_irs=0xFFFF_FFF0, s2c_irs=0xFFFF_FFF8)
-OUTPUT_WRAPS = spliced_at(c2s_iss=0xFFFF_FFF8, s2c_iss=M32)
-CROSSED = spliced_at(c2s_irs=M32, c2s_iss=0, s2c_irs=0, s2c_iss=M32)  # irs at the top, iss at 0, and back
+OUTPUT_WRAPS = spliced_at(c2s_iss=0xFFFF_FFF8, s2c_iss=MASK32)
+CROSSED = spliced_at(c2s_irs=MASK32, c2s_iss=0, s2c_irs=0, s2c_iss=MASK32)  # irs at the top, iss at 0, and back
 OK10 = spliced_at(ok_len=10, server_presplice=5, client_presplice=7)
 V6 = spliced_at(family=6)
 
@@ -159,7 +161,7 @@ CASES: list[Case] = [
     Case("ACK-NOACK/data-without-ack", ("ACK-NOACK", "SEQ-MAP"),
          "Client data with PSH but not ACK, ack field 0xFFFFFFFF.",
          "The seq is mapped, the ack field relayed unchanged (RFC 9293 §3.1).",
-         lambda st: [from_client(st, 0, flags=PSH, ack=M32, payload=b"no ack")], FULL),
+         lambda st: [from_client(st, 0, flags=PSH, ack=MASK32, payload=b"no ack")], FULL),
     Case("ACK-NOACK/fin-without-ack-s2c", ("ACK-NOACK", "SEQ-MAP"),
          "A FIN without ACK from the server, ack field 0x80000000.",
          "Relayed with the ack field unchanged (RFC 9293 §3.1).",
@@ -184,7 +186,7 @@ CASES: list[Case] = [
          "it with ack 0.",
          "The FIN is relayed at 0xFFFFFFFF and the ack of 0 maps to C.splice_irs + 1 (RFC 9293 §3.4).",
          lambda st: [from_client(st, 0, flags=FIN | ACK), from_server(st, 0, ack_off=1)],
-         spliced_at(c2s_iss=M32), execute=SEQ_CTL),
+         spliced_at(c2s_iss=MASK32), execute=SEQ_CTL),
     Case("SEQ-CTL/syn-fin-round-trip", ("SEQ-CTL",),
          "A segment with SYN|FIN|ACK and 5 bytes from the client at C.splice_irs (SYN, data and FIN: 7 "
          "sequence numbers); the server acknowledges D.splice_iss + 7.",
@@ -245,9 +247,9 @@ CASES: list[Case] = [
          "Client ACK with SACK blocks [C.splice_iss + 2^31, + 2^31 + 10) and [C.splice_iss + 10, + 20).",
          "The block at half the space counts as below the base and is dropped; the other is mapped "
          "(paper §3.4.3; RFC 1982 §3.2).",
-         lambda st: [from_client(st, 0, options=[Sack((((st.client.splice_iss + HALF) & M32,
-                                                       (st.client.splice_iss + HALF + 10) & M32),
-                                                      ((st.client.splice_iss + 10) & M32,
-                                                       (st.client.splice_iss + 20) & M32)))])],
+         lambda st: [from_client(st, 0, options=[Sack((((st.client.splice_iss + HALF) & MASK32,
+                                                       (st.client.splice_iss + HALF + 10) & MASK32),
+                                                      ((st.client.splice_iss + 10) & MASK32,
+                                                       (st.client.splice_iss + 20) & MASK32)))])],
          FULL, execute=HALF_ORDER),
 ]

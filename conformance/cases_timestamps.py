@@ -8,10 +8,12 @@ timestamps relative to them (``conformance.case.ts_option``).
 
 from __future__ import annotations
 
+from ..reference.arith import MASK32
 from ..reference.relay import SpliceState
 from ..reference.segment import ACK, Sack, Segment, Timestamps
+from ..reference.seqspace import HALF
 from .case import Case, from_client, from_server, ts_option
-from .cases_common import FULL, HALF, M32, spliced_at
+from .cases_common import FULL, spliced_at
 from .contract import Feature
 
 F = Feature
@@ -19,9 +21,9 @@ F = Feature
 CLIENT_TS_ONLY = spliced_at(server_ts=False)
 SERVER_TS_ONLY = spliced_at(client_ts=False)
 NO_TS = spliced_at(ts=False)
-TSVAL_WRAPS = spliced_at(client_tsval=0xFFFF_FFF0, server_tsval=M32)
+TSVAL_WRAPS = spliced_at(client_tsval=0xFFFF_FFF0, server_tsval=MASK32)
 MAPPED_TO_ZERO = spliced_at(proxy_tsval_d=0xFFFF_FFF0, proxy_tsval_c=0xFFFF_FFF0)
-ECR_WRAPS = spliced_at(proxy_tsval_c=0xFFFF_FFFE, proxy_tsval_d=M32)
+ECR_WRAPS = spliced_at(proxy_tsval_c=0xFFFF_FFFE, proxy_tsval_d=MASK32)
 V6 = spliced_at(family=6)
 
 
@@ -115,6 +117,6 @@ CASES: list[Case] = [
          "Only the client leg uses timestamps, both use SACK: a client ACK with Timestamps and a SACK block.",
          "Timestamps stripped, the SACK block mapped (paper §3.4.1, §3.4.3).",
          lambda st: [from_client(st, 0, ack=st.client.splice_iss, flags=ACK,
-                                 options=[Sack((((st.client.splice_iss + 10) & M32,
-                                                 (st.client.splice_iss + 20) & M32),))])], CLIENT_TS_ONLY),
+                                 options=[Sack((((st.client.splice_iss + 10) & MASK32,
+                                                 (st.client.splice_iss + 20) & MASK32),))])], CLIENT_TS_ONLY),
 ]

@@ -10,18 +10,20 @@ base.
 
 from __future__ import annotations
 
+from ..reference.arith import MASK32
 from ..reference.segment import ACK, FIN, PSH, RST, SYN, URG
+from ..reference.seqspace import HALF
 from .case import Case, from_client, from_server
-from .cases_common import FULL, HALF, M32, focused, payload, spliced_at, stream
+from .cases_common import FULL, focused, payload, spliced_at, stream
 from .contract import Feature
 
 F = Feature
 BELOW = frozenset({F.BELOW_BASE})
 
-IRS_TOP = spliced_at(c2s_irs=M32, s2c_irs=M32)
+IRS_TOP = spliced_at(c2s_irs=MASK32, s2c_irs=MASK32)
 IRS_ZERO = spliced_at(c2s_irs=0, s2c_irs=0)
 INPUT_WRAPS = spliced_at(c2s_irs=0xFFFF_FFF0, s2c_irs=0xFFFF_FFF8)
-OUT_TOP = spliced_at(c2s_iss=M32, s2c_iss=M32)
+OUT_TOP = spliced_at(c2s_iss=MASK32, s2c_iss=MASK32)
 PRESPLICE = spliced_at(client_presplice=20, server_presplice=30, ok_len=10)
 V6 = spliced_at(family=6)
 

@@ -7,18 +7,19 @@ t (URG-SHIFT), and if the urgent octet itself was chopped URG is cleared and the
 
 from __future__ import annotations
 
+from ..reference.arith import MASK32
 from ..reference.segment import ACK, PSH, URG
 from .case import Case, from_client, from_server
-from .cases_common import FULL, M32, spliced_at
+from .cases_common import FULL, spliced_at
 from .contract import Feature
 
 F = Feature
 BELOW = frozenset({F.BELOW_BASE})
 URGENT = URG | ACK
 
-IRS_TOP = spliced_at(c2s_irs=M32, s2c_irs=M32)
+IRS_TOP = spliced_at(c2s_irs=MASK32, s2c_irs=MASK32)
 IRS_ZERO = spliced_at(c2s_irs=0, s2c_irs=0)
-OUT_TOP = spliced_at(c2s_iss=M32, s2c_iss=M32)
+OUT_TOP = spliced_at(c2s_iss=MASK32, s2c_iss=MASK32)
 
 CASES: list[Case] = [
     # -- URG-KEEP -------------------------------------------------------------------------------------

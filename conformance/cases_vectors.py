@@ -31,9 +31,9 @@ from typing import Any
 from ..reference.mapping import behind_base, map_tsval
 from ..reference.relay import SpliceState
 from ..reference.segment import ACK, FIN, SYN, URG, Sack, Segment, Timestamps
-from ..reference.seqspace import before, seq_add, seq_sub
+from ..reference.seqspace import HALF, before, seq_add, seq_sub
 from .case import Case, from_client, from_server, ts_option
-from .cases_common import HALF, STEP, focused, payload, spliced_at, stream
+from .cases_common import STEP, focused, payload, spliced_at, stream
 from .cases_lifecycle import based
 from .contract import Feature, PeerPlan, Scenario
 from .results import CaseKind

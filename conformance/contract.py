@@ -78,6 +78,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from ..reference.arith import MASK32
 from ..reference.errors import SpliceCheckError, SpliceStateError
 from ..reference.lifecycle import Event, Stage
 from ..reference.relay import SpliceState, StripStyle
@@ -116,7 +117,7 @@ class PeerPlan:
     df: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 <= self.isn <= 0xFFFF_FFFF or (self.tsval is not None and not 0 <= self.tsval <= 0xFFFF_FFFF):
+        if not 0 <= self.isn <= MASK32 or (self.tsval is not None and not 0 <= self.tsval <= MASK32):
             raise ValueError("ISNs and timestamps are 32-bit values")
         if self.wscale is not None and not 0 <= self.wscale <= 14:
             raise ValueError(f"window scale must be 0..14 (RFC 7323 §2.3): {self.wscale}")
@@ -150,7 +151,7 @@ class Scenario:
         if self.family not in (4, 6):
             raise ValueError(f"family must be 4 or 6: {self.family}")
         for v in (self.proxy_isn_c, self.proxy_isn_d, self.proxy_tsval_c, self.proxy_tsval_d):
-            if v is not None and not 0 <= v <= 0xFFFF_FFFF:
+            if v is not None and not 0 <= v <= MASK32:
                 raise ValueError("ISNs and timestamps are 32-bit values")
         if min(self.ok_len, self.client_presplice, self.server_presplice) < 0:
             raise ValueError("byte counts are non-negative")

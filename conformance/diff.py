@@ -36,7 +36,7 @@ from ..reference.segment import (
     addr_text,
     flags_text,
 )
-from ..reference.seqspace import seq_sub
+from ..reference.seqspace import HALF, MOD32, seq_sub
 from .contract import Observation
 from .results import FieldDiff, Geometry, StepRecord
 
@@ -306,7 +306,7 @@ def geometry(state: SpliceState, seg: Segment, model: RelayResult) -> Geometry |
 def distance(a: int, b: int) -> int:
     """Signed distance a - b in sequence space, in (-2^31, 2^31]."""
     d = int(seq_sub(a, b))
-    return d - (1 << 32) if d > (1 << 31) else d
+    return d - MOD32 if d > HALF else d
 
 
 def lines(diffs: list[FieldDiff]) -> Iterator[str]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from ..reference.arith import MASK32
 from ..reference.checksum import ones_add, tcp_checksum
 from ..reference.codec import decode, encode, push_options
 from ..reference.relay import Leg, SpliceState, StripStyle, relay
@@ -35,8 +36,6 @@ from ..reference.segment import (
 from ..reference.seqspace import seq_add
 from .case import Injection, corrupt_tcp_checksum, from_client, from_server
 from .contract import PeerPlan, Scenario
-
-MASK32 = 0xFFFF_FFFF
 
 
 def describe_scenario(s: Scenario) -> str:

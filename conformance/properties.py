@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
 from ..reference.relay import SpliceState
+from ..reference.seqspace import MOD32
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError
 from .diff import lines
@@ -108,7 +109,7 @@ def hypothesis_settings(max_examples: int, budget: Budget, steps: int | None = N
 
 def fresh_seed() -> int:
     """A seed for a run that was given none (recorded in the result, so the run can be repeated)."""
-    return random.SystemRandom().randrange(1 << 32)
+    return random.SystemRandom().randrange(MOD32)
 
 
 def adapter_spec(adapter: Adapter) -> str:

@@ -56,6 +56,7 @@ from ..reference.errors import MalformedSegment, SpliceStateError
 from ..reference.lifecycle import Event, EventType, SpliceMachine, Stage
 from ..reference.relay import Leg, RelayResult, SpliceState
 from ..reference.segment import ACK, FIN, PSH, RST, URG, Segment
+from ..reference.seqspace import seq_add
 from .case import Case, Injection
 from .contract import Adapter, Feature, Observation, Scenario, Session, open_unspliced
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
@@ -494,7 +495,7 @@ class LifecycleAgreement(SpliceAgreement):
         m = self.machine
         assert m is not None and m.d is not None
         self._event(Event(EventType.APP_RECV_CLIENT, n), f"app_recv_client({n})")
-        tsval = None if ts is None else (m.d.lastsent_ts + ts) & 0xFFFF_FFFF
+        tsval = None if ts is None else seq_add(m.d.lastsent_ts, ts)
         self._event(Event(EventType.APP_SEND_SERVER, n, tsval=tsval), f"app_send_server({n}, tsval={tsval})")
 
     def server_presplice(self, data: st.DataObject) -> None:
@@ -505,7 +506,7 @@ class LifecycleAgreement(SpliceAgreement):
         m = self.machine
         assert m is not None
         self._event(Event(EventType.APP_RECV_SERVER, n), f"app_recv_server({n})")
-        tsval = None if ts is None else (m.c.lastsent_ts + ts) & 0xFFFF_FFFF
+        tsval = None if ts is None else seq_add(m.c.lastsent_ts, ts)
         self._event(Event(EventType.APP_SEND_CLIENT, n, tsval=tsval), f"app_send_client({n}, tsval={tsval})")
 
     def presplice(self, data: st.DataObject) -> None:
@@ -518,7 +519,7 @@ class LifecycleAgreement(SpliceAgreement):
         assert m is not None
         k = min(data.draw(OK_LENGTHS.filter(bool), label="k"), m.ok_remaining)
         ts = data.draw(PROXY_TS, label="proxy ts")
-        tsval = None if ts is None else (m.c.lastsent_ts + ts) & 0xFFFF_FFFF
+        tsval = None if ts is None else seq_add(m.c.lastsent_ts, ts)
         self._event(Event(EventType.APP_SEND_CLIENT, k, tsval=tsval), f"ok_message({k}, tsval={tsval})")
 
     @precondition(lambda self: self.stage in (Stage.CONNECTED, Stage.PRESPLICED) and self.inflight < MAX_INFLIGHT)

@@ -32,6 +32,7 @@ from functools import cache
 
 from hypothesis import strategies as st
 
+from ..reference.arith import MASK32
 from ..reference.relay import StripStyle
 from ..reference.segment import (
     ACK,
@@ -50,10 +51,10 @@ from ..reference.segment import (
     UnknownOption,
     WindowScale,
 )
+from ..reference.seqspace import HALF
 from .contract import Feature, PeerPlan, Scenario
-from .plans import MASK32, Example, OptPlan, SackPlan, SegmentPlan, TsPlan
+from .plans import Example, OptPlan, SackPlan, SegmentPlan, TsPlan
 
-HALF = 1 << 31
 SPREAD = 1 << 12  # how far "near" reaches: a few segments' worth
 MAX_OPTIONS = 40
 

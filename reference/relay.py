@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
+from .arith import MASK32
 from .checksum import rfc1624_update
 from .codec import (
     _IPV4,
@@ -178,7 +179,7 @@ class Leg:
     def __post_init__(self) -> None:
         for name in ("splice_irs", "splice_iss", "lastrecv_ts", "lastsent_ts"):
             v = getattr(self, name)
-            if not 0 <= v <= 0xFFFF_FFFF:
+            if not 0 <= v <= MASK32:
                 raise ValueError(f"{name} must be a 32-bit value: {v}")
         for name in ("peer_wscale", "local_wscale"):
             v = getattr(self, name)

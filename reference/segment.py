@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from .arith import MASK32
+
 # TCP flag bits (RFC 9293 §3.1; ECE and CWR from RFC 3168 §6.1; AE, the former NS bit, RFC 3540).
 FIN = 0x001
 SYN = 0x002
@@ -183,7 +185,7 @@ class Timestamps:
     tsecr: int
 
     def __post_init__(self) -> None:
-        if not (0 <= self.tsval <= 0xFFFF_FFFF and 0 <= self.tsecr <= 0xFFFF_FFFF):
+        if not (0 <= self.tsval <= MASK32 and 0 <= self.tsecr <= MASK32):
             _u(self.tsval, 32, "TSval")
             _u(self.tsecr, 32, "TSecr")
 
@@ -337,8 +339,8 @@ class TcpHeader:
 
     def __post_init__(self) -> None:
         # one chained comparison on the hot path; the per-field checks only run to name the culprit
-        if not (0 <= self.sport <= 0xFFFF and 0 <= self.dport <= 0xFFFF and 0 <= self.seq <= 0xFFFF_FFFF
-                and 0 <= self.ack <= 0xFFFF_FFFF and 0 <= self.flags <= 0x1FF and 0 <= self.window <= 0xFFFF
+        if not (0 <= self.sport <= 0xFFFF and 0 <= self.dport <= 0xFFFF and 0 <= self.seq <= MASK32
+                and 0 <= self.ack <= MASK32 and 0 <= self.flags <= 0x1FF and 0 <= self.window <= 0xFFFF
                 and 0 <= self.urgent <= 0xFFFF and 0 <= self.reserved <= 7
                 and (self.checksum is None or 0 <= self.checksum <= 0xFFFF)):
             self._explain()

@@ -28,8 +28,11 @@ from __future__ import annotations
 
 from .arith import MASK32, Truth, Word, and_, bit_set, eq, not_, ule, ult
 
+#: The sequence space's constants, defined here once (MASK32, its mask, comes from arith): the modulus
+#: 2^32 and half of it, 2^31 — the distance at which RFC 1982's order is undefined and the sign bit of a
+#: 32-bit difference.
+MOD32 = 1 << 32
 HALF = 1 << 31
-SIGN32 = 1 << 31
 
 
 def seq_add(a: Word, b: Word) -> Word:
@@ -44,7 +47,7 @@ def seq_sub(a: Word, b: Word) -> Word:
 
 def before(a: Word, b: Word) -> Truth:
     """Linux ``before(a, b)``: ``(s32)(a - b) < 0``. True for both orders at distance 2^31."""
-    return bit_set(seq_sub(a, b), SIGN32)
+    return bit_set(seq_sub(a, b), HALF)
 
 
 def after(a: Word, b: Word) -> Truth:

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from html import escape
 
 from ..conformance.results import Geometry
+from ..reference.seqspace import HALF, MOD32
 
-MOD = 1 << 32
-HALF = 1 << 31
 WIDTH = 680
 HEIGHT = 136
 AXIS_Y = 62
@@ -36,8 +35,8 @@ MUTED = "#777777"
 
 def signed_offset(seq: int, base: int) -> int:
     """``(seq - base) mod 2^32`` as a signed distance in [-2^31, 2^31) (2^31 itself counts as below)."""
-    d = (seq - base) % MOD
-    return d - MOD if d >= HALF else d
+    d = (seq - base) % MOD32
+    return d - MOD32 if d >= HALF else d
 
 
 def _hex(n: int) -> str:
@@ -68,7 +67,7 @@ def _panel(p: _Panel, g: Geometry, lo_seg: int, hi_seg: int) -> list[str]:
     for off, anchor in ((p.lo, "start"), (p.hi, "end")):
         x = p.x(off)
         out.append(f'<line x1="{x:.1f}" y1="{AXIS_Y - 4}" x2="{x:.1f}" y2="{AXIS_Y + 4}" stroke="{INK}"/>')
-        out.append(_text(x, AXIS_Y + 18, str((g.splice_irs + off) % MOD), anchor=anchor, size=10, fill=MUTED))
+        out.append(_text(x, AXIS_Y + 18, str((g.splice_irs + off) % MOD32), anchor=anchor, size=10, fill=MUTED))
     # the wrap point: the offset at which absolute sequence numbers pass 2^32 - 1 -> 0
     wrap = signed_offset(0, g.splice_irs)
     if p.lo < wrap <= p.hi and wrap != 0:

@@ -42,12 +42,11 @@ from typing import Any
 
 import z3
 
+from ..reference.seqspace import HALF
+
 #: A z3 expression (z3 ships no type stubs).
 Expr = Any
 
-HALF = 1 << 31
-MASK16 = 0xFFFF
-MASK32 = 0xFFFF_FFFF
 
 
 # --- spec-side yardsticks (plain z3, never the model) ---------------------------------------------

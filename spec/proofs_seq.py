@@ -10,7 +10,9 @@ from __future__ import annotations
 import z3
 
 from ..reference import mapping, seqspace
-from .proofs_core import HALF, MASK32, Goal, Property, assume_in_reach, at_or_after, pos_ext, pos_var, proof, stream
+from ..reference.arith import MASK32
+from ..reference.seqspace import HALF
+from .proofs_core import Goal, Property, assume_in_reach, at_or_after, pos_ext, pos_var, proof, stream
 
 
 @proof("PROOF-SEQ-BIJECTION", "SEQ-MAP", "ACK-MAP")

@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import z3
 
 from ..reference import mapping
+from ..reference.arith import MASK16, MASK32
+from ..reference.seqspace import HALF
 from .proofs_core import (
-    HALF,
-    MASK16,
-    MASK32,
     POS_BITS,
     Expr,
     Goal,

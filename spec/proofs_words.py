@@ -16,7 +16,9 @@ from typing import Any
 import z3
 
 from ..reference import checksum, mapping, seqspace
-from .proofs_core import HALF, MASK16, MASK32, Expect, Expr, Goal, Property, one_if, proof
+from ..reference.arith import MASK16, MASK32
+from ..reference.seqspace import HALF
+from .proofs_core import Expect, Expr, Goal, Property, one_if, proof
 
 SHIFTS = range(15)  # RFC 7323 §2.3: shift counts above 14 are treated as 14
 

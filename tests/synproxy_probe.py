@@ -47,9 +47,8 @@ from typing import Literal
 from splicecheck.adapters.lab.rawsock import collect
 from splicecheck.adapters.lab.rulesets import SynproxyConfig, load_synproxy
 from splicecheck.adapters.lab.topology import Lab, Side
+from splicecheck.reference.seqspace import MOD32
 from tcpview import TcpView, craft, tcp_options, view, views
-
-MOD = 2**32
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,7 @@ class ProbePlan:
 
     def __post_init__(self) -> None:
         for name in ("client_isn", "server_isn", "client_tsval", "server_tsval"):
-            if not 0 <= getattr(self, name) < MOD:
+            if not 0 <= getattr(self, name) < MOD32:
                 raise ValueError(f"{name} must be a 32-bit unsigned value")
 
 
@@ -214,7 +213,7 @@ class _Probe:
         if not on:
             return None
         now = self.clock[who]
-        self.clock[who] = (now + 1) % MOD
+        self.clock[who] = (now + 1) % MOD32
         return now, (ecr or 0)
 
     def handshakes(self) -> None:
@@ -254,21 +253,21 @@ class _Probe:
     def data(self) -> None:
         plan, d, cli, srv, cp, sp = self.plan, self.d, self.cli, self.srv, self.cp, self.sp
         # 4. client data (acks the cookie) → relayed with the ack mapped into the server's space.
-        c_next = (plan.client_isn + 1) % MOD
+        c_next = (plan.client_isn + 1) % MOD32
         cd = craft(cli, srv, cp, sp, "PA", c_next, self.cookie + 1, window=plan.client_window,
                    options=tcp_options(ts=self.tick("client", self.client_ts, self.seen_by_client)),
                    payload=plan.client_data)
         s4 = d.step("client-data", Side.CLIENT, cd, Side.SERVER)
-        self.c_next = c_next = (c_next + len(plan.client_data)) % MOD
+        self.c_next = c_next = (c_next + len(plan.client_data)) % MOD32
         self.seen_by_server = next((v.tsval for v in s4.server if v.tsval is not None), self.seen_by_server)
 
         # 5. server data (acks the client's data) → relayed with seq mapped into the cookie space.
-        s_next = (plan.server_isn + 1) % MOD
+        s_next = (plan.server_isn + 1) % MOD32
         sd = craft(srv, cli, sp, cp, "PA", s_next, c_next, window=plan.server_window,
                    options=tcp_options(ts=self.tick("server", self.server_ts, self.seen_by_server)),
                    payload=plan.server_data)
         s5 = d.step("server-data", Side.SERVER, sd, Side.CLIENT)
-        self.s_next = (s_next + len(plan.server_data)) % MOD
+        self.s_next = (s_next + len(plan.server_data)) % MOD32
         self.seen_by_client = next((v.tsval for v in s5.client if v.tsval is not None), self.seen_by_client)
 
     def sack(self) -> None:
@@ -276,10 +275,10 @@ class _Probe:
         (cookie space). The block must lie within data the server sent: conntrack takes the highest
         SACK edge as the ack, and an ack above what the server sent is INVALID (nf_conntrack_proto_tcp)."""
         plan = self.plan
-        self.seq_offset = seq_offset = (self.cookie - plan.server_isn) % MOD
+        self.seq_offset = seq_offset = (self.cookie - plan.server_isn) % MOD32
         n = len(plan.server_data)
-        c_ack = (plan.server_isn + 1 + n // 3 + seq_offset) % MOD
-        sack_block = ((plan.server_isn + 1 + 2 * n // 3 + seq_offset) % MOD, (self.s_next + seq_offset) % MOD)
+        c_ack = (plan.server_isn + 1 + n // 3 + seq_offset) % MOD32
+        sack_block = ((plan.server_isn + 1 + 2 * n // 3 + seq_offset) % MOD32, (self.s_next + seq_offset) % MOD32)
         sk = craft(self.cli, self.srv, self.cp, self.sp, "A", self.c_next, c_ack, window=plan.client_window,
                    options=tcp_options(ts=self.tick("client", self.client_ts, self.seen_by_client),
                                        sack=[sack_block] if self.client_sack else ()))
@@ -299,7 +298,7 @@ class _Probe:
             config=self.config, plan=plan, client_isn=plan.client_isn, cookie_isn=self.cookie,
             server_syn_isn=ssyn.seq, server_isn=plan.server_isn, proxy_tsval=its, server_syn_tsval=ssyn.tsval,
             server_synack_tsval=synack_t, seq_offset=self.seq_offset,
-            ts_offset=None if its is None or synack_t is None else (its - synack_t) % MOD,
+            ts_offset=None if its is None or synack_t is None else (its - synack_t) % MOD32,
             synack_options=synack.option_names, synack_wscale=synack.option("WScale"),
             synack_mss=synack.option("MSS"), server_syn_options=ssyn.option_names,
             server_syn_wscale=ssyn.option("WScale"), server_syn_mss=ssyn.option("MSS"),
@@ -316,8 +315,8 @@ def plan_for_cookie(record: SynproxyRecord, target: int) -> ProbePlan:
     this also holds in a fresh lab. Across a minute boundary the prediction misses; check
     ``record.cookie_isn`` and retry.
     """
-    shift = (target - record.cookie_isn) % MOD
-    return replace(record.plan, client_isn=(record.client_isn + shift) % MOD)
+    shift = (target - record.cookie_isn) % MOD32
+    return replace(record.plan, client_isn=(record.client_isn + shift) % MOD32)
 
 
 def exchange_rate(lab: Lab, record: SynproxyRecord, count: int = 500, *, timeout: float = 1.0) -> float:
@@ -328,7 +327,7 @@ def exchange_rate(lab: Lab, record: SynproxyRecord, count: int = 500, *, timeout
     plan, a = record.plan, lab.addr
     cli, srv = (a.client6, a.server6) if plan.ipv6 else (a.client4, a.server4)
     last = record.steps[-1]
-    c_next = (last.sent.seq + len(last.sent.payload)) % MOD if last.sent.leg == Side.CLIENT.value else None
+    c_next = (last.sent.seq + len(last.sent.payload)) % MOD32 if last.sent.leg == Side.CLIENT.value else None
     if c_next is None:
         raise ValueError("the probe's last step was not the client's; probe with finish='none'")
     ack = last.sent.ack

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER
+from splicecheck.reference.arith import MASK32
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.errors import SpliceStateError
 from splicecheck.reference.handshake import MIN_MSS, ProxyConfig, SynOptions, answer_client, negotiate, offer_server
@@ -13,13 +14,12 @@ from splicecheck.reference.lifecycle import TRANSITIONS, Event, EventType, Refus
 from splicecheck.reference.segment import ACK, PSH, RST, IPv4Header, NoOperation, Segment, TcpHeader, Timestamps
 
 E = EventType
-M32 = 0xFFFF_FFFF
 # Figure 6/7 worked example, with concrete numbers that also wrap:
 #   client ISN 4294967290 → C.rcv_nxt starts at 4294967291; proxy ISN on C 100 → C.snd_nxt 101;
 #   server ISN 7000 → D.rcv_nxt 7001; proxy ISN on D 4294967000 → D.snd_nxt 4294967001.
-C_SOCK = Socket(CLIENT, PROXY_C, peer_isn=M32 - 5, local_isn=100, timestamps=True, peer_tsval=10, local_tsval=500,
+C_SOCK = Socket(CLIENT, PROXY_C, peer_isn=MASK32 - 5, local_isn=100, timestamps=True, peer_tsval=10, local_tsval=500,
                 peer_wscale=7, local_wscale=0, peer_mss=1460)
-D_SOCK = Socket(SERVER, PROXY_D, peer_isn=7000, local_isn=M32 - 295, timestamps=True, peer_tsval=9000,
+D_SOCK = Socket(SERVER, PROXY_D, peer_isn=7000, local_isn=MASK32 - 295, timestamps=True, peer_tsval=9000,
                 local_tsval=600, peer_wscale=2, local_wscale=7, peer_mss=1460)
 
 
@@ -52,18 +52,18 @@ def test_base_points_of_figures_6_and_7():
     m = socks_machine(ok_len=10)
     assert m.stage is Stage.PRESPLICED
     assert m.c2s_irs == 4  # C.rcv_nxt: (2^32-5) + 1 + 9 mod 2^32
-    assert m.c2s_iss == M32 - 294  # D.snd_nxt: (2^32-296) + 1
+    assert m.c2s_iss == MASK32 - 294  # D.snd_nxt: (2^32-296) + 1
     assert m.s2c_irs == 7001  # D.rcv_nxt when DONT_ACK took effect (D connected after INTEND)
     assert m.s2c_iss == 113  # C.snd_nxt 103 + the 10-byte OK message
     out = m.handle(Event(E.APP_SEND_CLIENT, 10, tsval=502))
     assert out == [] and m.stage is Stage.SPLICED and m.splice is not None
     assert (m.splice.client.splice_irs, m.splice.client.splice_iss) == (4, 113)
-    assert (m.splice.server.splice_irs, m.splice.server.splice_iss) == (7001, M32 - 294)
+    assert (m.splice.server.splice_irs, m.splice.server.splice_iss) == (7001, MASK32 - 294)
     # §3.4.1: the last timestamps before the splice, the OK message's TSval included
     assert (m.splice.client.lastsent_ts, m.splice.client.lastrecv_ts) == (502, 11)
     # client byte 4 (first after the auth exchange) becomes the server's next expected byte
     r = m.handle(from_client(4, 113, b"GET"))[0]
-    assert r.segments[0].tcp.seq == M32 - 294 and r.segments[0].tcp.ack == 7001
+    assert r.segments[0].tcp.seq == MASK32 - 294 and r.segments[0].tcp.ack == 7001
 
 
 @pytest.mark.req("LIFE-BASE-S2C")
@@ -79,11 +79,11 @@ def test_server_data_held_until_ok_message_written():
     m = SpliceMachine(C_SOCK)
     m.handle(Event(E.INTEND_SPLICE))
     m.handle(Event(E.SERVER_CONNECTED, socket=D_SOCK))
-    assert m.handle(from_server(7001, M32 - 294, b"hello")) == []  # held (DONT_ACK)
+    assert m.handle(from_server(7001, MASK32 - 294, b"hello")) == []  # held (DONT_ACK)
     with pytest.raises(SpliceStateError, match="DONT_ACK"):
         m.handle(Event(E.APP_RECV_SERVER, 5))
     m.handle(Event(E.PRESPLICE, 4))
-    assert m.handle(from_server(7006, M32 - 294, b"world")) == []
+    assert m.handle(from_server(7006, MASK32 - 294, b"world")) == []
     assert m.handle(Event(E.APP_SEND_CLIENT, 3)) == [] and m.stage is Stage.PRESPLICED
     out = m.handle(Event(E.APP_SEND_CLIENT, 1))
     assert m.stage is Stage.SPLICED
@@ -95,7 +95,7 @@ def test_server_data_held_until_ok_message_written():
 def test_empty_ok_message_splices_at_once():
     m = SpliceMachine(C_SOCK, server=D_SOCK)
     m.handle(Event(E.INTEND_SPLICE))
-    m.handle(from_server(7001, M32 - 294, b"early"))
+    m.handle(from_server(7001, MASK32 - 294, b"early"))
     out = m.handle(Event(E.PRESPLICE, 0))
     assert m.stage is Stage.SPLICED and out[0].segments[0].tcp.seq == 101
 
@@ -117,19 +117,19 @@ def test_machine_threads_the_relays_successor_state():
     m = socks_machine(ok_len=10)
     m.handle(Event(E.APP_SEND_CLIENT, 10))
     assert m.splice is not None and (m.splice.c2s_advance, m.splice.s2c_advance) == (0, 0)
-    m.handle(from_server(7001, M32 - 294, b"hello"))
+    m.handle(from_server(7001, MASK32 - 294, b"hello"))
     m.handle(from_client(4, 113 + 5, b"GET /"))
     assert (m.splice.c2s_advance, m.splice.s2c_advance) == (5, 5)
     assert m.stage is Stage.COMPLETE
     # a retransmission of the server's first bytes leaves the state as it was
     before = m.splice
-    m.handle(from_server(7001, M32 - 294, b"hel"))
+    m.handle(from_server(7001, MASK32 - 294, b"hel"))
     assert m.splice is before
 
 
 def test_rst_closes_the_splice():
     m = socks_machine(ok_len=0)
-    m.handle(from_server(7001, M32 - 294, flags=RST | ACK))
+    m.handle(from_server(7001, MASK32 - 294, flags=RST | ACK))
     assert m.stage is Stage.CLOSED
     assert m.handle(from_client(4, 103, b"late", flags=ACK | PSH)) == []
 
@@ -148,7 +148,7 @@ def _event(t: EventType) -> Event:
     if t is E.CLIENT_SEGMENT:
         return from_client(4, 103, b"x")
     if t is E.SERVER_SEGMENT:
-        return from_server(7001, M32 - 294, b"y")
+        return from_server(7001, MASK32 - 294, b"y")
     return Event(t, 1)
 
 

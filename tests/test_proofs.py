@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from splicecheck.reference import arith, checksum, mapping, seqspace
 from splicecheck.reference.arith import MASK16, ite, lshr, ult
+from splicecheck.reference.seqspace import HALF
 from splicecheck.spec import proofs
 from splicecheck.spec.proofs_core import POS_BITS, Expect, Goal, Status, check, proof
 from splicecheck.spec.requirements import BY_ID as REQUIREMENTS
@@ -328,7 +329,6 @@ _ORIGINAL_SPLIT_TRIM = mapping.split_trim
 _ORIGINAL_MAP_SEQ = mapping.map_seq
 _ORIGINAL_BEHIND_BASE = mapping.behind_base
 _ORIGINAL_MAP_SACK_BLOCK = mapping.map_sack_block
-HALF = 1 << 31
 
 # (name, [(module, attribute, replacement)], property that must now fail)
 MUTANTS: list[tuple[str, list[tuple[Any, str, Any]], str]] = [

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from splicecheck.adapters.reference import ReferenceAdapter
 from splicecheck.conformance.contract import Feature, PeerPlan, Scenario
 from splicecheck.conformance.model import reference_state
-from splicecheck.conformance.plans import MASK32, Example, SackPlan, SegmentPlan, straddles_wrap
+from splicecheck.conformance.plans import Example, SackPlan, SegmentPlan, straddles_wrap
 from splicecheck.conformance.properties import (
     BY_SLUG,
     CASES,
@@ -28,6 +28,7 @@ from splicecheck.conformance.properties import (
 from splicecheck.conformance.results import CaseKind, CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
 from splicecheck.conformance.strategies import HALF, UNIFORM, WRAP, Numbers, examples, seq32
+from splicecheck.reference.arith import MASK32
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment
 from splicecheck.reference.relay import RelayResult, SpliceState, relay

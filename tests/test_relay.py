@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, IPerror
 from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6
 from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
+from splicecheck.reference.arith import MASK32
 from splicecheck.reference.checksum import ipv4_header_checksum, tcp_checksum
 from splicecheck.reference.codec import decode, encode, push_options, serialise
 from splicecheck.reference.icmp import PacketTooBig, encode_icmp
@@ -37,9 +38,7 @@ from splicecheck.reference.segment import (
     WindowScale,
     pad_options,
 )
-from splicecheck.reference.seqspace import before
-
-M32 = 0xFFFF_FFFF
+from splicecheck.reference.seqspace import HALF, before
 
 
 def only(result) -> Segment:
@@ -75,15 +74,15 @@ def test_worked_example_both_directions(v6):
 
 @pytest.mark.req("SEQ-MAP", "ACK-MAP")
 def test_mapping_across_wrap_exhaustive():
-    edges = [0, 1, 2, 0x7FFF_FFFF, 0x8000_0000, M32 - 1, M32]
+    edges = [0, 1, 2, 0x7FFF_FFFF, 0x8000_0000, MASK32 - 1, MASK32]
     for c_irs, s_iss in itertools.product(edges, repeat=2):
-        st_ = state(c_irs=c_irs, c_iss=M32 - 3, s_irs=5, s_iss=s_iss)
+        st_ = state(c_irs=c_irs, c_iss=MASK32 - 3, s_irs=5, s_iss=s_iss)
         for k in range(0, 600, 37):
-            seq = (c_irs + k) & M32
-            ack = (M32 - 3 + k) & M32
+            seq = (c_irs + k) & MASK32
+            ack = (MASK32 - 3 + k) & MASK32
             out = only(relay(st_, seg(st_, seq=seq, ack=ack, payload=b"a"), 0.0))
-            assert out.tcp.seq == (s_iss + k) & M32
-            assert out.tcp.ack == (5 + k) & M32
+            assert out.tcp.seq == (s_iss + k) & MASK32
+            assert out.tcp.ack == (5 + k) & MASK32
 
 
 @pytest.mark.req("ACK-NOACK")
@@ -95,11 +94,11 @@ def test_ack_field_of_bare_rst_is_not_mapped():
 
 @pytest.mark.req("SEQ-CTL")
 def test_fin_occupies_one_number_after_the_data():
-    st_ = state(c_irs=M32 - 2, s_iss=M32)
-    out = only(relay(st_, seg(st_, seq=M32 - 2, flags=ACK | FIN, payload=b"abcd"), 0.0))
+    st_ = state(c_irs=MASK32 - 2, s_iss=MASK32)
+    out = only(relay(st_, seg(st_, seq=MASK32 - 2, flags=ACK | FIN, payload=b"abcd"), 0.0))
     assert out.tcp.flags & FIN
-    assert out.tcp.seq == M32 and out.seg_len == 5
-    assert (out.tcp.seq + out.seg_len) & M32 == (M32 + 5) & M32  # the FIN is number M32 + 4 mod 2^32
+    assert out.tcp.seq == MASK32 and out.seg_len == 5
+    assert (out.tcp.seq + out.seg_len) & MASK32 == (MASK32 + 5) & MASK32  # the FIN is number MASK32 + 4 mod 2^32
 
 
 @pytest.mark.req("SEQ-CTL", "TRIM-REST")
@@ -162,28 +161,28 @@ def test_segment_on_neither_leg_is_not_relayed():
 
 def expected_bytes(seq: int, payload: bytes, irs: int) -> bytes:
     """Bytes at or after irs, by a plain per-byte reading of Linux before()."""
-    return bytes(b for i, b in enumerate(payload) if not before((seq + i) & M32, irs))
+    return bytes(b for i, b in enumerate(payload) if not before((seq + i) & MASK32, irs))
 
 
 @pytest.mark.req("TRIM-SOUND", "TRIM-COMPLETE", "TRIM-REST", "TRIM-BELOW")
-@pytest.mark.parametrize("irs", [0, 1, 40, 0x8000_0000, M32 - 40, M32])
+@pytest.mark.parametrize("irs", [0, 1, 40, 0x8000_0000, MASK32 - 40, MASK32])
 def test_trim_exhaustive_over_wrap_window(irs):
-    st_ = state(c_irs=irs, s_iss=M32 - 7)
+    st_ = state(c_irs=irs, s_iss=MASK32 - 7)
     payload = bytes(range(1, 41))
     for off in range(-60, 30):
         for n in (0, 1, 2, 17, 40):
-            seq = (irs + off) & M32
+            seq = (irs + off) & MASK32
             data = payload[:n]
             r = relay(st_, seg(st_, seq=seq, payload=data), 0.0)
             want = expected_bytes(seq, data, irs)
             if n and off + n <= 0:  # wholly below the base: a pure ACK at the base
                 out = only(r)
-                assert out.payload == b"" and out.tcp.seq == M32 - 7 and Note.BELOW_BASE_PURE_ACK in r.notes
+                assert out.payload == b"" and out.tcp.seq == MASK32 - 7 and Note.BELOW_BASE_PURE_ACK in r.notes
                 continue
             out = only(r)
             assert out.payload == want == data[max(0, -off):]
             # a zero-length segment occupies no sequence space: nothing to trim, mapped as it is
-            expect_seq = (M32 - 7 + (off if n == 0 else max(off, 0))) & M32
+            expect_seq = (MASK32 - 7 + (off if n == 0 else max(off, 0))) & MASK32
             assert out.tcp.seq == expect_seq
             assert checksums_valid(out)
 
@@ -198,15 +197,15 @@ def test_wholly_below_without_ack_or_with_rst_is_dropped(flags):
 
 @pytest.mark.req("TRIM-HALF", "SEQ-ORDER-HALF")
 def test_segment_exactly_half_the_space_away_is_trimmed_whole():
-    for irs in (0, 5, 0x8000_0000, M32):
-        far = (irs + 0x8000_0000) & M32
+    for irs in (0, 5, 0x8000_0000, MASK32):
+        far = (irs + 0x8000_0000) & MASK32
         assert before(far, irs) and before(irs, far)  # Linux's order holds both ways at 2^31
         st_ = state(c_irs=irs)
         r = relay(st_, seg(st_, seq=far, payload=b"abc"), 0.0)
         out = only(r)
         assert out.payload == b"" and Note.BELOW_BASE_PURE_ACK in r.notes
         # one number closer is ahead of the base: relayed whole
-        r = relay(st_, seg(st_, seq=(far - 1) & M32, payload=b"abc"), 0.0)
+        r = relay(st_, seg(st_, seq=(far - 1) & MASK32, payload=b"abc"), 0.0)
         assert only(r).payload == b"abc"
 
 
@@ -227,11 +226,11 @@ def test_corrupt_payload_stays_corrupt_after_trim(cut):
 
 @pytest.mark.req("URG-KEEP", "URG-SHIFT", "URG-CLEAR")
 def test_urgent_pointer_exhaustive():
-    irs = M32 - 5
+    irs = MASK32 - 5
     st_ = state(c_irs=irs)
     for off in range(-12, 3):
         for urp in range(0, 20):
-            seq = (irs + off) & M32
+            seq = (irs + off) & MASK32
             s = seg(st_, seq=seq, flags=ACK | URG, urgent=urp, payload=bytes(range(15)))
             out = only(relay(st_, s, 0.0))
             t = max(0, -off)
@@ -242,7 +241,7 @@ def test_urgent_pointer_exhaustive():
             else:
                 assert out.tcp.flags & URG and out.tcp.urgent == urp - t
                 # same octet: old seq + urp == new seq + new urp (in the in-space)
-                assert (seq + urp) & M32 == (irs + out.tcp.urgent) & M32
+                assert (seq + urp) & MASK32 == (irs + out.tcp.urgent) & MASK32
 
 
 # --- timestamps ----------------------------------------------------------------------------------
@@ -250,7 +249,7 @@ def test_urgent_pointer_exhaustive():
 
 @pytest.mark.req("TS-VAL", "TS-ECR")
 def test_every_timestamp_option_is_mapped():
-    st_ = state(ts=True, c_lastrecv_ts=M32 - 1, c_lastsent_ts=7, s_lastrecv_ts=100, s_lastsent_ts=M32)
+    st_ = state(ts=True, c_lastrecv_ts=MASK32 - 1, c_lastsent_ts=7, s_lastrecv_ts=100, s_lastsent_ts=MASK32)
     opts = [NoOperation(), NoOperation(), Timestamps(2, 9), NoOperation(), NoOperation(), Timestamps(5, 8)]
     out = only(relay(st_, seg(st_, seq=1000, options=opts), 0.0))
     ts = [o for o in out.tcp.options if isinstance(o, Timestamps)]
@@ -280,12 +279,12 @@ def test_timestamps_stripped_when_one_leg_lacks_them(style):
 
 @pytest.mark.req("SACK-MAP", "SACK-CLIP")
 def test_sack_blocks_mapped_clipped_dropped():
-    st_ = state(sack=True, c_iss=M32 - 10, s_irs=50)  # client acks data the proxy sent from M32-10
-    blocks = ((M32 - 30, M32 - 20), (M32 - 15, 3), (5, 9))  # wholly below; straddling the base (and wrap); above
+    st_ = state(sack=True, c_iss=MASK32 - 10, s_irs=50)  # client acks data the proxy sent from MASK32-10
+    blocks = ((MASK32 - 30, MASK32 - 20), (MASK32 - 15, 3), (5, 9))  # below; across the base (and wrap); above
     out = only(relay(st_, seg(st_, seq=1000, options=[NoOperation(), NoOperation(), Sack(blocks)]), 0.0))
     sack = out.tcp.option(Sack)
     assert isinstance(sack, Sack)
-    # the base M32-10 = 2^32-11 maps to 50, so an edge e maps to 50 + (e + 11) mod 2^32
+    # the base MASK32-10 = 2^32-11 maps to 50, so an edge e maps to 50 + (e + 11) mod 2^32
     assert sack.blocks == ((50, 50 + 14), (50 + 16, 50 + 20))
     assert checksums_valid(out)
 
@@ -376,7 +375,7 @@ def test_oversized_segment_gets_packet_too_big_v6():
 
 # --- every output: checksums, random states -------------------------------------------------------
 
-u32 = st.integers(0, M32)
+u32 = st.integers(0, MASK32)
 
 
 @pytest.mark.req("TCPCSUM-VALID", "IPCSUM-VALID")
@@ -389,14 +388,14 @@ def test_every_output_checksum_equals_full_recomputation(c_irs, c_iss, s_irs, s_
                                                           sack, style, tsv, sl, sr):
     st_ = state(c_irs, c_iss, s_irs, s_iss, v6=v6, ts=ts, sack=sack, style=style, c_timestamps=True)
     opts = [NoOperation(), NoOperation(), Timestamps(tsv, sl), NoOperation(), NoOperation(), Sack(((sl, sr),))]
-    s = seg(st_, seq=(c_irs + off) & M32, ack=sr, flags=flags, urgent=urp, payload=bytes(range(n)), options=opts)
+    s = seg(st_, seq=(c_irs + off) & MASK32, ack=sr, flags=flags, urgent=urp, payload=bytes(range(n)), options=opts)
     result = relay(st_, s, 0.0)
     for out in result.segments:
         assert checksums_valid(out)
         assert decode(encode(out)) == out
         assert encode(out) == serialise(out)  # the wire form the relay attached is the fields' encoding
     # a segment built by hand (no wire bytes, checksums to compute) is relayed exactly as its decoded twin
-    hand = seg(st_, seq=(c_irs + off) & M32, ack=sr, flags=flags, urgent=urp, payload=bytes(range(n)), options=opts,
+    hand = seg(st_, seq=(c_irs + off) & MASK32, ack=sr, flags=flags, urgent=urp, payload=bytes(range(n)), options=opts,
                sealed=False)
     assert relay(st_, hand, 0.0) == result
 
@@ -409,7 +408,6 @@ def test_result_stamped_with_now():
 
 # --- stream order: the advance, past 2 GiB (TRIM-2GIB) --------------------------------------------
 
-HALF = 1 << 31
 
 
 def stream_position(x: int, base: int, advance: int) -> int:
@@ -428,16 +426,16 @@ def with_advance(st_: SpliceState, c2s: int = 0, s2c: int = 0) -> SpliceState:
 
 @pytest.mark.req("TRIM-SOUND", "TRIM-COMPLETE", "TRIM-2GIB", "TRIM-REST")
 @pytest.mark.parametrize("advance", [0, 1, 65536, 1 << 30, HALF - 1, HALF])
-@pytest.mark.parametrize("irs", [0, 40, M32 - 40])
+@pytest.mark.parametrize("irs", [0, 40, MASK32 - 40])
 def test_trim_by_stream_position_at_every_advance(advance, irs):
     """Exhaustive near every edge: the base, the far end of the stretch that precedes it
     (base - (2^31 - advance)), the furthest point and 2^31 past the base."""
-    st_ = with_advance(state(c_irs=irs, s_iss=M32 - 7), c2s=advance)
+    st_ = with_advance(state(c_irs=irs, s_iss=MASK32 - 7), c2s=advance)
     payload = bytes(range(1, 41))
     edges = {0, -(HALF - advance), advance, HALF, 1 << 32}
     for edge in edges:
         for off in range(edge - 45, edge + 5):
-            seq = (irs + off) & M32
+            seq = (irs + off) & MASK32
             r = relay(st_, seg(st_, seq=seq, payload=payload), 0.0)
             start = stream_position(seq, irs, advance)
             if start + len(payload) > advance + HALF:
@@ -449,7 +447,7 @@ def test_trim_by_stream_position_at_every_advance(advance, irs):
                 continue
             assert out.payload == kept, (advance, off)
             trimmed = len(payload) - len(kept)
-            assert r.trimmed == trimmed and out.tcp.seq == (M32 - 7 + off + trimmed) & M32
+            assert r.trimmed == trimmed and out.tcp.seq == (MASK32 - 7 + off + trimmed) & MASK32
             assert checksums_valid(out)
 
 
@@ -466,7 +464,7 @@ def test_a_stream_past_2_gib_keeps_relaying():
         assert r.trimmed == 0 and only(r).payload == payload, i
         assert r.state is not None and r.state.c2s_advance == min((i + 1) * len(payload), HALF)
         st_ = r.state
-        seq = (seq + len(payload)) & M32
+        seq = (seq + len(payload)) & MASK32
     assert st_.c2s_advance == HALF and st_.s2c_advance == 0
     nxt = seg(st_, seq=seq, payload=b"more data", df=False)
     assert only(relay(st_, nxt, 0.0)).payload == b"more data"
@@ -486,9 +484,9 @@ def test_advance_moves_with_segments_ending_at_most_a_window_ahead():
     # a segment ending exactly a window ahead of the furthest point moves it; one byte further does not,
     # though it is relayed whole (it is ahead, and a receiver will judge it against its own window)
     st3 = r.state
-    moved = relay(st3, seg(st3, seq=(1003 + window - 2) & M32, payload=b"yz"), 0.0)
+    moved = relay(st3, seg(st3, seq=(1003 + window - 2) & MASK32, payload=b"yz"), 0.0)
     assert moved.state is not None and moved.state.c2s_advance == 3 + window
-    far = relay(st3, seg(st3, seq=(1003 + window - 1) & M32, payload=b"yz"), 0.0)
+    far = relay(st3, seg(st3, seq=(1003 + window - 1) & MASK32, payload=b"yz"), 0.0)
     assert only(far).payload == b"yz" and far.state is st3
     # so one stray segment cannot drag the stream's furthest point away: a pre-splice retransmission
     # is still trimmed after it
@@ -499,9 +497,9 @@ def test_advance_moves_with_segments_ending_at_most_a_window_ahead():
         assert relay(st3, s, 0.0).state is st3
     # the advance saturates at 2^31 and stays there
     near = with_advance(st_, c2s=HALF - 2)
-    sat = relay(near, seg(near, seq=(1000 + HALF - 2) & M32, payload=b"abcd"), 0.0)
+    sat = relay(near, seg(near, seq=(1000 + HALF - 2) & MASK32, payload=b"abcd"), 0.0)
     assert sat.state is not None and sat.state.c2s_advance == HALF
-    assert relay(sat.state, seg(sat.state, seq=(1000 + HALF + 2) & M32, payload=b"e"), 0.0).state is sat.state
+    assert relay(sat.state, seg(sat.state, seq=(1000 + HALF + 2) & MASK32, payload=b"e"), 0.0).state is sat.state
 
 
 @pytest.mark.req("TRIM-2GIB")
@@ -525,11 +523,11 @@ def test_successor_state_is_the_input_when_nothing_changes():
 def test_sack_blocks_of_a_stream_past_2_gib_are_mapped_not_dropped():
     """SACK blocks from the client acknowledge server→client data: judged by that direction's advance."""
     st_ = state(sack=True, c_iss=5000, s_irs=90000)
-    far = (5000 + HALF + 100) & M32  # 2 GiB and 100 bytes past the base of the server's stream
+    far = (5000 + HALF + 100) & MASK32  # 2 GiB and 100 bytes past the base of the server's stream
     opts = [NoOperation(), NoOperation(), Sack(((far, far + 50),))]
     fresh = with_advance(st_, s2c=HALF)
     out = only(relay(fresh, seg(fresh, seq=1000, options=opts), 0.0))
-    assert out.tcp.option(Sack) == Sack((((90000 + HALF + 100) & M32, (90000 + HALF + 150) & M32),))
+    assert out.tcp.option(Sack) == Sack((((90000 + HALF + 100) & MASK32, (90000 + HALF + 150) & MASK32),))
     # at advance 0 (the old, fixed rule) the same block reads as lying before the base and is dropped
     assert only(relay(st_, seg(st_, seq=1000, options=opts), 0.0)).tcp.option(Sack) is None
     # a block reaching before the base is still clipped once the stream has advanced (less than 2^31)
@@ -598,7 +596,7 @@ def test_relay_of_decoded_and_hand_built_segments_agree(opts, v6, off, n, advanc
     its fields' encoding, with valid checksums."""
     st_ = with_advance(state(c_iss=5000, s_irs=90000, v6=v6, ts=True, sack=True, style=style), s2c=advance % (HALF + 1))
     fresh = tuple(NoOperation() if isinstance(o, NoOperation) else o for o in opts)
-    args = {"seq": (1000 + off) & M32, "ack": 5000, "payload": bytes(range(n))}
+    args = {"seq": (1000 + off) & MASK32, "ack": 5000, "payload": bytes(range(n))}
     decoded = seg(st_, options=opts, **args)
     hand = seg(st_, options=fresh, sealed=False, **args)
     assert decoded._wire is not None and hand._wire is None

@@ -37,12 +37,11 @@ from splicecheck.conformance.results import Verdict
 from splicecheck.conformance.runner import run, run_case
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.segment import ACK, PSH, Sack, Segment, UnknownOption
-from splicecheck.reference.seqspace import seq_add, seq_sub
+from splicecheck.reference.seqspace import MOD32, seq_add, seq_sub
 
-MOD = 2**32
 #: ISNs just below 2^32: the PORT line straddles the wrap, so the base lies past it.
-WRAP = Scenario(client=PeerPlan(isn=MOD - 16, tsval=5, sack_permitted=True, wscale=7),
-                server=PeerPlan(isn=MOD - 2, tsval=MOD - 1, sack_permitted=True, wscale=2))
+WRAP = Scenario(client=PeerPlan(isn=MOD32 - 16, tsval=5, sack_permitted=True, wscale=7),
+                server=PeerPlan(isn=MOD32 - 2, tsval=MOD32 - 1, sack_permitted=True, wscale=2))
 
 
 def _need() -> None:
@@ -179,7 +178,7 @@ def test_learnt_state_is_the_seqadj_mapping(adapter: SeqadjFtpAdapter) -> None:
         # base: the client's byte after the PORT line, and the server-side number of that same byte
         assert st.client.splice_irs == seq_add(p, len(rec.port_sent))
         assert st.server.splice_iss == seq_add(p, len(rec.port_relayed))
-        assert seq_sub(st.server.splice_iss, st.client.splice_irs) == delta % MOD
+        assert seq_sub(st.server.splice_iss, st.client.splice_irs) == delta % MOD32
         assert st.client.splice_irs < p  # the PORT line straddles 2^32: the base wrapped
         # server→client: no offsets at all
         assert st.client.splice_iss == st.server.splice_irs == seq_add(WRAP.server.isn, 1)
@@ -284,7 +283,7 @@ def test_finding_segments_dropped_after_the_splice() -> None:
 @pytest.mark.live
 def test_scenario_presplice_counts_place_the_bases_where_the_model_does() -> None:
     _need()
-    sc = Scenario(client=PeerPlan(isn=5), server=PeerPlan(isn=MOD - 3), client_presplice=40, server_presplice=10)
+    sc = Scenario(client=PeerPlan(isn=5), server=PeerPlan(isn=MOD32 - 3), client_presplice=40, server_presplice=10)
     with SeqadjFtpAdapter().open(sc) as s:
         assert s.state.client.splice_irs == first_byte(sc.client, 40)
         assert s.state.server.splice_irs == first_byte(sc.server, 10)

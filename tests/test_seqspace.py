@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from splicecheck.reference.seqspace import (
     HALF,
+    MOD32,
     after,
     before,
     before_eq,
@@ -22,21 +23,20 @@ from splicecheck.reference.seqspace import (
     unordered,
 )
 
-M = 1 << 32
 SIDE = 200  # values on each side of a window's centre
 
 
 def window(centre: int) -> list[int]:
-    return [(centre + d) % M for d in range(-SIDE, SIDE + 1)]
+    return [(centre + d) % MOD32 for d in range(-SIDE, SIDE + 1)]
 
 
-WINDOWS = {"zero": window(0), "half": window(HALF), "max": window(M - 1)}
+WINDOWS = {"zero": window(0), "half": window(HALF), "max": window(MOD32 - 1)}
 
 
 def s32(x: int) -> int:
     """Two's complement reading of a 32-bit value, as C's ``(s32)`` cast."""
-    x %= M
-    return x - M if x >= HALF else x
+    x %= MOD32
+    return x - MOD32 if x >= HALF else x
 
 
 def ref_before(a: int, b: int) -> bool:
@@ -68,7 +68,7 @@ def test_orders_exhaustively_over_wrap_windows(wa, wb):
             assert lt == ref_serial_lt(a, b), (a, b)
             assert gt == ref_serial_gt(a, b), (a, b)
             un = unordered(a, b)
-            assert un == ((b - a) % M == HALF), (a, b)
+            assert un == ((b - a) % MOD32 == HALF), (a, b)
             if un:
                 halves += 1
                 # RFC 1982 leaves it undefined; Linux says "before" both ways.
@@ -89,24 +89,24 @@ def test_seq_add_sub_wrap_over_windows(wa, wb):
         for b in WINDOWS[wb]:
             s = seq_add(a, b)
             d = seq_sub(a, b)
-            assert s == (a + b) % M and 0 <= s < M
-            assert d == (a - b) % M and 0 <= d < M
+            assert s == (a + b) % MOD32 and 0 <= s < MOD32
+            assert d == (a - b) % MOD32 and 0 <= d < MOD32
             assert seq_add(d, b) == a
             assert seq_sub(s, b) == a
 
 
 def test_half_distance_concretely():
-    for a in (0, 1, HALF - 1, HALF, M - 1):
-        b = (a + HALF) % M
+    for a in (0, 1, HALF - 1, HALF, MOD32 - 1):
+        b = (a + HALF) % MOD32
         assert unordered(a, b) and unordered(b, a)
         assert before(a, b) and before(b, a)
         assert after(a, b) and after(b, a)
         assert not serial_lt(a, b) and not serial_lt(b, a)
         assert not serial_gt(a, b) and not serial_gt(b, a)
         # One step closer and the orders agree again.
-        c = (b - 1) % M
+        c = (b - 1) % MOD32
         assert before(a, c) and serial_lt(a, c) and not before(c, a) and not unordered(a, c)
-        c = (b + 1) % M
+        c = (b + 1) % MOD32
         assert after(a, c) and serial_gt(a, c) and not after(c, a)
 
 
@@ -120,22 +120,22 @@ def test_wrap_examples():
     assert not before(5, 5) and not after(5, 5) and before_eq(5, 5)
 
 
-@pytest.mark.parametrize("left", [0, 1, HALF - 1, HALF, M - 200, M - 1])
-@pytest.mark.parametrize("length", [0, 1, 2, 100, 65535, HALF, M - 1])
+@pytest.mark.parametrize("left", [0, 1, HALF - 1, HALF, MOD32 - 200, MOD32 - 1])
+@pytest.mark.parametrize("length", [0, 1, 2, 100, 65535, HALF, MOD32 - 1])
 def test_in_window_at_wrap(left, length):
-    for d in [*range(-3, 4), length - 1, length, length + 1, M - 1]:
-        x = (left + d) % M
-        expected = (x - left) % M < length
+    for d in [*range(-3, 4), length - 1, length, length + 1, MOD32 - 1]:
+        x = (left + d) % MOD32
+        expected = (x - left) % MOD32 < length
         assert in_window(x, left, length) == expected, (x, left, length)
     if length:
         assert in_window(left, left, length)
-        assert in_window((left + length - 1) % M, left, length)
-    assert not in_window((left + length) % M, left, length)
+        assert in_window((left + length - 1) % MOD32, left, length)
+    assert not in_window((left + length) % MOD32, left, length)
 
 
 def test_in_window_across_zero():
-    left = M - 10
-    inside = [(left + i) % M for i in range(20)]
+    left = MOD32 - 10
+    inside = [(left + i) % MOD32 for i in range(20)]
     assert all(in_window(x, left, 20) for x in inside)
     assert inside[-1] == 9
     assert not in_window(10, left, 20)
@@ -143,7 +143,7 @@ def test_in_window_across_zero():
     assert not any(in_window(x, left, 0) for x in inside)
 
 
-@given(st.integers(0, M - 1), st.integers(0, M - 1))
+@given(st.integers(0, MOD32 - 1), st.integers(0, MOD32 - 1))
 def test_orders_random(a, b):
     assert before(a, b) == ref_before(a, b)
     assert serial_lt(a, b) == ref_serial_lt(a, b)

@@ -58,14 +58,13 @@ from splicecheck.reference.segment import (
     addr,
     pad_options,
 )
-
-MOD = 1 << 32
+from splicecheck.reference.seqspace import MOD32
 
 #: A scenario like the probe's: different window scales on the two legs, SACK and timestamps near the wrap.
 PLAIN = Scenario(client=PeerPlan(isn=1_000_000, wscale=6, sack_permitted=True, tsval=100_000),
                  server=PeerPlan(isn=3_000_000_000, mss=1400, wscale=2, sack_permitted=True, tsval=4_000_000_000))
-WRAP = Scenario(client=PeerPlan(isn=MOD - 1, wscale=7, sack_permitted=True, tsval=MOD - 2),
-                server=PeerPlan(isn=MOD - 3, wscale=7, sack_permitted=True, tsval=MOD - 1))
+WRAP = Scenario(client=PeerPlan(isn=MOD32 - 1, wscale=7, sack_permitted=True, tsval=MOD32 - 2),
+                server=PeerPlan(isn=MOD32 - 3, wscale=7, sack_permitted=True, tsval=MOD32 - 1))
 
 
 def data_both_ways(st: SpliceState) -> list[Segment]:
@@ -261,7 +260,7 @@ def test_handshake_is_consumed_and_kept_as_evidence(adapter: SynproxyAdapter) ->
         its, t = h.synack.tcp.option(Timestamps), h.server_synack.tcp.option(Timestamps)
         echo = h.server_ack.tcp.option(Timestamps)
         assert isinstance(its, Timestamps) and isinstance(t, Timestamps) and isinstance(echo, Timestamps)
-        assert echo.tsecr == (t.tsval + (t.tsval - its.tsval)) % MOD != t.tsval
+        assert echo.tsecr == (t.tsval + (t.tsval - its.tsval)) % MOD32 != t.tsval
         assert len(h.observation.to_client) == 2 and len(h.observation.to_server) == 2
 
 
@@ -273,7 +272,7 @@ def test_every_option_combination_sets_up(adapter: SynproxyAdapter, family: int)
         for sack in (False, True):
             for ws in (None, 0, 14):
                 sc = Scenario(client=PeerPlan(isn=7, mss=536, wscale=ws, sack_permitted=sack, tsval=9 if ts else None),
-                              server=PeerPlan(isn=MOD - 7, mss=None, wscale=ws, sack_permitted=not sack,
+                              server=PeerPlan(isn=MOD32 - 7, mss=None, wscale=ws, sack_permitted=not sack,
                                               tsval=None if ts else 11), family=family)
                 with adapter.open(sc) as session:
                     st = session.state

@@ -18,6 +18,7 @@ from splicecheck.conformance.case import from_client, from_server
 from splicecheck.conformance.contract import PeerPlan
 from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
 from splicecheck.conformance.trace.fast import FastTransform, fast_equal, output_key, seg_key
+from splicecheck.reference.arith import MASK32
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.mapping import ADVANCE_LIMIT
 from splicecheck.reference.relay import Direction, Endpoint, Leg, SpliceState, relay
@@ -53,12 +54,10 @@ from trace_synth import (
     ttl_kept,
 )
 
-M32 = 0xFFFF_FFFF
-
 
 def _u32(rng: random.Random) -> int:
-    return rng.choice([rng.randrange(1 << 32), rng.randrange(16), M32 - rng.randrange(16),
-                       (1 << 31) + rng.randrange(-8, 8)]) & M32
+    return rng.choice([rng.randrange(1 << 32), rng.randrange(16), MASK32 - rng.randrange(16),
+                       (1 << 31) + rng.randrange(-8, 8)]) & MASK32
 
 
 def random_state(rng: random.Random) -> SpliceState:
@@ -194,7 +193,7 @@ def test_fast_path_declines_what_it_cannot_do() -> None:
 def test_advance_threads_like_the_model_across_2gib() -> None:
     """A long stream, segment after segment: the fast path's advance is the relay's successor state's."""
     st = SpliceState(
-        Leg(Endpoint(addr("198.18.0.2"), 1), Endpoint(addr("198.18.0.1"), 2), M32 - 1000, 5, peer_mss=65535),
+        Leg(Endpoint(addr("198.18.0.2"), 1), Endpoint(addr("198.18.0.1"), 2), MASK32 - 1000, 5, peer_mss=65535),
         Leg(Endpoint(addr("198.19.0.2"), 3), Endpoint(addr("198.19.0.1"), 4), 77, 123, peer_mss=65535))
     xf = FastTransform(st, Direction.C2S)
     adv = 0

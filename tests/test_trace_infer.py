@@ -20,6 +20,7 @@ from splicecheck.conformance.trace.params import (
     parse_params,
     state_entry,
 )
+from splicecheck.reference.arith import MASK32
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment, SpliceCheckError
 from splicecheck.reference.relay import Endpoint, Leg, RelayResult, SpliceState, StripStyle, direction_of
@@ -27,7 +28,6 @@ from splicecheck.reference.segment import addr
 from trace_synth import ConnPlan, default_scenario, synth_pair
 
 DATA = Path(__file__).parent / "data" / "trace"
-M32 = 0xFFFF_FFFF
 
 
 def inferred(c: Path, s: Path, tmp: Path, **kw: object) -> list[dict[str, object]]:
@@ -61,9 +61,9 @@ SCENARIOS = {
     "ok-message-only": default_scenario(ok_len=2),
     "ipv6": default_scenario(family=6, client_presplice=3),
     "no-timestamps-on-server": default_scenario(server=PeerPlan(isn=77, mss=1200, wscale=4, sack_permitted=True)),
-    "no-options-client": Scenario(client=PeerPlan(isn=M32, mss=None), server=PeerPlan(isn=0, tsval=5)),
+    "no-options-client": Scenario(client=PeerPlan(isn=MASK32, mss=None), server=PeerPlan(isn=0, tsval=5)),
     "client-without-df": default_scenario(client=PeerPlan(isn=5, df=False, tsval=9)),
-    "proxy-isn-chosen": default_scenario(proxy_isn_c=M32, proxy_isn_d=0, proxy_tsval_c=M32, proxy_tsval_d=1),
+    "proxy-isn-chosen": default_scenario(proxy_isn_c=MASK32, proxy_isn_d=0, proxy_tsval_c=MASK32, proxy_tsval_d=1),
 }
 
 
@@ -126,7 +126,7 @@ def test_synproxy_recording_is_judged_as_it_was_live() -> None:
 
 def _without_handshakes(tmp_path: Path, transparent: bool, wscale: int | None = None) -> tuple[Path, Path]:
     c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
-    sc = default_scenario(client=PeerPlan(isn=M32 - 9, wscale=wscale, sack_permitted=True, tsval=M32),
+    sc = default_scenario(client=PeerPlan(isn=MASK32 - 9, wscale=wscale, sack_permitted=True, tsval=MASK32),
                           server=PeerPlan(isn=1234, wscale=wscale, sack_permitted=True, tsval=99))
     synth_pair(c, s, [ConnPlan(sc, segments=60, sack=False, transparent=transparent)], seed=6)
     cut_c, cut_s = tmp_path / "cc.pcap", tmp_path / "cs.pcap"
@@ -182,7 +182,7 @@ def test_params_override_and_pin(tmp_path: Path) -> None:
     out = synth_pair(c, s, [ConnPlan(default_scenario(), segments=40)], seed=4)
     st = out.conns[0].state
     entry = state_entry(st)
-    entry["client_leg"]["lastrecv_ts"] = (st.client.lastrecv_ts + 1) & M32  # type: ignore[index]
+    entry["client_leg"]["lastrecv_ts"] = (st.client.lastrecv_ts + 1) & MASK32  # type: ignore[index]
     p = tmp_path / "p.json"
     p.write_text(json.dumps({"splicecheck-trace-params": 1, "connections": [entry]}))
     (r,) = TraceEngine(c, s, TraceConfig(params=load_params(p))).run()

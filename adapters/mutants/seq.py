@@ -10,7 +10,7 @@ from ...reference.arith import MASK16, MASK32
 from ...reference.mapping import ADVANCE_LIMIT, map_ack, trim_count
 from ...reference.relay import RelayResult, SpliceState, direction_of, relay
 from ...reference.segment import ACK, FIN, Segment
-from ...reference.seqspace import serial_lt
+from ...reference.seqspace import HALF, MOD32, serial_lt
 from .base import _mutant, _patched, _swapped
 
 # --------------------------------------------------------------------------------------------------
@@ -41,7 +41,7 @@ def _trim_by(lt: Callable[[int, int], bool]) -> Callable[..., int]:
 
 
 def _s32(x: int) -> int:
-    return x - (1 << 32) if x & 0x8000_0000 else x
+    return x - MOD32 if x & HALF else x
 
 
 @_mutant("plain-lt", "TRIM-SOUND", "TRIM-COMPLETE", "TRIM-REST")

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import struct
 
+from ...reference.arith import MASK32
 from ...reference.checksum import rfc1624_update
 from ...reference.mapping import ADVANCE_LIMIT, MAX_WINDOW, behind_base, map_ack, map_seq, map_tsecr, map_tsval
 from ...reference.relay import Direction, SpliceState
 from ...reference.segment import ACK
+from ...reference.seqspace import HALF
 
 _M = 0xFFFF
-M32 = 0xFFFF_FFFF
-HALF = 0x8000_0000
 # IPv4 header without options + TCP header; the addresses and ports, contiguous, as one 12-byte field
 _V4 = struct.Struct("!BBHHHBBH12sIIHHHH")
 _V4_TS = struct.Struct("!BBHHHBBH12sIIHHHHIII")  # ... + NOP NOP TS(8,10) as one word + TSval, TSecr
@@ -151,7 +151,7 @@ class FastTransform:
         if doff == 32 and ts_word == _TS_WORD:  # Linux's NOP NOP TS: the common case
             if not self.ts_map:
                 return None
-            tsval_o, tsecr_o = (tsval + self.d_tsval) & M32, (tsecr + self.d_tsecr) & M32
+            tsval_o, tsecr_o = (tsval + self.d_tsval) & MASK32, (tsecr + self.d_tsecr) & MASK32
             d_words = tsval_o - tsval + tsecr_o - tsecr  # what the rewritten option words add to the sum
             shape = SHAPE_TS
         elif doff == 20:
@@ -166,13 +166,13 @@ class FastTransform:
             return None  # MSS-ICMP territory
         irs = self.irs
         seg_len = plen + (flags & 1)  # FIN
-        if seg_len and (seq - irs) & M32 >= HALF and behind_base(seq, irs, advance):
+        if seg_len and (seq - irs) & MASK32 >= HALF and behind_base(seq, irs, advance):
             return None  # something to trim
-        seq_o = (seq + self.d_seq) & M32
-        ack_o = (ack + self.d_ack) & M32 if flags & 0x010 else ack  # ACK
-        win_o = win if self.same_shift else min(((win << self.in_shift) & M32) >> self.out_shift, 0xFFFF)
+        seq_o = (seq + self.d_seq) & MASK32
+        ack_o = (ack + self.d_ack) & MASK32 if flags & 0x010 else ack  # ACK
+        win_o = win if self.same_shift else min(((win << self.in_shift) & MASK32) >> self.out_shift, 0xFFFF)
         if advance < ADVANCE_LIMIT:  # mapping.advance_to
-            step = (seq + seg_len - irs - advance) & M32
+            step = (seq + seg_len - irs - advance) & MASK32
             if 0 < step <= MAX_WINDOW:
                 advance = min(advance + step, ADVANCE_LIMIT)
         shape |= _ACK_URG_SHAPE[(flags >> 4) & 3]
@@ -233,7 +233,7 @@ class FastTransform:
         shape = 0
         if ts_at >= 0:
             tsval, tsecr = _TS_PAIR.unpack_from(opts, ts_at + 2)
-            tsval_o, tsecr_o = (tsval + self.d_tsval) & M32, (tsecr + self.d_tsecr) & M32
+            tsval_o, tsecr_o = (tsval + self.d_tsval) & MASK32, (tsecr + self.d_tsecr) & MASK32
             _TS_PAIR.pack_into(out, ts_at + 2, tsval_o, tsecr_o)
             words += tsval_o - tsval + tsecr_o - tsecr
             shape |= SHAPE_TS
@@ -243,9 +243,9 @@ class FastTransform:
             edges = fmt.unpack_from(opts, sack_at + 2)
             base, d = self.ack_in_iss, self.d_ack
             for j in range(0, 2 * nb, 2):  # SACK-CLIP territory unless both edges are at or past the base
-                if (edges[j] - base) & M32 >= HALF or (edges[j + 1] - 1 - base) & M32 >= HALF:
+                if (edges[j] - base) & MASK32 >= HALF or (edges[j + 1] - 1 - base) & MASK32 >= HALF:
                     return None
-            mapped = [(x + d) & M32 for x in edges]
+            mapped = [(x + d) & MASK32 for x in edges]
             fmt.pack_into(out, sack_at + 2, *mapped)
             words += sum(mapped) - sum(edges)
             shape |= SHAPE_SACK

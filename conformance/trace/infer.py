@@ -65,7 +65,7 @@ from ...reference.segment import (
     Sack,
     Timestamps,
 )
-from ...reference.seqspace import seq_add, seq_sub
+from ...reference.seqspace import HALF, seq_add, seq_sub
 from ..model import Addresses, offer_in
 from ..results import FieldDiff
 from .params import LEG_FIELDS, ConnParams, endpoint_text
@@ -256,7 +256,7 @@ def _furthest(base: int, pkts: list[Pkt]) -> int:
     best = base
     for p in pkts:
         end = _end(p)
-        if seq_sub(end, base) < 0x8000_0000 and seq_sub(end, base) > seq_sub(best, base):
+        if seq_sub(end, base) < HALF and seq_sub(end, base) > seq_sub(best, base):
             best = end
     return best
 

@@ -47,16 +47,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ...reference.arith import MASK32
 from ...reference.codec import decode, encode
 from ...reference.errors import MalformedSegment
 from ...reference.icmp import PacketTooBig
 from ...reference.relay import Direction, RelayResult, SpliceState, relay
 from ...reference.segment import FIN, RST, SYN, Segment
-from ...reference.seqspace import seq_sub
+from ...reference.seqspace import HALF, seq_add, seq_sub
 from ..contract import Observation
 from ..diff import diff_step, geometry, observation, summary
 from ..results import CaseResult, FieldDiff, StepRecord
-from .fast import HALF, SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
+from .fast import SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
 from .shortcuts import FastShared, model_shape, primary_req
 from .tally import Tally
 
@@ -127,7 +128,7 @@ def _likeness(e: Pending, ip: bytes, ihl: int) -> tuple[int, int]:
     ack = int.from_bytes(ip[ihl + 8:ihl + 12], "big")
     inp, eihl = e[P_IP], e[P_IHL]
     key = e[P_KEY]
-    fields = 0 if key is None else ((key >> 57) == seq) + (((key >> 25) & 0xFFFF_FFFF) == ack)
+    fields = 0 if key is None else ((key >> 57) == seq) + (((key >> 25) & MASK32) == ack)
     if payload:
         in_payload = inp[eihl + ((inp[eihl + 12] >> 4) << 2):]
         if not in_payload.endswith(payload):
@@ -447,7 +448,7 @@ class Judge(Tally):
         seq, plen = int.from_bytes(o.ip[ihl + 4:ihl + 8], "big"), len(o.ip) - ihl - ((o.ip[ihl + 12] >> 4) << 2)
         leg_out = self.state.legs(_DIRS[o.d])[1]
         # the proxy's own bytes before the splice, sent late (data wholly before out.splice_iss)
-        if plen and (seq_sub(leg_out.splice_iss, (seq + plen) & 0xFFFF_FFFF)) < HALF:
+        if plen and (seq_sub(leg_out.splice_iss, seq_add(seq, plen))) < HALF:
             self.counts.own_late += 1
             return None
         # sent back to a peer that had just sent an input: the box answered that input itself
