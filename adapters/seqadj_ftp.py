@@ -105,7 +105,7 @@ import platform
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import __version__
 from ..conformance.contract import (
@@ -311,7 +311,6 @@ class SeqadjRecord:
     port_sent: bytes
     port_relayed: bytes
     masquerade: Endpoint  # leg D's local end
-    transcript: tuple[str, ...] = field(repr=False)
 
     @property
     def delta(self) -> int:
@@ -404,7 +403,7 @@ class SeqadjSession:
                                + "\n".join(self._transcript))
         if port_out.tcp.seq != correction_pos:
             raise HarnessError(f"the PORT segment left at seq {port_out.tcp.seq}, not at its own {correction_pos}")
-        record = SeqadjRecord(correction_pos, port_line, port_out.payload, masq, tuple(self._transcript))
+        record = SeqadjRecord(correction_pos, port_line, port_out.payload, masq)
 
         ws = c.wscale is not None and s.wscale is not None
         sack = c.sack_permitted and s.sack_permitted

@@ -253,15 +253,6 @@ class SynproxyHandshake:
         return Observation(tuple(encode(s) for s in to_client) + self.extra.to_client,
                            (encode(self.server_syn), encode(self.server_ack), *self.extra.to_server))
 
-    def transcript(self) -> str:
-        lines = []
-        for what, s in (("client SYN", self.client_syn), ("proxy SYN-ACK", self.synack),
-                        ("client ACK", self.client_ack), ("proxy SYN", self.server_syn),
-                        ("server SYN-ACK", self.server_synack), ("proxy ACK", self.server_ack),
-                        ("proxy window update", self.window_update)):
-            lines.append(f"{what:<20} {s.summary() if s is not None else '-'}")
-        return "\n".join(lines)
-
 
 def _ts(seg: Segment) -> Timestamps | None:
     ts = seg.tcp.option(Timestamps)

@@ -72,7 +72,6 @@ given as ``package.module:Class``; a ``NAME:ARG`` form passes ``ARG`` to the ada
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -298,8 +297,6 @@ def session_stage(session: Session) -> Stage | None:
     except ValueError as exc:
         raise HarnessError(f"the session reports an unknown stage {value!r}") from exc
 
-
-AdapterFactory = Callable[[str], Adapter]
 
 #: Built-in adapters: name → "module:factory", imported only when asked for (the live ones need root).
 ADAPTERS: dict[str, str] = {

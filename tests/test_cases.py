@@ -16,19 +16,20 @@ import z3
 from splicecheck.adapters.reference import ReferenceAdapter, ReferenceSession
 from splicecheck.conformance import cases_vectors, catalog
 from splicecheck.conformance.case import Case
-from splicecheck.conformance.cases_common import HALF, M32, spliced_at
+from splicecheck.conformance.cases_common import spliced_at
 from splicecheck.conformance.catalog import MODULES, all_cases, coverage
 from splicecheck.conformance.contract import Feature, Observation, Scenario
 from splicecheck.conformance.model import reference_machine, reference_state
 from splicecheck.conformance.results import CaseKind, CaseResult, Verdict
 from splicecheck.conformance.runner import run, run_case
+from splicecheck.reference.arith import MASK32
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.errors import MalformedSegment
 from splicecheck.reference.lifecycle import Event, SpliceMachine
 from splicecheck.reference.mapping import map_ack, map_seq
 from splicecheck.reference.relay import Direction, Note, RelayResult, SpliceState, direction_of, relay
 from splicecheck.reference.segment import ACK, URG, IPv4Header, Segment, Timestamps
-from splicecheck.reference.seqspace import seq_sub
+from splicecheck.reference.seqspace import HALF, seq_sub
 from splicecheck.spec.proofs import BY_ID as PROOFS
 from splicecheck.spec.requirements import BY_ID
 
@@ -95,8 +96,8 @@ def test_every_module_is_registered_and_exports_cases() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "want"), [
-    ({"c2s_irs": M32, "s2c_irs": 0}, {"c_irs": M32, "s_irs": 0}),
-    ({"c2s_irs": 0, "c2s_iss": M32, "s2c_iss": 0}, {"c_irs": 0, "s_iss": M32, "c_iss": 0}),
+    ({"c2s_irs": MASK32, "s2c_irs": 0}, {"c_irs": MASK32, "s_irs": 0}),
+    ({"c2s_irs": 0, "c2s_iss": MASK32, "s2c_iss": 0}, {"c_irs": 0, "s_iss": MASK32, "c_iss": 0}),
     ({"c2s_irs": 5, "s2c_irs": 7, "c2s_iss": 1, "s2c_iss": 2, "ok_len": 10, "client_presplice": 20,
       "server_presplice": 30}, {"c_irs": 5, "s_irs": 7, "s_iss": 1, "c_iss": 2}),
 ])
@@ -242,7 +243,7 @@ def relayed_as_if(alter: Callable[[SpliceState, Segment], SpliceState | None]) -
 
 
 def seq_plus_one(e: Segment, seg: Segment, r: RelayResult) -> Segment:
-    return reseal(e, seq=(e.tcp.seq + 1) & M32)
+    return reseal(e, seq=(e.tcp.seq + 1) & MASK32)
 
 
 def ack_mapped_regardless(state: SpliceState, seg: Segment, now: float) -> RelayResult:

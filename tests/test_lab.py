@@ -33,8 +33,8 @@ from splicecheck.adapters.lab.topology import (
     lab_namespaces,
     preflight,
 )
+from splicecheck.reference.seqspace import MOD32
 from synproxy_probe import (
-    MOD,
     ProbePlan,
     SynproxyConfig,
     SynproxyRecord,
@@ -333,53 +333,53 @@ def _assert_splice_arithmetic(rec: SynproxyRecord) -> None:
     """Check every relayed number against offsets computed here from the observed ISNs and TSvals."""
     plan = rec.plan
     cookie, s_isn, c_isn = rec.cookie_isn, rec.server_isn, rec.client_isn
-    seq_off = (cookie - s_isn) % MOD  # server→client seq moves by this; client→server ack back
+    seq_off = (cookie - s_isn) % MOD32  # server→client seq moves by this; client→server ack back
     assert rec.seq_offset == seq_off
 
     synack = _only(rec.step("client-syn").client, "SA")
-    assert synack.ack == (c_isn + 1) % MOD
+    assert synack.ack == (c_isn + 1) % MOD32
     assert rec.step("client-syn").server == ()
 
     ssyn = _only(rec.step("client-ack").server, "S")
     assert ssyn.seq == c_isn, "SYNPROXY opens the server leg with the client's ISN"
 
     server_ack = _only(rec.step("server-synack").server, "A")
-    assert (server_ack.seq, server_ack.ack) == ((c_isn + 1) % MOD, (s_isn + 1) % MOD)
+    assert (server_ack.seq, server_ack.ack) == ((c_isn + 1) % MOD32, (s_isn + 1) % MOD32)
 
     cdata = rec.step("client-data")
     relayed = _only(cdata.server, "PA")
     assert relayed.payload == plan.client_data
     assert relayed.seq == cdata.sent.seq  # client→server seq unchanged
-    assert relayed.ack == (cdata.sent.ack - seq_off) % MOD == (s_isn + 1) % MOD
+    assert relayed.ack == (cdata.sent.ack - seq_off) % MOD32 == (s_isn + 1) % MOD32
 
     sdata = rec.step("server-data")
     relayed = _only(sdata.client, "PA")
     assert relayed.payload == plan.server_data
-    assert relayed.seq == (sdata.sent.seq + seq_off) % MOD == (cookie + 1) % MOD
+    assert relayed.seq == (sdata.sent.seq + seq_off) % MOD32 == (cookie + 1) % MOD32
     assert relayed.ack == sdata.sent.ack
 
     sack_step = rec.step("client-sack")
     relayed = _only(sack_step.server, "A")
-    assert relayed.ack == (sack_step.sent.ack - seq_off) % MOD
+    assert relayed.ack == (sack_step.sent.ack - seq_off) % MOD32
     if sack_step.sent.option("SAck") is not None:
         left, right = sack_step.sent.option("SAck")
-        assert relayed.option("SAck") == ((left - seq_off) % MOD, (right - seq_off) % MOD)
+        assert relayed.option("SAck") == ((left - seq_off) % MOD32, (right - seq_off) % MOD32)
     else:
         assert relayed.option("SAck") is None
 
     if rec.proxy_tsval is not None:
         its, t = rec.proxy_tsval, rec.server_synack_tsval
         assert t is not None
-        ts_off = (its - t) % MOD  # server TSvals move onto the proxy's clock, client TSecrs back
+        ts_off = (its - t) % MOD32  # server TSvals move onto the proxy's clock, client TSecrs back
         assert rec.ts_offset == ts_off
         s_ts, c_ts = sdata.sent.tsval, cdata.sent.tsecr
         assert s_ts is not None and c_ts is not None
-        assert _only(sdata.client, "PA").tsval == (s_ts + ts_off) % MOD
-        assert _only(cdata.server, "PA").tsecr == (c_ts - ts_off) % MOD
+        assert _only(sdata.client, "PA").tsval == (s_ts + ts_off) % MOD32
+        assert _only(cdata.server, "PA").tsecr == (c_ts - ts_off) % MOD32
 
     if plan.finish == "server-rst":
         rst = rec.step("server-rst")
-        assert _only(rst.client, "R").seq == (rst.sent.seq + seq_off) % MOD
+        assert _only(rst.client, "R").seq == (rst.sent.seq + seq_off) % MOD32
 
 
 @pytest.mark.live
@@ -397,11 +397,11 @@ def test_synproxy_handshake_and_data_exchange(synproxy_lab: Lab) -> None:
 
 @pytest.mark.live
 def test_synproxy_mapping_wraps_in_the_server_space(synproxy_lab: Lab) -> None:
-    plan = ProbePlan(client_isn=MOD - 1, server_isn=MOD - 3, client_tsval=MOD - 2, server_tsval=MOD - 1)
+    plan = ProbePlan(client_isn=MOD32 - 1, server_isn=MOD32 - 3, client_tsval=MOD32 - 2, server_tsval=MOD32 - 1)
     rec = probe_handshake(synproxy_lab, plan=plan)
     _assert_splice_arithmetic(rec)
     sdata = rec.step("server-data").sent
-    assert sdata.seq + len(sdata.payload) > MOD  # the server's data crosses 2^32 ...
+    assert sdata.seq + len(sdata.payload) > MOD32  # the server's data crosses 2^32 ...
     assert rec.cookie_isn < rec.server_isn  # ... and seq + (cookie − server ISN) wraps modulo 2^32
     assert rec.step("client-data").sent.seq == 0  # client ISN 2^32−1: its first data byte is at 0
 
@@ -411,7 +411,7 @@ def test_synproxy_mapping_wraps_in_the_client_space() -> None:
     """Steer the cookie ISN (it moves one-for-one with the client ISN) to just below 2^32."""
     _need(*SYNPROXY_FEATURES)
     plan = ProbePlan(server_isn=1000, finish="none")
-    target = MOD - 5
+    target = MOD32 - 5
     for _attempt in range(3):  # a minute boundary between the two probes moves the cookie
         with Lab() as lab:
             first = probe_handshake(lab, plan=plan)
@@ -423,7 +423,7 @@ def test_synproxy_mapping_wraps_in_the_client_space() -> None:
         pytest.fail(f"could not steer the cookie ISN to {target}")
     _assert_splice_arithmetic(rec)
     relayed = _only(rec.step("server-data").client, "PA")
-    assert relayed.seq + len(relayed.payload) > MOD  # the client-side copy of the data crosses 2^32
+    assert relayed.seq + len(relayed.payload) > MOD32  # the client-side copy of the data crosses 2^32
 
 
 @pytest.mark.live
@@ -437,7 +437,7 @@ def test_synproxy_without_timestamps_offers_only_mss(synproxy_lab: Lab) -> None:
 
 @pytest.mark.live
 def test_synproxy_ipv6_with_offloaded_checksums(synproxy_lab: Lab) -> None:
-    rec = probe_handshake(synproxy_lab, plan=ProbePlan(ipv6=True, offload=True, client_isn=MOD - 1))
+    rec = probe_handshake(synproxy_lab, plan=ProbePlan(ipv6=True, offload=True, client_isn=MOD32 - 1))
     _assert_splice_arithmetic(rec)
 
 

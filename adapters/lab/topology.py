@@ -84,7 +84,6 @@ __all__ = [
 ]
 
 PREFIX = "sc-"
-ROLES = ("cli", "prx", "srv")
 
 
 class Side(StrEnum):

@@ -56,7 +56,7 @@ from typing import Any
 from ...reference.codec import pull_options
 from ...reference.errors import MalformedSegment
 from ...reference.handshake import MIN_MSS, SynOptions, negotiate
-from ...reference.relay import Direction, Endpoint, Leg, SpliceState, StripStyle
+from ...reference.relay import Endpoint, Leg, SpliceState, StripStyle
 from ...reference.segment import (
     ACK,
     FIN,
@@ -462,10 +462,6 @@ def describe(state: SpliceState) -> str:
         return (f"{name} {endpoint_text(lg.peer)}⇄{endpoint_text(lg.local)}: irs {lg.splice_irs} iss {lg.splice_iss}, "
                 f"{ts}, {'sack' if lg.sack else 'no sack'}, {ws}, mss {lg.peer_mss}")
     return f"{leg('C', state.client)}; {leg('D', state.server)}; strip {state.strip_style.value}"
-
-
-def direction_name(d: Direction) -> str:
-    return "client→server" if d is Direction.C2S else "server→client"
 
 
 __all__ = [

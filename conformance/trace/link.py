@@ -112,11 +112,6 @@ DECAP: dict[int, Callable[[bytes], bytes | None]] = {
     LINKTYPE_IPV6: _raw6,
 }
 
-LINKTYPE_NAMES = {LINKTYPE_ETHERNET: "Ethernet", LINKTYPE_LINUX_SLL: "Linux SLL", LINKTYPE_LINUX_SLL2: "Linux SLL2",
-                  LINKTYPE_NULL: "BSD loopback", LINKTYPE_LOOP: "OpenBSD loopback", LINKTYPE_RAW: "raw IP",
-                  DLT_RAW: "raw IP (DLT 12)", DLT_RAW_OPENBSD: "raw IP (DLT 14)", LINKTYPE_IPV4: "raw IPv4",
-                  LINKTYPE_IPV6: "raw IPv6"}
-
 
 def supported(linktype: int) -> bool:
     return linktype in DECAP

@@ -33,7 +33,6 @@ class Counts:
     malformed: int = 0  # inputs the codec refuses: not judged
     cut: int = 0  # inputs still pending when the capture ended
     unknown_params: int = 0  # segments of a direction whose parameters could not be inferred
-    failed_steps: int = 0
 
 
 class Tally:
@@ -67,7 +66,6 @@ class Tally:
                 bad.append(x)
         if not bad:
             return
-        self.counts.failed_steps += 1
         for x in bad:
             self.fail_counts[x.req] = self.fail_counts.get(x.req, 0) + 1
             if len(self.diffs) < DIFF_CAP or x.req not in self.diff_reqs:
