@@ -219,6 +219,26 @@ def _alarm(signum: int, frame: object) -> None:
     raise _Watchdog
 
 
+def print_summary(args: argparse.Namespace, seeds: int, done: int, outcomes: Counter[str],
+                  by_generator: Counter[str], decoded_by_generator: Counter[str],
+                  times: tuple[float, float, float, float]) -> None:
+    """The outcome and generator tables and the rates (times: generation, decoding, total, slowest)."""
+    gen_time, decode_time, total, slowest = times
+    print(f"splicecheck codec fuzz: {done} inputs, seed {args.seed}, {seeds} seed packets")
+    print()
+    print(f"{'outcome':<28}{'count':>10}{'share':>9}")
+    for reason in [*(m.value for m in Malformation), "decoded", "CRASH", "HANG"]:
+        c = outcomes.get(reason, 0)
+        print(f"{reason:<28}{c:>10}{100 * c / max(done, 1):>8.2f}%")
+    print()
+    print(f"{'generator':<28}{'inputs':>10}{'decoded':>10}")
+    for name in ["random", *MUTATORS, "stacked"]:
+        print(f"{name:<28}{by_generator.get(name, 0):>10}{decoded_by_generator.get(name, 0):>10}")
+    print()
+    print(f"generation {done / gen_time:,.0f} inputs/s; decode+check {done / decode_time:,.0f} inputs/s; "
+          f"overall {done / total:,.0f} inputs/s ({total:.1f} s); slowest input {slowest * 1e3:.3f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1_000_000, help="number of inputs (default 1000000)")
@@ -289,20 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         done += n
 
     total = clock() - start
-    print(f"splicecheck codec fuzz: {done} inputs, seed {args.seed}, {len(seeds)} seed packets")
-    print()
-    print(f"{'outcome':<28}{'count':>10}{'share':>9}")
-    for reason in [*(m.value for m in Malformation), "decoded", "CRASH", "HANG"]:
-        c = outcomes.get(reason, 0)
-        print(f"{reason:<28}{c:>10}{100 * c / max(done, 1):>8.2f}%")
-    print()
-    print(f"{'generator':<28}{'inputs':>10}{'decoded':>10}")
-    for name in ["random", *MUTATORS, "stacked"]:
-        print(f"{name:<28}{by_generator.get(name, 0):>10}{decoded_by_generator.get(name, 0):>10}")
-    print()
-    print(f"generation {done / gen_time:,.0f} inputs/s; decode+check {done / decode_time:,.0f} inputs/s; "
-          f"overall {done / total:,.0f} inputs/s ({total:.1f} s); slowest input {slowest * 1e3:.3f} ms")
-
+    print_summary(args, len(seeds), done, outcomes, by_generator, decoded_by_generator,
+                  (gen_time, decode_time, total, slowest))
     for data, tb in crashes[:args.show]:
         print(f"\nCRASH on {data.hex()}\n{tb}", file=sys.stderr)
     for data, secs in hangs[:args.show]:
