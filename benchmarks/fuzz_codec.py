@@ -239,13 +239,17 @@ def print_summary(args: argparse.Namespace, seeds: int, done: int, outcomes: Cou
           f"overall {done / total:,.0f} inputs/s ({total:.1f} s); slowest input {slowest * 1e3:.3f} ms")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1_000_000, help="number of inputs (default 1000000)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--hang-seconds", type=float, default=0.1, help="per-input time counted as a hang")
     ap.add_argument("--show", type=int, default=3, help="crashes/hangs to print in full")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     r = random.Random(args.seed)
     seeds = make_seeds()
