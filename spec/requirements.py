@@ -298,8 +298,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("SPLICE-REFUSE", Y, "options", "paper §3.4",
                 "A splice may decline to splice legs that negotiated incompatible options (timestamps, SACK, "
                 "ECN, window scale), leaving the proxy to relay through application space.",
-                F, "§3.4's first solution; the end hosts see an ordinary proxy. The contract has no way yet to "
-                "report a refusal, so no case grades it.", covered=False),
+                F, "§3.4's first solution; the end hosts see an ordinary proxy, so MAY. An adapter reports a "
+                "refusal by raising SpliceRefused from open: on legs that disagree on timestamps, SACK or window "
+                "scaling it is graded here (INFO), on legs that agree against the case's primary requirement."),
     # -- lifecycle (§3, figures 3, 4, 6, 7) -----------------------------------------------------------
     Requirement("LIFE-DONTACK", M, "lifecycle", "paper §3, figure 4",
                 "After INTEND_SPLICE, server data arriving at D is held for the splice, not delivered to the "

@@ -18,7 +18,8 @@ from splicecheck.conformance import cases_vectors, catalog
 from splicecheck.conformance.case import Case
 from splicecheck.conformance.cases_common import spliced_at
 from splicecheck.conformance.catalog import MODULES, all_cases, coverage
-from splicecheck.conformance.contract import Feature, Observation, Scenario
+from splicecheck.conformance.contract import Feature, Observation, Scenario, SpliceRefused
+from splicecheck.conformance.diff import ip_valid, tcp_valid
 from splicecheck.conformance.model import reference_machine, reference_state
 from splicecheck.conformance.results import CaseKind, CaseResult, Verdict, grade
 from splicecheck.conformance.runner import run, run_case
@@ -538,3 +539,47 @@ def test_unsupported_features_make_cases_unsupported_not_failed() -> None:
     ran = [r for r in results if r.verdict is not Verdict.UNSUPPORTED]
     assert ran and all(r.verdict is Verdict.PASS for r in ran)
     assert all(r.reason.startswith("the IUT cannot") for r in results if r.verdict is Verdict.UNSUPPORTED)
+
+
+# --------------------------------------------------------------------------------------------------
+# Refusal to splice (paper §3.4's first solution)
+# --------------------------------------------------------------------------------------------------
+
+
+class RefusesToSplice(ReferenceAdapter):
+    """An IUT that declines every splice and relays through its application instead."""
+
+    name = "refuses"
+
+    def open(self, scenario: Scenario) -> Any:
+        raise SpliceRefused("incompatible options: relayed through the application")
+
+
+@pytest.mark.req("SPLICE-REFUSE")
+def test_a_refusal_on_disagreeing_legs_is_info_not_fail_or_unsupported() -> None:
+    r = verdict(RefusesToSplice(), "SPLICE-REFUSE/timestamps-one-leg")
+    assert r.verdict is grade("SPLICE-REFUSE") is Verdict.INFO
+    assert [(d.req, d.field) for d in r.diffs] == [("SPLICE-REFUSE", "splice made")]
+    r = verdict(RefusesToSplice(), "TS-STRIP/client-only-c2s")  # the strip case on such legs: INFO too
+    assert r.verdict is Verdict.INFO and "SPLICE-REFUSE" in r.reqs
+
+
+@pytest.mark.req("SPLICE-REFUSE", "SEQ-MAP")
+def test_a_refusal_on_agreeing_legs_is_graded_by_the_cases_own_requirement() -> None:
+    r = verdict(RefusesToSplice(), "SEQ-MAP/c2s-at-base")
+    assert r.verdict is Verdict.FAIL and [d.req for d in r.diffs] == ["SEQ-MAP"]
+
+
+@pytest.mark.req("CSUM-FAILSAFE", "CSUM-CORRUPT-RELAY")
+def test_dropping_a_corrupt_segment_is_info_and_relaying_it_valid_is_fail() -> None:
+    def drops_corrupt(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        """The authors' verify-and-recompute implementation (paper §3.3): a corrupt segment is dropped."""
+        out = relay(state, seg, now)
+        raw = encode(seg)  # the bytes as received
+        return out if ip_valid(seg, raw) and tcp_valid(seg, raw) else dataclasses.replace(out, emitted=())
+
+    for case_id in ("CSUM-FAILSAFE/corrupt-c2s", "CSUM-FAILSAFE/corrupt-s2c", "CSUM-FAILSAFE/corrupt-ip-header",
+                    "CSUM-CORRUPT-RELAY/relayed-c2s"):
+        r = verdict(ReferenceAdapter(relay_fn=drops_corrupt), case_id)
+        assert r.verdict is Verdict.INFO, (case_id, r.diffs)
+        assert {d.req for d in r.diffs} == {"CSUM-CORRUPT-RELAY"}, case_id
