@@ -188,10 +188,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "A direction that has carried 2^31 bytes or more past in.splice_irs keeps relaying its new "
                 "data untrimmed: the splice never stalls because of the distance from in.splice_irs.",
                 X, "The paper's test 'less than splice_irs' is meaningless modulo 2^32 once 2^31 bytes have "
-                "passed; a splice that then trims new data stalls the connection, so MUST. The suite grades "
-                "this outcome: the model's mechanism (a furthest point that advances with every relayed "
-                "segment ending within a window beyond it) is one of several; the cases inject only new, "
-                "in-window data, where every mechanism with the outcome relays the same bytes."),
+                "passed; a splice that then trims new data stalls the connection, so MUST. This grades the "
+                "outcome on a legitimate sender's stream (in-window steps, pre-splice retransmissions still "
+                "trimmed); how the model tracks the stream's front is TRIM-WINDOW."),
+    Requirement("TRIM-WINDOW", Y, "trim", "splicecheck; RFC 7323 §2.3",
+                "The furthest point a direction has reached advances only with relayed segments that end 1 to "
+                "2^30 (a maximum window) beyond it; a segment ending further ahead is relayed without moving it.",
+                X, "The model's mechanism behind TRIM-2GIB, not the paper's: other mechanisms reach the same "
+                "outcome. A segment further ahead than any window (RFC 7323 §2.3) comes from no legitimate "
+                "sender, so how a splice treats it is unreachable in practice: MAY."),
     # -- urgent pointer (§3.3) ------------------------------------------------------------------------
     Requirement("URG-KEEP", M, "urgent", "paper §3.3",
                 "When nothing is trimmed the urgent pointer is relayed unchanged.",
