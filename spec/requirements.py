@@ -228,7 +228,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "confuse the round trip time estimator'."),
     Requirement("TS-STRIP", Y, "timestamps", "paper §3.4.1; RFC 7323 §3.2",
                 "Timestamps options are stripped when only one leg, or neither, uses timestamps.",
-                U, "The paper (1998, RFC 1323) strips timestamps when one leg lacks them. RFC 7323 §3.2 "
+                U, "The paper, written against RFC 1323, strips timestamps when one leg lacks them (§3.4.1). "
+                "RFC 7323 §3.2 "
                 "(2014): once negotiated, TSopt MUST be sent in every non-RST segment and a receiver SHOULD "
                 "drop segments without it, so stripping towards the leg that uses timestamps black-holes a "
                 "strict stack. The suite therefore accepts three outcomes: refusing to splice such legs "
