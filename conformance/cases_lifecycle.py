@@ -349,6 +349,19 @@ AFTER_SPLICE: list[Case] = [
          "The data is relayed before completion, its ack mapped below D.splice_irs (paper §3, figure 4).",
          lambda st: [from_client(st, 0, ack_off=-10, payload=b"eager"), from_client(st, 5)], SOCKS,
          execute=COMPLETE),
+    # -- LIFE-SILENT: every packet on either leg is a relayed one (paper §5, §6) ----------------------
+    Case("LIFE-SILENT/no-ack-of-relayed-data", ("LIFE-SILENT",),
+         "SOCKS-like splice: server data, then client data, each relayed once.",
+         "Exactly the relayed segments come out: no ACK from the proxy to the sender of either, no window "
+         "update (paper §5: 'the proxy does not send retransmissions'; §6: 'TCP segments and ACKs are "
+         "exchanged end-to-end').",
+         lambda st: [from_server(st, 0, payload=b"server data", flags=ACK | PSH),
+                     from_client(st, 0, ack_off=11, payload=b"client data", flags=ACK | PSH)], SOCKS),
+    Case("LIFE-SILENT/no-retransmission-of-trimmed-data", ("LIFE-SILENT", "TRIM-REST"),
+         "A server retransmission straddling D.splice_irs (4 bytes the application read, 6 new).",
+         "The 6 new bytes are relayed and nothing else: the proxy neither re-acknowledges the old bytes to "
+         "the server nor resends anything of its own (paper §3.3, §5).",
+         lambda st: [from_server(st, -4, payload=b"old!new!!!", flags=ACK | PSH)], SOCKS),
     # -- LIFE-TOTAL -----------------------------------------------------------------------------------
     Case("LIFE-TOTAL/reachable-stages", ("LIFE-TOTAL",),
          "Every socket-level event (INTEND_SPLICE, SERVER_CONNECTED, APP_* reads and writes, PRESPLICE) and "

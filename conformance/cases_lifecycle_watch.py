@@ -170,6 +170,17 @@ def release_at_presplice(lock: Lockstep) -> None:
     lock.client(0, ack_off=10)
 
 
+def ok_zero(lock: Lockstep) -> None:
+    """No OK message: PRESPLICE(0) makes the splice and completes it (paper §3), with a held segment
+    released on it and traffic both ways after it — no ACK of an OK message is awaited."""
+    lock.connect()
+    lock.event(Event(E.INTEND_SPLICE))
+    lock.server(0, payload=b"early")
+    lock.event(Event(E.PRESPLICE, 0))
+    lock.client(0, ack_off=5, payload=b"request")
+    lock.server(5, ack_off=7, payload=b"reply")
+
+
 def completion(lock: Lockstep) -> None:
     """A 12-byte OK message; server data relayed; the client's ACKs of 8, then 11 of its bytes (with
     data), then all of them, then more data."""
@@ -376,6 +387,12 @@ WATCHING: list[Case] = [
          "comparison (paper §3).",
          scripted, LC_OK_WRAP, WATCH_OK,
          execute=lockstep(completion_across_wrap, to("LIFE-COMPLETE"), needs_stage=True)),
+    # -- LIFE-OK-ZERO (the stage checks are credited to LIFE-COMPLETE, which it specialises) -----------
+    Case("LIFE-OK-ZERO/complete-at-presplice", ("LIFE-OK-ZERO", "LIFE-COMPLETE"),
+         "D connected, INTEND_SPLICE, one server segment held, PRESPLICE(0), then data both ways.",
+         "COMPLETE from PRESPLICE on (paper §3: 'Its length can be 0 if desired, in which case the splice is "
+         "completed immediately'), the held segment relayed at C.snd_nxt.",
+         scripted, LC, WATCH, execute=lockstep(ok_zero, to("LIFE-OK-ZERO"), needs_stage=True)),
     # -- LIFE-TOTAL -----------------------------------------------------------------------------------
     Case("LIFE-TOTAL/every-stage-event-pair", ("LIFE-TOTAL",),
          "All 63 (stage, event) pairs of the lifecycle table: for each, a fresh session brought to the stage by "

@@ -1,6 +1,9 @@
 """Named cases for the MSS (paper §3.4.4): a proxy that does not resegment answers a DF segment larger
 than the out peer's MSS with ICMP "fragmentation needed" (IPv6: "packet too big"), so that the sender's
 segment size drops to what the out peer accepts; a client without path MTU discovery is told 536.
+The data and the TCP options that would leave count against the MSS (RFC 6691 §2): with timestamps on
+both legs, 12 option bytes travel with every segment. Over IPv6 no Packet Too Big below 1280 is sent
+(RFC 8201 §4 has the receiver ignore it); such a segment is relayed.
 
 MSS-536 is about the proxy's SYN-ACK to the client. The adapter contract's splice state records the
 MSS each *end host* announced (``Leg.peer_mss``), not the one the proxy announced, so the advertisement
@@ -20,6 +23,8 @@ ICMP = frozenset({F.MSS_ICMP})
 SERVER_536 = spliced_at(server_mss=536)
 CLIENT_536 = spliced_at(client_mss=536)
 SERVER_536_V6 = spliced_at(server_mss=536, family=6)
+SERVER_1300_V6 = spliced_at(server_mss=1300, family=6)
+TS_OPTION = 12  # NOP NOP Timestamps, on every segment when both legs use timestamps
 NO_PMTUD = spliced_at(client_df=False, server_mss=536)
 
 CASES: list[Case] = [
@@ -34,17 +39,28 @@ CASES: list[Case] = [
          "Not relayed; the server gets ICMP fragmentation-needed with MTU 576 (paper §3.4.4).",
          lambda st: [from_server(st, 0, payload=payload(1000))], CLIENT_536, ICMP),
     Case("MSS-ICMP/exactly-mss", ("MSS-ICMP", "PAYLOAD-KEEP"),
-         "The server announced MSS 536; the client sends exactly 536 bytes with DF.",
-         "Relayed: the segment fits (paper §3.4.4).",
-         lambda st: [from_client(st, 0, payload=payload(536))], SERVER_536, ICMP),
+         "The server announced MSS 536; the client sends 524 bytes with DF and a Timestamps option "
+         "(12 bytes): data plus options exactly 536.",
+         "Relayed: the segment fits (paper §3.4.4; RFC 6691 §2 counts the options).",
+         lambda st: [from_client(st, 0, payload=payload(536 - TS_OPTION))], SERVER_536, ICMP),
     Case("MSS-ICMP/one-over-mss", ("MSS-ICMP",),
-         "The server announced MSS 536; the client sends 537 bytes with DF.",
-         "Not relayed; ICMP fragmentation-needed, MTU 576 (paper §3.4.4).",
-         lambda st: [from_client(st, 0, payload=payload(537))], SERVER_536, ICMP),
+         "The server announced MSS 536; the client sends 525 bytes with DF and a Timestamps option.",
+         "Not relayed; ICMP fragmentation-needed, MTU 576 (paper §3.4.4; RFC 6691 §2).",
+         lambda st: [from_client(st, 0, payload=payload(537 - TS_OPTION))], SERVER_536, ICMP),
+    Case("MSS-ICMP/options-count", ("MSS-ICMP",),
+         "The server announced MSS 536; the client sends 530 bytes with DF and a Timestamps option: the data "
+         "alone fits, data plus options (542) does not.",
+         "Not relayed; ICMP fragmentation-needed, MTU 576: the options count against the MSS (RFC 6691 §2).",
+         lambda st: [from_client(st, 0, payload=payload(530))], SERVER_536, ICMP),
     Case("MSS-ICMP/ipv6-packet-too-big", ("MSS-ICMP",),
-         "IPv6: the server announced MSS 536; the client sends 1000 bytes.",
-         "Not relayed; the client gets ICMPv6 packet-too-big with MTU 596 = 536 + 60 (paper §3.4.4; "
+         "IPv6: the server announced MSS 1300; the client sends 1400 bytes.",
+         "Not relayed; the client gets ICMPv6 packet-too-big with MTU 1360 = 1300 + 60 (paper §3.4.4; "
          "RFC 4443 §3.2).",
+         lambda st: [from_client(st, 0, payload=payload(1400))], SERVER_1300_V6, ICMP),
+    Case("MSS-ICMP/ipv6-below-1280-relayed", ("MSS-ICMP", "PAYLOAD-KEEP"),
+         "IPv6: the server announced MSS 536; the client sends 1000 bytes.",
+         "Relayed whole, no ICMPv6: a packet-too-big of MTU 596 would be ignored by the client (RFC 8201 "
+         "§4: below the IPv6 minimum of 1280), and dropping the segment would black-hole the flow.",
          lambda st: [from_client(st, 0, payload=payload(1000))], SERVER_536_V6, ICMP),
     Case("MSS-ICMP/df-clear-relayed", ("MSS-ICMP", "PAYLOAD-KEEP"),
          "The server announced MSS 536; the client sends 1000 bytes without DF.",
@@ -53,7 +69,8 @@ CASES: list[Case] = [
          lambda st: [from_client(st, 0, payload=payload(1000), df=False)], SERVER_536, ICMP),
     Case("MSS-ICMP/trimmed-to-fit", ("MSS-ICMP", "TRIM-REST"),
          "The client announced MSS 536; the server sends 600 bytes with DF starting 100 before D.splice_irs.",
-         "After the trim 500 bytes remain, which fit: relayed at C.splice_iss, no ICMP (paper §3.3, §3.4.4).",
+         "After the trim 500 bytes (512 with the Timestamps option) remain, which fit: relayed at "
+         "C.splice_iss, no ICMP (paper §3.3, §3.4.4).",
          lambda st: [from_server(st, -100, payload=payload(600))], CLIENT_536, ICMP | {F.BELOW_BASE}),
     Case("MSS-ICMP/trimmed-still-too-big", ("MSS-ICMP",),
          "The client announced MSS 536; the server sends 700 bytes with DF starting 100 before D.splice_irs.",

@@ -95,6 +95,14 @@ CASES: list[Case] = [
          "Client ACK whose TSecr is 0 (RFC 7323 §3.2: a TSecr that may not be meaningful).",
          "Mapped by the same equation: the splice does not judge it (paper §3.4.1).",
          lambda st: [from_client(st, 0, options=[Timestamps(st.client.lastrecv_ts, 0)])], FULL),
+    # -- SPLICE-REFUSE: legs that disagree may be left unspliced (paper §3.4's first solution) ----------
+    Case("SPLICE-REFUSE/timestamps-one-leg", ("SPLICE-REFUSE", "TS-STRIP"),
+         "Only the client leg uses timestamps; client data with a Timestamps option, then server data.",
+         "The model splices and strips; an IUT that declines to splice such legs (SpliceRefused from open) "
+         "is graded INFO, not FAIL or UNSUPPORTED (paper §3.4: 'we can simply not splice together connections "
+         "that have negotiated incompatible options').",
+         lambda st: [from_client(st, 0, payload=b"refuse me?"), from_server(st, 0, payload=b"or splice")],
+         CLIENT_TS_ONLY),
     # -- TS-STRIP -------------------------------------------------------------------------------------
     Case("TS-STRIP/client-only-c2s", ("TS-STRIP",),
          "Only the client leg uses timestamps: client data with a Timestamps option.",

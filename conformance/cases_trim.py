@@ -141,7 +141,7 @@ CASES: list[Case] = [
          "Relayed whole at C.splice_iss + 2^31 - 10 (splicecheck).",
          lambda st: [*stream(st, HALF - 10, server=True), from_server(st, HALF - 10, payload=payload(100))], FULL,
          execute=PAST_2GIB),
-    Case("TRIM-2GIB/jump-beyond-window-does-not-advance", ("TRIM-2GIB",),
+    Case("TRIM-WINDOW/jump-beyond-window-does-not-advance", ("TRIM-WINDOW", "TRIM-2GIB"),
          "One client byte 2^30 + 2^20 past C.splice_irs (further ahead than any window), then 10 client bytes "
          "at C.splice_irs + 2^31 + 10.",
          "The first is relayed (it lies ahead) but does not move the furthest point — no receiver could have "

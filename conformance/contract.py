@@ -206,6 +206,30 @@ class UnsupportedError(SpliceCheckError):
     """The adapter found at run time that it cannot do what the case needs: UNSUPPORTED."""
 
 
+class SpliceRefused(SpliceCheckError):
+    """Raised by ``Adapter.open`` when the IUT declines to splice the scenario's legs and would relay
+    through the application instead — the paper's first answer to incompatible options (§3.4). Not
+    UNSUPPORTED (the harness could make the case) and not a failure when the legs disagree on an option
+    (:func:`legs_disagree`): the runner grades it against SPLICE-REFUSE (MAY, so INFO); refusing legs
+    that agree is graded against the case's own primary requirement."""
+
+
+def legs_disagree(scenario: Scenario) -> bool:
+    """Whether the two end hosts' SYNs disagree on an option the splice cannot carry unchanged
+    (timestamps, SACK-permitted, window scaling): where refusing to splice is legitimate (§3.4)."""
+    c, s = scenario.client, scenario.server
+    return ((c.tsval is None) != (s.tsval is None) or c.sack_permitted != s.sack_permitted
+            or (c.wscale is None) != (s.wscale is None))
+
+
+REFUSE_REQ = "SPLICE-REFUSE"
+
+
+def refusal_req(scenario: Scenario, primary: str) -> str:
+    """The requirement a refusal to splice ``scenario`` is graded against (:class:`SpliceRefused`)."""
+    return REFUSE_REQ if legs_disagree(scenario) else primary
+
+
 class NotSplicedError(HarnessError):
     """``Session.state`` was asked before the splice was made (a session from ``open_unspliced``)."""
 

@@ -23,6 +23,8 @@ from ..reference.icmp import PacketTooBig, encode_icmp, is_time_exceeded, parse_
 from ..reference.relay import Direction, Note, RelayResult, SpliceState
 from ..reference.segment import (
     ACK,
+    CWR,
+    ECE,
     URG,
     IPv4Header,
     IPv6Header,
@@ -39,6 +41,8 @@ from ..reference.segment import (
 from ..reference.seqspace import HALF, MOD32, seq_sub
 from .contract import Observation
 from .results import FieldDiff, Geometry, StepRecord
+
+_ECN_FLAGS = ECE | CWR  # negotiated in the SYN exchange (RFC 3168 §6.1.1): ECN-PASS, not FLAGS-KEEP
 
 
 def summary(raw: bytes) -> str:
@@ -127,7 +131,10 @@ def _compare_header(c: _Collector, i: int, p: str, e: Segment, a: Segment, notes
         flags_req, urg_req = "FLAGS-KEEP", "URG-KEEP"
     if Note.BELOW_BASE_PURE_ACK in notes:
         flags_req = urg_req = "TRIM-BELOW"
-    c.add(i, p + "tcp.flags", flags_text(e.tcp.flags), flags_text(a.tcp.flags), flags_req)
+    # ECE/CWR depend on ECN negotiation, which the legs may disagree on: graded apart (ECN-PASS)
+    c.add(i, p + "tcp.flags", flags_text(e.tcp.flags & ~_ECN_FLAGS), flags_text(a.tcp.flags & ~_ECN_FLAGS), flags_req)
+    c.add(i, p + "tcp.flags ECE/CWR", flags_text(e.tcp.flags & _ECN_FLAGS), flags_text(a.tcp.flags & _ECN_FLAGS),
+          "ECN-PASS")
     c.add(i, p + "tcp.reserved", e.tcp.reserved, a.tcp.reserved, "FLAGS-KEEP")
     if e.tcp.flags & URG or a.tcp.flags & URG or e.tcp.urgent != a.tcp.urgent:
         c.add(i, p + "tcp.urgent", e.tcp.urgent, a.tcp.urgent, urg_req)
@@ -156,13 +163,15 @@ def _compare_ip(c: _Collector, i: int, p: str, e: Segment, e_raw: bytes, a: Segm
     c.add(i, p + "ip.ttl", e.ip.hop_limit, a.ip.hop_limit, "TTL-DEC")
     if isinstance(e.ip, IPv4Header) and isinstance(a.ip, IPv4Header):
         c.add(i, p + "ip.options", e.ip.options.hex(), a.ip.options.hex(), "IPOPT-STRIP")
-        c.add(i, p + "ip.tos", e.ip.tos, a.ip.tos, "IP-PRESERVE")
+        c.add(i, p + "ip.tos DSCP", e.ip.tos >> 2, a.ip.tos >> 2, "IP-PRESERVE")
+        c.add(i, p + "ip.tos ECN", e.ip.tos & 3, a.ip.tos & 3, "ECN-PASS")
         c.add(i, p + "ip.df", e.ip.df, a.ip.df, "IP-PRESERVE")
         c.add(i, p + "ip.id", e.ip.ident, a.ip.ident, "IP-PRESERVE")
         c.add(i, p + "ip.checksum valid", ip_valid(e, e_raw), ip_valid(a, a_raw),
               "IPCSUM-VALID" if in_valid[0] else "CSUM-FAILSAFE")
     elif isinstance(e.ip, IPv6Header) and isinstance(a.ip, IPv6Header):
-        c.add(i, p + "ip.traffic_class", e.ip.traffic_class, a.ip.traffic_class, "IP-PRESERVE")
+        c.add(i, p + "ip.traffic_class DSCP", e.ip.traffic_class >> 2, a.ip.traffic_class >> 2, "IP-PRESERVE")
+        c.add(i, p + "ip.traffic_class ECN", e.ip.traffic_class & 3, a.ip.traffic_class & 3, "ECN-PASS")
         c.add(i, p + "ip.flow_label", e.ip.flow_label, a.ip.flow_label, "IP-PRESERVE")
     c.add(i, p + "tcp.checksum valid", tcp_valid(e, e_raw), tcp_valid(a, a_raw),
           "TCPCSUM-VALID" if in_valid[1] else "CSUM-FAILSAFE")

@@ -29,7 +29,7 @@ from ..reference.errors import MalformedSegment
 from ..reference.relay import RelayResult, direction_of
 from ..reference.segment import Segment
 from .case import Case, Injection, injections
-from .contract import Adapter, Session, UnsupportedError
+from .contract import Adapter, Session, SpliceRefused, UnsupportedError, refusal_req
 from .diff import diff_step, expected_counts, geometry
 from .model import Model
 from .results import CaseResult, FieldDiff, Geometry, RunFooter, RunHeader, StepRecord, Verdict, case_verdict
@@ -109,6 +109,12 @@ def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None =
         ex = execute(adapter, case)
     except UnsupportedError as exc:
         return replace(base, verdict=Verdict.UNSUPPORTED, reason=str(exc), duration=time.perf_counter() - t0)
+    except SpliceRefused as exc:  # the IUT declined to splice (paper §3.4): graded, see contract.SpliceRefused
+        req = refusal_req(case.scenario, case.primary)
+        reqs = list(dict.fromkeys([*case.reqs, req]))
+        bad = [FieldDiff(-1, -1, "splice made", "spliced", f"refused: {exc}", req)]
+        return replace(base, reqs=reqs, verdict=case_verdict(reqs, bad), diffs=bad, reason=f"splice refused: {exc}",
+                       duration=time.perf_counter() - t0)
     except Exception as exc:  # anything else the harness raised (HarnessError included) is ERROR
         reason = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return replace(base, verdict=Verdict.ERROR, reason=reason, duration=time.perf_counter() - t0)

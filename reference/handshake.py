@@ -36,7 +36,7 @@ def answer_client(client_syn: SynOptions, client_df: bool, cfg: ProxyConfig) -> 
     """Options of the proxy's SYN-ACK to the client.
 
     - MSS: the proxy's own when the client does path MTU discovery (DF set on its SYN), else 536
-      (MSS-PMTUD, MSS-536; §3.4.4);
+      (MSS-ICMP is what makes the larger MSS safe; MSS-536 otherwise; §3.4.4);
     - window scale 0 whenever the client offered window scaling (WS-ZERO; §3.4.2);
     - timestamps and SACK-permitted when the client offered them: the proxy can map or strip them
       later whatever the server does (§3.4.1, §3.4.3).

@@ -286,7 +286,7 @@ class SpliceMachine:
             self.ok_remaining = ev.nbytes
             self.stage = Stage.PRESPLICED
             if ev.nbytes == 0:
-                return self._make_splice(now)
+                return self._make_splice(now, complete=True)
         else:
             assert ev.segment is not None
             return self._segment(ev.type, ev.segment, now)
@@ -306,15 +306,17 @@ class SpliceMachine:
             if ev.tsval is not None:
                 ctr.lastsent_ts = ev.tsval
 
-    def _make_splice(self, now: float) -> list[RelayResult]:
-        """The OK message is written: fix the relay constants and release held segments (LIFE-RELEASE)."""
+    def _make_splice(self, now: float, *, complete: bool = False) -> list[RelayResult]:
+        """The OK message is written: fix the relay constants and release held segments (LIFE-RELEASE).
+        ``complete``: there was no OK message (n = 0), so the splice is complete at once (LIFE-OK-ZERO;
+        paper §3 'in which case the splice is completed immediately')."""
         assert self.d is not None and None not in (self.s2c_irs, self.c2s_irs, self.c2s_iss, self.s2c_iss)
         self.splice = SpliceState(
             client=self.c.leg(splice_irs=self.c2s_irs or 0, splice_iss=self.s2c_iss or 0),
             server=self.d.leg(splice_irs=self.s2c_irs or 0, splice_iss=self.c2s_iss or 0),
             strip_style=self.strip_style,
         )
-        self.stage = Stage.SPLICED
+        self.stage = Stage.COMPLETE if complete else Stage.SPLICED
         held, self.held = self.held, []
         out: list[RelayResult] = []
         for seg in held:

@@ -14,9 +14,11 @@ Order of work for a segment arriving on leg ``in`` and leaving on leg ``out``:
 3. trim: sequence numbers preceding ``in.splice_irs`` in the stream chopped off the front (TRIM-*,
    judged against how far the direction has advanced, see ``mapping``), the urgent pointer carried
    along (URG-*); a segment with nothing left becomes a pure ACK at the base or is dropped;
-4. MSS: an oversized segment with DF set is answered with an ICMP error and not relayed (MSS-ICMP);
-5. map seq, ack (only with ACK set), window, TCP options; rewrite addresses and ports; drop IPv4
+4. map seq, ack (only with ACK set), window, TCP options; rewrite addresses and ports; drop IPv4
    options (SEQ-MAP, ACK-MAP, ACK-NOACK, WS-*, TS-*, SACK-*, ADDR-*, IPOPT-STRIP);
+5. MSS: a segment with DF set whose data plus outgoing TCP options (RFC 6691 §2) exceed the out peer's
+   MSS is answered with an ICMP error and not relayed (MSS-ICMP) — over IPv6 only when the MTU it
+   would report is at least 1280 (RFC 8201 §4), otherwise it is relayed;
 6. checksums by RFC 1624 eqn. 3 over the words that changed, which keeps a corrupt input corrupt
    (TCPCSUM-VALID, IPCSUM-VALID, CSUM-FAILSAFE);
 7. advance: a relayed segment ending ahead of the furthest point so far moves it (TRIM-2GIB).
@@ -93,6 +95,8 @@ from .segment import (
     unchecked_tcp,
     unchecked_timestamps,
 )
+
+IPV6_MIN_MTU = 1280  # RFC 8200 §5; RFC 8201 §4: a Packet Too Big below it does not lower the path MTU
 
 _M = 0xFFFF  # arithmetic modulo 2^16 - 1 is one's complement arithmetic (RFC 1071 §2)
 _NOP_BYTE = b"\x01"
@@ -324,20 +328,22 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
             return _result(direction, (), tuple(notes), now, trimmed, state)
         flags, payload, urgent, seq, cut = rest
 
-    # --- 4. MSS (§3.4.4) ---------------------------------------------------------------------------
+    # --- 4. the rewrite (§3.3, §3.4) ---------------------------------------------------------------
     raw = seg._wire or encode(seg)  # the bytes as received (decoded segments carry them)
-    if len(payload) > leg_out.peer_mss and ip.df:
-        overhead = 40 if ip.version == 4 else 60
-        icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, leg_out.peer_mss + overhead, raw)
-        return _result(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed, state)
-
-    # --- 5. the rewrite (§3.3, §3.4) ---------------------------------------------------------------
     seq_out: int = map_seq(seq, leg_in.splice_irs, leg_out.splice_iss)
     ack_out: int = map_ack(t.ack, leg_in.splice_iss, leg_out.splice_irs) if flags & ACK else t.ack
     window: int = relay_window(t.window, leg_in._shifts[0], leg_out._shifts[1])
     if window != t.window:
         notes.append(Note.WINDOW_RESCALED)
     options, opts_raw = _map_options(t.options, leg_in, leg_out, advance_back, state.strip_style, notes)
+
+    # --- 5. MSS (§3.4.4): the data and the TCP options that would leave count against it (RFC 6691 §2);
+    # an IPv6 Packet Too Big below 1280 is ignored by its receiver (RFC 8201 §4), so none is sent there
+    overhead = 40 if ip.version == 4 else 60
+    mtu = leg_out.peer_mss + overhead
+    if len(payload) + len(opts_raw) > leg_out.peer_mss and ip.df and (ip.version == 4 or mtu >= IPV6_MIN_MTU):
+        icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, mtu, raw)
+        return _result(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed, state)
     doff = 20 + len(opts_raw)
     tcp_len = doff + len(payload)
     off_flags = (doff << 10) | (t.reserved << 9) | flags

@@ -91,13 +91,13 @@ def test_server_data_held_until_ok_message_written():
     assert [r.segments[0].tcp.seq for r in out] == [105, 110]  # right after the 4-byte OK at 101..104
 
 
-@pytest.mark.req("LIFE-RELEASE")
+@pytest.mark.req("LIFE-RELEASE", "LIFE-OK-ZERO")
 def test_empty_ok_message_splices_at_once():
     m = SpliceMachine(C_SOCK, server=D_SOCK)
     m.handle(Event(E.INTEND_SPLICE))
     m.handle(from_server(7001, MASK32 - 294, b"early"))
     out = m.handle(Event(E.PRESPLICE, 0))
-    assert m.stage is Stage.SPLICED and out[0].segments[0].tcp.seq == 101
+    assert m.stage is Stage.COMPLETE and out[0].segments[0].tcp.seq == 101  # paper §3: completed immediately
 
 
 @pytest.mark.req("LIFE-COMPLETE")
@@ -163,9 +163,10 @@ def _machines() -> dict[Stage, SpliceMachine]:
     out[Stage.CONNECTED] = m
     m = socks_machine(5)
     out[Stage.PRESPLICED] = m
-    m = socks_machine(0)
+    m = socks_machine(4)
+    m.handle(Event(E.APP_SEND_CLIENT, 4))
     out[Stage.SPLICED] = m
-    m = socks_machine(0)
+    m = socks_machine(0)  # no OK message: complete at once (LIFE-OK-ZERO)
     m.handle(from_client(4, 103))
     out[Stage.COMPLETE] = m
     m = socks_machine(0)

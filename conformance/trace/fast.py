@@ -162,8 +162,8 @@ class FastTransform:
                 return None
             opts_o, d_words, shape = rewritten
         plen = n - hl - doff
-        if plen > self.out_mss and ff & 0x4000:
-            return None  # MSS-ICMP territory
+        if plen + doff - 20 > self.out_mss and ff & 0x4000:
+            return None  # MSS-ICMP territory (options count, RFC 6691; relayed options never grow)
         irs = self.irs
         seg_len = plen + (flags & 1)  # FIN
         if seg_len and (seq - irs) & MASK32 >= HALF and behind_base(seq, irs, advance):
