@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -74,6 +75,29 @@ def _exception(signum: int) -> BaseException:
     if signum == signal.SIGINT:
         return KeyboardInterrupt()
     return SignalExit(signum)
+
+
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """``sys.unraisablehook`` while handlers are installed: a signal's exception raised where Python
+    cannot propagate it (a gc callback) is not printed as a traceback — :func:`check` raises it again."""
+    if _pending is not None and isinstance(unraisable.exc_value, (KeyboardInterrupt, SignalExit)):
+        return
+    _previous_hook(unraisable)
+
+
+_previous_hook = sys.unraisablehook
+
+
+def install_unraisable_hook() -> None:
+    global _previous_hook
+    if sys.unraisablehook is not _unraisable:
+        _previous_hook = sys.unraisablehook
+        sys.unraisablehook = _unraisable
+
+
+def restore_unraisable_hook() -> None:
+    if sys.unraisablehook is _unraisable:
+        sys.unraisablehook = _previous_hook
 
 
 def deliver(signum: int) -> None:

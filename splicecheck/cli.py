@@ -22,34 +22,55 @@ closed with a footer saying so). Generated output goes under ``out/``
 
 from __future__ import annotations
 
-import argparse
-import math
-import os
-import platform
-import re
-import sys
-import traceback
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+import signal as _signal
+import threading as _threading
 
-from tabulate import tabulate
 
-from . import __version__
-from . import cli_options as opt
-from .adapters.lab import signals
-from .adapters.lab import topology as lab
-from .cli_mutants import cmd_mutants
-from .cli_prove import cmd_prove
-from .cli_report import cmd_report
-from .cli_run import cmd_run
-from .cli_trace import cmd_trace
-from .conformance import interrupts
-from .conformance.contract import AdapterNotFound
-from .conformance.runner import AdapterFault
-from .kernel_report import cmd_report_kernel
-from .reports.render import FORMATS
-from .spec.requirements import REQUIREMENTS
+def _startup_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # nothing exists yet: leave quietly (no KeyboardInterrupt traceback)
+
+
+# The imports below take half a second; a signal meanwhile ends the process with 128 + signum and no
+# traceback. main() installs the real handlers (adapters.lab.signals) before it does anything.
+_STARTUP = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
+_before = {s: _signal.getsignal(s) for s in _STARTUP} if _threading.current_thread() is _threading.main_thread() \
+    else {}
+for _s, _h in _before.items():
+    if _h in (_signal.SIG_DFL, _signal.default_int_handler):
+        _signal.signal(_s, _startup_signal)
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from tabulate import tabulate  # noqa: E402
+
+from . import __version__  # noqa: E402
+from . import cli_options as opt  # noqa: E402
+from .adapters.lab import signals  # noqa: E402
+from .adapters.lab import topology as lab  # noqa: E402
+from .cli_mutants import cmd_mutants  # noqa: E402
+from .cli_prove import cmd_prove  # noqa: E402
+from .cli_report import cmd_report  # noqa: E402
+from .cli_run import cmd_run  # noqa: E402
+from .cli_trace import cmd_trace  # noqa: E402
+from .conformance import interrupts  # noqa: E402
+from .conformance.contract import AdapterNotFound  # noqa: E402
+from .conformance.runner import AdapterFault  # noqa: E402
+from .kernel_report import cmd_report_kernel  # noqa: E402
+from .reports.render import FORMATS  # noqa: E402
+from .spec.requirements import REQUIREMENTS  # noqa: E402
+
+for _s, _h in _before.items():  # back to what they were: main() decides from here on
+    if _signal.getsignal(_s) is _startup_signal:
+        _signal.signal(_s, _h)
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
@@ -180,7 +201,8 @@ def _trace(sub: Subparsers) -> None:
     p = _add(sub, "trace", cmd_trace, "check captured traffic of a splice box offline (two pcaps)",
              [opt.output("out/trace-<client capture name>/"), opt.rendering()],
              description="check captured traffic of a splice box against the reference model",
-             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 unusable input or usage error")
+             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 unusable input (nothing judged "
+                    "included) or usage error, 130/143/129 interrupted")
     p.add_argument("client_leg", type=Path, metavar="CLIENT_LEG", help="capture of the client ⇄ box link")
     p.add_argument("server_leg", type=Path, metavar="SERVER_LEG", help="capture of the box ⇄ server link")
     p.add_argument("--proxy", action="append", default=[], metavar="ADDR",

@@ -50,6 +50,7 @@ def _install_handlers() -> None:
             continue  # ignored on purpose (e.g. nohup): keep ignoring; or ours already
         _saved_handlers[signum] = previous
         signal.signal(signum, _on_signal)
+    interrupts.install_unraisable_hook()
 
 
 def _restore_handlers() -> None:
@@ -59,6 +60,7 @@ def _restore_handlers() -> None:
         if signal.getsignal(signum) is _on_signal:
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         del _saved_handlers[signum]
+    interrupts.restore_unraisable_hook()
 
 
 @contextlib.contextmanager
