@@ -91,8 +91,8 @@ def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path
             adapter_call("close()", adapter.close)
         except AdapterFault as exc:
             fault = fault or exc
-    if not results_path.exists():
-        raise fault or AdapterFault("no results were written")
+    if fault is not None and (not results_path.exists() or results_path.stat().st_size == 0):
+        raise fault  # info() failed: there is no run to render
     finished = load_run(results_path)
     reporter.finish(finished)
     written = render_all(finished, out) if render else {}
