@@ -91,24 +91,22 @@ def _probe(prefix: str) -> dict[str, tuple[str, ...]]:
     # a signal arriving meanwhile is delivered after, and unwinds through that finally (issue 14).
     lock: netns.RunLock | None = None
     try:
-        with signals_blocked():
-            lock = netns.RunLock(tag)
-            netns.add_netns(name)
-    except (netns.LabCommandError, OSError) as exc:
-        netns.del_netns(name)
-        if lock is not None:
-            lock.release()
-        detail = _first_line(exc.stderr) if isinstance(exc, netns.LabCommandError) else str(exc)
-        cause = (f"cannot create a network namespace: {detail}",)
-        for feature in ("netns", "veth", "packet", "synproxy", "ftp-helper"):
-            missing[feature] = cause
-        return missing
-    try:
+        try:
+            with signals_blocked():
+                lock = netns.RunLock(tag)
+                netns.add_netns(name)
+        except (netns.LabCommandError, OSError) as exc:
+            detail = _first_line(exc.stderr) if isinstance(exc, netns.LabCommandError) else str(exc)
+            cause = (f"cannot create a network namespace: {detail}",)
+            for feature in ("netns", "veth", "packet", "synproxy", "ftp-helper"):
+                missing[feature] = cause
+            return missing
         _probe_inside(name, missing)
-    finally:
+    finally:  # also when the held signal is delivered as the block above ends
         with signals_blocked():
             netns.del_netns(name)
-            lock.release()
+            if lock is not None:
+                lock.release()
     return missing
 
 
