@@ -141,6 +141,8 @@ def _check_output(args: argparse.Namespace) -> str | None:
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, (AdapterFault, AdapterNotFound)):
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     return traceback.format_exception_only(type(exc), exc)[-1].strip()
