@@ -5,9 +5,9 @@ The runner writes, one JSON object a line: a ``header`` (:class:`RunHeader`), on
 
 * no footer, or a footer with ``interrupted`` (a signal or an adapter fault stopped the run), means the
   run did not finish: ``Run.partial`` is true and every report says so;
-* a case record repeated byte for byte is ignored, a second different record of one case is kept,
-  and a file written by a newer splicecheck is read as far as this one understands it: each with a
-  warning;
+* a case record repeated byte for byte is ignored (two different records of one case ID are both
+  kept: a property case may legitimately appear twice), and a file written by a newer splicecheck is
+  read as far as this one understands it: each with a warning;
 * a last line without its newline that does not parse was cut by a crash mid-write: it is ignored,
   with a warning;
 * any other line that does not parse, or names a requirement this catalogue does not know (a results
@@ -149,7 +149,7 @@ def parse_lines(path: Path, data: bytes) -> Run:
     if newer:
         run.warnings.append(f"line {first + 1}: written by splicecheck {run.header.splicecheck_version}, newer than "
                             f"this {__version__}: fields it added are ignored")
-    seen: dict[str, tuple[int, bytes]] = {}  # case ID -> (line, record) of its first record
+    seen: dict[bytes, int] = {}  # a case record -> its first line (a repeated one is a duplicate)
 
     for i in range(first + 1, len(lines)):
         raw = lines[i]
@@ -172,15 +172,11 @@ def parse_lines(path: Path, data: bytes) -> Run:
         try:
             if kind == "case":
                 result = _case(obj)
-                earlier = seen.get(result.case)
-                if earlier is not None and earlier[1] == raw.strip():
-                    run.warnings.append(f"line {n}: duplicate of line {earlier[0]} (case {result.case!r}); ignored")
-                    continue
+                earlier = seen.get(raw.strip())
                 if earlier is not None:
-                    run.warnings.append(f"line {n}: a second record for case {result.case!r} (first on line "
-                                        f"{earlier[0]}); both kept")
-                else:
-                    seen[result.case] = (n, raw.strip())
+                    run.warnings.append(f"line {n}: duplicate of line {earlier} (case {result.case!r}); ignored")
+                    continue
+                seen[raw.strip()] = n
                 run.results.append(result)
             elif kind == "footer":
                 run.footer = _footer(obj)

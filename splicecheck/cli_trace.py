@@ -19,7 +19,8 @@ from each connection's handshakes and first relayed segments (see ``splicecheck.
 unless ``--params`` gives them (format: ``splicecheck.conformance.trace.params``). Exit code: 0 with no
 FAIL and no ERROR, 1 otherwise, 2 for unusable input (not a capture, a damaged gzip stream, unsupported
 link type, a bad params file), bad options, or captures in which nothing was judged (no relayed
-segment of a spliced connection: "N passed" would claim what was never checked); 130/143/129 when
+segment of a spliced connection: "N passed" would claim what was never checked; with ``--conn`` an
+empty selection is said on stderr and exits 0); 130/143/129 when
 SIGINT/SIGTERM/SIGHUP stopped it (the results file then ends with a footer saying so).
 """
 
@@ -138,7 +139,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     print(f"results: {results_path}")
     bad = any(r.verdict.bad for r in results)
     if not bad and engine.judged == 0:
-        print("splicecheck trace: nothing was judged: the captures hold no relayed segment of a spliced "
-              f"connection ({engine.stats.pairs} connection pair(s) found)", file=sys.stderr)
-        return 2
+        print("splicecheck trace: nothing was judged: " + ("no relayed segment of the --conn selection"
+              if args.conn else "the captures hold no relayed segment of a spliced connection")
+              + f" ({engine.stats.pairs} connection pair(s) found)", file=sys.stderr)
+        return 0 if args.conn else 2  # an empty --conn selection is an answer; an empty capture is unusable
     return 1 if bad else 0
