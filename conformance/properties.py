@@ -40,6 +40,7 @@ from hypothesis.errors import Unsatisfiable
 
 from ..reference.relay import SpliceState
 from ..reference.seqspace import MOD32
+from . import interrupts
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError
 from .diff import lines
@@ -160,6 +161,7 @@ class Tally:
 
     def begin(self) -> None:
         """At the start of every run: count it, or cut shrinking short (see :class:`Budget`)."""
+        interrupts.check()  # a signal whose first raise was swallowed (a gc callback) stops the search here
         if self.error is not None:
             raise _Aborted
         if self.first_failure is None:
@@ -202,7 +204,8 @@ def run_search(test: Callable[[], None], tally: Tally) -> Tally:
     """Run a prepared Hypothesis test; sort its outcome into the tally. Harness errors are re-raised
     (the runner grades them ERROR or UNSUPPORTED), counterexamples are not."""
     try:
-        test()
+        with interrupts.hypothesis_scope():  # a signal stops the search instead of failing an example
+            test()
     except (Counterexample, _Aborted, _ShrinkBudgetSpent):
         pass
     except Unsatisfiable as exc:  # every drawn example needed something the IUT cannot do

@@ -234,8 +234,11 @@ class RunFooter:
     finished: str
     duration: float
     counts: dict[str, int]
+    interrupted: str | None = None  # why the run stopped early ("SIGTERM", "error: …"); None: it finished
 
     def to_json(self) -> str:
         d = asdict(self)
+        if d["interrupted"] is None:
+            del d["interrupted"]  # a finished run's footer is what it always was
         d["type"] = "footer"
         return json.dumps(d, separators=(",", ":"))

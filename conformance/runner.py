@@ -7,7 +7,10 @@ them. Exceptions are sorted into the three kinds of docs/ARCHITECTURE.md princip
 verdict, :class:`UnsupportedError` is UNSUPPORTED, anything else the harness raised is ERROR.
 
 Results are appended to a JSONL file as each case completes (:class:`JsonlSink`), flushed and fsynced,
-so a crash or Ctrl-C keeps every finished case; the footer line is written only at a normal end.
+so a crash or Ctrl-C keeps every finished case. The footer line ends a run that finished, and one that
+a signal or a fault outside any case stopped (its ``interrupted`` field says which); only a crash or
+SIGKILL leaves a file without one. An adapter's exception (``SystemExit`` included) inside a case is
+that case's ERROR; outside a case (``info()``, ``missing()``) it is an :class:`AdapterFault`.
 """
 
 from __future__ import annotations
@@ -21,18 +24,21 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, TypeVar
 
 from .. import __version__
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment
 from ..reference.relay import RelayResult, direction_of
 from ..reference.segment import Segment
+from . import interrupts
 from .case import Case, Injection, injections
 from .contract import Adapter, Session, SpliceRefused, UnsupportedError, refusal_req
 from .diff import diff_step, expected_counts, geometry
 from .model import Model
 from .results import CaseResult, FieldDiff, Geometry, RunFooter, RunHeader, StepRecord, Verdict, case_verdict
+
+T = TypeVar("T")
 
 
 class Reporter(Protocol):
@@ -115,9 +121,10 @@ def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None =
         bad = [FieldDiff(-1, -1, "splice made", "spliced", f"refused: {exc}", req)]
         return replace(base, reqs=reqs, verdict=case_verdict(reqs, bad), diffs=bad, reason=f"splice refused: {exc}",
                        duration=time.perf_counter() - t0)
-    except Exception as exc:  # anything else the harness raised (HarnessError included) is ERROR
-        reason = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return replace(base, verdict=Verdict.ERROR, reason=reason, duration=time.perf_counter() - t0)
+    except (Exception, SystemExit) as exc:  # anything else the harness or adapter raised is ERROR
+        if interrupts.interruption(exc) is not None:
+            raise  # a signal (SIGTERM/SIGHUP as a SystemExit): the run stops
+        return replace(base, verdict=Verdict.ERROR, reason=fault_reason(exc), duration=time.perf_counter() - t0)
     bad = ex.differing()
     return replace(base, verdict=case_verdict(list(case.reqs), bad), diffs=bad, checked=ex.checked, steps=ex.steps,
                    geometry=ex.geometry, duration=time.perf_counter() - t0)
@@ -174,32 +181,67 @@ def skipped_all(cases: Iterable[Case], reason: str, adapter_spec: str) -> list[C
             for c in cases]
 
 
+# --- adapter faults outside a case (issue 14) --------------------------------------------------------
+
+
+class AdapterFault(Exception):
+    """The adapter failed outside any case (``info()``, ``missing()``, ``close()``): the run cannot go on
+    (or, for ``close()``, could not end cleanly). The message is one line naming the call."""
+
+
+def fault_reason(exc: BaseException) -> str:
+    """One line for an exception: its type and message (an adapter's ``sys.exit(3)`` included)."""
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+
+def adapter_call(what: str, fn: Callable[[], T]) -> T:
+    """Call one of the adapter's methods outside a case; anything it raises (but a signal) becomes
+    :class:`AdapterFault` naming ``what``."""
+    try:
+        return fn()
+    except (Exception, SystemExit) as exc:
+        if interrupts.interruption(exc) is not None:
+            raise
+        raise AdapterFault(f"the adapter's {what} failed: {fault_reason(exc)}") from exc
+
+
+def footer(started: float, results: Iterable[CaseResult], interrupted: str | None = None) -> RunFooter:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.verdict.value] = counts.get(r.verdict.value, 0) + 1
+    return RunFooter(time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter() - started, counts,
+                     interrupted=interrupted)
+
+
 def run(adapter: Adapter, cases: Sequence[Case], *, adapter_spec: str, sink: JsonlSink | None = None,
         reporter: Reporter | None = None, seed: int | None = None,
         on_result: Callable[[CaseResult], None] | None = None, argv: Sequence[str] | None = None) -> list[CaseResult]:
     """Run ``cases`` in order; every result is streamed to ``sink`` and ``reporter`` as it completes."""
     sink = sink or JsonlSink(None)
-    header = header_for(adapter, adapter_spec, seed, argv)
+    header = adapter_call("info()", lambda: header_for(adapter, adapter_spec, seed, argv))
     sink.write(header.to_json())
     if reporter is not None:
         reporter.start(header, len(cases))
     t0 = time.perf_counter()
     results: list[CaseResult] = []
-    missing_fn = getattr(adapter, "missing", None)
-    missing: list[str] = list(missing_fn()) if callable(missing_fn) else []
-    todo: Iterable[CaseResult | Case] = skipped_all(cases, "; ".join(missing), adapter_spec) if missing else cases
-    for item in todo:
-        result = item if isinstance(item, CaseResult) else run_case(adapter, item, adapter_spec, seed)
-        results.append(result)
-        sink.write_case(result)
-        if reporter is not None:
-            reporter.case(result)
-        if on_result is not None:
-            on_result(result)
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.verdict.value] = counts.get(r.verdict.value, 0) + 1
-    sink.write(RunFooter(time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter() - t0, counts).to_json())
+    try:
+        missing_fn = getattr(adapter, "missing", None)
+        missing: list[str] = list(adapter_call("missing()", missing_fn)) if callable(missing_fn) else []
+        todo: Iterable[CaseResult | Case] = skipped_all(cases, "; ".join(missing), adapter_spec) if missing else cases
+        for item in todo:
+            result = item if isinstance(item, CaseResult) else run_case(adapter, item, adapter_spec, seed)
+            results.append(result)
+            sink.write_case(result)
+            if reporter is not None:
+                reporter.case(result)
+            if on_result is not None:
+                on_result(result)
+            interrupts.check()  # a signal whose raise was swallowed inside the case stops the run here
+    except BaseException as exc:  # a signal, or a fault outside any case: the footer says the run stopped
+        stopped = interrupts.interruption(exc) or f"error: {fault_reason(exc)}"
+        sink.write(footer(t0, results, stopped).to_json())
+        raise
+    sink.write(footer(t0, results).to_json())
     return results
 
 

@@ -3,7 +3,11 @@
 The runner writes, one JSON object a line: a ``header`` (:class:`RunHeader`), one ``case`` per
 :class:`CaseResult`, and a ``footer`` (:class:`RunFooter`) only when the run finished. So:
 
-* no footer means the run was interrupted: ``Run.partial`` is true and every report says so;
+* no footer, or a footer with ``interrupted`` (a signal or an adapter fault stopped the run), means the
+  run did not finish: ``Run.partial`` is true and every report says so;
+* a case record repeated byte for byte is ignored (two different records of one case ID are both
+  kept: a property case may legitimately appear twice), and a file written by a newer splicecheck is
+  read as far as this one understands it: each with a warning;
 * a last line without its newline that does not parse was cut by a crash mid-write: it is ignored,
   with a warning;
 * any other line that does not parse, or names a requirement this catalogue does not know (a results
@@ -17,10 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..conformance.results import CaseResult, RunFooter, RunHeader
 from ..reference.errors import SpliceCheckError
 from ..spec.requirements import BY_ID
@@ -62,8 +68,8 @@ class Run:
 
     @property
     def partial(self) -> bool:
-        """True when the run did not finish (no footer line)."""
-        return self.footer is None
+        """True when the run did not finish: no footer line, or one saying it was interrupted."""
+        return self.footer is None or bool(self.footer.interrupted)
 
     @property
     def duration(self) -> float:
@@ -111,6 +117,17 @@ def _footer(obj: dict[str, Any]) -> RunFooter:
     return RunFooter(**kw)
 
 
+def _version_key(text: str) -> tuple[int, ...] | None:
+    parts = re.findall(r"\d+", text.split("+")[0])[:3]
+    return tuple(int(p) for p in parts) if parts else None
+
+
+def _newer_version(text: object) -> bool:
+    """Whether a results file's ``splicecheck_version`` is newer than this splicecheck."""
+    theirs, ours = _version_key(str(text)), _version_key(__version__)
+    return theirs is not None and ours is not None and theirs > ours
+
+
 def parse_lines(path: Path, data: bytes) -> Run:
     """The :class:`Run` in ``data``, the bytes of the file at ``path`` (named in errors and warnings)."""
     if not data.strip():
@@ -128,6 +145,11 @@ def parse_lines(path: Path, data: bytes) -> Run:
             raise ResultsFormatError(path, "the run header is truncated (the run stopped mid-write)") from None
         raise ResultsFormatError(path, f"not JSON Lines: line {first + 1} is not a JSON object") from None
     run = Run(_header(path, head_obj), path=path)
+    newer = _newer_version(run.header.splicecheck_version)
+    if newer:
+        run.warnings.append(f"line {first + 1}: written by splicecheck {run.header.splicecheck_version}, newer than "
+                            f"this {__version__}: fields it added are ignored")
+    seen: dict[bytes, int] = {}  # a case record -> its first line (a repeated one is a duplicate)
 
     for i in range(first + 1, len(lines)):
         raw = lines[i]
@@ -149,7 +171,13 @@ def parse_lines(path: Path, data: bytes) -> Run:
         kind = obj.get("type") if isinstance(obj, dict) else None
         try:
             if kind == "case":
-                run.results.append(_case(obj))
+                result = _case(obj)
+                earlier = seen.get(raw.strip())
+                if earlier is not None:
+                    run.warnings.append(f"line {n}: duplicate of line {earlier} (case {result.case!r}); ignored")
+                    continue
+                seen[raw.strip()] = n
+                run.results.append(result)
             elif kind == "footer":
                 run.footer = _footer(obj)
             elif kind == "header":

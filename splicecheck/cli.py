@@ -13,33 +13,64 @@ Subcommands:
 Every option is defined here, once: groups that several subcommands share come from the parent parsers
 of :mod:`splicecheck.cli_options`. Each subcommand's handler is a plain function of the parsed
 namespace (``args.func``), returning the exit status: 0 success, 1 failure (FAIL/ERROR, a killed
-proof, an unreadable input), 2 usage error, 130 interrupted. Generated output goes under ``out/``
+proof, an unreadable input), 2 usage error or a fault outside any case (unusable output path, full disk,
+an adapter that fails to load or whose ``info()``/``missing()``/``close()`` raises: one line on stderr,
+never a traceback), 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (labs torn down, results file
+closed with a footer saying so). Generated output goes under ``out/``
 (git-ignored) unless ``--out`` or ``--publish`` says otherwise.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+import signal as _signal
+import threading as _threading
 
-from tabulate import tabulate
 
-from . import __version__
-from . import cli_options as opt
-from .adapters.lab import topology as lab
-from .cli_mutants import cmd_mutants
-from .cli_prove import cmd_prove
-from .cli_report import cmd_report
-from .cli_run import cmd_run
-from .cli_trace import cmd_trace
-from .kernel_report import cmd_report_kernel
-from .reports.render import FORMATS
-from .spec.requirements import REQUIREMENTS
+def _startup_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # nothing exists yet: leave quietly (no KeyboardInterrupt traceback)
+
+
+# The imports below take half a second; a signal meanwhile ends the process with 128 + signum and no
+# traceback. main() installs the real handlers (adapters.lab.signals) before it does anything.
+_STARTUP = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
+_before = {s: _signal.getsignal(s) for s in _STARTUP} if _threading.current_thread() is _threading.main_thread() \
+    else {}
+for _s, _h in _before.items():
+    if _h in (_signal.SIG_DFL, _signal.default_int_handler):
+        _signal.signal(_s, _startup_signal)
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from tabulate import tabulate  # noqa: E402
+
+from . import __version__  # noqa: E402
+from . import cli_options as opt  # noqa: E402
+from .adapters.lab import signals  # noqa: E402
+from .adapters.lab import topology as lab  # noqa: E402
+from .cli_mutants import cmd_mutants  # noqa: E402
+from .cli_prove import cmd_prove  # noqa: E402
+from .cli_report import cmd_report  # noqa: E402
+from .cli_run import cmd_run  # noqa: E402
+from .cli_trace import cmd_trace  # noqa: E402
+from .conformance import interrupts  # noqa: E402
+from .conformance.contract import AdapterNotFound  # noqa: E402
+from .conformance.runner import AdapterFault  # noqa: E402
+from .kernel_report import cmd_report_kernel  # noqa: E402
+from .reports.render import FORMATS  # noqa: E402
+from .spec.requirements import REQUIREMENTS  # noqa: E402
+
+for _s, _h in _before.items():  # back to what they were: main() decides from here on
+    if _signal.getsignal(_s) is _startup_signal:
+        _signal.signal(_s, _h)
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
@@ -51,14 +82,70 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 def cmd_lab(args: argparse.Namespace) -> int:
     if args.action == "clean":
-        removed = lab.clean_stale()
-        print(f"removed {len(removed)} leftover lab object(s)" + (": " + ", ".join(removed) if removed else ""))
+        report = lab.clean(args.prefix)
+        print(f"removed {len(report.removed)} leftover lab namespace(s)"
+              + (": " + ", ".join(report.removed) if report.removed else "")
+              + (f"; {len(report.live)} of live runs left alone" if report.live else ""))
+        if report.failed:
+            print(f"splicecheck lab clean: could not remove {len(report.failed)} leftover namespace(s)"
+                  f" ({report.reason or 'ip netns del failed'}): {', '.join(report.failed)}", file=sys.stderr)
+            return 1
         return 0
     problems = lab.preflight()
     for p in problems:
         print(f"missing: {p}")
     print("lab ready" if not problems else "lab not available")
     return 1 if problems else 0
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan`` and ``inf`` parse as floats and make no sense as times)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def _prefix(text: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]*-", text):
+        raise argparse.ArgumentTypeError(
+            f"a lab prefix is lower-case letters, digits and dashes ending in '-': {text!r}")
+    return text
+
+
+def _check_output(args: argparse.Namespace) -> str | None:
+    """What makes the output paths of ``args`` unusable, checked before any work: ``--out`` must be a
+    folder (existing or creatable), ``--dump-params`` a file in an existing folder. None when fine."""
+    out = getattr(args, "out", None)
+    if isinstance(out, Path):
+        existing = next((p for p in (out, *out.parents) if p.exists()), None)
+        if out.exists() and not out.is_dir():
+            return f"--out {out}: exists and is not a folder"
+        if existing is not None and existing != out and not existing.is_dir():
+            return f"--out {out}: {existing} is not a folder"
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            return f"--out {out}: {existing} is not writable"
+    dump = getattr(args, "dump_params", None)
+    if isinstance(dump, Path):
+        if dump.is_dir():
+            return f"--dump-params {dump}: is a folder; give a file name"
+        parent = dump.parent
+        if not parent.is_dir():
+            return f"--dump-params {dump}: no such folder {parent}"
+        if not os.access(parent, os.W_OK | os.X_OK) or (dump.exists() and not os.access(dump, os.W_OK)):
+            return f"--dump-params {dump}: not writable"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, (AdapterFault, AdapterNotFound)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
 if TYPE_CHECKING:
@@ -116,7 +203,8 @@ def _trace(sub: Subparsers) -> None:
     p = _add(sub, "trace", cmd_trace, "check captured traffic of a splice box offline (two pcaps)",
              [opt.output("out/trace-<client capture name>/"), opt.rendering()],
              description="check captured traffic of a splice box against the reference model",
-             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 unusable input or usage error")
+             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 unusable input (nothing judged "
+                    "included) or usage error, 130/143/129 interrupted")
     p.add_argument("client_leg", type=Path, metavar="CLIENT_LEG", help="capture of the client ⇄ box link")
     p.add_argument("server_leg", type=Path, metavar="SERVER_LEG", help="capture of the box ⇄ server link")
     p.add_argument("--proxy", action="append", default=[], metavar="ADDR",
@@ -127,11 +215,11 @@ def _trace(sub: Subparsers) -> None:
                    help="write the parameters used for each connection, in the --params format")
     p.add_argument("--conn", action="append", default=[], metavar="CLIENT:PORT",
                    help="judge only the connections of this client endpoint (repeatable)")
-    p.add_argument("--timeout", type=float, default=1.0, metavar="SEC",
+    p.add_argument("--timeout", type=finite_float, default=1.0, metavar="SEC",
                    help="an input with no output this long after it was captured was dropped (default 1)")
-    p.add_argument("--skew", type=float, default=0.005, metavar="SEC",
+    p.add_argument("--skew", type=finite_float, default=0.005, metavar="SEC",
                    help="how far the two captures' clocks may disagree (default 0.005)")
-    p.add_argument("--idle", type=float, default=300.0, metavar="SEC",
+    p.add_argument("--idle", type=finite_float, default=300.0, metavar="SEC",
                    help="a connection idle this long is finished (default 300)")
     p.add_argument("--learn", type=int, default=64, metavar="N",
                    help="packets per connection kept to infer its parameters (default 64)")
@@ -181,8 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     _mutants(sub)
     _report(sub)
     _trace(sub)
-    s = _add(sub, "lab", cmd_lab, "the Linux network-namespace lab")
+    s = _add(sub, "lab", cmd_lab, "the Linux network-namespace lab",
+             epilog="lab clean: exit status 0 when every leftover of a dead run was removed (or there was none), "
+                    "1 when some could not be removed (e.g. not root)")
     s.add_argument("action", choices=["clean", "check"])
+    s.add_argument("--prefix", default=lab.PREFIX, type=_prefix,
+                   help=f"clean only labs whose names start with this (default {lab.PREFIX})")
     _report_kernel(sub)
     return p
 
@@ -191,18 +283,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: the process's) and run the subcommand's handler; returns the exit status
     (argparse's own exits, ``--help`` 0 and usage errors 2, become return values too)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    interrupts.clear()
     try:
-        args = build_parser().parse_args(argv)
-        args.argv = argv  # the command line as given, for the repro lines and run headers
-        try:
-            rc: int = args.func(args)
-        except opt.UsageError as exc:
-            args.subparser.error(str(exc))  # exits 2 after printing usage and the message
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        with signals.hold_process():  # SIGINT/SIGTERM/SIGHUP unwind (and tear labs down) from here on
+            args = build_parser().parse_args(argv)
+            args.argv = argv  # the command line as given, for the repro lines and run headers
+            problem = _check_output(args)
+            if problem is not None:
+                print(f"splicecheck {args.command}: {problem}", file=sys.stderr)
+                return 2
+            try:
+                rc: int = args.func(args)
+            except opt.UsageError as exc:
+                args.subparser.error(str(exc))  # exits 2 after printing usage and the message
+            except (AdapterFault, AdapterNotFound, OSError) as exc:
+                # outside a case: one line, exit 2 (a case's fault is that case's ERROR, see the runner)
+                print(f"splicecheck {args.command}: {_one_line(exc)}", file=sys.stderr)
+                return 2
+    except (KeyboardInterrupt, SystemExit) as exc:
+        name = interrupts.interruption(exc)
+        if name is not None:
+            print(f"splicecheck: interrupted ({name})", file=sys.stderr)
+            return interrupts.exit_status(exc)
+        code = exc.code if isinstance(exc, SystemExit) else None
+        return code if isinstance(code, int) else 0 if code is None else 2
+    finally:
+        interrupts.clear()
     return rc
 
 

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_options import OUT
+from .conformance import interrupts
 from .conformance.case import Case
 from .conformance.catalog import UnknownCase, coverage, select
 from .conformance.contract import Adapter, AdapterNotFound, load_adapter
 from .conformance.results import CaseResult
-from .conformance.runner import JsonlSink, exit_code, run
+from .conformance.runner import AdapterFault, JsonlSink, adapter_call, exit_code, fault_reason, run
 from .reports.load import load_run
 from .reports.render import render_all, safe_name
 from .reports.terminal import TerminalReporter
@@ -49,15 +50,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     except AdapterNotFound as exc:
         print(f"splicecheck run: {exc}", file=sys.stderr)
         return 2
+    except (Exception, SystemExit) as exc:  # the module's import or the adapter's __init__ failed
+        if interrupts.interruption(exc) is not None:
+            raise
+        print(f"splicecheck run: adapter {args.adapter!r} could not be loaded: {fault_reason(exc)}", file=sys.stderr)
+        return 2
     out: Path = args.out or default_out(args.adapter)
     try:
         results, written = run_and_render(adapter, args.adapter, cases, out, seed=args.seed, argv=args.argv,
                                           evidence=args.evidence, quiet=args.quiet, render=not args.no_render)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if interrupts.interruption(exc) is None:
+            raise
         results_path = out / "results.jsonl"
-        print(f"\ninterrupted: the finished cases are in {results_path}; "
+        print(f"\ninterrupted ({interrupts.interruption(exc)}): the finished cases are in {results_path}; "
               f"re-render with: splicecheck report {results_path}", file=sys.stderr)
-        return 130
+        return interrupts.exit_status(exc)
     if written:
         print(f"reports: {', '.join(str(p) for p in written.values())}")
     return exit_code(results)
@@ -72,13 +80,24 @@ def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path
     results_path = out / "results.jsonl"
     sink = JsonlSink(results_path, evidence)
     reporter = TerminalReporter(sys.stdout, progress="off" if quiet else "auto")
+    fault: AdapterFault | None = None
     try:
         results = run(adapter, cases, adapter_spec=spec, sink=sink, reporter=reporter, seed=seed, argv=argv)
+    except AdapterFault as exc:  # info() or missing() failed: render what exists, then say so (exit 2)
+        fault, results = exc, []
     finally:
         sink.close()
-        adapter.close()
+        try:
+            adapter_call("close()", adapter.close)
+        except AdapterFault as exc:
+            fault = fault or exc
+    if fault is not None and (not results_path.exists() or results_path.stat().st_size == 0):
+        raise fault  # info() failed: there is no run to render
     finished = load_run(results_path)
     reporter.finish(finished)
-    if not render:
-        return results, {}
-    return results, render_all(finished, out)
+    written = render_all(finished, out) if render else {}
+    if fault is not None:
+        if written:
+            print(f"reports: {', '.join(str(p) for p in written.values())}")
+        raise fault
+    return results, written

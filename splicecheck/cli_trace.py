@@ -17,8 +17,11 @@ Every spliced connection is one result line in ``OUT/results.jsonl`` (default OU
 connections finish; the reports are rendered from it at the end. The splice parameters are inferred
 from each connection's handshakes and first relayed segments (see ``splicecheck.conformance.trace.infer``)
 unless ``--params`` gives them (format: ``splicecheck.conformance.trace.params``). Exit code: 0 with no
-FAIL and no ERROR, 1 otherwise, 2 for unusable input (not a capture, unsupported link type, a bad
-params file) or bad options.
+FAIL and no ERROR, 1 otherwise, 2 for unusable input (not a capture, a damaged gzip stream, unsupported
+link type, a bad params file), bad options, or captures in which nothing was judged (no relayed
+segment of a spliced connection: "N passed" would claim what was never checked; with ``--conn`` an
+empty selection is said on stderr and exits 0); 130/143/129 when
+SIGINT/SIGTERM/SIGHUP stopped it (the results file then ends with a footer saying so).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 
 from . import __version__
 from .cli_options import OUT
+from .conformance import interrupts
 from .conformance.results import CaseResult, RunFooter, RunHeader
 from .conformance.runner import JsonlSink
 from .conformance.trace.capture import TraceError
@@ -109,10 +113,15 @@ def cmd_trace(args: argparse.Namespace) -> int:
     reporter.start(header)
     try:
         results = engine.run()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:
+        name = interrupts.interruption(exc)
+        if name is None:
+            raise
+        sink.write(RunFooter(time.strftime("%Y-%m-%dT%H:%M:%S%z"), engine.wall, dict(engine.counts),
+                             interrupted=name).to_json())
         sink.close()
-        print(f"\ninterrupted: the finished connections are in {results_path}", file=sys.stderr)
-        return 130
+        print(f"\ninterrupted ({name}): the finished connections are in {results_path}", file=sys.stderr)
+        return interrupts.exit_status(exc)
     except TraceError as exc:
         sink.close()
         print(f"splicecheck trace: {exc}", file=sys.stderr)
@@ -128,4 +137,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if not args.no_render:
         print("reports: " + ", ".join(str(p) for p in render_all(run, out).values()))
     print(f"results: {results_path}")
-    return 1 if any(r.verdict.bad for r in results) else 0
+    bad = any(r.verdict.bad for r in results)
+    if not bad and engine.judged == 0:
+        print("splicecheck trace: nothing was judged: " + ("no relayed segment of the --conn selection"
+              if args.conn else "the captures hold no relayed segment of a spliced connection")
+              + f" ({engine.stats.pairs} connection pair(s) found)", file=sys.stderr)
+        return 0 if args.conn else 2  # an empty --conn selection is an answer; an empty capture is unusable
+    return 1 if bad else 0

@@ -9,7 +9,9 @@ purpose use a prefix of their own so that no other worker's ``clean_stale()`` ra
 from __future__ import annotations
 
 import os
+import random
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -17,6 +19,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from splicecheck.adapters.lab import netns
@@ -27,6 +30,7 @@ from splicecheck.adapters.lab.topology import (
     Lab,
     LabNames,
     Side,
+    clean,
     clean_stale,
     icmp_echo,
     is_fence_reply,
@@ -457,3 +461,94 @@ def test_exchange_rate_is_hundreds_per_second(synproxy_lab: Lab) -> None:
     rec = probe_handshake(synproxy_lab, plan=ProbePlan(finish="none"))
     rate = exchange_rate(synproxy_lab, rec, 300)
     assert rate > 200, f"{rate:.0f} exchanges/s"
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 14: signals during preflight, liveness across PID namespaces, a cleaner that cannot clean
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_sigterm_during_preflight_leaves_no_namespace() -> None:
+    """The preflight's namespace is made with signals held, inside the try that deletes it."""
+    _need("root", "ip", "netns")
+    prefix = _own_prefix()
+    code = textwrap.dedent(f"""
+        from splicecheck.adapters.lab import preflight, signals
+        with signals.hold_process():
+            print("ready", flush=True)
+            while True:
+                preflight._probe.cache_clear()
+                preflight.preflight(prefix={prefix!r})
+    """)
+    rng = random.Random(os.getpid())
+    for _ in range(6):
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0.0, 0.3))
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=20)
+        assert child.returncode == 143, err
+        assert not lab_namespaces(prefix), "a signal during preflight leaked its namespace"
+        assert not [f for f in os.listdir(netns.LOCK_DIR) if f.startswith(prefix)], "a lock file leaked"
+
+
+def _dead_pid_outside() -> int:
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    return pid_max + 1000  # no process of this PID namespace can have it
+
+
+@pytest.mark.live
+def test_clean_spares_a_live_lab_of_another_pid_namespace() -> None:
+    """A run in another PID namespace has a pid that, in ours, names nobody: only its lock says it lives."""
+    _need(*LAB_FEATURES)
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1)")
+    prefix = _own_prefix()
+    pid = _dead_pid_outside()
+    inner = (f"import time; from splicecheck.adapters.lab.topology import Lab\n"
+             f"with Lab(prefix={prefix!r}) as lab:\n"
+             f"    print(' '.join(lab.names.namespaces), flush=True); time.sleep(60)\n")
+    python = shlex.quote(sys.executable)
+    script = f"echo {pid - 1} > /proc/sys/kernel/ns_last_pid && {python} -c {shlex.quote(inner)}; exit $?"
+    child = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "sh", "-c", script], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        names = _child_namespaces(child)
+        assert all(f"-{pid}-" in n for n in names) and not netns.process_alive(pid)
+        report = clean(prefix)
+        assert not report.removed and set(names) <= set(report.live)
+        assert set(names) <= set(netns.list_netns()), "clean deleted a live lab of another PID namespace"
+    finally:
+        child.kill()  # SIGKILL to unshare: --kill-child kills the namespace's init, the kernel kills the rest
+        child.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while netns.run_liveness(names[0].rsplit("-", 1)[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kernel reaps the namespace's processes asynchronously
+    report = clean(prefix)
+    assert set(names) <= set(report.removed)
+    assert not set(names) & set(netns.list_netns())
+    assert netns.run_liveness(names[0].rsplit("-", 1)[0]) is None  # the lock file went with them
+
+
+@pytest.mark.live
+def test_lab_clean_that_cannot_delete_exits_1(tmp_path: Path) -> None:
+    """As an unprivileged user nothing can be deleted: the command says so and exits 1, not "removed 0"."""
+    _need(*LAB_FEATURES)
+    prefix = _own_prefix()
+    child = _child(prefix)
+    names = _child_namespaces(child)
+    child.kill()
+    child.wait(timeout=10)
+    try:
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                               "splicecheck", "lab", "clean", "--prefix", prefix], capture_output=True, text=True,
+                              timeout=30, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "could not remove 3" in proc.stderr and "not root" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert set(names) <= set(netns.list_netns())
+    finally:
+        assert set(names) <= set(clean_stale(prefix))

@@ -24,8 +24,10 @@ and every other command is addressed with ``ip -n NAME`` or runs inside NAME.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import re
 import secrets
@@ -193,3 +195,73 @@ def process_alive(pid: int) -> bool:
     except OSError as exc:
         return exc.errno != errno.ESRCH
     return True
+
+
+# --------------------------------------------------------------------------------------------------
+# Liveness across PID namespaces: a lock file per run tag
+# --------------------------------------------------------------------------------------------------
+
+#: Where a lab run's lock files live. ``/run`` is shared by everything that shares ``/run/netns``
+#: (the namespaces' bind mounts are there too), so a cleaner sees the locks of every lab it could delete.
+LOCK_DIR = os.environ.get("SPLICECHECK_LOCK_DIR", "/run/splicecheck")
+
+
+def lock_path(tag: str) -> str:
+    return os.path.join(LOCK_DIR, tag + ".lock")
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``LOCK_DIR/<tag>.lock``, held while the run's namespaces may exist.
+
+    The kernel drops a flock when the last descriptor of its open file goes away, i.e. when the holder
+    dies by any means, SIGKILL included; and whether a flock is held is visible to every process that
+    can open the file, whatever its PID namespace. So a cleaner that can take the lock knows the run is
+    gone — unlike ``kill(pid, 0)``, which asks about a pid *in the cleaner's own* PID namespace.
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.path = lock_path(tag)
+        os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Unlink the lock file and drop the lock (call once the namespaces are gone)."""
+        if self._fd is None:
+            return
+        if self.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+
+def run_liveness(tag: str) -> bool | None:
+    """Whether the run ``tag`` holds its lock (True), is gone (False), or left no lock file (None:
+    a run of an older splicecheck, or one that died before it made any namespace)."""
+    try:
+        fd = os.open(lock_path(tag), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return True  # cannot tell: assume alive, never delete on a guess
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def remove_lock(tag: str) -> None:
+    """Remove a dead run's lock file (after its namespaces were deleted)."""
+    with contextlib.suppress(OSError):
+        os.unlink(lock_path(tag))

@@ -20,6 +20,7 @@ import socket
 import sys
 
 from . import netns
+from .signals import signals_blocked
 
 FEATURES = ("root", "ip", "nft", "netns", "veth", "packet", "synproxy", "ftp-helper")
 
@@ -86,35 +87,49 @@ def _probe(prefix: str) -> dict[str, tuple[str, ...]]:
 
     tag, _ = netns.unique_tag(prefix)
     name = f"{tag}-pfl"
+    # The namespace and its lock are made with signals held, inside the try whose finally deletes them:
+    # a signal arriving meanwhile is delivered after, and unwinds through that finally (issue 14).
+    lock: netns.RunLock | None = None
     try:
-        netns.add_netns(name)
-    except netns.LabCommandError as exc:
-        cause = (f"cannot create a network namespace: {_first_line(exc.stderr)}",)
-        for feature in ("netns", "veth", "packet", "synproxy", "ftp-helper"):
-            missing[feature] = cause
-        return missing
-    try:
-        proc = netns.run(["ip", "-n", name, "link", "add", "scpfa", "type", "veth", "peer", "name", "scpfb"],
-                         check=False)
-        if proc.returncode != 0:
-            missing["veth"] = (f"kernel without veth (CONFIG_VETH): {_first_line(proc.stderr)}",)
         try:
-            netns.call_in_netns(name, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM).close())
-        except OSError as exc:
-            missing["packet"] = (f"cannot open AF_PACKET sockets (CONFIG_PACKET): {exc}",)
-        if "nft" in missing:
-            missing["synproxy"] = missing["ftp-helper"] = missing["nft"]
-        else:
-            for feature, ruleset, what in (
-                    ("synproxy", _SYNPROXY_CHECK, "nft synproxy (CONFIG_NFT_SYNPROXY, nf_synproxy, nf_conntrack)"),
-                    ("ftp-helper", _FTP_CHECK, "conntrack FTP helper with NAT (CONFIG_NF_CONNTRACK_FTP, "
-                                               "CONFIG_NF_NAT_FTP, nft ct helper objects, masquerade)")):
-                proc = netns.run_in_netns(name, ["nft", "--check", "-f", "-"], input=ruleset, check=False)
-                if proc.returncode != 0:
-                    missing[feature] = (f"kernel rejects {what}: {_first_line(proc.stderr)}",)
-    finally:
-        netns.del_netns(name)
+            with signals_blocked():
+                lock = netns.RunLock(tag)
+                netns.add_netns(name)
+        except (netns.LabCommandError, OSError) as exc:
+            detail = _first_line(exc.stderr) if isinstance(exc, netns.LabCommandError) else str(exc)
+            cause = (f"cannot create a network namespace: {detail}",)
+            for feature in ("netns", "veth", "packet", "synproxy", "ftp-helper"):
+                missing[feature] = cause
+            return missing
+        _probe_inside(name, missing)
+    finally:  # also when the held signal is delivered as the block above ends
+        with signals_blocked():
+            netns.del_netns(name)
+            if lock is not None:
+                lock.release()
     return missing
+
+
+def _probe_inside(name: str, missing: dict[str, tuple[str, ...]]) -> None:
+    """The probes that need the throw-away namespace ``name``; adds what is missing to ``missing``."""
+    proc = netns.run(["ip", "-n", name, "link", "add", "scpfa", "type", "veth", "peer", "name", "scpfb"],
+                     check=False)
+    if proc.returncode != 0:
+        missing["veth"] = (f"kernel without veth (CONFIG_VETH): {_first_line(proc.stderr)}",)
+    try:
+        netns.call_in_netns(name, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM).close())
+    except OSError as exc:
+        missing["packet"] = (f"cannot open AF_PACKET sockets (CONFIG_PACKET): {exc}",)
+    if "nft" in missing:
+        missing["synproxy"] = missing["ftp-helper"] = missing["nft"]
+    else:
+        for feature, ruleset, what in (
+                ("synproxy", _SYNPROXY_CHECK, "nft synproxy (CONFIG_NFT_SYNPROXY, nf_synproxy, nf_conntrack)"),
+                ("ftp-helper", _FTP_CHECK, "conntrack FTP helper with NAT (CONFIG_NF_CONNTRACK_FTP, "
+                                           "CONFIG_NF_NAT_FTP, nft ct helper objects, masquerade)")):
+            proc = netns.run_in_netns(name, ["nft", "--check", "-f", "-"], input=ruleset, check=False)
+            if proc.returncode != 0:
+                missing[feature] = (f"kernel rejects {what}: {_first_line(proc.stderr)}",)
 
 
 def preflight(*features: str, prefix: str = "sc-") -> list[str]:

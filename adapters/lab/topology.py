@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ...conformance import interrupts
 from . import netns, signals
 from .fence import FENCE_IDENT, LabFenceTimeout, flush_conntrack, icmp_echo, is_fence_reply, open_ctnetlink, this_cpu
 from .netns import LabCommandError
@@ -69,6 +70,7 @@ __all__ = [
     "FENCE_IDENT",
     "PREFIX",
     "Captured",
+    "CleanReport",
     "Lab",
     "LabAddresses",
     "LabCommandError",
@@ -76,6 +78,7 @@ __all__ = [
     "LabNames",
     "LabSignalExit",
     "Side",
+    "clean",
     "clean_stale",
     "icmp_echo",
     "is_fence_reply",
@@ -151,26 +154,65 @@ def lab_namespaces(prefix: str = PREFIX) -> list[str]:
     return [n for n in netns.list_netns() if pattern.match(n)]
 
 
-def clean_stale(prefix: str = PREFIX, *, include_live: bool = False) -> list[str]:
-    """Delete lab namespaces left behind by dead processes (e.g. SIGKILLed runs); return their names.
+@dataclass(frozen=True, slots=True)
+class CleanReport:
+    """What :func:`clean` did: namespaces removed, those it could not remove (and why), live ones spared."""
 
-    A namespace belongs to a dead run when the pid in its name no longer runs, or when it is this
-    process's and no open :class:`Lab` owns it. Labs of running processes (a parallel pytest worker)
-    are left alone unless ``include_live``. Only names matching the lab's pattern are touched.
+    removed: list[str]
+    failed: list[str]
+    live: list[str]
+    reason: str = ""  # why ``failed`` could not be removed, when one reason explains all (not root)
+
+
+def _tag_of(name: str) -> str:
+    return name.rsplit("-", 1)[0]
+
+
+def _run_is_alive(tag: str, pid: int) -> bool:
+    """A lab run's liveness: its lock (:class:`netns.RunLock`, valid across PID namespaces); for a run
+    that left no lock file (an older splicecheck), whether its pid runs in this PID namespace."""
+    alive = netns.run_liveness(tag)
+    return netns.process_alive(pid) if alive is None else alive
+
+
+def clean(prefix: str = PREFIX, *, include_live: bool = False) -> CleanReport:
+    """Delete lab namespaces left behind by dead runs (e.g. SIGKILLed ones) and their lock files.
+
+    A namespace belongs to a dead run when nobody holds its run's lock (see :class:`netns.RunLock`:
+    this holds across PID namespaces, which share ``/run/netns``), or when it is this process's and no
+    open :class:`Lab` owns it. Labs of running processes (a parallel pytest worker, a run in a
+    container) are left alone unless ``include_live``. Only names matching the lab's pattern are
+    touched.
     """
     mine = {n for lab in signals.live() if isinstance(lab, Lab) for n in lab.names.namespaces}
     pattern = _name_pattern(prefix)
     doomed: list[str] = []
+    live: list[str] = []
     for name in netns.list_netns():
         m = pattern.match(name)
         if not m:
             continue
         pid = int(m["pid"])
-        if include_live or (pid == os.getpid() and name not in mine) or (
-                pid != os.getpid() and not netns.process_alive(pid)):
+        if name in mine:
+            (doomed if include_live else live).append(name)
+        elif include_live or not _run_is_alive(_tag_of(name), pid):
             doomed.append(name)
+        else:
+            live.append(name)
     failed = netns.del_netns(*doomed)
-    return [n for n in doomed if n not in failed]
+    removed = [n for n in doomed if n not in failed]
+    gone = {_tag_of(n) for n in removed} - {_tag_of(n) for n in failed} - {_tag_of(n) for n in live}
+    for tag in sorted(gone):
+        netns.remove_lock(tag)
+    reason = ""
+    if failed and os.geteuid() != 0:
+        reason = "not root: deleting a network namespace needs root (CAP_SYS_ADMIN)"
+    return CleanReport(removed, failed, live, reason)
+
+
+def clean_stale(prefix: str = PREFIX, *, include_live: bool = False) -> list[str]:
+    """:func:`clean`, returning the names it removed."""
+    return clean(prefix, include_live=include_live).removed
 
 
 def _mac(text: str) -> bytes:
@@ -212,6 +254,7 @@ class Lab:
         self._fence_seq = 0
         self._ctnetlink: socket.socket | None = None
         self._ctnetlink_seq = 0
+        self._lock: netns.RunLock | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -229,6 +272,8 @@ class Lab:
             signals.register(self)
             self._open = True
         try:
+            with signals.signals_blocked():  # the lock exists whenever the namespaces do
+                self._lock = netns.RunLock(self.names.tag)
             self._build()
             self._wait_ready()
         except BaseException:
@@ -247,6 +292,11 @@ class Lab:
             if self._open:
                 failed = netns.del_netns(*self.names.namespaces)
                 self._open = False
+                if self._lock is not None:
+                    if failed:  # keep the file: the cleaner must see this run is gone, not that it never was
+                        self._lock.path = ""
+                    self._lock.release()
+                    self._lock = None
                 signals.unregister(self)
                 if failed:
                     raise RuntimeError(f"could not delete lab namespaces {failed}; run clean_stale()")
@@ -362,6 +412,7 @@ class Lab:
     def inject(self, leg: Side, packet: bytes, *, offload: bool = False) -> None:
         """Send one bare IP packet from the ``leg`` endpoint towards the proxy (``offload``: see
         :meth:`RawLeg.send <splicecheck.adapters.rawsock.RawLeg.send>`)."""
+        interrupts.check()
         self.legs[leg].send(packet, offload=offload)
 
     def collect(self, expect: Mapping[Side, int | None], *, timeout: float = 1.0,
@@ -416,6 +467,7 @@ class Lab:
         another CPU between the two sends (the order argument then does not hold). Fence replies are
         left out of the result. Raises :class:`LabFenceTimeout` if no reply comes within ``timeout``.
         """
+        interrupts.check()  # a signal whose raise was swallowed (gc callback) stops the next exchange
         fence, seq = self.fence(leg)
         sender = self.legs[leg]
         cpu = this_cpu()

@@ -549,6 +549,11 @@ class TraceEngine:
     def summary(self) -> str:
         return summary_text(self.stats, self.shared, self.wall)
 
+    @property
+    def judged(self) -> int:
+        """Segments judged so far (by any path): zero means the captures held nothing to judge."""
+        return self.shared.fast + self.shared.model + self.shared.full
+
 def capture_details(engine: TraceEngine) -> dict[str, str]:
     """What the run header records about the captures."""
     out = {}

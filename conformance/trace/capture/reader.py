@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,10 +127,10 @@ class CaptureReader:
         self.records = 0
         self.offset = 0  # bytes consumed (of the decompressed stream)
         try:
-            head = self._f.read(24)
-        except (OSError, EOFError) as exc:
+            head = self._read(24)
+        except TraceError:
             self._f.close()
-            raise CaptureFormatError(f"cannot read: {exc}", self.path) from None
+            raise
         self._head = head
         if len(head) < 4:
             self._f.close()
@@ -165,6 +166,22 @@ class CaptureReader:
     def close(self) -> None:
         self._f.close()
 
+    def _read(self, n: int) -> bytes:
+        """``n`` bytes (fewer at the end) of the (decompressed) stream. A gzip stream damaged past its
+        header — cut short, a bad CRC or length, trailing junk, a corrupt deflate block — and a read
+        error become named errors, never a traceback."""
+        try:
+            return self._f.read(n)
+        except EOFError:
+            raise TruncatedCapture(self.path, self.records, self.offset,
+                                   "the gzip stream ends before its end marker (a cut file)") from None
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise CaptureFormatError(f"damaged gzip stream after {self.records} record(s): {exc}",
+                                     self.path) from None
+        except OSError as exc:
+            raise CaptureFormatError(f"cannot read after {self.records} record(s): {exc.strerror or exc}",
+                                     self.path) from None
+
     def __iter__(self) -> Iterator[Record]:
         for batch in self.batches():
             yield from batch
@@ -179,7 +196,7 @@ class CaptureReader:
     # -- pcap -----------------------------------------------------------------------------------------
     def _pcap(self) -> Iterator[list[Record]]:
         unpack = struct.Struct(self._order + "IIII").unpack_from
-        read = self._f.read
+        read = self._read
         linktype = self.info.linktypes[0]
         scale = 1 if self._ns else 1000
         buf = b""
@@ -220,7 +237,7 @@ class CaptureReader:
     def _pcapng(self) -> Iterator[list[Record]]:
         """The block walk: refill the buffer when a block header or body is not all in it; the blocks
         themselves are :class:`_Section`'s."""
-        read = self._f.read
+        read = self._read
         buf = self._head + read(CHUNK)
         pos = 0
         base = 0  # file offset of buf[0]
