@@ -162,6 +162,13 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "The splice is complete when an ACK covering the whole OK message arrives from the client."),
     Requirement("LIFE-TOTAL", M, "lifecycle", "splicecheck",
                 "Every (stage, event) pair of the lifecycle answers a next stage or a defined error."),
+    # -- catch-alls of the exhaustive comparison (conformance/diff.py): bits no other rule reads ----------
+    Requirement("IP-OTHER", M, "ip", "splicecheck; RFC 791 §3.1; RFC 8200 §3",
+                "The bits of a relayed IP header that no other requirement covers (IPv4: the reserved flag, MF, "
+                "fragment offset, protocol; IPv6: next header) are relayed as the model relays them."),
+    Requirement("ICMP-OTHER", Y, "mss", "splicecheck; RFC 792; RFC 1812 §4.3.2.5; RFC 4443 §2.4",
+                "The bits of an ICMP error its receiver does not act on (outer TOS or traffic class, flow label, "
+                "IP ID, the reserved and DF flags, IP options, the unused field) may differ from the model's."),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
