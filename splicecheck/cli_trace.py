@@ -32,7 +32,7 @@ from pathlib import Path
 from . import __version__
 from .cli_options import OUT
 from .conformance.results import CaseResult, RunFooter, RunHeader
-from .conformance.runner import JsonlSink
+from .conformance.runner import JsonlSink, exit_code
 from .conformance.trace.capture import TraceError
 from .conformance.trace.engine import TraceConfig, TraceEngine, capture_details
 from .conformance.trace.params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
@@ -128,4 +128,4 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if not args.no_render:
         print("reports: " + ", ".join(str(p) for p in render_all(run, out).values()))
     print(f"results: {results_path}")
-    return 1 if any(r.verdict.bad for r in results) else 0
+    return exit_code(results, strict=args.strict)

@@ -60,3 +60,15 @@ def test_cli_plain_module_from_the_current_directory(tmp_path: Path) -> None:
                            "--out", str(tmp_path / "out"), "--no-render", "-q"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cli_strict_fails_a_run_that_missed_only_a_should(tmp_path: Path) -> None:
+    """``splicecheck run --strict``: NON-STRICT exits 1 (h2spec's strict mode); without it, 0."""
+    exe = Path(sys.executable).with_name("splicecheck")
+    codes = []
+    for strict in ([], ["--strict"]):
+        done = subprocess.run([str(exe), "run", "--adapter", "mutant:ttl-not-decremented", *strict,
+                               "--out", str(tmp_path / "out"), "--no-render", "-q"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        codes.append(done.returncode)
+    assert codes == [0, 1]
