@@ -6,13 +6,19 @@ NON-STRICT for a SHOULD, INFO for a MAY. UNSUPPORTED: the IUT declared it cannot
 SKIPPED: this machine lacks what the adapter needs (the reason says what). ERROR: the harness failed, not
 the IUT.
 
-**First divergence.** Once the IUT and the model diverge in a step of a case, the model's state no longer
-describes the IUT's, so differences in *later* steps of the same case are consequences of that first
-divergence: each is marked ``consequence_of`` = the requirement of the first divergence (its worst
-difference) and is graded at that requirement's level, never at a stricter one, and charged to it (a
-relayed expired-TTL RST, a SHOULD, that closes the splice does not make the next segment's loss a TS-VAL
-FAIL). Differences in the first divergent step are *first-hand*. The marking is done when a
-:class:`CaseResult` is made (``__post_init__``), so results files written before it load and grade alike.
+**First divergence.** The harness builds every injection from the splice state, never from the IUT's
+output, so an earlier step can change a later one only through the IUT's state: when it emitted more,
+fewer or other packets than the model (a ``count``, a segment that does not decode, an ICMP error instead
+of a segment), relayed other control flags (``tcp.flags``: a RST or FIN passed or not), or set the splice
+up otherwise (the ``state.``/``stage``/lifecycle checks, ``packet`` -1). The first step with such a
+difference is the *first divergence*; from there the model's state no longer describes the IUT's, so every
+difference in a *later* step of the same case is its consequence: marked ``consequence_of`` = the first
+divergence's requirement (its worst such difference), charged to it and graded at its level, never at a
+stricter one (a relayed expired-TTL RST, a SHOULD, that closes the splice does not make the next segment's
+loss a TS-VAL FAIL). Every other difference is *first-hand*: a per-packet field (a window not rescaled
+exactly, a TTL not decremented) changes nothing later, so a MUST broken after it is still a MUST broken.
+The marking is done when a :class:`CaseResult` is made (``__post_init__``), so results files written
+before it load and grade alike.
 
 **A case's verdict** is the worst grade among the differences charged to the requirements it *targets*;
 differences charged to other requirements are *collateral* and count towards those requirements'
@@ -125,15 +131,24 @@ class FieldDiff:
         return f"{self.req} field {self.field}: expected {fmt(self.expected)} vs actual {fmt(self.actual)}{after}"
 
 
+#: fields of an emitted packet whose difference means the IUT acted otherwise than the model (module docstring)
+STATE_CHANGING = (".tcp.flags", ".decodes", ".icmp")
+
+
+def diverges(d: FieldDiff) -> bool:
+    """Whether difference ``d`` can leave the IUT's state other than the model's (module docstring)."""
+    return not d.ok and (d.packet < 0 or d.field.endswith(STATE_CHANGING))
+
+
 def attribute(diffs: Iterable[FieldDiff]) -> list[FieldDiff]:
-    """``diffs`` with every difference after the first divergent step marked as its consequence (module
+    """``diffs`` with every difference after the first divergence marked as its consequence (module
     docstring); differences already marked keep their mark."""
     diffs = list(diffs)
-    bad = [d for d in diffs if not d.ok]
-    if not bad:
+    divergent = [d for d in diffs if diverges(d)]
+    if not divergent:
         return diffs
-    first = min(d.step for d in bad)
-    lead = max((d for d in bad if d.step == first), key=lambda d: grade(d.req).rank)
+    first = min(d.step for d in divergent)
+    lead = max((d for d in divergent if d.step == first), key=lambda d: grade(d.req).rank)
     return [replace(d, consequence_of=lead.req) if not d.ok and d.step > first and d.consequence_of is None else d
             for d in diffs]
 

@@ -82,23 +82,28 @@ def test_collateral_should_leaves_the_case_alone_but_strict_fails_the_run() -> N
 def test_later_steps_are_consequences_of_the_first_divergence() -> None:
     from splicecheck.conformance.results import FieldDiff, case_verdict
 
-    first = FieldDiff(0, 0, "to_server[0].ip.ttl", 63, 64, "TTL-DEC")  # a SHOULD
+    # an expired-TTL RST relayed (a SHOULD: one packet too many) closes the splice; the next segment is lost
+    first = FieldDiff(0, -1, "to_server.count", 0, 1, "TTL-EXPIRE")
     later = FieldDiff(1, 0, "to_server[0].tcp.options.TS.tsval", 5, None, "TS-VAL")  # a MUST
     r = CaseResult(case="TS-VAL/x", reqs=["TS-VAL"], verdict=case_verdict(["TS-VAL"], [first, later]),
                    diffs=[first, later])
     lead, cons = r.diffs
-    assert lead.consequence_of is None and cons.consequence_of == "TTL-DEC" and cons.charged == "TTL-DEC"
-    assert cons.verdict is Verdict.NON_STRICT and "after TTL-DEC diverged" in cons.line()
+    assert lead.consequence_of is None and cons.consequence_of == "TTL-EXPIRE" and cons.charged == "TTL-EXPIRE"
+    assert cons.verdict is Verdict.NON_STRICT and "after TTL-EXPIRE diverged" in cons.line()
     assert r.verdict is Verdict.PASS and not r.targeted  # never graded stricter than the cause
     table = requirement_verdicts([r])
-    assert table["TTL-DEC"] is Verdict.NON_STRICT and table["TS-VAL"] is Verdict.PASS
+    assert table["TTL-EXPIRE"] is Verdict.NON_STRICT and table["TS-VAL"] is Verdict.PASS
+    # a per-packet field (a TTL not decremented) changes no state: a MUST broken after it is first-hand
+    ttl = FieldDiff(0, 0, "to_server[0].ip.ttl", 63, 64, "TTL-DEC")
+    assert case_verdict(["TS-VAL"], [ttl, later]) is Verdict.FAIL
+    assert CaseResult(case="TS-VAL/x", reqs=["TS-VAL"], verdict=Verdict.FAIL, diffs=[ttl, later]).diffs == [ttl, later]
     # an old results line (no consequence_of, no collateral_failures) loads and grades alike
     old = json.loads(r.to_json())
     for d in old["diffs"]:
         del d["consequence_of"]
     del old["collateral_failures"]
     assert CaseResult.from_dict(old) == r
-    # a first-hand MUST in a later step of its own is still a consequence once something diverged earlier
+    # a MUST in the first divergent step itself is first-hand, outside the case's targets too
     same_step = FieldDiff(0, 0, "to_server[0].tcp.seq", 1, 2, "SEQ-MAP")
     assert case_verdict(["TS-VAL"], [first, same_step, later]) is Verdict.FAIL
 
