@@ -15,6 +15,7 @@ when the input's was right and CSUM-FAILSAFE when it was wrong. Values are kept 
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 from ..reference.checksum import internet_checksum, ones_add, ones_sum, tcp_checksum
@@ -256,10 +257,11 @@ def _compare_instances(c: _Collector, i: int, p: str, eo: dict[str, object], ao:
     a_inst = ao["instances"] if isinstance(ao["instances"], list) else []
     e_kinds = [int(x[:2], 16) for x in e_inst]
     a_kinds = [int(x[:2], 16) for x in a_inst]
-    if e_kinds != a_kinds:
-        at = next((k for k, (x, y) in enumerate(zip(e_kinds, a_kinds, strict=False)) if x != y),
-                  min(len(e_kinds), len(a_kinds)))
-        kind = e_kinds[at] if at < len(e_kinds) else a_kinds[at]
+    if e_kinds != a_kinds:  # charged to the kind extra or missing, else (reordered) to the first out of place
+        extra, missing = Counter(a_kinds) - Counter(e_kinds), Counter(e_kinds) - Counter(a_kinds)
+        at = next((k for k, (x, y) in enumerate(zip(e_kinds, a_kinds, strict=False)) if x != y), 0)
+        odd = [k for k in a_kinds if k in extra] + [k for k in e_kinds if k in missing]
+        kind = odd[0] if odd else e_kinds[at]
         c.add(i, p + "tcp.options (kinds, in order)", e_kinds, a_kinds, _kind_req(kind, e, injected, notes))
         return
     seen: dict[int, int] = {}

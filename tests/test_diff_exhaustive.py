@@ -18,7 +18,7 @@ from splicecheck.conformance.results import FieldDiff
 from splicecheck.reference.checksum import internet_checksum, ones_add, ones_sum, tcp_checksum
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.relay import SpliceState
-from splicecheck.reference.segment import ACK, NOP, PSH, Segment, Timestamps
+from splicecheck.reference.segment import ACK, NOP, PSH, Segment, Timestamps, WindowScale
 
 V4 = spliced_at()
 V6 = spliced_at(family=6)
@@ -111,6 +111,8 @@ def test_tcp_option_instance_duplicated_or_missing() -> None:
     ts = Timestamps(1, 2)
     diffs, _ = judge(V4, _data, options(lambda o: (NOP, NOP, ts, *o)))  # a second TS instance, equal values too
     assert ("tcp.options (kinds, in order)", "TS-VAL") in [(d.field.split("].", 1)[1], d.req) for d in diffs]
+    diffs, _ = judge(V4, _data, options(lambda o: (NOP, WindowScale(7), *o)))  # an extra WS first
+    assert ("tcp.options (kinds, in order)", "WS-STRIP") in [(d.field.split("].", 1)[1], d.req) for d in diffs]
     no_ts = options(lambda o: (NOP,) * 10 + tuple(x for x in o if not isinstance(x, Timestamps)))
     diffs, _ = judge(V4, _data, no_ts)
     assert ("tcp.options (kinds, in order)", "TS-VAL") in [(d.field.split("].", 1)[1], d.req) for d in diffs]
