@@ -72,9 +72,12 @@ given as ``package.module:Class``; a ``NAME:ARG`` form passes ``ARG`` to the ada
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 from ..reference.arith import MASK32
@@ -335,22 +338,38 @@ class AdapterNotFound(SpliceCheckError):
     """Usage error: no adapter of that name (exit code 2)."""
 
 
-def load_adapter(spec: str) -> Adapter:
-    """``reference``, ``mutant:NAME``, ``synproxy``, or ``package.module:Class[:ARG]`` → an adapter.
+def _import(module_name: str) -> ModuleType:
+    """``module_name`` imported from ``sys.path``, or failing that with the current directory appended."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        top = module_name.partition(".")[0]
+        if exc.name != top or cwd in sys.path or "" in sys.path:
+            raise
+        sys.path.append(cwd)
+        return importlib.import_module(module_name)
 
-    A factory is called with the text after the name's first colon (``""`` if none)."""
+
+def load_adapter(spec: str) -> Adapter:
+    """``reference``, ``mutant:NAME``, ``synproxy``, or ``module:Class[:ARG]`` → an adapter.
+
+    ``module`` is any importable module, dotted (``package.module``) or plain: one on ``sys.path`` or a
+    file ``module.py`` in the current directory (the console script's ``sys.path`` does not hold the
+    current directory, so it is appended, after everything installed, when the module is not found
+    otherwise). A factory is called with the text after the name's first colon (``""`` if none)."""
     name, _, arg = spec.partition(":")
     if name in ADAPTERS:
         target = ADAPTERS[name]
-    elif "." in name and arg:
+    elif name and arg:
         cls, _, arg = arg.partition(":")
         target = f"{name}:{cls}"
     else:
         known = ", ".join(sorted(ADAPTERS))
-        raise AdapterNotFound(f"unknown adapter {spec!r}: use one of {known}, mutant:NAME or package.module:Class")
+        raise AdapterNotFound(f"unknown adapter {spec!r}: use one of {known}, mutant:NAME or module:Class")
     module_name, _, attr = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except ImportError as exc:
         raise AdapterNotFound(f"adapter {spec!r}: cannot import {module_name}: {exc}") from exc
     factory = getattr(module, attr, None)

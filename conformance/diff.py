@@ -14,21 +14,32 @@ when the input's was right and CSUM-FAILSAFE when it was wrong. Values are kept 
 
 from __future__ import annotations
 
+import struct
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
-from ..reference.checksum import internet_checksum, tcp_checksum
+from ..reference.checksum import internet_checksum, ones_add, ones_sum, tcp_checksum
 from ..reference.codec import decode, encode, push_options
 from ..reference.errors import MalformedSegment
-from ..reference.icmp import PacketTooBig, encode_icmp, is_time_exceeded, parse_icmp
+from ..reference.icmp import (
+    IPV6_MIN_MTU,
+    PROTO_ICMPV6,
+    PacketTooBig,
+    encode_icmp,
+    is_time_exceeded,
+    parse_icmp,
+)
 from ..reference.relay import Direction, Note, RelayResult, SpliceState
 from ..reference.segment import (
     ACK,
     CWR,
     ECE,
     URG,
+    EndOfOptionList,
     IPv4Header,
     IPv6Header,
     MaxSegmentSize,
+    NoOperation,
     Sack,
     SackPermitted,
     Segment,
@@ -79,6 +90,7 @@ def _options_view(seg: Segment) -> dict[str, object]:
         "ws": ws.shift if isinstance(ws, WindowScale) else None,
         "passed": [push_options((o,)).hex() for o in passed],
         "layout": push_options(t.options).hex(),
+        "instances": [push_options((o,)).hex() for o in t.options if not isinstance(o, (NoOperation, EndOfOptionList))],
     }
 
 
@@ -175,6 +187,27 @@ def _compare_ip(c: _Collector, i: int, p: str, e: Segment, e_raw: bytes, a: Segm
         c.add(i, p + "ip.flow_label", e.ip.flow_label, a.ip.flow_label, "IP-PRESERVE")
     c.add(i, p + "tcp.checksum valid", tcp_valid(e, e_raw), tcp_valid(a, a_raw),
           "TCPCSUM-VALID" if in_valid[1] else "CSUM-FAILSAFE")
+    _sweep(c, i, p + "ip", e_raw, a_raw, UNCLAIMED_IP[e.ip.version], "IP-OTHER")
+
+
+#: Per IP version, the bits of a relayed segment's fixed IP header that no field rule reads: byte offset →
+#: mask. Everything else is claimed: version, TOS/traffic class, flow label, ID, DF, TTL, addresses by their
+#: rules above; IHL and the length fields derive from the options and payload compared above; the header
+#: checksum by its validity rule. Left: IPv4's reserved flag, MF and fragment offset, protocol (RFC 791 §3.1),
+#: IPv6's next header (RFC 8200 §3). The TCP header has no such bits: ports, seq, ack, data offset (from the
+#: options), the reserved bits, the nine flags, window, checksum (validity) and urgent pointer are all read.
+UNCLAIMED_IP: dict[int, dict[int, int]] = {4: {6: 0xBF, 7: 0xFF, 9: 0xFF}, 6: {6: 0xFF}}
+
+
+def _sweep(c: _Collector, i: int, p: str, e_raw: bytes, a_raw: bytes, unclaimed: dict[int, int], req: str,
+           e_at: int = 0, a_at: int = 0) -> None:
+    """The catch-all: a difference in bits no field rule reads is still a difference (never equal by
+    omission). ``e_at``/``a_at``: where the header starts in each packet."""
+    for off, mask in sorted(unclaimed.items()):
+        x = e_raw[e_at + off] & mask if e_at + off < len(e_raw) else None
+        y = a_raw[a_at + off] & mask if a_at + off < len(a_raw) else None
+        if x != y:
+            c.add(i, f"{p} byte {off} (bits {mask:#04x})", x, y, req)
 
 
 def _compare_options(c: _Collector, i: int, p: str, e: Segment, a: Segment, injected: Segment,
@@ -202,9 +235,127 @@ def _compare_options(c: _Collector, i: int, p: str, e: Segment, a: Segment, inje
     if injected.tcp.option(WindowScale) is not None or ao["ws"] is not None:
         c.add(i, p + "tcp.options.WS", eo["ws"], ao["ws"], "WS-STRIP")
     c.add(i, p + "tcp.options (passed through)", eo["passed"], ao["passed"], "OPT-PASS")
+    _compare_instances(c, i, p, eo, ao, e, injected, notes)
     # byte layout last: NOP overwrite vs removal is a MAY; checked only when everything else agrees
-    if eo["ts_all"] == ao["ts_all"] and eo["sack"] == ao["sack"] and eo["ws"] == ao["ws"]:
+    if (eo["ts_all"] == ao["ts_all"] and eo["sack"] == ao["sack"] and eo["ws"] == ao["ws"]
+            and eo["instances"] == ao["instances"]):
         c.add(i, p + "tcp.options layout", eo["layout"], ao["layout"], "STRIP-STYLE")
+
+
+def _kind_req(kind: int, e: Segment, injected: Segment, notes: tuple[Note, ...]) -> str:
+    """The requirement an instance of option ``kind`` evidences (the same choice as the rules above)."""
+    if kind == 8:  # Timestamps, RFC 7323 §3
+        stripped = e.tcp.option(Timestamps) is None and injected.tcp.option(Timestamps) is not None
+        return "TS-STRIP" if stripped else "TS-VAL"
+    if kind == 5:  # SACK, RFC 2018 §3
+        if Note.SACK_CLIPPED in notes:
+            return "SACK-CLIP"
+        stripped = e.tcp.option(Sack) is None and injected.tcp.option(Sack) is not None
+        return "SACK-STRIP" if stripped else "SACK-MAP"
+    if kind == 3:  # window scale, RFC 7323 §2
+        return "WS-STRIP"
+    return "OPT-PASS"
+
+
+def _compare_instances(c: _Collector, i: int, p: str, eo: dict[str, object], ao: dict[str, object], e: Segment,
+                       injected: Segment, notes: tuple[Note, ...]) -> None:
+    """Every option instance (NOP and EOL padding aside), in order: an extra, missing, duplicated or
+    reordered instance changes the list of kinds; an instance the rules above do not read (a second
+    SACK or window scale) is compared byte for byte."""
+    e_inst = eo["instances"] if isinstance(eo["instances"], list) else []
+    a_inst = ao["instances"] if isinstance(ao["instances"], list) else []
+    e_kinds = [int(x[:2], 16) for x in e_inst]
+    a_kinds = [int(x[:2], 16) for x in a_inst]
+    if e_kinds != a_kinds:  # charged to the kind extra or missing, else (reordered) to the first out of place
+        extra, missing = Counter(a_kinds) - Counter(e_kinds), Counter(e_kinds) - Counter(a_kinds)
+        at = next((k for k, (x, y) in enumerate(zip(e_kinds, a_kinds, strict=False)) if x != y), 0)
+        odd = [k for k in a_kinds if k in extra] + [k for k in e_kinds if k in missing]
+        kind = odd[0] if odd else e_kinds[at]
+        c.add(i, p + "tcp.options (kinds, in order)", e_kinds, a_kinds, _kind_req(kind, e, injected, notes))
+        return
+    seen: dict[int, int] = {}
+    for k, (kind, x, y) in enumerate(zip(e_kinds, e_inst, a_inst, strict=True)):
+        nth = seen.get(kind, 0)
+        seen[kind] = nth + 1
+        read_above = kind in (8, 2, 4) or kind not in (5, 3) or nth == 0  # TS all, passed all, first SACK/WS
+        if not read_above:
+            c.add(i, p + f"tcp.options[{k}] (kind {kind}, instance {nth + 1})", x, y,
+                  _kind_req(kind, e, injected, notes))
+
+
+#: ICMP errors: the bits of the outer IP header and the ICMP header no rule of :func:`compare_icmp`
+#: reads, relative to each header's start (IPv4: TOS, ID, the reserved and DF flags; the ICMP "unused"
+#: field, RFC 1191 §4. IPv6: traffic class and flow label). The sender of the offending segment does not
+#: act on them and the originator chooses them (RFC 1812 §4.3.2.5 even asks routers for precedence 6 or 7
+#: where the model puts 0): ICMP-OTHER, a MAY, so that a difference is reported as INFO.
+ICMP_OTHER_IP: dict[int, dict[int, int]] = {4: {1: 0xFF, 4: 0xFF, 5: 0xFF, 6: 0xC0},
+                                            6: {0: 0x0F, 1: 0xFF, 2: 0xFF, 3: 0xFF}}
+ICMP_OTHER_ICMP: dict[int, dict[int, int]] = {4: {4: 0xFF, 5: 0xFF}, 6: {}}
+#: the largest ICMP error: RFC 1812 §4.3.2.3 (576 bytes), RFC 4443 §2.4(c) (the IPv6 minimum MTU)
+ICMP_MAX = {4: 576, 6: IPV6_MIN_MTU}
+
+
+def icmp_valid(raw: bytes) -> tuple[bool, bool]:
+    """(IP header checksum valid, ICMP checksum valid) of an ICMP(v6) packet. ICMPv6's checksum covers
+    the pseudo-header (RFC 4443 §2.3); IPv6 has no header checksum (always valid)."""
+    if raw[0] >> 4 == 4:
+        ihl = (raw[0] & 0x0F) * 4
+        return internet_checksum(raw[:ihl]) == 0, internet_checksum(raw[ihl:]) == 0
+    body = raw[40:]
+    pseudo = raw[8:40] + struct.pack("!IxxxB", len(body), PROTO_ICMPV6)
+    return True, (~ones_add(ones_sum(pseudo), ones_sum(body))) & 0xFFFF == 0
+
+
+def _quote_view(raw: bytes, offending: bytes) -> str:
+    """What an ICMP error quotes, judged against the offending packet as received: a prefix of it at
+    least as long as RFC 792 asks (its IP header and 64 bits of data) or, for ICMPv6, as much as fits in
+    1280 bytes (RFC 4443 §2.4(c)); at most ``ICMP_MAX`` bytes in all."""
+    version = raw[0] >> 4
+    head = (raw[0] & 0x0F) * 4 + 8 if version == 4 else 48
+    quote = raw[head:]
+    if version == 4:
+        need = min(len(offending), ((offending[0] & 0x0F) * 4 if offending else 20) + 8)
+    else:
+        need = min(len(offending), ICMP_MAX[6] - 48)
+    if len(raw) > ICMP_MAX[version]:
+        return f"{len(raw)} bytes in all, over {ICMP_MAX[version]}"
+    if quote != offending[:len(quote)]:
+        at = next((k for k, (x, y) in enumerate(zip(quote, offending, strict=False)) if x != y), len(offending))
+        return f"{len(quote)} bytes, differing from the offending packet at byte {at}"
+    if len(quote) < need:
+        return f"{len(quote)} bytes, fewer than {need}"
+    return f"a prefix of the offending packet, at least {need} bytes"
+
+
+def compare_icmp(c: _Collector, i: int, p: str, e_raw: bytes, a_raw: bytes, offending: bytes) -> None:
+    """Every byte of an ICMP error of the IP version expected (type, code and MTU are compared already):
+    what makes the sender accept and act on it — outer addresses, TTL / hop limit, lengths, both
+    checksums, the quoted datagram (RFC 792; RFC 1191 §4; RFC 4443 §2.3, §2.4) — is MSS-ICMP's; the rest
+    (:data:`ICMP_OTHER_IP`) ICMP-OTHER's."""
+    version = e_raw[0] >> 4
+    e_ihl = (e_raw[0] & 0x0F) * 4 if version == 4 else 40
+    a_ihl = (a_raw[0] & 0x0F) * 4 if version == 4 else 40
+    c.add(i, p + "ip.src", e_raw[12:16].hex() if version == 4 else e_raw[8:24].hex(),
+          a_raw[12:16].hex() if version == 4 else a_raw[8:24].hex(), "MSS-ICMP")
+    c.add(i, p + "ip.dst", e_raw[16:20].hex() if version == 4 else e_raw[24:40].hex(),
+          a_raw[16:20].hex() if version == 4 else a_raw[24:40].hex(), "MSS-ICMP")
+    c.add(i, p + "ip.ttl", e_raw[8 if version == 4 else 7], a_raw[8 if version == 4 else 7], "MSS-ICMP")
+    if version == 4:
+        length = struct.unpack_from("!H", a_raw, 2)[0]
+        c.add(i, p + "ip.total length = packet length", True, length == len(a_raw), "MSS-ICMP")
+        c.add(i, p + "ip fragment (MF, offset)", e_raw[6] & 0x3F, a_raw[6] & 0x3F, "MSS-ICMP")
+        c.add(i, p + "ip fragment offset (low byte)", e_raw[7], a_raw[7], "MSS-ICMP")
+        c.add(i, p + "ip.options", e_raw[20:e_ihl].hex(), a_raw[20:a_ihl].hex(), "ICMP-OTHER")
+    else:
+        length = struct.unpack_from("!H", a_raw, 4)[0]
+        c.add(i, p + "ip.payload length = packet length - 40", True, length == len(a_raw) - 40, "MSS-ICMP")
+    e_ok, a_ok = icmp_valid(e_raw), icmp_valid(a_raw)
+    if version == 4:
+        c.add(i, p + "ip.checksum valid", e_ok[0], a_ok[0], "MSS-ICMP")
+    c.add(i, p + "icmp.checksum valid", e_ok[1], a_ok[1], "MSS-ICMP")
+    c.add(i, p + "icmp.quote", _quote_view(e_raw, offending), _quote_view(a_raw, offending), "MSS-ICMP")
+    _sweep(c, i, p + "ip", e_raw, a_raw, ICMP_OTHER_IP[version], "ICMP-OTHER")
+    _sweep(c, i, p + "icmp", e_raw, a_raw, ICMP_OTHER_ICMP[version], "ICMP-OTHER", e_ihl, a_ihl)
 
 
 def _count_req(notes: tuple[Note, ...], primary: str) -> str:
@@ -282,6 +433,8 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
             if e_icmp is not None or a_icmp is not None:
                 c.add(i, f"{leg}[{i}].icmp", None if e_icmp is None else [e_icmp.type, e_icmp.code, e_icmp.mtu],
                       None if a_icmp is None else [a_icmp.type, a_icmp.code, a_icmp.mtu], "MSS-ICMP")
+                if e_icmp is not None and a_icmp is not None and e_raw[0] >> 4 == a_raw[0] >> 4:
+                    compare_icmp(c, i, f"{leg}[{i}].", e_raw, a_raw, injected_raw)
                 continue
             e = decode(e_raw)
             try:

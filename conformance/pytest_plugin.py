@@ -7,8 +7,11 @@ case ID, which fails on FAIL or ERROR, is skipped on UNSUPPORTED/SKIPPED (with t
 otherwise; NON-STRICT and INFO verdicts are reported as warnings. Every xdist worker collects the
 same cases in the same order and opens its own adapter (live labs are named per worker).
 
+A case that saw a MUST broken first-hand outside its targets is FAIL (its verdict, see
+:mod:`splicecheck.conformance.results`), and the failure names that requirement.
+
 Options: ``--splice-case ID`` / ``--splice-req ID`` (repeatable) select cases, ``--splice-seed N``
-seeds the property cases.
+seeds the property cases, ``--splice-strict`` makes NON-STRICT fail its test as well.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--splice-req", action="append", default=[], metavar="ID",
                 help="only cases targeting this requirement (repeatable)")
     g.addoption("--splice-seed", type=int, default=None, metavar="N", help="seed for the property cases")
+    g.addoption("--splice-strict", action="store_true", default=False,
+                help="a NON-STRICT verdict (a SHOULD missed) fails its test too (like h2spec's strict mode)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -2,22 +2,41 @@
 
 Grading (docs/ARCHITECTURE.md, principle 4). Every field the diff engine compares is attributed to requirement
 IDs. A difference in a field attributed to requirement R is graded by R's level: FAIL for a MUST,
-NON-STRICT for a SHOULD, INFO for a MAY. A case's verdict is the worst grade among the differences
-attributed to the requirements the case *targets*; differences in other fields are kept as
-*collateral* evidence and count towards their own requirements' verdicts, not the case's (a
-timestamp case does not fail because the window field is off; WS-EXACT does). UNSUPPORTED: the IUT
-declared it cannot do what the case needs. SKIPPED: this machine lacks what the adapter needs (the
-reason says what). ERROR: the harness failed, not the IUT.
+NON-STRICT for a SHOULD, INFO for a MAY. UNSUPPORTED: the IUT declared it cannot do what the case needs.
+SKIPPED: this machine lacks what the adapter needs (the reason says what). ERROR: the harness failed, not
+the IUT.
 
-A requirement's verdict is the worst over all its graded checks, targeted and collateral; if none
-ran it is UNSUPPORTED (or SKIPPED), and if no case covers it at all, NOT-COVERED.
+**First divergence.** The harness builds every injection from the splice state, never from the IUT's
+output, so an earlier step can change a later one only through the IUT's state: when it emitted more,
+fewer or other packets than the model (a ``count``, a segment that does not decode, an ICMP error instead
+of a segment), relayed other control flags (``tcp.flags``: a RST or FIN passed or not), or set the splice
+up otherwise (the ``state.``/``stage``/lifecycle checks, ``packet`` -1). The first step with such a
+difference is the *first divergence*; from there the model's state no longer describes the IUT's, so every
+difference in a *later* step of the same case is its consequence: marked ``consequence_of`` = the first
+divergence's requirement (its worst such difference), charged to it and graded at its level, never at a
+stricter one (a relayed expired-TTL RST, a SHOULD, that closes the splice does not make the next segment's
+loss a TS-VAL FAIL). Every other difference is *first-hand*: a per-packet field (a window not rescaled
+exactly, a TTL not decremented) changes nothing later, so a MUST broken after it is still a MUST broken.
+The marking is done when a :class:`CaseResult` is made (``__post_init__``), so results files written
+before it load and grade alike.
+
+**A case's verdict** is the worst grade among the differences charged to the requirements it *targets*;
+differences charged to other requirements are *collateral* and count towards those requirements'
+verdicts. One exception, so that a MUST seen broken is never lost because the case was aimed elsewhere:
+a first-hand collateral difference of a MUST makes the case FAIL too, and the case names those
+requirements in ``collateral_failures`` (a collateral SHOULD or MAY leaves the case's verdict alone and
+shows in the requirement table only).
+
+A requirement's verdict is the worst over all the checks charged to it, targeted and collateral; if none
+ran it is UNSUPPORTED (or SKIPPED), and if no case covers it at all, NOT-COVERED. ``runner.exit_code``
+looks at both the cases' and the requirements' verdicts, so the table and the exit code always agree.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -87,17 +106,58 @@ class FieldDiff:
     expected: Any
     actual: Any
     req: str
+    consequence_of: str | None = None  # a later step's difference: the first divergence's requirement
 
     @property
     def ok(self) -> bool:
         return bool(self.expected == self.actual)
 
     @property
+    def charged(self) -> str:
+        """The requirement this check counts for: its own, or the first divergence's for a consequence."""
+        return self.consequence_of or self.req
+
+    @property
     def verdict(self) -> Verdict:
-        return Verdict.PASS if self.ok else grade(self.req)
+        if self.ok:
+            return Verdict.PASS
+        own = grade(self.req)
+        if self.consequence_of is None:
+            return own
+        return min(own, grade(self.consequence_of), key=lambda v: v.rank)  # never stricter than the cause
 
     def line(self) -> str:
-        return f"{self.req} field {self.field}: expected {fmt(self.expected)} vs actual {fmt(self.actual)}"
+        after = f" (after {self.consequence_of} diverged)" if self.consequence_of else ""
+        return f"{self.req} field {self.field}: expected {fmt(self.expected)} vs actual {fmt(self.actual)}{after}"
+
+
+#: fields of an emitted packet whose difference means the IUT acted otherwise than the model (module docstring)
+STATE_CHANGING = (".tcp.flags", ".decodes", ".icmp")
+
+
+def diverges(d: FieldDiff) -> bool:
+    """Whether difference ``d`` can leave the IUT's state other than the model's (module docstring)."""
+    return not d.ok and (d.packet < 0 or d.field.endswith(STATE_CHANGING))
+
+
+def attribute(diffs: Iterable[FieldDiff]) -> list[FieldDiff]:
+    """``diffs`` with every difference after the first divergence marked as its consequence (module
+    docstring); differences already marked keep their mark."""
+    diffs = list(diffs)
+    divergent = [d for d in diffs if diverges(d)]
+    if not divergent:
+        return diffs
+    first = min(d.step for d in divergent)
+    lead = max((d for d in divergent if d.step == first), key=lambda d: grade(d.req).rank)
+    return [replace(d, consequence_of=lead.req) if not d.ok and d.step > first and d.consequence_of is None else d
+            for d in diffs]
+
+
+def collateral_failures(reqs: Iterable[str], diffs: Iterable[FieldDiff]) -> list[str]:
+    """The MUSTs outside ``reqs`` seen broken first-hand (in the first divergent step)."""
+    targets = set(reqs)
+    return sorted({d.req for d in attribute(diffs)
+                   if not d.ok and d.consequence_of is None and d.req not in targets and d.verdict is Verdict.FAIL})
 
 
 def fmt(v: Any) -> str:
@@ -157,14 +217,21 @@ class CaseResult:
     kind: CaseKind = CaseKind.NAMED
     examples: int = 0  # property/stateful: examples (programs) generated before the search stopped
     first_failure: int | None = None  # property/stateful: 1-based index of the first failing example
+    collateral_failures: list[str] = field(default_factory=list)  # MUSTs outside reqs broken first-hand
+
+    def __post_init__(self) -> None:
+        """Mark the consequences of the first divergence and name the collateral MUSTs (module docstring)."""
+        if self.diffs:
+            object.__setattr__(self, "diffs", attribute(self.diffs))
+            object.__setattr__(self, "collateral_failures", collateral_failures(self.reqs, self.diffs))
 
     @property
     def targeted(self) -> list[FieldDiff]:
-        return [d for d in self.diffs if d.req in self.reqs]
+        return [d for d in self.diffs if d.charged in self.reqs]
 
     @property
     def collateral(self) -> list[FieldDiff]:
-        return [d for d in self.diffs if d.req not in self.reqs]
+        return [d for d in self.diffs if d.charged not in self.reqs]
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -184,8 +251,11 @@ class CaseResult:
 
 
 def case_verdict(reqs: list[str], diffs: Iterable[FieldDiff]) -> Verdict:
-    """The worst grade among differences attributed to the targeted requirements (PASS if none)."""
-    return worst(d.verdict for d in diffs if not d.ok and d.req in reqs)
+    """The worst grade among differences charged to the targeted requirements (PASS if none); FAIL when a
+    MUST outside them was seen broken first-hand (module docstring)."""
+    marked = attribute(diffs)
+    verdict = worst(d.verdict for d in marked if not d.ok and d.charged in reqs)
+    return worst((verdict, Verdict.FAIL)) if collateral_failures(reqs, marked) else verdict
 
 
 def requirement_verdicts(results: Iterable[CaseResult]) -> dict[str, Verdict]:
@@ -197,9 +267,9 @@ def requirement_verdicts(results: Iterable[CaseResult]) -> dict[str, Verdict]:
                 out.setdefault(rid, []).append(r.verdict)
             continue
         for rid in r.reqs:
-            out.setdefault(rid, []).append(worst((d.verdict for d in r.diffs if d.req == rid), Verdict.PASS))
+            out.setdefault(rid, []).append(worst((d.verdict for d in r.diffs if d.charged == rid), Verdict.PASS))
         for d in r.collateral:
-            out.setdefault(d.req, []).append(d.verdict)
+            out.setdefault(d.charged, []).append(d.verdict)
     verdicts: dict[str, Verdict] = {}
     for rid, vs in out.items():
         ran = [v for v in vs if v not in (Verdict.UNSUPPORTED, Verdict.SKIPPED)]

@@ -36,7 +36,17 @@ from .case import Case, Injection, injections
 from .contract import Adapter, Session, SpliceRefused, UnsupportedError, refusal_req
 from .diff import diff_step, expected_counts, geometry
 from .model import Model
-from .results import CaseResult, FieldDiff, Geometry, RunFooter, RunHeader, StepRecord, Verdict, case_verdict
+from .results import (
+    CaseResult,
+    FieldDiff,
+    Geometry,
+    RunFooter,
+    RunHeader,
+    StepRecord,
+    Verdict,
+    case_verdict,
+    requirement_verdicts,
+)
 
 T = TypeVar("T")
 
@@ -245,9 +255,14 @@ def run(adapter: Adapter, cases: Sequence[Case], *, adapter_spec: str, sink: Jso
     return results
 
 
-def exit_code(results: Iterable[CaseResult]) -> int:
-    """0 when there is no FAIL or ERROR, 1 otherwise (2, usage errors, is the CLI's)."""
-    return 1 if any(r.verdict.bad for r in results) else 0
+def exit_code(results: Iterable[CaseResult], strict: bool = False) -> int:
+    """0 when no case and no requirement is FAIL or ERROR (with ``strict``, NON-STRICT either, as h2spec's
+    strict mode), 1 otherwise (2, usage errors, is the CLI's). Cases and requirement table both count,
+    so the two always agree with the exit code."""
+    results = list(results)
+    bad = {Verdict.FAIL, Verdict.ERROR} | ({Verdict.NON_STRICT} if strict else set())
+    verdicts = [r.verdict for r in results] + list(requirement_verdicts(results).values())
+    return 1 if any(v in bad for v in verdicts) else 0
 
 
 def dump(results: Iterable[CaseResult]) -> str:

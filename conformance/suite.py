@@ -45,11 +45,13 @@ def test_case(splice_adapter: Adapter, splice_case: object, request: pytest.Fixt
     assert isinstance(splice_case, Case)
     spec = request.config.getoption("--splice-adapter")
     r = run_case(splice_adapter, splice_case, spec, request.config.getoption("--splice-seed"))
-    detail = "\n".join([f"{r.verdict} {r.case} [{', '.join(r.reqs)}]", *lines(r.diffs), r.reason,
+    also = f"; also broken first-hand: {', '.join(r.collateral_failures)}" if r.collateral_failures else ""
+    detail = "\n".join([f"{r.verdict} {r.case} [{', '.join(r.reqs)}]{also}", *lines(r.diffs), r.reason,
                         f"reproduce: {r.repro}"])
     if r.verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED):
         pytest.skip(f"{r.verdict}: {r.reason}")
-    if r.verdict in (Verdict.NON_STRICT, Verdict.INFO):
+    strict = request.config.getoption("--splice-strict")
+    if r.verdict is Verdict.INFO or (r.verdict is Verdict.NON_STRICT and not strict):
         warnings.warn(detail, SpliceVerdictWarning, stacklevel=1)
-    if r.verdict.bad:
+    if r.verdict.bad or (strict and r.verdict is Verdict.NON_STRICT):
         pytest.fail(detail, pytrace=False)

@@ -365,6 +365,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "Every (stage, event) pair of the lifecycle answers a next stage or a defined error.",
                 X, "A property of the model (its table is total), not of the paper: which calls a kernel "
                 "refuses in which stage is this project's choice and the end hosts cannot tell: MAY."),
+    # -- catch-alls of the exhaustive comparison (conformance/diff.py): bits no other rule reads ----------
+    Requirement("IP-OTHER", M, "ip", "splicecheck; RFC 791 §3.1; RFC 8200 §3",
+                "The bits of a relayed IP header that no other requirement covers (IPv4: the reserved flag, MF, "
+                "fragment offset, protocol; IPv6: next header) are relayed as the model relays them.",
+                X, "The paper alters addresses, options and checksums only (§3.3), so every other header bit "
+                "passes as it came; a changed protocol, fragment offset or MF flag makes the receiver "
+                "misdeliver, drop or reassemble the packet (RFC 791 §3.1, RFC 8200 §3): a broken connection, "
+                "hence MUST."),
+    Requirement("ICMP-OTHER", Y, "mss", "splicecheck; RFC 792; RFC 1812 §4.3.2.5; RFC 4443 §2.4",
+                "The bits of an ICMP error its receiver does not act on (outer TOS or traffic class, flow label, "
+                "IP ID, the reserved and DF flags, IP options, the unused field) may differ from the model's.",
+                X, "The sender of an ICMP error chooses these bits and its receiver ignores them (RFC 1812 "
+                "§4.3.2.5 even asks for a precedence the model does not set), so the end hosts cannot tell: "
+                "reported, never equal by omission, at MAY."),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

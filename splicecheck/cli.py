@@ -166,10 +166,16 @@ def _run(sub: Subparsers) -> None:
     p = _add(sub, "run", cmd_run, "run the conformance suite against an adapter",
              [opt.selection(None), opt.output("out/<adapter>/"), opt.rendering(), opt.evidence()],
              description="run the conformance suite against an adapter",
-             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 usage error")
+             epilog="exit status: 0 no FAIL and no ERROR (--strict: and no NON-STRICT), 1 otherwise, 2 usage error")
     p.add_argument("--adapter", required=True, metavar="NAME",
                    help="reference, mutant:NAME, synproxy[:OPTS], seqadj-ftp, or package.module:Class[:ARG]")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    _strict(p)
+
+
+def _strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="NON-STRICT (a SHOULD missed) fails the run too: exit 1 (like h2spec's strict mode)")
 
 
 def _mutants(sub: Subparsers) -> None:
@@ -203,8 +209,8 @@ def _trace(sub: Subparsers) -> None:
     p = _add(sub, "trace", cmd_trace, "check captured traffic of a splice box offline (two pcaps)",
              [opt.output("out/trace-<client capture name>/"), opt.rendering()],
              description="check captured traffic of a splice box against the reference model",
-             epilog="exit status: 0 no FAIL and no ERROR, 1 otherwise, 2 unusable input (nothing judged "
-                    "included) or usage error, 130/143/129 interrupted")
+             epilog="exit status: 0 no FAIL and no ERROR (--strict: and no NON-STRICT), 1 otherwise, 2 unusable "
+                    "input (nothing judged included) or usage error, 130/143/129 interrupted")
     p.add_argument("client_leg", type=Path, metavar="CLIENT_LEG", help="capture of the client ⇄ box link")
     p.add_argument("server_leg", type=Path, metavar="SERVER_LEG", help="capture of the box ⇄ server link")
     p.add_argument("--proxy", action="append", default=[], metavar="ADDR",
@@ -227,6 +233,7 @@ def _trace(sub: Subparsers) -> None:
                    help="judge every segment with the full model (slow; the fast path is checked against it)")
     p.add_argument("--verify-fast", type=int, default=4096, metavar="N",
                    help="re-judge every N-th fast-path segment with the full model (0: never; default 4096)")
+    _strict(p)
 
 
 def _prove(sub: Subparsers) -> None:

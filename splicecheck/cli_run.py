@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return interrupts.exit_status(exc)
     if written:
         print(f"reports: {', '.join(str(p) for p in written.values())}")
-    return exit_code(results)
+    return exit_code(results, strict=args.strict)
 
 
 def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path, *, seed: int | None,

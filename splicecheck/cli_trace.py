@@ -36,7 +36,7 @@ from . import __version__
 from .cli_options import OUT
 from .conformance import interrupts
 from .conformance.results import CaseResult, RunFooter, RunHeader
-from .conformance.runner import JsonlSink
+from .conformance.runner import JsonlSink, exit_code
 from .conformance.trace.capture import TraceError
 from .conformance.trace.engine import TraceConfig, TraceEngine, capture_details
 from .conformance.trace.params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
@@ -137,10 +137,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if not args.no_render:
         print("reports: " + ", ".join(str(p) for p in render_all(run, out).values()))
     print(f"results: {results_path}")
-    bad = any(r.verdict.bad for r in results)
-    if not bad and engine.judged == 0:
+    code = exit_code(results, strict=args.strict)
+    if code == 0 and engine.judged == 0:
         print("splicecheck trace: nothing was judged: " + ("no relayed segment of the --conn selection"
               if args.conn else "the captures hold no relayed segment of a spliced connection")
               + f" ({engine.stats.pairs} connection pair(s) found)", file=sys.stderr)
         return 0 if args.conn else 2  # an empty --conn selection is an answer; an empty capture is unusable
-    return 1 if bad else 0
+    return code

@@ -91,7 +91,7 @@ def test_named_cases_cite_a_source() -> None:
 def test_every_module_is_registered_and_exports_cases() -> None:
     ours = [m for m in MODULES if m.startswith("cases_")]
     on_disk = {p.stem for p in Path(catalog.__file__).parent.glob("cases_*.py")} - {"cases_common"}
-    assert len(ours) == len(set(ours)) == 13 and set(ours) == on_disk
+    assert len(ours) == len(set(ours)) == 14 and set(ours) == on_disk
     for m in ours:
         module = __import__(f"splicecheck.conformance.{m}", fromlist=["CASES"])
         assert module.CASES and all(isinstance(c, Case) for c in module.CASES), m
@@ -341,12 +341,14 @@ def checksum_recomputed(e: Segment, seg: Segment, r: RelayResult) -> Segment:
 #: Cases whose failure under a teeth relay is credited to other targeted requirements only: a segment
 #: wholly below the base relayed whole breaks TRIM-SOUND (its data) and TRIM-REST (its seq), both MUSTs.
 OTHERS_CREDITED = frozenset({"TRIM-BELOW/wholly-below-ack"})
+#: cases whose own requirement holds but that saw another MUST broken first-hand: FAIL, naming it
+COLLATERAL_MUST = {"ACK-MAP/c2s-pure-ack": "SEQ-MAP"}
 
 TEETH: list[tuple[str, RelayFn, list[tuple[str, Verdict]]]] = [
     ("seq off by one", on_outputs(seq_plus_one),
      [("SEQ-MAP/c2s-at-base", Verdict.FAIL), ("SEQ-MAP/client-irs-ffffffff", Verdict.FAIL),
       ("SEQ-MAP/server-rst-mapped", Verdict.FAIL), ("SEQ-CTL/fin-acked-round-trip", Verdict.FAIL),
-      ("TRIM-REST/irs-zero-straddles-wrap", Verdict.FAIL), ("ACK-MAP/c2s-pure-ack", Verdict.PASS)]),
+      ("TRIM-REST/irs-zero-straddles-wrap", Verdict.FAIL), ("ACK-MAP/c2s-pure-ack", Verdict.FAIL)]),
     ("ack mapped without ACK", ack_mapped_regardless,
      [("ACK-NOACK/bare-rst-s2c", grade("ACK-NOACK")), ("ACK-NOACK/data-without-ack", grade("ACK-NOACK")),
       ("ACK-MAP/rst-ack", Verdict.PASS)]),
@@ -389,7 +391,9 @@ def test_broken_relays_fail_their_cases(name: str, relay_fn: RelayFn, expect: li
     for case_id, want in expect:
         r = verdict(adapter, case_id)
         assert r.verdict is want, (name, case_id, r.verdict, [d.line() for d in r.diffs])
-        if want is not Verdict.PASS and case_id not in OTHERS_CREDITED:  # counted against the case's own req
+        if case_id in COLLATERAL_MUST:
+            assert not r.targeted and COLLATERAL_MUST[case_id] in r.collateral_failures, (case_id, r)
+        elif want is not Verdict.PASS and case_id not in OTHERS_CREDITED:  # counted against the case's own req
             assert any(d.req == r.reqs[0] for d in r.targeted), (case_id, [d.line() for d in r.diffs])
 
 

@@ -54,12 +54,58 @@ def test_a_broken_seq_fails_with_a_packetdrill_line() -> None:
     assert exit_code([r]) == 1
 
 
-def test_collateral_difference_does_not_fail_another_requirements_case() -> None:
+def test_collateral_must_fails_the_case_that_saw_it_and_names_it() -> None:
     case = Case("TS-t", ("TS-VAL",), "x", "y", lambda st: [from_client(st, 0, payload=b"a")], WRAP)
     r = run_case(ReferenceAdapter(relay_fn=seq_off_by_one), case, "x")
-    # the hand-made bug also leaves the checksum stale: both are collateral to a TS case
-    assert r.verdict is Verdict.PASS and [d.req for d in r.collateral] == ["SEQ-MAP", "TCPCSUM-VALID"]
-    assert requirement_verdicts([r])["SEQ-MAP"] is Verdict.FAIL
+    # the hand-made bug also leaves the checksum stale: both are collateral to a TS case, both MUSTs seen
+    # broken first-hand, so the case fails and names them (a MUST is never lost to the case's aim)
+    assert not r.targeted and [d.req for d in r.collateral] == ["SEQ-MAP", "TCPCSUM-VALID"]
+    assert r.verdict is Verdict.FAIL and r.collateral_failures == ["SEQ-MAP", "TCPCSUM-VALID"]
+    assert requirement_verdicts([r])["SEQ-MAP"] is Verdict.FAIL and exit_code([r]) == 1
+
+
+def ttl_unchanged(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    r = relay(state, seg, now)
+    out = tuple(dataclasses.replace(s, ip=dataclasses.replace(s.ip, ttl=seg.ip.ttl, checksum=None))
+                if isinstance(s, Segment) else s for s in r.emitted)
+    return dataclasses.replace(r, emitted=out)
+
+
+def test_collateral_should_leaves_the_case_alone_but_strict_fails_the_run() -> None:
+    r = run_case(ReferenceAdapter(relay_fn=ttl_unchanged), data_case(), "x")
+    assert r.verdict is Verdict.PASS and not r.collateral_failures
+    assert [d.req for d in r.collateral] == ["TTL-DEC"]
+    assert requirement_verdicts([r])["TTL-DEC"] is Verdict.NON_STRICT
+    assert exit_code([r]) == 0 and exit_code([r], strict=True) == 1  # the table and the exit code agree
+
+
+def test_later_steps_are_consequences_of_the_first_divergence() -> None:
+    from splicecheck.conformance.results import FieldDiff, case_verdict
+
+    # an expired-TTL RST relayed (a SHOULD: one packet too many) closes the splice; the next segment is lost
+    first = FieldDiff(0, -1, "to_server.count", 0, 1, "TTL-EXPIRE")
+    later = FieldDiff(1, 0, "to_server[0].tcp.options.TS.tsval", 5, None, "TS-VAL")  # a MUST
+    r = CaseResult(case="TS-VAL/x", reqs=["TS-VAL"], verdict=case_verdict(["TS-VAL"], [first, later]),
+                   diffs=[first, later])
+    lead, cons = r.diffs
+    assert lead.consequence_of is None and cons.consequence_of == "TTL-EXPIRE" and cons.charged == "TTL-EXPIRE"
+    assert cons.verdict is Verdict.NON_STRICT and "after TTL-EXPIRE diverged" in cons.line()
+    assert r.verdict is Verdict.PASS and not r.targeted  # never graded stricter than the cause
+    table = requirement_verdicts([r])
+    assert table["TTL-EXPIRE"] is Verdict.NON_STRICT and table["TS-VAL"] is Verdict.PASS
+    # a per-packet field (a TTL not decremented) changes no state: a MUST broken after it is first-hand
+    ttl = FieldDiff(0, 0, "to_server[0].ip.ttl", 63, 64, "TTL-DEC")
+    assert case_verdict(["TS-VAL"], [ttl, later]) is Verdict.FAIL
+    assert CaseResult(case="TS-VAL/x", reqs=["TS-VAL"], verdict=Verdict.FAIL, diffs=[ttl, later]).diffs == [ttl, later]
+    # an old results line (no consequence_of, no collateral_failures) loads and grades alike
+    old = json.loads(r.to_json())
+    for d in old["diffs"]:
+        del d["consequence_of"]
+    del old["collateral_failures"]
+    assert CaseResult.from_dict(old) == r
+    # a MUST in the first divergent step itself is first-hand, outside the case's targets too
+    same_step = FieldDiff(0, 0, "to_server[0].tcp.seq", 1, 2, "SEQ-MAP")
+    assert case_verdict(["TS-VAL"], [first, same_step, later]) is Verdict.FAIL
 
 
 def test_unsupported_and_error() -> None:
@@ -137,7 +183,8 @@ def test_time_exceeded_back_to_the_sender_is_allowed_but_relaying_is_not() -> No
 
 
 def test_results_file_keeps_packets_of_cases_that_did_not_pass(tmp_path: Path) -> None:
-    cases = [data_case(), Case("TS-t", ("TS-VAL",), "x", "y", lambda st: [from_client(st, 0, payload=b"a")], WRAP)]
+    cases = [data_case(), Case("TTL-t", ("TTL-EXPIRE",), "x", "y",
+                               lambda st: [from_client(st, 0, payload=b"a", ttl=1)], WRAP)]  # nothing relayed
     for evidence, kept in (("failing", [True, False]), ("all", [True, True])):
         path = tmp_path / f"{evidence}.jsonl"
         sink = JsonlSink(path, evidence)
@@ -146,6 +193,6 @@ def test_results_file_keeps_packets_of_cases_that_did_not_pass(tmp_path: Path) -
         assert [r.verdict for r in results] == [Verdict.FAIL, Verdict.PASS]
         lines = [json.loads(x) for x in path.read_text().splitlines()][1:-1]
         assert [bool(x["steps"]) for x in lines] == kept
-        assert all(x["checked"] > 20 for x in lines)  # the checks are counted either way
+        assert lines[0]["checked"] > 20 and lines[1]["checked"] > 0  # the checks are counted either way
     with pytest.raises(ValueError):
         JsonlSink(None, "some")

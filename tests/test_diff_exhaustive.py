@@ -1,0 +1,178 @@
+"""The exhaustive comparison (conformance/diff.py): each class of byte difference is caught and attributed.
+
+Each test crafts an observation that differs from the model's packet in exactly one place (checksums
+recomputed so that nothing else differs) and asserts the FieldDiff and its requirement."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import pytest
+from splicecheck.conformance.case import from_client
+from splicecheck.conformance.cases_common import payload, spliced_at
+from splicecheck.conformance.contract import Observation, Scenario
+from splicecheck.conformance.diff import diff_step, observation
+from splicecheck.conformance.model import Model, reference_state
+from splicecheck.conformance.results import FieldDiff
+from splicecheck.reference.checksum import internet_checksum, ones_add, ones_sum, tcp_checksum
+from splicecheck.reference.codec import decode, encode
+from splicecheck.reference.relay import SpliceState
+from splicecheck.reference.segment import ACK, NOP, PSH, Segment, Timestamps, WindowScale
+
+V4 = spliced_at()
+V6 = spliced_at(family=6)
+MSS4 = spliced_at(server_mss=536)
+MSS6 = spliced_at(server_mss=536, family=6)
+
+
+def _data(st: SpliceState) -> Segment:
+    return from_client(st, 0, payload=b"exhaustive", flags=ACK | PSH, ts=True)
+
+
+def _big(st: SpliceState) -> Segment:
+    return from_client(st, 0, payload=payload(1000))
+
+
+def fix(raw: bytes, keep_ip: bool = False, keep_l4: bool = False) -> bytes:
+    """``raw`` with its IP header checksum and its TCP/ICMP checksum recomputed (unless kept)."""
+    b = bytearray(raw)
+    if b[0] >> 4 == 4:
+        hl = (b[0] & 0x0F) * 4
+        if not keep_ip:
+            b[10:12] = b"\0\0"
+            b[10:12] = struct.pack("!H", internet_checksum(bytes(b[:hl])))
+        src, dst = bytes(b[12:16]), bytes(b[16:20])
+        proto = b[9]
+    else:
+        hl, src, dst, proto = 40, bytes(b[8:24]), bytes(b[24:40]), b[6]
+    if keep_l4:
+        return bytes(b)
+    if proto == 6:
+        b[hl + 16:hl + 18] = struct.pack("!H", tcp_checksum(src, dst, bytes(b[hl:])))
+    else:
+        b[hl + 2:hl + 4] = b"\0\0"
+        body = bytes(b[hl:])
+        if proto == 58:
+            pseudo = src + dst + struct.pack("!IxxxB", len(body), 58)
+            b[hl + 2:hl + 4] = struct.pack("!H", (~ones_add(ones_sum(pseudo), ones_sum(body))) & 0xFFFF)
+        else:
+            b[hl + 2:hl + 4] = struct.pack("!H", internet_checksum(body))
+    return bytes(b)
+
+
+def judge(scenario: Scenario, build: Callable[[SpliceState], Segment],
+          mutate: Callable[[bytes], bytes]) -> tuple[list[FieldDiff], bytes]:
+    """The differing checks when the IUT emits the model's output with its one packet passed through ``mutate``."""
+    st = reference_state(scenario)
+    seg = build(st)
+    expected = Model(st).relay(seg, 0.0)
+    obs = observation((expected,))
+    leg = "to_client" if obs.to_client else "to_server"
+    (packet,) = getattr(obs, leg)
+    mutated = Observation(**{leg: (mutate(packet),)})
+    diffs, _ = diff_step(0, st, seg, encode(seg), expected, mutated, "SEQ-MAP")
+    return [d for d in diffs if not d.ok], packet
+
+
+def only(diffs: list[FieldDiff]) -> tuple[str, str]:
+    assert len(diffs) == 1, [(d.field, d.req, d.expected, d.actual) for d in diffs]
+    return diffs[0].field.split("].", 1)[-1], diffs[0].req
+
+
+def setbyte(off: int, value: Callable[[int], int], **keep: bool) -> Callable[[bytes], bytes]:
+    def m(raw: bytes) -> bytes:
+        b = bytearray(raw)
+        b[off] = value(b[off]) & 0xFF
+        return fix(bytes(b), **keep)
+    return m
+
+
+def test_the_model_against_itself_differs_nowhere() -> None:
+    for sc, build in ((V4, _data), (V6, _data), (MSS4, _big), (MSS6, _big)):
+        assert judge(sc, build, lambda r: r)[0] == []
+
+
+@pytest.mark.req("IP-OTHER")
+def test_ip_reserved_flag_is_ip_other() -> None:
+    assert only(judge(V4, _data, setbyte(6, lambda x: x | 0x80))[0]) == ("ip byte 6 (bits 0xbf)", "IP-OTHER")
+
+
+def test_tcp_option_instance_duplicated_or_missing() -> None:
+    def options(change: Callable[[tuple], tuple]) -> Callable[[bytes], bytes]:
+        def m(raw: bytes) -> bytes:
+            seg = decode(raw)
+            tcp = seg.tcp.__class__(**{**{f: getattr(seg.tcp, f) for f in seg.tcp.__dataclass_fields__},
+                                       "options": change(seg.tcp.options), "checksum": None})
+            return encode(Segment(seg.ip.__class__(**{**{f: getattr(seg.ip, f) for f in seg.ip.__dataclass_fields__},
+                                                       "checksum": None}), tcp, seg.payload))
+        return m
+
+    ts = Timestamps(1, 2)
+    diffs, _ = judge(V4, _data, options(lambda o: (NOP, NOP, ts, *o)))  # a second TS instance, equal values too
+    assert ("tcp.options (kinds, in order)", "TS-VAL") in [(d.field.split("].", 1)[1], d.req) for d in diffs]
+    diffs, _ = judge(V4, _data, options(lambda o: (NOP, WindowScale(7), *o)))  # an extra WS first
+    assert ("tcp.options (kinds, in order)", "WS-STRIP") in [(d.field.split("].", 1)[1], d.req) for d in diffs]
+    no_ts = options(lambda o: (NOP,) * 10 + tuple(x for x in o if not isinstance(x, Timestamps)))
+    diffs, _ = judge(V4, _data, no_ts)
+    assert ("tcp.options (kinds, in order)", "TS-VAL") in [(d.field.split("].", 1)[1], d.req) for d in diffs]
+
+
+@pytest.mark.req("MSS-ICMP", "ICMP-OTHER")
+def test_icmp_checksums_quote_addresses_ttl() -> None:
+    for sc in (MSS4, MSS6):
+        v4 = sc is MSS4
+        hl = 20 if v4 else 40
+        assert only(judge(sc, _big, setbyte(hl + 2, lambda x: x ^ 1, keep_l4=True))[0]) == \
+            ("icmp.checksum valid", "MSS-ICMP")
+        assert only(judge(sc, _big, setbyte(hl + 8 + 12, lambda x: x ^ 1))[0]) == ("icmp.quote", "MSS-ICMP")
+        assert only(judge(sc, _big, setbyte(8 if v4 else 7, lambda x: x - 1))[0]) == ("ip.ttl", "MSS-ICMP")
+        assert only(judge(sc, _big, setbyte(12 if v4 else 8, lambda x: x ^ 1))[0]) == ("ip.src", "MSS-ICMP")
+        field, req = only(judge(sc, _big, setbyte(1, lambda x: x ^ 0x08))[0])
+        assert req == "ICMP-OTHER" and field.startswith("ip byte 1")
+    assert only(judge(MSS4, _big, setbyte(0 + 20 + 4, lambda x: x ^ 1))[0]) == \
+        ("icmp byte 4 (bits 0xff)", "ICMP-OTHER")
+    assert only(judge(MSS4, _big, setbyte(10, lambda x: x ^ 1, keep_l4=True, keep_ip=True))[0]) == \
+        ("ip.checksum valid", "MSS-ICMP")
+
+
+def test_icmpv6_checksum_without_the_pseudo_header_is_caught() -> None:
+    def no_pseudo(raw: bytes) -> bytes:
+        b = bytearray(raw)
+        b[42:44] = b"\0\0"
+        b[42:44] = struct.pack("!H", internet_checksum(bytes(b[40:])))
+        return bytes(b)
+    assert only(judge(MSS6, _big, no_pseudo)[0]) == ("icmp.checksum valid", "MSS-ICMP")
+
+
+def test_a_longer_quote_within_the_limit_is_allowed() -> None:
+    def longer(raw: bytes) -> bytes:
+        st = reference_state(MSS4)
+        offending = encode(_big(st))
+        b = bytearray(raw[:28] + offending[:200])
+        b[2:4] = struct.pack("!H", len(b))
+        return fix(bytes(b))
+    assert judge(MSS4, _big, longer)[0] == []
+
+
+@pytest.mark.parametrize(("scenario", "build"), [(V4, _data), (V6, _data), (MSS4, _big), (MSS6, _big)],
+                         ids=["tcp-v4", "tcp-v6", "icmp-v4", "icmp-v6"])
+def test_every_bit_of_the_headers_is_judged(scenario: Scenario, build: Callable[[SpliceState], Segment]) -> None:
+    """Never equal by omission: flipping any single bit of the packet's headers (and of its options and
+    the first bytes after them), checksums recomputed, leaves at least one differing check."""
+    _, packet = judge(scenario, build, lambda r: r)
+    v4 = packet[0] >> 4 == 4
+    hl = (packet[0] & 0x0F) * 4 if v4 else 40
+    csum_ip = {10, 11} if v4 else set()
+    csum_l4 = {hl + 16, hl + 17} if packet[9 if v4 else 6] == 6 else {hl + 2, hl + 3}
+    missed = []
+    for off in range(min(len(packet), hl + 80)):
+        for bit in range(8):
+            b = bytearray(packet)
+            b[off] ^= 1 << bit
+            mutated = fix(bytes(b), keep_ip=off in csum_ip, keep_l4=off in csum_l4 or (v4 and off in csum_ip))
+            if mutated == packet:
+                continue
+            if not judge(scenario, build, lambda _r, m=mutated: m)[0]:
+                missed.append((off, bit))
+    assert not missed
