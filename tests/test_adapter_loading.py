@@ -67,7 +67,7 @@ def test_cli_strict_fails_a_run_that_missed_only_a_should(tmp_path: Path) -> Non
     exe = Path(sys.executable).with_name("splicecheck")
     codes = []
     for strict in ([], ["--strict"]):
-        done = subprocess.run([str(exe), "run", "--adapter", "mutant:ttl-not-decremented", *strict,
+        done = subprocess.run([str(exe), "run", "--adapter", "mutant:ipopt-kept", *strict,
                                "--out", str(tmp_path / "out"), "--no-render", "-q"],
                               cwd=tmp_path, capture_output=True, text=True, timeout=300)
         codes.append(done.returncode)

@@ -64,35 +64,37 @@ def test_collateral_must_fails_the_case_that_saw_it_and_names_it() -> None:
     assert requirement_verdicts([r])["SEQ-MAP"] is Verdict.FAIL and exit_code([r]) == 1
 
 
-def ttl_unchanged(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+def ip_id_changed(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    """Breaks IP-PRESERVE only (a SHOULD): the relayed IPv4 header gets another identification."""
     r = relay(state, seg, now)
-    out = tuple(dataclasses.replace(s, ip=dataclasses.replace(s.ip, ttl=seg.ip.ttl, checksum=None))
+    out = tuple(dataclasses.replace(s, ip=dataclasses.replace(s.ip, ident=s.ip.ident ^ 1, checksum=None))
                 if isinstance(s, Segment) else s for s in r.emitted)
     return dataclasses.replace(r, emitted=out)
 
 
 def test_collateral_should_leaves_the_case_alone_but_strict_fails_the_run() -> None:
-    r = run_case(ReferenceAdapter(relay_fn=ttl_unchanged), data_case(), "x")
+    r = run_case(ReferenceAdapter(relay_fn=ip_id_changed), data_case(), "x")
     assert r.verdict is Verdict.PASS and not r.collateral_failures
-    assert [d.req for d in r.collateral] == ["TTL-DEC"]
-    assert requirement_verdicts([r])["TTL-DEC"] is Verdict.NON_STRICT
+    assert [d.req for d in r.collateral] == ["IP-PRESERVE"]
+    assert requirement_verdicts([r])["IP-PRESERVE"] is Verdict.NON_STRICT
     assert exit_code([r]) == 0 and exit_code([r], strict=True) == 1  # the table and the exit code agree
 
 
 def test_later_steps_are_consequences_of_the_first_divergence() -> None:
     from splicecheck.conformance.results import FieldDiff, case_verdict
 
-    # an expired-TTL RST relayed (a SHOULD: one packet too many) closes the splice; the next segment is lost
-    first = FieldDiff(0, -1, "to_server.count", 0, 1, "TTL-EXPIRE")
+    # a bare segment wholly below the base relayed (a SHOULD: one packet too many) moves the receiver's state;
+    # the next segment is lost
+    first = FieldDiff(0, -1, "to_server.count", 0, 1, "TRIM-BELOW")
     later = FieldDiff(1, 0, "to_server[0].tcp.options.TS.tsval", 5, None, "TS-VAL")  # a MUST
     r = CaseResult(case="TS-VAL/x", reqs=["TS-VAL"], verdict=case_verdict(["TS-VAL"], [first, later]),
                    diffs=[first, later])
     lead, cons = r.diffs
-    assert lead.consequence_of is None and cons.consequence_of == "TTL-EXPIRE" and cons.charged == "TTL-EXPIRE"
-    assert cons.verdict is Verdict.NON_STRICT and "after TTL-EXPIRE diverged" in cons.line()
+    assert lead.consequence_of is None and cons.consequence_of == "TRIM-BELOW" and cons.charged == "TRIM-BELOW"
+    assert cons.verdict is Verdict.NON_STRICT and "after TRIM-BELOW diverged" in cons.line()
     assert r.verdict is Verdict.PASS and not r.targeted  # never graded stricter than the cause
     table = requirement_verdicts([r])
-    assert table["TTL-EXPIRE"] is Verdict.NON_STRICT and table["TS-VAL"] is Verdict.PASS
+    assert table["TRIM-BELOW"] is Verdict.NON_STRICT and table["TS-VAL"] is Verdict.PASS
     # a per-packet field (a TTL not decremented) changes no state: a MUST broken after it is first-hand
     ttl = FieldDiff(0, 0, "to_server[0].ip.ttl", 63, 64, "TTL-DEC")
     assert case_verdict(["TS-VAL"], [ttl, later]) is Verdict.FAIL

@@ -23,7 +23,7 @@ from splicecheck.reference.segment import ACK, NOP, PSH, Segment, Timestamps, Wi
 V4 = spliced_at()
 V6 = spliced_at(family=6)
 MSS4 = spliced_at(server_mss=536)
-MSS6 = spliced_at(server_mss=536, family=6)
+MSS6 = spliced_at(server_mss=1240, family=6)  # a Packet Too Big below 1280 is not sent (RFC 8201 §4)
 
 
 def _data(st: SpliceState) -> Segment:
@@ -31,7 +31,7 @@ def _data(st: SpliceState) -> Segment:
 
 
 def _big(st: SpliceState) -> Segment:
-    return from_client(st, 0, payload=payload(1000))
+    return from_client(st, 0, payload=payload(1400))
 
 
 def fix(raw: bytes, keep_ip: bool = False, keep_l4: bool = False) -> bytes:

@@ -38,11 +38,11 @@ def test_unknown_adapter_is_an_error_not_a_pass(tmp_path: Path) -> None:
 
 
 def test_strict_makes_a_missed_should_fail(tmp_path: Path) -> None:
-    """mutant:ttl-not-decremented breaks only a SHOULD (TTL-DEC): a warning, unless --splice-strict."""
-    args = ("--splice-adapter=mutant:ttl-not-decremented", "--splice-case", "TTL-DEC")
+    """mutant:ipopt-kept breaks only a SHOULD (IPOPT-STRIP): a warning, unless --splice-strict."""
+    args = ("--splice-adapter=mutant:ipopt-kept", "--splice-case", "IPOPT-STRIP")
     lenient = run_pytest(tmp_path, *args)
     assert lenient.returncode == 0, lenient.stdout[-2000:]
     assert "SpliceVerdictWarning" in lenient.stdout and "NON-STRICT" in lenient.stdout
     strict = run_pytest(tmp_path, *args, "--splice-strict")
     assert strict.returncode == 1, strict.stdout[-2000:]
-    assert "FAILED" in strict.stdout and "NON-STRICT TTL-DEC/" in strict.stdout
+    assert "FAILED" in strict.stdout and "NON-STRICT IPOPT-STRIP/" in strict.stdout

@@ -228,8 +228,9 @@ def _targeted_ok(r: CaseResult, *reqs: str) -> None:
                          ids=["plain", "wrap", "ipv6"])
 def test_learnt_state_maps_a_data_segment_each_way(adapter: SynproxyAdapter, scenario: Scenario) -> None:
     r = run_case(adapter, mapping_case(scenario), adapter.spec)
-    # its own requirements hold; a WS-SAFE departure (a MUST) seen first-hand on the way fails the case
-    assert set(r.collateral_failures) <= {"WS-SAFE"}, r.collateral_failures
+    # its own requirements hold; the window departure (WS-EXACT and WS-SAFE, both MUST) seen first-hand on the
+    # way fails the case
+    assert set(r.collateral_failures) <= {"WS-EXACT", "WS-SAFE"}, r.collateral_failures
     assert r.verdict is (Verdict.FAIL if r.collateral_failures else Verdict.PASS), r.reason
     _targeted_ok(r, "SEQ-MAP", "ACK-MAP", "TS-VAL", "TS-ECR", "ADDR-REWRITE", "PORT-REWRITE", "PAYLOAD-KEEP",
                  "TCPCSUM-VALID", "FLAGS-KEEP", "TTL-DEC")
@@ -366,8 +367,8 @@ def test_normal_run_leaves_nothing() -> None:
     names = list(a.lab.names.namespaces)
     assert set(names) <= set(netns.list_netns())
     a.close()
-    # its own requirements hold; the window finding (WS-SAFE, a MUST, seen first-hand) fails the case
-    assert not results[0].targeted and results[0].collateral_failures == ["WS-SAFE"]
+    # its own requirements hold; the window finding (WS-EXACT and WS-SAFE, MUSTs, seen first-hand) fails the case
+    assert not results[0].targeted and results[0].collateral_failures == ["WS-EXACT", "WS-SAFE"]
     assert results[0].verdict is Verdict.FAIL
     assert _leftovers(names) == []
 
