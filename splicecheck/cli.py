@@ -239,7 +239,8 @@ def _trace(sub: Subparsers) -> None:
 def _prove(sub: Subparsers) -> None:
     p = _add(sub, "prove", cmd_prove, "run the Z3 proofs of the model (exit 1 on any failure)",
              description="Z3 proofs of the TCP Splice model's invariants")
-    p.add_argument("--timeout-ms", type=int, default=20_000, help="Z3 timeout per query (default 20000)")
+    p.add_argument("--timeout-ms", type=int, default=None,
+                   help="Z3 timeout per query (default: spec.proofs.DEFAULT_TIMEOUT_MS, 60000)")
     p.add_argument("--regressions", "--regressions-dir", dest="regressions", default="out/regressions",
                    help="folder for counterexample regression vectors (default out/regressions; '' for none)")
     p.add_argument("--vectors", default=None, metavar="PATH",

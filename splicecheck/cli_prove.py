@@ -31,7 +31,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
             print("    " + prop.doc.replace("\n", "\n    ") + "\n")
         return 0
     try:
-        results = proofs.run_proofs(timeout_ms=args.timeout_ms, regressions_dir=args.regressions or None,
+        timeout_ms = args.timeout_ms or proofs.DEFAULT_TIMEOUT_MS
+        results = proofs.run_proofs(timeout_ms=timeout_ms, regressions_dir=args.regressions or None,
                                     only=args.only)
     except KeyError as e:
         print(f"splicecheck prove: {e.args[0]}", file=sys.stderr)
@@ -41,6 +42,6 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if details and not args.quiet:
         print("\n" + details)
     if args.vectors:
-        path = proofs.write_boundary_vectors(args.vectors, timeout_ms=args.timeout_ms, only=args.only)
+        path = proofs.write_boundary_vectors(args.vectors, timeout_ms=timeout_ms, only=args.only)
         print(f"\nboundary vectors written to {path}")
     return 0 if all(r.ok for r in results) else 1

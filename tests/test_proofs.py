@@ -77,7 +77,7 @@ def _full(words: list[int]) -> int:
 
 
 def test_rfc1141_counterexample_is_real_on_python_ints(tmp_path: Path) -> None:
-    r = check(proofs.BY_ID["PROOF-CSUM-RFC1141"], regressions_dir=tmp_path)
+    r = check(proofs.BY_ID["PROOF-CSUM-RFC1141"], timeout_ms=60_000, regressions_dir=tmp_path)
     assert r.status is Status.REFUTED_AS_EXPECTED and r.ok
     assert r.regression_path == tmp_path / "PROOF-CSUM-RFC1141.json"
     vec = json.loads(r.regression_path.read_text())
@@ -250,7 +250,7 @@ def _rfc1141_by_sums(old_sum: Any, new_sum: Any) -> Any:
 
 def test_expected_refutation_that_proves_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checksum, "rfc1141_update", _rfc1624_by_words)
-    r = check(proofs.BY_ID["PROOF-CSUM-RFC1141"])
+    r = check(proofs.BY_ID["PROOF-CSUM-RFC1141"], timeout_ms=60_000)
     assert r.status is Status.UNEXPECTEDLY_PROVED and not r.ok
 
 
@@ -379,9 +379,9 @@ def test_unmasked_map_seq_is_invisible_on_32_bits(monkeypatch: pytest.MonkeyPatc
     """Why PROOF-WIDTH-CLOSED exists: z3's 32-bit words wrap by themselves, so the 32-bit bijection proof
     cannot see a dropped mask — while on Python ints the mutant really is wrong."""
     monkeypatch.setattr(mapping, "map_seq", _unmasked_map_seq)
-    assert check(proofs.BY_ID["PROOF-SEQ-BIJECTION"]).status is Status.PROVED
+    assert check(proofs.BY_ID["PROOF-SEQ-BIJECTION"], timeout_ms=60_000).status is Status.PROVED
     assert mapping.map_seq(0xFFFF_FFFF, 0, 1) == 1 << 32  # escapes 32 bits on ints
-    assert check(proofs.BY_ID["PROOF-WIDTH-CLOSED"]).status is Status.COUNTEREXAMPLE
+    assert check(proofs.BY_ID["PROOF-WIDTH-CLOSED"], timeout_ms=60_000).status is Status.COUNTEREXAMPLE
 
 
 def test_lookup_is_late_bound() -> None:
