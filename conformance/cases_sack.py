@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..reference.arith import MASK32
 from ..reference.relay import SpliceState
-from ..reference.segment import Sack, Segment
+from ..reference.segment import NOP, Sack, Segment
 from ..reference.seqspace import HALF
 from .case import Build, Case, from_client, from_server
 from .cases_common import FULL, spliced_at, stream
@@ -133,4 +133,12 @@ CASES: list[Case] = [
          "Only the client leg uses SACK, both use timestamps: client ACK with a SACK block and Timestamps.",
          "SACK stripped, Timestamps mapped (paper §3.4.1, §3.4.3).",
          client_sack((10, 20), (30, 40)), CLIENT_SACK_ONLY),
+    # -- appended (issue 12): cases a mutant showed missing ------------------------------------------
+    Case("SACK-MAP/two-sack-options", ("SACK-MAP",),
+         "Client ACK with two SACK options in one segment, one block each ([C.splice_iss + 10, + 20) and "
+         "[+ 30, + 40)), and Timestamps.",
+         "Both options relayed with their blocks mapped (paper §3.4.3; RFC 2018 §3): every instance of the "
+         "option is rewritten, not only the first one found.",
+         lambda st: [from_client(st, 0, options=[NOP, NOP, blocks(st.client.splice_iss, (10, 20)),
+                                                 NOP, NOP, blocks(st.client.splice_iss, (30, 40))])], FULL),
 ]

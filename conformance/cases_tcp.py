@@ -245,4 +245,11 @@ CASES: list[Case] = [
          "IPv6 server data with traffic class ECT(1).",
          "ECT(1) relayed unchanged, the model's choice (RFC 3168 §5); departures are INFO.",
          lambda st: [from_server(st, 0, payload=b"e6", tos=0x01)], V6),
+    # -- appended (issue 12): cases a mutant showed missing ------------------------------------------
+    Case("DIR-ONLY/foreign-destination-address", ("DIR-ONLY",),
+         "Data from the client's address and port to the proxy's leg-C port at another address "
+         "(198.18.0.98): only the destination address differs from leg C's 4-tuple.",
+         "Not relayed: a splice is keyed on both addresses and both ports, not on the listening port "
+         "(paper §3.1, §3.3).",
+         lambda st: [foreign(st, dst=addr("198.18.0.98"))], FULL, NEEDS_FOREIGN),
 ]

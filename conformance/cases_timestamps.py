@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..reference.arith import MASK32
 from ..reference.relay import SpliceState
-from ..reference.segment import ACK, Sack, Segment, Timestamps
+from ..reference.segment import ACK, NOP, Sack, Segment, Timestamps
 from ..reference.seqspace import HALF
 from .case import Case, from_client, from_server, ts_option
 from .cases_common import FULL, spliced_at
@@ -127,4 +127,12 @@ CASES: list[Case] = [
          lambda st: [from_client(st, 0, ack=st.client.splice_iss, flags=ACK,
                                  options=[Sack((((st.client.splice_iss + 10) & MASK32,
                                                  (st.client.splice_iss + 20) & MASK32),))])], CLIENT_TS_ONLY),
+    # -- appended (issue 12): cases a mutant showed missing ------------------------------------------
+    Case("TS-ECR/aligned-layout-c2s", ("TS-ECR", "TS-VAL"),
+         "Client data whose only options are NOP, NOP, Timestamps — the aligned layout of RFC 7323 "
+         "Appendix A that most stacks send (the other cases append the option unaligned).",
+         "TSval and TSecr both mapped, exactly as in any other layout (paper §3.4.1; RFC 7323 §3): a fast "
+         "path for the common layout must map what the general path maps.",
+         lambda st: [from_client(st, 0, payload=b"aligned", options=[NOP, NOP, ts_option(st.client, 1, 3)])],
+         FULL),
 ]

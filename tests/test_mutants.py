@@ -25,6 +25,7 @@ from splicecheck.conformance.case import (
     injections,
     ts_option,
 )
+from splicecheck.conformance.cases_common import spliced_at, with_ip
 from splicecheck.conformance.contract import (
     Adapter,
     AdapterNotFound,
@@ -34,14 +35,15 @@ from splicecheck.conformance.contract import (
     Scenario,
     load_adapter,
 )
-from splicecheck.conformance.diff import lines, tcp_valid
+from splicecheck.conformance.diff import icmp_valid, lines, tcp_valid
 from splicecheck.conformance.results import CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
 from splicecheck.reference import mapping
 from splicecheck.reference import relay as relay_module
 from splicecheck.reference.codec import decode, encode
+from splicecheck.reference.icmp import encode_icmp
 from splicecheck.reference.relay import SpliceState, relay
-from splicecheck.reference.segment import ACK, AE, FIN, NOP, PSH, RST, URG, Sack, Segment, WindowScale
+from splicecheck.reference.segment import ACK, AE, FIN, NOP, PSH, RST, URG, Sack, Segment, WindowScale, addr
 from splicecheck.reference.seqspace import before, seq_add, serial_lt
 
 from splicecheck import cli_mutants
@@ -58,6 +60,9 @@ WRAP = Scenario(client=PeerPlan(isn=0xFFFF_FFF0, tsval=5, sack_permitted=True, w
 HALF = Scenario(client=PeerPlan(isn=0x8000_0000))  # C.splice_irs = 0x80000001, just past the signed boundary
 SACK_WRAP = dataclasses.replace(WRAP, proxy_isn_c=0xFFFF_FFFD)  # C.splice_iss = 3, just past the wrap
 TS_ONE_LEG = Scenario(client=PeerPlan(isn=1000), server=PeerPlan(isn=2000, tsval=77))  # TS on leg D only
+MSS_V4 = spliced_at(server_mss=536)  # a 1000-byte client segment gets ICMP fragmentation-needed
+MSS_V6 = spliced_at(server_mss=1300, family=6)  # a 1400-byte one ICMPv6 packet-too-big (MTU 1360 >= 1280)
+ICMP = frozenset({Feature.MSS_ICMP})
 
 Build = Callable[[SpliceState], Sequence[Injection | Segment]]
 
@@ -80,6 +85,12 @@ def reserved_bits(st: SpliceState) -> list[Segment]:
 def sack(st: SpliceState, left: int, right: int) -> list[Segment]:
     iss = st.client.splice_iss
     return [from_client(st, 0, options=[NOP, NOP, Sack(((seq_add(iss, left), seq_add(iss, right)),))])]
+
+
+def two_sacks(st: SpliceState) -> list[Segment]:
+    iss = st.client.splice_iss
+    return [from_client(st, 0, options=[NOP, NOP, Sack(((seq_add(iss, 10), seq_add(iss, 20)),)),
+                                        NOP, NOP, Sack(((seq_add(iss, 30), seq_add(iss, 40)),))])]
 
 
 def witness(name: str, reqs: tuple[str, ...], build: Build, scenario: Scenario = WRAP,
@@ -119,6 +130,24 @@ WITNESSES: dict[str, Case] = {w.id.split("witness-")[1]: w for w in [
             needs=frozenset({Feature.MSS_ICMP})),
     witness("mss-silent-drop", ("MSS-ICMP",), lambda st: [from_client(st, 0, payload=b"m" * 1500)],
             needs=frozenset({Feature.MSS_ICMP})),
+    witness("sack-first-only", ("SACK-MAP",), two_sacks),
+    witness("ts-fastpath-ecr", ("TS-ECR",), lambda st: [from_client(
+        st, 0, payload=b"t", options=[NOP, NOP, ts_option(st.client, 1, 3)])]),
+    witness("icmp6-csum-no-pseudo", ("MSS-ICMP",), lambda st: [from_client(st, 0, payload=b"m" * 1400)], MSS_V6,
+            ICMP),
+    witness("icmp-csum-before-quote", ("MSS-ICMP",), lambda st: [from_client(st, 0, payload=b"m" * 1000)], MSS_V4,
+            ICMP),
+    witness("icmp-quotes-relayed", ("MSS-ICMP",), lambda st: [from_client(st, 0, payload=b"m" * 1000)], MSS_V4,
+            ICMP),
+    witness("icmp6-short-quote", ("MSS-ICMP",), lambda st: [from_client(st, 0, payload=b"m" * 1400)], MSS_V6, ICMP),
+    witness("icmp-from-out-peer", ("MSS-ICMP",), lambda st: [from_server(st, 0, payload=b"m" * 2000)], MSS_V4,
+            ICMP),
+    witness("icmp-ttl-inherited", ("MSS-ICMP",), lambda st: [from_client(st, 0, payload=b"m" * 1000, ttl=20)],
+            MSS_V4, ICMP),
+    witness("dir-any-local-addr", ("DIR-ONLY",),
+            lambda st: [with_ip(from_client(st, 0, payload=b"x"), dst=addr("198.18.0.98"))],
+            needs=frozenset({Feature.FOREIGN_SEGMENT})),
+    witness("csum-clip-stale", ("SACK-CLIP",), lambda st: sack(st, -3, 20)),
     witness("ipopt-kept", ("IPOPT-STRIP",), lambda st: [from_client(st, 0, ip_options=b"\x94\x04\x00\x00")],
             needs=frozenset({Feature.IP_OPTIONS})),
     witness("ttl-not-decremented", ("TTL-DEC",), lambda st: [from_client(st, 0, payload=b"x")]),
@@ -171,7 +200,7 @@ def test_mutants_keep_their_checksums_consistent() -> None:
     """Outside the checksum mutants, every relayed segment of a valid input has valid checksums: a
     mutant is caught by its bug, never by a checksum it forgot."""
     for name, case in WITNESSES.items():
-        if name in ("rfc1141", "csum-recompute") or case.id.startswith("CSUM"):
+        if name in ("rfc1141", "csum-recompute", "csum-clip-stale") or case.id.startswith("CSUM"):
             continue
         for obs in observe(MutantAdapter(name), case):
             for raw in obs.to_client + obs.to_server:
@@ -212,6 +241,70 @@ def test_serial_lt_changes_only_the_order() -> None:
         assert model_order(x, base, advance) == mapping.behind_base(x, base, advance), (x, base, advance)
         if zoo.behind_base_by(serial_lt)(x, base, advance) != model_order(x, base, advance):
             assert H31 in ((base - x) & M32, (base + advance - x) & M32)
+
+
+def test_crafted_icmp_is_on_the_wire_and_only_there() -> None:
+    """The checksum mutants' errors reach the wire with the bad checksum (the zoo's sessions encode them);
+    their other fields are the model's, and ``encode_icmp`` of them is still the model's packet."""
+    for name, bad in (("icmp6-csum-no-pseudo", (True, False)), ("icmp-csum-before-quote", (True, False))):
+        case = WITNESSES[name]
+        (got,) = observe(MutantAdapter(name), case)[0].to_client
+        (want,) = observe(ReferenceAdapter(), case)[0].to_client
+        assert len(got) == len(want) and got != want
+        assert icmp_valid(want) == (True, True) and icmp_valid(got) == bad
+        with MutantAdapter(name).open(case.scenario) as session:
+            st = session.state
+        (msg,) = MUTANTS[name].relay_fn(st, injections(case.build(st))[0].segment, 0.0).emitted
+        assert encode_icmp(msg) == want
+
+
+def test_layout_and_instance_mutants_are_right_elsewhere() -> None:
+    """ts-fastpath-ecr errs only in the aligned layouts, sack-first-only only on a second SACK option, the
+    ICMP mutants only on ICMP errors, csum-clip-stale only when a block is clipped."""
+    with ReferenceAdapter().open(WRAP) as session:
+        st = session.state
+    iss = st.client.splice_iss
+    ordinary = [from_client(st, 0, payload=b"unaligned"),  # TS then EOL: the layout the cases append
+                from_client(st, 0, options=[Sack(((seq_add(iss, 10), seq_add(iss, 20)),))]),
+                from_client(st, 0, payload=b"m" * 100)]
+    for name in ("ts-fastpath-ecr", "sack-first-only", "icmp6-csum-no-pseudo", "icmp-csum-before-quote",
+                 "icmp-quotes-relayed", "icmp6-short-quote", "icmp-from-out-peer", "icmp-ttl-inherited",
+                 "dir-any-local-addr", "csum-clip-stale"):
+        for seg in ordinary:
+            assert MUTANTS[name].relay_fn(st, seg, 0.0) == relay(st, seg, 0.0), name
+
+
+#: the new mutant classes of issue 12 and the named case that kills each first (catalogue order)
+ISSUE12_KILLERS = {
+    "icmp6-csum-no-pseudo": "MSS-ICMP/ipv6-packet-too-big",
+    "icmp-csum-before-quote": "MSS-ICMP/c2s-over-server-mss",
+    "icmp-quotes-relayed": "MSS-ICMP/c2s-over-server-mss",
+    "icmp6-short-quote": "MSS-ICMP/ipv6-packet-too-big",
+    "icmp-from-out-peer": "MSS-ICMP/c2s-over-server-mss",
+    "icmp-ttl-inherited": "MSS-ICMP/c2s-over-server-mss",
+    "sack-first-only": "SACK-MAP/two-sack-options",
+    "ts-fastpath-ecr": "TS-ECR/aligned-layout-c2s",
+    "dir-any-local-addr": "DIR-ONLY/foreign-destination-address",
+    "csum-clip-stale": "SEQ-ORDER-HALF/sack-block-at-half",
+}
+
+
+def test_issue12_mutants_are_killed_by_their_named_cases() -> None:
+    """Each new mutant is in the zoo and killed by its named case (the reference passing it: the control);
+    csum-clip-stale by a case aimed at another requirement, through the collateral TCPCSUM-VALID."""
+    assert set(ISSUE12_KILLERS) <= set(MUTANTS)
+    try:
+        cases = catalog.select(ids=sorted(set(ISSUE12_KILLERS.values())))
+    except catalog.UnknownCase:
+        pytest.skip("a killing case is missing from the catalogue")
+    outcomes = cli_mutants.hunt_all(list(ISSUE12_KILLERS), cases)
+    for o in outcomes:
+        assert o.killed and not o.ignored, (o.mutant, cli_mutants.table(outcomes))
+        assert ISSUE12_KILLERS[o.mutant] in [k.case for k in o.kills], (o.mutant, o.kills)
+        kill = next(k for k in o.kills if k.case == ISSUE12_KILLERS[o.mutant])
+        assert kill.verdict in ("FAIL", "NON-STRICT"), (o.mutant, kill)
+    clip = next(o for o in outcomes if o.mutant == "csum-clip-stale")
+    assert clip.kills[0].reqs == ("TCPCSUM-VALID",) or clip.kills[0].verdict == "FAIL"
 
 
 def test_swapped_functions_are_restored_even_on_error() -> None:

@@ -16,8 +16,11 @@ How a mutant is made, in order of preference:
   mutant's value.
 
 Mutants are internally consistent: a mutant that changed a field but left the checksum stale would be
-caught by the checksum, not by the field, and overstate the suite's power. The only mutant whose
-checksums are off is ``rfc1141``, whose whole point is the checksum.
+caught by the checksum, not by the field, and overstate the suite's power. The only mutants whose
+checksums are off are those whose whole point is the checksum: ``rfc1141``, ``csum-clip-stale`` and
+the two ICMP checksum mutants. A bug in how an ICMP error is *encoded* is an ICMP error of class
+``base.CraftedIcmp``, whose ``wire()`` the zoo's sessions put on the wire in place of the model's
+encoding.
 
 The swap replaces a module attribute process-wide while the mutant's relay runs. A lock keeps two
 mutants from swapping at once; the model itself must not relay on another thread meanwhile (the
@@ -31,22 +34,26 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from ... import __version__
-from ...conformance.contract import AdapterNotFound, Feature, IutInfo, Scenario
+from ...conformance.contract import AdapterNotFound, Feature, IutInfo, Observation, RefusedError, Scenario
+from ...conformance.diff import observation
 from ...conformance.model import reference_machine
 from ...reference.checksum import pseudo_header, rfc1141_update
 from ...reference.codec import decode, encode, tcp_header_bytes
-from ...reference.lifecycle import SpliceMachine
+from ...reference.errors import SpliceStateError
+from ...reference.lifecycle import Event, SpliceMachine
 from ...reference.relay import RelayResult, SpliceState, relay
 from ...reference.segment import IPv4Header, Segment
 from ...reference.seqspace import seq_sub
 from ..reference import ReferenceSession
-from .base import MUTANTS, Mutant, _mutant, _patched
+from .base import MUTANTS, Mutant, _mutant, _patched, crafted
 
 # isort: off
 # The mutants register in import order, which MUTANTS keeps (the table's order): sequence space first,
-# then options, window, MSS and IP, then the checksum and lifecycle mutants below.
+# then options, window, MSS and IP, then the splice's own packets (ICMP errors, the 5-tuple, a checksum
+# on one path), then the checksum and lifecycle mutants below.
 from .seq import behind_base_by  # public: tests/test_mutants.py
 from . import options  # noqa: F401
+from . import wire  # noqa: F401
 # isort: on
 
 __all__ = ["MUTANTS", "Mutant", "MutantAdapter", "MutantSession", "behind_base_by"]
@@ -120,7 +127,20 @@ MUTANTS["ok-len-ignored"] = Mutant("ok-len-ignored", relay, ("LIFE-BASE-S2C", "S
 # --------------------------------------------------------------------------------------------------
 
 
-class MutantSession(ReferenceSession):
+class ZooSession(ReferenceSession):
+    """A reference session whose ICMP errors may be crafted by the mutant (``base.CraftedIcmp``)."""
+
+    def _handle(self, event: Event) -> Observation:
+        try:
+            results = self.machine.handle(event, self.now)
+        except RefusedError:
+            raise
+        except SpliceStateError as exc:  # the model's refusal is the contract's
+            raise RefusedError(exc.state, exc.event, exc.detail) from exc
+        return crafted(results, observation(results))
+
+
+class MutantSession(ZooSession):
     """A reference session whose machine runs with wrong constants, while ``state`` reports the legs a
     correct splice has for the scenario (and the machine's own progress) — as a live adapter that
     chose the proxy's ISNs would: it knows what the splice should be, not what the IUT got wrong."""
@@ -156,7 +176,7 @@ class MutantAdapter:
         machine = reference_machine(scenario)
         machine.relay_fn = self.mutant.relay_fn
         if self.mutant.splice_fn is None:
-            yield ReferenceSession(machine)
+            yield ZooSession(machine)
             return
         assert machine.splice is not None
         correct = machine.splice

@@ -5,14 +5,15 @@ from __future__ import annotations
 import inspect
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from ...conformance.contract import Scenario
+from ...conformance.contract import Observation, Scenario
 from ...reference import relay as relay_module
 from ...reference.checksum import ones_sum, pseudo_header, rfc1624_update
 from ...reference.codec import ipv4_header_bytes, tcp_header_bytes
+from ...reference.icmp import PacketTooBig, encode_icmp
 from ...reference.relay import RelayResult, SpliceState
 from ...reference.segment import IPv4Header, Segment, TcpOption, Timestamps, UnknownOption, WindowScale
 from ..reference import RelayFn
@@ -113,3 +114,21 @@ def _opaque(opt: Timestamps | WindowScale) -> UnknownOption:
     return UnknownOption(3, bytes((opt.shift,)))
 
 
+
+
+@dataclass(frozen=True, slots=True)
+class CraftedIcmp(PacketTooBig):
+    """An ICMP error whose wire form the mutant builds itself (``wire``), for the bugs that live in the
+    encoding (a checksum): the zoo's sessions put ``wire()`` where the model's encoding would be."""
+
+    def wire(self) -> bytes:
+        return encode_icmp(self)
+
+
+def crafted(results: Iterable[RelayResult], obs: Observation) -> Observation:
+    """``obs`` (the model's encoding of ``results``) with every :class:`CraftedIcmp` as the mutant builds it."""
+    fixes = {encode_icmp(e): e.wire() for r in results for e in r.emitted if isinstance(e, CraftedIcmp)}
+    if not fixes:
+        return obs
+    return replace(obs, to_client=tuple(fixes.get(x, x) for x in obs.to_client),
+                   to_server=tuple(fixes.get(x, x) for x in obs.to_server))

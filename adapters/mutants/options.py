@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 
 from ...reference.arith import MASK16
 from ...reference.icmp import PacketTooBig
 from ...reference.mapping import map_ack
 from ...reference.relay import RelayResult, SpliceState, direction_of, relay
-from ...reference.segment import AE, IPv4Header, Segment, TcpOption, Timestamps, WindowScale
+from ...reference.segment import (
+    AE,
+    IPv4Header,
+    NoOperation,
+    Sack,
+    Segment,
+    TcpOption,
+    Timestamps,
+    UnknownOption,
+    WindowScale,
+)
 from .base import _mutant, _opaque, _patched, _swapped, _with_options
 
 # --------------------------------------------------------------------------------------------------
@@ -96,6 +107,48 @@ def ts_first_only(state: SpliceState, seg: Segment, now: float) -> RelayResult:
         else:
             options.append(opt)
     return relay(state, _with_options(seg, tuple(options)), now)
+
+
+@_mutant("sack-first-only", "SACK-MAP", "SACK-CLIP")
+def sack_first_only(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    """Only the first SACK option of a segment is mapped; later ones pass through unchanged.
+
+    The option walk that finds "the" SACK option and stops there (``ts-first-only``'s bug, for SACK):
+    a segment carrying two SACK options — legal, if odd — reaches the receiver with the second
+    option's blocks in the other leg's sequence space."""
+    direction = direction_of(state, seg)
+    if direction is None or not all(leg.sack for leg in state.legs(direction)):
+        return relay(state, seg, now)
+    seen = False
+    options: list[TcpOption] = []
+    for opt in seg.tcp.options:
+        if isinstance(opt, Sack):
+            options.append(UnknownOption(5, b"".join(struct.pack("!II", *b) for b in opt.blocks)) if seen else opt)
+            seen = True
+        else:
+            options.append(opt)
+    return relay(state, _with_options(seg, tuple(options)), now)
+
+
+def _aligned_ts(options: tuple[TcpOption, ...]) -> bool:
+    """The layouts of the model's fast path: NOP NOP TS, and NOP NOP TS NOP NOP SACK."""
+    kinds = [type(o) for o in options]
+    return kinds in ([NoOperation, NoOperation, Timestamps],
+                     [NoOperation, NoOperation, Timestamps, NoOperation, NoOperation, Sack])
+
+
+@_mutant("ts-fastpath-ecr", "TS-ECR")
+def ts_fastpath_ecr(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    """In the aligned layout NOP NOP Timestamps (with or without NOP NOP SACK after it) TSecr is relayed
+    unmapped; every other layout is right.
+
+    The hand-optimised fast path for the layout nearly every data segment carries (Linux's
+    ``tcp_parse_aligned_timestamp``): it rewrites TSval in place and forgets TSecr, while the general
+    option walk maps both. A suite whose segments carry the option in any other layout never sees it."""
+    if not _aligned_ts(seg.tcp.options):
+        return relay(state, seg, now)
+    with _swapped(map_tsecr=lambda tsecr, in_lastsent, out_lastrecv: tsecr):
+        return relay(state, seg, now)
 
 
 @_mutant("ts-not-stripped", "TS-STRIP")
