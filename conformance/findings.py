@@ -5,7 +5,7 @@ A *finding* is a deterministic signature taken from the aligned packets of the c
 * **dropped** — a packet the model emits and the IUT does not: the leg and the flags of the expected packet;
 * **extra** — a packet the IUT emits and the model does not: the leg and its flags (or its ICMP type);
 * **field** — a field family of one relayed packet (``seq``, ``ack``, ``window``, ``options kind 8``,
-  ``tcp checksum``, ``ttl``, …), the requirement its first field evidences, the control flags (SYN, FIN,
+  ``tcp checksum``, ``ttl``, ...), the requirement its first field evidences, the control flags (SYN, FIN,
   RST) of the expected packet and how the actual value relates to the expected one: ``unchanged`` (equals
   the input packet's value: passed through), ``at splice_iss`` (the out leg's base), ``offset`` (off by a
   constant; the constant is kept only when the same in every occurrence, otherwise "a varying amount"),
@@ -173,7 +173,7 @@ def _decode(hexed: str) -> Segment | None:
 
 
 def packet_label(hexed: str) -> str:
-    """A packet's flags (``PA``, ``R``…), ``ICMP type N``, or ``malformed``."""
+    """A packet's flags (``PA``, ``R``...), ``ICMP type N``, or ``malformed``."""
     try:
         raw = bytes.fromhex(hexed)
     except ValueError:
@@ -348,7 +348,7 @@ def _req_text(reqs: Sequence[str]) -> str:
     req = BY_ID.get(reqs[0])
     text = req.text.split(". ")[0].split(": ")[0].split("; ")[0].rstrip(".") if req is not None else ""
     if len(text) > 70:
-        text = text[:69].rstrip() + "…"
+        text = text[:69].rstrip() + "..."
     return f" ({reqs[0]}: {text})" if text else f" ({reqs[0]})"
 
 
@@ -398,5 +398,5 @@ def summary_lines(found: Sequence[Finding], limit: int | None = None) -> list[st
         out.append(f"  {f.id} {f.verdict or '-':<10} {f.title} [{n} case{'s' * (n != 1)}; "
                    f"smallest: {f.smallest}]")
     if limit is not None and len(found) > limit:
-        out.append(f"  … and {len(found) - limit} more (index.json lists them all)")
+        out.append(f"  ... and {len(found) - limit} more (index.json lists them all)")
     return out
