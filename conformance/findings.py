@@ -4,6 +4,8 @@ A *finding* is a deterministic signature taken from the aligned packets of the c
 
 * **dropped** — a packet the model emits and the IUT does not: the leg and the flags of the expected packet;
 * **extra** — a packet the IUT emits and the model does not: the leg and its flags (or its ICMP type);
+* **replaced** — a packet emitted in place of the expected one with other control flags (SYN, FIN, RST):
+  the leg, both flag sets and the requirement of the flags; every other field of that packet belongs to this finding;
 * **field** — a field family of one relayed packet (``seq``, ``ack``, ``window``, ``options kind 8``,
   ``tcp checksum``, ``ttl``, ...), the requirement its first field evidences, the control flags (SYN, FIN,
   RST) of the expected packet and how the actual value relates to the expected one: ``unchanged`` (equals
@@ -192,6 +194,11 @@ def _control(hexed: str | None) -> str:
     return flags_text(seg.tcp.flags & (SYN | FIN | RST)).replace(".", "")
 
 
+def _control_bits(flags: object) -> str:
+    """The SYN, FIN and RST letters of a flags text (``tcp.flags`` values are ``flags_text`` strings)."""
+    return "".join(ch for ch in str(flags) if ch in "SFR")
+
+
 # --- one case -------------------------------------------------------------------------------------------
 
 
@@ -244,7 +251,19 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
             continue
         fam = _family(name, d) if m else re.sub(r"\d+", "N", name)
         groups.setdefault((d.step, leg, pkt, fam), []).append((name, d))
+    replaced: dict[tuple[int, str, int], FieldDiff] = {}
     for (step, leg, pkt, fam), items in groups.items():
+        for name, d in items:
+            if fam == "flags" and name == "tcp.flags" and _control_bits(d.expected) != _control_bits(d.actual):
+                replaced[(step, leg, pkt)] = d
+    for (step, leg, pkt), d in replaced.items():
+        reqs = sorted({x.req for (s2, l2, p2, _f), items in groups.items() if (s2, l2, p2) == (step, leg, pkt)
+                       for _n, x in items})
+        occ.append(_Occurrence({"kind": "replaced", "leg": leg, "expected": str(d.expected),
+                                "actual": str(d.actual), "req": d.req}, reqs))
+    for (step, leg, pkt, fam), items in groups.items():
+        if (step, leg, pkt) in replaced:
+            continue  # a packet of other control flags: its fields belong to that finding
         name, lead = items[0]
         rec = r.steps[step] if 0 <= step < len(r.steps) else None
         step_input = _decode(rec.input) if rec is not None and rec.input else None
@@ -364,6 +383,9 @@ def title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None) -> str
         if kind == "dropped":
             return f"{pkt} to the {leg} not relayed (the model emits it){_req_text(reqs)}"
         return f"extra {pkt} sent to the {leg} (the model emits none){_req_text(reqs)}"
+    if kind == "replaced":
+        return (f"{_flag_words(str(sig['actual']))} segment sent to the {leg} in place of the "
+                f"{_flag_words(str(sig['expected']))} segment the model relays{_req_text([str(sig['req'])])}")
     what, rel = _what(sig), sig.get("relation")
     req_id = str(sig.get("req", ""))
     control = _flag_words(str(sig["control"])) if sig.get("control") else ""
