@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
+from ..conformance.findings import findings
 from ..conformance.results import CaseResult, StepRecord, Verdict, fmt
 from ..spec.requirements import BY_ID
 from .geometry import geometry_svg
@@ -111,6 +112,28 @@ def _head(run: Run) -> list[str]:
                f'<span class="small">(a SHOULD missed, counted apart)</span></p>')
     out.append('<p class="counts">' + "".join(f"<span>{badge(v)} {n}</span>"
                                              for v, n in c.by_verdict.items() if n) + "</p>")
+    return out
+
+
+def _findings(run: Run, names: list[str]) -> list[str]:
+    """The departures grouped by root cause, before the requirement and case detail."""
+    found = findings(run.results)
+    if not found:
+        return []
+    first: dict[str, int] = {}
+    for i, r in enumerate(run.results):
+        first.setdefault(r.case, i)
+    out = ['<section id="findings"><h2>Findings</h2>',
+           f"<p>{len(found)} departure(s) grouped by root cause; the case detail follows below.</p>",
+           '<table class="reqs"><thead><tr><th>verdict</th><th>finding</th><th>title</th><th>requirements</th>'
+           "<th>cases</th><th>smallest case, reproduced by</th></tr></thead><tbody>"]
+    for f in found:
+        link = (f'<a href="#case-{e(names[first[f.smallest]])}">{e(f.smallest)}</a>'
+                if f.smallest in first else e(f.smallest))
+        out.append(f'<tr id="finding-{e(f.id)}"><td>{badge(f.verdict or "INFO")}</td><td><code>{e(f.id)}</code></td>'
+                   f"<td>{e(f.title)}</td><td>{e(', '.join(f.reqs))}</td><td>{len(f.cases)}</td>"
+                   f"<td>{link}<br><code>{e(f.repro)}</code></td></tr>")
+    out += ["</tbody></table>", "</section>"]
     return out
 
 
@@ -213,7 +236,8 @@ def render(run: Run, evidence: dict[int, str] | None = None) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>splicecheck: {e(iut_label(h.iut, h.iut_version))}</title>", f"<style>{CSS}</style>", "</head>",
-             "<body>", "<header>", *_head(run), "</header>", "<main>", *_requirements(run, names)]
+             "<body>", "<header>", *_head(run), "</header>", "<main>",
+             *_findings(run, names), *_requirements(run, names)]
     parts.append('<section id="cases"><h2>Cases</h2>')
     attention = [i for i, r in enumerate(run.results) if r.verdict in ATTENTION]
     others = [i for i, r in enumerate(run.results) if r.verdict not in ATTENTION]

@@ -1,6 +1,8 @@
 """junit.xml: the run in the Jenkins/Ant JUnit XML format, for CI dashboards.
 
-One ``<testsuite>`` per requirement group (a case belongs to the group of its primary requirement),
+First, when anything departed, a ``findings`` suite: one ``<testcase>`` per finding
+(``conformance.findings``), a ``<failure>`` for a FAIL finding, a ``<system-out>`` note otherwise; then one
+``<testsuite>`` per requirement group (a case belongs to the group of its primary requirement),
 in catalogue order, each with the run's properties (IUT, version, adapter, seed, partial); one
 ``<testcase>`` per case, ``classname`` ``splicecheck.<group>.<primary requirement>``. Verdicts map as:
 
@@ -20,6 +22,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 
+from ..conformance.findings import Finding, findings
 from ..conformance.results import CaseResult, Verdict
 from ..spec.requirements import BY_ID, GROUPS
 from .load import Run
@@ -95,6 +98,23 @@ def _testcase(suite: ET.Element, r: CaseResult, name: str, group: str) -> None:
         out.text = clean(f"{r.verdict.value} ({missed}; counted as a pass)\n{detail_text(r)}")
 
 
+def _findings_suite(root: ET.Element, found: list[Finding], started: str) -> None:
+    """The first suite: one test per finding (a FAIL finding fails; NON-STRICT and INFO pass with a note)."""
+    suite = ET.SubElement(root, "testsuite", {
+        "name": "findings", "tests": str(len(found)), "failures": str(sum(f.verdict == "FAIL" for f in found)),
+        "errors": "0", "skipped": "0", "time": _time(0.0), "timestamp": clean(started),
+        "hostname": "splicecheck", "id": "findings", "package": "splicecheck.findings"})
+    for f in found:
+        tc = ET.SubElement(suite, "testcase", {"name": clean(f"{f.id} {f.title}"),
+                                                "classname": "splicecheck.findings", "time": _time(0.0)})
+        text = clean(f"{f.verdict}: {f.title}\nrequirements: {', '.join(f.reqs)}\ncases ({len(f.cases)}): "
+                     f"{', '.join(f.cases)}\nsmallest: {f.smallest}\nreproduce: {f.repro}")
+        if f.verdict == "FAIL":
+            ET.SubElement(tc, "failure", {"message": clean(f.title), "type": "FAIL"}).text = text
+        else:
+            ET.SubElement(tc, "system-out").text = text
+
+
 def render(run: Run) -> str:
     h = run.header
     results = run.results
@@ -108,14 +128,18 @@ def render(run: Run) -> str:
         return sum(1 for i in idx if results[i].verdict in verdicts)
 
     everything = list(range(len(results)))
+    found = findings(results)
+    failing_findings = sum(f.verdict == "FAIL" for f in found)
     root = ET.Element("testsuites", {
-        "name": clean(f"splicecheck: {iut_label(h.iut, h.iut_version)}"), "tests": str(len(results)),
-        "failures": str(n(everything, Verdict.FAIL)), "errors": str(n(everything, Verdict.ERROR)),
+        "name": clean(f"splicecheck: {iut_label(h.iut, h.iut_version)}"), "tests": str(len(results) + len(found)),
+        "failures": str(n(everything, Verdict.FAIL) + failing_findings), "errors": str(n(everything, Verdict.ERROR)),
         "skipped": str(n(everything, Verdict.SKIPPED, Verdict.UNSUPPORTED)),
         "time": _time(sum(r.duration for r in results))})
     props = [("iut", h.iut), ("iut_version", h.iut_version), ("adapter", h.adapter),
              ("splicecheck_version", h.splicecheck_version), ("seed", "" if h.seed is None else str(h.seed)),
              ("partial", str(run.partial).lower())]
+    if found:
+        _findings_suite(root, found, h.started)
     for k, (group, idx) in enumerate((g, groups[g]) for g in order):
         suite = ET.SubElement(root, "testsuite", {
             "name": clean(f"{group}"), "tests": str(len(idx)), "failures": str(n(idx, Verdict.FAIL)),

@@ -1,6 +1,8 @@
 """report.md: the run as GitHub-flavoured Markdown, for a pull request, an issue or a committed report.
 
-Sections: the IUT and the run; a partial-run warning; the counts; requirements per group (verdict,
+Sections: the IUT and the run; a partial-run warning; the counts; the findings (departures grouped by
+root cause, ``conformance.findings``: ID, verdict, title, requirements, cases, the smallest case's
+reproducing command); requirements per group (verdict,
 level, statement, cases); the cases that need attention (FAIL, ERROR, NON-STRICT) with the
 requirement sentence, every differing field, the reproducing command and the evidence file; a table
 of all cases; the requirements no case covers. Tables are tabulate's ``github`` format.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from ..conformance.findings import findings
 from ..conformance.results import CaseResult, Verdict
 from ..spec.requirements import BY_ID
 from .load import Run
@@ -121,6 +124,18 @@ def _all_cases(run: Run) -> list[str]:
     return ["## All cases", "", _table(rows, ["verdict", "case", "requirements", "kind", "time", "description"]), ""]
 
 
+def _findings(run: Run) -> list[str]:
+    found = findings(run.results)
+    if not found:
+        return []
+    out = ["## Findings", "",
+           f"{len(found)} departure(s) grouped by root cause; the case detail follows below.", ""]
+    rows = [[code(f.id), f.verdict, cell(f.title), ", ".join(f.reqs), str(len(f.cases)), code(f.repro or f.smallest)]
+            for f in found]
+    out += [_table(rows, ["finding", "verdict", "title", "requirements", "cases", "smallest case, reproduced by"]), ""]
+    return out
+
+
 def render(run: Run, evidence: dict[int, str] | None = None) -> str:
     evidence = evidence or {}
     c = count(run.results)
@@ -129,6 +144,7 @@ def render(run: Run, evidence: dict[int, str] | None = None) -> str:
     by = [[v, str(n)] for v, n in c.by_verdict.items() if n]
     if by:
         out += [_table(by, ["verdict", "cases"]), ""]
+    out += _findings(run)
     out += _requirements(run)
     out += _attention(run, evidence)
     out += _all_cases(run)

@@ -10,6 +10,8 @@ wrote, by format name (``pcapng`` names the evidence folder). Default folder: ``
 * ``run``: started, finished (null if partial), duration, ``partial``, ``seed`` and every case seed,
   warnings of the loader;
 * ``counts``: passed, failed, skipped, non_strict (as ``reports.summary`` defines them) and by verdict;
+* ``findings``: the departures grouped by root cause (``conformance.findings``): ID, title, signature,
+  level, verdict, requirements, cases, the smallest case and its repro line;
 * ``requirements``: per catalogued requirement its level, group, source, text, verdict (the
   ``requirement_verdicts`` of the results) and the cases that bear on it;
 * ``cases``: per case its ID, requirements, group, verdict, kind, description, expectation, reason,
@@ -29,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..conformance.findings import findings
 from ..conformance.results import fmt
 from . import html, junit, markdown
 from .load import Run
@@ -81,6 +84,7 @@ def build_index(run: Run, evidence: dict[int, str] | None = None) -> dict[str, A
         },
         "counts": {"passed": c.passed, "failed": c.failed, "skipped": c.skipped, "non_strict": c.non_strict,
                    "total": c.total, "by_verdict": c.by_verdict},
+        "findings": [f.to_dict() for f in findings(results)],
         "requirements": [
             {"id": row.req.id, "level": row.req.level.value, "group": row.req.group, "source": row.req.source,
              "text": row.req.text, "verdict": row.verdict.value,

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..conformance.findings import findings, summary_lines
 from ..conformance.results import CaseResult, FieldDiff, Verdict, requirement_verdicts, worst
 from ..spec.requirements import BY_ID, GROUPS, Requirement
 
@@ -165,3 +166,10 @@ def one_line(text: str, limit: int | None = None) -> str:
 
 def iut_label(name: str, version: str) -> str:
     return f"{name} {version}".strip()
+
+
+def findings_block(results: Sequence[CaseResult], limit: int | None = 30) -> list[str]:
+    """The terminal's findings block (printed before the closing line), with a blank line after; none
+    when nothing departed."""
+    lines = summary_lines(findings(results), limit)
+    return [*lines, ""] if lines else []

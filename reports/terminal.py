@@ -34,6 +34,7 @@ from .summary import (
     SKIPPED,
     by_group,
     count,
+    findings_block,
     first_failure,
     one_line,
     requirement_rows,
@@ -137,6 +138,7 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
         out.append(f"warning: {w}")
     if run.partial:
         out.append(f"PARTIAL RUN: no footer, the run was interrupted; {len(results)} case(s) reported")
+    out += findings_block(results)
     counts = count(results)
     out.append(counts.non_strict_line())
     out.append(counts.line())

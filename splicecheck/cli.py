@@ -164,9 +164,10 @@ def _add(sub: Subparsers, name: str, func: Handler, help: str, parents: Sequence
 
 def _run(sub: Subparsers) -> None:
     p = _add(sub, "run", cmd_run, "run the conformance suite against an adapter",
-             [opt.selection(None), opt.output("out/<adapter>/"), opt.rendering(), opt.evidence()],
+             [opt.selection(None), opt.output("out/<adapter>/"), opt.rendering(), opt.evidence(), opt.expect()],
              description="run the conformance suite against an adapter",
-             epilog="exit status: 0 no FAIL and no ERROR (--strict: and no NON-STRICT), 1 otherwise, 2 usage error")
+             epilog="exit status: 0 no FAIL and no ERROR (--strict: and no NON-STRICT; --expect: nothing "
+                    "unexpected), 1 otherwise, 2 usage error")
     p.add_argument("--adapter", required=True, metavar="NAME",
                    help="reference, mutant:NAME, synproxy[:OPTS], seqadj-ftp, or package.module:Class[:ARG]")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")

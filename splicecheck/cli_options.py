@@ -72,3 +72,13 @@ def table_format() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--format", default="simple", help="tabulate table format (simple, github, ...)")
     return p
+
+
+def expect() -> argparse.ArgumentParser:
+    """``--expect FILE``: the IUT's known findings (TOML, ``conformance.expectations``); the exit code then
+    says whether anything unexpected happened."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--expect", type=Path, default=None, metavar="FILE",
+                   help="known findings (TOML): report expected, unexpected and unexpectedly passing; "
+                        "exit 0 when nothing unexpected happened")
+    return p

@@ -7,7 +7,11 @@
 Results stream to ``OUT/results.jsonl`` (one line per case, flushed as it completes, so an
 interrupted run keeps what finished); at the end the reports are rendered from that file into OUT
 (default ``out/<adapter>/``, git-ignored). Exit code: 0 with no FAIL and no ERROR, 1 otherwise, 2 on usage
-errors (unknown adapter or case, bad options).
+errors (unknown adapter or case, bad options, an unusable ``--expect`` file).
+
+``--expect FILE`` (``conformance.expectations``) compares the run's findings with the IUT's known ones and
+prints expected, unexpected and unexpectedly passing after the report; the exit code is then 0 exactly
+when nothing unexpected happened (``--strict`` has no effect then: the file says what is known).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_options import OUT
+from .conformance import expectations as expect_mod
 from .conformance import interrupts
 from .conformance.case import Case
 from .conformance.catalog import UnknownCase, coverage, select
 from .conformance.contract import Adapter, AdapterNotFound, load_adapter
+from .conformance.findings import findings
 from .conformance.results import CaseResult
 from .conformance.runner import AdapterFault, JsonlSink, adapter_call, exit_code, fault_reason, run
 from .reports.load import load_run
@@ -45,6 +51,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         uncovered = [r for r, ids in coverage().items() if not ids]
         print(f"\n{len(cases)} cases; requirements without a case: {', '.join(uncovered) or 'none'}")
         return 0
+    known: list[expect_mod.Expectation] | None = None
+    if getattr(args, "expect", None) is not None:
+        try:
+            known = expect_mod.load(args.expect)
+        except expect_mod.ExpectationsError as exc:
+            print(f"splicecheck run: --expect: {exc}", file=sys.stderr)
+            return 2
     try:
         adapter = load_adapter(args.adapter)
     except AdapterNotFound as exc:
@@ -68,6 +81,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return interrupts.exit_status(exc)
     if written:
         print(f"reports: {', '.join(str(p) for p in written.values())}")
+    if known is not None:
+        outcome = expect_mod.judge(findings(results), results, known)
+        for line in outcome.lines():
+            print(line)
+        return 0 if outcome.ok else 1
     return exit_code(results, strict=args.strict)
 
 

@@ -18,6 +18,7 @@ import xmlschema
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6  # noqa: F401  (registers the raw-IP link type's IPv6 half)
 from scapy.utils import PcapNgReader
+from splicecheck.conformance.findings import findings
 from splicecheck.conformance.results import Geometry, StepRecord
 from splicecheck.reports import geometry
 from splicecheck.reports.load import Run, load_run
@@ -96,8 +97,13 @@ def test_junit_is_valid_against_the_schema(rendered: Path) -> None:
 def test_junit_structure(rendered: Path) -> None:
     root = ET.parse(rendered / "junit.xml").getroot()
     suites = {s.get("name"): s for s in root.iter("testsuite")}
-    assert list(suites) == ["seq", "trim", "options", "window", "lifecycle"]
-    assert root.get("tests") == "10" and root.get("failures") == "2" and root.get("errors") == "1"
+    assert list(suites) == ["findings", "seq", "trim", "options", "window", "lifecycle"]  # findings lead
+    found = findings(fx.results())
+    failing = sum(f.verdict == "FAIL" for f in found)
+    assert found and failing
+    assert root.get("tests") == str(10 + len(found)) and root.get("failures") == str(2 + failing)
+    assert root.get("errors") == "1"
+    assert [c.get("name", "").split()[0] for c in suites["findings"].findall("testcase")] == [f.id for f in found]
     assert root.get("skipped") == "2"
     for s in suites.values():  # the suite counts agree with its cases
         cases = s.findall("testcase")

@@ -1,0 +1,163 @@
+"""Expectations: the known findings of an IUT, so that a run says what is *new* (``splicecheck run --expect``).
+
+An expectations file is TOML (read with the standard library's ``tomllib``)::
+
+    iut = "synproxy"                    # informational
+    [[expect]]
+    finding = "F-31036ea00e"            # a finding ID (conformance.findings), or:
+    # signature = {kind = "dropped", leg = "to_server", flags = "A"}   the finding's signature, or:
+    # req = "TRIM-SOUND"                every finding whose requirements include it, or:
+    # case = "SEQ-MAP/server-rst-after-data"   every finding shown by this case
+    status = "fail"                     # fail | non-strict | info | flaky
+    class = "bug"                       # by-design | bug | unclassified
+    note = "the RST is re-based on itself (2019 fix)"
+    title = "..."                       # optional, for the reader
+    cases = ["..."]                     # optional: where it was seen (scopes "unexpectedly passing")
+
+Each finding of the run is matched to the first entry that names it — by finding ID or signature first,
+then by case, then by requirement. It is **expected** when an entry matches and the entry's status is its
+verdict (``fail`` FAIL, ``non-strict`` NON-STRICT, ``info`` INFO) or ``flaky``; **unexpected** when no
+entry matches or the status differs. An entry that matches no finding is **unexpectedly passing** when
+it is not ``flaky`` and what it names ran (its ``case``, a case of its ``cases``, a case targeting its
+``req``; an entry naming only a finding, without ``cases``, whenever any case ran). A case graded ERROR is
+unexpected too. With ``--expect`` the exit code is 0 exactly when nothing unexpected happened.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .findings import Finding
+from .results import CaseResult, Verdict
+
+STATUSES = ("fail", "non-strict", "info", "flaky")
+CLASSES = ("by-design", "bug", "unclassified")
+_STATUS_OF = {"FAIL": "fail", "NON-STRICT": "non-strict", "INFO": "info"}
+
+
+class ExpectationsError(ValueError):
+    """An expectations file that cannot be used (unreadable, bad TOML, unknown status or class)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    status: str
+    klass: str
+    note: str = ""
+    finding: str | None = None
+    signature: dict[str, Any] | None = None
+    req: str | None = None
+    case: str | None = None
+    title: str = ""
+    cases: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        what = self.finding or (f"signature {self.signature}" if self.signature else None) \
+            or (f"case {self.case}" if self.case else None) or f"requirement {self.req}"
+        return f"{what}{f' ({self.title})' if self.title else ''}"
+
+    def names(self, f: Finding) -> int:
+        """How specifically this entry names ``f``: 3 by ID/signature, 2 by case, 1 by requirement, 0 not."""
+        if (self.finding is not None and self.finding == f.id) or (self.signature is not None
+                                                                   and self.signature == f.signature):
+            return 3
+        if self.case is not None and self.case in f.cases:
+            return 2
+        if self.req is not None and self.req in f.reqs:
+            return 1
+        return 0
+
+
+def load(path: Path | str) -> list[Expectation]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ExpectationsError(f"{path}: {exc}") from exc
+    entries = data.get("expect", [])
+    if not isinstance(entries, list):
+        raise ExpectationsError(f"{path}: 'expect' must be an array of tables ([[expect]])")
+    out: list[Expectation] = []
+    for k, e in enumerate(entries, 1):
+        where = f"{path}: entry {k}"
+        if not isinstance(e, dict):
+            raise ExpectationsError(f"{where}: not a table")
+        status, klass = e.get("status"), e.get("class", "unclassified")
+        if status not in STATUSES:
+            raise ExpectationsError(f"{where}: status must be one of {', '.join(STATUSES)}, not {status!r}")
+        if klass not in CLASSES:
+            raise ExpectationsError(f"{where}: class must be one of {', '.join(CLASSES)}, not {klass!r}")
+        keys = [x for x in ("finding", "signature", "req", "case") if e.get(x) is not None]
+        if not keys:
+            raise ExpectationsError(f"{where}: names nothing (give finding, signature, req or case)")
+        sig = e.get("signature")
+        if sig is not None and not isinstance(sig, dict):
+            raise ExpectationsError(f"{where}: signature must be a table")
+        out.append(Expectation(status, klass, str(e.get("note", "")), e.get("finding"), sig, e.get("req"),
+                               e.get("case"), str(e.get("title", "")), tuple(e.get("cases", ()))))
+    return out
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a run did against the expectations."""
+
+    expected: list[tuple[Finding, Expectation]] = field(default_factory=list)
+    unexpected: list[tuple[Finding, Expectation | None, str]] = field(default_factory=list)  # why
+    unexpectedly_passing: list[Expectation] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # cases graded ERROR
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unexpected or self.unexpectedly_passing or self.errors)
+
+    def lines(self) -> list[str]:
+        out = [f"expectations: {len(self.expected)} expected, {len(self.unexpected)} unexpected, "
+               f"{len(self.unexpectedly_passing)} unexpectedly passing"
+               + (f", {len(self.errors)} case(s) in ERROR" if self.errors else "")]
+        for f, _e, why in self.unexpected:
+            out.append(f"  UNEXPECTED {f.id} {f.verdict}: {f.title} ({why}; smallest: {f.repro or f.smallest})")
+        for e in self.unexpectedly_passing:
+            out.append(f"  UNEXPECTEDLY PASSING {e.label()}: expected {e.status} [{e.klass}]")
+        for c in self.errors:
+            out.append(f"  ERROR {c}")
+        return out
+
+
+def judge(found: Sequence[Finding], results: Sequence[CaseResult], expectations: Sequence[Expectation]) -> Outcome:
+    """Sort the run's findings into expected and unexpected, and find the entries that did not show."""
+    out = Outcome()
+    used: set[int] = set()
+    for f in found:
+        ranked = [(e.names(f), -k, k) for k, e in enumerate(expectations) if e.names(f)]
+        if not ranked:
+            out.unexpected.append((f, None, "no expectation names it"))
+            continue
+        k = max(ranked)[2]
+        e = expectations[k]
+        used.add(k)
+        got = _STATUS_OF.get(f.verdict, "info")
+        if e.status in ("flaky", got):
+            out.expected.append((f, e))
+        else:
+            out.unexpected.append((f, e, f"expected {e.status}, got {got}"))
+    ran = {r.case for r in results if r.verdict not in (Verdict.SKIPPED, Verdict.UNSUPPORTED)}
+    targeted = {q for r in results if r.case in ran for q in r.reqs}
+    for k, e in enumerate(expectations):
+        if k in used or e.status == "flaky":
+            continue
+        if e.case is not None:
+            in_scope = e.case in ran
+        elif e.cases:
+            in_scope = bool(ran.intersection(e.cases))
+        elif e.req is not None:
+            in_scope = e.req in targeted
+        else:
+            in_scope = bool(ran)
+        if in_scope:
+            out.unexpectedly_passing.append(e)
+    out.errors = [r.case for r in results if r.verdict is Verdict.ERROR]
+    return out

@@ -1,0 +1,100 @@
+"""Findings: departures grouped by root cause (conformance/findings.py), on synthetic results."""
+
+from __future__ import annotations
+
+from reports_fixtures import _hex, _out, _step, _tweak
+from splice_fixtures import PROXY_D, SERVER, seg, state
+from splicecheck.conformance.findings import finding_id, findings
+from splicecheck.conformance.results import CaseResult, FieldDiff, StepRecord, Verdict, case_verdict
+from splicecheck.reference.segment import ACK, PSH, RST
+
+ST = state()
+
+
+def _window_case(k: int) -> CaseResult:
+    """The window relayed as it came (not rescaled): the same root cause, another case and window each time."""
+    inp = seg(ST, seq=1000 + k, ack=70000, window=100 + k)
+    exp = _out(PROXY_D, SERVER, 90000 + k, 5000, flags=ACK)
+    steps = [_step(inp, exp, _tweak(exp, window=100 + k))] * (k % 3 + 1)
+    diffs = [FieldDiff(0, 0, "to_server[0].tcp.window", 25 + k, 100 + k, "WS-EXACT"),
+             FieldDiff(0, 0, "to_server[0].tcp.window believed <= real", True, False, "WS-SAFE")]
+    reqs = ["WS-EXACT"] if k % 2 else ["WS-SAFE"]
+    return CaseResult(f"WS/case-{k}", reqs, case_verdict(reqs, diffs), diffs=diffs, steps=steps,
+                      repro=f"splicecheck run --case WS/case-{k}")
+
+
+def _ttl_case(k: int) -> CaseResult:
+    inp = seg(ST, seq=1000, ack=70000, ttl=64)
+    exp = _out(PROXY_D, SERVER, 90000, 5000)
+    diffs = [FieldDiff(0, 0, "to_server[0].ip.ttl", 63, 64, "TTL-DEC")]
+    return CaseResult(f"TTL/case-{k}", ["TTL-DEC"], case_verdict(["TTL-DEC"], diffs), diffs=diffs,
+                      steps=[_step(inp, exp, exp)], repro=f"splicecheck run --case TTL/case-{k}")
+
+
+def _dropped_rst_case(k: int) -> CaseResult:
+    """A RST the IUT does not relay (step 0); every later difference is its consequence."""
+    rst = seg(ST, seq=1000, ack=70000, flags=RST | ACK)
+    exp_rst = _out(PROXY_D, SERVER, 90000, 5000, flags=RST | ACK)
+    data = seg(ST, seq=1000, ack=70000, flags=PSH | ACK, payload=b"x")
+    exp = _out(PROXY_D, SERVER, 90000, 5000, b"x", flags=PSH | ACK)
+    steps = [_step(rst, exp_rst, None), _step(data, None, exp)]
+    diffs = [FieldDiff(0, -1, "to_server.count", 1, 0, "FLAGS-KEEP"),
+             FieldDiff(1, -1, "to_server.count", 0, 1, "SEQ-MAP"),
+             FieldDiff(1, 0, "to_server[0].tcp.seq", 1, 2 + k, "SEQ-MAP")]
+    return CaseResult(f"RST/case-{k}", ["FLAGS-KEEP"], case_verdict(["FLAGS-KEEP"], diffs), diffs=diffs,
+                      steps=steps, repro=f"splicecheck run --case RST/case-{k}")
+
+
+def test_one_root_cause_over_many_cases_and_fields_is_one_finding() -> None:
+    found = findings([_window_case(k) for k in range(6)])
+    assert len(found) == 1
+    f = found[0]
+    assert f.cases == [f"WS/case-{k}" for k in range(6)]
+    assert f.reqs == ["WS-SAFE", "WS-EXACT"] and f.level == "MUST" and f.verdict == "FAIL"
+    assert f.signature["relation"] == "unchanged"
+    assert "window" in f.title and "passed through unchanged" in f.title
+    assert f.smallest == "WS/case-0" and f.repro == "splicecheck run --case WS/case-0"  # one step: the fewest
+    assert f.id == finding_id(f.signature) and f.id.startswith("F-")
+
+
+def test_two_distinct_departures_are_two_findings_strongest_first() -> None:
+    found = findings([_ttl_case(1), _window_case(1), _ttl_case(2), _window_case(2)])
+    assert [len(f.cases) for f in found] == [2, 2]
+    assert found[0].verdict == "FAIL" and found[1].reqs == ["TTL-DEC"]
+    assert "TTL" in found[1].title and "unchanged" in found[1].title
+    assert findings([_ttl_case(2), _window_case(2)])[0].id == found[0].id  # stable, order-independent
+
+
+def test_consequences_fold_into_the_first_divergence() -> None:
+    cases = [_dropped_rst_case(k) for k in range(3)]
+    assert all(d.consequence_of == "FLAGS-KEEP" for d in cases[0].diffs if d.step == 1)
+    found = findings(cases)
+    assert len(found) == 1
+    f = found[0]
+    assert f.signature == {"kind": "dropped", "leg": "to_server", "flags": "RA"}
+    assert f.title.startswith("RST+ACK segment to the server not relayed")
+    assert f.reqs == ["FLAGS-KEEP"] and f.consequence_reqs == ["SEQ-MAP"]
+
+
+def test_offset_constant_kept_only_when_the_same_everywhere() -> None:
+    def case(k: int, delta: int) -> CaseResult:
+        inp = seg(ST, seq=1000, ack=70000)
+        exp = _out(PROXY_D, SERVER, 90000, 5000)
+        diffs = [FieldDiff(0, 0, "to_server[0].tcp.seq", 90000, (90000 + delta) % 2**32, "SEQ-MAP")]
+        return CaseResult(f"SEQ/{k}", ["SEQ-MAP"], Verdict.FAIL, diffs=diffs, steps=[_step(inp, exp, exp)])
+
+    same = findings([case(k, -1) for k in range(3)])
+    assert len(same) == 1 and same[0].constant == -1 and "off by -1" in same[0].title
+    varying = findings([case(0, -1), case(1, 5)])
+    assert len(varying) == 1 and varying[0].constant is None and "varying amount" in varying[0].title
+
+
+def test_extra_packet_and_passing_cases() -> None:
+    inp = seg(ST, seq=1000, ack=70000)
+    exp = _out(PROXY_D, SERVER, 90000, 5000)
+    rec = StepRecord("client", _hex(inp), expected_to_server=[_hex(exp)], actual_to_server=[_hex(exp), _hex(exp)])
+    diffs = [FieldDiff(0, -1, "to_server.count", 1, 2, "SEQ-MAP")]
+    extra = CaseResult("X/1", ["SEQ-MAP"], Verdict.FAIL, diffs=diffs, steps=[rec])
+    found = findings([extra, CaseResult("P/1", ["SEQ-MAP"], Verdict.PASS)])
+    assert [f.signature for f in found] == [{"kind": "extra", "leg": "to_server", "flags": "A"}]
+    assert found[0].title.startswith("extra ACK segment sent to the server")
