@@ -27,6 +27,10 @@ that lies wholly before the base (the data is trimmed, the FIN is not).
 Zero offsets (SEQ-MAP, ACK-MAP): bases chosen so that one direction's sequence numbers map with
 offset 0 (``in.splice_irs == out.splice_iss``) while its ack numbers do not, and the reverse — an
 IUT that skips "the" rewrite when "the" offset is zero gets the other field wrong.
+
+Acknowledgments and SACK blocks above the base acknowledge data the other end sent first in the same
+case (:func:`lead`): a stateful IUT (conntrack) rightly drops acks of data never sent, and that is not
+what these cases are about.
 """
 
 from __future__ import annotations
@@ -63,15 +67,19 @@ def sack(base: int, *edges: tuple[int, int]) -> Sack:
     return Sack(tuple(((base + left) & MASK32, (base + right) & MASK32) for left, right in edges))
 
 
-def laid_out(st: SpliceState, server: bool, layout: str, edges: Sequence[tuple[int, int]] = ((100, 200),),
-             more: Sequence[tuple[int, int]] = ((300, 400),)) -> list[TcpOption]:
+#: the second SACK option's blocks in the two-option layouts
+MORE = ((300, 400),)
+
+
+def laid_out(st: SpliceState, server: bool, layout: str, edges: Sequence[tuple[int, int]] = ((100, 200),)
+             ) -> list[TcpOption]:
     """The options of ``layout`` for a segment from the client (or the server): ``nnt`` NOP,NOP,TS;
     ``nns`` NOP,NOP,SACK; ``nntnns`` NOP,NOP,TS,NOP,NOP,SACK; ``nnsnnt`` SACK first; ``nnsnns`` two SACK
-    options; ``nntnnsnns`` timestamps and two SACK options (``more``: the second option's blocks)."""
+    options; ``nntnnsnns`` timestamps and two SACK options (the second with the blocks :data:`MORE`)."""
     leg = st.server if server else st.client
     ts: list[TcpOption] = [NOP, NOP, ts_option(leg)]
     sk: list[TcpOption] = [NOP, NOP, sack(leg.splice_iss, *edges)]
-    sk2: list[TcpOption] = [NOP, NOP, sack(leg.splice_iss, *more)]
+    sk2: list[TcpOption] = [NOP, NOP, sack(leg.splice_iss, *MORE)]
     return {"nnt": ts, "nns": sk, "nntnns": ts + sk, "nnsnnt": sk + ts, "nnsnns": sk + sk2,
             "nntnnsnns": ts + sk + sk2}[layout]
 
@@ -85,10 +93,28 @@ def laid_segment(st: SpliceState, layout: str, *, server: bool = False,
                 options=laid_out(st, server, layout, edges), ts=False)
 
 
+def lead(st: SpliceState, size: int, *, server: bool) -> Segment:
+    """``size`` bytes of data from the client (server) at its leg's splice_irs, NOP,NOP,TS when that
+    leg uses timestamps: what the other end's SACK blocks then acknowledge."""
+    leg = st.server if server else st.client
+    make = from_server if server else from_client
+    return make(st, 0, flags=ACK | PSH, payload=bytes((i * 7) & 0xFF for i in range(size)),
+                options=[NOP, NOP, ts_option(leg)] if leg.timestamps else [], ts=False)
+
+
 def data(layout: str, *, server: bool = False, edges: Sequence[tuple[int, int]] = ((100, 200),),
-         payload: bytes = b"common layout", ack_off: int = 0) -> Build:
-    """A build: one :func:`laid_segment`."""
-    return lambda st: [laid_segment(st, layout, server=server, edges=edges, payload=payload, ack_off=ack_off)]
+         payload: bytes = b"common layout") -> Build:
+    """A build: one :func:`laid_segment`; when it carries SACK blocks above the base, first the other
+    end's data they acknowledge (a stateful IUT drops acks of data never sent), acknowledged up to the
+    first block (the hole the blocks report)."""
+    tops = [right for _, right in (*edges, *(MORE if layout.count("s") == 2 else ()))] if "s" in layout else []
+    size = max((t for t in tops if t > 0), default=0)
+
+    def build(st: SpliceState) -> list[Segment]:
+        seg = laid_segment(st, layout, server=server, edges=edges, payload=payload)
+        return [lead(st, size, server=not server), seg] if size else [seg]
+
+    return build
 
 
 # -- foreign segments: exactly one 5-tuple element changed -------------------------------------------
@@ -165,9 +191,9 @@ CASES: list[Case] = [
          "TSval and TSecr mapped, the NOPs kept in place (paper §3.4.1; RFC 7323 §3).",
          data("nnt", server=True), FULL),
     Case("TS-VAL/nop-nop-ts-pure-ack-c2s", ("TS-VAL", "TS-ECR"),
-         "A pure client ACK (no data) with NOP,NOP,TS.",
-         "Relayed with both timestamps mapped (paper §3.4.1; RFC 7323 §3).",
-         data("nnt", payload=b"", ack_off=3), FULL),
+         "Server data (NOP,NOP,TS), then the client's pure ACK of it with NOP,NOP,TS.",
+         "Both relayed with both timestamps mapped (paper §3.4.1; RFC 7323 §3).",
+         lambda st: [lead(st, 13, server=True), laid_segment(st, "nnt", payload=b"", ack_off=13)], FULL),
     Case("TS-VAL/nop-nop-ts-ipv6", ("TS-VAL", "TS-ECR"),
          "IPv6 client data with NOP,NOP,TS.",
          "Mapped as over IPv4 (paper §3.4.1; RFC 7323 §3).",
@@ -179,45 +205,51 @@ CASES: list[Case] = [
          data("nnt"), CLIENT_TS_ONLY),
     # -- SACK-MAP: NOP,NOP,SACK and the combinations -----------------------------------------------------
     Case("SACK-MAP/nop-nop-sack-c2s", ("SACK-MAP",),
-         "No timestamps: a client ACK with NOP,NOP,SACK (one block) — Linux's layout without timestamps.",
+         "No timestamps: after 200 bytes of server data, a client ACK with NOP,NOP,SACK (one block) — Linux's "
+         "layout without timestamps.",
          "The block's edges mapped like the ack (paper §3.4.3; RFC 2018 §3).",
          data("nns", payload=b""), NO_TS),
     Case("SACK-MAP/nop-nop-sack-s2c-four-blocks", ("SACK-MAP",),
-         "No timestamps: a server ACK with NOP,NOP,SACK and four blocks (36 option bytes: the most that fit).",
+         "No timestamps: after client data, a server ACK with NOP,NOP,SACK and four blocks (36 option bytes: "
+         "the most that fit).",
          "All four blocks mapped (paper §3.4.3; RFC 2018 §3).",
          data("nns", server=True, payload=b"", edges=((10, 20), (30, 40), (50, 60), (70, 80))), NO_TS),
     Case("SACK-MAP/nop-nop-ts-nop-nop-sack-c2s", ("SACK-MAP", "TS-VAL", "TS-ECR"),
-         "A client ACK with NOP,NOP,TS,NOP,NOP,SACK (one block): what Linux and FreeBSD send when "
+         "After server data, a client ACK with NOP,NOP,TS,NOP,NOP,SACK (one block): what Linux and FreeBSD send when "
          "timestamps and SACK are both in use.",
          "Timestamps and the block mapped, the layout unchanged (paper §3.4.1, §3.4.3; RFC 2018 §3).",
          data("nntnns", payload=b""), FULL),
     Case("SACK-MAP/nop-nop-ts-nop-nop-sack-s2c-three-blocks", ("SACK-MAP", "TS-VAL", "TS-ECR"),
-         "Server data with NOP,NOP,TS,NOP,NOP,SACK and three blocks (40 option bytes: full).",
+         "After client data, server data with NOP,NOP,TS,NOP,NOP,SACK and three blocks (40 option bytes: full).",
          "Timestamps and the three blocks mapped (paper §3.4.1, §3.4.3).",
          data("nntnns", server=True, edges=((10, 20), (30, 40), (50, 60))), FULL),
     Case("SACK-MAP/nop-nop-sack-nop-nop-ts-c2s", ("SACK-MAP", "TS-VAL", "TS-ECR"),
-         "A client ACK with the SACK option first: NOP,NOP,SACK,NOP,NOP,TS (aligned, the other order).",
+         "After server data, a client ACK with the SACK option first: NOP,NOP,SACK,NOP,NOP,TS (aligned, the "
+         "other order).",
          "Both mapped, each in its place (paper §3.4.1, §3.4.3; RFC 2018 §3).",
          data("nnsnnt", payload=b""), FULL),
     Case("SACK-MAP/two-sack-options-c2s", ("SACK-MAP", "TS-VAL"),
-         "A client ACK with NOP,NOP,TS,NOP,NOP,SACK,NOP,NOP,SACK: two SACK options of one block each.",
+         "After server data, a client ACK with NOP,NOP,TS,NOP,NOP,SACK,NOP,NOP,SACK: two SACK options of one "
+         "block each.",
          "Both SACK options mapped, the second as well as the first (paper §3.4.3: every block is mapped "
          "like the ack; splicecheck).",
          data("nntnnsnns", payload=b""), FULL),
     Case("SACK-MAP/two-sack-options-s2c", ("SACK-MAP",),
-         "No timestamps: a server ACK with NOP,NOP,SACK,NOP,NOP,SACK (two blocks, then one).",
+         "No timestamps: after client data, a server ACK with NOP,NOP,SACK,NOP,NOP,SACK (two blocks, then one).",
          "Both SACK options mapped (paper §3.4.3; splicecheck).",
          data("nnsnns", server=True, payload=b"", edges=((10, 20), (30, 40))), NO_TS),
     Case("SACK-CLIP/nop-nop-ts-nop-nop-sack-straddles", ("SACK-CLIP", "SACK-MAP"),
-         "A client ACK with NOP,NOP,TS,NOP,NOP,SACK whose block [C.splice_iss - 10, + 10) straddles the base.",
+         "After server data, a client ACK with NOP,NOP,TS,NOP,NOP,SACK whose block [C.splice_iss - 10, + 10) "
+         "straddles the base.",
          "The block clipped to [D.splice_irs, + 10), timestamps mapped (paper §3.3, §3.4.3).",
          data("nntnns", payload=b"", edges=((-10, 10),)), FULL),
     Case("SACK-CLIP/nop-nop-ts-nop-nop-sack-one-dropped", ("SACK-CLIP", "SACK-MAP"),
-         "A server ACK with NOP,NOP,TS,NOP,NOP,SACK: blocks [D.splice_iss - 30, - 20) and [+ 5, + 15).",
+         "After client data, a server ACK with NOP,NOP,TS,NOP,NOP,SACK: blocks [D.splice_iss - 30, - 20) and "
+         "[+ 5, + 15).",
          "The first block dropped (its 8 bytes NOP-filled by default), the second mapped (paper §3.4.3).",
          data("nntnns", server=True, payload=b"", edges=((-30, -20), (5, 15))), FULL),
     Case("SACK-STRIP/nop-nop-ts-nop-nop-sack-client-only", ("SACK-STRIP", "TS-VAL"),
-         "Only the client leg uses SACK: a client ACK with NOP,NOP,TS,NOP,NOP,SACK.",
+         "Only the client leg uses SACK: after server data, a client ACK with NOP,NOP,TS,NOP,NOP,SACK.",
          "SACK stripped, timestamps mapped (paper §3.4.1, §3.4.3).",
          data("nntnns", payload=b""), CLIENT_SACK_ONLY),
     # -- DIR-ONLY: one element of the 5-tuple off -------------------------------------------------------
@@ -250,22 +282,24 @@ CASES: list[Case] = [
     # -- SEQ-MAP / ACK-MAP: one offset zero, the other not ---------------------------------------------
     Case("SEQ-MAP/zero-seq-offset-nonzero-ack-c2s", ("SEQ-MAP", "ACK-MAP"),
          "C.splice_irs = D.splice_iss = 0x01000000 (c2s sequence offset 0), C.splice_iss = 0xFFFFFF00 and "
-         "D.splice_irs = 9000001 (c2s ack offset not 0): client data at C.splice_irs acknowledging C.splice_iss + 7.",
+         "D.splice_irs = 9000001 (c2s ack offset not 0): 7 bytes of server data, then client data at "
+         "C.splice_irs acknowledging them (C.splice_iss + 7).",
          "seq unchanged (offset 0), ack mapped to D.splice_irs + 7: each field with its own offset (paper §3.3).",
-         data("nnt", ack_off=7), SEQ_ZERO),
+         lambda st: [lead(st, 7, server=True), laid_segment(st, "nnt", ack_off=7)], SEQ_ZERO),
     Case("ACK-MAP/zero-ack-offset-nonzero-seq-s2c", ("ACK-MAP", "SEQ-MAP"),
          "The same splice seen from the server: D.splice_iss = C.splice_irs (s2c ack offset 0), C.splice_iss "
-         "!= D.splice_irs: server data acknowledging D.splice_iss + 7.",
+         "!= D.splice_irs: 7 bytes of client data, then server data acknowledging them (D.splice_iss + 7).",
          "ack unchanged (offset 0), seq mapped from 9000001 to 0xFFFFFF00 (paper §3.3).",
-         data("nnt", server=True, ack_off=7), SEQ_ZERO),
+         lambda st: [lead(st, 7, server=False), laid_segment(st, "nnt", server=True, ack_off=7)], SEQ_ZERO),
     Case("ACK-MAP/zero-ack-offset-nonzero-seq-c2s", ("ACK-MAP", "SEQ-MAP"),
          "C.splice_iss = D.splice_irs = 0x02000000 (c2s ack offset 0), C.splice_irs = 1000001 and "
-         "D.splice_iss = 0xFFFFFF00 (c2s sequence offset not 0): client data acknowledging + 7.",
+         "D.splice_iss = 0xFFFFFF00 (c2s sequence offset not 0): 7 bytes of server data, then client data "
+         "acknowledging them.",
          "ack unchanged (offset 0), seq mapped from 1000001 to 0xFFFFFF00 (paper §3.3).",
-         data("nnt", ack_off=7), ACK_ZERO),
+         lambda st: [lead(st, 7, server=True), laid_segment(st, "nnt", ack_off=7)], ACK_ZERO),
     Case("SEQ-MAP/zero-seq-offset-nonzero-ack-s2c", ("SEQ-MAP", "ACK-MAP"),
          "The same splice seen from the server: D.splice_irs = C.splice_iss (s2c sequence offset 0), "
-         "D.splice_iss != C.splice_irs: server data acknowledging + 7.",
+         "D.splice_iss != C.splice_irs: 7 bytes of client data, then server data acknowledging them.",
          "seq unchanged (offset 0), ack mapped from D.splice_iss + 7 to C.splice_irs + 7 (paper §3.3).",
-         data("nnt", server=True, ack_off=7), ACK_ZERO),
+         lambda st: [lead(st, 7, server=False), laid_segment(st, "nnt", server=True, ack_off=7)], ACK_ZERO),
 ]
