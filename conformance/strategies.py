@@ -366,7 +366,7 @@ def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -
         laid_ts = [o for t in ts for o in (*_NOP_NOP, t)]
         laid_sack = [o for sk in sacks for o in (*_NOP_NOP, sk)]
         opts = laid_sack + laid_ts if layout == _SACK_FIRST else laid_ts + laid_sack
-        return tuple(opts), not ts
+        return tuple(opts), not ts  # without a planned TS the leg's default one leads, behind NOP,NOP
     others: list[OptPlan] = []
     if _share(draw, focus.sack):
         others.append(draw(sack_plans(numbers, room)))
