@@ -31,6 +31,7 @@ MODULES: tuple[str, ...] = (
     "cases_lifecycle_watch",
     "cases_lifecycle",
     "cases_vectors",
+    "cases_layouts",
     "properties", "stateful",
 )
 

@@ -13,7 +13,7 @@ draw them are in :mod:`~splicecheck.conformance.strategies`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ..reference.arith import MASK32
@@ -26,6 +26,7 @@ from ..reference.segment import (
     NOP,
     SYN,
     IPv4Header,
+    NoOperation,
     Sack,
     Segment,
     TcpOption,
@@ -105,6 +106,34 @@ def resolve(opt: OptPlan, leg: Leg) -> TcpOption:
     return opt.resolve(leg) if isinstance(opt, (TsPlan, SackPlan)) else opt
 
 
+#: How a foreign segment differs from its leg: exactly one element of the 5-tuple (the protocol stays TCP).
+FOREIGN_ELEMENTS = ("src-addr", "dst-addr", "src-port", "dst-port")
+
+
+def other_address(a: bytes) -> bytes:
+    """Another host of the same family and subnet (the last octet's top bit flipped)."""
+    return a[:-1] + bytes((a[-1] ^ 0x80,))
+
+
+def one_off(seg: Segment, element: str) -> Segment:
+    """``seg`` with exactly one 5-tuple ``element`` (:data:`FOREIGN_ELEMENTS`) changed and its checksums
+    recomputed: a segment on no leg of the splice (DIR-ONLY), which is not relayed."""
+    ip, tcp = seg.ip, replace(seg.tcp, checksum=None)
+    if element == "src-addr":
+        ip = replace(ip, src=other_address(ip.src))
+    elif element == "dst-addr":
+        ip = replace(ip, dst=other_address(ip.dst))
+    elif element == "src-port":
+        tcp = replace(tcp, sport=tcp.sport ^ 1)
+    elif element == "dst-port":
+        tcp = replace(tcp, dport=tcp.dport ^ 1)
+    else:
+        raise ValueError(f"a 5-tuple element is one of {FOREIGN_ELEMENTS}: {element!r}")
+    if isinstance(ip, IPv4Header):
+        ip = replace(ip, checksum=None)
+    return decode(encode(Segment(ip, tcp, seg.payload)))
+
+
 def payload(size: int, fill: int) -> bytes:
     """Distinct, position-dependent bytes (so a misplaced trim shows in the diff)."""
     return bytes((fill + 7 * i) & 0xFF for i in range(size))
@@ -134,10 +163,16 @@ class SegmentPlan:
     ip_options: bytes = b""
     default_ts: bool = True  # without a TsPlan, carry the leg's usual TS option (when it uses timestamps)
     csum_corner: bool = False  # payload tuned so that the relayed TCP checksum is 0x0000 (RFC 1624 §3)
+    aligned_ts: bool = False  # the default TS behind NOP,NOP (the common layout)
+    foreign: str | None = None  # the 5-tuple element changed (a segment of no leg), or None
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):
             raise ValueError(f"side is client or server: {self.side!r}")
+        if self.foreign is not None and self.foreign not in FOREIGN_ELEMENTS:
+            raise ValueError(f"foreign is one of {FOREIGN_ELEMENTS}: {self.foreign!r}")
+        if self.foreign is not None and self.malformed is not None:
+            raise ValueError("a malformed segment is sent raw and cannot be made foreign")
 
     def leg(self, st_: SpliceState) -> Leg:
         return st_.client if self.side == "client" else st_.server
@@ -147,7 +182,7 @@ class SegmentPlan:
         leg = self.leg(st_)
         opts = [resolve(o, leg) for o in self.options]
         if self.default_ts and leg.timestamps and not any(isinstance(o, TsPlan) for o in self.options):
-            opts.insert(0, TsPlan().resolve(leg))
+            opts[0:0] = [NOP, NOP, TsPlan().resolve(leg)] if self.aligned_ts else [TsPlan().resolve(leg)]
         return opts
 
     def segment(self, st_: SpliceState, options: Sequence[TcpOption] | None = None,
@@ -185,6 +220,8 @@ class SegmentPlan:
         if self.malformed is not None:
             return self._malformed(st_)
         seg = self.segment(st_)
+        if self.foreign is not None:
+            seg = one_off(seg, self.foreign)
         if self.csum_corner:
             seg = self._at_corner(st_, seg)
         if self.corrupt == "tcp":
@@ -230,6 +267,10 @@ class SegmentPlan:
             parts.append(f"ipopts={self.ip_options.hex()}")
         if self.csum_corner:
             parts.append("checksum-corner")
+        if self.aligned_ts and not any(isinstance(o, TsPlan) for o in self.options):
+            parts.append("nop-nop-ts")
+        if self.foreign is not None:
+            parts.append(f"foreign({self.foreign} changed)")
         return " ".join(parts)
 
 
@@ -240,6 +281,8 @@ def _opt_text(o: OptPlan) -> str:
         return "SACK(" + " ".join(f"{a:+d}..{b:+d}" for a, b in o.blocks) + ")"
     if isinstance(o, UnknownOption):
         return f"opt{o.kind}/{len(o.data) + 2}"
+    if isinstance(o, NoOperation):
+        return "NOP"
     return type(o).__name__
 
 

@@ -22,7 +22,7 @@ wrap — the ISNs are derived backwards from the bases and the pre-splice byte c
 (:mod:`~splicecheck.conformance.plans`).
 
 Features an adapter lacks (``avoid``) are never drawn: no IPv6 without IPV6, no segment wholly below
-the base without BELOW_BASE, and so on.
+the base without BELOW_BASE, no foreign segment without FOREIGN_SEGMENT, and so on.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from ..reference.segment import (
 )
 from ..reference.seqspace import HALF
 from .contract import Feature, PeerPlan, Scenario
-from .plans import Example, OptPlan, SackPlan, SegmentPlan, TsPlan
+from .plans import FOREIGN_ELEMENTS, Example, OptPlan, SackPlan, SegmentPlan, TsPlan
 
 SPREAD = 1 << 12  # how far "near" reaches: a few segments' worth
 MAX_OPTIONS = 40
@@ -251,6 +251,7 @@ class Focus:
     flags: int = 2  # extra flags: SYN/FIN/RST/URG/PSH/ECE/CWR/AE, or no ACK
     windows: int = 2  # windows drawn over 0..65535 (else 8192)
     csum_corner: int = 0  # payloads tuned so that the relayed checksum is 0x0000
+    foreign: int = 1  # segments on no leg: one 5-tuple element changed (needs FOREIGN_SEGMENT)
 
 
 def _share(draw: st.DrawFn, eighths: int) -> bool:
@@ -273,12 +274,22 @@ def ts_plans(numbers: Numbers = WRAP) -> st.SearchStrategy[TsPlan]:
     return st.builds(TsPlan, off, off)
 
 
+#: a block [-k, +j) around in.splice_iss, a few bytes either side (SACK-CLIP's boundary)
+_STRADDLING_BLOCK = st.tuples(st.integers(1, 64), st.integers(1, 64)).map(lambda t: (-t[0], t[1]))
+
+
 @cache
 def sack_blocks(numbers: Numbers = WRAP) -> st.SearchStrategy[tuple[int, int]]:
     """One SACK block as offsets from in.splice_iss: straddling it, wholly below, above, far away."""
     left = st.one_of(_SPREAD_AROUND, numbers.delta())
     length = st.one_of(st.integers(1, 3000), st.just(0), numbers.delta())
-    return st.tuples(left, length).map(lambda t: (t[0], t[0] + t[1]))
+    anywhere = st.tuples(left, length).map(lambda t: (t[0], t[0] + t[1]))
+
+    @st.composite
+    def block(draw: st.DrawFn) -> tuple[int, int]:
+        return draw(_STRADDLING_BLOCK) if _share(draw, 2) else draw(anywhere)  # 2 in 8 straddle for sure
+
+    return block()
 
 
 @st.composite
@@ -320,16 +331,42 @@ def malformed_tails(draw: st.DrawFn) -> bytes:
 _MALFORMED = malformed_tails()
 
 
+#: How the TS and SACK options of a segment are laid out, weighted by repetition. MIXED: any order, no
+#: alignment, with odd options among them (the layouts a fast path does not expect). The rest are the
+#: aligned layouts real stacks send, each option behind NOP,NOP (RFC 7323 appendix A): ALIGNED is TS
+#: then SACK, as Linux's tcp_options_write() and FreeBSD's tcp_addoptions() write them (NOP,NOP,TS
+#: alone on most data segments, NOP,NOP,SACK without timestamps); SACK_FIRST the other order; TWO_SACKS
+#: two SACK options after TS. Shrinks to MIXED.
+_MIXED, _ALIGNED, _SACK_FIRST, _TWO_SACKS = "mixed", "aligned", "sack-first", "two-sacks"
+_LAYOUTS = st.sampled_from((_MIXED,) * 4 + (_ALIGNED,) * 2 + (_SACK_FIRST, _TWO_SACKS) * 2)
+_NOP_NOP: tuple[OptPlan, ...] = (NOP, NOP)
+
+
 @st.composite
-def option_lists(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -> tuple[OptPlan, ...]:
-    """Option plans, in a random order, whose encoding fits in ``room`` bytes together with the leg's
-    default TS option when none is planned (it may be added, :attr:`SegmentPlan.default_ts`)."""
+def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -> tuple[tuple[OptPlan, ...], bool]:
+    """Option plans whose encoding fits in ``room`` bytes together with the leg's default TS option when
+    none is planned (it may be added, :attr:`SegmentPlan.default_ts`), laid out as one of ``_LAYOUTS``;
+    and whether that default TS goes behind NOP,NOP (:attr:`SegmentPlan.aligned_ts`)."""
     ts: list[OptPlan] = []
     if _share(draw, focus.ts):
         ts.append(draw(ts_plans(numbers)))
         if _rare(draw):
             ts.append(draw(ts_plans(numbers)))  # two TS options: both must be mapped
     room -= TsPlan.size * max(len(ts), 1)
+    layout = draw(_LAYOUTS)
+    if layout != _MIXED:
+        room -= 2 * max(len(ts), 1)  # NOP,NOP before each TS option, the default one too
+        sacks: list[OptPlan] = []
+        if _share(draw, focus.sack):
+            for _ in range(2 if layout == _TWO_SACKS else 1):
+                if room >= 4 + 8:  # NOP,NOP and a SACK option of one block at least
+                    sack = draw(sack_plans(numbers, room - 2))
+                    sacks.append(sack)
+                    room -= 2 + sack.size
+        laid_ts = [o for t in ts for o in (*_NOP_NOP, t)]
+        laid_sack = [o for sk in sacks for o in (*_NOP_NOP, sk)]
+        opts = laid_sack + laid_ts if layout == _SACK_FIRST else laid_ts + laid_sack
+        return tuple(opts), not ts  # without a planned TS the leg's default one leads, behind NOP,NOP
     others: list[OptPlan] = []
     if _share(draw, focus.sack):
         others.append(draw(sack_plans(numbers, room)))
@@ -342,9 +379,15 @@ def option_lists(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -> 
             room -= p.size
     if len(picks) > 1:
         picks = draw(st.permutations(picks))
-    return tuple(picks)
+    return tuple(picks), False
 
 
+def option_lists(focus: Focus, numbers: Numbers, room: int) -> st.SearchStrategy[tuple[OptPlan, ...]]:
+    """The option plans of :func:`option_layouts` (without the default TS's alignment)."""
+    return option_layouts(focus, numbers, room).map(lambda t: t[0])
+
+
+_FOREIGN = st.sampled_from(FOREIGN_ELEMENTS)
 _EXTRA_FLAGS = st.sets(st.sampled_from((FIN, PSH, RST, SYN, URG, ECE, CWR, AE)), max_size=3)
 _SIZES = st.one_of(st.just(0), st.integers(1, 8), st.integers(9, 64), st.integers(65, 1500))
 _ACK_NEAR = st.integers(-64, 64)
@@ -362,7 +405,9 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
                   numbers: Numbers = WRAP, side: str | None = None) -> SegmentPlan:
     """One segment relative to the splice: offsets around the base (straddling it, below it, 2^31
     away), payloads of 0 to 1500 bytes, flag mixes, urgent pointers inside and outside the trimmed
-    prefix, TS and SACK options around the bases, odd and malformed option areas, bad checksums."""
+    prefix, TS and SACK options around the bases in the aligned layouts real stacks send as well as
+    unaligned ones, odd and malformed option areas, bad checksums, and segments on no leg of the splice
+    (one 5-tuple element changed: not relayed, DIR-ONLY)."""
     side = side or draw(st.sampled_from(focus.sides))
     size = draw(_SIZES)
     flags = ACK
@@ -386,17 +431,21 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
     ack_off = draw(st.one_of(st.just(0), _ACK_NEAR, numbers.delta()))
     window = draw(_WINDOWS) if _share(draw, focus.windows) else 8192
     malformed = draw(_MALFORMED) if Feature.MALFORMED not in avoid and _share(draw, focus.malformed) else None
-    options = draw(option_lists(focus, numbers, MAX_OPTIONS - (8 if malformed is not None else 0)))
+    options, aligned_ts = draw(option_layouts(focus, numbers, MAX_OPTIONS - (8 if malformed is not None else 0)))
     corrupt = None
     if malformed is None and Feature.BAD_CHECKSUM not in avoid and _share(draw, focus.corrupt):
         corrupt = draw(_CORRUPT)
     ip_options = draw(_IP_OPTIONS) if Feature.IP_OPTIONS not in avoid and _share(draw, focus.ip_options) else b""
     ttl = draw(_TTLS) if Feature.TTL not in avoid and _rare(draw) else 64
     tos = draw(_TOS) if _rare(draw) else 0
+    foreign = None
+    if malformed is None and Feature.FOREIGN_SEGMENT not in avoid and _share(draw, focus.foreign):
+        foreign = draw(_FOREIGN)
     return SegmentPlan(side=side, off=off, size=size, fill=draw(_BYTE), flags=flags, ack_off=ack_off, urgent=urgent,
                        window=window, options=options, malformed=malformed, corrupt=corrupt, ttl=ttl,
                        df=not _rare(draw), tos=tos, ip_options=ip_options, default_ts=not _rare(draw),
-                       csum_corner=corrupt is None and _share(draw, focus.csum_corner))
+                       csum_corner=corrupt is None and _share(draw, focus.csum_corner), aligned_ts=aligned_ts,
+                       foreign=foreign)
 
 
 @st.composite

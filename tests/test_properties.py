@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from splicecheck.adapters.reference import ReferenceAdapter
 from splicecheck.conformance.contract import Feature, PeerPlan, Scenario
 from splicecheck.conformance.model import reference_state
-from splicecheck.conformance.plans import Example, SackPlan, SegmentPlan, straddles_wrap
+from splicecheck.conformance.plans import FOREIGN_ELEMENTS, Example, SackPlan, SegmentPlan, straddles_wrap
 from splicecheck.conformance.properties import (
     BY_SLUG,
     CASES,
@@ -32,7 +32,7 @@ from splicecheck.reference.arith import MASK32
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment
 from splicecheck.reference.relay import RelayResult, SpliceState, relay
-from splicecheck.reference.segment import FIN, SYN, Segment
+from splicecheck.reference.segment import FIN, SYN, NoOperation, Sack, Segment, Timestamps
 from splicecheck.reference.seqspace import seq_sub
 
 WRAP_SCENARIO = Scenario(PeerPlan(0xFFFF_FFF0, wscale=7, sack_permitted=True, tsval=0xFFFF_FFFE),
@@ -252,8 +252,77 @@ def test_features_the_adapter_lacks_are_never_drawn() -> None:
         assert not s.needs() and s.family == 4
         for p in ex.plans:
             assert p.malformed is None and p.corrupt is None and not p.ip_options and p.ttl == 64
+            assert p.foreign is None
             seg_len = p.size + bool(p.flags & SYN) + bool(p.flags & FIN)  # SYN and FIN occupy a number each
             assert p.off + seg_len > 0 or (seg_len == 0 and p.off >= 0)  # nothing wholly below the base
+
+
+def layout(ex: Example, plan: SegmentPlan) -> str:
+    """The plan's TS/SACK option layout as sent: N for NOP, T Timestamps, S SACK, x anything else."""
+    names = {NoOperation: "N", Timestamps: "T", Sack: "S"}
+    return "".join(names.get(type(o), "x") for o in plan.resolved(splice_of(ex.scenario)))
+
+
+#: The aligned layouts real stacks send (strategies._LAYOUTS): NOP,NOP,TS; NOP,NOP,SACK; TS then SACK
+#: (Linux, FreeBSD); SACK first; two SACK options (with and without TS).
+ALIGNED = ("NNT", "NNS", "NNTNNS", "NNSNNT", "NNSNNS", "NNTNNSNNS")
+
+
+@in_fresh_process
+def test_aligned_option_layouts_are_drawn_beside_unaligned_ones() -> None:
+    # Three seeds pooled, rates rather than counts (when this was written: NOP,NOP,TS on about a quarter of
+    # all segments, 44% of those carrying one TS option; unaligned TS/SACK layouts on 30%).
+    drawn = [(ex, p) for at in (1, 2, 3) for ex in sample(examples(), 300, at) for p in ex.plans]
+    shapes = [layout(ex, p) for ex, p in drawn]
+    with_ts = [s for s in shapes if s.count("T") == 1]
+    assert shapes.count("NNT") >= 0.1 * len(shapes), (shapes.count("NNT"), len(shapes))
+    assert shapes.count("NNT") >= 0.25 * len(with_ts)  # a fair share of the common case, the one fast paths take
+    assert sum(s in ("T", "TS", "ST") or (("T" in s or "S" in s) and "NN" not in s) for s in shapes) \
+        >= 0.15 * len(shapes)  # the unaligned ones stay
+    for want in ("NNT", "NNS", "NNTNNS"):
+        assert shapes.count(want) >= 5, (want, shapes.count(want))
+    # the SACK property's examples have every aligned layout, SACK first and two SACK options included
+    sack = [layout(ex, p) for at in (1, 2) for ex in sample(BY_SLUG["sack"].strategy(), 300, at) for p in ex.plans]
+    # (when this was written: 1043 segments, 547 in an aligned layout, 50 with two SACK options, each layout 25+)
+    for want in ALIGNED:
+        assert sack.count(want) >= 5, (want, sack.count(want))
+    assert sum(s in ALIGNED for s in sack) >= 0.3 * len(sack)
+    assert sum(s.count("NNS") == 2 for s in sack) >= 20
+
+
+@in_fresh_process
+def test_foreign_segments_one_element_off_are_drawn_and_not_relayed() -> None:
+    drawn = [(ex, p) for at in (1, 2, 3) for ex in sample(examples(), 300, at) for p in ex.plans]
+    foreign = [(ex, p) for ex, p in drawn if p.foreign is not None]
+    assert 0.05 * len(drawn) <= len(foreign) <= 0.25 * len(drawn), (len(foreign), len(drawn))
+    assert {p.foreign for _, p in foreign} == set(FOREIGN_ELEMENTS)
+    assert {p.side for _, p in foreign} == {"client", "server"} and {ex.scenario.family for ex, _ in foreign} == {4, 6}
+    for ex, p in foreign:
+        state = splice_of(ex.scenario)
+        seg = p.build(state).segment
+        home = dataclasses.replace(p, foreign=None).build(state).segment
+        pairs = (("src-addr", seg.ip.src, home.ip.src), ("dst-addr", seg.ip.dst, home.ip.dst),
+                 ("src-port", seg.tcp.sport, home.tcp.sport), ("dst-port", seg.tcp.dport, home.tcp.dport))
+        diff = [k for k, a, b in pairs if a != b]
+        assert diff == [p.foreign]  # exactly one element of the 5-tuple
+        assert relay(state, seg, 0.0).emitted == ()  # on no leg of the splice: not relayed (DIR-ONLY)
+
+
+def test_foreign_and_aligned_plans_build_what_they_say() -> None:
+    state = reference_state(WRAP_SCENARIO)
+    plain = SegmentPlan("client", 0, 5).build(state).segment
+    aligned = SegmentPlan("client", 0, 5, aligned_ts=True).build(state).segment
+    assert [type(o) for o in plain.tcp.options] == [Timestamps, type(plain.tcp.options[1])]  # TS, EOL padding
+    assert [type(o) for o in aligned.tcp.options] == [NoOperation, NoOperation, Timestamps]
+    assert aligned.tcp.options[2] == plain.tcp.options[0]
+    for element in FOREIGN_ELEMENTS:
+        for side in ("client", "server"):
+            seg = SegmentPlan(side, 0, 5, foreign=element).build(state).segment
+            assert relay(state, seg, 0.0).emitted == (), (element, side)
+    with pytest.raises(ValueError, match="foreign"):
+        SegmentPlan("client", foreign="protocol")
+    with pytest.raises(ValueError, match="malformed"):
+        SegmentPlan("client", foreign="src-port", malformed=b"\x08\x00")
 
 
 def test_malformed_option_areas_are_sent_raw_and_do_not_decode() -> None:
