@@ -69,7 +69,10 @@ class TraceEngine:
     """Judges the splice seen in two captures; results are handed to ``on_result`` as they complete."""
 
     def __init__(self, client_capture: Path | str, server_capture: Path | str, config: TraceConfig | None = None,
-                 on_result: Callable[[CaseResult], None] | None = None, dump: ParamsDump | None = None) -> None:
+                 on_result: Callable[[CaseResult], None] | None = None, dump: ParamsDump | None = None,
+                 keep_results: bool = True) -> None:
+        """``keep_results``: also collect every result in ``results`` (what :meth:`run` returns); off, a
+        result is only handed to ``on_result`` and memory follows the open connections alone."""
         self.config = config or TraceConfig()
         self.paths = (Path(client_capture), Path(server_capture))
         self.on_result = on_result or (lambda r: None)
@@ -94,6 +97,7 @@ class TraceEngine:
         self.timers: deque[tuple[int, int, Judge, object]] = deque()
         self.case_ids: dict[str, int] = {}
         self.results: list[CaseResult] = []
+        self.keep_results = keep_results
         self.counts: dict[str, int] = {}
         self.arrivals = 0
         self.now = 0
@@ -117,7 +121,8 @@ class TraceEngine:
             self.stats.truncated_files.append(f"{LEG_NAMES[leg]} leg: {exc}; the rest is ignored")
 
     def run(self) -> list[CaseResult]:
-        """Read both captures to the end; returns every result (also handed to ``on_result`` as it came)."""
+        """Read both captures to the end; returns every result (also handed to ``on_result`` as it came;
+        none when ``keep_results`` is off)."""
         t0 = time.perf_counter()
         # Every pending segment is a small container: at the default threshold (700) the cyclic
         # collector runs every few hundred segments and costs a fifth of the run. The engine's own
@@ -542,7 +547,8 @@ class TraceEngine:
                                   reason="; ".join(anomalies), kind=CaseKind.TRACE))
 
     def _emit(self, result: CaseResult) -> None:
-        self.results.append(result)
+        if self.keep_results:
+            self.results.append(result)
         self.counts[result.verdict.value] = self.counts.get(result.verdict.value, 0) + 1
         self.on_result(result)
 
