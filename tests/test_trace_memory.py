@@ -99,3 +99,14 @@ def test_cli_lists_bounded_and_counts_all(tmp_path: Path, monkeypatch: pytest.Mo
     index = json.loads((tmp_path / "some" / "index.json").read_text())
     assert index["counts"] == json.loads((tmp_path / "all" / "index.json").read_text())["counts"]
     assert (tmp_path / "some" / "results.jsonl").read_text().count('"type":"case"') == 8
+
+
+def test_case_ids_are_unique_and_number_reuses() -> None:
+    from splicecheck.conformance.trace.flows import CaseIds
+
+    ids = CaseIds()
+    bases = [f"trace/198.18.{i >> 8}.{i & 255}:40000>198.19.0.2:80" for i in range(5000)]  # grows the table
+    assert [ids.next(b) for b in bases] == bases
+    assert ids.next(bases[7]) == bases[7] + "#2" and ids.next(bases[7]) == bases[7] + "#3"
+    assert ids.next(bases[4999]) == bases[4999] + "#2" and ids.next("trace/new") == "trace/new"
+    assert len(ids._slots) * 8 <= 16 * 8 * 5002  # a machine word or two per base, not a string
