@@ -303,8 +303,9 @@ def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) ->
         run.tally = tally
         kept = len(run.results)
         run.warnings.append(f"{kept:,} of {tally.total:,} cases are listed (every requirement's worst case, the "
-                            f"first {keep:,} failing or non-strict and the first {keep:,} others); the counts "
-                            "and requirement verdicts are those of all the cases")
+                            f"first {keep:,} failing or non-strict and the first {keep:,} others); requirement "
+                            f"verdicts, the terminal's closing counts and index.json's counts cover all "
+                            f"{tally.total:,}")
     return run
 
 
