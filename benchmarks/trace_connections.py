@@ -160,13 +160,18 @@ def measure(client: Path, server: Path, out: Path, idle: float, pythonpath: Path
     env = dict(os.environ)
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
-    code = ("import sys; from splicecheck.cli import main; "
+    # the editable install's finder would import this worktree's code whatever PYTHONPATH says: dropped
+    # when another revision's code is measured
+    drop = ("sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in repr(f)]; "
+            if pythonpath is not None else "")
+    code = (f"import sys; {drop}from splicecheck.cli import main; "
             "sys.exit(main(['trace', *sys.argv[1:]]))")
     argv = [sys.executable, "-c", code, str(client), str(server), "--out", str(out), "--idle", str(idle),
             "--quiet"]
     t0 = time.perf_counter()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
+        os.chdir(out.parent)  # not the worktree: its splicecheck/ folder would shadow PYTHONPATH's
         fd = os.open(os.devnull, os.O_WRONLY)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -201,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     tmp = tempfile.TemporaryDirectory(prefix="trace-conns-")
-    base = args.keep or Path(tmp.name)
+    base = (args.keep or Path(tmp.name)).resolve()
     ref = ref_tree(args.compare_ref, Path(tmp.name) / "ref") if args.compare_ref else None
     print(f"targets: peak RSS <= {MEM_TARGET_MB} MB, >= {RATE_TARGET:,} segments/s; connections {args.gap:g} ms "
           f"apart, --idle {args.idle:g}")
