@@ -20,16 +20,19 @@ problem (missing, empty, not JSON Lines, no header) — never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import __version__
-from ..conformance.results import CaseResult, RunFooter, RunHeader
+from ..conformance.results import CaseResult, RunFooter, RunHeader, Verdict, worst
 from ..reference.errors import SpliceCheckError
 from ..spec.requirements import BY_ID
+from .summary import FAILED, PASSED, SKIPPED, Counts, count
 
 
 class ResultsError(SpliceCheckError):
@@ -65,6 +68,8 @@ class Run:
     footer: RunFooter | None = None
     warnings: list[str] = field(default_factory=list)
     path: Path | None = None
+    omitted: int = 0  # cases a bounded reading counted but did not keep (load_run's keep)
+    tally: Tally | None = None  # every case counted, when some were omitted
 
     @property
     def partial(self) -> bool:
@@ -128,39 +133,133 @@ def _newer_version(text: object) -> bool:
     return theirs is not None and ours is not None and theirs > ours
 
 
-def parse_lines(path: Path, data: bytes) -> Run:
-    """The :class:`Run` in ``data``, the bytes of the file at ``path`` (named in errors and warnings)."""
-    if not data.strip():
-        raise ResultsEmpty(path, "empty results file (the run wrote nothing)")
+class Tally:
+    """What every case of a run adds up to, counted while the cases stream by (memory bounded by the
+    catalogue, not by the number of cases): cases by verdict, cases and collateral cases per requirement,
+    and the set of verdicts each requirement's checks got — enough for :func:`requirement_verdicts`,
+    the closing counts and the exit code without holding the cases."""
+
+    def __init__(self) -> None:
+        self.by_verdict: dict[str, int] = {}
+        self.values: dict[str, set[Verdict]] = {rid: set() for rid in BY_ID}
+        self.cases: dict[str, int] = {}  # cases targeting a requirement
+        self.collateral: dict[str, int] = {}  # other cases with a differing field attributed to it
+        self.total = 0
+
+    def add(self, result: CaseResult) -> bool:
+        """Count ``result``; True when it gave some requirement a verdict no earlier case gave it (a case
+        worth keeping: the kept cases then grade every requirement as all the cases do)."""
+        self.total += 1
+        self.by_verdict[result.verdict.value] = self.by_verdict.get(result.verdict.value, 0) + 1
+        for rid in dict.fromkeys(result.reqs):
+            self.cases[rid] = self.cases.get(rid, 0) + 1
+        for rid in dict.fromkeys(d.req for d in result.collateral if not d.ok):
+            self.collateral[rid] = self.collateral.get(rid, 0) + 1
+        new = False
+        for rid, v in contributions(result):
+            seen = self.values.setdefault(rid, set())
+            if v not in seen:
+                seen.add(v)
+                new = True
+        return new
+
+    def requirement_verdicts(self) -> dict[str, Verdict]:
+        """As :func:`~splicecheck.conformance.results.requirement_verdicts` of all the cases counted."""
+        out: dict[str, Verdict] = {}
+        for rid, vs in self.values.items():
+            ran = [v for v in vs if v not in (Verdict.UNSUPPORTED, Verdict.SKIPPED)]
+            out[rid] = worst(ran) if ran else worst(vs, Verdict.NOT_COVERED)
+        return out
+
+    def exit_code(self, strict: bool = False) -> int:
+        """As :func:`~splicecheck.conformance.runner.exit_code` of all the cases counted."""
+        bad = {Verdict.FAIL, Verdict.ERROR} | ({Verdict.NON_STRICT} if strict else set())
+        if any(self.by_verdict.get(v.value, 0) for v in bad):
+            return 1
+        return 1 if any(v in bad for v in self.requirement_verdicts().values()) else 0
+
+
+def run_counts(run: Run) -> Counts:
+    """The closing counts of ``run``: of all its cases, those a bounded reading did not keep too."""
+    if run.tally is None:
+        return count(run.results)
+    by = {v.value: 0 for v in Verdict if v is not Verdict.NOT_COVERED}
+    for k, n in run.tally.by_verdict.items():
+        by[k] = by.get(k, 0) + n
+
+    def total(vs: tuple[Verdict, ...]) -> int:
+        return sum(by.get(v.value, 0) for v in vs)
+
+    return Counts(total(PASSED), total(FAILED), total(SKIPPED), by[Verdict.NON_STRICT.value], by)
+
+
+def contributions(result: CaseResult) -> list[tuple[str, Verdict]]:
+    """The (requirement, verdict) pairs ``result`` adds to :func:`requirement_verdicts`' grading."""
+    if result.verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED, Verdict.ERROR):
+        return [(rid, result.verdict) for rid in result.reqs]
+    out = [(rid, worst((d.verdict for d in result.diffs if d.charged == rid), Verdict.PASS)) for rid in result.reqs]
+    return out + [(d.charged, d.verdict) for d in result.collateral]
+
+
+#: verdicts of the cases a bounded reading keeps (up to its cap) before the others
+_ATTENTION = (Verdict.FAIL, Verdict.ERROR, Verdict.NON_STRICT)
+
+
+def parse_lines(path: Path, data: bytes, keep: int | None = None) -> Run:
+    """The :class:`Run` in ``data``, the bytes of the file at ``path`` (named in errors and warnings);
+    ``keep`` as for :func:`load_run`."""
     lines = data.split(b"\n")
     # A file that ends with its newline leaves an empty last element; otherwise the last line was cut.
     cut_last = lines[-1] != b""
     if not cut_last:
         lines.pop()
-    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    return _parse(path, ((line, cut_last and i == len(lines) - 1) for i, line in enumerate(lines)), keep)
+
+
+def _file_lines(f: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """Each line of ``f`` without its newline, and whether it lacked one (the last line, cut)."""
+    for raw in f:
+        if raw.endswith(b"\n"):
+            yield raw[:-1], False
+        else:
+            yield raw, True
+
+
+def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) -> Run:
+    it = iter(lines)
+    n = 0
+    first: tuple[bytes, bool] | None = None
+    for line, was_cut in it:
+        n += 1
+        if line.strip():
+            first = (line, was_cut)
+            break
+    if first is None:
+        raise ResultsEmpty(path, "empty results file (the run wrote nothing)")
+    head, cut = first
     try:
-        head_obj = json.loads(lines[first].decode("utf-8-sig"))  # tolerate a BOM an editor added
+        head_obj = json.loads(head.decode("utf-8-sig"))  # tolerate a BOM an editor added
     except (UnicodeDecodeError, json.JSONDecodeError):
-        if first == len(lines) - 1 and cut_last and lines[first].lstrip().startswith(b"{"):
+        if cut and head.lstrip().startswith(b"{"):
             raise ResultsFormatError(path, "the run header is truncated (the run stopped mid-write)") from None
-        raise ResultsFormatError(path, f"not JSON Lines: line {first + 1} is not a JSON object") from None
+        raise ResultsFormatError(path, f"not JSON Lines: line {n} is not a JSON object") from None
     run = Run(_header(path, head_obj), path=path)
     newer = _newer_version(run.header.splicecheck_version)
     if newer:
-        run.warnings.append(f"line {first + 1}: written by splicecheck {run.header.splicecheck_version}, newer than "
+        run.warnings.append(f"line {n}: written by splicecheck {run.header.splicecheck_version}, newer than "
                             f"this {__version__}: fields it added are ignored")
-    seen: dict[bytes, int] = {}  # a case record -> its first line (a repeated one is a duplicate)
-
-    for i in range(first + 1, len(lines)):
-        raw = lines[i]
-        n = i + 1
+    # a case record -> its first line (a repeated one is a duplicate); keyed by a digest, not the record
+    seen: dict[bytes, int] = {}
+    tally = Tally()
+    kept_attention = kept_other = 0
+    for raw, cut in it:
+        n += 1
         if not raw.strip():
             continue
-        last = i == len(lines) - 1
         try:
             obj = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            if last and cut_last:
+            if cut:
                 run.warnings.append(f"line {n}: truncated (the run stopped mid-write); ignored")
             else:
                 run.warnings.append(f"line {n}: not JSON ({e}); ignored")
@@ -172,12 +271,25 @@ def parse_lines(path: Path, data: bytes) -> Run:
         try:
             if kind == "case":
                 result = _case(obj)
-                earlier = seen.get(raw.strip())
+                key = hashlib.blake2b(raw.strip(), digest_size=16).digest()
+                earlier = seen.get(key)
                 if earlier is not None:
                     run.warnings.append(f"line {n}: duplicate of line {earlier} (case {result.case!r}); ignored")
                     continue
-                seen[raw.strip()] = n
-                run.results.append(result)
+                seen[key] = n
+                new = tally.add(result)
+                if keep is None:
+                    run.results.append(result)
+                elif result.verdict in _ATTENTION and kept_attention < keep:
+                    kept_attention += 1
+                    run.results.append(result)
+                elif result.verdict not in _ATTENTION and kept_other < keep:
+                    kept_other += 1
+                    run.results.append(result)
+                elif new:  # the first case to give a requirement this verdict: requirement verdicts stay exact
+                    run.results.append(result)
+                else:
+                    run.omitted += 1
             elif kind == "footer":
                 run.footer = _footer(obj)
             elif kind == "header":
@@ -187,18 +299,31 @@ def parse_lines(path: Path, data: bytes) -> Run:
         except (TypeError, ValueError, KeyError, AttributeError) as e:
             label = obj.get("case", "?") if kind == "case" else kind
             run.warnings.append(f"line {n}: invalid {kind} record {label!r}: {e}; ignored")
+    if run.omitted:
+        run.tally = tally
+        kept = len(run.results)
+        run.warnings.append(f"{kept:,} of {tally.total:,} cases are listed (every requirement's worst case, the "
+                            f"first {keep:,} failing or non-strict and the first {keep:,} others); requirement "
+                            f"verdicts, the terminal's closing counts and index.json's counts cover all "
+                            f"{tally.total:,}")
     return run
 
 
-def load_run(path: Path | str) -> Run:
-    """Read the results file at ``path``; raises a :class:`ResultsError` when it cannot be read at all."""
+def load_run(path: Path | str, keep: int | None = None) -> Run:
+    """Read the results file at ``path``; raises a :class:`ResultsError` when it cannot be read at all.
+
+    The file is read a line at a time. With ``keep``, memory is bounded whatever the number of cases:
+    only the first ``keep`` failing, non-strict or erroneous cases, the first ``keep`` others and, for
+    every requirement, the first case to give it each of its verdicts are kept in ``Run.results`` (so
+    requirement verdicts are those of all the cases); the rest are counted in ``Run.tally`` and
+    ``Run.omitted``, and a warning says so."""
     p = Path(path)
     if not p.exists():
         raise ResultsNotFound(p, "no such results file")
     if not p.is_file():
         raise ResultsNotFound(p, "not a results file (a directory?)")
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            return _parse(p, _file_lines(f), keep)
     except OSError as e:
         raise ResultsNotFound(p, f"cannot read: {e.strerror or e}") from None
-    return parse_lines(p, data)

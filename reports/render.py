@@ -34,9 +34,9 @@ from typing import Any
 from ..conformance.findings import findings
 from ..conformance.results import fmt
 from . import html, junit, markdown
-from .load import Run
+from .load import Run, run_counts
 from .pcapng import write_evidence
-from .summary import count, group_of, needs_evidence, requirement_rows, slugs
+from .summary import group_of, needs_evidence, requirement_rows, slugs
 
 FORMAT_VERSION = "splicecheck-report/1"
 FORMATS = ("json", "md", "html", "junit", "pcapng")
@@ -63,7 +63,7 @@ def evidence_plan(run: Run) -> dict[int, str]:
 def build_index(run: Run, evidence: dict[int, str] | None = None) -> dict[str, Any]:
     evidence = evidence or {}
     h, results = run.header, run.results
-    c = count(results)
+    c = run_counts(run)
     rows = requirement_rows(results)
     ids = [r.case for r in results]
     return {

@@ -26,14 +26,13 @@ from tabulate import tabulate
 
 from ..conformance.results import CaseResult, RunHeader, Verdict, fmt
 from ..spec.requirements import BY_ID
-from .load import Run
+from .load import Run, run_counts
 from .summary import (
     ATTENTION,
     FAILED,
     PASSED,
     SKIPPED,
     by_group,
-    count,
     findings_block,
     first_failure,
     one_line,
@@ -101,8 +100,11 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
     head_cells: list[list[str]] = []
     case_cells: list[list[str]] = []
     plan: list[tuple[str, int, CaseResult | None, str]] = []  # (kind, table row, result, requirement)
+    tally = run.tally
     for row in (row for _g, grp in by_group(covered) for row in grp):
         n, c = len(row.cases), len(row.collateral)
+        if tally is not None:  # a bounded reading: the numbers of all the cases, not of those listed
+            n, c = tally.cases.get(row.req.id, 0), tally.collateral.get(row.req.id, 0)
         what = f"{n} case{'s' * (n != 1)}" + (f", {c} collateral" if c else "")
         plan.append(("req", len(head_cells), None, row.req.id))
         head_cells.append([mark(row.verdict, marks), row.req.id, row.req.level.value, row.verdict.value, what])
@@ -137,9 +139,10 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
     for w in run.warnings:
         out.append(f"warning: {w}")
     if run.partial:
-        out.append(f"PARTIAL RUN: no footer, the run was interrupted; {len(results)} case(s) reported")
+        reported = len(results) if tally is None else tally.total
+        out.append(f"PARTIAL RUN: no footer, the run was interrupted; {reported} case(s) reported")
     out += findings_block(results)
-    counts = count(results)
+    counts = run_counts(run)
     out.append(counts.non_strict_line())
     out.append(counts.line())
     return out

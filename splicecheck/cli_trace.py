@@ -14,7 +14,9 @@ segmented packets do not correspond one to one across the box. Both captures sho
 
 Every spliced connection is one result line in ``OUT/results.jsonl`` (default OUT:
 ``out/trace-<client capture name>/``, git-ignored) (``kind: "trace"``), streamed as
-connections finish; the reports are rendered from it at the end. The splice parameters are inferred
+connections finish; none is kept in memory. The reports are rendered from it at the end, read back a
+line at a time: they list the failing connections and the first others (at most ``LISTED`` of each,
+with a note saying how many more there were), and count all of them. The splice parameters are inferred
 from each connection's handshakes and first relayed segments (see ``splicecheck.conformance.trace.infer``)
 unless ``--params`` gives them (format: ``splicecheck.conformance.trace.params``). Exit code: 0 with no
 FAIL and no ERROR, 1 otherwise, 2 for unusable input (not a capture, a damaged gzip stream, unsupported
@@ -27,6 +29,8 @@ SIGINT/SIGTERM/SIGHUP stopped it (the results file then ends with a footer sayin
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -36,13 +40,48 @@ from . import __version__
 from .cli_options import OUT
 from .conformance import interrupts
 from .conformance.results import CaseResult, RunFooter, RunHeader
-from .conformance.runner import JsonlSink, exit_code
+from .conformance.runner import JsonlSink
 from .conformance.trace.capture import TraceError
 from .conformance.trace.engine import TraceConfig, TraceEngine, capture_details
 from .conformance.trace.params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
-from .reports.load import load_run
+from .reports.load import Tally, load_run
 from .reports.render import render_all, safe_name
 from .reports.terminal import TerminalReporter
+
+#: the reports list at most this many failing connections and this many others (plus, per requirement,
+#: the first connection to give it each verdict); the counts are always those of every connection
+LISTED = 500
+
+
+class TraceSink(JsonlSink):
+    """The results file of a trace: each line flushed as its connection finishes (a killed run keeps them
+    all: they are in the operating system's hands), fsynced at most every ``SYNC_EVERY`` seconds and at
+    the end. An fsync per line, as a run of cases does, would cost a disk flush per connection: most of
+    the time of a capture of short connections."""
+
+    SYNC_EVERY = 1.0
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._synced = time.monotonic()
+
+    def write(self, line: str) -> None:
+        if self._f is None:
+            return
+        self._f.write(line + "\n")
+        self._f.flush()
+        if time.monotonic() - self._synced >= self.SYNC_EVERY:
+            self._sync()
+
+    def _sync(self) -> None:
+        self._synced = time.monotonic()
+        if self._f is not None:
+            with contextlib.suppress(OSError):
+                os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._sync()
+        super().close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,16 +128,20 @@ def cmd_trace(args: argparse.Namespace) -> int:
     out: Path = args.out or default_out(args.client_leg)
     results_path = out / "results.jsonl"
     reporter = TerminalReporter(sys.stdout, progress="off" if args.quiet else "auto")
-    sink: JsonlSink | None = None
+    sink: TraceSink | None = None
     dump = ParamsDump(args.dump_params) if args.dump_params is not None else None
+
+    tally = Tally()  # what the exit code needs, counted as the results stream by: none is kept here
 
     def on_result(result: CaseResult) -> None:
         assert sink is not None
         sink.write(result.to_json())
+        tally.add(result)
         reporter.case(result)
 
     try:
-        engine = TraceEngine(args.client_leg, args.server_leg, config, on_result=on_result, dump=dump)
+        engine = TraceEngine(args.client_leg, args.server_leg, config, on_result=on_result, dump=dump,
+                             keep_results=False)
     except TraceError as exc:
         print(f"splicecheck trace: {exc}", file=sys.stderr)
         if dump is not None:
@@ -108,11 +151,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
                        iut_description="a splice box judged offline from captures of both its legs",
                        splicecheck_version=__version__, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                        adapter="trace", argv=args.argv, details=capture_details(engine))
-    sink = JsonlSink(results_path)
+    sink = TraceSink(results_path)
     sink.write(header.to_json())
     reporter.start(header)
     try:
-        results = engine.run()
+        engine.run()
     except (KeyboardInterrupt, SystemExit) as exc:
         name = interrupts.interruption(exc)
         if name is None:
@@ -132,12 +175,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     sink.write(RunFooter(time.strftime("%Y-%m-%dT%H:%M:%S%z"), engine.wall, dict(engine.counts)).to_json())
     sink.close()
     print(engine.summary())
-    run = load_run(results_path)
+    run = load_run(results_path, keep=LISTED)
     reporter.finish(run)
     if not args.no_render:
         print("reports: " + ", ".join(str(p) for p in render_all(run, out).values()))
     print(f"results: {results_path}")
-    code = exit_code(results, strict=args.strict)
+    code = tally.exit_code(strict=args.strict)
     if code == 0 and engine.judged == 0:
         print("splicecheck trace: nothing was judged: " + ("no relayed segment of the --conn selection"
               if args.conn else "the captures hold no relayed segment of a spliced connection")

@@ -55,7 +55,7 @@ from ...reference.segment import ACK, FIN, RST, SYN
 from ..results import CaseKind, CaseResult, Verdict
 from .capture import CaptureReader, TraceError, TruncatedCapture, UnknownLinkType, open_capture
 from .config import LEG_NAMES, NS, TraceConfig, TraceStats, summary_text
-from .flows import Flow, Splice, pair_score, reverse_key, sender_is_peer
+from .flows import CaseIds, Flow, Splice, pair_score, reverse_key, sender_is_peer
 from .infer import CLIENT_LEG, SERVER_LEG, Pkt, describe, infer, parse_pkt
 from .judge import Judge
 from .link import Packet, ip_batches, supported
@@ -69,7 +69,10 @@ class TraceEngine:
     """Judges the splice seen in two captures; results are handed to ``on_result`` as they complete."""
 
     def __init__(self, client_capture: Path | str, server_capture: Path | str, config: TraceConfig | None = None,
-                 on_result: Callable[[CaseResult], None] | None = None, dump: ParamsDump | None = None) -> None:
+                 on_result: Callable[[CaseResult], None] | None = None, dump: ParamsDump | None = None,
+                 keep_results: bool = True) -> None:
+        """``keep_results``: also collect every result in ``results`` (what :meth:`run` returns); off, a
+        result is only handed to ``on_result`` and memory follows the open connections alone."""
         self.config = config or TraceConfig()
         self.paths = (Path(client_capture), Path(server_capture))
         self.on_result = on_result or (lambda r: None)
@@ -92,8 +95,9 @@ class TraceEngine:
         self.roles: tuple[dict[Endpoint, bool], dict[Endpoint, bool]] = ({}, {})
         self._next_idle = 0
         self.timers: deque[tuple[int, int, Judge, object]] = deque()
-        self.case_ids: dict[str, int] = {}
+        self.case_ids = CaseIds()
         self.results: list[CaseResult] = []
+        self.keep_results = keep_results
         self.counts: dict[str, int] = {}
         self.arrivals = 0
         self.now = 0
@@ -117,7 +121,8 @@ class TraceEngine:
             self.stats.truncated_files.append(f"{LEG_NAMES[leg]} leg: {exc}; the rest is ignored")
 
     def run(self) -> list[CaseResult]:
-        """Read both captures to the end; returns every result (also handed to ``on_result`` as it came)."""
+        """Read both captures to the end; returns every result (also handed to ``on_result`` as it came;
+        none when ``keep_results`` is off)."""
         t0 = time.perf_counter()
         # Every pending segment is a small container: at the default threshold (700) the cyclic
         # collector runs every few hundred segments and costs a fifth of the run. The engine's own
@@ -278,9 +283,7 @@ class TraceEngine:
         del self.awaiting[CLIENT_LEG][id(c)]
         del self.awaiting[SERVER_LEG][id(s)]
         base = f"trace/{endpoint_text(c.peer)}>{endpoint_text(s.peer)}"
-        n = self.case_ids.get(base, 0) + 1
-        self.case_ids[base] = n
-        sp = Splice(base if n == 1 else f"{base}#{n}", c, s)
+        sp = Splice(self.case_ids.next(base), c, s)
         self.stats.pairs += 1
         sp.buffer = sorted((c.buffer or []) + (s.buffer or []))
         c.buffer = s.buffer = None
@@ -497,12 +500,10 @@ class TraceEngine:
         leg = LEG_NAMES[flow.leg]
         other = LEG_NAMES[1 - flow.leg]
         cid = f"trace/{leg}-leg-only/{endpoint_text(flow.peer)}>{endpoint_text(flow.local)}"
-        n = self.case_ids.get(cid, 0) + 1
-        self.case_ids[cid] = n
         why = ("the box opened no server-side connection for it" if flow.leg == CLIENT_LEG
                else "it belongs to no client-side connection (the box's own, or its client leg was not captured)")
         self._emit(CaseResult(
-            case=cid if n == 1 else f"{cid}#{n}", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
+            case=self.case_ids.next(cid), reqs=["DIR-ONLY"], verdict=Verdict.INFO,
             description=f"{leg} {endpoint_text(flow.peer)} ⇄ proxy {endpoint_text(flow.local)}: seen on the {leg} "
                         f"leg only",
             reason=f"one-sided flow: no {other}-leg partner within {self.config.pair_window:g} s ({why}, or the "
@@ -542,7 +543,8 @@ class TraceEngine:
                                   reason="; ".join(anomalies), kind=CaseKind.TRACE))
 
     def _emit(self, result: CaseResult) -> None:
-        self.results.append(result)
+        if self.keep_results:
+            self.results.append(result)
         self.counts[result.verdict.value] = self.counts.get(result.verdict.value, 0) + 1
         self.on_result(result)
 

@@ -4,6 +4,9 @@ ends is the end host, and the pairing of a client-leg flow with a server-leg one
 
 from __future__ import annotations
 
+from array import array
+from hashlib import blake2b
+
 from ...reference.relay import Endpoint
 from ...reference.segment import ACK, SYN
 from ..model import Addresses
@@ -142,3 +145,45 @@ def pair_score(c: Flow, s: Flow, params: Params, skew: int) -> int:
     elif (c.syn_ts is None) != (s.syn_ts is None):
         return -1  # one handshake captured, the other not: not the two halves of one splice
     return score
+
+
+class CaseIds:
+    """Unique case IDs for connections: a base (``trace/CLIENT>SERVER``) the first time, ``BASE#n`` the
+    n-th. Every base used is remembered, but as a 64-bit digest in an open-addressing table of machine
+    words (16 bytes a connection at most, not a string and a dict entry); only the bases used more than
+    once (a reused 4-tuple) are kept as strings, with their count."""
+
+    def __init__(self) -> None:
+        self._slots = array("Q", bytes(8 * 1024))
+        self._used = 0
+        self._again: dict[str, int] = {}
+
+    def next(self, base: str) -> str:
+        if self._add(int.from_bytes(blake2b(base.encode(), digest_size=8).digest(), "little") | 1):
+            return base
+        n = self._again.get(base, 1) + 1
+        self._again[base] = n
+        return f"{base}#{n}"
+
+    def _add(self, h: int) -> bool:
+        """Insert digest ``h`` (never 0); False if it was there."""
+        slots = self._slots
+        mask = len(slots) - 1
+        i = h & mask
+        while slots[i]:
+            if slots[i] == h:
+                return False
+            i = (i + 1) & mask
+        slots[i] = h
+        self._used += 1
+        if self._used * 2 > len(slots):
+            self._grow()
+        return True
+
+    def _grow(self) -> None:
+        old = self._slots
+        self._slots = array("Q", bytes(16 * len(old)))
+        self._used = 0
+        for h in old:
+            if h:
+                self._add(h)

@@ -75,7 +75,10 @@ def parse_endpoint(text: str, where: str = "endpoint", path: Path | str | None =
 
 
 def endpoint_text(ep: Endpoint) -> str:
-    a = ipaddress.ip_address(ep.addr)
+    addr = ep.addr
+    if len(addr) == 4:  # the common case, without an ipaddress object (several per connection)
+        return f"{addr[0]}.{addr[1]}.{addr[2]}.{addr[3]}:{ep.port}"
+    a = ipaddress.ip_address(addr)
     return f"[{a}]:{ep.port}" if a.version == 6 else f"{a}:{ep.port}"
 
 
