@@ -291,45 +291,62 @@ def _req_order(reqs: Iterable[str]) -> list[str]:
     return sorted(set(reqs), key=lambda r: (order.get(r, len(order)), r))
 
 
-def findings(results: Sequence[CaseResult]) -> list[Finding]:
-    """The findings of a run, strongest first (then most cases, then ID)."""
-    by_id: dict[str, Finding] = {}
-    consts: dict[str, set[int]] = {}
-    steps_of: dict[str, dict[str, tuple[int, str]]] = {}
-    for r in results:
+class FindingsTally:
+    """Findings accumulated one case at a time, so a run read back in bounded memory (its cases streamed
+    past, only some kept) still groups every case: what it holds grows with the findings and the case IDs
+    that show them, not with the cases' packets."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Finding] = {}
+        self._consts: dict[str, set[int]] = {}
+        self._steps_of: dict[str, dict[str, tuple[int, str]]] = {}
+
+    def add(self, r: CaseResult) -> None:
         if r.verdict in (Verdict.ERROR, Verdict.SKIPPED, Verdict.UNSUPPORTED):
-            continue
+            return
         occ, consequences = case_occurrences(r)
         if not occ and r.verdict in (Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO):
             primary = r.reqs[0] if r.reqs else "?"
             occ = [_Occurrence({"kind": "verdict", "req": primary, "verdict": r.verdict.value}, [primary])]
         for k, o in enumerate(occ):
             fid = finding_id(o.signature)
-            f = by_id.get(fid)
+            f = self._by_id.get(fid)
             if f is None:
-                f = by_id[fid] = Finding(fid, o.signature, "")
+                f = self._by_id[fid] = Finding(fid, o.signature, "")
             f.reqs = _req_order([*f.reqs, *o.reqs])
             if k == 0 and consequences:
                 f.consequence_reqs = _req_order([*f.consequence_reqs, *consequences])
             if o.has_constant and o.constant is not None:
-                consts.setdefault(fid, set()).add(o.constant)
+                self._consts.setdefault(fid, set()).add(o.constant)
             f.occurrences += 1
             if r.case not in f.cases:
                 f.cases.append(r.case)
-                steps_of.setdefault(fid, {})[r.case] = (len(r.steps), r.repro)
-    out = list(by_id.values())
-    for f in out:
-        cs = consts.get(f.id, set())
-        f.constant = next(iter(cs)) if len(cs) == 1 else None
-        lv = _level(f.reqs)
-        f.level = lv.value if lv is not None else ""
-        f.verdict = GRADE[lv].value if lv is not None else ""
-        smallest = min(f.cases, key=lambda c: (steps_of[f.id][c][0], c))
-        f.smallest, f.repro = smallest, steps_of[f.id][smallest][1]
-        f.title = title(f.signature, f.reqs, f.constant)
-    rank = {"FAIL": 0, "NON-STRICT": 1, "INFO": 2, "": 3}
-    out.sort(key=lambda f: (rank.get(f.verdict, 3), -len(f.cases), f.id))
-    return out
+                self._steps_of.setdefault(fid, {})[r.case] = (len(r.steps), r.repro)
+
+    def findings(self) -> list[Finding]:
+        """The findings so far, strongest first (then most cases, then ID)."""
+        out = list(self._by_id.values())
+        for f in out:
+            cs = self._consts.get(f.id, set())
+            f.constant = next(iter(cs)) if len(cs) == 1 else None
+            lv = _level(f.reqs)
+            f.level = lv.value if lv is not None else ""
+            f.verdict = GRADE[lv].value if lv is not None else ""
+            steps = self._steps_of[f.id]
+            smallest = min(f.cases, key=lambda c: (steps[c][0], c))
+            f.smallest, f.repro = smallest, steps[smallest][1]
+            f.title = title(f.signature, f.reqs, f.constant)
+        rank = {"FAIL": 0, "NON-STRICT": 1, "INFO": 2, "": 3}
+        out.sort(key=lambda f: (rank.get(f.verdict, 3), -len(f.cases), f.id))
+        return out
+
+
+def findings(results: Sequence[CaseResult]) -> list[Finding]:
+    """The findings of a run, strongest first (then most cases, then ID)."""
+    tally = FindingsTally()
+    for r in results:
+        tally.add(r)
+    return tally.findings()
 
 
 # --- titles ---------------------------------------------------------------------------------------------

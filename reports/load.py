@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .. import __version__
+from ..conformance.findings import FindingsTally
 from ..conformance.results import CaseResult, RunFooter, RunHeader, Verdict, worst
 from ..reference.errors import SpliceCheckError
 from ..spec.requirements import BY_ID
@@ -144,6 +145,7 @@ class Tally:
         self.values: dict[str, set[Verdict]] = {rid: set() for rid in BY_ID}
         self.cases: dict[str, int] = {}  # cases targeting a requirement
         self.collateral: dict[str, int] = {}  # other cases with a differing field attributed to it
+        self.findings = FindingsTally()  # every case grouped, kept or not
         self.total = 0
 
     def add(self, result: CaseResult) -> bool:
@@ -151,6 +153,7 @@ class Tally:
         worth keeping: the kept cases then grade every requirement as all the cases do)."""
         self.total += 1
         self.by_verdict[result.verdict.value] = self.by_verdict.get(result.verdict.value, 0) + 1
+        self.findings.add(result)
         for rid in dict.fromkeys(result.reqs):
             self.cases[rid] = self.cases.get(rid, 0) + 1
         for rid in dict.fromkeys(d.req for d in result.collateral if not d.ok):

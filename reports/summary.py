@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..conformance.findings import findings, summary_lines
+from ..conformance.findings import FindingsTally, findings, summary_lines
 from ..conformance.results import CaseResult, FieldDiff, Verdict, requirement_verdicts, worst
 from ..spec.requirements import BY_ID, GROUPS, Requirement
 
@@ -168,8 +168,10 @@ def iut_label(name: str, version: str) -> str:
     return f"{name} {version}".strip()
 
 
-def findings_block(results: Sequence[CaseResult], limit: int | None = 30) -> list[str]:
+def findings_block(results: Sequence[CaseResult], limit: int | None = 30,
+                   tally: FindingsTally | None = None) -> list[str]:
     """The terminal's findings block (printed before the closing line), with a blank line after; none
-    when nothing departed."""
-    lines = summary_lines(findings(results), limit)
+    when nothing departed. ``tally``: every case of a run read back in bounded memory, grouped as it
+    streamed past (``results`` then holds only the listed cases)."""
+    lines = summary_lines(tally.findings() if tally is not None else findings(results), limit)
     return [*lines, ""] if lines else []

@@ -141,7 +141,7 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
     if run.partial:
         reported = len(results) if tally is None else tally.total
         out.append(f"PARTIAL RUN: no footer, the run was interrupted; {reported} case(s) reported")
-    out += findings_block(results)
+    out += findings_block(results, tally=None if tally is None else tally.findings)
     counts = run_counts(run)
     out.append(counts.non_strict_line())
     out.append(counts.line())
