@@ -114,9 +114,10 @@ from ..reference.segment import (
     flags_text,
 )
 from ..reference.seqspace import seq_add
+from .lab.fence import LabFenceTimeout
 from .lab.preflight import preflight
 from .lab.rulesets import SynproxyConfig, load_synproxy
-from .lab.topology import PREFIX, Lab, LabFenceTimeout, Side
+from .lab.topology import PREFIX, Lab, Side
 
 __all__ = [
     "LAB_FEATURES",

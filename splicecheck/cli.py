@@ -56,6 +56,7 @@ from . import __version__  # noqa: E402
 from . import cli_options as opt  # noqa: E402
 from .adapters.lab import signals  # noqa: E402
 from .adapters.lab import topology as lab  # noqa: E402
+from .adapters.lab.preflight import preflight  # noqa: E402
 from .cli_mutants import cmd_mutants  # noqa: E402
 from .cli_prove import cmd_prove  # noqa: E402
 from .cli_report import cmd_report  # noqa: E402
@@ -91,7 +92,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
                   f" ({report.reason or 'ip netns del failed'}): {', '.join(report.failed)}", file=sys.stderr)
             return 1
         return 0
-    problems = lab.preflight()
+    problems = preflight()
     for p in problems:
         print(f"missing: {p}")
     print("lab ready" if not problems else "lab not available")

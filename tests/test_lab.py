@@ -23,20 +23,10 @@ from pathlib import Path
 
 import pytest
 from splicecheck.adapters.lab import netns
+from splicecheck.adapters.lab.fence import FENCE_IDENT, icmp_echo, is_fence_reply
+from splicecheck.adapters.lab.preflight import preflight
 from splicecheck.adapters.lab.rawsock import ETH_P_IP, ETH_P_IPV6, is_lab_traffic
-from splicecheck.adapters.lab.topology import (
-    FENCE_IDENT,
-    PREFIX,
-    Lab,
-    LabNames,
-    Side,
-    clean,
-    clean_stale,
-    icmp_echo,
-    is_fence_reply,
-    lab_namespaces,
-    preflight,
-)
+from splicecheck.adapters.lab.topology import PREFIX, Lab, LabNames, Side, clean, clean_stale, lab_namespaces
 from splicecheck.reference.seqspace import MOD32
 from synproxy_probe import (
     ProbePlan,

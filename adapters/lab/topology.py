@@ -53,8 +53,6 @@ from typing import Any
 from ...conformance import interrupts
 from . import netns, signals
 from .fence import FENCE_IDENT, LabFenceTimeout, flush_conntrack, icmp_echo, is_fence_reply, open_ctnetlink, this_cpu
-from .netns import LabCommandError
-from .preflight import preflight
 from .rawsock import (
     Captured,
     RawLeg,
@@ -63,27 +61,18 @@ from .rawsock import (
     open_offload_socket,
     open_packet_socket,
 )
-from .signals import LabSignalExit
 
 __all__ = [
     "ADDR",
-    "FENCE_IDENT",
     "PREFIX",
-    "Captured",
     "CleanReport",
     "Lab",
     "LabAddresses",
-    "LabCommandError",
-    "LabFenceTimeout",
     "LabNames",
-    "LabSignalExit",
     "Side",
     "clean",
     "clean_stale",
-    "icmp_echo",
-    "is_fence_reply",
     "lab_namespaces",
-    "preflight",
 ]
 
 PREFIX = "sc-"
