@@ -102,8 +102,8 @@ def _head(run: Run) -> list[str]:
     meta += [(e(k), e(v)) for k, v in h.details.items()]
     out.append('<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>")
     if run.partial:
-        out.append(f'<div class="banner partial"><strong>Partial run.</strong> The results file has no footer: '
-                   f"the run was interrupted after {len(run.results)} case(s). Requirements of the cases that did "
+        out.append(f'<div class="banner partial"><strong>Partial run.</strong> {escape(run.stopped)} '
+                   f"after {len(run.results)} case(s). Requirements of the cases that did "
                    f"not run show as NOT-COVERED.</div>")
     if run.warnings:
         out.append('<div class="banner warn"><strong>Results file warnings</strong><ul>'

@@ -152,6 +152,7 @@ def render(run: Run) -> str:
         for i in idx:
             _testcase(suite, results[i], names[i], group)
         if run.partial:
-            ET.SubElement(suite, "system-err").text = "partial run: the results file has no footer (interrupted)"
+            ET.SubElement(suite, "system-err").text = ("partial run: the results file has no footer (interrupted)"
+                                                       if run.footer is None else f"partial run: {run.stopped}")
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

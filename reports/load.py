@@ -78,6 +78,14 @@ class Run:
         return self.footer is None or bool(self.footer.interrupted)
 
     @property
+    def stopped(self) -> str:
+        """How a partial run ended, for the reports: its file has no footer (a crash, SIGKILL, a file still
+        being written), or the footer names what interrupted it."""
+        if self.footer is None:
+            return "The results file has no footer: the run was interrupted"
+        return f"The run was interrupted ({self.footer.interrupted})"
+
+    @property
     def duration(self) -> float:
         """The footer's wall-clock duration, or the sum of the case durations of a partial run."""
         if self.footer is not None:

@@ -49,7 +49,7 @@ def _header(run: Run) -> list[str]:
     meta += [[cell(k), cell(v)] for k, v in h.details.items()]
     out += [_table(meta, ["run", ""]), ""]
     if run.partial:
-        out += [f"> **Partial run.** The results file has no footer: the run was interrupted after "
+        out += [f"> **Partial run.** {run.stopped} after "
                 f"{len(run.results)} case(s). Requirements of the cases that did not run show as NOT-COVERED.", ""]
     for w in run.warnings:
         out.append(f"> warning: {cell(w)}")

@@ -140,7 +140,8 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
         out.append(f"warning: {w}")
     if run.partial:
         reported = len(results) if tally is None else tally.total
-        out.append(f"PARTIAL RUN: no footer, the run was interrupted; {reported} case(s) reported")
+        why = "no footer, the run was interrupted" if run.footer is None else f"interrupted ({run.footer.interrupted})"
+        out.append(f"PARTIAL RUN: {why}; {reported} case(s) reported")
     out += findings_block(results, tally=None if tally is None else tally.findings)
     counts = run_counts(run)
     out.append(counts.non_strict_line())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import reports_fixtures as fx
 from splicecheck.conformance.results import CaseResult, Verdict, grade
 from splicecheck.reference.errors import SpliceCheckError
+from splicecheck.reports import html, junit, markdown
 from splicecheck.reports.load import (
     ResultsEmpty,
     ResultsError,
@@ -209,3 +211,16 @@ def test_listing_of_an_empty_run() -> None:
 def test_reporter_rejects_unknown_progress_style() -> None:
     with pytest.raises(ValueError, match="progress"):
         TerminalReporter(progress="fancy")
+
+
+def test_an_interrupted_run_says_what_stopped_it(tmp_path: Path) -> None:
+    """A footer naming a signal marks the run partial, and each report names the signal instead of a
+    missing footer (the no-footer wording stays for files that really end without one)."""
+    stopped = dataclasses.replace(fx.run(), footer=dataclasses.replace(fx.FOOTER, interrupted="SIGTERM"))
+    run = load_run(fx.write_jsonl(tmp_path / "results.jsonl", stopped))
+    assert run.partial and run.stopped == "The run was interrupted (SIGTERM)"
+    assert "PARTIAL RUN: interrupted (SIGTERM)" in "\n".join(render_listing(run))
+    for text in (markdown.render(run), html.render(run), junit.render(run)):
+        assert "SIGTERM" in text and "has no footer" not in text
+    silent = load_run(fx.write_jsonl(tmp_path / "cut.jsonl", fx.run(partial=True)))
+    assert silent.partial and "has no footer" in silent.stopped
