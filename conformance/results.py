@@ -258,23 +258,36 @@ def case_verdict(reqs: list[str], diffs: Iterable[FieldDiff]) -> Verdict:
     return worst((verdict, Verdict.FAIL)) if collateral_failures(reqs, marked) else verdict
 
 
+def contributions(result: CaseResult) -> list[tuple[str, Verdict]]:
+    """The (requirement, verdict) pairs one case adds to its requirements' grading (module docstring)."""
+    if result.verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED, Verdict.ERROR):
+        return [(rid, result.verdict) for rid in result.reqs]
+    out = [(rid, worst((d.verdict for d in result.diffs if d.charged == rid), Verdict.PASS)) for rid in result.reqs]
+    return out + [(d.charged, d.verdict) for d in result.collateral]
+
+
+def requirement_verdict(verdicts: Iterable[Verdict]) -> Verdict:
+    """A requirement's verdict from its checks' verdicts: the worst of those that ran, else UNSUPPORTED or
+    SKIPPED, else NOT-COVERED."""
+    vs = list(verdicts)
+    ran = [v for v in vs if v not in (Verdict.UNSUPPORTED, Verdict.SKIPPED)]
+    return worst(ran) if ran else worst(vs, Verdict.NOT_COVERED)
+
+
 def requirement_verdicts(results: Iterable[CaseResult]) -> dict[str, Verdict]:
     """Per requirement ID (every catalogued one): the worst verdict among its checks (module docstring)."""
     out: dict[str, list[Verdict]] = {rid: [] for rid in BY_ID}
     for r in results:
-        if r.verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED, Verdict.ERROR):
-            for rid in r.reqs:
-                out.setdefault(rid, []).append(r.verdict)
-            continue
-        for rid in r.reqs:
-            out.setdefault(rid, []).append(worst((d.verdict for d in r.diffs if d.charged == rid), Verdict.PASS))
-        for d in r.collateral:
-            out.setdefault(d.charged, []).append(d.verdict)
-    verdicts: dict[str, Verdict] = {}
-    for rid, vs in out.items():
-        ran = [v for v in vs if v not in (Verdict.UNSUPPORTED, Verdict.SKIPPED)]
-        verdicts[rid] = worst(ran) if ran else worst(vs, Verdict.NOT_COVERED)
-    return verdicts
+        for rid, v in contributions(r):
+            out.setdefault(rid, []).append(v)
+    return {rid: requirement_verdict(vs) for rid, vs in out.items()}
+
+
+def run_fails(verdicts: Iterable[Verdict], strict: bool = False) -> bool:
+    """Whether cases or requirements with these verdicts fail a run: any FAIL or ERROR (with ``strict``,
+    NON-STRICT too, as h2spec's strict mode)."""
+    bad = {Verdict.FAIL, Verdict.ERROR} | ({Verdict.NON_STRICT} if strict else set())
+    return any(v in bad for v in verdicts)
 
 
 @dataclass(frozen=True, slots=True)

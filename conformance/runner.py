@@ -46,6 +46,7 @@ from .results import (
     Verdict,
     case_verdict,
     requirement_verdicts,
+    run_fails,
 )
 
 T = TypeVar("T")
@@ -260,9 +261,7 @@ def exit_code(results: Iterable[CaseResult], strict: bool = False) -> int:
     strict mode), 1 otherwise (2, usage errors, is the CLI's). Cases and requirement table both count,
     so the two always agree with the exit code."""
     results = list(results)
-    bad = {Verdict.FAIL, Verdict.ERROR} | ({Verdict.NON_STRICT} if strict else set())
-    verdicts = [r.verdict for r in results] + list(requirement_verdicts(results).values())
-    return 1 if any(v in bad for v in verdicts) else 0
+    return 1 if run_fails([*(r.verdict for r in results), *requirement_verdicts(results).values()], strict) else 0
 
 
 def dump(results: Iterable[CaseResult]) -> str:

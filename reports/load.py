@@ -30,7 +30,15 @@ from typing import Any, BinaryIO
 
 from .. import __version__
 from ..conformance.findings import FindingsTally
-from ..conformance.results import CaseResult, RunFooter, RunHeader, Verdict, worst
+from ..conformance.results import (
+    CaseResult,
+    RunFooter,
+    RunHeader,
+    Verdict,
+    contributions,
+    requirement_verdict,
+    run_fails,
+)
 from ..reference.errors import SpliceCheckError
 from ..spec.requirements import BY_ID
 from .summary import FAILED, PASSED, SKIPPED, Counts, count
@@ -176,18 +184,12 @@ class Tally:
 
     def requirement_verdicts(self) -> dict[str, Verdict]:
         """As :func:`~splicecheck.conformance.results.requirement_verdicts` of all the cases counted."""
-        out: dict[str, Verdict] = {}
-        for rid, vs in self.values.items():
-            ran = [v for v in vs if v not in (Verdict.UNSUPPORTED, Verdict.SKIPPED)]
-            out[rid] = worst(ran) if ran else worst(vs, Verdict.NOT_COVERED)
-        return out
+        return {rid: requirement_verdict(vs) for rid, vs in self.values.items()}
 
     def exit_code(self, strict: bool = False) -> int:
         """As :func:`~splicecheck.conformance.runner.exit_code` of all the cases counted."""
-        bad = {Verdict.FAIL, Verdict.ERROR} | ({Verdict.NON_STRICT} if strict else set())
-        if any(self.by_verdict.get(v.value, 0) for v in bad):
-            return 1
-        return 1 if any(v in bad for v in self.requirement_verdicts().values()) else 0
+        cases = [Verdict(v) for v, n in self.by_verdict.items() if n]
+        return 1 if run_fails([*cases, *self.requirement_verdicts().values()], strict) else 0
 
 
 def run_counts(run: Run) -> Counts:
@@ -202,14 +204,6 @@ def run_counts(run: Run) -> Counts:
         return sum(by.get(v.value, 0) for v in vs)
 
     return Counts(total(PASSED), total(FAILED), total(SKIPPED), by[Verdict.NON_STRICT.value], by)
-
-
-def contributions(result: CaseResult) -> list[tuple[str, Verdict]]:
-    """The (requirement, verdict) pairs ``result`` adds to :func:`requirement_verdicts`' grading."""
-    if result.verdict in (Verdict.UNSUPPORTED, Verdict.SKIPPED, Verdict.ERROR):
-        return [(rid, result.verdict) for rid in result.reqs]
-    out = [(rid, worst((d.verdict for d in result.diffs if d.charged == rid), Verdict.PASS)) for rid in result.reqs]
-    return out + [(d.charged, d.verdict) for d in result.collateral]
 
 
 #: verdicts of the cases a bounded reading keeps (up to its cap) before the others
