@@ -141,7 +141,7 @@ class _ShrinkBudgetSpent(KeyboardInterrupt):
 
 
 @dataclass(slots=True)
-class Tally:
+class SearchTally:
     """What one search saw, filled in by the test body. After the search ``failure`` is the last
     failing run: Hypothesis' final replay of its minimal example, or, when the shrink budget ran out,
     the smallest failing candidate so far (each one the shrinker accepts is smaller than the last)."""
@@ -200,7 +200,7 @@ class Tally:
         return _Aborted()
 
 
-def run_search(test: Callable[[], None], tally: Tally) -> Tally:
+def run_search(test: Callable[[], None], tally: SearchTally) -> SearchTally:
     """Run a prepared Hypothesis test; sort its outcome into the tally. Harness errors are re-raised
     (the runner grades them ERROR or UNSUPPORTED), counterexamples are not."""
     try:
@@ -226,9 +226,9 @@ def example_case(case: Case, example: Example) -> Case:
 
 
 def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,
-           budget: Budget) -> Tally:
+           budget: Budget) -> SearchTally:
     """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``."""
-    tally = Tally(budget.shrink_runs)
+    tally = SearchTally(budget.shrink_runs)
     reqs = list(case.reqs)
 
     def check(example: Example) -> None:
@@ -249,7 +249,7 @@ def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], s
     return run_search(test, tally)
 
 
-def conclude(case: Case, adapter: Adapter, tally: Tally, seed_: int, budget_size: int, started: float,
+def conclude(case: Case, adapter: Adapter, tally: SearchTally, seed_: int, budget_size: int, started: float,
              unit: str = "example") -> CaseResult:
     """The case's result: the minimal counterexample's checks and steps, or a PASS with the search's
     size (and the first passing example with collateral differences as evidence)."""

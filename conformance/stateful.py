@@ -62,7 +62,7 @@ from .contract import Adapter, Feature, Observation, Scenario, Session, open_uns
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
 from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
-from .properties import Budget, Tally, conclude, fresh_seed, hypothesis_settings, run_search
+from .properties import Budget, SearchTally, conclude, fresh_seed, hypothesis_settings, run_search
 from .results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed
 from .strategies import scenarios
@@ -125,7 +125,7 @@ class SpliceAgreement(RuleBasedStateMachine):
     attributes (a fresh subclass per search) and an ``@initialize`` rule that opens ``self.session``."""
 
     adapter: ClassVar[Adapter]
-    tally: ClassVar[Tally]
+    tally: ClassVar[SearchTally]
     reqs: ClassVar[list[str]]
     last: ClassVar[list[Program]]  # the latest program (after the search: the minimal failing one)
 
@@ -554,11 +554,11 @@ class LifecycleAgreement(SpliceAgreement):
 
 
 def search_machine(adapter: Adapter, case: Case, machine: type[SpliceAgreement], seed_: int,
-                   budget: Budget) -> tuple[Tally, Program | None]:
+                   budget: Budget) -> tuple[SearchTally, Program | None]:
     """Run ``machine`` against ``adapter``; the tally and the last program run (the minimal failing
     one if the search failed)."""
     last: list[Program] = []
-    tally = Tally(budget.shrink_runs)
+    tally = SearchTally(budget.shrink_runs)
     cls = type(machine.__name__, (machine,), {"adapter": adapter, "tally": tally, "reqs": list(case.reqs),
                                               "last": last})
     seed(seed_)(cls)

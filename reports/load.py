@@ -78,7 +78,7 @@ class Run:
     warnings: list[str] = field(default_factory=list)
     path: Path | None = None
     omitted: int = 0  # cases a bounded reading counted but did not keep (load_run's keep)
-    tally: Tally | None = None  # every case counted, when some were omitted
+    tally: RunTally | None = None  # every case counted, when some were omitted
 
     @property
     def partial(self) -> bool:
@@ -150,7 +150,7 @@ def _newer_version(text: object) -> bool:
     return theirs is not None and ours is not None and theirs > ours
 
 
-class Tally:
+class RunTally:
     """What every case of a run adds up to, counted while the cases stream by (memory bounded by the
     catalogue, not by the number of cases): cases by verdict, cases and collateral cases per requirement,
     and the set of verdicts each requirement's checks got — enough for :func:`requirement_verdicts`,
@@ -255,7 +255,7 @@ def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) ->
                             f"this {__version__}: fields it added are ignored")
     # a case record -> its first line (a repeated one is a duplicate); keyed by a digest, not the record
     seen: dict[bytes, int] = {}
-    tally = Tally()
+    tally = RunTally()
     kept_attention = kept_other = 0
     for raw, cut in it:
         n += 1

@@ -44,7 +44,7 @@ from .conformance.runner import JsonlSink
 from .conformance.trace.capture import TraceError
 from .conformance.trace.engine import TraceConfig, TraceEngine, capture_details
 from .conformance.trace.params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
-from .reports.load import Tally, load_run
+from .reports.load import RunTally, load_run
 from .reports.render import render_all, safe_name
 from .reports.terminal import TerminalReporter
 
@@ -131,7 +131,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     sink: TraceSink | None = None
     dump = ParamsDump(args.dump_params) if args.dump_params is not None else None
 
-    tally = Tally()  # what the exit code needs, counted as the results stream by: none is kept here
+    tally = RunTally()  # what the exit code needs, counted as the results stream by: none is kept here
 
     def on_result(result: CaseResult) -> None:
         assert sink is not None

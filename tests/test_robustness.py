@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from splicecheck.conformance import interrupts
-from splicecheck.conformance.properties import Tally, run_search
+from splicecheck.conformance.properties import SearchTally, run_search
 from splicecheck.reports.load import load_run
 
 from splicecheck import cli
@@ -59,14 +59,14 @@ def test_a_signal_inside_a_hypothesis_search_stops_it_instead_of_failing_an_exam
 
     try:
         with pytest.raises(interrupts.SignalExit) as info:
-            run_search(check, Tally(10))
+            run_search(check, SearchTally(10))
     finally:
         interrupts.clear()
     assert info.value.code == 143 and len(seen) == 3  # not replayed, not shrunk, not "flaky"
 
 
 def test_a_signal_swallowed_in_a_gc_callback_stops_the_search_at_the_next_example() -> None:
-    tally = Tally(10)
+    tally = SearchTally(10)
     seen: list[int] = []
 
     @settings(max_examples=50, database=None, deadline=None)

@@ -15,7 +15,7 @@ import reports_fixtures as fx
 from splicecheck.conformance.results import CaseResult, requirement_verdicts
 from splicecheck.conformance.runner import exit_code
 from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
-from splicecheck.reports.load import Run, Tally, load_run, run_counts
+from splicecheck.reports.load import Run, RunTally, load_run, run_counts
 from splicecheck.reports.summary import count
 from splicecheck.reports.terminal import render_listing
 from trace_synth import ConnPlan, default_scenario, synth_pair
@@ -61,7 +61,7 @@ def test_bounded_reading_of_a_small_run_is_the_whole_run(tmp_path: Path) -> None
 def test_tally_exit_code_matches_the_runner(tmp_path: Path) -> None:
     results = fx.results()
     for subset in (results[:1], results[:3], results[4:5], results[5:7], results):
-        t = Tally()
+        t = RunTally()
         for r in subset:
             t.add(r)
         assert t.requirement_verdicts() == requirement_verdicts(subset)

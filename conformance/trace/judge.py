@@ -59,7 +59,7 @@ from ..diff import diff_step, geometry, observation, summary
 from ..results import CaseResult, FieldDiff, StepRecord
 from .fast import SEQ_ACK_OFF, FastTransform, fast_equal, output_key, seg_key
 from .shortcuts import FastShared, model_shape, primary_req
-from .tally import Tally
+from .tally import ConnectionTally
 
 _DIRS = (Direction.C2S, Direction.S2C)
 
@@ -148,7 +148,7 @@ def _is_expected(e: Pending, ip: bytes) -> bool:
     return bool(segs) and encode(segs[0]) == ip
 
 
-class Judge(Tally):
+class Judge(ConnectionTally):
     """One spliced connection's checks (module docstring)."""
 
     def __init__(self, case_id: str, state: SpliceState, *, judged: tuple[bool, bool] = (True, True),

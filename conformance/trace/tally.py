@@ -1,7 +1,7 @@
 """What one judged connection of a trace adds up to: counts, checked fields, the requirements its checks
 bore on, its differences and evidence steps (capped: the first of every requirement is always kept, so
 requirement verdicts are exact), and the :class:`~splicecheck.conformance.results.CaseResult` made of
-them. :class:`~splicecheck.conformance.trace.judge.Judge` is a :class:`Tally` that does the pairing and
+them. :class:`~splicecheck.conformance.trace.judge.Judge` is a :class:`ConnectionTally` that does the pairing and
 judging."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Counts:
     unknown_params: int = 0  # segments of a direction whose parameters could not be inferred
 
 
-class Tally:
+class ConnectionTally:
     """One connection's record of checks; see the module docstring."""
 
     def __init__(self, case_id: str, shared: FastShared, *, repro: str = "", description: str = "",
