@@ -1,28 +1,32 @@
-"""Findings: a run's departures grouped by root cause, so a reader sees a few causes, not hundreds of fields.
+"""Findings: a run's departures grouped by behaviour, so a reader sees a few causes, not hundreds of fields.
 
-A *finding* is a deterministic signature taken from the aligned packets of the cases that show it:
+A *finding* is a deterministic signature taken from the aligned packets of the cases that show it. One
+behaviour makes one finding: what follows from it makes none of its own, and the leg it shows on, the
+requirement a field evidences and the case that saw it are where it shows, not what it is (a finding lists
+its legs and requirements apart from its signature). Per step of a case:
 
-* **dropped** — a packet the model emits and the IUT does not: the leg and the flags of the expected packet;
-* **extra** — a packet the IUT emits and the model does not: the leg and its flags (or its ICMP type);
-* **replaced** — a packet emitted in place of the expected one with other control flags (SYN, FIN, RST):
-  the leg, both flag sets and the requirement of the flags; every other field of that packet belongs to this finding;
-* **field** — a field family of one relayed packet (``seq``, ``ack``, ``window``, ``options kind 8``,
-  ``tcp checksum``, ``ttl``, ...), the requirement its first field evidences, the control flags (SYN, FIN,
-  RST) of the expected packet and how the actual value relates to the expected one: ``unchanged`` (equals
-  the input packet's value: passed through), ``at splice_iss`` (the out leg's base), ``offset`` (off by a
-  constant; the constant is kept only when the same in every occurrence, otherwise "a varying amount"),
-  ``zeroed``, ``added``/``removed`` (an option present on one side only), ``violated`` (a property such as
-  "checksum valid" that does not hold) or ``other``.
+* **the IUT reacted otherwise** (its packets, aligned on their flags with ``difflib``, are one too many,
+  one too few, or one carries other control flags): the whole step, both legs, is one occurrence, signed by
+  its most telling part — an **extra** packet (its SYN/FIN/RST/ACK flags, or its ICMP type), else a packet
+  **replaced** by one of other control flags (both flag sets), else a **dropped** one (its flags, and
+  whether the input arrived with a bad checksum: dropping a corrupt segment is another behaviour);
+* **a trim not made** (``untrimmed``): a packet carrying more data than the model's, or keeping the input's
+  SYN/FIN where the model removed it below ``splice_irs``; its sequence number, urgent pointer, flags and IP
+  length moved with the data and belong to it;
+* otherwise, per packet, each **field family** that differs (``seq``, ``ack``, ``window``, ``options kind
+  8``, ``tcp.checksum``, ``ip.ttl``, ...) with how the actual value relates to the expected one:
+  ``unchanged`` (the input's value: passed through), ``at splice_iss`` (the out leg's base), ``offset`` (a
+  constant, kept when the same everywhere), ``zeroed``, ``added``/``removed`` (an option on one side only),
+  ``violated`` (a property such as "checksum valid"), ``not clipped`` (a SACK block below the base kept) or
+  ``other``. An option family keeps the rule it broke (the requirement: stripping, clipping, mapping) and a
+  Timestamps field its name (TSval, TSecr); a SYN or RST keeps its control flag (receivers judge them apart,
+  RFC 9293 3.10.7); an invalid TCP checksum keeps which options the IUT rewrote and the parity of their
+  offset (an RFC 1624 update of a 32-bit field assumed word-aligned is wrong at an odd offset).
 
-Packets are aligned per step and leg on their flags (``difflib``): when the counts differ, the packets
-left over are dropped or extra, and every field difference on that leg in that step belongs to the
-dropped/extra finding (the pairing the diff engine made is then not one packet to its own). A difference
-marked ``consequence_of`` (after the case's first divergence) belongs to the finding of that divergence
-and makes none of its own. Several fields of one family in one packet (``tcp.window`` and ``tcp.window
-believed <= real``; the TS option's value, the list of option kinds and the layout) make one occurrence.
-
-A finding's ID is a short hash of its signature, stable across runs and machines; its title is generated
-from the signature in plain language. Only what is in results files is used, so a re-rendered run gives
+A difference marked ``consequence_of`` (after the case's first divergence) belongs to the finding of that
+divergence and makes none of its own. A finding's ID is a short hash of its signature, stable across runs,
+machines and IUTs; its title is generated from the signature, its legs and its lead requirement (the one
+most of its occurrences were taken from). Only what is in results files is used, so a re-rendered run gives
 the same findings.
 """
 
@@ -36,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..reference.checksum import ipv4_header_checksum, tcp_checksum
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment
 from ..reference.icmp import parse_icmp
@@ -67,12 +72,15 @@ class Finding:
     repro: str = ""  # its reproduction line
     constant: int | None = None  # for an offset: the constant, when the same everywhere
     occurrences: int = 0
+    legs: list[str] = field(default_factory=list)  # where it shows: to_client, to_server (not in the signature)
+    lead_req: str = ""  # the requirement most of its occurrences were taken from (named in the title)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "signature": self.signature, "level": self.level,
                 "verdict": self.verdict, "reqs": list(self.reqs), "consequence_reqs": list(self.consequence_reqs),
                 "cases": list(self.cases), "smallest": self.smallest, "repro": self.repro,
-                "constant": self.constant, "occurrences": self.occurrences}
+                "constant": self.constant, "occurrences": self.occurrences, "legs": list(self.legs),
+                "lead_req": self.lead_req}
 
 
 def finding_id(signature: dict[str, Any]) -> str:
@@ -208,73 +216,239 @@ class _Occurrence:
     reqs: list[str]
     constant: int | None = None
     has_constant: bool = False
+    leg: str = ""  # where it shows (to_client, to_server; "" for per-case fields): not part of the signature
+    lead_req: str = ""  # the requirement of the difference the signature was taken from
+
+
+#: letters of a packet's flags that say what a stack does with it (SYN, FIN, RST, and whether it acknowledges)
+_KEPT_FLAGS = "SFRA"
+
+
+def _norm_flags(label: str) -> str:
+    """A packet label reduced to the flags that decide how a stack treats it: ``SAU`` -> ``SA``, ``PA`` -> ``A``;
+    ICMP and malformed labels, and a packet with none of those flags (``P``), stay as they are."""
+    if label.startswith(("ICMP", "malformed")):
+        return label
+    return "".join(ch for ch in label if ch in _KEPT_FLAGS) or label
+
+
+#: fields that follow from a packet's payload: a packet relayed with other data (not trimmed, say) has its
+#: sequence number, urgent pointer, URG/PSH flags and IP length moved with it, so they make no finding of their own
+_FOLLOW_PAYLOAD = {"tcp.seq", "tcp.urgent", "flags", "ip.total length", "ip.len", "ip.plen", "ip.checksum"}
+
+
+def _tcp_options(hexed: str | None) -> list[tuple[int, int, bytes]]:
+    """The TCP options of a raw IPv4/IPv6 packet as (kind, offset in the TCP header, bytes); [] if unreadable."""
+    if not hexed:
+        return []
+    try:
+        raw = bytes.fromhex(hexed)
+        ver = raw[0] >> 4
+        ip_len = (raw[0] & 0x0F) * 4 if ver == 4 else 40 if ver == 6 else None
+        if ip_len is None:
+            return []
+        tcp = raw[ip_len:]
+        doff = (tcp[12] >> 4) * 4
+    except (ValueError, IndexError):
+        return []
+    out: list[tuple[int, int, bytes]] = []
+    k = 20
+    while k < min(doff, len(tcp)):
+        kind = tcp[k]
+        if kind == 0:
+            break
+        if kind == 1:
+            k += 1
+            continue
+        if k + 1 >= len(tcp) or tcp[k + 1] < 2:
+            break
+        out.append((kind, k, bytes(tcp[k:k + tcp[k + 1]])))
+        k += tcp[k + 1]
+    return out
+
+
+def rewritten_options(input_hex: str | None, actual_hex: str | None) -> list[str]:
+    """The options the IUT rewrote (present in its packet with other bytes than the same instance of that
+    kind in the input), each as ``kind K at an odd/even offset`` (its offset in the TCP header).
+
+    RFC 1071's sum is over 16-bit words: an incremental update (RFC 1624) of a 32-bit field written as if it
+    were aligned on a word is wrong when the field sits at an odd offset, so the parity is what tells one
+    checksum defect from another."""
+    seen: dict[int, int] = {}
+    inp: dict[tuple[int, int], bytes] = {}
+    for kind, _off, data in _tcp_options(input_hex):
+        inp[(kind, seen.get(kind, 0))] = data
+        seen[kind] = seen.get(kind, 0) + 1
+    seen.clear()
+    out: list[str] = []
+    for kind, off, data in _tcp_options(actual_hex):
+        n = seen.get(kind, 0)
+        seen[kind] = n + 1
+        before = inp.get((kind, n))
+        if before is not None and before != data:
+            label = f"kind {kind} at an {'odd' if off % 2 else 'even'} offset"
+            if label not in out:
+                out.append(label)
+    return sorted(out)
+
+
+def _payload_relation(d: FieldDiff) -> str:
+    """``longer`` when the IUT's packet carries more data than the model's (bytes the model trims were kept),
+    ``shorter`` when less, ``other`` when as long but different."""
+    def size(v: object) -> int | None:
+        m = re.match(r"^(\d+) bytes", str(v))
+        return int(m.group(1)) if m else (v if isinstance(v, int) and not isinstance(v, bool) else None)
+
+    e, a = size(d.expected), size(d.actual)
+    if e is None or a is None or e == a:
+        return "other"
+    return "longer" if a > e else "shorter"
+
+
+def input_corrupt(hexed: str | None) -> str:
+    """``bad IP checksum`` / ``bad TCP checksum`` when the input packet arrived corrupt, else ``""``: a
+    dropped corrupt segment is another behaviour than a dropped intact one."""
+    if not hexed:
+        return ""
+    try:
+        raw = bytes.fromhex(hexed)
+        if raw[0] >> 4 == 4:
+            ihl = (raw[0] & 0x0F) * 4
+            if ipv4_header_checksum(raw[:ihl]) != int.from_bytes(raw[10:12], "big"):
+                return "bad checksum"
+            total = int.from_bytes(raw[2:4], "big")
+            src, dst, tcp = raw[12:16], raw[16:20], raw[ihl:total]
+        elif raw[0] >> 4 == 6 and raw[6] == 6:
+            src, dst, tcp = raw[8:24], raw[24:40], raw[40:40 + int.from_bytes(raw[4:6], "big")]
+        else:
+            return ""
+        if len(tcp) >= 20 and tcp_checksum(src, dst, tcp) != int.from_bytes(tcp[16:18], "big"):
+            return "bad checksum"
+    except (ValueError, IndexError):
+        return ""
+    return ""
+
+
+def _kept_control(d: FieldDiff, input_hex: str | None) -> bool:
+    """Whether a packet of other control flags is the input's own flags where the model removed a SYN or FIN
+    (the model trimmed them off as below ``splice_irs``): not another reaction, a trim not made."""
+    exp, act = set(_control_bits(d.expected)), set(_control_bits(d.actual))
+    inp = set(_control(input_hex)) if input_hex else set()
+    return exp < act and act <= inp and not (act - exp) - {"S", "F"}
+
+
+def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _Occurrence | None:
+    """One occurrence for a step in which the IUT emitted other packets than the model (one too many, one too
+    few, or one with other control flags): the IUT reacted otherwise to that input, and every difference of
+    the step, on both legs, belongs to that reaction. Its signature is the reaction's most telling part: an
+    extra packet (the IUT did something of its own), else a packet of other control flags, else a dropped one."""
+    rec = r.steps[step] if 0 <= step < len(r.steps) else None
+    here = [d for d in first_hand if d.step == step]
+    extra: list[tuple[str, str]] = []
+    dropped: list[tuple[str, str]] = []
+    replaced: list[tuple[str, FieldDiff]] = []
+    for d in here:
+        m = re.match(r"^(to_client|to_server)\.count$", d.field)
+        if m and rec is not None:
+            leg = m.group(1)
+            exp = rec.expected_to_client if leg == "to_client" else rec.expected_to_server
+            act = rec.actual_to_client if leg == "to_client" else rec.actual_to_server
+            el, al = [packet_label(x) for x in exp], [packet_label(x) for x in act]
+            sm = difflib.SequenceMatcher(a=el, b=al, autojunk=False)
+            matched_e = {i for blk in sm.get_matching_blocks() for i in range(blk.a, blk.a + blk.size)}
+            matched_a = {j for blk in sm.get_matching_blocks() for j in range(blk.b, blk.b + blk.size)}
+            dropped += [(leg, _norm_flags(lab)) for i, lab in enumerate(el) if i not in matched_e]
+            extra += [(leg, _norm_flags(lab)) for j, lab in enumerate(al) if j not in matched_a]
+            continue
+        m = _INDEXED.match(d.field)
+        if m and m.group(3) == "tcp.flags" and _control_bits(d.expected) != _control_bits(d.actual) \
+                and not _kept_control(d, rec.input if rec is not None else None):
+            replaced.append((m.group(1), d))
+    reqs = sorted({d.req for d in here})
+    if extra:
+        leg, flags = extra[0]
+        return _Occurrence({"kind": "extra", "flags": flags}, reqs, leg=leg, lead_req=reqs[0] if reqs else "")
+    if replaced:
+        leg, d = replaced[0]
+        sig = {"kind": "replaced", "expected": _norm_flags(str(d.expected)), "actual": _norm_flags(str(d.actual))}
+        return _Occurrence(sig, reqs, leg=leg, lead_req=d.req)
+    if dropped:
+        leg, flags = dropped[0]
+        lead = next((d.req for d in here if d.field == f"{leg}.count"), reqs[0] if reqs else "")
+        sig = {"kind": "dropped", "flags": flags}
+        corrupt = input_corrupt(rec.input if rec is not None else None)
+        if corrupt:
+            sig["input"] = corrupt
+        return _Occurrence(sig, reqs, leg=leg, lead_req=lead)
+    return None
 
 
 def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
-    """The first-hand occurrences of ``r`` and the requirements of its consequences (folded into the
-    finding of its first divergence: the first occurrence of the first divergent step)."""
+    """The first-hand occurrences of ``r`` (module docstring) and the requirements of its consequences (folded
+    into the finding of its first divergence: the first occurrence of the first divergent step)."""
     bad = [d for d in r.diffs if not d.ok]
     first_hand = [d for d in bad if d.consequence_of is None]
     consequences = sorted({d.req for d in bad if d.consequence_of is not None})
     occ: list[_Occurrence] = []
-    done: set[tuple[int, str]] = set()  # (step, leg) whose fields belong to a dropped/extra finding
+    diverged: set[int] = set()
+    for step in sorted({d.step for d in first_hand}):
+        o = _step_divergence(r, step, first_hand)
+        if o is not None:
+            occ.append(o)
+            diverged.add(step)
+    groups: dict[tuple[int, str, int], dict[str, list[tuple[str, FieldDiff]]]] = {}
     for d in first_hand:
-        m = re.match(r"^(to_client|to_server)\.count$", d.field)
-        if not m or d.step >= len(r.steps):
+        if d.step in diverged:
             continue
-        leg = m.group(1)
-        count_rec = r.steps[d.step]
-        exp = count_rec.expected_to_client if leg == "to_client" else count_rec.expected_to_server
-        act = count_rec.actual_to_client if leg == "to_client" else count_rec.actual_to_server
-        el, al = [packet_label(x) for x in exp], [packet_label(x) for x in act]
-        sm = difflib.SequenceMatcher(a=el, b=al, autojunk=False)
-        matched_e = {i for blk in sm.get_matching_blocks() for i in range(blk.a, blk.a + blk.size)}
-        matched_a = {j for blk in sm.get_matching_blocks() for j in range(blk.b, blk.b + blk.size)}
-        leg_reqs = sorted({x.req for x in first_hand if x.step == d.step and x.field.startswith(leg)})
-        for i, lab in enumerate(el):
-            if i not in matched_e:
-                occ.append(_Occurrence({"kind": "dropped", "leg": leg, "flags": lab}, leg_reqs))
-        for j, lab in enumerate(al):
-            if j not in matched_a:
-                occ.append(_Occurrence({"kind": "extra", "leg": leg, "flags": lab}, leg_reqs))
-        done.add((d.step, leg))
-    groups: dict[tuple[int, str, int, str], list[tuple[str, FieldDiff]]] = {}
-    for d in first_hand:
         m = _INDEXED.match(d.field)
         if m:
             leg, pkt, name = m.group(1), int(m.group(2)), m.group(3)
+            fam = _family(name, d)
         else:  # per-step or per-case fields (state.*, stage, a refusal, ...)
             leg, pkt, name = "", d.packet, d.field
-            if re.match(r"^(to_client|to_server)\.count$", d.field):
-                continue
-        if (d.step, leg) in done:
-            continue
-        fam = _family(name, d) if m else re.sub(r"\d+", "N", name)
-        groups.setdefault((d.step, leg, pkt, fam), []).append((name, d))
-    replaced: dict[tuple[int, str, int], FieldDiff] = {}
-    for (step, leg, pkt, fam), items in groups.items():
-        for name, d in items:
-            if fam == "flags" and name == "tcp.flags" and _control_bits(d.expected) != _control_bits(d.actual):
-                replaced[(step, leg, pkt)] = d
-    for (step, leg, pkt), d in replaced.items():
-        reqs = sorted({x.req for (s2, l2, p2, _f), items in groups.items() if (s2, l2, p2) == (step, leg, pkt)
-                       for _n, x in items})
-        occ.append(_Occurrence({"kind": "replaced", "leg": leg, "expected": str(d.expected),
-                                "actual": str(d.actual), "req": d.req}, reqs))
-    for (step, leg, pkt, fam), items in groups.items():
-        if (step, leg, pkt) in replaced:
-            continue  # a packet of other control flags: its fields belong to that finding
-        name, lead = items[0]
+            fam = re.sub(r"\d+", "N", name)
+        groups.setdefault((d.step, leg, pkt), {}).setdefault(fam, []).append((name, d))
+    for (step, leg, pkt), fams in groups.items():
         rec = r.steps[step] if 0 <= step < len(r.steps) else None
+        kept = [d for _n, d in fams.get("flags", []) if _n == "tcp.flags" and _control_bits(d.expected)
+                != _control_bits(d.actual) and _kept_control(d, rec.input if rec is not None else None)]
+        longer = any(n == "payload" and _payload_relation(d) == "longer" for n, d in fams.get("payload", []))
+        if kept or longer:  # a trim not made: the payload, the SYN/FIN and what moves with them are one
+            items = [x for fam in ({"payload"} | _FOLLOW_PAYLOAD) & set(fams) for x in fams.pop(fam)]
+            lead = next((d for n, d in items if n == "payload"), items[0][1])
+            occ.append(_Occurrence({"kind": "untrimmed"}, sorted({d.req for _n, d in items}), leg=leg,
+                                   lead_req=lead.req))
+        elif "payload" in fams:  # the fields that move with the payload belong to its occurrence
+            for fam in _FOLLOW_PAYLOAD & set(fams):
+                fams["payload"].extend(fams.pop(fam))
         step_input = _decode(rec.input) if rec is not None and rec.input else None
         exp_pkts = (rec.expected_to_client if leg == "to_client" else rec.expected_to_server) if rec else []
+        act_pkts = (rec.actual_to_client if leg == "to_client" else rec.actual_to_server) if rec else []
         control = _control(exp_pkts[pkt]) if 0 <= pkt < len(exp_pkts) else ""
         base = r.geometry[step].splice_iss if len(r.geometry) == len(r.steps) and rec is not None else None
-        rel, const = relation(lead, name, step_input, base)
-        sig: dict[str, Any] = {"kind": "field", "leg": leg, "family": fam, "req": lead.req, "relation": rel}
-        if control:
-            sig["control"] = control
-        occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset"))
+        for fam, items in fams.items():
+            name, lead = items[0]
+            if fam == "payload":
+                lead = next((d for n, d in items if n == "payload"), lead)
+                rel, const = _payload_relation(lead), None
+            else:
+                rel, const = relation(lead, name, step_input, base)
+            sig: dict[str, Any] = {"kind": "field", "family": fam, "relation": rel}
+            if fam.startswith("options kind"):
+                # which rule the option broke (stripping, clipping, mapping) tells behaviours apart
+                sig["req"] = lead.req
+                if lead.req.endswith("-CLIP") and rel in ("added", "other"):
+                    sig["relation"] = "not clipped"
+                if name.startswith("tcp.options.TS."):
+                    sig["field"] = name.rsplit(".", 1)[1]
+            if not leg and fam == name:
+                sig["req"] = lead.req  # a per-case field: the requirement says what it is about
+            if fam == "tcp.checksum" and rel == "violated":
+                act = act_pkts[pkt] if 0 <= pkt < len(act_pkts) else None
+                sig["rewritten"] = rewritten_options(rec.input if rec is not None else None, act)
+            if set(control) & {"S", "R"}:  # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7)
+                sig["control"] = "".join(ch for ch in control if ch in "SR")
+            occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req))
     return occ, consequences
 
 
@@ -300,6 +474,7 @@ class FindingsTally:
         self._by_id: dict[str, Finding] = {}
         self._consts: dict[str, set[int]] = {}
         self._steps_of: dict[str, dict[str, tuple[int, str]]] = {}
+        self._leads: dict[str, dict[str, int]] = {}
 
     def add(self, r: CaseResult) -> None:
         if r.verdict in (Verdict.ERROR, Verdict.SKIPPED, Verdict.UNSUPPORTED):
@@ -307,7 +482,8 @@ class FindingsTally:
         occ, consequences = case_occurrences(r)
         if not occ and r.verdict in (Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO):
             primary = r.reqs[0] if r.reqs else "?"
-            occ = [_Occurrence({"kind": "verdict", "req": primary, "verdict": r.verdict.value}, [primary])]
+            occ = [_Occurrence({"kind": "verdict", "req": primary, "verdict": r.verdict.value}, [primary],
+                               lead_req=primary)]
         for k, o in enumerate(occ):
             fid = finding_id(o.signature)
             f = self._by_id.get(fid)
@@ -319,6 +495,11 @@ class FindingsTally:
             if o.has_constant and o.constant is not None:
                 self._consts.setdefault(fid, set()).add(o.constant)
             f.occurrences += 1
+            if o.leg and o.leg not in f.legs:
+                f.legs = sorted([*f.legs, o.leg])
+            if o.lead_req:
+                leads = self._leads.setdefault(fid, {})
+                leads[o.lead_req] = leads.get(o.lead_req, 0) + 1
             if r.case not in f.cases:
                 f.cases.append(r.case)
                 self._steps_of.setdefault(fid, {})[r.case] = (len(r.steps), r.repro)
@@ -335,7 +516,10 @@ class FindingsTally:
             steps = self._steps_of[f.id]
             smallest = min(f.cases, key=lambda c: (steps[c][0], c))
             f.smallest, f.repro = smallest, steps[smallest][1]
-            f.title = title(f.signature, f.reqs, f.constant)
+            order = {rid: k for k, rid in enumerate(BY_ID)}
+            leads = self._leads.get(f.id, {})
+            f.lead_req = min(leads, key=lambda q: (-leads[q], order.get(q, len(order)), q)) if leads else ""
+            f.title = title(f.signature, [f.lead_req] if f.lead_req else f.reqs, f.constant, f.legs)
         rank = {"FAIL": 0, "NON-STRICT": 1, "INFO": 2, "": 3}
         out.sort(key=lambda f: (rank.get(f.verdict, 3), -len(f.cases), f.id))
         return out
@@ -388,33 +572,65 @@ def _req_text(reqs: Sequence[str]) -> str:
     return f" ({reqs[0]}: {text})" if text else f" ({reqs[0]})"
 
 
-def title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None) -> str:
-    """A plain-language title generated from the signature (module docstring) and the requirement text."""
+def _where(legs: Sequence[str], to: bool) -> str:
+    """``to the client`` / ``towards the server`` / ``in both directions`` / ``""``."""
+    names = [_LEG[g] for g in legs if g in _LEG]
+    if len(names) == 1:
+        return f"{'to' if to else 'towards'} the {names[0]}"
+    return "in both directions" if names else ""
+
+
+def title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs: Sequence[str] = ()) -> str:
+    """A plain-language title generated from the signature (module docstring), the legs it shows on and the
+    text of its lead requirement (``reqs[0]``)."""
+    return re.sub(r" {2,}", " ", _title(sig, reqs, constant, legs))
+
+
+def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs: Sequence[str]) -> str:
     kind = sig.get("kind")
     if kind == "verdict":
         return f"{sig['req']} departed from without a differing field ({sig['verdict']})"
-    leg = _LEG.get(str(sig.get("leg", "")), "")
+    if not legs and sig.get("leg"):  # a signature of an older version kept its leg
+        legs = [str(sig["leg"])]
+    to, towards = _where(legs, True), _where(legs, False)
     if kind in ("dropped", "extra"):
         flags = str(sig.get("flags", ""))
         pkt = flags if flags.startswith(("ICMP", "malformed")) else f"{_flag_words(flags)} segment"
         if kind == "dropped":
-            return f"{pkt} to the {leg} not relayed (the model emits it){_req_text(reqs)}"
-        return f"extra {pkt} sent to the {leg} (the model emits none){_req_text(reqs)}"
+            pkt = f"{pkt} that arrived with a {sig['input']}" if sig.get("input") else pkt
+            return f"{pkt} not relayed {to} (the model relays it){_req_text(reqs)}"
+        return f"extra {pkt} sent {to} (the model emits none){_req_text(reqs)}"
     if kind == "replaced":
-        return (f"{_flag_words(str(sig['actual']))} segment sent to the {leg} in place of the "
-                f"{_flag_words(str(sig['expected']))} segment the model relays{_req_text([str(sig['req'])])}")
+        return (f"{_flag_words(str(sig['actual']))} segment sent {to} in place of the "
+                f"{_flag_words(str(sig['expected']))} segment the model relays{_req_text(reqs)}")
+    if kind == "untrimmed":
+        return (f"sequence space the model trims (data, a SYN or FIN below splice_irs) relayed {towards}, "
+                f"not trimmed{_req_text(reqs)}")
     what, rel = _what(sig), sig.get("relation")
-    req_id = str(sig.get("req", ""))
+    req_id = str(sig.get("req", "")) or (reqs[0] if reqs else "")
     control = _flag_words(str(sig["control"])) if sig.get("control") else ""
     on = f"{control} " if control else ""
-    towards = f"towards the {leg}" if leg else ""
-    if str(sig.get("family", "")).startswith("options kind") and rel == "added":
+    fam = str(sig.get("family", ""))
+    if sig.get("field"):
+        what = f"{ {'tsval': 'TSval', 'tsecr': 'TSecr'}.get(str(sig['field']), str(sig['field']))} of the {what}"
+    if fam.startswith("options kind") and rel == "added":
         if req_id.endswith("-STRIP"):
             return f"{what} relayed {towards} to a leg that did not negotiate it{_req_text([req_id])}"
         return f"{what} added {towards} where the model has none{_req_text([req_id])}"
     if rel == "at splice_iss":
-        return (f"{on}{what} relayed {towards} at {_LEG_BASE.get(str(sig.get('leg')), '')}.splice_iss, "
+        bases = sorted({_LEG_BASE[g] for g in legs if g in _LEG_BASE}) or ["out"]
+        return (f"{on}{what} relayed {towards} at {'/'.join(bases)}.splice_iss, "
                 f"not at its place in the stream{_req_text([req_id])}")
+    if fam == "payload" and rel == "longer":
+        return f"{on}data the model trims relayed {towards} (payload not trimmed){_req_text([req_id])}"
+    if fam == "tcp.checksum" and rel == "violated":
+        rewritten = list(sig.get("rewritten") or [])
+        why = ""
+        if rewritten:
+            parts = [re.sub(r"kind (\d+)", lambda m: _KIND_NAMES.get(int(m.group(1)), f"option kind {m.group(1)}"), x)
+                     for x in rewritten]
+            why = f" when it rewrites the {' and the '.join(parts)}"
+        return f"{on}TCP checksum {towards} invalid{why}{_req_text([req_id])}"
     phrases = {
         "unchanged": "passed through unchanged (not mapped)",
         "zeroed": "zeroed",
@@ -422,9 +638,12 @@ def title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None) -> str
         "added": "present where the model has none",
         "violated": "invalid",
         "other": "differs",
+        "not clipped": "not clipped to the base (blocks below it kept)",
+        "longer": "longer than the model's",
+        "shorter": "shorter than the model's",
         "offset": (f"off by {constant:+d}" if constant is not None else "off by a varying amount"),
     }
-    return f"{on}{what} {towards} {phrases.get(str(rel), str(rel))}{_req_text([req_id])}".replace("  ", " ")
+    return f"{on}{what} {towards} {phrases.get(str(rel), str(rel))}{_req_text([req_id])}"
 
 
 def summary_lines(found: Sequence[Finding], limit: int | None = None) -> list[str]:

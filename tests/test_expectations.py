@@ -14,7 +14,7 @@ from splicecheck.conformance.results import CaseResult, Verdict
 from test_findings import _dropped_rst_case, _ttl_case, _window_case
 
 ROOT = Path(__file__).resolve().parent.parent
-RST_BUG = "F-31036ea00e"  # synproxy: a server RST relayed at C.splice_iss (expectations/synproxy.toml)
+RST_BUG = "F-9cd29203d1"  # synproxy: a server RST relayed at C.splice_iss (expectations/synproxy.toml)
 
 
 def _write(tmp_path: Path, body: str) -> Path:

@@ -1,0 +1,133 @@
+"""Findings are behaviours, not fields: what follows from one departure folds into it, and departures that are
+distinct (an option at an odd offset breaking the checksum, a doubly adjusted TSecr, a RST re-based) stay apart.
+Synthetic results built packet by packet, then the recorded runs of reports/published/."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from reports_fixtures import _hex, _out, _step
+from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
+from splicecheck.conformance import expectations as ex
+from splicecheck.conformance.findings import findings, rewritten_options
+from splicecheck.conformance.results import CaseResult, FieldDiff, StepRecord, Verdict, case_verdict
+from splicecheck.reference.segment import ACK, FIN, PSH, SYN, URG, NoOperation, Sack, Segment, Timestamps, WindowScale
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED = ROOT / "reports" / "published" / "linux-6.18.44"
+ST = state()
+
+
+def _case(name: str, reqs: list[str], diffs: list[FieldDiff], steps: list[StepRecord]) -> CaseResult:
+    return CaseResult(name, reqs, case_verdict(reqs, diffs), diffs=diffs, steps=steps, repro=f"run --case {name}")
+
+
+def _untrimmed_c2s(k: int) -> CaseResult:
+    """Data straddling the base relayed whole: seq, payload and the urgent pointer all differ."""
+    inp = seg(ST, seq=1000 - 4 - k, ack=70000, payload=b"0123456789", flags=ACK | URG | PSH, urgent=3)
+    exp = _out(PROXY_D, SERVER, 90000, 5000, b"456789"[k:], flags=ACK | PSH)
+    act = _out(PROXY_D, SERVER, 90000 - 4 - k, 5000, b"0123456789", flags=ACK | PSH | URG)
+    diffs = [FieldDiff(0, 0, "to_server[0].tcp.seq", 90000, 90000 - 4 - k, "TRIM-REST"),
+             FieldDiff(0, 0, "to_server[0].tcp.flags", "PA", "UPA", "URG-CLEAR"),
+             FieldDiff(0, 0, "to_server[0].tcp.urgent", 0, 3, "URG-CLEAR"),
+             FieldDiff(0, 0, "to_server[0].payload", f"{6 - k} bytes", "10 bytes", "TRIM-SOUND")]
+    return _case(f"TRIM/c2s-{k}", ["TRIM-REST"], diffs, [_step(inp, exp, act)])
+
+
+def _untrimmed_fin_s2c() -> CaseResult:
+    """A FIN wholly below the base relayed with its FIN (the model relays a pure ACK at the base)."""
+    inp = seg(ST, from_client=False, seq=100, ack=2000, flags=FIN | ACK)
+    exp = _out(PROXY_C, CLIENT, 7000, 3000)
+    act = _out(PROXY_C, CLIENT, 6990, 3000, flags=FIN | ACK)
+    diffs = [FieldDiff(0, 0, "to_client[0].tcp.seq", 7000, 6990, "TRIM-BELOW"),
+             FieldDiff(0, 0, "to_client[0].tcp.flags", "A", "FA", "TRIM-BELOW")]
+    return _case("TRIM/fin-below", ["TRIM-BELOW"], diffs, [_step(inp, exp, act, leg_in="server")])
+
+
+def test_a_trim_not_made_is_one_finding_whatever_moved_with_it() -> None:
+    found = findings([_untrimmed_c2s(0), _untrimmed_c2s(1), _untrimmed_fin_s2c()])
+    assert [f.signature for f in found] == [{"kind": "untrimmed"}]
+    f = found[0]
+    assert f.legs == ["to_client", "to_server"] and len(f.cases) == 3
+    assert {"TRIM-REST", "TRIM-SOUND", "URG-CLEAR", "TRIM-BELOW"} <= set(f.reqs)
+    assert "not trimmed" in f.title and "both directions" in f.title
+
+
+def test_a_step_the_iut_answers_otherwise_is_one_finding() -> None:
+    """A SYN answered with a SYN-ACK to the client and not relayed to the server: one reaction, led by the
+    packet the IUT made up."""
+    inp = seg(ST, seq=1000, ack=70000, flags=SYN | ACK)
+    exp = _out(PROXY_D, SERVER, 90000, 5000, flags=SYN | ACK)
+    synack = _out(PROXY_C, CLIENT, 5, 1001, flags=SYN | ACK)
+    rec = StepRecord("client", _hex(inp), expected_to_server=[_hex(exp)], actual_to_client=[_hex(synack)])
+    diffs = [FieldDiff(0, -1, "to_server.count", 1, 0, "SEQ-CTL"), FieldDiff(0, -1, "to_client.count", 0, 1, "SEQ-CTL")]
+    found = findings([_case("SEQ-CTL/syn", ["SEQ-CTL"], diffs, [rec])])
+    assert [f.signature for f in found] == [{"kind": "extra", "flags": "SA"}]
+    assert found[0].legs == ["to_client"]
+
+
+def _csum_case(name: str, options: list[object], ts_field: str = "tsecr") -> CaseResult:
+    """The IUT rewrites the last option of ``options`` (a TS or SACK) and leaves the checksum wrong."""
+    inp = seg(ST, seq=1000, ack=70000, options=options)  # type: ignore[arg-type]
+    last = options[-1]
+    new = (Timestamps(last.tsval, last.tsecr + 7) if isinstance(last, Timestamps)
+           else Sack(tuple((a + 7, b + 7) for a, b in last.blocks)))  # type: ignore[attr-defined]
+    opts = tuple([*options[:-1], new])
+    exp = Segment(_out(PROXY_D, SERVER, 90000, 5000).ip,
+                  dataclasses.replace(_out(PROXY_D, SERVER, 90000, 5000).tcp, options=inp.tcp.options), b"")
+    act = Segment(exp.ip, dataclasses.replace(exp.tcp, options=seg(ST, options=opts).tcp.options, checksum=0x1234),
+                  b"")  # type: ignore[arg-type]
+    diffs = [FieldDiff(0, 0, "to_server[0].tcp.checksum valid", True, False, "TCPCSUM-VALID")]
+    return _case(name, ["TCPCSUM-VALID"], diffs, [_step(inp, exp, act)])
+
+
+def test_checksum_defects_are_told_apart_by_the_rewritten_option_and_its_offset_parity() -> None:
+    odd_ts = _csum_case("CS/ts-after-ws", [WindowScale(7), Timestamps(1, 2)])  # TS at TCP offset 23
+    even_ts = _csum_case("CS/nop-nop-ts", [NoOperation(), NoOperation(), Timestamps(1, 2)])  # at 22
+    odd_sack = _csum_case("CS/sack-after-ws", [WindowScale(7), Sack(((100, 200),))])
+    for r, want in ((odd_ts, ["kind 8 at an odd offset"]), (even_ts, ["kind 8 at an even offset"]),
+                    (odd_sack, ["kind 5 at an odd offset"])):
+        assert rewritten_options(r.steps[0].input, r.steps[0].actual_to_server[0]) == want
+    found = findings([odd_ts, even_ts, odd_sack, _csum_case("CS/ts-after-ws-2", [WindowScale(2), Timestamps(5, 6)])])
+    assert len(found) == 3
+    by_case = {c: f for f in found for c in f.cases}
+    assert by_case["CS/ts-after-ws"] is by_case["CS/ts-after-ws-2"]
+    assert "Timestamps option at an odd offset" in by_case["CS/ts-after-ws"].title
+    assert "SACK option at an odd offset" in by_case["CS/sack-after-ws"].title
+
+
+def test_a_doubly_adjusted_tsecr_is_its_own_finding_beside_unstripped_timestamps() -> None:
+    inp = seg(ST, seq=1000, ack=70000, options=[NoOperation(), NoOperation(), Timestamps(10, 20)])
+    exp = _out(PROXY_D, SERVER, 90000, 5000)
+    offset = [FieldDiff(0, 0, "to_server[0].tcp.options.TS.tsecr", 20, 20 + 3000, "TS-ECR")]
+    added = [FieldDiff(0, 0, "to_server[0].tcp.options.TS", None, [10, 20], "TS-STRIP")]
+    found = findings([_case("HS/ack-tsecr", ["TS-ECR"], offset, [_step(inp, exp, exp)]),
+                      _case("HS/ack-tsecr-2", ["TS-ECR"], offset, [_step(inp, exp, exp)]),
+                      _case("TS-STRIP/x", ["TS-STRIP"], added, [_step(inp, exp, exp)])])
+    sigs = sorted((f.signature.get("field", ""), f.signature["relation"]) for f in found)
+    assert sigs == [("", "added"), ("tsecr", "offset")]
+    tsecr = next(f for f in found if f.signature.get("field") == "tsecr")
+    assert tsecr.constant == 3000 and len(tsecr.cases) == 2
+    assert "TSecr of the Timestamps option towards the server off by +3000" in tsecr.title
+
+
+@pytest.mark.parametrize("iut", ["synproxy", "seqadj-ftp"])
+def test_published_runs_every_finding_classified(iut: str) -> None:
+    from splicecheck.reports.load import load_run
+    run = load_run(PUBLISHED / iut / "results.jsonl")
+    found = findings(run.results)
+    out = ex.judge(found, run.results, ex.load(ROOT / "expectations" / f"{iut}.toml"))
+    assert out.ok, out.lines()
+    sigs = [f.signature for f in found]
+    assert len(sigs) == len({str(s) for s in sigs})
+    if iut == "synproxy":
+        titles = [f.title for f in found]
+        assert any(s.get("relation") == "at splice_iss" and s.get("control") == "R" for s in sigs)
+        assert any(s.get("rewritten") == ["kind 8 at an odd offset"] for s in sigs), titles
+        assert sum(1 for s in sigs if s.get("kind") == "untrimmed") == 1
+
+
+def test_passing_run_has_no_findings() -> None:
+    assert findings([CaseResult("P/1", ["SEQ-MAP"], Verdict.PASS)]) == []
