@@ -114,6 +114,24 @@ class Outcome:
     def ok(self) -> bool:
         return not (self.unexpected or self.unexpectedly_passing or self.errors)
 
+    def to_dict(self, source: str | None = None) -> dict[str, Any]:
+        """The outcome as index.json records it (``reports.render``)."""
+        def entry(e: Expectation) -> dict[str, Any]:
+            return {"names": e.label(), "status": e.status, "class": e.klass, "note": e.note}
+
+        return {"source": source, "ok": self.ok,
+                "expected": [{"finding": f.id, "verdict": f.verdict, **entry(e)} for f, e in self.expected],
+                "unexpected": [{"finding": f.id, "verdict": f.verdict, "title": f.title, "why": why,
+                                **(entry(e) if e is not None else {})} for f, e, why in self.unexpected],
+                "unexpectedly_passing": [entry(e) for e in self.unexpectedly_passing],
+                "errors": list(self.errors)}
+
+    def classes(self) -> dict[str, tuple[str, str]]:
+        """Per finding ID: its class (the matching entry's, or ``unclassified``) and ``expected``/``unexpected``."""
+        out = {f.id: (e.klass, "expected") for f, e in self.expected}
+        out.update({f.id: (e.klass if e is not None else "unclassified", "unexpected") for f, e, _w in self.unexpected})
+        return out
+
     def lines(self) -> list[str]:
         out = [f"expectations: {len(self.expected)} expected, {len(self.unexpected)} unexpected, "
                f"{len(self.unexpectedly_passing)} unexpectedly passing"

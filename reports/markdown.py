@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from ..conformance.expectations import Outcome
 from ..conformance.findings import findings
 from ..conformance.results import CaseResult, Verdict
 from ..spec.requirements import BY_ID
@@ -124,19 +125,31 @@ def _all_cases(run: Run) -> list[str]:
     return ["## All cases", "", _table(rows, ["verdict", "case", "requirements", "kind", "time", "description"]), ""]
 
 
-def _findings(run: Run) -> list[str]:
+def _findings(run: Run, outcome: Outcome | None = None) -> list[str]:
     found = findings(run.results)
-    if not found:
+    if not found and outcome is None:
         return []
     out = ["## Findings", "",
            f"{len(found)} departure(s) grouped by root cause; the case detail follows below.", ""]
+    head = ["finding", "verdict", "title", "requirements", "cases", "smallest case, reproduced by"]
     rows = [[code(f.id), f.verdict, cell(f.title), ", ".join(f.reqs), str(len(f.cases)), code(f.repro or f.smallest)]
             for f in found]
-    out += [_table(rows, ["finding", "verdict", "title", "requirements", "cases", "smallest case, reproduced by"]), ""]
+    if outcome is not None:
+        classes = outcome.classes()
+        head.insert(2, "class (expectation)")
+        for f, row in zip(found, rows, strict=True):
+            klass, how = classes.get(f.id, ("unclassified", "unexpected"))
+            row.insert(2, f"{klass} ({'**unexpected**' if how == 'unexpected' else how})")
+    if rows:
+        out += [_table(rows, head), ""]
+    if outcome is not None:
+        out += ["Against the expectations file: " + cell(outcome.lines()[0].removeprefix("expectations: ")) + ".", ""]
+        out += [f"- {cell(line.strip())}" for line in outcome.lines()[1:]]
+        out += [""] if len(outcome.lines()) > 1 else []
     return out
 
 
-def render(run: Run, evidence: dict[int, str] | None = None) -> str:
+def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | None = None) -> str:
     evidence = evidence or {}
     c = count(run.results)
     out = _header(run)
@@ -144,7 +157,7 @@ def render(run: Run, evidence: dict[int, str] | None = None) -> str:
     by = [[v, str(n)] for v, n in c.by_verdict.items() if n]
     if by:
         out += [_table(by, ["verdict", "cases"]), ""]
-    out += _findings(run)
+    out += _findings(run, outcome)
     out += _requirements(run)
     out += _attention(run, evidence)
     out += _all_cases(run)

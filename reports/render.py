@@ -11,7 +11,10 @@ wrote, by format name (``pcapng`` names the evidence folder). Default folder: ``
   warnings of the loader;
 * ``counts``: passed, failed, skipped, non_strict (as ``reports.summary`` defines them) and by verdict;
 * ``findings``: the departures grouped by root cause (``conformance.findings``): ID, title, signature,
-  level, verdict, requirements, cases, the smallest case and its repro line;
+  level, verdict, requirements, legs, cases, the smallest case and its repro line; rendered with an
+  expectations file (``--expect``), each also has its ``class`` and ``expectation`` (expected, unexpected);
+* ``expectations`` (only with ``--expect``): the file's name, ``ok``, and the expected, unexpected and
+  unexpectedly passing entries and the cases in ERROR (``conformance.expectations.Outcome``);
 * ``requirements``: per catalogued requirement its level, group, source, text, verdict (the
   ``requirement_verdicts`` of the results) and the cases that bear on it;
 * ``cases``: per case its ID, requirements, group, verdict, kind, description, expectation, reason,
@@ -31,6 +34,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..conformance import expectations as expect_mod
 from ..conformance.findings import findings
 from ..conformance.results import fmt
 from . import html, junit, markdown
@@ -60,8 +64,16 @@ def evidence_plan(run: Run) -> dict[int, str]:
     return {i: f"{EVIDENCE_DIR}/{names[i]}.pcapng" for i, r in enumerate(run.results) if needs_evidence(r)}
 
 
-def build_index(run: Run, evidence: dict[int, str] | None = None) -> dict[str, Any]:
+def build_index(run: Run, evidence: dict[int, str] | None = None,
+                outcome: tuple[str | None, expect_mod.Outcome] | None = None) -> dict[str, Any]:
     evidence = evidence or {}
+    found = [f.to_dict() for f in findings(run.results)]
+    extra: dict[str, Any] = {}
+    if outcome is not None:
+        classes = outcome[1].classes()
+        for f in found:
+            f["class"], f["expectation"] = classes.get(f["id"], ("unclassified", "unexpected"))
+        extra["expectations"] = outcome[1].to_dict(outcome[0])
     h, results = run.header, run.results
     c = run_counts(run)
     rows = requirement_rows(results)
@@ -84,7 +96,8 @@ def build_index(run: Run, evidence: dict[int, str] | None = None) -> dict[str, A
         },
         "counts": {"passed": c.passed, "failed": c.failed, "skipped": c.skipped, "non_strict": c.non_strict,
                    "total": c.total, "by_verdict": c.by_verdict},
-        "findings": [f.to_dict() for f in findings(results)],
+        "findings": found,
+        **extra,
         "requirements": [
             {"id": row.req.id, "level": row.req.level.value, "group": row.req.group, "source": row.req.source,
              "text": row.req.text, "verdict": row.verdict.value,
@@ -115,8 +128,14 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
-def index_json(run: Run, evidence: dict[int, str] | None = None) -> str:
-    return json.dumps(build_index(run, evidence), indent=2, ensure_ascii=False) + "\n"
+def index_json(run: Run, evidence: dict[int, str] | None = None,
+               outcome: tuple[str | None, expect_mod.Outcome] | None = None) -> str:
+    return json.dumps(build_index(run, evidence, outcome), indent=2, ensure_ascii=False) + "\n"
+
+
+def judge_run(run: Run, known: list[expect_mod.Expectation]) -> expect_mod.Outcome:
+    """The run's findings against the known ones (``conformance.expectations``)."""
+    return expect_mod.judge(findings(run.results), run.results, known)
 
 
 def _parse_formats(formats: Iterable[str] | None) -> list[str]:
@@ -145,8 +164,11 @@ def write_all_evidence(run: Run, out_dir: Path, plan: dict[int, str]) -> dict[in
     return written
 
 
-def render_all(run: Run, out_dir: Path | str | None = None, formats: Iterable[str] | None = None) -> dict[str, Path]:
+def render_all(run: Run, out_dir: Path | str | None = None, formats: Iterable[str] | None = None,
+               outcome: tuple[str | None, expect_mod.Outcome] | None = None) -> dict[str, Path]:
     """Write the chosen formats (default: all) of ``run`` into ``out_dir``; returns format -> path written.
+    ``outcome``: the run judged against an expectations file (its name and the outcome): index.json then
+    records it (``expectations``, and each finding's ``class`` and ``expectation``) and report.md shows it.
 
     Raises ValueError for an unknown format name."""
     chosen = _parse_formats(formats)
@@ -159,8 +181,8 @@ def render_all(run: Run, out_dir: Path | str | None = None, formats: Iterable[st
         if evidence:
             written["pcapng"] = out / EVIDENCE_DIR
     renderers = {
-        "json": lambda: index_json(run, evidence),
-        "md": lambda: markdown.render(run, evidence),
+        "json": lambda: index_json(run, evidence, outcome),
+        "md": lambda: markdown.render(run, evidence, outcome[1] if outcome is not None else None),
         "html": lambda: html.render(run, evidence),
         "junit": lambda: junit.render(run),
     }

@@ -197,9 +197,10 @@ def _mutants(sub: Subparsers) -> None:
 
 def _report(sub: Subparsers) -> None:
     p = _add(sub, "report", cmd_report, "re-render reports from a results.jsonl, or a matrix of runs",
-             [opt.output("the results file's folder, or out/matrix/")],
+             [opt.output("the results file's folder, or out/matrix/"), opt.expect()],
              description="Render a splicecheck results file into reports, or a matrix of several runs.",
-             epilog="exit status: 0 reports written, 1 unreadable input, 2 usage error")
+             epilog="exit status: 0 reports written (--expect: and nothing unexpected), 1 unreadable input "
+                    "(--expect: or something unexpected), 2 usage error")
     p.add_argument("results", nargs="?", metavar="RESULTS.jsonl", help="the results file of a run (partial or not)")
     p.add_argument("--matrix", nargs="+", metavar="DIR",
                    help="report folders (index.json) or results files: write the IUT x requirement matrix")

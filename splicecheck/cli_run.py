@@ -31,7 +31,7 @@ from .conformance.findings import findings
 from .conformance.results import CaseResult
 from .conformance.runner import AdapterFault, JsonlSink, adapter_call, exit_code, fault_reason, run
 from .reports.load import load_run
-from .reports.render import render_all, safe_name
+from .reports.render import judge_run, render_all, safe_name
 from .reports.terminal import TerminalReporter
 
 
@@ -71,7 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out: Path = args.out or default_out(args.adapter)
     try:
         results, written = run_and_render(adapter, args.adapter, cases, out, seed=args.seed, argv=args.argv,
-                                          evidence=args.evidence, quiet=args.quiet, render=not args.no_render)
+                                          evidence=args.evidence, quiet=args.quiet, render=not args.no_render,
+                                          known=None if known is None else (args.expect.name, known))
     except (KeyboardInterrupt, SystemExit) as exc:
         if interrupts.interruption(exc) is None:
             raise
@@ -91,7 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path, *, seed: int | None,
                    argv: list[str], evidence: str = "failing", quiet: bool = False,
-                   render: bool = True) -> tuple[list[CaseResult], dict[str, Path]]:
+                   render: bool = True, known: tuple[str, list[expect_mod.Expectation]] | None = None,
+                   ) -> tuple[list[CaseResult], dict[str, Path]]:
     """Run ``cases`` against ``adapter`` (closed at the end), streaming to ``out/results.jsonl`` and
     the terminal; then print the terminal report and render the reports into ``out`` from that file.
     Returns the results and the report files written."""
@@ -113,7 +115,8 @@ def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path
         raise fault  # info() failed: there is no run to render
     finished = load_run(results_path)
     reporter.finish(finished)
-    written = render_all(finished, out) if render else {}
+    outcome = None if known is None else (known[0], judge_run(finished, known[1]))
+    written = render_all(finished, out, outcome=outcome) if render else {}
     if fault is not None:
         if written:
             print(f"reports: {', '.join(str(p) for p in written.values())}")
