@@ -57,6 +57,7 @@ from . import cli_options as opt  # noqa: E402
 from .adapters.lab import signals  # noqa: E402
 from .adapters.lab import topology as lab  # noqa: E402
 from .adapters.lab.preflight import preflight  # noqa: E402
+from .cli_compare import cmd_compare  # noqa: E402
 from .cli_mutants import cmd_mutants  # noqa: E402
 from .cli_prove import cmd_prove  # noqa: E402
 from .cli_report import cmd_report  # noqa: E402
@@ -208,6 +209,18 @@ def _report(sub: Subparsers) -> None:
                    help=f"formats to write, space- or comma-separated (default all: {','.join(FORMATS)})")
 
 
+def _compare(sub: Subparsers) -> None:
+    p = _add(sub, "compare", cmd_compare, "what changed between two runs: new and fixed findings, case verdicts",
+             description="Compare two runs (results files or report folders; other kernels or IUTs too).",
+             epilog="exit status: 1 on a regression (a new finding, a finding or case that got worse), 0 otherwise, "
+                    "2 unreadable input or usage error")
+    p.add_argument("old", type=Path, metavar="OLD", help="the earlier run: results.jsonl or a report folder")
+    p.add_argument("new", type=Path, metavar="NEW", help="the later run: results.jsonl or a report folder")
+    p.add_argument("--format", choices=["text", "md"], default="text", help="plain text (default) or Markdown")
+    p.add_argument("--out", dest="out_file", type=Path, default=None, metavar="FILE",
+                   help="write the comparison to FILE instead of the terminal")
+
+
 def _trace(sub: Subparsers) -> None:
     p = _add(sub, "trace", cmd_trace, "check captured traffic of a splice box offline (two pcaps)",
              [opt.output("out/trace-<client capture name>/"), opt.rendering()],
@@ -279,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run(sub)
     _mutants(sub)
     _report(sub)
+    _compare(sub)
     _trace(sub)
     s = _add(sub, "lab", cmd_lab, "the Linux network-namespace lab",
              epilog="lab clean: exit status 0 when every leftover of a dead run was removed (or there was none), "
