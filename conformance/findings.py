@@ -218,6 +218,7 @@ class _Occurrence:
     has_constant: bool = False
     leg: str = ""  # where it shows (to_client, to_server; "" for per-case fields): not part of the signature
     lead_req: str = ""  # the requirement of the difference the signature was taken from
+    step: int = 0  # the step of the case it shows in
 
 
 #: letters of a packet's flags that say what a stack does with it (SYN, FIN, RST, and whether it acknowledges)
@@ -367,11 +368,12 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
     reqs = sorted({d.req for d in here})
     if extra:
         leg, flags = extra[0]
-        return _Occurrence({"kind": "extra", "flags": flags}, reqs, leg=leg, lead_req=reqs[0] if reqs else "")
+        return _Occurrence({"kind": "extra", "flags": flags}, reqs, leg=leg, lead_req=reqs[0] if reqs else "",
+                           step=step)
     if replaced:
         leg, d = replaced[0]
         sig = {"kind": "replaced", "expected": _norm_flags(str(d.expected)), "actual": _norm_flags(str(d.actual))}
-        return _Occurrence(sig, reqs, leg=leg, lead_req=d.req)
+        return _Occurrence(sig, reqs, leg=leg, lead_req=d.req, step=step)
     if dropped:
         leg, flags = dropped[0]
         lead = next((d.req for d in here if d.field == f"{leg}.count"), reqs[0] if reqs else "")
@@ -379,7 +381,7 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
         corrupt = input_corrupt(rec.input if rec is not None else None)
         if corrupt:
             sig["input"] = corrupt
-        return _Occurrence(sig, reqs, leg=leg, lead_req=lead)
+        return _Occurrence(sig, reqs, leg=leg, lead_req=lead, step=step)
     return None
 
 
@@ -417,7 +419,7 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
             items = [x for fam in ({"payload"} | _FOLLOW_PAYLOAD) & set(fams) for x in fams.pop(fam)]
             lead = next((d for n, d in items if n == "payload"), items[0][1])
             occ.append(_Occurrence({"kind": "untrimmed"}, sorted({d.req for _n, d in items}), leg=leg,
-                                   lead_req=lead.req))
+                                   lead_req=lead.req, step=step))
         elif "payload" in fams:  # the fields that move with the payload belong to its occurrence
             for fam in _FOLLOW_PAYLOAD & set(fams):
                 fams["payload"].extend(fams.pop(fam))
@@ -448,7 +450,8 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
                 sig["rewritten"] = rewritten_options(rec.input if rec is not None else None, act)
             if set(control) & {"S", "R"}:  # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7)
                 sig["control"] = "".join(ch for ch in control if ch in "SR")
-            occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req))
+            occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req,
+                                   step))
     return occ, consequences
 
 

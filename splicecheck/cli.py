@@ -207,6 +207,9 @@ def _report(sub: Subparsers) -> None:
                    help="report folders (index.json) or results files: write the IUT x requirement matrix")
     p.add_argument("--formats", nargs="+", metavar="FORMAT",
                    help=f"formats to write, space- or comma-separated (default all: {','.join(FORMATS)})")
+    p.add_argument("--finding", metavar="ID",
+                   help="print this finding of the run as plain text for a maintainer (IUT, configuration, "
+                        "packets with the wrong fields marked, expected vs actual with its paper/RFC section)")
 
 
 def _compare(sub: Subparsers) -> None:

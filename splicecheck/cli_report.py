@@ -2,6 +2,12 @@
 
     splicecheck report RESULTS.jsonl [--out DIR] [--formats json,md,html,junit,pcapng] [--expect FILE]
     splicecheck report --matrix DIR [DIR ...] [--out DIR]
+    splicecheck report --finding ID RESULTS.jsonl [--out DIR]
+
+The third prints one finding as plain text for a kernel maintainer (``reports.upstream``): the IUT and
+kernel, the ruleset and sysctls, the smallest case's packets as tcpdump-style lines with the wrong fields
+marked, expected against actual with each requirement's paper or RFC section; with ``--out`` it writes
+``finding-ID.txt`` there instead.
 
 The first re-renders any run, a partial one too (its reports say so), into ``--out`` (default
 the results file's folder) and prints the files it wrote. The second writes matrix.md and matrix.html
@@ -28,6 +34,7 @@ from pathlib import Path
 from .cli_options import OUT, UsageError
 from .conformance import expectations as expect_mod
 from .reference.errors import SpliceCheckError
+from .reports import upstream
 from .reports.load import load_run
 from .reports.matrix import write_matrix
 from .reports.render import judge_run, render_all
@@ -48,6 +55,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("give either RESULTS.jsonl or --matrix, not both")
     if not args.matrix and not args.results:
         raise UsageError("give a results file, or --matrix with report folders")
+    if args.matrix and getattr(args, "finding", None):
+        raise UsageError("--finding applies to a single run, not to --matrix")
     if args.matrix and getattr(args, "expect", None) is not None:
         raise UsageError("--expect applies to a single run, not to --matrix")
     if args.matrix and args.formats:
@@ -57,6 +66,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         if args.matrix:
             return _matrix(args.matrix, args.out)
+        if getattr(args, "finding", None):
+            return _finding(args.results, args.finding, args.out)
         known = None
         if getattr(args, "expect", None) is not None:
             try:
@@ -92,6 +103,23 @@ def _single(results: str, out: Path | None, formats: list[str] | None,
         for line in outcome[1].lines():
             print(line)
         return 0 if outcome[1].ok else 1
+    return 0
+
+
+def _finding(results: str, fid: str, out: Path | None) -> int:
+    run = load_run(results)
+    try:
+        text = upstream.render(run, fid)
+    except upstream.UnknownFinding as exc:
+        print(f"{PROG}: error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"finding-{fid}.txt"
+    path.write_text(text, encoding="utf-8")
+    print(f"  text   {path}")
     return 0
 
 
