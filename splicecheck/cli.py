@@ -61,6 +61,7 @@ from .cli_compare import cmd_compare  # noqa: E402
 from .cli_mutants import cmd_mutants  # noqa: E402
 from .cli_prove import cmd_prove  # noqa: E402
 from .cli_report import cmd_report  # noqa: E402
+from .cli_repro import cmd_repro  # noqa: E402
 from .cli_run import cmd_run  # noqa: E402
 from .cli_trace import cmd_trace  # noqa: E402
 from .conformance import interrupts  # noqa: E402
@@ -224,6 +225,17 @@ def _compare(sub: Subparsers) -> None:
                    help="write the comparison to FILE instead of the terminal")
 
 
+def _repro(sub: Subparsers) -> None:
+    p = _add(sub, "repro", cmd_repro, "write a standalone reproducer of one case (Python + scapy + ip/nft)",
+             description="Write a self-contained script that builds the lab, replays CASE and exits 1 while the "
+                         "IUT departs from the model (0 when fixed, 2 when it cannot set up). Opens one live "
+                         "session of the adapter to learn what the case needs.",
+             epilog="exit status: 0 written, 2 usage error or a case that cannot be made standalone")
+    p.add_argument("case", metavar="CASE", help="a named or vector case ID (splicecheck run --list)")
+    p.add_argument("--adapter", required=True, metavar="NAME", help="synproxy[:OPTS] (the lab the script rebuilds)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write the script")
+
+
 def _trace(sub: Subparsers) -> None:
     p = _add(sub, "trace", cmd_trace, "check captured traffic of a splice box offline (two pcaps)",
              [opt.output("out/trace-<client capture name>/"), opt.rendering()],
@@ -296,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mutants(sub)
     _report(sub)
     _compare(sub)
+    _repro(sub)
     _trace(sub)
     s = _add(sub, "lab", cmd_lab, "the Linux network-namespace lab",
              epilog="lab clean: exit status 0 when every leftover of a dead run was removed (or there was none), "
