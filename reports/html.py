@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
+from ..conformance.expectations import Outcome
 from ..conformance.findings import findings
 from ..conformance.results import CaseResult, StepRecord, Verdict, fmt
 from ..spec.requirements import BY_ID
@@ -115,25 +116,35 @@ def _head(run: Run) -> list[str]:
     return out
 
 
-def _findings(run: Run, names: list[str]) -> list[str]:
-    """The departures grouped by root cause, before the requirement and case detail."""
+def _findings(run: Run, names: list[str], outcome: Outcome | None = None) -> list[str]:
+    """The departures grouped by root cause, before the requirement and case detail (with an expectations
+    outcome: each finding's class and whether it was expected, and the outcome's lines)."""
     found = findings(run.results)
-    if not found:
+    if not found and outcome is None:
         return []
+    classes = outcome.classes() if outcome is not None else {}
     first: dict[str, int] = {}
     for i, r in enumerate(run.results):
         first.setdefault(r.case, i)
     out = ['<section id="findings"><h2>Findings</h2>',
            f"<p>{len(found)} departure(s) grouped by root cause; the case detail follows below.</p>",
-           '<table class="reqs"><thead><tr><th>verdict</th><th>finding</th><th>title</th><th>requirements</th>'
-           "<th>cases</th><th>smallest case, reproduced by</th></tr></thead><tbody>"]
+           '<table class="reqs"><thead><tr><th>verdict</th><th>finding</th>'
+           + ("<th>class (expectation)</th>" if outcome is not None else "")
+           + "<th>title</th><th>requirements</th><th>cases</th><th>smallest case, reproduced by</th>"
+           "</tr></thead><tbody>"]
     for f in found:
         link = (f'<a href="#case-{e(names[first[f.smallest]])}">{e(f.smallest)}</a>'
                 if f.smallest in first else e(f.smallest))
+        klass, how = classes.get(f.id, ("unclassified", "unexpected"))
+        cls = (f"<td>{e(klass)} ({'<strong>unexpected</strong>' if how == 'unexpected' else e(how)})</td>"
+               if outcome is not None else "")
         out.append(f'<tr id="finding-{e(f.id)}"><td>{badge(f.verdict or "INFO")}</td><td><code>{e(f.id)}</code></td>'
-                   f"<td>{e(f.title)}</td><td>{e(', '.join(f.reqs))}</td><td>{len(f.cases)}</td>"
+                   f"{cls}<td>{e(f.title)}</td><td>{e(', '.join(f.reqs))}</td><td>{len(f.cases)}</td>"
                    f"<td>{link}<br><code>{e(f.repro)}</code></td></tr>")
-    out += ["</tbody></table>", "</section>"]
+    out.append("</tbody></table>")
+    if outcome is not None:
+        out.append("<ul>" + "".join(f"<li>{e(line.strip())}</li>" for line in outcome.lines()) + "</ul>")
+    out.append("</section>")
     return out
 
 
@@ -229,7 +240,7 @@ def _case(i: int, r: CaseResult, name: str, evidence: dict[int, str]) -> str:
             f'<div class="body">{"".join(body)}</div></details>')
 
 
-def render(run: Run, evidence: dict[int, str] | None = None) -> str:
+def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | None = None) -> str:
     evidence = evidence or {}
     names = slugs(run.results)
     h = run.header
@@ -237,7 +248,7 @@ def render(run: Run, evidence: dict[int, str] | None = None) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>splicecheck: {e(iut_label(h.iut, h.iut_version))}</title>", f"<style>{CSS}</style>", "</head>",
              "<body>", "<header>", *_head(run), "</header>", "<main>",
-             *_findings(run, names), *_requirements(run, names)]
+             *_findings(run, names, outcome), *_requirements(run, names)]
     parts.append('<section id="cases"><h2>Cases</h2>')
     attention = [i for i, r in enumerate(run.results) if r.verdict in ATTENTION]
     others = [i for i, r in enumerate(run.results) if r.verdict not in ATTENTION]

@@ -168,7 +168,8 @@ def render_all(run: Run, out_dir: Path | str | None = None, formats: Iterable[st
                outcome: tuple[str | None, expect_mod.Outcome] | None = None) -> dict[str, Path]:
     """Write the chosen formats (default: all) of ``run`` into ``out_dir``; returns format -> path written.
     ``outcome``: the run judged against an expectations file (its name and the outcome): index.json then
-    records it (``expectations``, and each finding's ``class`` and ``expectation``) and report.md shows it.
+    records it (``expectations``, and each finding's ``class`` and ``expectation``) and report.md and
+    report.html show it.
 
     Raises ValueError for an unknown format name."""
     chosen = _parse_formats(formats)
@@ -183,7 +184,7 @@ def render_all(run: Run, out_dir: Path | str | None = None, formats: Iterable[st
     renderers = {
         "json": lambda: index_json(run, evidence, outcome),
         "md": lambda: markdown.render(run, evidence, outcome[1] if outcome is not None else None),
-        "html": lambda: html.render(run, evidence),
+        "html": lambda: html.render(run, evidence, outcome[1] if outcome is not None else None),
         "junit": lambda: junit.render(run),
     }
     for fmt_name in chosen:

@@ -17,7 +17,7 @@ CORRECTION_POS = "F-1dd7cb202a"  # seqadj-ftp: the sequence number passed throug
 
 def _report(tmp_path: Path, iut: str, expect: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "splicecheck", "report", str(PUBLISHED / iut / "results.jsonl"),
-                           "--out", str(tmp_path / "r"), "--formats", "json,md", "--expect", str(expect)],
+                           "--out", str(tmp_path / "r"), "--formats", "json,md,html", "--expect", str(expect)],
                           capture_output=True, text=True, cwd=ROOT)
 
 
@@ -52,6 +52,7 @@ def test_a_deleted_entry_is_named_and_fails_the_command(tmp_path: Path) -> None:
     assert [u["finding"] for u in index["expectations"]["unexpected"]] == [CORRECTION_POS]
     assert {f["id"]: f["expectation"] for f in index["findings"]}[CORRECTION_POS] == "unexpected"
     assert "**unexpected**" in (tmp_path / "r" / "report.md").read_text()
+    assert "<strong>unexpected</strong>" in (tmp_path / "r" / "report.html").read_text()
 
 
 def test_unusable_expectations_file_is_a_usage_error(tmp_path: Path) -> None:
