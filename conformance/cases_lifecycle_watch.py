@@ -19,7 +19,7 @@ step by step (the contract's "Before the splice"):
 * **LIFE-COMPLETE** — the session's stage, after each of the client's ACKs: SPLICED until one covers
   the whole OK message, COMPLETE from then on. Completion changes nothing on the wire, so these need
   a session that reports its stage (UNSUPPORTED otherwise).
-* **LIFE-TOTAL** — all 63 (stage, event) pairs: for each a fresh session is brought to the stage by a
+* **LIFE-TOTAL** — all 77 (stage, event) pairs: for each a fresh session is brought to the stage by a
   legal path (the bytes an APP read wants arrive first), the event applied, and the IUT's answer —
   accepted with a stage the table lists (when it reports one), or RefusedError — compared with the
   table's and the model's.
@@ -246,7 +246,7 @@ def apply_pair(lock: Lockstep, stage: Stage, etype: EventType) -> None:
         lock.client(0, payload=b"c")
     elif etype is E.SERVER_SEGMENT:
         lock.server(0, payload=b"s")
-    elif etype is E.INTEND_SPLICE:
+    elif etype in (E.INTEND_SPLICE, E.APP_CLOSE, E.TIMER):
         lock.event(Event(etype))
     elif etype is E.PRESPLICE:
         lock.event(Event(etype, PAIR_OK))
@@ -259,7 +259,7 @@ def apply_pair(lock: Lockstep, stage: Stage, etype: EventType) -> None:
 
 
 def every_pair(adapter: Adapter, case: Case, seed: int | None) -> CaseResult:
-    """All 63 (stage, event) pairs, each on a fresh session from ``open_unspliced``."""
+    """All 77 (stage, event) pairs, each on a fresh session from ``open_unspliced``."""
     t0 = time.perf_counter()
     trail = Executed([], [], [])
     for stage, etype in itertools.product(Stage, EventType):
@@ -395,7 +395,7 @@ WATCHING: list[Case] = [
          scripted, LC, WATCH, execute=lockstep(ok_zero, to("LIFE-OK-ZERO"), needs_stage=True)),
     # -- LIFE-TOTAL -----------------------------------------------------------------------------------
     Case("LIFE-TOTAL/every-stage-event-pair", ("LIFE-TOTAL",),
-         "All 63 (stage, event) pairs of the lifecycle table: for each, a fresh session brought to the stage by "
+         "All 77 (stage, event) pairs of the lifecycle table: for each, a fresh session brought to the stage by "
          "figure 3's path (D connected first where the event needs it; the byte an application read wants "
          "arrives first), then one event of the type.",
          "The IUT takes the event exactly where the table and the model do — then its stage (if it reports one) "

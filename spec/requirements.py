@@ -335,32 +335,45 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "proxy state for ever."),
     Requirement("LIFE-SILENT", M, "lifecycle", "paper §5, §6",
                 "After the splice is made the proxy sends no segment of its own (no ACK, no retransmission, no "
-                "window update) on either leg; everything it emits there is a relayed segment.",
+                "window update) on either leg; everything it emits there is a relayed segment — except the OK "
+                "message's retransmission until the client acknowledges it (LIFE-OK-RETRANSMIT).",
                 F, "§5 'the proxy does not send retransmissions' and §6 'segments and ACKs are exchanged "
-                "end-to-end'; a proxy ACK acknowledges data the other end host may never get (loss)."),
+                "end-to-end'; a proxy ACK acknowledges data the other end host may never get (loss). The OK "
+                "message is the proxy's own data, below C's splice_iss, so its retransmission is not relayed "
+                "traffic and is graded apart."),
     Requirement("LIFE-CLOSE-SILENT", M, "lifecycle", "paper §3, figure 3",
                 "Closing the spliced sockets (figure 3's close(s); close(c)) sends nothing on either leg and "
                 "keeps the splice relaying.",
-                F, "Figure 3 closes both sockets right after the OK message; a FIN or RST from them would "
-                "end the end hosts' connection. Not covered: the adapters expose no close event yet.",
-                covered=False),
+                F, "Figure 3 closes both sockets right after the OK message, so the splice must outlive the "
+                "application's descriptors; a FIN or RST from them would end the end hosts' connection (a "
+                "break), hence MUST. Checked with the APP_CLOSE event on a made splice."),
     Requirement("LIFE-OK-RETRANSMIT", M, "lifecycle", "paper §3; RFC 9293 §3.8.1",
-                "Until the splice is complete the OK message is kept and retransmitted if unacknowledged.",
+                "Until the splice is complete the OK message is kept and its unacknowledged bytes are "
+                "retransmitted when the retransmission timer runs out; once acknowledged, never again.",
                 X, "The paper completes the splice only on the ACK of the OK message (§3), which implies the "
                 "message stays in C's send queue; RFC 9293 §3.8.1 makes retransmission of unacknowledged data "
-                "the sender's duty. Without it a lost OK message stalls the client. Not covered: needs a "
-                "timer-driven case the contract cannot express.", covered=False),
+                "the sender's duty, from the first unacknowledged byte. Without it a lost OK message stalls "
+                "the client for ever (a break): MUST. Checked with the TIMER event: the range and flags of the "
+                "retransmission, not the proxy's window, TSval or bytes, which are its own."),
     Requirement("LIFE-TEARDOWN", M, "lifecycle", "paper §3.3; RFC 9293 §3.6",
-                "FINs and RSTs are relayed through the splice like any segment, so each end host closes "
-                "against the other; the splice state ends once both FINs are acknowledged or a RST passed.",
-                X, "The paper relays every segment (§3.3) and is silent on teardown; RFC 9293 §3.6 closing "
-                "is then end to end. SEQ-CTL and the RST cases check the relayed segments; the end of the "
-                "splice state after two FINs is not covered yet.", covered=False),
+                "FINs are relayed through the splice like any segment, each closing one direction only (data "
+                "still flows the other way); once both FINs are acknowledged the splice lingers, still relaying "
+                "a retransmitted FIN and its ACK, and ends when its timer runs out; after that nothing is "
+                "relayed.",
+                X, "The paper relays every segment (§3.3) and is silent on teardown; closing is then end to "
+                "end (RFC 9293 §3.6). A splice that ends at the first FIN loses the half-closed direction's "
+                "data (corruption), and one that ends at the last ACK strands a peer whose FIN must be "
+                "retransmitted (TIME-WAIT, RFC 9293 §3.6): MUST. The linger's length is the IUT's (the model "
+                "ends on the next TIMER)."),
     Requirement("LIFE-ACCEPT", S, "lifecycle", "paper §3",
                 "The accept direction (FTP active mode, SOCKS BIND), where the server connects to the proxy, "
-                "is spliced with the same bases mutatis mutandis.",
-                F, "§3 says SOCKS and TCP Splice 'also support clients accepting connections'; not modelled: "
-                "the model and cases cover the connect direction only.", covered=False),
+                "is spliced with the same base points: DONT_ACK in force from D's handshake (INTEND_SPLICE on "
+                "the listening socket), so D.splice_irs is the server's ISN + 1, and D.splice_iss and the "
+                "client side as in figures 6 and 7.",
+                F, "§3 says SOCKS and TCP Splice 'also support clients accepting connections'. The "
+                "consequences of a wrong base are those of LIFE-BASE-*, but the direction is an optional "
+                "feature of a splice (a proxy without it relays accepted connections in user space): SHOULD. "
+                "Cases run on adapters with open_accepted (Feature.ACCEPT)."),
     Requirement("LIFE-TOTAL", Y, "lifecycle", "splicecheck",
                 "Every (stage, event) pair of the lifecycle answers a next stage or a defined error.",
                 X, "A property of the model (its table is total), not of the paper: which calls a kernel "
