@@ -55,6 +55,16 @@ _DISAGREE = [
     "IPv6 and a server MSS below 1220: a Packet Too Big below 1280 is ignored by IPv6 hosts (RFC 8201 §4), so",
     "the model sends none and relays the segment (`MSS-ICMP`); dropping it silently would black-hole the flow.",
     "",
+    "## Oversized segments: relaying is a SHOULD, a silent drop a MUST",
+    "",
+    "`MSS-ICMP` is SHOULD: §3.4.4 says the proxy *can* send ICMP, and an oversized segment relayed anyway",
+    "usually arrives (or draws a router's ICMP further on). Dropping it *without* the ICMP error is another",
+    "matter: the sender is never told, retransmits the same size and the connection stalls — the path-MTU",
+    "black hole of RFC 2923 §2.1. By the level rule a stall is a break, so `MSS-NO-BLACKHOLE` (MUST) grades",
+    "it on every `MSS-ICMP` case: a splice that drops such a segment in silence FAILs, one that relays it is",
+    "NON-STRICT. (Before this rule the silent drop was only a missed ICMP, NON-STRICT, graded no worse than",
+    "relaying.)",
+    "",
 ]
 
 

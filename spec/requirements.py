@@ -290,7 +290,19 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 U, "§3.4.4 says the proxy 'can' send the ICMP error: a permission, and a relayed oversized "
                 "segment usually still arrives, so SHOULD. Two later RFCs refine it: RFC 6691 §2 counts TCP "
                 "options against the MSS, and RFC 8201 §4 has IPv6 hosts ignore a Packet Too Big below "
-                "1280, so the model sends none there and relays instead (a drop would black-hole)."),
+                "1280, so the model sends none there and relays instead (a drop would black-hole). Dropping "
+                "the segment without the ICMP error is not a lesser departure from this one but a black hole, "
+                "graded MUST by MSS-NO-BLACKHOLE."),
+    Requirement("MSS-NO-BLACKHOLE", M, "mss", "paper §3.4.4; RFC 2923 §2.1; RFC 1191 §4; RFC 8201 §4",
+                "A DF segment that exceeds the outgoing peer's MSS is either relayed or answered with the ICMP "
+                "error of MSS-ICMP: it is never dropped in silence.",
+                X, "§3.4.4 has the proxy tell the sender with ICMP; it does not consider dropping without it. A "
+                "silent drop is the path-MTU black hole of RFC 2923 §2.1: the sender, never told, retransmits the "
+                "same oversized segment until it gives up, so the connection stalls. By the level rule a stall "
+                "is a break: MUST, where relaying the segment unannounced (MSS-ICMP's departure) only risks "
+                "fragmentation or a drop further on, which a router's own ICMP reports: SHOULD. Graded on every "
+                "MSS-ICMP case: a step whose oversized input the model relays or answers, and after which the "
+                "IUT emitted nothing on either leg, is a black hole."),
     Requirement("MSS-536", S, "mss", "paper §3.4.4; RFC 9293 §3.7.1",
                 "A client whose SYN lacks DF (no path MTU discovery) is advertised an MSS of 536.",
                 F, "§3.4.4's fallback, the default of RFC 9293 §3.7.1; a larger MSS without PMTUD risks "
