@@ -20,7 +20,7 @@ can build segments before there is a splice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -253,8 +253,11 @@ class Model:
     so that the model's own rules after the splice (a relayed RST closes it; the relay's successor
     state) apply to the expectation exactly as to the reference IUT."""
 
-    def __init__(self, state: SpliceState) -> None:
+    def __init__(self, state: SpliceState,
+                 relay_fn: Callable[[SpliceState, Segment, float], RelayResult] | None = None) -> None:
         self.machine = SpliceMachine.spliced(state)
+        if relay_fn is not None:  # another legitimate outcome's relay (case.Alternative)
+            self.machine.relay_fn = relay_fn
 
     @property
     def state(self) -> SpliceState:

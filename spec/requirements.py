@@ -94,8 +94,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 X, "The paper predates ECN. ECN is negotiated in the SYN exchange like the §3.4 options (RFC "
                 "3168 §6.1.1), so the legs can disagree: relaying unchanged is right when both negotiated "
                 "it, clearing ECT/ECE/CWR towards a leg that did not negotiate it is right too (RFC 3168 "
-                "§6.1.1 forbids ECT on such a connection). The model does not track ECN negotiation and "
-                "relays unchanged, so the engine cannot tell which outcome applies: MAY (INFO)."),
+                "§6.1.1 forbids ECT on such a connection). The scenarios' end hosts never negotiate ECN, so "
+                "the ECN cases accept both outcomes as PASS (the alternative clear-ecn); anything else (a "
+                "half-cleared mark, a CE invented) only disturbs congestion signalling on a connection that "
+                "did not ask for it and the end hosts' data is untouched: MAY (INFO)."),
     # -- TCP header (§3.3 "Alter TCP header") ---------------------------------------------------------
     Requirement("PORT-REWRITE", M, "tcp", "paper §3.3",
                 "The source and destination ports of a relayed segment are those of the outgoing connection.",
@@ -232,10 +234,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "RFC 7323 §3.2 "
                 "(2014): once negotiated, TSopt MUST be sent in every non-RST segment and a receiver SHOULD "
                 "drop segments without it, so stripping towards the leg that uses timestamps black-holes a "
-                "strict stack. The suite therefore accepts three outcomes: refusing to splice such legs "
-                "(§3.4's first solution, SPLICE-REFUSE), supplying timestamps towards the leg that uses them, "
-                "or the paper's strip (the model's choice, which the engine compares against). None can be "
-                "graded worse than INFO without failing a correct splice: MAY."),
+                "strict stack. The suite therefore accepts three outcomes, each graded PASS and named in the "
+                "evidence: the paper's strip (the model), timestamps supplied towards the leg that uses them "
+                "(supply-timestamps, the splice's own clock at or after the last TSval it sent), or refusing "
+                "to splice such legs (§3.4's first solution, SPLICE-REFUSE). Other departures concern "
+                "options sent to a host that never negotiated timestamps, which RFC 7323 §3.2 has it ignore: "
+                "MAY."),
     Requirement("STRIP-STYLE", Y, "options", "paper §3.4.1 footnote 2",
                 "An option is stripped either by overwriting it with NOPs or by removing it (with the NOPs "
                 "that aligned it) and re-padding the option list.",
@@ -318,7 +322,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "ECN, window scale), leaving the proxy to relay through application space.",
                 F, "§3.4's first solution; the end hosts see an ordinary proxy, so MAY. An adapter reports a "
                 "refusal by raising SpliceRefused from open: on legs that disagree on timestamps, SACK or window "
-                "scaling it is graded here (INFO), on legs that agree against the case's primary requirement."),
+                "scaling it is the legitimate alternative 'refuse' (PASS, named in the evidence), on legs that "
+                "agree it is graded against the case's primary requirement."),
     # -- lifecycle (§3, figures 3, 4, 6, 7) -----------------------------------------------------------
     Requirement("LIFE-DONTACK", M, "lifecycle", "paper §3, figure 4",
                 "After INTEND_SPLICE, server data arriving at D is held for the splice, not delivered to the "

@@ -560,12 +560,12 @@ class RefusesToSplice(ReferenceAdapter):
 
 
 @pytest.mark.req("SPLICE-REFUSE")
-def test_a_refusal_on_disagreeing_legs_is_info_not_fail_or_unsupported() -> None:
+def test_a_refusal_on_disagreeing_legs_is_a_legitimate_alternative_not_fail_or_unsupported() -> None:
     r = verdict(RefusesToSplice(), "SPLICE-REFUSE/timestamps-one-leg")
-    assert r.verdict is grade("SPLICE-REFUSE") is Verdict.INFO
-    assert [(d.req, d.field) for d in r.diffs] == [("SPLICE-REFUSE", "splice made")]
-    r = verdict(RefusesToSplice(), "TS-STRIP/client-only-c2s")  # the strip case on such legs: INFO too
-    assert r.verdict is Verdict.INFO and "SPLICE-REFUSE" in r.reqs
+    assert r.verdict is Verdict.PASS and r.alternative == "refuse" and r.diffs == [] and r.checked == 1
+    assert "splice refused" in r.reason
+    r = verdict(RefusesToSplice(), "TS-STRIP/client-only-c2s")  # the strip case on such legs: refusal passes too
+    assert r.verdict is Verdict.PASS and r.alternative == "refuse" and "SPLICE-REFUSE" in r.reqs
 
 
 @pytest.mark.req("SPLICE-REFUSE", "SEQ-MAP")
