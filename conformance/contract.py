@@ -235,8 +235,9 @@ class SpliceRefused(SpliceCheckError):
     """Raised by ``Adapter.open`` when the IUT declines to splice the scenario's legs and would relay
     through the application instead — the paper's first answer to incompatible options (§3.4). Not
     UNSUPPORTED (the harness could make the case) and not a failure when the legs disagree on an option
-    (:func:`legs_disagree`): the runner grades it against SPLICE-REFUSE (MAY, so INFO); refusing legs
-    that agree is graded against the case's own primary requirement."""
+    (:func:`legs_disagree`): the runner grades it as the legitimate alternative ``"refuse"`` (PASS, with
+    SPLICE-REFUSE among the case's requirements); refusing legs that agree is graded against the case's
+    own primary requirement."""
 
 
 def legs_disagree(scenario: Scenario) -> bool:
