@@ -33,7 +33,16 @@ from ..reference.relay import RelayResult, SpliceState, direction_of
 from ..reference.segment import Segment
 from . import interrupts
 from .case import Alternative, Case, Injection, injections
-from .contract import Adapter, Observation, Session, SpliceRefused, UnsupportedError, legs_disagree, refusal_req
+from .contract import (
+    Adapter,
+    Feature,
+    Observation,
+    Session,
+    SpliceRefused,
+    UnsupportedError,
+    legs_disagree,
+    refusal_req,
+)
 from .diff import diff_step, expected_counts, geometry
 from .model import Model
 from .results import (
@@ -155,11 +164,19 @@ def execute(adapter: Adapter, case: Case) -> Executed:
     return ex
 
 
+def unsupported_by(adapter: Adapter) -> frozenset[Feature]:
+    """The features ``adapter`` declares unsupported, and ACCEPT when it has no ``open_accepted`` (an
+    adapter written before the accept direction existed cannot declare it)."""
+    if callable(getattr(adapter, "open_accepted", None)):
+        return adapter.unsupported
+    return adapter.unsupported | {Feature.ACCEPT}
+
+
 def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None = None) -> CaseResult:
     base = CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
                       expectation=case.expectation, kind=case.kind, repro=repro_command(adapter_spec, case.id, seed),
                       seed=seed)
-    missing = sorted(f.value for f in case.all_needs() & adapter.unsupported)
+    missing = sorted(f.value for f in case.all_needs() & unsupported_by(adapter))
     if missing:
         return replace(base, verdict=Verdict.UNSUPPORTED, reason="the IUT cannot: " + ", ".join(missing))
     t0 = time.perf_counter()

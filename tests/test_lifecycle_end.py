@@ -190,3 +190,27 @@ def test_a_retransmission_is_judged_by_its_range() -> None:
         assert not lock.ok_retransmission(raw, seq_add(due[0], 1), due[1] - 1)  # one byte too early
         assert not lock.ok_retransmission(raw, due[0], due[1] - 1)  # one byte past the unacknowledged end
         assert decode(raw).payload == bytes(12)
+
+
+def test_an_adapter_without_open_accepted_is_told_accept_is_missing() -> None:
+    """An adapter written before the accept direction cannot declare it: the runner names it missing."""
+    class Old:
+        name = "old"
+        unsupported: frozenset[Feature] = frozenset()
+
+        def __init__(self) -> None:
+            self.inner = ReferenceAdapter()
+
+        def info(self):  # type: ignore[no-untyped-def]
+            return self.inner.info()
+
+        def open(self, scenario: Scenario):  # type: ignore[no-untyped-def]
+            return self.inner.open(scenario)
+
+        def close(self) -> None:
+            pass
+
+    (c,) = catalog.select(ids=["LIFE-ACCEPT/ftp-active-early-data"])
+    r = run_case(Old(), c, "old")  # type: ignore[arg-type]
+    assert r.verdict is Verdict.UNSUPPORTED and r.reason == "the IUT cannot: accept"
+    assert run_case(ReferenceAdapter(), c, "reference").verdict is Verdict.PASS
