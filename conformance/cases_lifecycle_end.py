@@ -34,7 +34,7 @@ from ..reference.relay import SpliceState
 from ..reference.segment import ACK, FIN, PSH, Segment
 from .case import Case, from_client, from_server
 from .cases_common import Lockstep, lockstep, payload, result
-from .cases_lifecycle import C2S_BASE, S2C_BASE, base_diffs, credited, to
+from .cases_lifecycle import base_diffs, credited, to
 from .cases_lifecycle_watch import LC, LC_OK_WRAP, WATCH, WATCH_ALL, WATCH_OK, relay_request, scripted
 from .contract import Adapter, Feature, PeerPlan, Scenario, open_accepted
 from .model import Model, accepted_machine
@@ -252,7 +252,7 @@ CASES: list[Case] = [
          "CLOSED where reported) and the late segment is not relayed (RFC 9293 §3.6: TIME-WAIT; paper §3.3).",
          scripted, LC, WATCH, execute=lockstep(linger_and_end, to(DOWN))),
     # -- LIFE-ACCEPT ----------------------------------------------------------------------------------
-    Case("LIFE-ACCEPT/ftp-active-early-data", (ACCEPT, S2C_BASE),
+    Case("LIFE-ACCEPT/ftp-active-early-data", (ACCEPT,),
          "FTP active mode: the client's 27-byte PORT command read by the proxy application; the server connects "
          "to the proxy and sends 600 bytes before the application accepted the connection. After the splice the "
          "server sends its first 100 bytes again (never acknowledged), then 100 more; the client acknowledges.",
@@ -263,7 +263,7 @@ CASES: list[Case] = [
          lambda st: [from_server(st, 0, payload=payload(100)), from_server(st, 100, payload=payload(100, 100)),
                      from_client(st, 0, ack_off=200)],
          FTP_ACTIVE, ACCEPT_NEEDS, execute=accepted),
-    Case("LIFE-ACCEPT/socks-bind-across-wrap", (ACCEPT, C2S_BASE),
+    Case("LIFE-ACCEPT/socks-bind-across-wrap", (ACCEPT,),
          "SOCKS BIND: the 9-byte BIND request read by the application (its end wraps C.rcv_nxt to 4), the remote "
          "host's connection accepted, a 10-byte second reply as the OK message (its end wraps too); data both "
          "ways.",

@@ -64,9 +64,11 @@ After the splice (Feature.LIFECYCLE, added with issue 17)
 --------------------------------------------------------
 Two more event types reach ``Session.event`` on a session that has made its splice (from
 ``open_unspliced`` or ``open``): ``APP_CLOSE``, figure 3's ``close(s); close(c)`` — the IUT must send
-nothing for it and keep relaying (LIFE-CLOSE-SILENT) — and ``TIMER``, the proxy's retransmission timer
-running out: a live adapter lets its RTO expire (waits for it, or advances the clock of a simulated
-IUT) and returns every packet sent meanwhile. Until the client has acknowledged the whole OK message
+nothing for it and keep relaying (LIFE-CLOSE-SILENT) — and ``TIMER``, the proxy's timers running out:
+its retransmission timer and, once both FINs are acknowledged, the splice's linger (its TIME-WAIT). A
+live adapter lets them expire (waits for them, shortens them in its lab — Linux conntrack's
+``nf_conntrack_tcp_timeout_time_wait``, say — or advances the clock of a simulated IUT) and returns
+every packet sent meanwhile. Until the client has acknowledged the whole OK message
 the IUT retransmits its unacknowledged bytes on C (LIFE-OK-RETRANSMIT); after both FINs are
 acknowledged the splice may end on the timer (LIFE-TEARDOWN). An adapter that cannot apply either
 raises :class:`UnsupportedError` from ``event`` for it (the case is UNSUPPORTED); adapters without

@@ -32,7 +32,8 @@ After the splice (figure 3's last lines and what follows them):
 - ``APP_CLOSE`` is figure 3's ``close(s); close(c)``: the application lets go of both spliced sockets.
   The splice sends nothing for it and keeps relaying (LIFE-CLOSE-SILENT); before the splice is made a
   close is the proxy's own TCP close (a FIN), which this table does not model, so it is refused there.
-- ``TIMER`` is the proxy's retransmission timer running out (a live adapter waits out its RTO). Until
+- ``TIMER`` is the proxy's timers running out: its retransmission timer and, once both FINs are
+  acknowledged, the splice's linger (a live adapter waits them out, or shortens them in its lab). Until
   the client has acknowledged the whole OK message the proxy still owns it and retransmits its
   unacknowledged bytes (LIFE-OK-RETRANSMIT): :meth:`SpliceMachine.ok_outstanding`. After completion a
   timer emits nothing (LIFE-SILENT).
@@ -77,7 +78,7 @@ class EventType(Enum):
     CLIENT_SEGMENT = "client-segment"  # a segment from the client arrives at C
     SERVER_SEGMENT = "server-segment"  # a segment from the server arrives at D
     APP_CLOSE = "app-close"  # the application closes C and D (figure 3's close(s); close(c))
-    TIMER = "timer"  # the proxy's retransmission timer runs out
+    TIMER = "timer"  # the proxy's timers run out (retransmission; the linger after both FINs)
 
 
 @dataclass(frozen=True, slots=True)
