@@ -214,3 +214,48 @@ def test_an_adapter_without_open_accepted_is_told_accept_is_missing() -> None:
     r = run_case(Old(), c, "old")  # type: ignore[arg-type]
     assert r.verdict is Verdict.UNSUPPORTED and r.reason == "the IUT cannot: accept"
     assert run_case(ReferenceAdapter(), c, "reference").verdict is Verdict.PASS
+
+
+def test_an_adapter_that_cannot_apply_close_or_timer_keeps_the_other_pairs() -> None:
+    """A LIFECYCLE adapter written before APP_CLOSE and TIMER raises UnsupportedError for them (contract):
+    the pair walks skip those pairs and still check every other one; the cases about them are UNSUPPORTED."""
+    from splicecheck.adapters.reference import LifecycleSession, ReferenceSession
+
+    def refuse_new(handle):  # type: ignore[no-untyped-def]
+        def event(self, ev):  # type: ignore[no-untyped-def]
+            if ev.type in (E.APP_CLOSE, E.TIMER):
+                raise UnsupportedError("this harness cannot close the sockets or run the timers")
+            return handle(self, ev)
+        return event
+
+    class OldSession(ReferenceSession):
+        event = refuse_new(ReferenceSession.event)
+
+    class OldLifecycleSession(LifecycleSession):
+        event = refuse_new(LifecycleSession.event)
+
+    class Old(ReferenceAdapter):
+        def open(self, scenario):  # type: ignore[no-untyped-def,override]
+            return _wrap(super().open(scenario), OldSession)
+
+        def open_unspliced(self, scenario):  # type: ignore[no-untyped-def,override]
+            return _wrap(super().open_unspliced(scenario), OldLifecycleSession)
+
+    for cid in ("LIFE-TOTAL/every-stage-event-pair", "LIFE-TOTAL/reachable-stages"):
+        (c,) = catalog.select(ids=[cid])
+        r = run_case(Old(), c, "old")
+        full = run_case(ReferenceAdapter(), c, "reference")
+        assert r.verdict is Verdict.PASS and 0 < r.checked < full.checked, (cid, r.reason)
+    (c,) = catalog.select(ids=["LIFE-OK-RETRANSMIT/ok-message-lost"])
+    assert run_case(Old(), c, "old").verdict is Verdict.UNSUPPORTED
+
+
+def _wrap(cm, cls):  # type: ignore[no-untyped-def]
+    from contextlib import contextmanager
+
+    @contextmanager
+    def opened():  # type: ignore[no-untyped-def]
+        with cm as session:
+            session.__class__ = cls
+            yield session
+    return opened()
