@@ -8,7 +8,12 @@ as client or server segments and whatever it relays is encoded onto the legs. Mu
 ``open_unspliced`` (Feature.LIFECYCLE) yields a :class:`LifecycleSession` over a machine at stage
 UNSPLICED (:func:`~splicecheck.conformance.model.unspliced_machine`): events and segments go to the
 machine as they come, a refusal is the contract's ``RefusedError``, ``state`` raises
-``NotSplicedError`` until the splice is made, and ``stage`` is the machine's.
+``NotSplicedError`` until the splice is made, and ``stage`` is the machine's. The events after the
+splice (``APP_CLOSE``, ``TIMER``) are the machine's too: the OK message's retransmission on a timer is
+the one packet of the proxy's own it emits (LIFE-OK-RETRANSMIT).
+
+``open_accepted`` (Feature.ACCEPT) yields a session over a machine that made the scenario's splice in
+the accept direction (:func:`~splicecheck.conformance.model.accepted_machine`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from contextlib import contextmanager
 from .. import __version__
 from ..conformance.contract import Feature, IutInfo, NotSplicedError, Observation, RefusedError, Scenario
 from ..conformance.diff import observation
-from ..conformance.model import Addresses, addresses, reference_machine, unspliced_machine
+from ..conformance.model import Addresses, accepted_machine, addresses, reference_machine, unspliced_machine
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment, SpliceStateError
 from ..reference.lifecycle import Event, EventType, SpliceMachine, Stage
@@ -95,6 +100,12 @@ class ReferenceAdapter:
     @contextmanager
     def open(self, scenario: Scenario) -> Iterator[ReferenceSession]:
         machine = reference_machine(scenario)
+        machine.relay_fn = self.relay_fn
+        yield ReferenceSession(machine)
+
+    @contextmanager
+    def open_accepted(self, scenario: Scenario) -> Iterator[ReferenceSession]:
+        machine = accepted_machine(scenario)
         machine.relay_fn = self.relay_fn
         yield ReferenceSession(machine)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..reference.codec import decode, encode
-from ..reference.relay import Leg, SpliceState
+from ..reference.relay import Leg, RelayResult, SpliceState
 from ..reference.segment import (
     ACK,
     IP_DF,
@@ -33,7 +33,7 @@ from ..reference.segment import (
 from ..reference.seqspace import seq_add
 from ..spec.requirements import BY_ID
 from .contract import Feature, Scenario
-from .results import CaseKind, CaseResult
+from .results import CaseKind, CaseResult, FieldDiff
 
 if TYPE_CHECKING:
     from .contract import Adapter
@@ -54,6 +54,20 @@ class Injection:
 
 
 Build = Callable[[SpliceState], Sequence[Injection | Segment]]
+RelayFn = Callable[[SpliceState, Segment, float], RelayResult]
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another legitimate outcome of a case, besides the model's (results.py, "Several legitimate
+    outcomes"): the splice a correct IUT may also be, given as the relay function that makes it.
+    ``tolerate`` says which differences from that relay's output are still this outcome — the IUT's own
+    free choices (a supplied timestamp's clock, say); ``None``: none, the output must match exactly."""
+
+    name: str
+    relay_fn: RelayFn
+    why: str
+    tolerate: Callable[[FieldDiff], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +83,14 @@ class Case:
     needs: frozenset[Feature] = frozenset()
     kind: CaseKind = CaseKind.NAMED
     execute: Callable[[Adapter, Case, int | None], CaseResult] | None = field(default=None, compare=False)
+    #: other legitimate outcomes (graded by the runner's own execute: not with a custom one)
+    alternatives: tuple[Alternative, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.reqs:
             raise ValueError(f"case {self.id} targets no requirement")
+        if self.alternatives and self.execute is not None:
+            raise ValueError(f"case {self.id}: alternatives are graded by the runner, not by a custom execute")
         unknown = [r for r in self.reqs if r not in BY_ID]
         if unknown:
             raise ValueError(f"case {self.id} names unknown requirements {unknown}")

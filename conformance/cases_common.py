@@ -48,7 +48,7 @@ from .contract import (
     open_unspliced,
     session_stage,
 )
-from .diff import diff_step, distance, geometry, split_observation, summary
+from .diff import diff_step, distance, geometry, split_observation, summary, tcp_valid
 from .model import Model, addresses, handshake_sockets, provisional_state, unspliced_machine
 from .results import CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed, execute, run_injections
@@ -342,7 +342,9 @@ class Lockstep:
             observed = Observation(tuple(p for p in observed.to_client if not self.own_tcp(p, to_client=True)),
                                    tuple(p for p in observed.to_server if not self.own_tcp(p, to_client=False)),
                                    observed.elapsed)
-        if results:
+        if ev.type is EventType.TIMER:
+            self._judge_timer(step, results, observed, was_made)
+        elif results:
             inputs = [seg] * len(results) if seg is not None else held[:len(results)]
             self._compare(step, results, inputs, observed, self.primary if seg is not None else "LIFE-RELEASE")
         else:
@@ -358,6 +360,42 @@ class Lockstep:
         if not was_made and m.splice is not None:
             self._check_bases(step, m.splice)
         return True
+
+    def _judge_timer(self, step: int, results: list[RelayResult], observed: Observation, was_made: bool) -> None:
+        """A TIMER step (contract: "After the splice"). The model's only emission is the OK message's
+        retransmission (LIFE-OK-RETRANSMIT), whose window, IP ID, TSval and content are the IUT's own
+        choice, so it is judged by what matters: at least one packet on C from the proxy's socket, without
+        SYN/FIN/RST, with a valid checksum, carrying OK-message bytes from the first one the client has not
+        acknowledged (``ok_outstanding`` before the step) and none past the OK message's end. Anything
+        else on either leg is a packet of the proxy's own after the splice (LIFE-SILENT)."""
+        due = [x for r in results for x in r.segments]
+        rec = self.steps[step]
+        rec.expected_to_client.extend(encode(x).hex() for x in due)
+        rec.summary_expected.extend(summary(encode(x)) for x in due)
+        idle = "LIFE-SILENT" if was_made else "LIFE-TOTAL"
+        self.diffs.append(FieldDiff(step, -1, "to_server.count", 0, len(observed.to_server), idle))
+        if not due:
+            self.diffs.append(FieldDiff(step, -1, "to_client.count", 0, len(observed.to_client),
+                                        self.primary if was_made else "LIFE-TOTAL"))
+            return
+        first, left = due[0].tcp.seq, seq_sub(self.model.s2c_iss or 0, due[0].tcp.seq)
+        good = [p for p in observed.to_client if self.ok_retransmission(p, first, left)]
+        self.diffs.append(FieldDiff(step, 0, f"to_client: OK message retransmitted from seq {first} ({left} bytes "
+                                             "unacknowledged)", True, bool(good), "LIFE-OK-RETRANSMIT"))
+        self.diffs.append(FieldDiff(step, -1, "to_client.count (besides the OK message's retransmissions)", 0,
+                                    len(observed.to_client) - len(good), "LIFE-SILENT"))
+
+    def ok_retransmission(self, raw: bytes, first: int, left: int) -> bool:
+        """Whether ``raw`` retransmits the OK message from ``first`` (``left`` bytes unacknowledged)."""
+        try:
+            seg = decode(raw)
+        except MalformedSegment:
+            return False
+        sock, t = self.model.c.sock, seg.tcp
+        return ((seg.ip.src, t.sport, seg.ip.dst, t.dport) == (sock.local.addr, sock.local.port, sock.peer.addr,
+                                                               sock.peer.port)
+                and not t.flags & (SYN | FIN | RST) and t.seq == first and 1 <= len(seg.payload) <= left
+                and tcp_valid(seg, raw))
 
     def own_tcp(self, raw: bytes, *, to_client: bool) -> bool:
         """Whether ``raw`` is the proxy's own TCP at work before the splice (contract docstring): from

@@ -13,9 +13,34 @@ instead (see its description).
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 from .case import Case, from_client, from_server
-from .cases_common import payload, spliced_at
-from .contract import Feature
+from .cases_common import payload, result, spliced_at
+from .contract import Adapter, Feature
+from .results import CaseResult, FieldDiff
+from .runner import execute
+
+BLACKHOLE = "MSS-NO-BLACKHOLE"
+
+
+def no_blackhole(adapter: Adapter, case: Case, seed: int | None) -> CaseResult:
+    """Run the case as the runner does and add, per step where the model emits anything (the segment
+    relayed, or the ICMP error to its sender), whether the IUT emitted anything at all: an oversized DF
+    segment dropped in silence is a path-MTU black hole (MSS-NO-BLACKHOLE; RFC 2923 §2.1). What it
+    emitted is judged field by field as usual (MSS-ICMP and the rest)."""
+    t0 = time.perf_counter()
+    ex = execute(adapter, case)
+    checks = [FieldDiff(i, -1, "oversized segment relayed or signalled (not dropped in silence)", True,
+                        bool(s.actual_to_client or s.actual_to_server), BLACKHOLE)
+              for i, s in enumerate(ex.steps) if s.expected_to_client or s.expected_to_server]
+    return result(case, ex.diffs + checks, ex.steps, ex.geometry, t0, seed)
+
+
+def guarded(c: Case) -> Case:
+    """``c`` also targeting MSS-NO-BLACKHOLE, run by :func:`no_blackhole`."""
+    return replace(c, reqs=(*c.reqs, BLACKHOLE), execute=no_blackhole)
 
 F = Feature
 ICMP = frozenset({F.MSS_ICMP})
@@ -27,7 +52,7 @@ SERVER_1300_V6 = spliced_at(server_mss=1300, family=6)
 TS_OPTION = 12  # NOP NOP Timestamps, on every segment when both legs use timestamps
 NO_PMTUD = spliced_at(client_df=False, server_mss=536)
 
-CASES: list[Case] = [
+MSS_ICMP_CASES: list[Case] = [
     # -- MSS-ICMP -------------------------------------------------------------------------------------
     Case("MSS-ICMP/c2s-over-server-mss", ("MSS-ICMP",),
          "The server announced MSS 536; the client sends 1000 bytes with DF.",
@@ -76,6 +101,19 @@ CASES: list[Case] = [
          "The client announced MSS 536; the server sends 700 bytes with DF starting 100 before D.splice_irs.",
          "600 bytes would remain: not relayed, ICMP to the server (paper §3.4.4).",
          lambda st: [from_server(st, -100, payload=payload(700))], CLIENT_536, ICMP | {F.BELOW_BASE}),
+]
+
+CASES: list[Case] = [
+    *(guarded(c) for c in MSS_ICMP_CASES),
+    # -- MSS-NO-BLACKHOLE -----------------------------------------------------------------------------
+    Case("MSS-NO-BLACKHOLE/retransmitted-oversized", (BLACKHOLE, "MSS-ICMP"),
+         "The server announced MSS 536; the client sends a 1000-byte DF segment and retransmits it twice, as a "
+         "sender that is never told does; then 500 bytes, which fit.",
+         "Each oversized copy answered with ICMP fragmentation-needed, MTU 576 (or, at worst, relayed) — never "
+         "dropped in silence, the path-MTU black hole of RFC 2923 §2.1 — and the 500 bytes relayed (paper "
+         "§3.4.4).",
+         lambda st: [from_client(st, 0, payload=payload(1000)) for _ in range(3)]
+         + [from_client(st, 0, payload=payload(500))], SERVER_536, ICMP, execute=no_blackhole),
     # -- MSS-536 --------------------------------------------------------------------------------------
     Case("MSS-536/no-pmtud-client-relayed-whole", ("MSS-536",),
          "A client whose SYN lacked DF (no path MTU discovery), a server that announced MSS 536; the client "

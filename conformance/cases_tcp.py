@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from ..reference.relay import SpliceState, StripStyle, relay
 from ..reference.segment import ACK, AE, CWR, ECE, FIN, PSH, RST, URG, Segment, addr
+from .alternatives import ECN_UNNEGOTIATED
 from .case import Case, corrupt_tcp_checksum, from_client, from_server
 from .cases_common import FULL, corrupt_ip_checksum, payload, result, spliced_at, with_ip, with_tcp
 from .contract import Adapter, Feature
@@ -115,9 +116,11 @@ CASES: list[Case] = [
                      from_client(st, 0, payload=b"still spliced")], FULL, NEEDS_FOREIGN),
     # -- FLAGS-KEEP -----------------------------------------------------------------------------------
     Case("FLAGS-KEEP/ece-cwr-c2s", ("FLAGS-KEEP", "ECN-PASS"),
-         "Client data with ACK|PSH|ECE|CWR.",
-         "Flags relayed unchanged: ECN signalling is end to end (paper §3.3; RFC 3168 §6.1).",
-         lambda st: [from_client(st, 0, payload=b"ecn", flags=ACK | PSH | ECE | CWR)], FULL),
+         "Client data with ACK|PSH|ECE|CWR; no ECN negotiated.",
+         "ACK and PSH relayed unchanged (paper §3.3); ECE and CWR relayed (the model: ECN signalling is end to "
+         "end, RFC 3168 §6.1) or cleared towards a server that did not negotiate ECN (clear-ecn).",
+         lambda st: [from_client(st, 0, payload=b"ecn", flags=ACK | PSH | ECE | CWR)], FULL,
+         alternatives=ECN_UNNEGOTIATED),
     Case("FLAGS-KEEP/ae-s2c", ("FLAGS-KEEP",),
          "Server data with ACK|AE (the former NS bit, accurate ECN).",
          "AE relayed unchanged (paper §3.3).",
@@ -233,18 +236,21 @@ CASES: list[Case] = [
          frozenset({F.BAD_CHECKSUM})),
     # -- ECN-PASS -------------------------------------------------------------------------------------
     Case("ECN-PASS/ece-cwr-s2c", ("ECN-PASS",),
-         "Server data with ACK|ECE|CWR on legs that both carry ECN.",
-         "ECE and CWR relayed unchanged, the model's choice (RFC 3168 §6.1); clearing them towards a leg "
-         "that did not negotiate ECN is also legitimate (RFC 3168 §6.1.1), so a departure is INFO.",
-         lambda st: [from_server(st, 0, payload=b"ecn", flags=ACK | ECE | CWR)], FULL),
+         "Server data with ACK|ECE|CWR; neither end host's SYN negotiated ECN (the scenario has no ECN setup).",
+         "Two legitimate outcomes: ECE and CWR relayed unchanged (the model; RFC 3168 §6.1), or cleared towards "
+         "the client, which did not negotiate ECN (RFC 3168 §6.1.1; the alternative clear-ecn). Either PASSes.",
+         lambda st: [from_server(st, 0, payload=b"ecn", flags=ACK | ECE | CWR)], FULL,
+         alternatives=ECN_UNNEGOTIATED),
     Case("ECN-PASS/ce-mark-c2s", ("ECN-PASS",),
-         "Client data with the ECN field CE (TOS 0x03).",
-         "The CE mark relayed unchanged, the model's choice (RFC 3168 §5); departures are INFO.",
-         lambda st: [from_client(st, 0, payload=b"ce", tos=0x03)], FULL),
+         "Client data with the ECN field CE (TOS 0x03); no ECN negotiated.",
+         "The CE mark relayed unchanged (the model; RFC 3168 §5), or the field cleared towards a server that "
+         "did not negotiate ECN (clear-ecn, RFC 3168 §6.1.1). Either PASSes.",
+         lambda st: [from_client(st, 0, payload=b"ce", tos=0x03)], FULL, alternatives=ECN_UNNEGOTIATED),
     Case("ECN-PASS/ect1-ipv6-s2c", ("ECN-PASS",),
-         "IPv6 server data with traffic class ECT(1).",
-         "ECT(1) relayed unchanged, the model's choice (RFC 3168 §5); departures are INFO.",
-         lambda st: [from_server(st, 0, payload=b"e6", tos=0x01)], V6),
+         "IPv6 server data with traffic class ECT(1); no ECN negotiated.",
+         "ECT(1) relayed unchanged (the model; RFC 3168 §5), or cleared (clear-ecn, RFC 3168 §6.1.1). Either "
+         "PASSes.",
+         lambda st: [from_server(st, 0, payload=b"e6", tos=0x01)], V6, alternatives=ECN_UNNEGOTIATED),
     # -- appended (issue 12): cases a mutant showed missing ------------------------------------------
     Case("DIR-ONLY/foreign-destination-address", ("DIR-ONLY",),
          "Data from the client's address and port to the proxy's leg-C port at another address "

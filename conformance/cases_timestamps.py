@@ -4,14 +4,22 @@ sequence numbers" when both legs use timestamps, stripped when only one (or neit
 The mapping constants are the last timestamps each leg saw before the splice: the end hosts' are
 under the scenario's control (their SYN TSvals), the proxy's need CHOOSE_PROXY_TS. Builders express
 timestamps relative to them (``conformance.case.ts_option``).
+
+Legs that disagree on timestamps have three legitimate outcomes (SPEC.md, "When the legs disagree"):
+the paper's strip (the model), timestamps supplied towards the leg that uses them
+(``alternatives.SUPPLY_TS``), and refusal (``SpliceRefused``). Every case here whose scenario has one
+leg with timestamps and one without declares the supply alternative (:data:`CASES`' last line).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ..reference.arith import MASK32
 from ..reference.relay import SpliceState
 from ..reference.segment import ACK, NOP, Sack, Segment, Timestamps
 from ..reference.seqspace import HALF
+from .alternatives import TS_DISAGREE
 from .case import Case, from_client, from_server, ts_option
 from .cases_common import FULL, spliced_at
 from .contract import Feature
@@ -121,6 +129,15 @@ CASES: list[Case] = [
          "Only the client leg uses timestamps: client data with two Timestamps options.",
          "Both stripped (paper §3.4.1).",
          two_ts, CLIENT_TS_ONLY),
+    Case("TS-STRIP/towards-timestamp-leg", ("TS-STRIP",),
+         "Only the client leg uses timestamps: server data (no Timestamps option) to the client, then the "
+         "client's ACK with one.",
+         "Three legitimate outcomes, each a PASS: relayed as it came, without timestamps (the paper's strip, "
+         "the model; a strict RFC 7323 §3.2 client may drop it), relayed with a Timestamps option the splice "
+         "supplies (TSval and TSecr at or after the last the proxy sent and received on C: supply-timestamps), "
+         "or not spliced at all (refuse). The client's option is stripped on the way to the server.",
+         lambda st: [from_server(st, 0, payload=b"to the ts leg"), from_client(st, 0, ack_off=13)],
+         CLIENT_TS_ONLY),
     Case("TS-STRIP/strip-keeps-sack", ("TS-STRIP", "SACK-MAP"),
          "Only the client leg uses timestamps, both use SACK: a client ACK with Timestamps and a SACK block.",
          "Timestamps stripped, the SACK block mapped (paper §3.4.1, §3.4.3).",
@@ -136,3 +153,10 @@ CASES: list[Case] = [
          lambda st: [from_client(st, 0, payload=b"aligned", options=[NOP, NOP, ts_option(st.client, 1, 3)])],
          FULL),
 ]
+
+
+def _ts_disagree(c: Case) -> bool:
+    return (c.scenario.client.tsval is None) != (c.scenario.server.tsval is None) and c.execute is None
+
+
+CASES = [replace(c, alternatives=TS_DISAGREE) if _ts_disagree(c) else c for c in CASES]

@@ -30,6 +30,7 @@ MODULES: tuple[str, ...] = (
     "cases_other",
     "cases_lifecycle_watch",
     "cases_lifecycle",
+    "cases_lifecycle_end",
     "cases_vectors",
     "cases_layouts",
     "properties", "stateful",

@@ -60,6 +60,29 @@ the splice there are no constants to learn them from. Per step:
   whole OK message (LIFE-COMPLETE) changes nothing on the wire, so the cases about the completion
   point are UNSUPPORTED for sessions without it.
 
+After the splice (Feature.LIFECYCLE, added with issue 17)
+--------------------------------------------------------
+Two more event types reach ``Session.event`` on a session that has made its splice (from
+``open_unspliced`` or ``open``): ``APP_CLOSE``, figure 3's ``close(s); close(c)`` — the IUT must send
+nothing for it and keep relaying (LIFE-CLOSE-SILENT) — and ``TIMER``, the proxy's timers running out:
+its retransmission timer and, once both FINs are acknowledged, the splice's linger (its TIME-WAIT). A
+live adapter lets them expire (waits for them, shortens them in its lab — Linux conntrack's
+``nf_conntrack_tcp_timeout_time_wait``, say — or advances the clock of a simulated IUT) and returns
+every packet sent meanwhile. Until the client has acknowledged the whole OK message
+the IUT retransmits its unacknowledged bytes on C (LIFE-OK-RETRANSMIT); after both FINs are
+acknowledged the splice may end on the timer (LIFE-TEARDOWN). An adapter that cannot apply either
+raises :class:`UnsupportedError` from ``event`` for it (the case is UNSUPPORTED); adapters without
+Feature.LIFECYCLE never see them. Both are refused (RefusedError) where the lifecycle table refuses them.
+
+The accept direction (Feature.ACCEPT)
+-------------------------------------
+An adapter that can splice a connection the *server* opened to the proxy (FTP active mode, SOCKS BIND;
+paper §3) also has ``open_accepted(scenario)``, a context manager like ``open`` yielding a made splice;
+the helper :func:`open_accepted` turns its absence into UNSUPPORTED. The scenario is read as
+:func:`~splicecheck.conformance.model.accepted_machine` says: INTEND_SPLICE on the listening socket
+before the server connects, the client's ``client_presplice`` bytes read by the application and not
+forwarded, ``server_presplice`` bytes sent by the server before the application accepted D (held).
+
 An adapter declares, in ``unsupported``, the :class:`Feature`\\ s it cannot do (the exit code 127 of
 quic-interop-runner); cases needing one are UNSUPPORTED, not FAIL. Errors that are the harness's and
 not the IUT's (the lab could not be built, a namespace vanished) are raised as :class:`HarnessError`
@@ -105,6 +128,7 @@ class Feature(StrEnum):
     STRIP_REMOVE = "strip-remove"  # options are stripped by removal rather than NOP overwrite
     LIFECYCLE = "lifecycle"  # the socket-level lifecycle events (INTEND_SPLICE, PRESPLICE, ...)
     BELOW_BASE = "below-base"  # segments below splice_irs reach the splice (no stateful filter first)
+    ACCEPT = "accept"  # splices in the accept direction (``open_accepted``: FTP active mode, SOCKS BIND)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +237,9 @@ class SpliceRefused(SpliceCheckError):
     """Raised by ``Adapter.open`` when the IUT declines to splice the scenario's legs and would relay
     through the application instead — the paper's first answer to incompatible options (§3.4). Not
     UNSUPPORTED (the harness could make the case) and not a failure when the legs disagree on an option
-    (:func:`legs_disagree`): the runner grades it against SPLICE-REFUSE (MAY, so INFO); refusing legs
-    that agree is graded against the case's own primary requirement."""
+    (:func:`legs_disagree`): the runner grades it as the legitimate alternative ``"refuse"`` (PASS, with
+    SPLICE-REFUSE among the case's requirements); refusing legs that agree is graded against the case's
+    own primary requirement."""
 
 
 def legs_disagree(scenario: Scenario) -> bool:
@@ -310,6 +335,17 @@ def open_unspliced(adapter: Adapter, scenario: Scenario) -> AbstractContextManag
     opener = getattr(adapter, "open_unspliced", None)
     if not callable(opener):
         raise UnsupportedError(f"adapter {adapter.name} cannot open a session before the splice (no open_unspliced)")
+    cm: AbstractContextManager[Session] = opener(scenario)
+    return cm
+
+
+def open_accepted(adapter: Adapter, scenario: Scenario) -> AbstractContextManager[Session]:
+    """``adapter.open_accepted(scenario)`` (module docstring, "The accept direction");
+    :class:`UnsupportedError` naming the missing capability if the adapter has none."""
+    opener = getattr(adapter, "open_accepted", None)
+    if not callable(opener):
+        raise UnsupportedError(f"adapter {adapter.name} cannot splice in the accept direction (a connection the "
+                               "server opens to the proxy: FTP active mode, SOCKS BIND): it has no open_accepted")
     cm: AbstractContextManager[Session] = opener(scenario)
     return cm
 

@@ -20,7 +20,7 @@ can build segments before there is a splice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -168,11 +168,12 @@ def provisional_state(m: SpliceMachine, where: Addresses) -> SpliceState:
 
 
 def reference_machine(scenario: Scenario, where: Addresses | None = None,
-                      config: ProxyConfig | None = None) -> SpliceMachine:
-    """A lifecycle machine that has made the scenario's splice (stage SPLICED)."""
+                      config: ProxyConfig | None = None, machine: type[SpliceMachine] = SpliceMachine) -> SpliceMachine:
+    """A lifecycle machine that has made the scenario's splice (stage SPLICED); ``machine``: the class
+    (the mutant zoo substitutes subclasses with a lifecycle bug)."""
     s = scenario
     sock_c, sock_d = handshake_sockets(s, where, config)
-    m = SpliceMachine(sock_c, strip_style=s.strip_style)
+    m = machine(sock_c, strip_style=s.strip_style)
     m.handle(Event(EventType.SERVER_CONNECTED, socket=sock_d))
     if s.client_presplice:
         m.handle(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
@@ -181,6 +182,53 @@ def reference_machine(scenario: Scenario, where: Addresses | None = None,
         m.handle(Event(EventType.APP_RECV_SERVER, s.server_presplice))
         m.handle(Event(EventType.APP_SEND_CLIENT, s.server_presplice))
     m.handle(Event(EventType.INTEND_SPLICE))
+    m.handle(Event(EventType.PRESPLICE, s.ok_len))
+    if s.ok_len:
+        m.handle(Event(EventType.APP_SEND_CLIENT, s.ok_len))
+    assert m.splice is not None
+    return m
+
+
+def accepted_sockets(scenario: Scenario, where: Addresses | None = None,
+                     config: ProxyConfig | None = None) -> tuple[Socket, Socket]:
+    """C's and D's sockets in the accept direction (LIFE-ACCEPT; paper §3 'clients accepting
+    connections': FTP active mode, SOCKS BIND): C as in the connect direction; D is the connection the
+    server opened to the proxy, whose SYN-ACK the proxy answers knowing leg C already, so it agrees only
+    to what the splice can carry unchanged — timestamps and SACK-permitted only if leg C has them, the
+    client's window scale if the server offered scaling (§3.4.1–§3.4.3 mutatis mutandis)."""
+    s = scenario
+    where = where or addresses(s.family)
+    cfg = config or ProxyConfig()
+    sock_c, _ = handshake_sockets(s, where, cfg)
+    c_syn = offer_of(s.client)
+    server_syn = offer_of(s.server)
+    answer = SynOptions(mss=cfg.mss, wscale=c_syn.wscale if server_syn.wscale is not None else None,
+                        sack_permitted=sock_c.sack and server_syn.sack_permitted,
+                        timestamps=sock_c.timestamps and server_syn.timestamps)
+    leg_d = negotiate(server_syn, answer)
+    ts_d = s.proxy_tsval_d if s.proxy_tsval_d is not None else DEFAULT_PROXY_TSVAL
+    sock_d = Socket(where.server, where.proxy_d, s.server.isn,
+                    s.proxy_isn_d if s.proxy_isn_d is not None else DEFAULT_PROXY_ISN_D,
+                    leg_d.timestamps, s.server.tsval or 0, ts_d, leg_d.sack, leg_d.peer_wscale, leg_d.local_wscale,
+                    leg_d.peer_mss)
+    return sock_c, sock_d
+
+
+def accepted_machine(scenario: Scenario, where: Addresses | None = None,
+                     machine: type[SpliceMachine] = SpliceMachine) -> SpliceMachine:
+    """A lifecycle machine that has made the scenario's splice in the accept direction (LIFE-ACCEPT): the
+    application issues INTEND_SPLICE on the listening socket, so DONT_ACK is in force on D from its
+    handshake and every server byte is held for the splice (``server_presplice`` counts bytes the server
+    sent before the application accepted D: held, never read, so D.splice_irs is the server's ISN + 1
+    whatever their number); the client's ``client_presplice`` bytes (the BIND request, the PORT command)
+    are read by the application and not forwarded; then PRESPLICE(n) and the OK message."""
+    s = scenario
+    sock_c, sock_d = accepted_sockets(s, where)
+    m = machine(sock_c, strip_style=s.strip_style)
+    m.handle(Event(EventType.INTEND_SPLICE))  # on the listener, before the server connects
+    m.handle(Event(EventType.SERVER_CONNECTED, socket=sock_d))
+    if s.client_presplice:
+        m.handle(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
     m.handle(Event(EventType.PRESPLICE, s.ok_len))
     if s.ok_len:
         m.handle(Event(EventType.APP_SEND_CLIENT, s.ok_len))
@@ -205,8 +253,11 @@ class Model:
     so that the model's own rules after the splice (a relayed RST closes it; the relay's successor
     state) apply to the expectation exactly as to the reference IUT."""
 
-    def __init__(self, state: SpliceState) -> None:
+    def __init__(self, state: SpliceState,
+                 relay_fn: Callable[[SpliceState, Segment, float], RelayResult] | None = None) -> None:
         self.machine = SpliceMachine.spliced(state)
+        if relay_fn is not None:  # another legitimate outcome's relay (case.Alternative)
+            self.machine.relay_fn = relay_fn
 
     @property
     def state(self) -> SpliceState:

@@ -27,6 +27,17 @@ a first-hand collateral difference of a MUST makes the case FAIL too, and the ca
 requirements in ``collateral_failures`` (a collateral SHOULD or MAY leaves the case's verdict alone and
 shows in the requirement table only).
 
+**Several legitimate outcomes.** Where the paper or a later RFC allows a splice more than one answer (legs
+that disagree on timestamps: strip, supply or refuse; ECN flags towards a leg that never negotiated ECN:
+relay or clear), a case declares the others as :class:`~splicecheck.conformance.case.Alternative` values.
+The runner judges the IUT's output against the model first — the only path a case without alternatives
+has, unchanged — and only if that finds a difference, the same observed packets (the IUT is not run
+again) against each alternative's relay in turn. The first alternative the output matches, up to the
+differences it tolerates, grades the case (PASS when nothing else differs), and its name is recorded in
+``alternative`` (``"model"`` when the model's outcome matched a case that has alternatives); when none
+matches, the model's differences grade it as always. A refusal to splice legs that disagree on an option
+(``SpliceRefused``) is the alternative ``"refuse"``.
+
 A requirement's verdict is the worst over all the checks charged to it, targeted and collateral; if none
 ran it is UNSUPPORTED (or SKIPPED), and if no case covers it at all, NOT-COVERED. ``runner.exit_code``
 looks at both the cases' and the requirements' verdicts, so the table and the exit code always agree.
@@ -218,6 +229,7 @@ class CaseResult:
     examples: int = 0  # property/stateful: examples (programs) generated before the search stopped
     first_failure: int | None = None  # property/stateful: 1-based index of the first failing example
     collateral_failures: list[str] = field(default_factory=list)  # MUSTs outside reqs broken first-hand
+    alternative: str = ""  # the legitimate outcome the IUT matched, for cases with several (module docstring)
 
     def __post_init__(self) -> None:
         """Mark the consequences of the first divergence and name the collateral MUSTs (module docstring)."""
@@ -235,6 +247,8 @@ class CaseResult:
 
     def to_json(self) -> str:
         d = asdict(self)
+        if not d["alternative"]:
+            del d["alternative"]  # single-outcome cases' lines are what they always were
         d["verdict"] = self.verdict.value
         d["type"] = "case"
         return json.dumps(d, separators=(",", ":"))

@@ -29,11 +29,20 @@ from typing import IO, Protocol, TypeVar
 from .. import __version__
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment
-from ..reference.relay import RelayResult, direction_of
+from ..reference.relay import RelayResult, SpliceState, direction_of
 from ..reference.segment import Segment
 from . import interrupts
-from .case import Case, Injection, injections
-from .contract import Adapter, Session, SpliceRefused, UnsupportedError, refusal_req
+from .case import Alternative, Case, Injection, injections
+from .contract import (
+    Adapter,
+    Feature,
+    Observation,
+    Session,
+    SpliceRefused,
+    UnsupportedError,
+    legs_disagree,
+    refusal_req,
+)
 from .diff import diff_step, expected_counts, geometry
 from .model import Model
 from .results import (
@@ -69,6 +78,7 @@ class Executed:
     diffs: list[FieldDiff]
     steps: list[StepRecord]
     geometry: list[Geometry]
+    alternative: str = ""  # the legitimate outcome matched (results.py, "Several legitimate outcomes")
 
     @property
     def checked(self) -> int:
@@ -78,44 +88,95 @@ class Executed:
         return [d for d in self.diffs if not d.ok]
 
 
+Observed = tuple[Injection, Observation]
+
+
+def _judge(model: Model, inj: Injection) -> tuple[Segment, bytes, RelayResult, SpliceState]:
+    """What the model emits for ``inj``: the judged segment, its wire form, the model's result and the
+    state before it. A raw injection that does not decode is expected to be dropped."""
+    wire = inj.wire
+    state_before = model.state
+    try:
+        judged = decode(wire) if inj.raw is not None else inj.segment
+    except MalformedSegment:
+        return inj.segment, wire, RelayResult(direction_of(state_before, inj.segment), ()), state_before
+    return judged, wire, model.relay(judged, inj.now), state_before
+
+
 def run_injections(session: Session, model: Model, built: Iterable[Injection | Segment], primary: str,
-                   first_step: int = 0) -> Executed:
+                   first_step: int = 0, record: list[Observed] | None = None) -> Executed:
     """Inject ``built`` into ``session`` one by one, relay each through ``model`` (threading its state),
-    and diff the two. A raw injection that does not decode is expected to be dropped."""
+    and diff the two. A raw injection that does not decode is expected to be dropped. ``record``: where
+    to keep each injection with what the IUT emitted (to judge it again against an alternative)."""
     diffs: list[FieldDiff] = []
     steps: list[StepRecord] = []
     geo: list[Geometry] = []
     for i, inj in enumerate(injections(list(built)), first_step):
-        wire = inj.wire
-        state_before = model.state
-        try:
-            judged = decode(wire) if inj.raw is not None else inj.segment
-        except MalformedSegment:
-            expected = RelayResult(direction_of(state_before, inj.segment), ())
-            judged = inj.segment
-        else:
-            expected = model.relay(judged, inj.now)
+        judged, wire, expected, state_before = _judge(model, inj)
         observed = session.inject(inj.segment, raw=inj.raw, expect=expected_counts(expected))
-        step_diffs, record = diff_step(i, state_before, judged, wire, expected, observed, primary)
+        if record is not None:
+            record.append((inj, observed))
+        step_diffs, record_ = diff_step(i, state_before, judged, wire, expected, observed, primary)
         diffs += step_diffs
-        steps.append(record)
+        steps.append(record_)
         g = geometry(state_before, judged, expected)
         if g is not None:
             geo.append(g)
     return Executed(diffs, steps, geo)
 
 
+def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], primary: str) -> Executed:
+    """The IUT's recorded output judged against alternative ``alt`` (no new injection); the differences
+    ``alt`` tolerates become passed checks that say so."""
+    model = Model(state, alt.relay_fn)
+    diffs: list[FieldDiff] = []
+    steps: list[StepRecord] = []
+    geo: list[Geometry] = []
+    for i, (inj, obs) in enumerate(observed):
+        judged, wire, expected, state_before = _judge(model, inj)
+        step_diffs, rec = diff_step(i, state_before, judged, wire, expected, obs, primary)
+        for d in step_diffs:
+            if not d.ok and alt.tolerate is not None and alt.tolerate(d):
+                d = replace(d, field=f"{d.field} (the IUT's choice within {alt.name!r})", expected=d.actual)
+            diffs.append(d)
+        steps.append(rec)
+        g = geometry(state_before, judged, expected)
+        if g is not None:
+            geo.append(g)
+    return Executed(diffs, steps, geo, alt.name)
+
+
 def execute(adapter: Adapter, case: Case) -> Executed:
-    """Open a session for ``case.scenario``, inject the built segments, diff each against the model."""
+    """Open a session for ``case.scenario``, inject the built segments, diff each against the model; for a
+    case with alternatives, when the model's outcome differs, against each alternative in turn."""
     with adapter.open(case.scenario) as session:
-        return run_injections(session, Model(session.state), case.build(session.state), case.primary)
+        state = session.state
+        if not case.alternatives:  # the single-outcome path
+            return run_injections(session, Model(state), case.build(state), case.primary)
+        observed: list[Observed] = []
+        ex = run_injections(session, Model(state), case.build(state), case.primary, record=observed)
+    if not ex.differing():
+        return replace(ex, alternative="model")
+    for alt in case.alternatives:
+        other = rejudge(state, alt, observed, case.primary)
+        if not other.differing():
+            return other
+    return ex
+
+
+def unsupported_by(adapter: Adapter) -> frozenset[Feature]:
+    """The features ``adapter`` declares unsupported, and ACCEPT when it has no ``open_accepted`` (an
+    adapter written before the accept direction existed cannot declare it)."""
+    if callable(getattr(adapter, "open_accepted", None)):
+        return adapter.unsupported
+    return adapter.unsupported | {Feature.ACCEPT}
 
 
 def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None = None) -> CaseResult:
     base = CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
                       expectation=case.expectation, kind=case.kind, repro=repro_command(adapter_spec, case.id, seed),
                       seed=seed)
-    missing = sorted(f.value for f in case.all_needs() & adapter.unsupported)
+    missing = sorted(f.value for f in case.all_needs() & unsupported_by(adapter))
     if missing:
         return replace(base, verdict=Verdict.UNSUPPORTED, reason="the IUT cannot: " + ", ".join(missing))
     t0 = time.perf_counter()
@@ -129,6 +190,9 @@ def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None =
     except SpliceRefused as exc:  # the IUT declined to splice (paper §3.4): graded, see contract.SpliceRefused
         req = refusal_req(case.scenario, case.primary)
         reqs = list(dict.fromkeys([*case.reqs, req]))
+        if legs_disagree(case.scenario):  # §3.4's first solution: the legitimate alternative "refuse"
+            return replace(base, reqs=reqs, checked=1, alternative="refuse", reason=f"splice refused: {exc}",
+                           duration=time.perf_counter() - t0)
         bad = [FieldDiff(-1, -1, "splice made", "spliced", f"refused: {exc}", req)]
         return replace(base, reqs=reqs, verdict=case_verdict(reqs, bad), diffs=bad, reason=f"splice refused: {exc}",
                        duration=time.perf_counter() - t0)
@@ -138,7 +202,7 @@ def run_case(adapter: Adapter, case: Case, adapter_spec: str, seed: int | None =
         return replace(base, verdict=Verdict.ERROR, reason=fault_reason(exc), duration=time.perf_counter() - t0)
     bad = ex.differing()
     return replace(base, verdict=case_verdict(list(case.reqs), bad), diffs=bad, checked=ex.checked, steps=ex.steps,
-                   geometry=ex.geometry, duration=time.perf_counter() - t0)
+                   geometry=ex.geometry, duration=time.perf_counter() - t0, alternative=ex.alternative)
 
 
 class JsonlSink:

@@ -25,8 +25,22 @@ when the splice is made, i.e. after the OK message (its TSval is the last the cl
 proxy), so that mapped server timestamps continue the client's PAWS order.
 
 Segments the proxy's own TCP handles (before the splice, or pure ACKs while it is being made) are
-"absorbed": the splice emits nothing for them. The model ends a splice when it relays a RST; it does
-not time out FIN-closed splices.
+"absorbed": the splice emits nothing for them.
+
+After the splice (figure 3's last lines and what follows them):
+
+- ``APP_CLOSE`` is figure 3's ``close(s); close(c)``: the application lets go of both spliced sockets.
+  The splice sends nothing for it and keeps relaying (LIFE-CLOSE-SILENT); before the splice is made a
+  close is the proxy's own TCP close (a FIN), which this table does not model, so it is refused there.
+- ``TIMER`` is the proxy's timers running out: its retransmission timer and, once both FINs are
+  acknowledged, the splice's linger (a live adapter waits them out, or shortens them in its lab). Until
+  the client has acknowledged the whole OK message the proxy still owns it and retransmits its
+  unacknowledged bytes (LIFE-OK-RETRANSMIT): :meth:`SpliceMachine.ok_outstanding`. After completion a
+  timer emits nothing (LIFE-SILENT).
+- FINs are relayed like any segment (SEQ-CTL). Once each direction's FIN has been relayed and
+  acknowledged by the other end host, the splice lingers as a TCP end point in TIME-WAIT would (a
+  retransmitted FIN still needs its ACK relayed, RFC 9293 §3.6) and ends on the next ``TIMER``
+  (LIFE-TEARDOWN): stage CLOSED, as after a relayed RST.
 """
 
 from __future__ import annotations
@@ -35,11 +49,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .codec import decode, encode
 from .errors import SpliceStateError
 from .mapping import behind_base
 from .relay import Direction, Endpoint, Leg, RelayResult, SpliceState, StripStyle, relay
-from .segment import ACK, RST, Segment, Timestamps
-from .seqspace import seq_add
+from .segment import ACK, FIN, IP_DF, NOP, PSH, RST, IPv4Header, IPv6Header, Segment, TcpHeader, Timestamps, pad_options
+from .seqspace import before, seq_add, seq_sub
 
 
 class Stage(Enum):
@@ -49,7 +64,7 @@ class Stage(Enum):
     PRESPLICED = "prespliced"  # base points fixed, OK message being written
     SPLICED = "spliced"  # OK message written, relaying, waiting for its ACK
     COMPLETE = "complete"  # ACK of the OK message seen
-    CLOSED = "closed"  # a RST was relayed
+    CLOSED = "closed"  # a RST was relayed, or both FINs were acknowledged and a TIMER ran out
 
 
 class EventType(Enum):
@@ -62,6 +77,8 @@ class EventType(Enum):
     PRESPLICE = "presplice"
     CLIENT_SEGMENT = "client-segment"  # a segment from the client arrives at C
     SERVER_SEGMENT = "server-segment"  # a segment from the server arrives at D
+    APP_CLOSE = "app-close"  # the application closes C and D (figure 3's close(s); close(c))
+    TIMER = "timer"  # the proxy's timers run out (retransmission; the linger after both FINs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +96,7 @@ _OK_PENDING = _R("only the OK message may be written between PRESPLICE and the s
 _AGAIN = _R("INTEND_SPLICE was already issued")
 _D_UP = _R("D is already connected")
 _PRESPLICE_AGAIN = _R("PRESPLICE was already issued")
+_OWN_CLOSE = _R("before the splice is made a close is the proxy's own TCP close (a FIN), not a splice event")
 
 #: The whole lifecycle: stage → event → allowed next stages, or the reason the event is refused.
 TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
@@ -89,6 +107,7 @@ TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
         E.APP_RECV_SERVER: _A({S.UNSPLICED}), E.APP_SEND_SERVER: _A({S.UNSPLICED}),
         E.PRESPLICE: _R("PRESPLICE needs INTEND_SPLICE first (figure 3)"),
         E.CLIENT_SEGMENT: _A({S.UNSPLICED}), E.SERVER_SEGMENT: _A({S.UNSPLICED}),
+        E.APP_CLOSE: _OWN_CLOSE, E.TIMER: _A({S.UNSPLICED}),
     },
     S.INTENDED: {
         E.INTEND_SPLICE: _AGAIN, E.SERVER_CONNECTED: _A({S.CONNECTED}),
@@ -96,6 +115,7 @@ TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
         E.APP_RECV_SERVER: _D_DOWN, E.APP_SEND_SERVER: _D_DOWN,
         E.PRESPLICE: _R("PRESPLICE needs D connected: splice_iss of client→server is D's snd_nxt"),
         E.CLIENT_SEGMENT: _A({S.INTENDED}), E.SERVER_SEGMENT: _D_DOWN,
+        E.APP_CLOSE: _OWN_CLOSE, E.TIMER: _A({S.INTENDED}),
     },
     S.CONNECTED: {
         E.INTEND_SPLICE: _AGAIN, E.SERVER_CONNECTED: _D_UP,
@@ -105,6 +125,7 @@ TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
         # here empty, OK message) or close (a RST) the splice in the same step
         E.PRESPLICE: _A({S.PRESPLICED, S.SPLICED, S.COMPLETE, S.CLOSED}),
         E.CLIENT_SEGMENT: _A({S.CONNECTED}), E.SERVER_SEGMENT: _A({S.CONNECTED}),
+        E.APP_CLOSE: _OWN_CLOSE, E.TIMER: _A({S.CONNECTED}),
     },
     S.PRESPLICED: {
         E.INTEND_SPLICE: _AGAIN, E.SERVER_CONNECTED: _D_UP,
@@ -114,6 +135,7 @@ TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
         E.APP_RECV_SERVER: _HELD, E.APP_SEND_SERVER: _OK_PENDING,
         E.PRESPLICE: _PRESPLICE_AGAIN,
         E.CLIENT_SEGMENT: _A({S.PRESPLICED}), E.SERVER_SEGMENT: _A({S.PRESPLICED}),
+        E.APP_CLOSE: _OK_PENDING, E.TIMER: _A({S.PRESPLICED}),
     },
     S.SPLICED: {
         E.INTEND_SPLICE: _AGAIN, E.SERVER_CONNECTED: _D_UP,
@@ -122,6 +144,8 @@ TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
         E.PRESPLICE: _PRESPLICE_AGAIN,
         E.CLIENT_SEGMENT: _A({S.SPLICED, S.COMPLETE, S.CLOSED}),
         E.SERVER_SEGMENT: _A({S.SPLICED, S.CLOSED}),
+        # figure 3 closes both sockets right after the OK message: nothing sent, the splice stays
+        E.APP_CLOSE: _A({S.SPLICED}), E.TIMER: _A({S.SPLICED}),  # the timer retransmits the OK message
     },
     S.COMPLETE: {
         E.INTEND_SPLICE: _AGAIN, E.SERVER_CONNECTED: _D_UP,
@@ -129,10 +153,13 @@ TRANSITIONS: dict[Stage, dict[EventType, frozenset[Stage] | Refused]] = {
         E.APP_RECV_SERVER: _SPLICED_APP, E.APP_SEND_SERVER: _SPLICED_APP,
         E.PRESPLICE: _PRESPLICE_AGAIN,
         E.CLIENT_SEGMENT: _A({S.COMPLETE, S.CLOSED}), E.SERVER_SEGMENT: _A({S.COMPLETE, S.CLOSED}),
+        E.APP_CLOSE: _A({S.COMPLETE}),
+        E.TIMER: _A({S.COMPLETE, S.CLOSED}),  # CLOSED: both FINs acknowledged, the lingering ends
     },
     S.CLOSED: {
         **{e: _R("the splice was closed by a RST") for e in EventType},
         E.CLIENT_SEGMENT: _A({S.CLOSED}), E.SERVER_SEGMENT: _A({S.CLOSED}),  # not relayed any more
+        E.TIMER: _A({S.CLOSED}),  # time passes whatever the stage
     },
 }
 
@@ -209,6 +236,11 @@ class SpliceMachine:
     c2s_iss: int | None = None
     s2c_iss: int | None = None
     ok_remaining: int = 0
+    ok_len: int = 0  # PRESPLICE's n
+    ok_una: int | None = None  # the OK message's first byte the client has not acknowledged (once spliced)
+    app_closed: bool = False  # APP_CLOSE done (LIFE-CLOSE-SILENT)
+    fin_end: dict[Direction, int] = field(default_factory=dict)  # per direction: relayed FIN's end, out space
+    fin_acked: set[Direction] = field(default_factory=set)  # directions whose FIN the other end acknowledged
     held: list[Segment] = field(default_factory=list)
     splice: SpliceState | None = None
     history: list[tuple[Stage, EventType, Stage]] = field(default_factory=list)
@@ -283,14 +315,70 @@ class SpliceMachine:
             self.c2s_irs = self.c.rcv_nxt  # figure 7: the client's next byte ...
             self.c2s_iss = self.d.snd_nxt  # ... becomes the next byte the server expects
             self.s2c_iss = seq_add(self.c.snd_nxt, ev.nbytes)  # figure 6: right after the OK message
-            self.ok_remaining = ev.nbytes
+            self.ok_remaining = self.ok_len = ev.nbytes
             self.stage = Stage.PRESPLICED
             if ev.nbytes == 0:
                 return self._make_splice(now, complete=True)
+        elif t is EventType.APP_CLOSE:
+            self.app_closed = True  # figure 3's close(s); close(c): the splice sends nothing, relays on
+        elif t is EventType.TIMER:
+            return self._timer(now)
         else:
             assert ev.segment is not None
             return self._segment(ev.type, ev.segment, now)
         return []
+
+    # -- after the splice: the OK message's retransmission, teardown ----------------------------------
+    def ok_outstanding(self) -> tuple[int, int] | None:
+        """(first sequence number, byte count) of the OK message the client has not acknowledged yet,
+        while the splice waits for that ACK (stage SPLICED); None otherwise (LIFE-OK-RETRANSMIT)."""
+        if self.stage is not Stage.SPLICED or self.ok_una is None or self.s2c_iss is None:
+            return None
+        left = seq_sub(self.s2c_iss, self.ok_una)
+        return (self.ok_una, left) if left else None
+
+    def fins_done(self) -> bool:
+        """Both directions' FINs relayed and acknowledged (LIFE-TEARDOWN)."""
+        return len(self.fin_acked) == 2
+
+    def _timer(self, now: float) -> list[RelayResult]:
+        due = self.ok_outstanding()
+        if due is not None:
+            return [self._ok_retransmission(*due, now)]
+        if self.stage is Stage.COMPLETE and self.fins_done():
+            self.stage = Stage.CLOSED  # the lingering after both FINs is over
+        return []
+
+    def _ok_retransmission(self, seq: int, count: int, now: float) -> RelayResult:
+        """The proxy's own retransmission of the unacknowledged OK message on C (LIFE-OK-RETRANSMIT): its
+        bytes from ``seq``, as many as the client's MSS allows, acknowledging C's ``splice_irs`` (the proxy
+        acknowledges no client byte of the splice's), timestamps as last sent and received on C. The model
+        does not know what the application wrote, so the bytes are zeros; the cases judge the sequence
+        range, not the content."""
+        assert self.splice is not None
+        leg = self.splice.client
+        n = min(count, leg.peer_mss)
+        if len(leg.local.addr) == 4:
+            ip: IPv4Header | IPv6Header = IPv4Header(leg.local.addr, leg.peer.addr, flags=IP_DF)
+        else:
+            ip = IPv6Header(leg.local.addr, leg.peer.addr)
+        opts = pad_options((NOP, NOP, Timestamps(leg.lastsent_ts, leg.lastrecv_ts))) if leg.timestamps else ()
+        tcp = TcpHeader(leg.local.port, leg.peer.port, seq, leg.splice_irs, ACK | PSH, 0xFFFF, 0, opts)
+        seg = decode(encode(Segment(ip, tcp, bytes(n))))
+        return RelayResult(Direction.S2C, (seg,), (), now)
+
+    def _track_close(self, seg: Segment, result: RelayResult) -> None:
+        """FINs relayed and their acknowledgments, per direction, in the out space of the FIN's direction."""
+        if result.direction is None:
+            return
+        other = Direction.S2C if result.direction is Direction.C2S else Direction.C2S
+        end = self.fin_end.get(other)
+        if seg.tcp.flags & ACK and end is not None and not before(seg.tcp.ack, end):
+            self.fin_acked.add(other)  # this segment's ack covers the other direction's FIN
+        out = result.segments
+        if seg.tcp.flags & FIN and out and out[0].tcp.flags & FIN:
+            o = out[0]
+            self.fin_end[result.direction] = seq_add(o.tcp.seq, len(o.payload) + 1)
 
     def _app_io(self, ev: Event) -> None:
         if ev.type in (EventType.APP_RECV_SERVER, EventType.APP_SEND_SERVER) and self.d is None:
@@ -317,6 +405,7 @@ class SpliceMachine:
             strip_style=self.strip_style,
         )
         self.stage = Stage.COMPLETE if complete else Stage.SPLICED
+        self.ok_una = seq_sub(self.s2c_iss or 0, self.ok_len)
         held, self.held = self.held, []
         out: list[RelayResult] = []
         for seg in held:
@@ -347,6 +436,11 @@ class SpliceMachine:
         result = self.relay_fn(splice, seg, now)
         if result.state is not None:
             self.splice = result.state
+        self._track_close(seg, result)
+        if (result.direction is Direction.C2S and seg.tcp.flags & ACK and self.ok_una is not None
+                and self.s2c_iss is not None and before(self.ok_una, seg.tcp.ack)
+                and not before(self.s2c_iss, seg.tcp.ack)):
+            self.ok_una = seg.tcp.ack  # part of the OK message acknowledged: no longer retransmitted
         if result.segments and result.segments[0].tcp.flags & RST:
             self.stage = Stage.CLOSED
         elif (self.stage is Stage.SPLICED and seg.tcp.flags & ACK and result.direction is Direction.C2S

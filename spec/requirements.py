@@ -94,8 +94,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 X, "The paper predates ECN. ECN is negotiated in the SYN exchange like the §3.4 options (RFC "
                 "3168 §6.1.1), so the legs can disagree: relaying unchanged is right when both negotiated "
                 "it, clearing ECT/ECE/CWR towards a leg that did not negotiate it is right too (RFC 3168 "
-                "§6.1.1 forbids ECT on such a connection). The model does not track ECN negotiation and "
-                "relays unchanged, so the engine cannot tell which outcome applies: MAY (INFO)."),
+                "§6.1.1 forbids ECT on such a connection). The scenarios' end hosts never negotiate ECN, so "
+                "the ECN cases accept both outcomes as PASS (the alternative clear-ecn); anything else (a "
+                "half-cleared mark, a CE invented) only disturbs congestion signalling on a connection that "
+                "did not ask for it and the end hosts' data is untouched: MAY (INFO)."),
     # -- TCP header (§3.3 "Alter TCP header") ---------------------------------------------------------
     Requirement("PORT-REWRITE", M, "tcp", "paper §3.3",
                 "The source and destination ports of a relayed segment are those of the outgoing connection.",
@@ -232,10 +234,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "RFC 7323 §3.2 "
                 "(2014): once negotiated, TSopt MUST be sent in every non-RST segment and a receiver SHOULD "
                 "drop segments without it, so stripping towards the leg that uses timestamps black-holes a "
-                "strict stack. The suite therefore accepts three outcomes: refusing to splice such legs "
-                "(§3.4's first solution, SPLICE-REFUSE), supplying timestamps towards the leg that uses them, "
-                "or the paper's strip (the model's choice, which the engine compares against). None can be "
-                "graded worse than INFO without failing a correct splice: MAY."),
+                "strict stack. The suite therefore accepts three outcomes, each graded PASS and named in the "
+                "evidence: the paper's strip (the model), timestamps supplied towards the leg that uses them "
+                "(supply-timestamps, the splice's own clock at or after the last TSval it sent), or refusing "
+                "to splice such legs (§3.4's first solution, SPLICE-REFUSE). Other departures concern "
+                "options sent to a host that never negotiated timestamps, which RFC 7323 §3.2 has it ignore: "
+                "MAY."),
     Requirement("STRIP-STYLE", Y, "options", "paper §3.4.1 footnote 2",
                 "An option is stripped either by overwriting it with NOPs or by removing it (with the NOPs "
                 "that aligned it) and re-padding the option list.",
@@ -290,7 +294,19 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 U, "§3.4.4 says the proxy 'can' send the ICMP error: a permission, and a relayed oversized "
                 "segment usually still arrives, so SHOULD. Two later RFCs refine it: RFC 6691 §2 counts TCP "
                 "options against the MSS, and RFC 8201 §4 has IPv6 hosts ignore a Packet Too Big below "
-                "1280, so the model sends none there and relays instead (a drop would black-hole)."),
+                "1280, so the model sends none there and relays instead (a drop would black-hole). Dropping "
+                "the segment without the ICMP error is not a lesser departure from this one but a black hole, "
+                "graded MUST by MSS-NO-BLACKHOLE."),
+    Requirement("MSS-NO-BLACKHOLE", M, "mss", "paper §3.4.4; RFC 2923 §2.1; RFC 1191 §4; RFC 8201 §4",
+                "A DF segment that exceeds the outgoing peer's MSS is either relayed or answered with the ICMP "
+                "error of MSS-ICMP: it is never dropped in silence.",
+                X, "§3.4.4 has the proxy tell the sender with ICMP; it does not consider dropping without it. A "
+                "silent drop is the path-MTU black hole of RFC 2923 §2.1: the sender, never told, retransmits the "
+                "same oversized segment until it gives up, so the connection stalls. By the level rule a stall "
+                "is a break: MUST, where relaying the segment unannounced (MSS-ICMP's departure) only risks "
+                "fragmentation or a drop further on, which a router's own ICMP reports: SHOULD. Graded on every "
+                "MSS-ICMP case: a step whose oversized input the model relays or answers, and after which the "
+                "IUT emitted nothing on either leg, is a black hole."),
     Requirement("MSS-536", S, "mss", "paper §3.4.4; RFC 9293 §3.7.1",
                 "A client whose SYN lacks DF (no path MTU discovery) is advertised an MSS of 536.",
                 F, "§3.4.4's fallback, the default of RFC 9293 §3.7.1; a larger MSS without PMTUD risks "
@@ -306,7 +322,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "ECN, window scale), leaving the proxy to relay through application space.",
                 F, "§3.4's first solution; the end hosts see an ordinary proxy, so MAY. An adapter reports a "
                 "refusal by raising SpliceRefused from open: on legs that disagree on timestamps, SACK or window "
-                "scaling it is graded here (INFO), on legs that agree against the case's primary requirement."),
+                "scaling it is the legitimate alternative 'refuse' (PASS, named in the evidence), on legs that "
+                "agree it is graded against the case's primary requirement."),
     # -- lifecycle (§3, figures 3, 4, 6, 7) -----------------------------------------------------------
     Requirement("LIFE-DONTACK", M, "lifecycle", "paper §3, figure 4",
                 "After INTEND_SPLICE, server data arriving at D is held for the splice, not delivered to the "
@@ -335,32 +352,45 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "proxy state for ever."),
     Requirement("LIFE-SILENT", M, "lifecycle", "paper §5, §6",
                 "After the splice is made the proxy sends no segment of its own (no ACK, no retransmission, no "
-                "window update) on either leg; everything it emits there is a relayed segment.",
+                "window update) on either leg; everything it emits there is a relayed segment — except the OK "
+                "message's retransmission until the client acknowledges it (LIFE-OK-RETRANSMIT).",
                 F, "§5 'the proxy does not send retransmissions' and §6 'segments and ACKs are exchanged "
-                "end-to-end'; a proxy ACK acknowledges data the other end host may never get (loss)."),
+                "end-to-end'; a proxy ACK acknowledges data the other end host may never get (loss). The OK "
+                "message is the proxy's own data, below C's splice_iss, so its retransmission is not relayed "
+                "traffic and is graded apart."),
     Requirement("LIFE-CLOSE-SILENT", M, "lifecycle", "paper §3, figure 3",
                 "Closing the spliced sockets (figure 3's close(s); close(c)) sends nothing on either leg and "
                 "keeps the splice relaying.",
-                F, "Figure 3 closes both sockets right after the OK message; a FIN or RST from them would "
-                "end the end hosts' connection. Not covered: the adapters expose no close event yet.",
-                covered=False),
+                F, "Figure 3 closes both sockets right after the OK message, so the splice must outlive the "
+                "application's descriptors; a FIN or RST from them would end the end hosts' connection (a "
+                "break), hence MUST. Checked with the APP_CLOSE event on a made splice."),
     Requirement("LIFE-OK-RETRANSMIT", M, "lifecycle", "paper §3; RFC 9293 §3.8.1",
-                "Until the splice is complete the OK message is kept and retransmitted if unacknowledged.",
+                "Until the splice is complete the OK message is kept and its unacknowledged bytes are "
+                "retransmitted when the retransmission timer runs out; once acknowledged, never again.",
                 X, "The paper completes the splice only on the ACK of the OK message (§3), which implies the "
                 "message stays in C's send queue; RFC 9293 §3.8.1 makes retransmission of unacknowledged data "
-                "the sender's duty. Without it a lost OK message stalls the client. Not covered: needs a "
-                "timer-driven case the contract cannot express.", covered=False),
+                "the sender's duty, from the first unacknowledged byte. Without it a lost OK message stalls "
+                "the client for ever (a break): MUST. Checked with the TIMER event: the range and flags of the "
+                "retransmission, not the proxy's window, TSval or bytes, which are its own."),
     Requirement("LIFE-TEARDOWN", M, "lifecycle", "paper §3.3; RFC 9293 §3.6",
-                "FINs and RSTs are relayed through the splice like any segment, so each end host closes "
-                "against the other; the splice state ends once both FINs are acknowledged or a RST passed.",
-                X, "The paper relays every segment (§3.3) and is silent on teardown; RFC 9293 §3.6 closing "
-                "is then end to end. SEQ-CTL and the RST cases check the relayed segments; the end of the "
-                "splice state after two FINs is not covered yet.", covered=False),
+                "FINs are relayed through the splice like any segment, each closing one direction only (data "
+                "still flows the other way); once both FINs are acknowledged the splice lingers, still relaying "
+                "a retransmitted FIN and its ACK, and ends when its timer runs out; after that nothing is "
+                "relayed.",
+                X, "The paper relays every segment (§3.3) and is silent on teardown; closing is then end to "
+                "end (RFC 9293 §3.6). A splice that ends at the first FIN loses the half-closed direction's "
+                "data (corruption), and one that ends at the last ACK strands a peer whose FIN must be "
+                "retransmitted (TIME-WAIT, RFC 9293 §3.6): MUST. The linger's length is the IUT's (the model "
+                "ends on the next TIMER)."),
     Requirement("LIFE-ACCEPT", S, "lifecycle", "paper §3",
                 "The accept direction (FTP active mode, SOCKS BIND), where the server connects to the proxy, "
-                "is spliced with the same bases mutatis mutandis.",
-                F, "§3 says SOCKS and TCP Splice 'also support clients accepting connections'; not modelled: "
-                "the model and cases cover the connect direction only.", covered=False),
+                "is spliced with the same base points: DONT_ACK in force from D's handshake (INTEND_SPLICE on "
+                "the listening socket), so D.splice_irs is the server's ISN + 1, and D.splice_iss and the "
+                "client side as in figures 6 and 7.",
+                F, "§3 says SOCKS and TCP Splice 'also support clients accepting connections'. The "
+                "consequences of a wrong base are those of LIFE-BASE-*, but the direction is an optional "
+                "feature of a splice (a proxy without it relays accepted connections in user space): SHOULD. "
+                "Cases run on adapters with open_accepted (Feature.ACCEPT)."),
     Requirement("LIFE-TOTAL", Y, "lifecycle", "splicecheck",
                 "Every (stage, event) pair of the lifecycle answers a next stage or a defined error.",
                 X, "A property of the model (its table is total), not of the paper: which calls a kernel "

@@ -34,13 +34,21 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from ... import __version__
-from ...conformance.contract import AdapterNotFound, Feature, IutInfo, Observation, RefusedError, Scenario
+from ...conformance.contract import (
+    AdapterNotFound,
+    Feature,
+    IutInfo,
+    Observation,
+    RefusedError,
+    Scenario,
+    UnsupportedError,
+)
 from ...conformance.diff import observation
-from ...conformance.model import reference_machine
+from ...conformance.model import accepted_machine, addresses, reference_machine, unspliced_machine
 from ...reference.checksum import pseudo_header, rfc1141_update
 from ...reference.codec import decode, encode, tcp_header_bytes
 from ...reference.errors import SpliceStateError
-from ...reference.lifecycle import Event, SpliceMachine
+from ...reference.lifecycle import Event, SpliceMachine, Stage
 from ...reference.relay import RelayResult, SpliceState, relay
 from ...reference.segment import IPv4Header, Segment
 from ...reference.seqspace import seq_sub
@@ -54,6 +62,7 @@ from .base import MUTANTS, Mutant, _mutant, _patched, crafted
 from .seq import behind_base_by  # public: tests/test_mutants.py
 from . import options  # noqa: F401
 from . import wire  # noqa: F401
+from . import lifecycle  # noqa: F401
 # isort: on
 
 __all__ = ["MUTANTS", "Mutant", "MutantAdapter", "MutantSession", "behind_base_by"]
@@ -140,6 +149,14 @@ class ZooSession(ReferenceSession):
         return crafted(results, observation(results))
 
 
+class ZooLifecycleSession(ZooSession):
+    """A zoo session from ``open_unspliced``: the machine's stage reported, as the reference's is."""
+
+    @property
+    def stage(self) -> Stage:
+        return self.machine.stage
+
+
 class MutantSession(ZooSession):
     """A reference session whose machine runs with wrong constants, while ``state`` reports the legs a
     correct splice has for the scenario (and the machine's own progress) — as a live adapter that
@@ -171,9 +188,13 @@ class MutantAdapter:
         return IutInfo(self.name, __version__, f"the reference model with a bug: {m.summary}",
                        {"mutant": m.name, "violates": ", ".join(m.violates)})
 
+    @property
+    def _machine(self) -> type[SpliceMachine]:
+        return self.mutant.machine_cls or SpliceMachine
+
     @contextmanager
     def open(self, scenario: Scenario) -> Iterator[ReferenceSession]:
-        machine = reference_machine(scenario)
+        machine = reference_machine(scenario, machine=self._machine)
         machine.relay_fn = self.mutant.relay_fn
         if self.mutant.splice_fn is None:
             yield ZooSession(machine)
@@ -181,6 +202,34 @@ class MutantAdapter:
         assert machine.splice is not None
         correct = machine.splice
         machine.splice = self.mutant.splice_fn(scenario, correct)
+        yield MutantSession(machine, correct)
+
+    @contextmanager
+    def open_unspliced(self, scenario: Scenario) -> Iterator[ReferenceSession]:
+        """Only for the mutants whose bug is in the lifecycle machine (``Mutant.machine_cls``): the others'
+        bugs are in a relay function or in constants handed to ``open``, and are measured there."""
+        if self.mutant.machine_cls is None:
+            raise UnsupportedError(f"{self.name}: the bug is not in the lifecycle machine, so no session before "
+                                   "the splice")
+        where = addresses(scenario.family)
+        machine = unspliced_machine(scenario, where)
+        machine = self._machine(machine.client, strip_style=machine.strip_style)
+        machine.relay_fn = self.mutant.relay_fn
+        yield ZooLifecycleSession(machine, where)
+
+    @contextmanager
+    def open_accepted(self, scenario: Scenario) -> Iterator[ReferenceSession]:
+        """Only for the mutants with a lifecycle bug (``machine_cls``, ``accept_fn``), as ``open_unspliced``."""
+        if self.mutant.machine_cls is None and self.mutant.accept_fn is None:
+            raise UnsupportedError(f"{self.name}: the bug is not in the lifecycle, so no accept-direction splice")
+        machine = accepted_machine(scenario, machine=self._machine)
+        machine.relay_fn = self.mutant.relay_fn
+        if self.mutant.accept_fn is None:
+            yield ZooSession(machine)
+            return
+        assert machine.splice is not None
+        correct = machine.splice
+        machine.splice = self.mutant.accept_fn(scenario, correct)
         yield MutantSession(machine, correct)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from ...reference import relay as relay_module
 from ...reference.checksum import ones_sum, pseudo_header, rfc1624_update
 from ...reference.codec import ipv4_header_bytes, tcp_header_bytes
 from ...reference.icmp import PacketTooBig, encode_icmp
+from ...reference.lifecycle import SpliceMachine
 from ...reference.relay import RelayResult, SpliceState
 from ...reference.segment import IPv4Header, Segment, TcpOption, Timestamps, UnknownOption, WindowScale
 from ..reference import RelayFn
@@ -29,10 +30,14 @@ class Mutant:
     relay_fn: RelayFn
     violates: tuple[str, ...]  # the requirements the bug breaks (documentation; kills are the suite's)
     splice_fn: SpliceFn | None = None
+    #: a lifecycle bug in the machine itself (a SpliceMachine subclass), used by every way of opening
+    machine_cls: type[SpliceMachine] | None = None
+    #: a bug in the constants of a splice made in the accept direction (``open_accepted`` only)
+    accept_fn: SpliceFn | None = None
 
     @property
     def doc(self) -> str:
-        return inspect.getdoc(self.splice_fn or self.relay_fn) or ""
+        return inspect.getdoc(self.splice_fn or self.accept_fn or self.machine_cls or self.relay_fn) or ""
 
     @property
     def summary(self) -> str:

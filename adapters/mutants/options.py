@@ -215,7 +215,7 @@ def mss_no_icmp(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     return replace(result, state=replace(result.state, client=state.client, server=state.server))
 
 
-@_mutant("mss-silent-drop", "MSS-ICMP")
+@_mutant("mss-silent-drop", "MSS-ICMP", "MSS-NO-BLACKHOLE")
 def mss_silent_drop(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     """An oversized segment is dropped, but no ICMP "fragmentation needed" is sent.
 

@@ -1,0 +1,142 @@
+"""Cases with several legitimate outcomes (issue 17): a splice whose legs disagree on timestamps may strip
+(the paper, the model), supply or refuse; ECN marks towards an end host that never negotiated ECN may be
+relayed or cleared. An IUT following any of them PASSes, the evidence names the one it matched, and an IUT
+following none is graded against the model as always."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from splicecheck.adapters.reference import ReferenceAdapter, ReferenceSession
+from splicecheck.conformance import catalog
+from splicecheck.conformance.alternatives import CLEAR_ECN, SUPPLY_TS, clear_ecn, supply_timestamps
+from splicecheck.conformance.case import Alternative, Case
+from splicecheck.conformance.contract import Scenario, SpliceRefused
+from splicecheck.conformance.results import CaseResult, Verdict
+from splicecheck.conformance.runner import run_case
+from splicecheck.reference.codec import decode, encode
+from splicecheck.reference.relay import RelayResult, SpliceState, relay
+from splicecheck.reference.segment import CWR, IPv4Header, Segment, Timestamps
+from splicecheck.reference.seqspace import seq_add
+
+TOWARDS_TS = "TS-STRIP/towards-timestamp-leg"
+
+
+def case(case_id: str) -> Case:
+    (c,) = catalog.select(ids=[case_id])
+    return c
+
+
+def run(relay_fn: object, case_id: str) -> CaseResult:
+    return run_case(ReferenceAdapter(relay_fn=relay_fn), case(case_id), "test")  # type: ignore[arg-type]
+
+
+def with_ts(tsval_off: int, tsecr_off: int):  # type: ignore[no-untyped-def]
+    """An IUT that supplies timestamps towards the timestamp leg with its own clock: the model's
+    supplied values moved by the given offsets (checksums recomputed)."""
+    def fn(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        result = supply_timestamps(state, seg, now)
+
+        def shift(out: Segment) -> Segment:
+            ts = out.tcp.option(Timestamps)
+            if not isinstance(ts, Timestamps) or relay(state, seg, now).segments[0].tcp.option(Timestamps):
+                return out
+            opts = tuple(Timestamps(seq_add(ts.tsval, tsval_off), seq_add(ts.tsecr, tsecr_off))
+                         if isinstance(o, Timestamps) else o for o in out.tcp.options)
+            ip = dataclasses.replace(out.ip, checksum=None) if isinstance(out.ip, IPv4Header) else out.ip
+            return decode(encode(Segment(ip, dataclasses.replace(out.tcp, options=opts, checksum=None), out.payload)))
+
+        return dataclasses.replace(result, emitted=tuple(shift(e) if isinstance(e, Segment) else e
+                                                         for e in result.emitted))
+    return fn
+
+
+# -- each alternative passes, and says so -------------------------------------------------------------
+
+
+@pytest.mark.req("TS-STRIP")
+def test_strip_supply_and_refuse_each_pass_and_are_recorded() -> None:
+    strip = run(relay, TOWARDS_TS)
+    assert (strip.verdict, strip.alternative) == (Verdict.PASS, "model")
+    supply = run(supply_timestamps, TOWARDS_TS)
+    assert (supply.verdict, supply.alternative) == (Verdict.PASS, SUPPLY_TS.name) and not supply.diffs
+    own_clock = run(with_ts(1000, 3), TOWARDS_TS)  # the splice's clock ran on; it echoes a later TSval
+    assert (own_clock.verdict, own_clock.alternative) == (Verdict.PASS, SUPPLY_TS.name)
+    assert json.loads(own_clock.to_json())["alternative"] == SUPPLY_TS.name
+
+    class Refuses(ReferenceAdapter):
+        @contextmanager
+        def open(self, scenario: Scenario) -> Iterator[ReferenceSession]:
+            raise SpliceRefused("the legs disagree on timestamps")
+            yield  # pragma: no cover
+
+    refused = run_case(Refuses(), case(TOWARDS_TS), "refuses")
+    assert (refused.verdict, refused.alternative) == (Verdict.PASS, "refuse") and "SPLICE-REFUSE" in refused.reqs
+    agreeing = run_case(Refuses(), case("TS-VAL/c2s"), "refuses")  # legs that agree: no alternative
+    assert agreeing.verdict is Verdict.FAIL and agreeing.alternative == ""
+
+
+@pytest.mark.req("TS-STRIP", "TS-VAL")
+def test_an_iut_following_no_alternative_fails() -> None:
+    """Timestamps supplied with a TSval behind the last the client saw (PAWS would drop the segment):
+    neither the strip nor the supply; graded against the model — a Timestamps option where none belongs."""
+    r = run(with_ts(-1000, 0), TOWARDS_TS)
+    assert r.verdict is Verdict.FAIL and r.alternative == ""
+    assert any(d.field.endswith("tcp.options.TS.tsval") and d.req == "TS-VAL" for d in r.diffs)
+    echo_back = run(with_ts(0, -5), TOWARDS_TS)  # an echo older than what the proxy had received
+    assert echo_back.verdict is Verdict.FAIL and echo_back.alternative == ""
+
+
+@pytest.mark.req("ECN-PASS")
+def test_relaying_or_clearing_ecn_pass_and_a_half_clear_does_not() -> None:
+    for cid in ("ECN-PASS/ece-cwr-s2c", "ECN-PASS/ce-mark-c2s", "ECN-PASS/ect1-ipv6-s2c", "FLAGS-KEEP/ece-cwr-c2s"):
+        assert (run(relay, cid).verdict, run(relay, cid).alternative) == (Verdict.PASS, "model"), cid
+        cleared = run(clear_ecn, cid)
+        assert (cleared.verdict, cleared.alternative) == (Verdict.PASS, CLEAR_ECN.name), cid
+
+    def half(state: SpliceState, seg: Segment, now: float) -> RelayResult:  # ECE cleared, CWR kept
+        result = clear_ecn(state, seg, now)
+        out = result.segments[0]
+        fixed = decode(encode(dataclasses.replace(out, tcp=dataclasses.replace(out.tcp, flags=out.tcp.flags | CWR,
+                                                                               checksum=None))))
+        return dataclasses.replace(result, emitted=(fixed,))
+
+    r = run(half, "ECN-PASS/ece-cwr-s2c")
+    assert r.verdict is Verdict.INFO and r.alternative == ""  # ECN-PASS is a MAY: departures are INFO
+    assert [d.req for d in r.diffs] == ["ECN-PASS"]
+
+
+# -- the single-outcome path is what it was ------------------------------------------------------------
+
+
+def test_single_outcome_cases_record_nothing() -> None:
+    single = next(c for c in catalog.all_cases() if not c.alternatives and c.execute is None)
+    r = run_case(ReferenceAdapter(), single, "reference")
+    assert r.verdict is Verdict.PASS and r.alternative == "" and "alternative" not in json.loads(r.to_json())
+
+
+def test_alternatives_are_judged_only_when_the_model_differs() -> None:
+    """A passing IUT never reaches the alternatives (no second judgement): one that raises if called."""
+    def trap(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        raise AssertionError("an alternative was judged although the model's outcome matched")
+
+    c = dataclasses.replace(case(TOWARDS_TS), alternatives=(Alternative("trap", trap, "never used"),))
+    assert run_case(ReferenceAdapter(), c, "reference").verdict is Verdict.PASS
+    r = run_case(ReferenceAdapter(relay_fn=supply_timestamps), c, "supplies")
+    assert r.verdict is Verdict.ERROR and "trap" not in r.alternative  # the trap ran: the IUT differed
+
+
+def test_alternatives_need_the_runners_execute() -> None:
+    with pytest.raises(ValueError, match="alternatives"):
+        dataclasses.replace(case("LIFE-TEARDOWN/linger-then-end"), alternatives=(SUPPLY_TS,))
+
+
+def test_old_results_lines_load() -> None:
+    r = run(relay, TOWARDS_TS)
+    line = json.loads(r.to_json())
+    del line["alternative"]
+    assert CaseResult.from_dict(line).alternative == ""
