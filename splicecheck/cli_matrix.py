@@ -15,8 +15,8 @@ the others still run; the exit status is then 1.
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,7 +25,7 @@ from tabulate import tabulate
 
 from .cli_options import OUT, UsageError
 from .cli_run import run_and_render
-from .cli_vm import check_adapter, guest_run_argv, timing_line, vm_options
+from .cli_vm import check_adapter, collect, guest_run_argv, timing_line, vm_options
 from .conformance.catalog import UnknownCase, select
 from .conformance.contract import load_adapter
 from .conformance.results import Verdict
@@ -33,7 +33,7 @@ from .reports.load import ResultsError, load_run
 from .reports.matrix import write_matrix
 from .reports.render import render_all, safe_name
 from .vm.kernel import KernelError
-from .vm.qemu import GUEST_SHARE, Kernel, Step, VmError, session
+from .vm.qemu import GUEST_SHARE, Kernel, Step, VmError, run_in_vm
 
 DEFAULT_ADAPTERS = ("synproxy", "seqadj-ftp")
 COLUMNS = (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO, Verdict.UNSUPPORTED, Verdict.SKIPPED,
@@ -105,16 +105,14 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                 rows.append((release, timing, a, f"{seconds:.1f}", *(_counts(where[a]) or ("-",) * len(COLUMNS))))
                 folders.append(where[a])
             continue
+        for a in adapters:  # a guest that writes nothing must not leave an earlier run's results in place
+            (where[a] / "results.jsonl").unlink(missing_ok=True)
         steps = [Step(a, guest_run_argv(a, f"{GUEST_SHARE}/out/{safe_name(a)}", args)) for a in adapters]
         try:
-            with session(kernel, steps, accel=args.accel, memory_mb=args.vm_memory, run_timeout=args.vm_timeout,
-                         python=sys.executable, cwd=Path.cwd(), echo=print,
-                         note=lambda m: print(m, file=sys.stderr)) as (boot, shared):
-                for a in adapters:
-                    produced = shared / safe_name(a) / "results.jsonl"
-                    if produced.is_file():
-                        where[a].mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(produced, where[a] / "results.jsonl")
+            boot = run_in_vm(kernel, steps, accel=args.accel, memory_mb=args.vm_memory, run_timeout=args.vm_timeout,
+                             python=sys.executable, cwd=Path.cwd(), echo=print,
+                             note=lambda m: print(m, file=sys.stderr),
+                             collect=functools.partial(collect, where={safe_name(a): where[a] for a in adapters}))
         except VmError as exc:
             print(f"splicecheck matrix: {release}: {exc}", file=sys.stderr)
             ok = False

@@ -25,6 +25,7 @@ from pathlib import Path
 from . import cli_run
 from .cli_options import OUT
 from .conformance import expectations as expect_mod
+from .conformance import interrupts
 from .conformance.catalog import UnknownCase, select
 from .conformance.contract import AdapterNotFound, load_adapter
 from .conformance.findings import findings
@@ -32,7 +33,7 @@ from .conformance.runner import exit_code, fault_reason
 from .reports.load import ResultsError, load_run
 from .reports.render import render_all, safe_name
 from .vm.kernel import KernelError
-from .vm.qemu import ACCELS, GUEST_SHARE, Boot, Kernel, Step, VmError, session
+from .vm.qemu import ACCELS, GUEST_SHARE, Boot, Kernel, Step, VmError, run_in_vm
 
 
 def vm_options(p: argparse.ArgumentParser, *, repeatable: bool) -> None:
@@ -103,6 +104,19 @@ def check_adapter(spec: str) -> str | None:
     return None
 
 
+def collect(shared: Path, where: dict[str, Path]) -> list[Path]:
+    """Copy each ``shared/<name>/results.jsonl`` the guest wrote to ``where[name]/results.jsonl``; returns the
+    copies made."""
+    made = []
+    for name, folder in where.items():
+        produced = shared / name / "results.jsonl"
+        if produced.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(produced, folder / "results.jsonl")
+            made.append(folder / "results.jsonl")
+    return made
+
+
 def timing_line(boot: Boot) -> str:
     fell = f" — {boot.fallback}" if boot.fallback else ""
     return (f"kernel {boot.guest_release or '?'} under {boot.accel.upper()}: boot {boot.boot_seconds:.1f} s, "
@@ -139,19 +153,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     out: Path = args.out or OUT / "vm" / kernel.release / safe_name(args.adapter)
     step = Step(args.adapter, guest_run_argv(args.adapter, f"{GUEST_SHARE}/out/run", args))
     print(f"booting {kernel.image} ({kernel.release}, modules {kernel.modules}) to run {args.adapter}")
-    copied = False
+    copied: list[Path] = []
     try:
-        with session(kernel, [step], accel=args.accel, memory_mb=args.vm_memory, run_timeout=args.vm_timeout,
-                     python=sys.executable, cwd=Path.cwd(), echo=print,
-                     note=lambda m: print(m, file=sys.stderr)) as (boot, shared):
-            produced = shared / "run" / "results.jsonl"
-            if produced.is_file():
-                out.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(produced, out / "results.jsonl")
-                copied = True
+        boot = run_in_vm(kernel, [step], accel=args.accel, memory_mb=args.vm_memory, run_timeout=args.vm_timeout,
+                         python=sys.executable, cwd=Path.cwd(), echo=print, note=lambda m: print(m, file=sys.stderr),
+                         collect=lambda shared: copied.extend(collect(shared, {"run": out})))
     except VmError as exc:
         print(f"splicecheck run: {exc}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if interrupts.interruption(exc) is None:
+            raise
+        if copied:
+            print(f"\ninterrupted ({interrupts.interruption(exc)}): the guest's finished cases are in {copied[0]}; "
+                  f"re-render with: splicecheck report {copied[0]}", file=sys.stderr)
+        return interrupts.exit_status(exc)
     print(timing_line(boot))
     return finish(args, out if copied else None, step, boot, known)
 

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,13 +218,14 @@ def _boot_once(cmd: list[str], boot_marker: str, boot_timeout: float, run_timeou
         _stop(proc)
 
 
-@contextlib.contextmanager
-def session(kernel: Kernel, steps: list[Step], *, accel: str = "auto", memory_mb: int = 1024,
-            run_timeout: float = 3600.0, echo: Callable[[str], None] = print, note: Callable[[str], None] = print,
-            python: str, cwd: Path) -> Iterator[tuple[Boot, Path]]:
+def run_in_vm(kernel: Kernel, steps: list[Step], *, accel: str = "auto", memory_mb: int = 1024,
+              run_timeout: float = 3600.0, echo: Callable[[str], None] = print,
+              note: Callable[[str], None] = print, python: str, cwd: Path,
+              collect: Callable[[Path], object] | None = None) -> Boot:
     """Boot ``kernel``, run ``steps`` in it (each step writes under ``GUEST_SHARE/out``), power it off, and
-    yield what happened with the host folder the guest's ``out`` is in. The temporary folder is removed
-    and QEMU is dead when the block ends, however it ends."""
+    return what happened. ``collect`` is called with the host folder the guest's ``out`` is in once QEMU is
+    dead — after a normal power-off and after an error or a signal too, so that an interrupted run keeps the
+    cases it finished. QEMU is dead and the temporary folder removed when this returns or raises."""
     if accel not in ACCELS:
         raise VmError(f"unknown accelerator {accel!r} (auto, kvm or tcg)")
     if shutil.which(QEMU) is None:
@@ -259,8 +260,12 @@ def session(kernel: Kernel, steps: list[Step], *, accel: str = "auto", memory_mb
                 s.rc = int((share / f"step{k}.rc").read_text().strip())
             except (OSError, ValueError):
                 s.rc = None
-        yield boot, share / "out"
+        return boot
     except KernelError as exc:
         raise VmError(str(exc)) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            if collect is not None and (tmp / "share" / "out").is_dir():
+                collect(tmp / "share" / "out")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
