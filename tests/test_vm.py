@@ -8,13 +8,16 @@ import gzip
 import lzma
 import re
 import struct
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from splicecheck.cli import main
+from splicecheck.vm import qemu
 from splicecheck.vm.kernel import INIT, KernelError, Modules, build_initramfs, find_modules, image_release
-from splicecheck.vm.qemu import GUEST_SHARE, Kernel, Step, guest_script, qemu_command
+from splicecheck.vm.qemu import GUEST_SHARE, MARK, Kernel, Step, VmError, guest_script, qemu_command
 
 
 def fake_bzimage(path: Path, version: bytes = b"6.9.0-test (builder@host) #1 SMP") -> Path:
@@ -210,3 +213,98 @@ def test_matrix_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--modules must follow the --kernel IMAGE" in capsys.readouterr().err
     _one_line_exit_2(capsys, ["matrix", "--kernel", "host", "--kernel", "host"], "the same release")
     _one_line_exit_2(capsys, ["matrix", "--kernel", str(tmp_path / "nope")], "no such file")
+
+
+# --- the boot loop, with a stand-in for QEMU (a shell script printing what a guest prints) --------------------
+
+GUEST_OK = f"""
+echo 'early console line'
+echo '{MARK}initramfs 6.9.0-test'
+echo '{MARK}up 6.9.0-test'
+echo '{MARK}ready'
+echo '{MARK}step 0 start'
+sleep 0.3
+echo 'guest splicecheck output'
+mkdir -p "$SHARE/out/a" && echo '{{}}' > "$SHARE/out/a/results.jsonl" && echo 0 > "$SHARE/step0.rc"
+echo '{MARK}step 0 end'
+echo '{MARK}done'
+"""
+
+
+def _fake_vm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kvm_script: str, tcg_script: str) -> Kernel:
+    """run_in_vm with QEMU replaced by ``sh -c SCRIPT`` (per accelerator; $SHARE is the share folder)."""
+    (tmp_path / "boot").mkdir()
+    kernel = Kernel.resolve(fake_bzimage(tmp_path / "boot" / "bzImage"), fake_modules(tmp_path))
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(b"\x7fELF static")
+
+    def command(k: Kernel, initrd: Path, share: Path, accel: str, memory_mb: int = 1024) -> list[str]:
+        assert initrd.is_file()
+        return ["sh", "-c", f"SHARE={share}\n" + (kvm_script if accel == "kvm" else tcg_script)]
+
+    monkeypatch.setattr(qemu, "qemu_command", command)
+    monkeypatch.setattr(qemu, "find_busybox", lambda: busybox)
+    monkeypatch.setattr(qemu, "kvm_usable", lambda: True)
+    monkeypatch.setattr(qemu.shutil, "which", lambda name: "/bin/true")
+    monkeypatch.setattr(qemu, "KVM_BOOT_TIMEOUT", 1.0)
+    monkeypatch.setattr(qemu, "_die_with_parent", lambda: None)
+    return kernel
+
+
+def _tmp_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("splicecheck-vm-*"))
+
+
+@pytest.mark.parametrize(("kvm", "why"), [
+    ("echo 'Probing EDD'; exec sleep 30", "not up within 1 s"),
+    ("echo 'failed to set MSR 0x10a' >&2; exit 3", "QEMU exited with status 3 first: failed to set MSR 0x10a"),
+])
+def test_a_kvm_guest_that_does_not_come_up_falls_back_to_tcg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                             kvm: str, why: str) -> None:
+    kernel = _fake_vm(monkeypatch, tmp_path, kvm, GUEST_OK)
+    before = _tmp_folders()
+    echoed: list[str] = []
+    notes: list[str] = []
+    collected: list[bytes] = []
+    steps = [Step("a", ["run"])]
+    started = time.monotonic()
+    boot = qemu.run_in_vm(kernel, steps, python="py", cwd=tmp_path, echo=echoed.append, note=notes.append,
+                          collect=lambda out: collected.append((out / "a" / "results.jsonl").read_bytes()))
+    assert time.monotonic() - started < 10
+    assert boot.accel == "tcg" and why in boot.fallback and "fell back to TCG" in notes[0]
+    assert boot.guest_release == "6.9.0-test" and steps[0].rc == 0
+    assert steps[0].seconds is not None and steps[0].seconds >= 0.3 and boot.run_seconds >= steps[0].seconds
+    assert 0 < boot.boot_seconds < boot.boot_seconds + boot.run_seconds
+    assert "guest splicecheck output" in echoed and not any(e.startswith(MARK + "step") for e in echoed)
+    assert collected == [b"{}\n"]
+    assert _tmp_folders() <= before
+
+
+def test_a_guest_that_stops_early_is_an_error_and_its_results_are_still_collected(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    script = GUEST_OK.split("echo '" + MARK + "step 0 end'")[0]  # no "done": the guest died in the run
+    kernel = _fake_vm(monkeypatch, tmp_path, "exit 1", script)
+    collected: list[Path] = []
+    with pytest.raises(VmError, match=r"the guest stopped before finishing .*last console line: guest splicecheck"):
+        qemu.run_in_vm(kernel, [Step("a", ["run"])], accel="tcg", python="py", cwd=tmp_path, echo=lambda _: None,
+                       collect=lambda out: collected.extend(out.rglob("results.jsonl")))
+    assert [p.name for p in collected] == ["results.jsonl"]
+
+
+def test_a_signal_while_the_guest_runs_kills_it_and_removes_the_folder(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    guest = f"echo '{MARK}up 6.9.0-test'; echo 'guest output'; exec sleep 60"
+    kernel = _fake_vm(monkeypatch, tmp_path, "exit 1", guest)
+    before = _tmp_folders()
+    seen: list[str] = []
+
+    def interrupt(line: str) -> None:
+        seen.append(line)
+        raise KeyboardInterrupt  # as the CLI's signal handler raises in the main thread
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        qemu.run_in_vm(kernel, [Step("a", ["run"])], accel="tcg", python="py", cwd=tmp_path, echo=interrupt,
+                       note=interrupt)
+    assert time.monotonic() - started < 5
+    assert _tmp_folders() <= before

@@ -11,7 +11,8 @@ in the guest), the kernel's modules (read-only) and the results (read-write), th
 no network device (the lab builds its own inside the guest's network namespaces).
 
 KVM, where it works, is tried first; a guest that has not reached its initramfs within
-:data:`KVM_BOOT_TIMEOUT` seconds is killed and the boot is repeated under TCG emulation, saying so. On
+:data:`KVM_BOOT_TIMEOUT` seconds is killed, and a QEMU that exits before (nested KVM may refuse the host
+CPU's model-specific registers), is given up too: the boot is repeated under TCG emulation, saying so. On
 machines where nested KVM hangs early in boot this costs that timeout once per boot: ``--accel tcg`` skips it.
 """
 
@@ -144,7 +145,10 @@ def _die_with_parent() -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill QEMU (its own process group: anything it started goes too) and reap it."""
     if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
@@ -153,7 +157,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 class _Hung(Exception):
-    pass
+    """The guest did not come up: no boot marker in time, or QEMU exited before it."""
 
 
 def _boot_once(cmd: list[str], boot_marker: str, boot_timeout: float, run_timeout: float, boot: Boot,
@@ -173,7 +177,7 @@ def _boot_once(cmd: list[str], boot_marker: str, boot_timeout: float, run_timeou
         while True:
             now = time.monotonic()
             if booted_at is None and now - start > boot_timeout:
-                raise _Hung(f"no {boot_marker!r} within {boot_timeout:g} s")
+                raise _Hung(f"not up within {boot_timeout:g} s")
             if booted_at is not None and now - booted_at > run_timeout:
                 raise VmError(f"the guest ran longer than {run_timeout:g} s; killed")
             if not sel.select(timeout=0.2):
@@ -210,6 +214,9 @@ def _boot_once(cmd: list[str], boot_marker: str, boot_timeout: float, run_timeou
                 else:
                     echo(line)
         proc.wait(timeout=10)
+        if booted_at is None:
+            tail = next((t for t in reversed(boot.console_tail) if t.strip()), "no console output")
+            raise _Hung(f"QEMU exited with status {proc.returncode} first: {tail}")
         if not done:
             tail = next((t for t in reversed(boot.console_tail) if t.strip()), "no console output")
             raise VmError(f"the guest stopped before finishing (QEMU exit {proc.returncode}); last console "
@@ -253,7 +260,7 @@ def run_in_vm(kernel: Kernel, steps: list[Step], *, accel: str = "auto", memory_
             except _Hung as exc:
                 if k + 1 == len(order):
                     raise VmError(f"the guest did not come up under {acc.upper()}: {exc}") from None
-                boot.fallback = f"KVM guest did not come up ({exc}); fell back to TCG emulation"
+                boot.fallback = f"the KVM guest did not come up ({exc}); fell back to TCG emulation"
                 note(f"splicecheck: {boot.fallback}")
         for k, s in enumerate(steps):
             try:
