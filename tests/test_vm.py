@@ -228,6 +228,7 @@ echo 'guest splicecheck output'
 mkdir -p "$SHARE/out/a" && echo '{{}}' > "$SHARE/out/a/results.jsonl" && echo 0 > "$SHARE/step0.rc"
 echo '{MARK}step 0 end'
 echo '{MARK}done'
+echo '[   51.5] reboot: Power down'
 """
 
 
@@ -276,6 +277,7 @@ def test_a_kvm_guest_that_does_not_come_up_falls_back_to_tcg(monkeypatch: pytest
     assert steps[0].seconds is not None and steps[0].seconds >= 0.3 and boot.run_seconds >= steps[0].seconds
     assert 0 < boot.boot_seconds < boot.boot_seconds + boot.run_seconds
     assert "guest splicecheck output" in echoed and not any(e.startswith(MARK + "step") for e in echoed)
+    assert not any("Power down" in e for e in echoed)
     assert collected == [b"{}\n"]
     assert _tmp_folders() <= before
 

@@ -211,7 +211,7 @@ def _boot_once(cmd: list[str], boot_marker: str, boot_timeout: float, run_timeou
                         boot.run_seconds = at - (ready_at or at)
                     else:
                         echo(line)
-                else:
+                elif not done:  # after "done" only the kernel's power-off message follows
                     echo(line)
         proc.wait(timeout=10)
         if booted_at is None:
