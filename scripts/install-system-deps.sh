@@ -2,13 +2,22 @@
 # Debian packages the lab needs (docs/LAB.md): nft, ip, tcpdump, conntrack; and chromium, which the
 # report tests use to open report.html headless (tests/test_reports_browser.py).
 # Installs only what is missing, so a machine that has them spends no time here.
+# With --vm: only what `splicecheck run --kernel` needs to boot a kernel in a virtual machine
+# (docs/KERNELS.md) — QEMU, a static busybox for the guest's initramfs, kmod's depmod and modprobe; not
+# installed by `make setup`, since neither `make test` nor `make report` boots a kernel.
 set -euo pipefail
 need=()
-command -v nft >/dev/null 2>&1 || need+=(nftables)
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
-command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "${1:-}" = "--vm" ]; then
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+    [ -x /bin/busybox ] && ! grep -q ld-linux /bin/busybox || need+=(busybox-static)
+    command -v depmod >/dev/null 2>&1 || [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ] || need+=(kmod)
+else
+    command -v nft >/dev/null 2>&1 || need+=(nftables)
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
+    command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+    command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "splicecheck: missing Debian packages ${need[*]} and not root; install them by hand" >&2

@@ -9,6 +9,7 @@ Subcommands:
   trace           judge two captured legs of any splice box offline
   lab clean       remove what a killed lab run left behind (namespaces, veths named sc-*)
   report-kernel   the main job: a report on this machine's Linux kernel splices (--publish: on purpose)
+  matrix          every adapter on every kernel (--kernel IMAGE, each booted in a VM), then the matrix
 
 Every option is defined here, once: groups that several subcommands share come from the parent parsers
 of :mod:`splicecheck.cli_options`. Each subcommand's handler is a plain function of the parsed
@@ -58,12 +59,13 @@ from .adapters.lab import signals  # noqa: E402
 from .adapters.lab import topology as lab  # noqa: E402
 from .adapters.lab.preflight import preflight  # noqa: E402
 from .cli_compare import cmd_compare  # noqa: E402
+from .cli_matrix import cmd_matrix, matrix_parser  # noqa: E402
 from .cli_mutants import cmd_mutants  # noqa: E402
 from .cli_prove import cmd_prove  # noqa: E402
 from .cli_report import cmd_report  # noqa: E402
 from .cli_repro import cmd_repro  # noqa: E402
-from .cli_run import cmd_run  # noqa: E402
 from .cli_trace import cmd_trace  # noqa: E402
+from .cli_vm import cmd_run, vm_options  # noqa: E402
 from .conformance import interrupts  # noqa: E402
 from .conformance.contract import AdapterNotFound  # noqa: E402
 from .conformance.runner import AdapterFault  # noqa: E402
@@ -175,6 +177,7 @@ def _run(sub: Subparsers) -> None:
                    help="reference, mutant:NAME, synproxy[:OPTS], seqadj-ftp, or package.module:Class[:ARG]")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     _strict(p)
+    vm_options(p, repeatable=False)
 
 
 def _strict(p: argparse.ArgumentParser) -> None:
@@ -317,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prefix", default=lab.PREFIX, type=_prefix,
                    help=f"clean only labs whose names start with this (default {lab.PREFIX})")
     _report_kernel(sub)
+    matrix_parser(_add(sub, "matrix", cmd_matrix, "every adapter on every kernel (VMs), then the matrix",
+                       [opt.selection(1), opt.output("out/kernels/"), opt.rendering(), opt.evidence()],
+                       description="run each adapter on each kernel, each kernel in one virtual machine "
+                                   "(docs/KERNELS.md), then the IUT x requirement matrix across kernels",
+                       epilog="exit status: 0 every run produced results without ERROR, 1 a case ended in "
+                              "ERROR or a guest produced no results, 2 usage error"))
     return p
 
 
