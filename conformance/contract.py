@@ -61,7 +61,9 @@ the splice there are no constants to learn them from. Per step:
   point are UNSUPPORTED for sessions without it.
 
 An adapter declares, in ``unsupported``, the :class:`Feature`\\ s it cannot do (the exit code 127 of
-quic-interop-runner); cases needing one are UNSUPPORTED, not FAIL. Errors that are the harness's and
+quic-interop-runner); cases needing one are UNSUPPORTED, not FAIL. Optionally, ``partial``: features it
+can do for some scenarios only (it raises :class:`UnsupportedError` from ``open`` for the others);
+random strategies do not draw those (:func:`drawable_avoid`). Errors that are the harness's and
 not the IUT's (the lab could not be built, a namespace vanished) are raised as :class:`HarnessError`
 and graded ERROR.
 
@@ -303,6 +305,15 @@ class LifecycleAdapter(Adapter, Protocol):
         """A session right after the client's handshake: stage UNSPLICED, D not connected (module
         docstring). Torn down on exit."""
         ...
+
+
+def drawable_avoid(adapter: Adapter) -> frozenset[Feature]:
+    """The features random strategies must not draw for ``adapter``: those it declares unsupported, and
+    those it supports only for some scenarios (its optional ``partial``; SYNPROXY places a proxy ISN only
+    where one client ISN can satisfy the scenario). Named cases needing a partial feature still run, and
+    the adapter answers UNSUPPORTED at ``open`` for the scenarios it cannot make."""
+    partial: frozenset[Feature] = getattr(adapter, "partial", frozenset())
+    return adapter.unsupported | partial
 
 
 def open_unspliced(adapter: Adapter, scenario: Scenario) -> AbstractContextManager[Session]:
