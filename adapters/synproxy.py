@@ -54,8 +54,13 @@ Findings the verdicts show (Linux 6.18; not declared unsupported)
 * The client is told the ruleset's ``wscale`` whatever the server negotiates (WS-ZERO in the
   handshake, see :attr:`SynproxySession.handshake`), and data-phase windows are relayed unchanged:
   with different shifts on the legs WS-EXACT (SHOULD) and WS-SAFE (MUST) differ.
-* The proxy's own ACK to the server echoes ``TSecr = T + (T − its)`` instead of ``T`` (adjusted twice);
-  it is a handshake packet, recorded in the handshake evidence.
+* The proxy's own ACK to the server echoes ``TSecr = T + (T − its)`` instead of ``T`` (adjusted twice:
+  ``synproxy_tstamp_adjust`` runs on the ACK SYNPROXY built), graded by HS-SERVER-ACK-TSECR through
+  :attr:`SynproxySession.proxy_handshake`. A Linux server drops that ACK (TcpExtTSEcrRejected) and is
+  established only by the client's next segment, or by its SYN-ACK retransmitted after 1 s, relayed to the
+  client and acknowledged by it.
+* A client SYN without DF is offered the ruleset's mss, not 536 (MSS-536); a client without timestamps
+  loses its SACK-permitted and window scale on the way to the server (they travel in the timestamp cookie).
 * Conntrack runs first: out-of-window segments, acks (and SACK edges) of data never sent, segments
   with a bad checksum (``nf_conntrack_checksum=1``) and anything after a RST are INVALID and dropped
   by the ruleset's ``ct state invalid drop``. Client→server, an INVALID segment reaches the
@@ -105,6 +110,7 @@ from ..conformance.contract import (
     Scenario,
     UnsupportedError,
 )
+from ..conformance.handshake import ProxyHandshake
 from ..conformance.model import OptionLayout, offer_in, syn_options
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
@@ -370,6 +376,13 @@ class SynproxySession:
     @property
     def state(self) -> SpliceState:
         return self._state
+
+    @property
+    def proxy_handshake(self) -> ProxyHandshake:
+        """The handshakes as the contract's optional ``proxy_handshake``: graded by the HS-* cases
+        (:mod:`splicecheck.conformance.cases_handshake`)."""
+        h = self.handshake
+        return ProxyHandshake(h.client_syn, h.synack, h.server_syn, h.server_synack, h.server_ack)
 
     # -- set-up ---------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from splicecheck.adapters.synproxy import (
     synproxy_state,
 )
 from splicecheck.conformance.case import Case, from_client, from_server
-from splicecheck.conformance.catalog import all_cases
+from splicecheck.conformance.catalog import all_cases, select
 from splicecheck.conformance.contract import (
     Adapter,
     AdapterNotFound,
@@ -301,6 +301,32 @@ def test_handshake_is_consumed_and_kept_as_evidence(adapter: SynproxyAdapter) ->
         assert isinstance(its, Timestamps) and isinstance(t, Timestamps) and isinstance(echo, Timestamps)
         assert echo.tsecr == (t.tsval + (t.tsval - its.tsval)) % MOD32 != t.tsval
         assert len(h.observation.to_client) == 2 and len(h.observation.to_server) == 2
+
+
+@pytest.mark.live
+@pytest.mark.req("HS-SERVER-ACK-TSECR", "HS-SYN-OPTIONS", "MSS-536", "MSS-ICMP")
+def test_handshake_and_mss_departures_are_graded(adapter: SynproxyAdapter) -> None:
+    """The kernel's handshake findings are verdicts with their numbers: the proxy's ACK to the server echoes
+    T + (T - its), a client without timestamps loses SACK-permitted on the way to the server, a client without DF
+    is offered the ruleset's mss; and MSS-ICMP runs (an oversized DF segment relayed whole, no ICMP)."""
+    ids = ["HS-SERVER-ACK-TSECR/both-timestamps", "HS-SYN-OPTIONS/client-sack-without-timestamps",
+           "MSS-536/proxy-advertises-536", "MSS-ICMP/c2s-over-server-mss"]
+    by_id = {c.id: c for c in select(ids=ids)}
+    echo, sack, mss536, icmp = (by_id[i] for i in ids)
+    r = run_case(adapter, echo, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT
+    (d,) = [d for d in r.diffs if d.req == "HS-SERVER-ACK-TSECR"]
+    assert d.expected == 77_000 != d.actual  # the crafted server's SYN-ACK TSval, not what came back
+    r = run_case(adapter, sack, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT and [(d.req, d.expected, d.actual) for d in r.diffs
+                                                if d.req == "HS-SYN-OPTIONS"] == [("HS-SYN-OPTIONS", True, False)]
+    r = run_case(adapter, mss536, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT and ("MSS-536", 536, 1460) in [(d.req, d.expected, d.actual)
+                                                                          for d in r.diffs]
+    r = run_case(adapter, icmp, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT  # a SHOULD: relayed whole instead of an ICMP error
+    counts = {d.field: (d.expected, d.actual) for d in r.diffs if d.field.endswith(".count")}
+    assert counts == {"to_client.count": (1, 0), "to_server.count": (0, 1)}
 
 
 @pytest.mark.live
