@@ -21,6 +21,7 @@ import pytest
 from splicecheck.adapters import synproxy as synproxy_module
 from splicecheck.adapters.lab import netns
 from splicecheck.adapters.lab.preflight import preflight
+from splicecheck.adapters.lab.topology import Lab
 from splicecheck.adapters.synproxy import (
     FREE_CLIENT_ISN,
     ISN_COOKIE,
@@ -66,6 +67,7 @@ from splicecheck.reference.segment import (
     pad_options,
 )
 from splicecheck.reference.seqspace import MOD32
+from synproxy_probe import real_stacks_through_synproxy
 
 #: A scenario like the probe's: different window scales on the two legs, SACK and timestamps near the wrap.
 PLAIN = Scenario(client=PeerPlan(isn=1_000_000, wscale=6, sack_permitted=True, tsval=100_000),
@@ -327,6 +329,22 @@ def test_handshake_and_mss_departures_are_graded(adapter: SynproxyAdapter) -> No
     assert r.verdict is Verdict.NON_STRICT  # a SHOULD: relayed whole instead of an ICMP error
     counts = {d.field: (d.expected, d.actual) for d in r.diffs if d.field.endswith(".count")}
     assert counts == {"to_client.count": (1, 0), "to_server.count": (0, 1)}
+
+
+@pytest.mark.live
+@pytest.mark.req("HS-SERVER-ACK-TSECR")
+def test_a_linux_server_rejects_the_proxys_ack_and_waits_a_retransmission() -> None:
+    """Why HS-SERVER-ACK-TSECR matters and why it is a SHOULD: with real stacks at both ends, the server drops
+    SYNPROXY's ACK (TcpExtTSEcrRejected) and a server that speaks first gets its banner out only after its
+    SYN-ACK retransmission (1 s) — late, not never."""
+    _need_live()
+    lab = Lab(prefix=_own_prefix(), ipv6=False)
+    with lab:
+        seen = real_stacks_through_synproxy(lab)
+    if seen.rejected is None:
+        pytest.skip("this kernel has no TcpExtTSEcrRejected counter")
+    assert seen.rejected >= 1 and seen.banner == b"BANNER\r\n"
+    assert 0.8 < seen.banner_after < 5  # one SYN-ACK retransmission timeout
 
 
 @pytest.mark.live
