@@ -5,7 +5,8 @@ These packets are not relayed, so no injection shows them: each case opens a ses
 the adapter recorded (``Session.proxy_handshake``; an adapter that records none cannot make the case's
 precondition observable and is UNSUPPORTED) and checks every handshake rule on it — the case's own
 requirement first, the others as collateral, like any observed difference. Then one data segment each way
-checks that the splice made from those handshakes relays.
+checks that the splice made from those handshakes relays. The handshake packets follow the injections in
+the case's evidence (its pcapng too), marked as such.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def handshake_checked(adapter: Adapter, case: Case, seed: int | None) -> CaseRes
             raise UnsupportedError(NO_HANDSHAKE)
         checks = hs.diffs()
         ex = run_injections(session, Model(session.state), case.build(session.state), case.primary)
-    return result(case, checks + ex.diffs, ex.steps, ex.geometry, t0, seed)
+    return result(case, checks + ex.diffs, ex.steps + hs.evidence(), ex.geometry, t0, seed)
 
 
 def _case(cid: str, reqs: tuple[str, ...], description: str, expectation: str, **scenario: object) -> Case:

@@ -101,7 +101,7 @@ class Feature(StrEnum):
     BAD_CHECKSUM = "bad-checksum"  # segments with a wrong checksum reach the splice
     MALFORMED = "malformed"  # malformed TCP option areas reach the splice
     WINDOW_SCALING = "window-scaling"  # the legs can negotiate different window scales
-    MSS_ICMP = "mss-icmp"  # the IUT is expected to enforce the out peer's MSS with ICMP (§3.4.4)
+    MSS_ICMP = "mss-icmp"  # the out peer can announce a small MSS and a larger segment can reach the splice (§3.4.4)
     FOREIGN_SEGMENT = "foreign-segment"  # segments not on either leg can be injected
     TTL = "ttl"  # TTL/hop limit handling is observable
     STRIP_REMOVE = "strip-remove"  # options are stripped by removal rather than NOP overwrite

@@ -51,6 +51,7 @@ from ..reference.segment import (
 )
 from ..reference.seqspace import seq_add
 from .contract import Observation, Scenario
+from .diff import summary
 from .model import (
     DEFAULT_PROXY_ISN_C,
     DEFAULT_PROXY_ISN_D,
@@ -62,7 +63,7 @@ from .model import (
     syn_options,
     wire_options,
 )
-from .results import FieldDiff
+from .results import FieldDiff, StepRecord
 
 #: The requirements :func:`handshake_diffs` checks (MSS-536 only when the client's DF bit is given).
 HANDSHAKE_REQS = ("HS-CLIENT-ADVERT", "HS-SYNACK-TSECR", "HS-SYN-OPTIONS", "HS-SERVER-ACK-TSECR")
@@ -86,6 +87,20 @@ class ProxyHandshake:
         """The proxy's own packets per leg, as an adapter's observation would hold them."""
         to_server = (encode(self.proxy_syn),) + ((encode(self.proxy_ack),) if self.proxy_ack is not None else ())
         return Observation((encode(self.proxy_synack),), to_server)
+
+    def evidence(self) -> list[StepRecord]:
+        """The two handshakes as evidence records, appended after a case's injections (so that the step
+        numbers of its differences keep pointing at the injections): what each end host sent and what the
+        proxy emitted of its own in answer. No expected packets: the checks are :meth:`diffs`."""
+        def rec(leg: str, sent: Segment, to_client: tuple[Segment, ...], to_server: tuple[Segment, ...]) -> StepRecord:
+            out = [encode(x) for x in (*to_client, *to_server)]
+            return StepRecord(leg, encode(sent).hex(), actual_to_client=[encode(x).hex() for x in to_client],
+                              actual_to_server=[encode(x).hex() for x in to_server],
+                              summary_input=f"handshake (not an injection): {summary(encode(sent))}",
+                              summary_actual=[summary(x) for x in out])
+        ack = (self.proxy_ack,) if self.proxy_ack is not None else ()
+        return [rec("client", self.client_syn, (self.proxy_synack,), (self.proxy_syn,)),
+                rec("server", self.server_synack, (), ack)]
 
     def diffs(self) -> list[FieldDiff]:
         c = self.client_syn
