@@ -253,7 +253,9 @@ class RefusedError(SpliceStateError):
 class Session(Protocol):
     """One splice set up in the IUT (or, from ``open_unspliced``, one being set up).
 
-    Optionally also ``stage``: the IUT's lifecycle stage (a Stage or its value), module docstring."""
+    Optionally also ``stage``: the IUT's lifecycle stage (a Stage or its value), module docstring; and
+    ``proxy_handshake``: a :class:`splicecheck.conformance.handshake.ProxyHandshake`, the packets of the two
+    handshakes the proxy took part in, which the HS-* cases grade (without it they are UNSUPPORTED)."""
 
     @property
     def state(self) -> SpliceState:
