@@ -242,15 +242,18 @@ def _case(i: int, r: CaseResult, name: str, evidence: dict[int, str]) -> str:
 
 def _unsupported(run: Run, names: list[str]) -> list[str]:
     """What the adapter could not give the cases (every UNSUPPORTED reason, with how many cases)."""
-    rows = unsupported_reasons(run.results)
+    rows = unsupported_reasons(run.results) if run.tally is None else run.tally.unsupported_reasons()
     if not rows:
         return []
     index = {r.case: i for i, r in enumerate(run.results)}
     out = ['<section id="unsupported"><h2>Unsupported</h2>',
            "<p>What the adapter could not give these cases (UNSUPPORTED: a precondition, never the IUT's "
            "behaviour).</p>", "<table><tr><th>reason</th><th>cases</th><th>first</th></tr>"]
-    out += [f'<tr><td>{e(why)}</td><td>{n}</td><td><a href="#case-{e(names[index[first]])}"><code>{e(first)}</code>'
-            "</a></td></tr>" for why, n, first in rows]
+    def first_cell(case: str) -> str:  # a link when the case is among those listed (a bounded reading keeps few)
+        code = f"<code>{e(case)}</code>"
+        return f'<a href="#case-{e(names[index[case]])}">{code}</a>' if case in index else code
+
+    out += [f"<tr><td>{e(why)}</td><td>{n}</td><td>{first_cell(first)}</td></tr>" for why, n, first in rows]
     return [*out, "</table></section>"]
 
 

@@ -155,7 +155,7 @@ def render(run: Run, evidence: dict[int, str] | None = None) -> str:
     if by:
         out += [_table(by, ["verdict", "cases"]), ""]
     out += _findings(run)
-    unsupported = unsupported_reasons(run.results)
+    unsupported = unsupported_reasons(run.results) if run.tally is None else run.tally.unsupported_reasons()
     if unsupported:
         out += ["## Unsupported", "", "What the adapter could not give these cases (UNSUPPORTED: a precondition, never "
                 "the IUT's behaviour).", "",

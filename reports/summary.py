@@ -180,7 +180,8 @@ def findings_block(results: Sequence[CaseResult], limit: int | None = 30,
 def unsupported_reasons(results: Sequence[CaseResult]) -> list[tuple[str, int, str]]:
     """Why cases were UNSUPPORTED — (reason, how many cases, the first of them), in order of first
     appearance — from the results alone, so that every report of every adapter lists what the IUT
-    could not be given, whatever its IUT details say."""
+    could not be given, whatever its IUT details say. (A bounded reading has them from its tally,
+    ``RunTally.unsupported_reasons``, for all the cases rather than the kept ones.)"""
     seen: dict[str, list[str]] = {}
     for r in results:
         if r.verdict is Verdict.UNSUPPORTED:
