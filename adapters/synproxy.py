@@ -77,7 +77,6 @@ Findings the verdicts show (Linux 6.18; not declared unsupported)
 * IPv6: the ``synproxy`` statement checks checksums with the IPv4 helper and drops IPv6 segments
   whose checksum the stack has not verified (synproxy_probe); the handshake is therefore injected as
   CHECKSUM_PARTIAL, data-phase segments as they are (a wire's CHECKSUM_NONE), so a bad checksum stays bad.
-
 * The peer's MSS is not enforced: a DF segment larger than the MSS the other end announced is relayed
   whole, with no ICMP fragmentation-needed (MSS-ICMP), although the client was told the ruleset's mss.
 
@@ -138,12 +137,17 @@ from .lab.rulesets import SynproxyConfig, load_synproxy
 from .lab.topology import PREFIX, Lab, Side
 
 __all__ = [
+    "FREE_CLIENT_ISN",
+    "ISN_COOKIE",
+    "ISN_TIED",
     "LAB_FEATURES",
     "UNSUPPORTED_REASONS",
+    "IsnPlan",
     "SynproxyAdapter",
     "SynproxyHandshake",
     "SynproxyOptions",
     "SynproxySession",
+    "isn_plan",
     "synproxy_state",
 ]
 

@@ -294,8 +294,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("MSS-536", S, "mss", "paper §3.4.4; RFC 9293 §3.7.1",
                 "A client whose SYN lacks DF (no path MTU discovery) is advertised an MSS of 536.",
                 F, "§3.4.4's fallback, the default of RFC 9293 §3.7.1; a larger MSS without PMTUD risks "
-                "fragmentation: degradation, SHOULD. Checked on the model's handshake (tests); the conformance "
-                "cases start from established legs and cannot observe the SYN-ACK."),
+                "fragmentation: degradation, SHOULD. Checked on the proxy's SYN-ACK where the adapter reports its "
+                "handshake packets (MSS-536/proxy-advertises-536, and the trace checker on every connection)."),
     Requirement("OPT-PASS", S, "options", "paper §3.4",
                 "Options the splice neither maps nor strips (MSS, SACK-permitted, unknown kinds) are relayed "
                 "unchanged.",
