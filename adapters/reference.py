@@ -5,6 +5,10 @@ splice (:func:`~splicecheck.conformance.model.reference_machine`); injected segm
 as client or server segments and whatever it relays is encoded onto the legs. Mutants
 (:mod:`splicecheck.adapters.mutants`) reuse this adapter with a different relay function.
 
+A session from ``open`` also reports the proxy's handshake packets (``proxy_handshake``): the model proxy's
+handshakes for the scenario (:func:`~splicecheck.conformance.handshake.model_handshake`), from which the
+splice's constants come.
+
 ``open_unspliced`` (Feature.LIFECYCLE) yields a :class:`LifecycleSession` over a machine at stage
 UNSPLICED (:func:`~splicecheck.conformance.model.unspliced_machine`): events and segments go to the
 machine as they come, a refusal is the contract's ``RefusedError``, ``state`` raises
@@ -24,6 +28,7 @@ from contextlib import contextmanager
 from .. import __version__
 from ..conformance.contract import Feature, IutInfo, NotSplicedError, Observation, RefusedError, Scenario
 from ..conformance.diff import observation
+from ..conformance.handshake import ProxyHandshake, model_handshake
 from ..conformance.model import Addresses, accepted_machine, addresses, reference_machine, unspliced_machine
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment, SpliceStateError
@@ -42,6 +47,7 @@ class ReferenceSession:
         self.machine = machine
         self.where = where
         self.now = 0.0
+        self.proxy_handshake: ProxyHandshake | None = None  # set by the adapter's ``open``
 
     @property
     def state(self) -> SpliceState:
@@ -101,7 +107,9 @@ class ReferenceAdapter:
     def open(self, scenario: Scenario) -> Iterator[ReferenceSession]:
         machine = reference_machine(scenario)
         machine.relay_fn = self.relay_fn
-        yield ReferenceSession(machine)
+        session = ReferenceSession(machine)
+        session.proxy_handshake = model_handshake(scenario)
+        yield session
 
     @contextmanager
     def open_accepted(self, scenario: Scenario) -> Iterator[ReferenceSession]:

@@ -63,10 +63,10 @@ numbers below ``splice_irs`` (TRIM-*, SACK-CLIP); seqadj never trims: a client s
 or before ``P`` (e.g. a retransmission of USER or of the PORT line itself, which the helper
 rewrites again) keeps ``offset_before = 0``, one starting inside the PORT line gets ``δ`` whole,
 server acks at or below ``P`` pass unchanged, and server segments below ``Q`` pass unchanged. Both
-behaviours are right for what each is; they are different contracts. So the adapter declares
-``Feature.BELOW_BASE`` unsupported (cases needing it are UNSUPPORTED, with this reason in the IUT
-details). ``seqadj-ftp:below-base`` runs those cases anyway and the report shows the differences,
-graded by the requirements' levels: evidence of the semantic gap, not a kernel bug.
+behaviours are right for what each is; they are different contracts. The cases run all the same
+(a segment below the base is a precondition the harness can create, so it is never UNSUPPORTED) and
+the report shows the differences, graded by the requirements' levels: evidence of the semantic gap,
+not a kernel bug. (``below-base`` is accepted for old command lines and changes nothing.)
 
 Findings (observed on Linux 6.18; see tests/test_seqadj_adapter.py)
 -------------------------------------------------------------------
@@ -166,6 +166,10 @@ LAB_FEATURES = ("root", "ip", "nft", "netns", "veth", "packet", "ftp-helper")
 MIN_DELTA = -400  # zero-padding beyond this makes the PORT line needlessly long
 SETUP_QUIET = 0.02  # quiet period after each set-up step; the set-up ends with a full grace period
 
+#: Preconditions this IUT cannot give a case. Not listed, because they are graded instead: MSS-ICMP (the crafted
+#: server announces the small MSS; the NAT relays the oversized segment), foreign segments (another 4-tuple is
+#: injected; the NAT routes it as a connection of its own, which DIR-ONLY grades) and segments below the base
+#: (seqadj keeps its old offset there and trims nothing, which TRIM-*, SACK-CLIP grade).
 UNSUPPORTED_REASONS: dict[Feature, str] = {
     Feature.IPV6: "the ruleset is IPv4 only (`table ip`, helper `l3proto ip`); EPRT over NAT66 is not set up",
     Feature.OK_MESSAGE: "a NAT box writes no bytes of its own to the client: there is no OK message",
@@ -173,13 +177,6 @@ UNSUPPORTED_REASONS: dict[Feature, str] = {
     Feature.CHOOSE_PROXY_TS: "timestamps pass end to end untouched; the proxy has no clock of its own",
     Feature.LIFECYCLE: "no proxy application or sockets: the 'splice' is made implicitly by the helper's PORT rewrite",
     Feature.STRIP_REMOVE: "seqadj strips no option at all, so there is no stripping style to choose",
-    Feature.MSS_ICMP: "a NAT forwards by MTU: the end hosts negotiated their MSS with each other, the proxy "
-                      "enforces none",
-    Feature.FOREIGN_SEGMENT: "the proxy is a NAT router: another 4-tuple is routed (and NATed) as its own "
-                             "connection, so DIR-ONLY does not apply",
-    Feature.BELOW_BASE: "seqadj is a continuous NAT mapping, not a splice with a base: segments at or before "
-                        "correction_pos keep the old offset (0) and nothing is ever trimmed (TRIM-*, SACK-CLIP "
-                        "have no counterpart); run seqadj-ftp:below-base to see the differences",
 }
 
 
@@ -486,8 +483,7 @@ class SeqadjFtpAdapter:
     def __init__(self, arg: str = "", *, prefix: str = PREFIX) -> None:
         self.config = SeqadjConfig.parse(arg)
         self.prefix = prefix
-        skip = {Feature.BELOW_BASE} if self.config.below_base else set()
-        self.unsupported: frozenset[Feature] = frozenset(f for f in UNSUPPORTED_REASONS if f not in skip)
+        self.unsupported: frozenset[Feature] = frozenset(UNSUPPORTED_REASONS)
         self._labs: dict[int, Lab] = {}
 
     def missing(self) -> list[str]:

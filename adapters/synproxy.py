@@ -32,6 +32,15 @@ too), so the first injection sees only what it caused. From then on conntrack's 
 The model's mappings then coincide with the kernel's: server→client ``seq + (C − S)``, client→server
 ``ack − (C − S)`` and SACK edges likewise, server TSval ``+ (its − T)``, client TSecr ``− (its − T)``.
 
+Placing the proxy's ISNs
+------------------------
+SYNPROXY chooses neither ISN freely: leg D's is the client's ISN, leg C's a SYN cookie, the client's ISN
+plus an offset fixed per 4-tuple, minute and MSS index. A scenario that places the proxy's ISNs is made
+when one free number — the client ISN — can satisfy it (:func:`isn_plan`): ``proxy_isn_d`` alone is the
+client ISN; ``proxy_isn_c`` alone is reached by a probe SYN (same tuple, same options) that learns the
+offset, then the client ISN ``wanted − offset``; the session checks that the cookie landed there and
+probes again if a minute boundary moved it. Scenarios that pin two of them are UNSUPPORTED.
+
 Capturing without sleeps
 ------------------------
 Every injection goes through :meth:`Lab.exchange_fenced <splicecheck.adapters.lab.topology.Lab.exchange_fenced>`:
@@ -45,8 +54,13 @@ Findings the verdicts show (Linux 6.18; not declared unsupported)
 * The client is told the ruleset's ``wscale`` whatever the server negotiates (WS-ZERO in the
   handshake, see :attr:`SynproxySession.handshake`), and data-phase windows are relayed unchanged:
   with different shifts on the legs WS-EXACT (SHOULD) and WS-SAFE (MUST) differ.
-* The proxy's own ACK to the server echoes ``TSecr = T + (T − its)`` instead of ``T`` (adjusted twice);
-  it is a handshake packet, recorded in the handshake evidence.
+* The proxy's own ACK to the server echoes ``TSecr = T + (T − its)`` instead of ``T`` (adjusted twice:
+  ``synproxy_tstamp_adjust`` runs on the ACK SYNPROXY built), graded by HS-SERVER-ACK-TSECR through
+  :attr:`SynproxySession.proxy_handshake`. A Linux server drops that ACK (TcpExtTSEcrRejected) and is
+  established only by the client's next segment, or by its SYN-ACK retransmitted after 1 s, relayed to the
+  client and acknowledged by it.
+* A client SYN without DF is offered the ruleset's mss, not 536 (MSS-536); a client without timestamps
+  loses its SACK-permitted and window scale on the way to the server (they travel in the timestamp cookie).
 * Conntrack runs first: out-of-window segments, acks (and SACK edges) of data never sent, segments
   with a bad checksum (``nf_conntrack_checksum=1``) and anything after a RST are INVALID and dropped
   by the ruleset's ``ct state invalid drop``. Client→server, an INVALID segment reaches the
@@ -63,11 +77,13 @@ Findings the verdicts show (Linux 6.18; not declared unsupported)
 * IPv6: the ``synproxy`` statement checks checksums with the IPv4 helper and drops IPv6 segments
   whose checksum the stack has not verified (synproxy_probe); the handshake is therefore injected as
   CHECKSUM_PARTIAL, data-phase segments as they are (a wire's CHECKSUM_NONE), so a bad checksum stays bad.
+* The peer's MSS is not enforced: a DF segment larger than the MSS the other end announced is relayed
+  whole, with no ICMP fragmentation-needed (MSS-ICMP), although the client was told the ruleset's mss.
 
 Lab settings that are not the IUT: ICMP rate limits off and no ICMP redirects in the proxy namespace
 (every run sees the same ICMP errors; a redirect is about the lab's topology), links with MTU 65535
-(no case's segment is too large to inject; SYNPROXY enforces no MSS anyway), and the conntrack table
-emptied before each session.
+(no case's segment is too large to inject: a departure from MSS-ICMP shows as a relayed segment, never
+as a lab limit), and the conntrack table emptied before each session.
 """
 
 from __future__ import annotations
@@ -93,6 +109,7 @@ from ..conformance.contract import (
     Scenario,
     UnsupportedError,
 )
+from ..conformance.handshake import ProxyHandshake
 from ..conformance.model import OptionLayout, offer_in, syn_options
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment
@@ -113,46 +130,56 @@ from ..reference.segment import (
     addr,
     flags_text,
 )
-from ..reference.seqspace import seq_add
+from ..reference.seqspace import seq_add, seq_sub
 from .lab.fence import LabFenceTimeout
 from .lab.preflight import preflight
 from .lab.rulesets import SynproxyConfig, load_synproxy
 from .lab.topology import PREFIX, Lab, Side
 
 __all__ = [
+    "FREE_CLIENT_ISN",
+    "ISN_COOKIE",
+    "ISN_TIED",
     "LAB_FEATURES",
     "UNSUPPORTED_REASONS",
+    "IsnPlan",
     "SynproxyAdapter",
     "SynproxyHandshake",
     "SynproxyOptions",
     "SynproxySession",
+    "isn_plan",
     "synproxy_state",
 ]
 
 LAB_FEATURES = ("root", "ip", "nft", "netns", "veth", "packet", "synproxy")
 FIRST_PORT, LAST_PORT = 1024, 65535  # client ports, one per session, in turn
-LAB_MTU = 65535  # no segment a case can build is too large for the lab's links (SYNPROXY enforces no MSS)
+LAB_MTU = 65535  # no segment a case can build is too large for the lab's links
 HANDSHAKE_WINDOW = 65535  # the crafted ends' handshake windows: the widest conntrack window without scaling
 ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 
-#: What SYNPROXY cannot do, one line each (cases needing it are UNSUPPORTED with this reason).
+#: What SYNPROXY cannot do, one line each (cases needing it are UNSUPPORTED with this reason). Each is a
+#: precondition the harness cannot create with this IUT; what the kernel does on the wire is always graded
+#: (MSS-ICMP, say, runs: the crafted server announces the small MSS, and SYNPROXY's relaying the oversized
+#: segment whole is the departure the verdicts show).
 UNSUPPORTED_REASONS: dict[Feature, str] = {
     # SYNPROXY completes the handshake and hands the connection over; it writes no bytes of its own.
     Feature.OK_MESSAGE: "SYNPROXY's OK message is empty: the proxy never writes data to the client",
     # No proxy application exists: nothing can be exchanged through it before the splice.
     Feature.PRESPLICE_DATA: "no proxy application: the splice is made at the server's SYN-ACK, before any data",
-    # The client-side ISN is a SYN cookie (hash of the 4-tuple, a secret and the minute), the server-side one the
-    # client's own ISN; only the cookie can be steered (synproxy_probe.plan_for_cookie), not chosen per scenario.
-    Feature.CHOOSE_PROXY_ISN: "the proxy's ISNs are a SYN cookie (leg C) and the client's ISN (leg D), not chosen",
     # The proxy's TSval is its own clock with the option bits in the low 6 bits (the timestamp cookie).
     Feature.CHOOSE_PROXY_TS: "the proxy's TSval is the kernel's clock carrying the timestamp cookie, not chosen",
     # No sockets and no splice API: the kernel splices implicitly when the server answers.
     Feature.LIFECYCLE: "no socket-level lifecycle (INTEND_SPLICE, PRESPLICE): the kernel splices implicitly",
-    # SYNPROXY forwards by MTU: it never compares a segment with the other end's MSS nor sends ICMP for it.
-    Feature.MSS_ICMP: "the proxy forwards by MTU and enforces no peer MSS (the client is told the ruleset's mss)",
     # There is no stripping style to choose: SYNPROXY strips no option at all (findings show under NOP cases).
     Feature.STRIP_REMOVE: "SYNPROXY strips no option, so it has no stripping style to configure",
 }
+
+#: CHOOSE_PROXY_ISN is not declared: :func:`isn_plan` places the proxy's ISNs where SYNPROXY lets a harness
+#: place them, and refuses (UNSUPPORTED, with one of these reasons) only the scenarios it cannot make.
+ISN_TIED = ("SYNPROXY's SYN to the server carries the client's own ISN (D.splice_iss = C.splice_irs): a scenario "
+            "that places both with a non-zero client-to-server offset cannot be made")
+ISN_COOKIE = ("the cookie ISN is the client's ISN plus a per-tuple, per-minute hash: with the client's ISN placed "
+              "by the scenario too, the cookie (C.splice_iss) cannot be placed as well")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,6 +315,50 @@ def synproxy_state(h: SynproxyHandshake) -> SpliceState:
 
 
 # --------------------------------------------------------------------------------------------------
+# Placing the proxy's ISNs (Feature.CHOOSE_PROXY_ISN)
+# --------------------------------------------------------------------------------------------------
+
+#: The client ISN of a scenario that does not place the client's side (``Scenario()``'s and
+#: ``cases_common.spliced_at``'s default): the one client ISN this adapter treats as free to move.
+FREE_CLIENT_ISN = Scenario().client.isn
+COOKIE_TRIES = 3  # probe-and-SYN rounds before giving up (a minute boundary between them moves the cookie)
+
+
+@dataclass(frozen=True, slots=True)
+class IsnPlan:
+    """The client ISN a session's SYN carries, and the cookie ISN it must be answered with (None: any).
+
+    With ``cookie`` set the client ISN is chosen after a probe (:meth:`SynproxySession._handshake`):
+    ``client_isn`` is then only where the probe starts."""
+
+    client_isn: int
+    cookie: int | None = None
+
+
+def isn_plan(scenario: Scenario) -> IsnPlan:
+    """Where the scenario's proxy ISNs can be placed through SYNPROXY, or :class:`UnsupportedError`.
+
+    SYNPROXY's SYN to the server carries the client's ISN, so ``proxy_isn_d`` is the client ISN; its SYN
+    cookie is ``client ISN + h`` with ``h`` fixed per 4-tuple, minute and MSS index
+    (``secure_tcp_syn_cookie``, net/ipv4/syncookies.c: a tuple hash, the minute counter in the top 8 bits,
+    a second tuple-and-minute hash plus the MSS index in the low 24). One probe SYN with the case's own
+    options learns ``h``; the client ISN ``wanted − h`` then makes the cookie ``wanted``. The client ISN
+    is one free number, so the scenario may pin at most one of: the client ISN (when it is not
+    :data:`FREE_CLIENT_ISN`), ``proxy_isn_d`` (which is the same number), ``proxy_isn_c``."""
+    isn, pc, pd = scenario.client.isn, scenario.proxy_isn_c, scenario.proxy_isn_d
+    free = isn == FREE_CLIENT_ISN
+    if pd is not None:
+        if pd != isn and not free:
+            raise UnsupportedError(ISN_TIED)
+        isn, free = pd, False
+    if pc is None:
+        return IsnPlan(isn)
+    if not free:
+        raise UnsupportedError(ISN_COOKIE)
+    return IsnPlan(isn, pc)
+
+
+# --------------------------------------------------------------------------------------------------
 # Sessions
 # --------------------------------------------------------------------------------------------------
 
@@ -295,17 +366,27 @@ def synproxy_state(h: SynproxyHandshake) -> SpliceState:
 class SynproxySession:
     """One connection through SYNPROXY, set up by its handshakes; then a splice to inject into."""
 
-    def __init__(self, lab: Lab, options: SynproxyOptions, scenario: Scenario, client_port: int) -> None:
+    def __init__(self, lab: Lab, options: SynproxyOptions, scenario: Scenario, client_port: int,
+                 plan: IsnPlan | None = None) -> None:
         self.lab = lab
         self.options = options
         self.scenario = scenario
         self.client_port = client_port
+        self.plan = plan if plan is not None else isn_plan(scenario)
+        self.probes = 0  # probe SYNs sent to place the cookie
         self.handshake = self._handshake()
         self._state = synproxy_state(self.handshake)
 
     @property
     def state(self) -> SpliceState:
         return self._state
+
+    @property
+    def proxy_handshake(self) -> ProxyHandshake:
+        """The handshakes as the contract's optional ``proxy_handshake``: graded by the HS-* cases
+        (:mod:`splicecheck.conformance.cases_handshake`)."""
+        h = self.handshake
+        return ProxyHandshake(h.client_syn, h.synack, h.server_syn, h.server_synack, h.server_ack)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -361,11 +442,29 @@ class SynproxySession:
                                    f"{missing[0]} leg\n" + "\n".join(lines))
             return found
 
+        def client_syn(isn: int) -> Segment:
+            return Segment(ip(cli, srv, c.df), TcpHeader(cport, sport, isn, 0, SYN, HANDSHAKE_WINDOW,
+                                                         options=syn_options(c, layout=OptionLayout.LINUX)))
+
         # 1. client SYN → the proxy's own SYN-ACK (cookie ISN), nothing towards the server. The fence
-        # alone ends steps 1 and 2: what they must produce is checked right here.
-        syn = Segment(ip(cli, srv, c.df), TcpHeader(cport, sport, c.isn, 0, SYN, HANDSHAKE_WINDOW,
-                                                    options=syn_options(c, layout=OptionLayout.LINUX)))
-        synack = step("client SYN", Side.CLIENT, syn, {Side.CLIENT: SYN | ACK})[Side.CLIENT]
+        # alone ends steps 1 and 2: what they must produce is checked right here. To place the cookie
+        # (isn_plan), a probe SYN with the same options first learns the tuple's offset h = cookie − ISN;
+        # SYNPROXY keeps no state for a SYN, so the probe leaves nothing behind but its SYN-ACK (consumed).
+        want = self.plan.cookie
+        isn = self.plan.client_isn
+        for _ in range(COOKIE_TRIES if want is not None else 1):
+            if want is not None:
+                probe = step("probe SYN", Side.CLIENT, client_syn(isn), {Side.CLIENT: SYN | ACK})[Side.CLIENT]
+                self.probes += 1
+                isn = seq_sub(want, seq_sub(probe.tcp.seq, isn))
+            syn = client_syn(isn)
+            synack = step("client SYN", Side.CLIENT, syn, {Side.CLIENT: SYN | ACK})[Side.CLIENT]
+            if want is None or synack.tcp.seq == want:
+                break
+        else:  # the offset changed between probe and SYN every time: the minute rolled over each time?
+            raise HarnessError(f"SYNPROXY set-up: the cookie ISN missed {want:#010x} in {COOKIE_TRIES} probe rounds "
+                               f"(last {synack.tcp.seq:#010x})")
+        c = replace(c, isn=isn)
         its = _ts(synack)
 
         # 2. client ACK of the cookie → the proxy's SYN to the server. The client's clock has not ticked:
@@ -428,6 +527,7 @@ class SynproxyAdapter:
 
     name = "synproxy"
     unsupported: frozenset[Feature] = frozenset(UNSUPPORTED_REASONS)
+    partial: frozenset[Feature] = frozenset({Feature.CHOOSE_PROXY_ISN})  # see isn_plan
 
     #: Per-namespace sysctls of the proxy besides the ruleset's own ``nf_conntrack_tcp_loose=0``: ICMP
     #: errors (time exceeded, unreachable) without rate limits, so every run sees the same ones; no
@@ -476,6 +576,9 @@ class SynproxyAdapter:
             "splice state": "learnt per session from the handshakes: C.splice_iss = cookie ISN + 1, "
                             "D.splice_irs = server ISN + 1, C.splice_irs = D.splice_iss = client ISN + 1; "
                             "timestamps: its (proxy SYN-ACK TSval) and T (server SYN-ACK TSval)",
+            "proxy ISNs": "placed where one client ISN can satisfy the scenario (proxy_isn_d = the client ISN; "
+                          "proxy_isn_c via a probe SYN learning the cookie offset); otherwise UNSUPPORTED: "
+                          + "; ".join((ISN_TIED, ISN_COOKIE)),
             "splicecheck": __version__,
         }
         for feature in sorted(self.unsupported):
@@ -509,6 +612,7 @@ class SynproxyAdapter:
         needed = scenario.needs() & self.unsupported
         if needed:
             raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
+        plan = isn_plan(scenario)
         lab, port = self._lab()
         try:
             lab.flush_conntrack()
@@ -516,7 +620,7 @@ class SynproxyAdapter:
             raise HarnessError(f"cannot flush the proxy's conntrack table: {exc}") from exc
         lab.flush()
         self.sessions += 1
-        yield SynproxySession(lab, self.options, scenario, port)
+        yield SynproxySession(lab, self.options, scenario, port, plan)
 
     def close(self) -> None:
         """Tear the lab down (idempotent); the next ``open`` builds a new one."""

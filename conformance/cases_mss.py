@@ -5,10 +5,10 @@ The data and the TCP options that would leave count against the MSS (RFC 6691 §
 both legs, 12 option bytes travel with every segment. Over IPv6 no Packet Too Big below 1280 is sent
 (RFC 8201 §4 has the receiver ignore it); such a segment is relayed.
 
-MSS-536 is about the proxy's SYN-ACK to the client. The adapter contract's splice state records the
-MSS each *end host* announced (``Leg.peer_mss``), not the one the proxy announced, so the advertisement
-itself cannot be observed here; MSS-536's case checks the relay behaviour the 536 tier stands for
-instead (see its description).
+MSS-536 is about the proxy's SYN-ACK to the client. The splice state records the MSS each *end host*
+announced (``Leg.peer_mss``), not the one the proxy announced, so MSS-536's case here checks the relay
+behaviour the 536 tier stands for (see its description); the advertisement itself is checked on the
+proxy's handshake packets by ``cases_handshake`` (MSS-536/proxy-advertises-536).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "cases_sack",
     "cases_window",
     "cases_mss",
+    "cases_handshake",
     "cases_other",
     "cases_lifecycle_watch",
     "cases_lifecycle",

@@ -84,7 +84,9 @@ before the server connects, the client's ``client_presplice`` bytes read by the 
 forwarded, ``server_presplice`` bytes sent by the server before the application accepted D (held).
 
 An adapter declares, in ``unsupported``, the :class:`Feature`\\ s it cannot do (the exit code 127 of
-quic-interop-runner); cases needing one are UNSUPPORTED, not FAIL. Errors that are the harness's and
+quic-interop-runner); cases needing one are UNSUPPORTED, not FAIL. Optionally, ``partial``: features it
+can do for some scenarios only (it raises :class:`UnsupportedError` from ``open`` for the others);
+random strategies do not draw those (:func:`drawable_avoid`). Errors that are the harness's and
 not the IUT's (the lab could not be built, a namespace vanished) are raised as :class:`HarnessError`
 and graded ERROR.
 
@@ -122,7 +124,7 @@ class Feature(StrEnum):
     BAD_CHECKSUM = "bad-checksum"  # segments with a wrong checksum reach the splice
     MALFORMED = "malformed"  # malformed TCP option areas reach the splice
     WINDOW_SCALING = "window-scaling"  # the legs can negotiate different window scales
-    MSS_ICMP = "mss-icmp"  # the IUT is expected to enforce the out peer's MSS with ICMP (§3.4.4)
+    MSS_ICMP = "mss-icmp"  # the out peer can announce a small MSS and a larger segment can reach the splice (§3.4.4)
     FOREIGN_SEGMENT = "foreign-segment"  # segments not on either leg can be injected
     TTL = "ttl"  # TTL/hop limit handling is observable
     STRIP_REMOVE = "strip-remove"  # options are stripped by removal rather than NOP overwrite
@@ -276,7 +278,9 @@ class RefusedError(SpliceStateError):
 class Session(Protocol):
     """One splice set up in the IUT (or, from ``open_unspliced``, one being set up).
 
-    Optionally also ``stage``: the IUT's lifecycle stage (a Stage or its value), module docstring."""
+    Optionally also ``stage``: the IUT's lifecycle stage (a Stage or its value), module docstring; and
+    ``proxy_handshake``: a :class:`splicecheck.conformance.handshake.ProxyHandshake`, the packets of the two
+    handshakes the proxy took part in, which the HS-* cases grade (without it they are UNSUPPORTED)."""
 
     @property
     def state(self) -> SpliceState:
@@ -328,6 +332,15 @@ class LifecycleAdapter(Adapter, Protocol):
         """A session right after the client's handshake: stage UNSPLICED, D not connected (module
         docstring). Torn down on exit."""
         ...
+
+
+def drawable_avoid(adapter: Adapter) -> frozenset[Feature]:
+    """The features random strategies must not draw for ``adapter``: those it declares unsupported, and
+    those it supports only for some scenarios (its optional ``partial``; SYNPROXY places a proxy ISN only
+    where one client ISN can satisfy the scenario). Named cases needing a partial feature still run, and
+    the adapter answers UNSUPPORTED at ``open`` for the scenarios it cannot make."""
+    partial: frozenset[Feature] = getattr(adapter, "partial", frozenset())
+    return adapter.unsupported | partial
 
 
 def open_unspliced(adapter: Adapter, scenario: Scenario) -> AbstractContextManager[Session]:

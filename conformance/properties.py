@@ -42,7 +42,7 @@ from ..reference.relay import SpliceState
 from ..reference.seqspace import MOD32
 from . import interrupts
 from .case import Case, Injection
-from .contract import Feature, UnsupportedError
+from .contract import Feature, UnsupportedError, drawable_avoid
 from .diff import lines
 from .plans import Example
 from .results import CaseKind, CaseResult, Verdict, case_verdict
@@ -309,7 +309,7 @@ def execute_property(prop: Property, adapter: Adapter, case: Case, seed_: int | 
     started = time.perf_counter()
     seed_ = fresh_seed() if seed_ is None else seed_
     budget = Budget.from_env()
-    tally = search(adapter, case, prop.strategy(adapter.unsupported), seed_, budget)
+    tally = search(adapter, case, prop.strategy(drawable_avoid(adapter)), seed_, budget)
     return conclude(case, adapter, tally, seed_, budget.examples, started)
 
 

@@ -58,7 +58,7 @@ from ..reference.relay import Leg, RelayResult, SpliceState
 from ..reference.segment import ACK, FIN, PSH, RST, URG, Segment
 from ..reference.seqspace import seq_add
 from .case import Case, Injection
-from .contract import Adapter, Feature, Observation, Scenario, Session, open_unspliced
+from .contract import Adapter, Feature, Observation, Scenario, Session, drawable_avoid, open_unspliced
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
 from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
@@ -157,7 +157,7 @@ class SpliceAgreement(RuleBasedStateMachine):
     # -- plumbing ------------------------------------------------------------------------------------
     @property
     def avoid(self) -> frozenset[Feature]:
-        return self.adapter.unsupported
+        return drawable_avoid(self.adapter)
 
     @property
     def stage(self) -> Stage | None:

@@ -19,7 +19,18 @@ from ..conformance.results import CaseResult, StepRecord, Verdict, fmt
 from ..spec.requirements import BY_ID
 from .geometry import geometry_svg
 from .load import Run
-from .summary import ATTENTION, by_group, count, iut_label, one_line, requirement_rows, seconds, slugs, verdict_for
+from .summary import (
+    ATTENTION,
+    by_group,
+    count,
+    iut_label,
+    one_line,
+    requirement_rows,
+    seconds,
+    slugs,
+    unsupported_reasons,
+    verdict_for,
+)
 
 CSS = """
 :root { --ink: #222; --muted: #666; --line: #ddd; --bg: #fff; --soft: #f6f7f9; }
@@ -240,6 +251,23 @@ def _case(i: int, r: CaseResult, name: str, evidence: dict[int, str]) -> str:
             f'<div class="body">{"".join(body)}</div></details>')
 
 
+def _unsupported(run: Run, names: list[str]) -> list[str]:
+    """What the adapter could not give the cases (every UNSUPPORTED reason, with how many cases)."""
+    rows = unsupported_reasons(run.results) if run.tally is None else run.tally.unsupported_reasons()
+    if not rows:
+        return []
+    index = {r.case: i for i, r in enumerate(run.results)}
+    out = ['<section id="unsupported"><h2>Unsupported</h2>',
+           "<p>What the adapter could not give these cases (UNSUPPORTED: a precondition, never the IUT's "
+           "behaviour).</p>", "<table><tr><th>reason</th><th>cases</th><th>first</th></tr>"]
+    def first_cell(case: str) -> str:  # a link when the case is among those listed (a bounded reading keeps few)
+        code = f"<code>{e(case)}</code>"
+        return f'<a href="#case-{e(names[index[case]])}">{code}</a>' if case in index else code
+
+    out += [f"<tr><td>{e(why)}</td><td>{n}</td><td>{first_cell(first)}</td></tr>" for why, n, first in rows]
+    return [*out, "</table></section>"]
+
+
 def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | None = None) -> str:
     evidence = evidence or {}
     names = slugs(run.results)
@@ -248,7 +276,7 @@ def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | 
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>splicecheck: {e(iut_label(h.iut, h.iut_version))}</title>", f"<style>{CSS}</style>", "</head>",
              "<body>", "<header>", *_head(run), "</header>", "<main>",
-             *_findings(run, names, outcome), *_requirements(run, names)]
+             *_findings(run, names, outcome), *_unsupported(run, names), *_requirements(run, names)]
     parts.append('<section id="cases"><h2>Cases</h2>')
     attention = [i for i, r in enumerate(run.results) if r.verdict in ATTENTION]
     others = [i for i, r in enumerate(run.results) if r.verdict not in ATTENTION]

@@ -162,6 +162,7 @@ class RunTally:
         self.cases: dict[str, int] = {}  # cases targeting a requirement
         self.collateral: dict[str, int] = {}  # other cases with a differing field attributed to it
         self.findings = FindingsTally()  # every case grouped, kept or not
+        self.unsupported: dict[str, tuple[int, str]] = {}  # why a case was UNSUPPORTED -> (cases, the first)
         self.total = 0
 
     def add(self, result: CaseResult) -> bool:
@@ -170,6 +171,10 @@ class RunTally:
         self.total += 1
         self.by_verdict[result.verdict.value] = self.by_verdict.get(result.verdict.value, 0) + 1
         self.findings.add(result)
+        if result.verdict is Verdict.UNSUPPORTED:
+            why = result.reason or "(no reason given)"
+            n, first = self.unsupported.get(why, (0, result.case))
+            self.unsupported[why] = (n + 1, first)
         for rid in dict.fromkeys(result.reqs):
             self.cases[rid] = self.cases.get(rid, 0) + 1
         for rid in dict.fromkeys(d.req for d in result.collateral if not d.ok):
@@ -181,6 +186,10 @@ class RunTally:
                 seen.add(v)
                 new = True
         return new
+
+    def unsupported_reasons(self) -> list[tuple[str, int, str]]:
+        """As :func:`splicecheck.reports.summary.unsupported_reasons` of all the cases counted."""
+        return [(why, n, first) for why, (n, first) in self.unsupported.items()]
 
     def requirement_verdicts(self) -> dict[str, Verdict]:
         """As :func:`~splicecheck.conformance.results.requirement_verdicts` of all the cases counted."""

@@ -17,7 +17,17 @@ from ..conformance.findings import findings
 from ..conformance.results import CaseResult, Verdict
 from ..spec.requirements import BY_ID
 from .load import Run
-from .summary import ATTENTION, by_group, count, first_failure, iut_label, one_line, requirement_rows, seconds
+from .summary import (
+    ATTENTION,
+    by_group,
+    count,
+    first_failure,
+    iut_label,
+    one_line,
+    requirement_rows,
+    seconds,
+    unsupported_reasons,
+)
 
 
 def cell(text: object) -> str:
@@ -158,6 +168,12 @@ def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | 
     if by:
         out += [_table(by, ["verdict", "cases"]), ""]
     out += _findings(run, outcome)
+    unsupported = unsupported_reasons(run.results) if run.tally is None else run.tally.unsupported_reasons()
+    if unsupported:
+        out += ["## Unsupported", "", "What the adapter could not give these cases (UNSUPPORTED: a precondition, never "
+                "the IUT's behaviour).", "",
+                _table([[cell(why), str(n), code(first)] for why, n, first in unsupported],
+                       ["reason", "cases", "first"]), ""]
     out += _requirements(run)
     out += _attention(run, evidence)
     out += _all_cases(run)

@@ -175,3 +175,15 @@ def findings_block(results: Sequence[CaseResult], limit: int | None = 30,
     streamed past (``results`` then holds only the listed cases)."""
     lines = summary_lines(tally.findings() if tally is not None else findings(results), limit)
     return [*lines, ""] if lines else []
+
+
+def unsupported_reasons(results: Sequence[CaseResult]) -> list[tuple[str, int, str]]:
+    """Why cases were UNSUPPORTED — (reason, how many cases, the first of them), in order of first
+    appearance — from the results alone, so that every report of every adapter lists what the IUT
+    could not be given, whatever its IUT details say. (A bounded reading has them from its tally,
+    ``RunTally.unsupported_reasons``, for all the cases rather than the kept ones.)"""
+    seen: dict[str, list[str]] = {}
+    for r in results:
+        if r.verdict is Verdict.UNSUPPORTED:
+            seen.setdefault(r.reason or "(no reason given)", []).append(r.case)
+    return [(why, len(cases), cases[0]) for why, cases in seen.items()]

@@ -37,6 +37,7 @@ from .summary import (
     first_failure,
     one_line,
     requirement_rows,
+    unsupported_reasons,
     verdict_for,
 )
 
@@ -143,6 +144,11 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
         why = "no footer, the run was interrupted" if run.footer is None else f"interrupted ({run.footer.interrupted})"
         out.append(f"PARTIAL RUN: {why}; {reported} case(s) reported")
     out += findings_block(results, tally=None if tally is None else tally.findings)
+    unsupported = unsupported_reasons(results) if tally is None else tally.unsupported_reasons()
+    if unsupported:
+        out += ["unsupported (the adapter could not give these cases a precondition):"]
+        out += [f"  {n:>4} case(s): {one_line(why)} (first: {first})" for why, n, first in unsupported]
+        out.append("")
     counts = run_counts(run)
     out.append(counts.non_strict_line())
     out.append(counts.line())

@@ -310,8 +310,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("MSS-536", S, "mss", "paper §3.4.4; RFC 9293 §3.7.1",
                 "A client whose SYN lacks DF (no path MTU discovery) is advertised an MSS of 536.",
                 F, "§3.4.4's fallback, the default of RFC 9293 §3.7.1; a larger MSS without PMTUD risks "
-                "fragmentation: degradation, SHOULD. Checked on the model's handshake (tests); the conformance "
-                "cases start from established legs and cannot observe the SYN-ACK."),
+                "fragmentation: degradation, SHOULD. Checked on the proxy's SYN-ACK where the adapter reports its "
+                "handshake packets (MSS-536/proxy-advertises-536, and the trace checker on every connection)."),
     Requirement("OPT-PASS", S, "options", "paper §3.4",
                 "Options the splice neither maps nor strips (MSS, SACK-permitted, unknown kinds) are relayed "
                 "unchanged.",
@@ -324,6 +324,41 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "refusal by raising SpliceRefused from open: on legs that disagree on timestamps, SACK or window "
                 "scaling it is the legitimate alternative 'refuse' (PASS, named in the evidence), on legs that "
                 "agree it is graded against the case's primary requirement."),
+    # -- the proxy's own handshake packets (§3.4) -----------------------------------------------------
+    Requirement("HS-SYN-OPTIONS", S, "handshake", "paper §3.4, §3.4.1, §3.4.3; RFC 7323 §3.2; RFC 2018 §2",
+                "The proxy's SYN to the server offers timestamps and SACK-permitted whenever the client's SYN "
+                "offered them.",
+                F, "§3.4: the proxy 'must either negotiate compatible options on both connections, or have a way to "
+                "convert'; §3.4.1 'can safely negotiate to use the Timestamp option on any connections it creates' "
+                "and §3.4.3 treats SACK alike, so proposing them to the server lets the splice map them (window "
+                "scale is WS-PROPAGATE). A SYN without them leaves the legs disagreeing, and the splice must strip "
+                "(TS-STRIP, SACK-STRIP) or refuse (SPLICE-REFUSE): degraded, not broken, so SHOULD."),
+    Requirement("HS-CLIENT-ADVERT", S, "handshake", "paper §3.4; RFC 7323 §2.2, §3.2; RFC 2018 §2",
+                "The proxy's SYN-ACK to the client offers window scaling, SACK-permitted and timestamps only where "
+                "the client's SYN offered them.",
+                X, "§3.4 has the proxy negotiate the client's options before it knows the server, promising only "
+                "what it can map later; the paper does not spell out the answer's rules, which RFC 7323 §2.2, §3.2 "
+                "and RFC 2018 §2 give: an option is in effect only if both SYNs carried it, and a SYN-ACK carries "
+                "Window Scale or Timestamps only in answer to the client's. A stack that acts on an unsolicited "
+                "window scale reads the proxy's windows at the wrong scale and overruns it (drops and "
+                "retransmissions); most ignore the extra option: degraded at worst, SHOULD."),
+    Requirement("HS-SYNACK-TSECR", M, "handshake", "RFC 7323 §3.2, §4.3; paper §3.4.1",
+                "When the client's SYN carries timestamps and the proxy's SYN-ACK answers with a Timestamps option, "
+                "its TSecr is the client SYN's TSval.",
+                X, "The paper maps timestamps from the last ones 'sent and received by the proxy before the splice' "
+                "(§3.4.1) and is silent on the proxy's own echoes; RFC 7323 §4.3 echoes TS.Recent, the TSval just "
+                "received. A client checks the echo of its SYN (Linux tcp_rcv_synsent_state_process: a TSecr outside "
+                "the times it sent its SYN is PAWSActiveRejected and answered with a reset), so a wrong echo fails "
+                "every connection attempt: MUST."),
+    Requirement("HS-SERVER-ACK-TSECR", S, "handshake", "RFC 7323 §4.3; paper §3.4.1",
+                "When the server's SYN-ACK carries timestamps in answer to the proxy's SYN, the proxy's ACK completing "
+                "the server-side handshake carries a Timestamps option whose TSecr is that SYN-ACK's TSval.",
+                X, "The paper is silent on the proxy's own ACK; RFC 7323 §4.3 sets TSecr to TS.Recent, which the "
+                "SYN-ACK's TSval has just set. A Linux server drops an ACK whose TSecr it never sent "
+                "(TcpExtTSEcrRejected) and stays in SYN-RECEIVED until the client's next segment or its "
+                "retransmitted SYN-ACK, relayed to the client and acknowledged by it, completes the handshake: a "
+                "server that speaks first waits one retransmission timeout (1 s, RFC 6298 §2). A delay, not a "
+                "break: SHOULD."),
     # -- lifecycle (§3, figures 3, 4, 6, 7) -----------------------------------------------------------
     Requirement("LIFE-DONTACK", M, "lifecycle", "paper §3, figure 4",
                 "After INTEND_SPLICE, server data arriving at D is held for the splice, not delivered to the "

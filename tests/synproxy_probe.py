@@ -341,3 +341,57 @@ def exchange_rate(lab: Lab, record: SynproxyRecord, count: int = 500, *, timeout
         if not collect({server: 1}, timeout=timeout)[server.name]:
             raise ProbeError("a data segment was not relayed during the rate measurement", list(record.steps))
     return count / (time.perf_counter() - start)
+
+
+@dataclass(frozen=True, slots=True)
+class RealStacks:
+    """What :func:`real_stacks_through_synproxy` saw: a Linux client and server talking through SYNPROXY."""
+
+    rejected: int | None  # the server's TcpExtTSEcrRejected after the connection (None: the kernel has no such counter)
+    banner_after: float  # seconds from the client's connect() returning to the server's first bytes arriving
+    banner: bytes
+
+
+_SERVER = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(); s.settimeout(15)
+c, _ = s.accept(); c.sendall(b"BANNER\\r\\n"); time.sleep(0.5)
+"""
+_CLIENT = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10); t0 = time.monotonic()
+data = c.recv(100); print(repr(data)); print(time.monotonic() - t0)
+"""
+
+
+def real_stacks_through_synproxy(lab: Lab, config: SynproxyConfig | None = None) -> RealStacks:
+    """Give the lab's end namespaces real IPv4 stacks (addresses, routes via the proxy), load SYNPROXY,
+    and let a Linux client connect to a Linux server that speaks first (a banner on accept), with
+    timestamps on both sides (the kernels' default). Returns the server's TcpExtTSEcrRejected count and
+    how long the banner took: a server that rejects the proxy's ACK to it (TSecr = T + (T − its))
+    establishes only when its SYN-ACK retransmission (after 1 s) is relayed to the client and acknowledged.
+    The lab must be fresh (its endpoints raw so far) and is not usable as a raw lab afterwards."""
+    import ast
+    import subprocess
+    import sys
+    cfg = config or SynproxyConfig()
+    load_synproxy(lab, cfg)
+    n, a = lab.names, lab.addr
+    for role, ifname, me, via in (("client", n.client_if, a.client4, a.proxy_client4),
+                                  ("server", n.server_if, a.server4, a.proxy_server4)):
+        lab.run(["ip", "addr", "add", f"{me}/24", "dev", ifname], role)
+        lab.run(["ip", "link", "set", "lo", "up"], role)
+        lab.run(["ip", "route", "add", "default", "via", via], role)
+    lab.run(["nstat", "-n"], "server")  # start the counters' history now
+    server = subprocess.Popen(["ip", "netns", "exec", lab.ns("server"), sys.executable, "-c", _SERVER, a.server4,
+                               str(cfg.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)  # the listener is up
+        out = lab.run([sys.executable, "-c", _CLIENT, a.server4, str(cfg.port)], "client").split("\n")
+    finally:
+        server.wait(timeout=20)
+    counters = lab.run(["nstat", "-az", "TcpExtTSEcrRejected"], "server")
+    rejected = next((int(line.split()[1]) for line in counters.splitlines() if line.startswith("TcpExtTSEcrRejected")),
+                    None)
+    return RealStacks(rejected, float(out[1]), ast.literal_eval(out[0]))

@@ -15,7 +15,7 @@ import pytest
 from splicecheck.adapters import mutants as zoo
 from splicecheck.adapters.mutants import MUTANTS, MutantAdapter
 from splicecheck.adapters.reference import ReferenceAdapter
-from splicecheck.conformance import catalog
+from splicecheck.conformance import cases_handshake, catalog
 from splicecheck.conformance.case import (
     Case,
     Injection,
@@ -37,6 +37,7 @@ from splicecheck.conformance.contract import (
     load_adapter,
 )
 from splicecheck.conformance.diff import icmp_valid, lines, tcp_valid
+from splicecheck.conformance.handshake import session_handshake
 from splicecheck.conformance.results import CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
 from splicecheck.reference import mapping
@@ -170,9 +171,24 @@ WITNESSES: dict[str, Case] = {w.id.split("witness-")[1]: w for w in [
 ]}
 
 
+# The handshake mutant's witness is checked like the HS cases: on the proxy's own handshake packets.
+WITNESSES["hs-echo-twice"] = Case("HS-SERVER-ACK-TSECR/witness-hs-echo-twice", ("HS-SERVER-ACK-TSECR",),
+                                  "witness of mutant hs-echo-twice", "as the model", lambda st: [], WRAP,
+                                  execute=cases_handshake.handshake_checked)
+
+
 def observe(adapter: Adapter, case: Case) -> list[Observation]:
     with adapter.open(case.scenario) as session:
         return [session.inject(i.segment, raw=i.raw) for i in injections(case.build(session.state))]
+
+
+def observe_all(adapter: Adapter, case: Case) -> list[Observation]:
+    """Everything the IUT emitted: the proxy's own handshake packets (when the session reports them), then
+    its answer to each injection."""
+    with adapter.open(case.scenario) as session:
+        hs = session_handshake(session)
+        return ([hs.observation] if hs is not None else []) + \
+            [session.inject(i.segment, raw=i.raw) for i in injections(case.build(session.state))]
 
 
 def wire(obs: list[Observation]) -> list[tuple[tuple[bytes, ...], tuple[bytes, ...]]]:
@@ -196,7 +212,7 @@ def test_every_mutant_has_a_witness_and_a_docstring() -> None:
 def test_mutant_differs_from_the_model_and_the_diff_engine_says_so(name: str) -> None:
     case = WITNESSES[name]
     if case.execute is None:  # a lifecycle witness compares the wire step by step in its own execute
-        assert wire(observe(MutantAdapter(name), case)) != wire(observe(ReferenceAdapter(), case))
+        assert wire(observe_all(MutantAdapter(name), case)) != wire(observe_all(ReferenceAdapter(), case))
     r = run_case(MutantAdapter(name), case, f"mutant:{name}")
     assert r.verdict in cli_mutants.KILLING, (r.verdict, list(lines(r.diffs)))
     assert r.verdict.value != "ERROR", r.reason
@@ -298,6 +314,7 @@ ISSUE12_KILLERS = {
     "ts-fastpath-ecr": "TS-ECR/aligned-layout-c2s",
     "dir-any-local-addr": "DIR-ONLY/foreign-destination-address",
     "csum-clip-stale": "SEQ-ORDER-HALF/sack-block-at-half",
+    "hs-echo-twice": "HS-SERVER-ACK-TSECR/both-timestamps",
 }
 
 

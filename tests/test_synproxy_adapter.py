@@ -15,20 +15,27 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from splicecheck.adapters import synproxy as synproxy_module
 from splicecheck.adapters.lab import netns
 from splicecheck.adapters.lab.preflight import preflight
+from splicecheck.adapters.lab.topology import Lab
 from splicecheck.adapters.synproxy import (
+    FREE_CLIENT_ISN,
+    ISN_COOKIE,
+    ISN_TIED,
     LAB_FEATURES,
     UNSUPPORTED_REASONS,
+    IsnPlan,
     SynproxyAdapter,
     SynproxyHandshake,
+    isn_plan,
     synproxy_state,
 )
 from splicecheck.conformance.case import Case, from_client, from_server
-from splicecheck.conformance.catalog import all_cases
+from splicecheck.conformance.catalog import all_cases, select
 from splicecheck.conformance.contract import (
     Adapter,
     AdapterNotFound,
@@ -36,6 +43,7 @@ from splicecheck.conformance.contract import (
     PeerPlan,
     Scenario,
     UnsupportedError,
+    drawable_avoid,
     load_adapter,
 )
 from splicecheck.conformance.model import offer_in, syn_options
@@ -59,6 +67,7 @@ from splicecheck.reference.segment import (
     pad_options,
 )
 from splicecheck.reference.seqspace import MOD32
+from synproxy_probe import real_stacks_through_synproxy
 
 #: A scenario like the probe's: different window scales on the two legs, SACK and timestamps near the wrap.
 PLAIN = Scenario(client=PeerPlan(isn=1_000_000, wscale=6, sack_permitted=True, tsval=100_000),
@@ -127,11 +136,16 @@ def test_unsupported_is_declared_with_a_reason_each() -> None:
     a = SynproxyAdapter()
     assert isinstance(a, Adapter)
     assert a.unsupported == set(UNSUPPORTED_REASONS) and all(UNSUPPORTED_REASONS.values())
-    assert {Feature.OK_MESSAGE, Feature.PRESPLICE_DATA, Feature.CHOOSE_PROXY_ISN, Feature.CHOOSE_PROXY_TS,
-            Feature.LIFECYCLE, Feature.MSS_ICMP, Feature.STRIP_REMOVE} == a.unsupported
-    # What the kernel does differently by design is a finding, not a missing feature.
-    for feature in (Feature.IPV6, Feature.WINDOW_SCALING, Feature.BAD_CHECKSUM, Feature.BELOW_BASE, Feature.TTL):
+    assert {Feature.OK_MESSAGE, Feature.PRESPLICE_DATA, Feature.CHOOSE_PROXY_TS,
+            Feature.LIFECYCLE, Feature.STRIP_REMOVE} == a.unsupported
+    # What the kernel does differently by design is a finding, not a missing feature: MSS-ICMP's scenario
+    # (a server announcing a small MSS, a larger DF segment) is made, and the relayed segment graded.
+    for feature in (Feature.IPV6, Feature.WINDOW_SCALING, Feature.BAD_CHECKSUM, Feature.BELOW_BASE, Feature.TTL,
+                    Feature.MSS_ICMP):
         assert feature not in a.unsupported
+    # The proxy's ISNs can be placed for some scenarios (isn_plan): not drawn at random, tried by named cases.
+    assert a.partial == {Feature.CHOOSE_PROXY_ISN} and Feature.CHOOSE_PROXY_ISN not in a.unsupported
+    assert drawable_avoid(a) == a.unsupported | {Feature.CHOOSE_PROXY_ISN}
     info = a.info()
     assert info.version == os.uname().release
     assert "synproxy mss 1460 wscale 7 timestamp sack-perm" in info.details["ruleset"]
@@ -145,6 +159,30 @@ def test_unsupported_scenarios_are_refused_before_any_lab_is_built() -> None:
     assert a.lab is None
     assert run_case(a, Case("SEQ-MAP/t-ok", ("SEQ-MAP",), "", "", lambda st: [], Scenario(ok_len=5)),
                     "synproxy").verdict is Verdict.UNSUPPORTED
+
+
+def test_isn_plan_places_what_one_client_isn_can_satisfy() -> None:
+    """SYNPROXY's leg-D ISN is the client's ISN and its cookie the client's ISN plus a per-tuple offset: one free
+    number. The scenario's default client ISN is free; any other pins it."""
+    free, pinned = PeerPlan(isn=FREE_CLIENT_ISN), PeerPlan(isn=MOD32 - 1)
+    assert isn_plan(Scenario(client=free)) == IsnPlan(FREE_CLIENT_ISN)  # nothing placed
+    assert isn_plan(Scenario(client=pinned, proxy_isn_d=MOD32 - 1)) == IsnPlan(MOD32 - 1)  # same number: no probe
+    assert isn_plan(Scenario(client=free, proxy_isn_d=5)) == IsnPlan(5)  # the free client ISN moves to D's
+    assert isn_plan(Scenario(client=free, proxy_isn_c=MOD32 - 2)) == IsnPlan(FREE_CLIENT_ISN, MOD32 - 2)
+    # The default client ISN placed as proxy_isn_d is pinned by it: the cookie cannot be placed as well.
+    with pytest.raises(UnsupportedError, match="cookie"):
+        isn_plan(Scenario(client=free, proxy_isn_d=FREE_CLIENT_ISN, proxy_isn_c=7))
+    for bad, reason in ((Scenario(client=pinned, proxy_isn_d=5), ISN_TIED),
+                        (Scenario(client=pinned, proxy_isn_c=5), ISN_COOKIE),
+                        (Scenario(client=free, proxy_isn_d=5, proxy_isn_c=9), ISN_COOKIE)):
+        with pytest.raises(UnsupportedError) as exc:
+            isn_plan(bad)
+        assert str(exc.value) == reason
+    # A case the adapter cannot make is refused at open, before any lab is built.
+    a = SynproxyAdapter()
+    with pytest.raises(UnsupportedError, match="client's own ISN"), a.open(Scenario(client=pinned, proxy_isn_d=5)):
+        pass
+    assert a.lab is None
 
 
 def test_preflight_failure_skips_every_case_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -265,6 +303,66 @@ def test_handshake_is_consumed_and_kept_as_evidence(adapter: SynproxyAdapter) ->
         assert isinstance(its, Timestamps) and isinstance(t, Timestamps) and isinstance(echo, Timestamps)
         assert echo.tsecr == (t.tsval + (t.tsval - its.tsval)) % MOD32 != t.tsval
         assert len(h.observation.to_client) == 2 and len(h.observation.to_server) == 2
+
+
+@pytest.mark.live
+@pytest.mark.req("HS-SERVER-ACK-TSECR", "HS-SYN-OPTIONS", "MSS-536", "MSS-ICMP")
+def test_handshake_and_mss_departures_are_graded(adapter: SynproxyAdapter) -> None:
+    """The kernel's handshake findings are verdicts with their numbers: the proxy's ACK to the server echoes
+    T + (T - its), a client without timestamps loses SACK-permitted on the way to the server, a client without DF
+    is offered the ruleset's mss; and MSS-ICMP runs (an oversized DF segment relayed whole, no ICMP)."""
+    ids = ["HS-SERVER-ACK-TSECR/both-timestamps", "HS-SYN-OPTIONS/client-sack-without-timestamps",
+           "MSS-536/proxy-advertises-536", "MSS-ICMP/c2s-over-server-mss"]
+    by_id = {c.id: c for c in select(ids=ids)}
+    echo, sack, mss536, icmp = (by_id[i] for i in ids)
+    r = run_case(adapter, echo, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT
+    (d,) = [d for d in r.diffs if d.req == "HS-SERVER-ACK-TSECR"]
+    assert d.expected == 77_000 != d.actual  # the crafted server's SYN-ACK TSval, not what came back
+    r = run_case(adapter, sack, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT and [(d.req, d.expected, d.actual) for d in r.diffs
+                                                if d.req == "HS-SYN-OPTIONS"] == [("HS-SYN-OPTIONS", True, False)]
+    r = run_case(adapter, mss536, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT and ("MSS-536", 536, 1460) in [(d.req, d.expected, d.actual)
+                                                                          for d in r.diffs]
+    r = run_case(adapter, icmp, adapter.spec)
+    assert r.verdict is Verdict.NON_STRICT  # a SHOULD: relayed whole instead of an ICMP error
+    counts = {d.field: (d.expected, d.actual) for d in r.diffs if d.field.endswith(".count")}
+    assert counts == {"to_client.count": (1, 0), "to_server.count": (0, 1)}
+
+
+@pytest.mark.live
+@pytest.mark.req("HS-SERVER-ACK-TSECR")
+def test_a_linux_server_rejects_the_proxys_ack_and_waits_a_retransmission() -> None:
+    """Why HS-SERVER-ACK-TSECR matters and why it is a SHOULD: with real stacks at both ends, the server drops
+    SYNPROXY's ACK (TcpExtTSEcrRejected) and a server that speaks first gets its banner out only after its
+    SYN-ACK retransmission (1 s) — late, not never."""
+    _need_live()
+    lab = Lab(prefix=_own_prefix(), ipv6=False)
+    with lab:
+        seen = real_stacks_through_synproxy(lab)
+    if seen.rejected is None:
+        pytest.skip("this kernel has no TcpExtTSEcrRejected counter")
+    assert seen.rejected >= 1 and seen.banner == b"BANNER\r\n"
+    assert 0.8 < seen.banner_after < 5  # one SYN-ACK retransmission timeout
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("cookie", [MOD32 - 1, 0, 0x80000000])
+def test_cookie_isn_is_placed_where_the_scenario_wants_it(adapter: SynproxyAdapter, family: int, cookie: int) -> None:
+    """A probe SYN learns the tuple's cookie offset; the client ISN chosen from it makes the cookie exactly the
+    scenario's proxy_isn_c, leg D's ISN following the client's, and the splice maps data with those bases."""
+    sc = Scenario(client=replace(PLAIN.client, isn=FREE_CLIENT_ISN), server=PLAIN.server, family=family,
+                  proxy_isn_c=cookie)
+    with adapter.open(sc) as session:
+        st, h = session.state, session.handshake
+        assert session.probes >= 1 and h.cookie_isn == cookie
+        assert st.client.splice_iss == (cookie + 1) % MOD32
+        assert st.server.splice_iss == st.client.splice_irs == (h.client_syn.tcp.seq + 1) % MOD32
+        assert h.server_syn.tcp.seq == h.client_syn.tcp.seq != FREE_CLIENT_ISN or cookie == FREE_CLIENT_ISN
+        obs = session.inject(from_server(st, 0, payload=b"x"), expect=(1, 0))
+        assert [decode(p).tcp.seq for p in obs.to_client] == [(cookie + 1) % MOD32]  # server byte 0 at C.splice_iss
 
 
 @pytest.mark.live

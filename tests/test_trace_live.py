@@ -5,8 +5,8 @@ The ``synproxy`` adapter drives every named case the kernel can take through nft
 live run grades each case (``run_case``: the model against what the adapter observed); the trace
 checker then judges the recording with no knowledge of the cases — inferring each connection's
 parameters from its handshakes — and must find the same differences, field by field and step by step,
-for every connection. (The handshake checks the trace makes on every connection — WS-ZERO, MSS-536 —
-are compared where the live case makes them.)
+for every connection. (The handshake checks the trace makes on every connection — WS-ZERO, MSS-536, HS-* —
+are compared where the live case makes the same requirement's checks.)
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def test_synproxy_live_and_offline_verdicts_agree(tmp_path: Path) -> None:
         (traced,) = [r for k, r in by_case.items() if k.startswith(cid)
                      and (k.endswith(f"#{seen[ep]}") if seen[ep] > 1 else "#" not in k)]
         live_fields = sorted((d.step, d.field) for d in live.diffs)
-        trace_fields = sorted((d.step, d.field) for d in traced.diffs
-                              if d.step >= 0 or any(s < 0 for s, _f in live_fields))
+        live_early = {d.req for d in live.diffs if d.step < 0}  # handshake checks the live case made
+        trace_fields = sorted((d.step, d.field) for d in traced.diffs if d.step >= 0 or d.req in live_early)
         compared += 1
         if live_fields != trace_fields:
             disagreements.append((case_id, live.verdict.value, live_fields[:4], traced.verdict.value, trace_fields[:4]))

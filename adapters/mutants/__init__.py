@@ -44,6 +44,7 @@ from ...conformance.contract import (
     UnsupportedError,
 )
 from ...conformance.diff import observation
+from ...conformance.handshake import model_handshake
 from ...conformance.model import accepted_machine, addresses, reference_machine, unspliced_machine
 from ...reference.checksum import pseudo_header, rfc1141_update
 from ...reference.codec import decode, encode, tcp_header_bytes
@@ -62,6 +63,7 @@ from .base import MUTANTS, Mutant, _mutant, _patched, crafted
 from .seq import behind_base_by  # public: tests/test_mutants.py
 from . import options  # noqa: F401
 from . import wire  # noqa: F401
+from . import handshake  # noqa: F401
 from . import lifecycle  # noqa: F401
 # isort: on
 
@@ -196,13 +198,17 @@ class MutantAdapter:
     def open(self, scenario: Scenario) -> Iterator[ReferenceSession]:
         machine = reference_machine(scenario, machine=self._machine)
         machine.relay_fn = self.mutant.relay_fn
+        hs = model_handshake(scenario)
+        hs = self.mutant.handshake_fn(hs) if self.mutant.handshake_fn is not None else hs
         if self.mutant.splice_fn is None:
-            yield ZooSession(machine)
-            return
-        assert machine.splice is not None
-        correct = machine.splice
-        machine.splice = self.mutant.splice_fn(scenario, correct)
-        yield MutantSession(machine, correct)
+            session: ZooSession = ZooSession(machine)
+        else:
+            assert machine.splice is not None
+            correct = machine.splice
+            machine.splice = self.mutant.splice_fn(scenario, correct)
+            session = MutantSession(machine, correct)
+        session.proxy_handshake = hs
+        yield session
 
     @contextmanager
     def open_unspliced(self, scenario: Scenario) -> Iterator[ReferenceSession]:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from ...conformance.contract import Observation, Scenario
+from ...conformance.handshake import ProxyHandshake
 from ...reference import relay as relay_module
 from ...reference.checksum import ones_sum, pseudo_header, rfc1624_update
 from ...reference.codec import ipv4_header_bytes, tcp_header_bytes
@@ -20,11 +21,13 @@ from ...reference.segment import IPv4Header, Segment, TcpOption, Timestamps, Unk
 from ..reference import RelayFn
 
 SpliceFn = Callable[[Scenario, SpliceState], SpliceState]
+HandshakeFn = Callable[[ProxyHandshake], ProxyHandshake]
 
 
 @dataclass(frozen=True, slots=True)
 class Mutant:
-    """One bug: its relay function, and for lifecycle bugs the constants its splice really uses."""
+    """One bug: its relay function, for lifecycle bugs the constants its splice really uses, and for
+    handshake bugs the proxy's handshake packets it really sends (from the model's)."""
 
     name: str
     relay_fn: RelayFn
@@ -34,10 +37,13 @@ class Mutant:
     machine_cls: type[SpliceMachine] | None = None
     #: a bug in the constants of a splice made in the accept direction (``open_accepted`` only)
     accept_fn: SpliceFn | None = None
+    #: a bug in the proxy's own handshake packets (its SYN-ACK, SYN and ACK)
+    handshake_fn: HandshakeFn | None = None
 
     @property
     def doc(self) -> str:
-        return inspect.getdoc(self.splice_fn or self.accept_fn or self.machine_cls or self.relay_fn) or ""
+        return inspect.getdoc(self.handshake_fn or self.splice_fn or self.accept_fn or self.machine_cls
+                              or self.relay_fn) or ""
 
     @property
     def summary(self) -> str:

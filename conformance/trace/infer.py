@@ -15,8 +15,9 @@ value carries a note saying where it came from; ``--params`` overrides any of th
    is in effect follows RFC 7323 §2.2/§3.2 and RFC 2018 §2 (:func:`~splicecheck.reference.handshake.negotiate`):
    timestamps, SACK and window scaling only if both SYNs carried them; the MSS a peer announced
    (536 without the option). A handshake packet is never judged as a relayed segment: the handshakes
-   are the proxy's own. What the proxy announced in them is checked against WS-ZERO, WS-PROPAGATE
-   and MSS-536 (:func:`handshake_checks`).
+   are the proxy's own. What the proxy announced in them is checked against WS-ZERO, WS-PROPAGATE,
+   MSS-536 and the HS-* requirements, the echo in its ACK completing the server-side handshake
+   included (:func:`handshake_checks`).
 2. **Relayed data.** A data segment the proxy sends on the out leg whose payload is the payload (or
    the tail of the payload) of a data segment the peer sent on the in leg is a relayed copy; its
    sequence offset ``δ = seq_out − seq_in`` is the same for every copy, so the offset most copies
@@ -66,6 +67,7 @@ from ...reference.segment import (
     Timestamps,
 )
 from ...reference.seqspace import HALF, seq_add, seq_sub
+from ..handshake import handshake_diffs
 from ..model import Addresses, offer_in
 from ..results import FieldDiff
 from .params import LEG_FIELDS, ConnParams, endpoint_text
@@ -137,6 +139,7 @@ class Handshake:
     peer_syn: Pkt | None = None  # the peer's SYN (client leg) or SYN-ACK (server leg)
     local_syn: Pkt | None = None  # the proxy's SYN-ACK (client leg) or SYN (server leg)
     done_idx: int = -1  # index of the packet completing it (the ACK of the SYN-ACK), or of the SYN-ACK
+    opener_ack: Pkt | None = None  # that ACK, when captured (server leg: the proxy's own, HS-SERVER-ACK-TSECR)
     indices: set[int] = field(default_factory=set)  # packets that belong to it (never judged)
 
     @property
@@ -180,7 +183,7 @@ def handshake(pkts: list[Pkt], leg: int) -> Handshake:
         for p in pkts:  # the opener's ACK of the SYN-ACK completes it
             if (p.leg == leg and p.idx > synack.idx and p.from_peer == opener_is_peer and p.flags & ACK
                     and not p.flags & (SYN | RST) and p.ack == want):
-                h.done_idx = p.idx
+                h.done_idx, h.opener_ack = p.idx, p
                 if not p.plen:
                     h.indices.add(p.idx)
                 break
@@ -201,14 +204,24 @@ class Inference:
 
 
 def handshake_checks(hs: list[Handshake]) -> list[FieldDiff]:
-    """The requirements on the proxy's own SYN-ACK and SYN (§3.4.2, §3.4.4), as the conformance cases
-    check them (:mod:`splicecheck.conformance.cases_window`: same fields, step and packet -1):
+    """The requirements on the proxy's own handshake packets (§3.4), as the conformance cases check them
+    (same fields, step and packet -1):
 
     * WS-ZERO: a client that offered window scaling is told scale 0;
     * WS-PROPAGATE: the proxy's SYN to the server proposes the client's scale (capped at 14);
-    * MSS-536: a client whose SYN lacks DF (no path MTU discovery) is told MSS 536."""
+    * MSS-536: a client whose SYN lacks DF (no path MTU discovery) is told MSS 536;
+    * HS-CLIENT-ADVERT, HS-SYNACK-TSECR, HS-SYN-OPTIONS, HS-SERVER-ACK-TSECR: the checks of
+      :func:`splicecheck.conformance.handshake.handshake_diffs` (the same function the live cases run) on
+      the client's SYN, the proxy's SYN-ACK, the proxy's SYN, the server's SYN-ACK and the proxy's ACK
+      completing the server-side handshake, whichever of them were captured."""
     out: list[FieldDiff] = []
     c, d = hs[CLIENT_LEG], hs[SERVER_LEG]
+    ack = d.opener_ack
+    out += handshake_diffs(c.peer_syn.options if c.peer_syn is not None else None,
+                           c.local_syn.options if c.local_syn is not None else None,
+                           d.local_syn.options if d.local_syn is not None else None,
+                           d.peer_syn.options if d.peer_syn is not None else None,
+                           ack.options if ack is not None else None)
     if c.peer_syn is None or c.local_syn is None:
         return out
     client = c.peer_syn.syn_options

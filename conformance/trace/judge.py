@@ -34,7 +34,7 @@ Judging is the conformance suite's own: ``diff_step`` on the model's result and 
 packets, every comparison attributed to a requirement — or a shortcut that stands for that whole
 set of comparisons when the box's packet is byte for byte the expected one (the fast path's, or the
 model's own output; :class:`FastShared`). The proxy's own handshake packets are checked too
-(WS-ZERO, WS-PROPAGATE, MSS-536: step -1). A connection yields one
+(WS-ZERO, WS-PROPAGATE, MSS-536 and the HS-* requirements: step -1). A connection yields one
 :class:`~splicecheck.conformance.results.CaseResult` (``kind="trace"``) whose requirements are every
 requirement its checks bore on; its differences and evidence steps are capped (the first of every
 requirement is always kept, so requirement verdicts are exact), with counts in ``reason``.
