@@ -91,7 +91,7 @@ def test_named_cases_cite_a_source() -> None:
 def test_every_module_is_registered_and_exports_cases() -> None:
     ours = [m for m in MODULES if m.startswith("cases_")]
     on_disk = {p.stem for p in Path(catalog.__file__).parent.glob("cases_*.py")} - {"cases_common"}
-    assert len(ours) == len(set(ours)) == 16 and set(ours) == on_disk
+    assert len(ours) == len(set(ours)) == 17 and set(ours) == on_disk
     for m in ours:
         module = __import__(f"splicecheck.conformance.{m}", fromlist=["CASES"])
         assert module.CASES and all(isinstance(c, Case) for c in module.CASES), m
