@@ -75,13 +75,15 @@ def laid_out(st: SpliceState, server: bool, layout: str, edges: Sequence[tuple[i
              ) -> list[TcpOption]:
     """The options of ``layout`` for a segment from the client (or the server): ``nnt`` NOP,NOP,TS;
     ``nns`` NOP,NOP,SACK; ``nntnns`` NOP,NOP,TS,NOP,NOP,SACK; ``nnsnnt`` SACK first; ``nnsnns`` two SACK
-    options; ``nntnnsnns`` timestamps and two SACK options (the second with the blocks :data:`MORE`)."""
+    options; ``nntnnsnns`` timestamps and two SACK options (the second with the blocks :data:`MORE`); ``ns``
+    NOP,SACK: the SACK option at an odd offset (byte 21 of the header), its edges 16-bit words straddling
+    the checksum's word boundaries."""
     leg = st.server if server else st.client
     ts: list[TcpOption] = [NOP, NOP, ts_option(leg)]
     sk: list[TcpOption] = [NOP, NOP, sack(leg.splice_iss, *edges)]
     sk2: list[TcpOption] = [NOP, NOP, sack(leg.splice_iss, *MORE)]
     return {"nnt": ts, "nns": sk, "nntnns": ts + sk, "nnsnnt": sk + ts, "nnsnns": sk + sk2,
-            "nntnnsnns": ts + sk + sk2}[layout]
+            "nntnnsnns": ts + sk + sk2, "ns": sk[1:]}[layout]
 
 
 def laid_segment(st: SpliceState, layout: str, *, server: bool = False,
@@ -238,6 +240,16 @@ CASES: list[Case] = [
          "No timestamps: after client data, a server ACK with NOP,NOP,SACK,NOP,NOP,SACK (two blocks, then one).",
          "Both SACK options mapped (paper §3.4.3; splicecheck).",
          data("nnsnns", server=True, payload=b"", edges=((10, 20), (30, 40))), NO_TS),
+    Case("SACK-MAP/odd-offset-sack-c2s", ("SACK-MAP", "TCPCSUM-VALID"),
+         "No timestamps: after server data, a client ACK with NOP,SACK (one block): the SACK option starts at an "
+         "odd offset, so each edge's bytes straddle the 16-bit words of the TCP checksum.",
+         "The block mapped and the checksum valid: an incremental update must account for the odd alignment "
+         "(RFC 1071 §2(B) byte-order independence holds only word-aligned; RFC 1624 §3; paper §3.3, §3.4.3).",
+         data("ns", payload=b""), NO_TS),
+    Case("SACK-MAP/odd-offset-sack-s2c", ("SACK-MAP", "TCPCSUM-VALID"),
+         "No timestamps: after client data, a server ACK with NOP,SACK (two blocks) at an odd offset.",
+         "Both blocks mapped, the checksum valid (RFC 1624 §3; paper §3.3, §3.4.3).",
+         data("ns", server=True, payload=b"", edges=((10, 20), (30, 40))), NO_TS),
     Case("SACK-CLIP/nop-nop-ts-nop-nop-sack-straddles", ("SACK-CLIP", "SACK-MAP"),
          "After server data, a client ACK with NOP,NOP,TS,NOP,NOP,SACK whose block [C.splice_iss - 10, + 10) "
          "straddles the base.",
