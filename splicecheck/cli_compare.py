@@ -155,11 +155,11 @@ def render_text(c: Comparison) -> str:
     for name, lines in sections:
         if lines:
             out += [f"{name} ({len(lines)}):", *[f"  {line}" for line in lines], ""]
-    out.append(_closing(c))
+    out.append(closing(c))
     return "\n".join(out) + "\n"
 
 
-def _closing(c: Comparison) -> str:
+def closing(c: Comparison) -> str:
     same = len(set(c.old.findings) & set(c.new.findings))
     head = (f"{len(c.new_findings)} new, {len(c.fixed_findings)} fixed, {same} unchanged finding(s); "
             f"{len(c.worse)} case(s) worse, {len(c.better)} better")
@@ -172,7 +172,7 @@ def _md(text: object) -> str:
 
 def render_md(c: Comparison) -> str:
     out = ["# splicecheck compare", "", f"- old: {_md(c.old.label)} (`{_md(c.old.source)}`)",
-           f"- new: {_md(c.new.label)} (`{_md(c.new.source)}`)", "", f"**{_md(_closing(c))}**", ""]
+           f"- new: {_md(c.new.label)} (`{_md(c.new.source)}`)", "", f"**{_md(closing(c))}**", ""]
 
     def findings_table(title: str, rows: list[dict[str, Any]]) -> None:
         nonlocal out
@@ -216,7 +216,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"{PROG}: error: cannot write {args.out_file}: {exc}", file=sys.stderr)
             return 2
-        print(_closing(c))
+        print(closing(c))
         print(f"  {args.format:6} {args.out_file}")
     else:
         sys.stdout.write(text)

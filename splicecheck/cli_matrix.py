@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from .cli_compare import CompareInputError, closing, compare, load_side, render_md
 from .cli_options import OUT, UsageError
 from .cli_run import run_and_render
 from .cli_vm import check_adapter, collect, guest_run_argv, timing_line, vm_options
@@ -138,4 +139,27 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if folders:
         written = write_matrix([f / "results.jsonl" for f in folders], root / "matrix")
         print(f"\nmatrix: {', '.join(str(p) for p in written.values())}")
+        compare_kernels(folders, root)
     return 0 if ok else 1
+
+
+def compare_kernels(folders: list[Path], root: Path) -> None:
+    """Each adapter's run on every later kernel compared with its run on the first kernel (splicecheck
+    compare): a regression or a fix between kernels is one line here, the detail in compare-*.md."""
+    by_adapter: dict[str, list[Path]] = {}
+    for f in folders:  # folders are root/<release>/<adapter>, in kernel order
+        by_adapter.setdefault(f.name, []).append(f)
+    lines = []
+    for adapter, runs in by_adapter.items():
+        first = runs[0]
+        for later in runs[1:]:
+            try:
+                c = compare(load_side(first / "results.jsonl"), load_side(later / "results.jsonl"))
+            except (CompareInputError, ResultsError) as exc:
+                lines.append(f"  {adapter}: {first.parent.name} -> {later.parent.name}: not compared ({exc})")
+                continue
+            target = root / "matrix" / f"compare-{adapter}-{first.parent.name}-vs-{later.parent.name}.md"
+            target.write_text(render_md(c), encoding="utf-8")
+            lines.append(f"  {adapter}: {first.parent.name} -> {later.parent.name}: {closing(c)} ({target})")
+    if lines:
+        print("\nper-kernel comparison (splicecheck compare, first kernel -> each other):", *lines, sep="\n")

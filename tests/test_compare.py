@@ -63,3 +63,26 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     for bad in (tmp_path / "missing.jsonl", tmp_path / "empty"):
         p = _cli("compare", str(bad), str(bad))
         assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_matrix_compares_each_kernel_with_the_first(runs: tuple[Path, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``splicecheck matrix`` ends with one compare per adapter and later kernel: here the reference run
+    stands for the first kernel's and the mutant's for the second's, laid out as matrix writes them."""
+    import shutil
+
+    from splicecheck.cli_matrix import compare_kernels
+
+    ref, mut = runs
+    folders = []
+    for release, run in (("6.1.0-old", ref), ("6.18.0-new", mut)):
+        folder = tmp_path / release / "synproxy"
+        shutil.copytree(run, folder)
+        folders.append(folder)
+    (tmp_path / "matrix").mkdir()
+    compare_kernels(folders, tmp_path)
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("synproxy:"))
+    assert "6.1.0-old -> 6.18.0-new" in line and "REGRESSION" in line
+    md = (tmp_path / "matrix" / "compare-synproxy-6.1.0-old-vs-6.18.0-new.md").read_text()
+    assert "## New findings" in md and "## Cases that got worse" in md
