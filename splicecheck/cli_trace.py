@@ -7,10 +7,11 @@
 
 CLIENT_LEG is a capture of the link between the clients and the box, SERVER_LEG of the link between
 the box and the servers (pcap or pcapng, optionally gzip-compressed; Ethernet with VLAN tags, Linux
-cooked SLL/SLL2, BSD loopback or raw IP). Capture with the full snap length and, on Linux, with
-GRO/TSO/LRO off on the capturing interfaces (``ethtool -K IF gro off tso off lro off``): coalesced or
-segmented packets do not correspond one to one across the box. Both captures should share a clock
-(two interfaces of one host); ``--skew`` tolerates a small difference.
+cooked SLL/SLL2, BSD loopback or raw IP). Captures taken on the end hosts are fine: partial checksums
+of offloading senders are completed and not graded (``--checksums``), TSO/GRO super-segments are judged
+as the segments they stand for or, when the two captures cut the stream otherwise, counted as not
+judged, and packets cut by the snap length are matched but not judged (docs/CAPTURES.md). Both captures
+should share a clock (two interfaces of one host); ``--skew`` tolerates a small difference.
 
 Every spliced connection is one result line in ``OUT/results.jsonl`` (default OUT:
 ``out/trace-<client capture name>/``, git-ignored) (``kind: "trace"``), streamed as
@@ -102,6 +103,8 @@ def _repro(args: argparse.Namespace) -> str:
         cmd += f" --proxy {a}"
     if args.params is not None:
         cmd += f" --params {args.params}"
+    if args.checksums != "auto":
+        cmd += f" --checksums {args.checksums}"
     return cmd
 
 
@@ -112,7 +115,7 @@ def _config(args: argparse.Namespace) -> TraceConfig:
     only = frozenset(parse_endpoint(c, "--conn") for c in args.conn)
     return TraceConfig(params=params, proxies=proxies, match_timeout=args.timeout, skew=args.skew,
                        idle_timeout=args.idle, learn_packets=args.learn, fast=not args.no_fast_path,
-                       verify_every=args.verify_fast, only=only, repro=_repro(args))
+                       verify_every=args.verify_fast, only=only, repro=_repro(args), checksums=args.checksums)
 
 
 def cmd_trace(args: argparse.Namespace) -> int:

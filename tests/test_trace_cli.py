@@ -126,3 +126,25 @@ def test_wired_into_the_splicecheck_command(tmp_path: Path) -> None:
     rc = cli.main(["trace", str(DATA / "reference-client.pcap"), str(DATA / "reference-server.pcapng"), "--out",
                    str(tmp_path / "o"), "--no-render", "-q"])
     assert rc == 0
+
+
+@pytest.mark.parametrize("mode", ["auto", "verify", "ignore"])
+def test_checksums_option_says_what_it_graded(tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str) -> None:
+    """The real sample (tcpdump on the end hosts, offloads on): auto names the partial checksums it completed,
+    ignore says none was graded, verify grades them as captured; the repro line keeps the mode."""
+    out = tmp_path / "out"
+    rc = main([str(DATA / "real-offload-client.pcap"), str(DATA / "real-offload-server.pcap"), "--out", str(out),
+               "-q", "--no-render", "--checksums", mode])
+    assert rc in (0, 1)
+    text = capsys.readouterr().out
+    assert ("TCP checksum offload:" in text) is (mode == "auto")
+    assert ("--checksums ignore: no TCP checksum graded" in text) is (mode == "ignore")
+    (case,) = [r for r in lines(out) if r["type"] == "case" and str(r["case"]).startswith("trace/198.18")]
+    assert ("checksums completed" in str(case["reason"])) is (mode != "verify")
+    assert (f"--checksums {mode}" in str(case["repro"])) is (mode != "auto")
+
+
+def test_checksums_option_rejects_other_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(DATA / "real-offload-client.pcap"), str(DATA / "real-offload-server.pcap"),
+                 "--checksums", "no"]) == 2
+    assert "argument --checksums: invalid choice" in capsys.readouterr().err

@@ -83,7 +83,7 @@ class TraceEngine:
                 for x in self.readers:
                     x.close()
                 raise UnknownLinkType(r.info.linktypes[0], r.path)
-        self.stats = TraceStats()
+        self.stats = TraceStats(checksums=self.config.checksums)
         self.shared = FastShared(self.config.fast, self.config.verify_every)
         self.tables: tuple[dict[bytes, tuple[Flow, bool]], dict[bytes, tuple[Flow, bool]]] = ({}, {})
         self.awaiting: tuple[dict[int, Flow], dict[int, Flow]] = ({}, {})  # flows without a partner, by id
@@ -348,7 +348,8 @@ class TraceEngine:
         inf = infer(pkts, sp.ends, given, self._skew)
         repro = f"{cfg.repro} --conn {endpoint_text(sp.ends.client)}" if cfg.repro else ""
         judge = Judge(sp.case_id, inf.state, judged=inf.judged, shared=self.shared, repro=repro,
-                      timeout=cfg.match_timeout, skew=cfg.skew,
+                      timeout=cfg.match_timeout, skew=cfg.skew, checksums=cfg.checksums,
+                      announced_mss=inf.announced_mss,
                       description=ends_text(inf.state),
                       expectation="splice parameters: " + describe(inf.state) + ". " + "; ".join(inf.notes))
         judge.first_ts = sp.first_ts
@@ -481,6 +482,11 @@ class TraceEngine:
         sp.judge.last_ts = sp.last_ts
         sp.judge.cutoff = self.cutoff
         result = sp.judge.finish(now, capture_end=capture_end)
+        c, st = sp.judge.counts, self.stats
+        st.csum_completed[0] += c.csum_in
+        st.csum_completed[1] += c.csum_out
+        st.oversize += c.oversize
+        st.resegmented += c.resegmented
         for f in (sp.client, sp.server):  # tombstones: stragglers are counted, a SYN starts anew
             f.closed = f.ignored = True
             f.splice = None

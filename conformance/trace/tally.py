@@ -17,6 +17,9 @@ from .shortcuts import FastShared
 DIFF_CAP = 200  # differing fields kept per connection (plus the first of each requirement)
 STEP_CAP = 20  # evidence steps kept per connection
 _ORDER = {r.id: i for i, r in enumerate(REQUIREMENTS)}
+#: what a completed checksum means for the verdict (``splicecheck trace --checksums``)
+CSUM_NOTE = ("offloaded at the capture point (partial checksum) or --checksums ignore; the TCP checksum of "
+             "a step with one is not graded")
 
 
 @dataclass(slots=True)
@@ -33,6 +36,10 @@ class Counts:
     malformed: int = 0  # inputs the codec refuses: not judged
     cut: int = 0  # inputs still pending when the capture ended
     unknown_params: int = 0  # segments of a direction whose parameters could not be inferred
+    csum_in: int = 0  # inputs whose TCP checksum was completed (offloaded at the capture point; or ignored)
+    csum_out: int = 0  # outputs, likewise
+    oversize: int = 0  # super-segment inputs (TSO/GRO) judged as the segments they stand for
+    resegmented: int = 0  # inputs and outputs cut otherwise on the two captures (segmentation offload)
 
 
 class ConnectionTally:
@@ -111,7 +118,13 @@ class ConnectionTally:
                         (c.malformed, "inputs the codec refuses (not judged)"),
                         (c.cut, "inputs or outputs whose counterpart falls after the end of a capture (not judged)"),
                         (c.unknown_params, "segments of a direction whose parameters are unknown (not judged)"),
-                        (c.own_late, "pre-splice bytes of the proxy's own seen late (not judged)")):
+                        (c.own_late, "pre-splice bytes of the proxy's own seen late (not judged)"),
+                        (c.csum_in, "end-host checksums completed: " + CSUM_NOTE),
+                        (c.csum_out, "proxy checksums completed: " + CSUM_NOTE),
+                        (c.oversize, "super-segments larger than the sender's MSS (TSO/GRO at the capture point) "
+                                     "judged as the wire segments they stand for, with no MSS limit"),
+                        (c.resegmented, "segments cut otherwise on the two captures by segmentation offload "
+                                        "(TSO/GRO; not judged)")):
             if n:
                 notes.append(f"{n} {what}")
         if c.judged == 0 and not self.diffs:
