@@ -15,8 +15,8 @@ from tabulate import tabulate
 from ..conformance.findings import findings
 from ..conformance.results import CaseResult, Verdict
 from ..spec.requirements import BY_ID
-from .load import Run
-from .summary import ATTENTION, by_group, count, first_failure, iut_label, one_line, requirement_rows, seconds
+from .load import Run, run_counts
+from .summary import ATTENTION, by_group, first_failure, iut_label, one_line, requirement_rows, seconds
 
 
 def cell(text: object) -> str:
@@ -50,7 +50,7 @@ def _header(run: Run) -> list[str]:
     out += [_table(meta, ["run", ""]), ""]
     if run.partial:
         out += [f"> **Partial run.** {run.stopped} after "
-                f"{len(run.results)} case(s). Requirements of the cases that did not run show as NOT-COVERED.", ""]
+                f"{run_counts(run).total} case(s). Requirements of the cases that did not run show as NOT-COVERED.", ""]
     for w in run.warnings:
         out.append(f"> warning: {cell(w)}")
     if run.warnings:
@@ -138,7 +138,7 @@ def _findings(run: Run) -> list[str]:
 
 def render(run: Run, evidence: dict[int, str] | None = None) -> str:
     evidence = evidence or {}
-    c = count(run.results)
+    c = run_counts(run)  # of every case, those a bounded reading did not keep too
     out = _header(run)
     out += ["## Summary", "", f"{c.line()}; {c.non_strict} non-strict (a SHOULD missed, counted apart).", ""]
     by = [[v, str(n)] for v, n in c.by_verdict.items() if n]

@@ -51,6 +51,8 @@ class TraceStats:
     connections: int = 0
     one_sided: int = 0
     pairs: int = 0
+    syns_only: int = 0  # pairs of which only the opening SYNs were captured (not judged)
+    reversed_opens: int = 0  # connections opened on the server leg before the client leg (legs swapped?)
     checksums: str = "auto"  # the --checksums mode, for the notes
     csum_completed: list[int] = field(default_factory=lambda: [0, 0])  # (end hosts', proxy's) checksums completed
     oversize: int = 0  # super-segments (TSO/GRO) judged as the segments they stand for
