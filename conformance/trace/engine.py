@@ -368,17 +368,21 @@ class TraceEngine:
         judge = Judge(sp.case_id, inf.state, judged=inf.judged, shared=self.shared, repro=repro,
                       timeout=cfg.match_timeout, skew=cfg.skew, checksums=cfg.checksums,
                       announced_mss=inf.announced_mss,
-                      description=ends_text(inf.state),
-                      expectation="splice parameters: " + describe(inf.state) + ". " + "; ".join(inf.notes))
+                      description=ends_text(inf.state))
+        state, notes = inf.state, inf.notes
+        judge.explain = lambda: "splice parameters: " + describe(state) + ". " + "; ".join(notes)
         judge.first_ts = sp.first_ts
         judge.last_ts = sp.last_ts
         if self.dump is not None:
             self.dump.add(inf.state, inf.notes)
         sp.judge = judge
+        sp.payloads = (set(), set())  # the learning's evidence: not needed once judged
         self.learning.pop(id(sp), None)
         judge.handshake(inf.checks)
         sp.buffer = []
         self._replay(sp, judge, pkts, icmps, inf.start, inf.handshake)
+        if sp.close_at is not None:  # it closed while learning: lingers with only what may still be matched
+            judge.prune()
 
     def _replay(self, sp: Splice, judge: Judge, pkts: list[Pkt], icmps: list[tuple[int, int, int, bytes]],
                 start: int, handshake: set[int]) -> None:
@@ -415,6 +419,8 @@ class TraceEngine:
         if sp.close_at is None and (sp.rst or (sp.fin[0] and sp.fin[1])):
             sp.close_at = ts + int(self.config.linger * NS)
             self.closing[id(sp)] = sp
+        if sp.judge is not None and sp.close_at is not None:
+            sp.judge.prune()  # lingering for the last outputs: what was matched is not needed any more
 
     # -- timers, sweeps, the end ----------------------------------------------------------------------
     def _expire(self, now: int) -> None:

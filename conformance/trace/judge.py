@@ -134,7 +134,7 @@ class _Dir:
     out_limit: int = 0xFFFF
     # expected-sequence ranges of recent super-segments (inputs larger than their sender may send, or
     # outputs larger than their receiver takes): outputs cut otherwise on the other capture fall in them
-    reseg: deque[tuple[int, int, int]] = field(default_factory=deque)  # (start, length, ts)
+    reseg: deque[tuple[int, int, int]] | None = None  # (start, length, ts); made when first needed
 
 
 def _addr_words(data: bytes) -> int:
@@ -340,7 +340,10 @@ class Judge(ConnectionTally):
                 t = out.tcp
                 e[P_KEY] = seg_key(t.seq, t.ack, len(out.payload), t.flags)
                 if oversize and out.payload:
-                    self.dirs[d].reseg.append((t.seq, len(out.payload), ts))
+                    ds = self.dirs[d]
+                    if ds.reseg is None:
+                        ds.reseg = deque()
+                    ds.reseg.append((t.seq, len(out.payload), ts))
         return e
 
     # -- outputs --------------------------------------------------------------------------------------
@@ -477,11 +480,15 @@ class Judge(ConnectionTally):
         plen = len(ip) - ihl - ((ip[ihl + 12] >> 4) << 2)
         if plen <= 0:
             return False
+        big = _oversize(ip, ihl, ds.out_limit)
+        if ds.reseg is None:
+            if not big:
+                return False  # the common case: no super-segment in this direction
+            ds.reseg = deque()
         horizon = o.ts - 2 * self.timeout_ns
         while ds.reseg and ds.reseg[0][2] < horizon:
             ds.reseg.popleft()
         inside = any(_within(seq, plen, start, n) for start, n, _ts in ds.reseg)
-        big = _oversize(ip, ihl, ds.out_limit)
         if not inside and not big:
             return False
         # the super-segment input this output is a piece of, or the inputs a super-segment output stands for
@@ -499,6 +506,16 @@ class Judge(ConnectionTally):
         o.done = True
         self.counts.resegmented += 1
         return True
+
+    def prune(self) -> None:
+        """Forget the pending inputs already matched (a closing connection lingers with only what may still
+        be matched: memory follows what is open, not what was judged)."""
+        for ds in self.dirs:
+            order = ds.order
+            while order and order[0][P_DONE]:
+                order.popleft()
+            if any(e[P_DONE] for e in order):
+                ds.order = deque(e for e in order if not e[P_DONE])
 
     # -- timeouts -------------------------------------------------------------------------------------
     def expire_due(self, now: int) -> None:

@@ -6,6 +6,7 @@ judging."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...reference.relay import SpliceState
@@ -63,6 +64,8 @@ class ConnectionTally:
         self.expectation = expectation
         self.first_ts: int | None = None
         self.last_ts = 0
+        self.explain: Callable[[], str] | None = None  # the expectation, made at the end (a string per open
+        # connection is memory for nothing)
 
     def _record(self, diffs: list[FieldDiff], record: StepRecord, geo: Geometry | None) -> None:
         self.checked += len(diffs)
@@ -134,6 +137,8 @@ class ConnectionTally:
                 f"model's bytes), {c.dropped} dropped, "
                 f"{c.unsolicited} without input; {c.presplice} pre-splice and {c.handshake} handshake packet(s)")
         dur = 0.0 if self.first_ts is None else max(0, self.last_ts - self.first_ts) / 1e9
+        if self.explain is not None:
+            self.expectation, self.explain = self.explain(), None
         return CaseResult(case=self.case_id, reqs=reqs, verdict=verdict, description=desc,
                           expectation=self.expectation, diffs=list(self.diffs), checked=self.checked,
                           steps=list(self.records), geometry=list(self.geometry), reason="; ".join(notes),
