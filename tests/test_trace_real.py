@@ -134,3 +134,20 @@ def test_committed_real_sample() -> None:
     assert engine.stats.csum_completed[0] > 0 and engine.stats.oversize > 0
     verify, _ = _judge(c, s, "verify")
     assert verify.verdict is not Verdict.ERROR
+
+
+def test_partial_checksum_pattern() -> None:
+    """The client's SYN in the sample carries Linux's partial checksum: the folded pseudo-header sum (for
+    198.18.0.2 → 198.19.0.2, protocol 6, TCP length 40: 0xc612 + 0x0002 + 0xc613 + 0x0002 + 6 + 40 folds
+    to 0x8c58), which :func:`completed` replaces by the checksum over the segment."""
+    from splicecheck.conformance.trace.judge import _partial, completed
+    from splicecheck.reference.checksum import tcp_checksum
+
+    syn = next(bytes(p[TCP].underlayer) for p in rdpcap(str(DATA / "real-offload-client.pcap"))
+               if TCP in p and p[TCP].flags == "S")
+    psum = (0xC612 + 0x0002 + 0xC613 + 0x0002 + 6) % 0xFFFF
+    assert syn[36:38] == b"\x8c\x58" and len(syn) == 60
+    assert _partial(syn, 20, psum)
+    fixed = completed(syn, 20)
+    assert int.from_bytes(fixed[36:38], "big") == tcp_checksum(syn[12:16], syn[16:20], syn[20:]) != 0x8C58
+    assert not _partial(fixed, 20, psum) and fixed[:36] == syn[:36] and fixed[38:] == syn[38:]
