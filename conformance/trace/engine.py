@@ -580,6 +580,13 @@ class TraceEngine:
         for leg in (CLIENT_LEG, SERVER_LEG):
             for flow in list(self.awaiting[leg].values()):
                 self._one_sided(flow)
+        # the captures are read: the tombstones, flow tables and case-ID digests are not needed any more (a
+        # capture's last seconds of connections, freed before the reports are rendered)
+        self.loose.clear()
+        for table in self.tables:
+            table.clear()
+        self.timers.clear()
+        self.case_ids = CaseIds()
         anomalies = self.stats.anomalies()
         if anomalies:
             self._emit(CaseResult(case="trace/capture", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
