@@ -590,7 +590,8 @@ class TraceEngine:
         anomalies = self.stats.anomalies()
         if anomalies:
             self._emit(CaseResult(case="trace/capture", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
-                                  description=f"{self.paths[0].name} + {self.paths[1].name}: packets not judged",
+                                  description=f"{self.paths[0].name} + {self.paths[1].name}: packets not "
+                                              "judged, capture artifacts",
                                   reason="; ".join(anomalies), kind=CaseKind.TRACE))
 
     def _emit(self, result: CaseResult) -> None:
