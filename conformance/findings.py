@@ -46,7 +46,7 @@ from ..reference.errors import MalformedSegment
 from ..reference.icmp import parse_icmp
 from ..reference.segment import FIN, RST, SYN, Segment, flags_text
 from ..spec.requirements import BY_ID, Level
-from .results import GRADE, CaseResult, FieldDiff, Verdict
+from .results import GRADE, CaseKind, CaseResult, FieldDiff, Verdict
 
 _LEVEL_RANK = {Level.MAY: 0, Level.SHOULD: 1, Level.MUST: 2}
 _LEG = {"to_client": "client", "to_server": "server"}
@@ -476,13 +476,15 @@ class FindingsTally:
     def __init__(self) -> None:
         self._by_id: dict[str, Finding] = {}
         self._consts: dict[str, set[int]] = {}
-        self._steps_of: dict[str, dict[str, tuple[int, str]]] = {}
+        self._steps_of: dict[str, dict[str, tuple[int, str]]] = {}  # per finding: its cases (and their steps)
         self._leads: dict[str, dict[str, int]] = {}
 
     def add(self, r: CaseResult) -> None:
         if r.verdict in (Verdict.ERROR, Verdict.SKIPPED, Verdict.UNSUPPORTED):
             return
         occ, consequences = case_occurrences(r)
+        if not occ and r.verdict is Verdict.INFO and r.kind is CaseKind.TRACE:
+            return  # a trace's note (a one-sided flow, a connection with nothing judged), not a departure
         if not occ and r.verdict in (Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO):
             primary = r.reqs[0] if r.reqs else "?"
             occ = [_Occurrence({"kind": "verdict", "req": primary, "verdict": r.verdict.value}, [primary],
@@ -503,9 +505,10 @@ class FindingsTally:
             if o.lead_req:
                 leads = self._leads.setdefault(fid, {})
                 leads[o.lead_req] = leads.get(o.lead_req, 0) + 1
-            if r.case not in f.cases:
+            steps_of = self._steps_of.setdefault(fid, {})
+            if r.case not in steps_of:  # a dict lookup: ``f.cases`` is a list, and a finding may have 10^5 cases
                 f.cases.append(r.case)
-                self._steps_of.setdefault(fid, {})[r.case] = (len(r.steps), r.repro)
+                steps_of[r.case] = (len(r.steps), r.repro)
 
     def findings(self) -> list[Finding]:
         """The findings so far, strongest first (then most cases, then ID)."""

@@ -18,11 +18,10 @@ from ..conformance.findings import findings
 from ..conformance.results import CaseResult, StepRecord, Verdict, fmt
 from ..spec.requirements import BY_ID
 from .geometry import geometry_svg
-from .load import Run
+from .load import Run, run_counts
 from .summary import (
     ATTENTION,
     by_group,
-    count,
     iut_label,
     one_line,
     requirement_rows,
@@ -100,7 +99,7 @@ def hexdump(hex_text: str, limit: int = HEXDUMP_LIMIT) -> str:
 
 def _head(run: Run) -> list[str]:
     h = run.header
-    c = count(run.results)
+    c = run_counts(run)  # of every case, those a bounded reading did not keep too
     out = [f"<h1>splicecheck report: {e(iut_label(h.iut, h.iut_version))}</h1>"]
     if h.iut_description:
         out.append(f'<p class="desc">{e(h.iut_description)}</p>')
@@ -115,7 +114,7 @@ def _head(run: Run) -> list[str]:
     out.append('<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>")
     if run.partial:
         out.append(f'<div class="banner partial"><strong>Partial run.</strong> {escape(run.stopped)} '
-                   f"after {len(run.results)} case(s). Requirements of the cases that did "
+                   f"after {c.total} case(s). Requirements of the cases that did "
                    f"not run show as NOT-COVERED.</div>")
     if run.warnings:
         out.append('<div class="banner warn"><strong>Results file warnings</strong><ul>'

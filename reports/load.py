@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,45 @@ def _newer_version(text: object) -> bool:
     return theirs is not None and ours is not None and theirs > ours
 
 
+class _Lines:
+    """64-bit digests of the case records read so far, each with its line number: an open-addressing table
+    of machine words (16 bytes a record at most, not a bytes object and a dict entry each), so reading back
+    a run of 10^5 cases in bounded memory stays bounded. A digest of 0 is stored as 1."""
+
+    def __init__(self) -> None:
+        self._keys = array("Q", bytes(8 * 1024))
+        self._lines = array("Q", bytes(8 * 1024))
+        self._used = 0
+
+    def setdefault(self, record: bytes, line: int) -> int | None:
+        """The line of an earlier identical record, or None (and ``record`` is remembered at ``line``)."""
+        key = int.from_bytes(hashlib.blake2b(record, digest_size=8).digest(), "big") or 1
+        keys = self._keys
+        mask = len(keys) - 1
+        i = key & mask
+        while keys[i]:
+            if keys[i] == key:
+                return int(self._lines[i])
+            i = (i + 1) & mask
+        keys[i] = key
+        self._lines[i] = line
+        self._used += 1
+        if self._used * 2 > len(keys):
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        old = [(k, ln) for k, ln in zip(self._keys, self._lines, strict=True) if k]
+        size = len(self._keys) * 2
+        self._keys, self._lines = array("Q", bytes(8 * size)), array("Q", bytes(8 * size))
+        mask = size - 1
+        for k, ln in old:
+            i = k & mask
+            while self._keys[i]:
+                i = (i + 1) & mask
+            self._keys[i], self._lines[i] = k, ln
+
+
 class RunTally:
     """What every case of a run adds up to, counted while the cases stream by (memory bounded by the
     catalogue, not by the number of cases): cases by verdict, cases and collateral cases per requirement,
@@ -263,7 +303,7 @@ def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) ->
         run.warnings.append(f"line {n}: written by splicecheck {run.header.splicecheck_version}, newer than "
                             f"this {__version__}: fields it added are ignored")
     # a case record -> its first line (a repeated one is a duplicate); keyed by a digest, not the record
-    seen: dict[bytes, int] = {}
+    seen = _Lines()
     tally = RunTally()
     kept_attention = kept_other = 0
     for raw, cut in it:
@@ -285,12 +325,10 @@ def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) ->
         try:
             if kind == "case":
                 result = _case(obj)
-                key = hashlib.blake2b(raw.strip(), digest_size=16).digest()
-                earlier = seen.get(key)
+                earlier = seen.setdefault(raw.strip(), n)
                 if earlier is not None:
                     run.warnings.append(f"line {n}: duplicate of line {earlier} (case {result.case!r}); ignored")
                     continue
-                seen[key] = n
                 new = tally.add(result)
                 if keep is None:
                     run.results.append(result)

@@ -16,11 +16,10 @@ from ..conformance.expectations import Outcome
 from ..conformance.findings import findings
 from ..conformance.results import CaseResult, Verdict
 from ..spec.requirements import BY_ID
-from .load import Run
+from .load import Run, run_counts
 from .summary import (
     ATTENTION,
     by_group,
-    count,
     first_failure,
     iut_label,
     one_line,
@@ -61,7 +60,7 @@ def _header(run: Run) -> list[str]:
     out += [_table(meta, ["run", ""]), ""]
     if run.partial:
         out += [f"> **Partial run.** {run.stopped} after "
-                f"{len(run.results)} case(s). Requirements of the cases that did not run show as NOT-COVERED.", ""]
+                f"{run_counts(run).total} case(s). Requirements of the cases that did not run show as NOT-COVERED.", ""]
     for w in run.warnings:
         out.append(f"> warning: {cell(w)}")
     if run.warnings:
@@ -161,7 +160,7 @@ def _findings(run: Run, outcome: Outcome | None = None) -> list[str]:
 
 def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | None = None) -> str:
     evidence = evidence or {}
-    c = count(run.results)
+    c = run_counts(run)  # of every case, those a bounded reading did not keep too
     out = _header(run)
     out += ["## Summary", "", f"{c.line()}; {c.non_strict} non-strict (a SHOULD missed, counted apart).", ""]
     by = [[v, str(n)] for v, n in c.by_verdict.items() if n]

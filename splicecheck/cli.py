@@ -267,6 +267,9 @@ def _trace(sub: Subparsers) -> None:
                    help="judge every segment with the full model (slow; the fast path is checked against it)")
     p.add_argument("--verify-fast", type=int, default=4096, metavar="N",
                    help="re-judge every N-th fast-path segment with the full model (0: never; default 4096)")
+    p.add_argument("--checksums", choices=("auto", "verify", "ignore"), default="auto",
+                   help="TCP checksums: auto (default) leaves ungraded those a capture shows partial because the "
+                        "sender offloads them (docs/CAPTURES.md); verify grades every one as captured; ignore none")
     _strict(p)
 
 

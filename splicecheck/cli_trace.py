@@ -7,10 +7,11 @@
 
 CLIENT_LEG is a capture of the link between the clients and the box, SERVER_LEG of the link between
 the box and the servers (pcap or pcapng, optionally gzip-compressed; Ethernet with VLAN tags, Linux
-cooked SLL/SLL2, BSD loopback or raw IP). Capture with the full snap length and, on Linux, with
-GRO/TSO/LRO off on the capturing interfaces (``ethtool -K IF gro off tso off lro off``): coalesced or
-segmented packets do not correspond one to one across the box. Both captures should share a clock
-(two interfaces of one host); ``--skew`` tolerates a small difference.
+cooked SLL/SLL2, BSD loopback or raw IP). Captures taken on the end hosts are fine: partial checksums
+of offloading senders are completed and not graded (``--checksums``), TSO/GRO super-segments are judged
+as the segments they stand for or, when the two captures cut the stream otherwise, counted as not
+judged, and packets cut by the snap length are matched but not judged (docs/CAPTURES.md). Both captures
+should share a clock (two interfaces of one host); ``--skew`` tolerates a small difference.
 
 Every spliced connection is one result line in ``OUT/results.jsonl`` (default OUT:
 ``out/trace-<client capture name>/``, git-ignored) (``kind: "trace"``), streamed as
@@ -102,6 +103,8 @@ def _repro(args: argparse.Namespace) -> str:
         cmd += f" --proxy {a}"
     if args.params is not None:
         cmd += f" --params {args.params}"
+    if args.checksums != "auto":
+        cmd += f" --checksums {args.checksums}"
     return cmd
 
 
@@ -112,7 +115,26 @@ def _config(args: argparse.Namespace) -> TraceConfig:
     only = frozenset(parse_endpoint(c, "--conn") for c in args.conn)
     return TraceConfig(params=params, proxies=proxies, match_timeout=args.timeout, skew=args.skew,
                        idle_timeout=args.idle, learn_packets=args.learn, fast=not args.no_fast_path,
-                       verify_every=args.verify_fast, only=only, repro=_repro(args))
+                       verify_every=args.verify_fast, only=only, repro=_repro(args), checksums=args.checksums)
+
+
+def _same_capture(a: Path, b: Path) -> bool:
+    """Whether two paths are one file, or two files with the same bytes (never raises: an unreadable file is
+    the capture reader's to report)."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with a.open("rb") as fa, b.open("rb") as fb:
+            while True:
+                x, y = fa.read(1 << 20), fb.read(1 << 20)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except OSError:
+        return False
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -147,6 +169,14 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if dump is not None:
             dump.close()
         return 2
+    if _same_capture(args.client_leg, args.server_leg):  # (after the captures were found readable)
+        for r in engine.readers:
+            r.close()
+        if dump is not None:
+            dump.close()
+        print(f"splicecheck trace: {args.client_leg} and {args.server_leg} are the same capture: give the capture "
+              "of the client side and the capture of the server side of the box", file=sys.stderr)
+        return 2
     header = RunHeader(iut=f"splice box traced in {args.client_leg.name} + {args.server_leg.name}", iut_version="",
                        iut_description="a splice box judged offline from captures of both its legs",
                        splicecheck_version=__version__, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -176,14 +206,33 @@ def cmd_trace(args: argparse.Namespace) -> int:
     sink.close()
     print(engine.summary())
     run = load_run(results_path, keep=LISTED)
+    nothing = ("nothing was judged: " + ("no relayed segment of the --conn selection" if args.conn else
+               "the captures hold no relayed segment of a spliced connection")
+               + f" ({engine.stats.pairs} connection pair(s) found)") if engine.judged == 0 else ""
+    if nothing:  # the cases are notes (INFO), counted as passed: say there is no verdict, in every report
+        run.warnings.append(nothing + "; the counts below are of notes, not of judged connections")
+    hint = swapped_hint(engine)
+    if hint:
+        run.warnings.append(hint)
     reporter.finish(run)
     if not args.no_render:
         print("reports: " + ", ".join(str(p) for p in render_all(run, out).values()))
     print(f"results: {results_path}")
     code = tally.exit_code(strict=args.strict)
-    if code == 0 and engine.judged == 0:
-        print("splicecheck trace: nothing was judged: " + ("no relayed segment of the --conn selection"
-              if args.conn else "the captures hold no relayed segment of a spliced connection")
-              + f" ({engine.stats.pairs} connection pair(s) found)", file=sys.stderr)
+    if hint:
+        print(f"splicecheck trace: {hint}", file=sys.stderr)
+    if code == 0 and nothing:
+        print(f"splicecheck trace: {nothing}", file=sys.stderr)
         return 0 if args.conn else 2  # an empty --conn selection is an answer; an empty capture is unusable
     return code
+
+
+def swapped_hint(engine: TraceEngine) -> str:
+    """A hint when the captures look given in the wrong order: most connections opened on the server leg
+    before the client leg (a proxy connects upstream after it accepted a client)."""
+    st = engine.stats
+    if st.reversed_opens and st.reversed_opens * 2 >= st.pairs + st.reversed_opens:
+        return (f"hint: {st.reversed_opens} connection(s) open on the server leg before the client leg (a proxy "
+                "connects upstream after its client connected): are CLIENT_LEG and SERVER_LEG given in the wrong "
+                "order?")
+    return ""

@@ -224,11 +224,15 @@ def test_a_trace_with_nothing_judged_does_not_exit_0(tmp_path: Path, capsys: pyt
 
     syn = bytes.fromhex("4500002800010000400600000a0000010a000002"
                         "0014005000000000000000005002200000000000")
-    path = tmp_path / "syn.pcap"
+    path, other = tmp_path / "syn.pcap", tmp_path / "syn2.pcap"
     with PcapWriter(path, 101) as w:  # LINKTYPE_RAW
         w.write(1_000_000_000, syn)
-    rc = cli.main(["trace", str(path), str(path), "--out", str(tmp_path / "o"), "-q", "--no-render"])
+    with PcapWriter(other, 101) as w:  # the same SYN a microsecond later: not the same capture twice
+        w.write(1_000_001_000, syn)
+    rc = cli.main(["trace", str(path), str(other), "--out", str(tmp_path / "o"), "-q", "--no-render"])
     assert rc == 2 and "nothing was judged" in capsys.readouterr().err
+    rc = cli.main(["trace", str(path), str(path), "--out", str(tmp_path / "o"), "-q", "--no-render"])
+    assert rc == 2 and "are the same capture" in capsys.readouterr().err
 
 
 # --- results files --------------------------------------------------------------------------------

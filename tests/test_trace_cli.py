@@ -126,3 +126,80 @@ def test_wired_into_the_splicecheck_command(tmp_path: Path) -> None:
     rc = cli.main(["trace", str(DATA / "reference-client.pcap"), str(DATA / "reference-server.pcapng"), "--out",
                    str(tmp_path / "o"), "--no-render", "-q"])
     assert rc == 0
+
+
+@pytest.mark.parametrize("mode", ["auto", "verify", "ignore"])
+def test_checksums_option_says_what_it_graded(tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str) -> None:
+    """The real sample (tcpdump on the end hosts, offloads on): auto names the partial checksums it completed,
+    ignore says none was graded, verify grades them as captured; the repro line keeps the mode."""
+    out = tmp_path / "out"
+    rc = main([str(DATA / "real-offload-client.pcap"), str(DATA / "real-offload-server.pcap"), "--out", str(out),
+               "-q", "--no-render", "--checksums", mode])
+    assert rc in (0, 1)
+    text = capsys.readouterr().out
+    assert ("TCP checksum offload:" in text) is (mode == "auto")
+    assert ("--checksums ignore: no TCP checksum graded" in text) is (mode == "ignore")
+    (case,) = [r for r in lines(out) if r["type"] == "case" and str(r["case"]).startswith("trace/198.18")]
+    assert ("checksums completed" in str(case["reason"])) is (mode != "verify")
+    assert (f"--checksums {mode}" in str(case["repro"])) is (mode != "auto")
+
+
+def test_checksums_option_rejects_other_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(DATA / "real-offload-client.pcap"), str(DATA / "real-offload-server.pcap"),
+                 "--checksums", "no"]) == 2
+    assert "argument --checksums: invalid choice" in capsys.readouterr().err
+
+
+def test_the_same_capture_twice_is_unusable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "copy.pcap"
+    shutil.copy(DATA / "synproxy-client.pcap", copy)
+    for other in (DATA / "synproxy-client.pcap", copy):
+        assert main([str(DATA / "synproxy-client.pcap"), str(other), "--out", str(tmp_path / "o"), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "are the same capture" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_swapped_legs_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str], swapped: bool) -> None:
+    legs = [str(DATA / "synproxy-client.pcap"), str(DATA / "synproxy-server.pcap")]
+    main([*(legs[::-1] if swapped else legs), "--out", str(tmp_path / "o"), "-q", "--no-render"])
+    captured = capsys.readouterr()
+    assert ("given in the wrong order?" in captured.err) is swapped
+    assert ("given in the wrong order?" in captured.out) is swapped  # the run's warnings, in every report
+
+
+def test_nothing_judged_is_said_everywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Opening SYNs only: no verdict. Exit 2, the reason on stderr and as a warning of the reports; no
+    finding is made of the notes (they are not departures)."""
+    c, s = tmp_path / "c.pcap", tmp_path / "s.pcap"
+    syn = bytes.fromhex("450000280001400040060000c6120002c613000a9c4000500000006400000000500220000000000000")[:40]
+    psyn = bytes.fromhex("450000280001400040060000c6130001c613000a9c4000500000006400000000500220000000000000")[:40]
+    for path, pkt in ((c, syn), (s, psyn)):
+        with PcapWriter(path, 101) as w:
+            w.write(1_700_000_000 * 10**9, pkt)
+    out = tmp_path / "o"
+    assert main([str(c), str(s), "--out", str(out), "-q"]) == 2
+    captured = capsys.readouterr()
+    assert "nothing was judged" in captured.err and "notes, not of judged connections" in captured.out
+    assert "F-" not in captured.out  # no finding ID
+    assert "nothing was judged" in (out / "report.md").read_text()
+    (case,) = [r for r in lines(out) if r["type"] == "case" and str(r["case"]).startswith("trace/198.18")]
+    assert case["verdict"] == "INFO" and "opening SYN(s)" in str(case["reason"])
+
+
+def test_bounded_reports_count_every_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With fewer connections listed than traced, report.md and report.html count them all (as the footer)."""
+    pytest.importorskip("splicecheck.reports.render")
+    from splicecheck import cli_trace
+
+    monkeypatch.setattr(cli_trace, "LISTED", 1)
+    out = tmp_path / "o"
+    main([str(DATA / "synproxy-client.pcap"), str(DATA / "synproxy-server.pcap"), "--out", str(out), "-q"])
+    footer = lines(out)[-1]
+    counts = footer["counts"]
+    assert isinstance(counts, dict) and sum(counts.values()) > 3
+    passed = counts.get("PASS", 0) + counts.get("INFO", 0)
+    failed = counts.get("FAIL", 0) + counts.get("ERROR", 0)
+    line = f"{passed} passed, {failed} failed, 0 skipped"
+    assert line in (out / "report.md").read_text()
+    assert line in (out / "report.html").read_text()

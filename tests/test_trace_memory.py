@@ -110,3 +110,19 @@ def test_case_ids_are_unique_and_number_reuses() -> None:
     assert ids.next(bases[7]) == bases[7] + "#2" and ids.next(bases[7]) == bases[7] + "#3"
     assert ids.next(bases[4999]) == bases[4999] + "#2" and ids.next("trace/new") == "trace/new"
     assert len(ids._slots) * 8 <= 16 * 8 * 5002  # a machine word or two per base, not a string
+
+
+def test_duplicates_found_past_the_digest_table_growth(tmp_path: Path) -> None:
+    """The bounded reader remembers case records as 64-bit digests in a table that grows: a repeated record
+    is still found, with its first line, after thousands of others."""
+    run = many(400)  # a few thousand distinct cases
+    lines = [run.header.to_json()] + [r.to_json() for r in run.results]
+    n_cases = len(run.results)
+    assert n_cases > 2048
+    lines.insert(n_cases, lines[5])  # a copy of line 6 near the end
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    loaded = load_run(path, keep=10)
+    dups = [w for w in loaded.warnings if "duplicate" in w]
+    assert dups == [f"line {n_cases + 1}: duplicate of line 6 (case {run.results[4].case!r}); ignored"]
+    assert run_counts(loaded).total == n_cases

@@ -44,7 +44,7 @@ from splicecheck.conformance.model import (
 from splicecheck.conformance.trace.capture import PcapngWriter, PcapWriter
 from splicecheck.conformance.trace.link import LINKTYPE_RAW, frame
 from splicecheck.reference.codec import decode, encode, serialise
-from splicecheck.reference.handshake import ProxyConfig, answer_client, offer_server
+from splicecheck.reference.handshake import MIN_MSS, ProxyConfig, answer_client, offer_server
 from splicecheck.reference.lifecycle import Event, EventType, SpliceMachine
 from splicecheck.reference.relay import Endpoint, RelayResult, SpliceState, relay
 from splicecheck.reference.segment import (
@@ -263,7 +263,10 @@ class _Traffic:
         if kind < 0.55:
             size = rng.randrange(1, plan.max_payload + 1)
             if rng.random() < plan.oversize:
-                size = (st.server if from_c else st.client).peer_mss * 3 // 2
+                # 1.5 × the out peer's MSS, but never above the MSS the proxy told the sender: a sender never
+                # puts more on the wire (RFC 9293 §3.7.1; the checker takes more for a TSO/GRO super-segment)
+                told = ProxyConfig().mss if not from_c or plan.scenario.client.df else MIN_MSS
+                size = min((st.server if from_c else st.client).peer_mss * 3 // 2, told - 12)
             payload = _pattern(b"C" if from_c else b"S", size, rng.randrange(1 << 30))
             flags = ACK | PSH
             urgent = 0

@@ -32,6 +32,7 @@ class TraceConfig:
     verify_every: int = 4096
     only: frozenset[Endpoint] = frozenset()  # judge only connections of these clients (empty: all)
     repro: str = ""  # the command line to reproduce; "--conn CLIENT" is appended per connection
+    checksums: str = "auto"  # auto | verify | ignore: see the judge's ``checksums`` and docs/CAPTURES.md
 
 
 @dataclass(slots=True)
@@ -50,6 +51,12 @@ class TraceStats:
     connections: int = 0
     one_sided: int = 0
     pairs: int = 0
+    syns_only: int = 0  # pairs of which only the opening SYNs were captured (not judged)
+    reversed_opens: int = 0  # connections opened on the server leg before the client leg (legs swapped?)
+    checksums: str = "auto"  # the --checksums mode, for the notes
+    csum_completed: list[int] = field(default_factory=lambda: [0, 0])  # (end hosts', proxy's) checksums completed
+    oversize: int = 0  # super-segments (TSO/GRO) judged as the segments they stand for
+    resegmented: int = 0  # segments cut otherwise on the two captures (not judged)
 
     def anomalies(self) -> list[str]:
         out = []
@@ -65,6 +72,17 @@ class TraceStats:
             for lt, n in sorted(ls.unknown_linktype.items()):
                 out.append(f"{name} leg: {n} frames of unsupported link type {lt}")
         out += self.truncated_files
+        hosts, proxy = self.csum_completed
+        if self.checksums == "ignore":
+            out.append("--checksums ignore: no TCP checksum graded")
+        elif hosts or proxy:
+            out.append(f"TCP checksum offload: {hosts} end-host and {proxy} proxy packet(s) carry the partial checksum "
+                       "a sender leaves for its NIC (captured at the sending host); completed, and the TCP checksum "
+                       "of their steps not graded (--checksums verify grades them as captured)")
+        if self.oversize or self.resegmented:
+            out.append(f"segmentation offload (TSO/GRO): {self.oversize} super-segment(s) larger than the MSS judged "
+                       f"as the wire segments they stand for, {self.resegmented} segment(s) cut otherwise on the "
+                       "two captures not judged")
         if self.ended_first is not None:
             leg = self.ended_first[0]
             out.append(f"the {LEG_NAMES[leg]} leg's capture ends first: the {LEG_NAMES[1 - leg]} leg's after it "

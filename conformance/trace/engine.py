@@ -83,7 +83,7 @@ class TraceEngine:
                 for x in self.readers:
                     x.close()
                 raise UnknownLinkType(r.info.linktypes[0], r.path)
-        self.stats = TraceStats()
+        self.stats = TraceStats(checksums=self.config.checksums)
         self.shared = FastShared(self.config.fast, self.config.verify_every)
         self.tables: tuple[dict[bytes, tuple[Flow, bool]], dict[bytes, tuple[Flow, bool]]] = ({}, {})
         self.awaiting: tuple[dict[int, Flow], dict[int, Flow]] = ({}, {})  # flows without a partner, by id
@@ -263,20 +263,30 @@ class TraceEngine:
         client, server = (flow, None) if flow.leg == CLIENT_LEG else (None, flow)
         best: Flow | None = None
         best_key = (19, 0)
+        backwards = False
         for cand in self.awaiting[other].values():
             if cand.ignored or cand.closed:
                 continue
             c, s = (client, cand) if client is not None else (cand, server)
             assert c is not None and s is not None
             score = pair_score(c, s, self.config.params, self._skew)
+            if score < 0 and c.syn_ts is not None and s.syn_ts is not None and s.syn_ts + self._skew < c.syn_ts \
+                    and (s.local == c.peer or s.peer == c.local):
+                backwards = True  # would pair but for the order of the SYNs
             # on a tie, the client flow that opened closest before the server-leg one (the proxy connects
             # upstream once it accepted a client), else the oldest
             gap = -abs(s.syn_ts - c.syn_ts) if c.syn_ts is not None and s.syn_ts is not None else 0
             if (score, gap) > best_key and score > 19:
                 best, best_key = cand, (score, gap)
         if best is None:
+            if backwards:
+                self.stats.reversed_opens += 1
             return
         c, s = (flow, best) if flow.leg == CLIENT_LEG else (best, flow)
+        if c.syn_ts is not None and s.syn_ts is not None and s.syn_ts < c.syn_ts:
+            # a transparent pair (one 4-tuple) opened on the server leg first: within the skew it is paired,
+            # but a proxy connects upstream after its client connected; many such pairs hint at swapped legs
+            self.stats.reversed_opens += 1
         self._join(c, s)
 
     def _join(self, c: Flow, s: Flow) -> None:
@@ -332,11 +342,19 @@ class TraceEngine:
         elif payload in sp.payloads[1 - leg]:
             sp.evidence[1 - leg] = True
 
+    @staticmethod
+    def _syns_only(sp: Splice) -> bool:
+        """Whether the pair holds nothing but opening SYNs (a scan, a server that never answered): nothing
+        to infer, no handshake of the proxy's to check, no segment to judge."""
+        return all(ihl >= 0 and ip[ihl + 13] & (SYN | ACK) == SYN for _n, _ts, _leg, _peer, ip, ihl, _cut in sp.buffer)
+
     def _maybe_settle(self, sp: Splice, now: int, force: bool = False) -> None:
         cfg = self.config
         if not force and not (len(sp.buffer) >= cfg.learn_packets or now - sp.first_ts > cfg.learn_time * NS
                               or sp.rst or any(sp.fin) or (sp.evidence[0] and sp.evidence[1])):
             return
+        if len(sp.buffer) < cfg.learn_packets and self._syns_only(sp):
+            return  # learning on: an answer may come; else it is finished as not judged (_finish)
         pkts: list[Pkt] = []
         icmps: list[tuple[int, int, int, bytes]] = []  # (after this many packets, ts, leg, ip)
         for _n, ts, leg, peer, ip, ihl, cut in sp.buffer:
@@ -348,18 +366,23 @@ class TraceEngine:
         inf = infer(pkts, sp.ends, given, self._skew)
         repro = f"{cfg.repro} --conn {endpoint_text(sp.ends.client)}" if cfg.repro else ""
         judge = Judge(sp.case_id, inf.state, judged=inf.judged, shared=self.shared, repro=repro,
-                      timeout=cfg.match_timeout, skew=cfg.skew,
-                      description=ends_text(inf.state),
-                      expectation="splice parameters: " + describe(inf.state) + ". " + "; ".join(inf.notes))
+                      timeout=cfg.match_timeout, skew=cfg.skew, checksums=cfg.checksums,
+                      announced_mss=inf.announced_mss,
+                      description=ends_text(inf.state))
+        state, notes = inf.state, inf.notes
+        judge.explain = lambda: "splice parameters: " + describe(state) + ". " + "; ".join(notes)
         judge.first_ts = sp.first_ts
         judge.last_ts = sp.last_ts
         if self.dump is not None:
             self.dump.add(inf.state, inf.notes)
         sp.judge = judge
+        sp.payloads = (set(), set())  # the learning's evidence: not needed once judged
         self.learning.pop(id(sp), None)
         judge.handshake(inf.checks)
         sp.buffer = []
         self._replay(sp, judge, pkts, icmps, inf.start, inf.handshake)
+        if sp.close_at is not None:  # it closed while learning: lingers with only what may still be matched
+            judge.prune()
 
     def _replay(self, sp: Splice, judge: Judge, pkts: list[Pkt], icmps: list[tuple[int, int, int, bytes]],
                 start: int, handshake: set[int]) -> None:
@@ -396,6 +419,8 @@ class TraceEngine:
         if sp.close_at is None and (sp.rst or (sp.fin[0] and sp.fin[1])):
             sp.close_at = ts + int(self.config.linger * NS)
             self.closing[id(sp)] = sp
+        if sp.judge is not None and sp.close_at is not None:
+            sp.judge.prune()  # lingering for the last outputs: what was matched is not needed any more
 
     # -- timers, sweeps, the end ----------------------------------------------------------------------
     def _expire(self, now: int) -> None:
@@ -477,16 +502,35 @@ class TraceEngine:
         del self.splices[id(sp)]
         self.closing.pop(id(sp), None)
         self.learning.pop(id(sp), None)
-        assert sp.judge is not None
-        sp.judge.last_ts = sp.last_ts
-        sp.judge.cutoff = self.cutoff
-        result = sp.judge.finish(now, capture_end=capture_end)
+        if sp.judge is None:  # opening SYNs only
+            result = self._syns_result(sp)
+        else:
+            sp.judge.last_ts = sp.last_ts
+            sp.judge.cutoff = self.cutoff
+            result = sp.judge.finish(now, capture_end=capture_end)
+            c, st = sp.judge.counts, self.stats
+            st.csum_completed[0] += c.csum_in
+            st.csum_completed[1] += c.csum_out
+            st.oversize += c.oversize
+            st.resegmented += c.resegmented
+        sp.buffer = []
         for f in (sp.client, sp.server):  # tombstones: stragglers are counted, a SYN starts anew
             f.closed = f.ignored = True
             f.splice = None
             f.last_ts = now
             self.loose[id(f)] = f
         self._emit(result)
+
+    def _syns_result(self, sp: Splice) -> CaseResult:
+        self.stats.syns_only += 1
+        e = sp.ends
+        return CaseResult(
+            case=sp.case_id, reqs=["DIR-ONLY"], verdict=Verdict.INFO, kind=CaseKind.TRACE,
+            description=f"client {endpoint_text(e.client)} ⇄ proxy {endpoint_text(e.proxy_c)} | proxy "
+                        f"{endpoint_text(e.proxy_d)} ⇄ server {endpoint_text(e.server)}: opening SYN(s) only",
+            reason=f"no relayed segment was judged: only the opening SYN(s) were captured ({len(sp.buffer)} "
+                   "packet(s); no answer on either leg)",
+            duration=max(0, sp.last_ts - sp.first_ts) / 1e9)
 
     def _one_sided(self, flow: Flow) -> None:
         if self.awaiting[flow.leg].pop(id(flow), None) is None:
@@ -528,7 +572,7 @@ class TraceEngine:
 
     def _finish_all(self) -> None:
         for sp in list(self.splices.values()):
-            if sp.judge is None:
+            if sp.judge is None and not (len(sp.buffer) < self.config.learn_packets and self._syns_only(sp)):
                 self._maybe_settle(sp, self.now, force=True)
         self._expire(self.now)
         for sp in list(self.splices.values()):
@@ -536,10 +580,18 @@ class TraceEngine:
         for leg in (CLIENT_LEG, SERVER_LEG):
             for flow in list(self.awaiting[leg].values()):
                 self._one_sided(flow)
+        # the captures are read: the tombstones, flow tables and case-ID digests are not needed any more (a
+        # capture's last seconds of connections, freed before the reports are rendered)
+        self.loose.clear()
+        for table in self.tables:
+            table.clear()
+        self.timers.clear()
+        self.case_ids = CaseIds()
         anomalies = self.stats.anomalies()
         if anomalies:
             self._emit(CaseResult(case="trace/capture", reqs=["DIR-ONLY"], verdict=Verdict.INFO,
-                                  description=f"{self.paths[0].name} + {self.paths[1].name}: packets not judged",
+                                  description=f"{self.paths[0].name} + {self.paths[1].name}: packets not "
+                                              "judged, capture artifacts",
                                   reason="; ".join(anomalies), kind=CaseKind.TRACE))
 
     def _emit(self, result: CaseResult) -> None:

@@ -201,6 +201,9 @@ class Inference:
     judged: tuple[bool, bool] = (True, True)  # per direction (C2S, S2C): whether its parameters are known
     presplice: bool = False  # the proxy sent bytes of its own
     checks: list[FieldDiff] = field(default_factory=list)  # of the proxy's own handshake packets
+    #: the MSS the proxy announced on the client and the server leg (None: its SYN-ACK/SYN not captured;
+    #: 536 when it carried no MSS option, RFC 9293 §3.7.1): the largest segment each end host may send it
+    announced_mss: tuple[int | None, int | None] = (None, None)
 
 
 def handshake_checks(hs: list[Handshake]) -> list[FieldDiff]:
@@ -259,6 +262,28 @@ def _copies(ins: list[Pkt], outs: list[Pkt], skew: int) -> list[Copy]:
     return found
 
 
+def _covering(o: Pkt, ins: list[Pkt], delta: int) -> list[Pkt]:
+    """The inputs whose bytes make up output ``o``'s payload at offset ``delta`` (every byte of it, each
+    overlap equal), when the two captures cut the stream at other places (TSO at a sending host's
+    capture, GRO at a receiving one); [] when some byte is not covered or differs."""
+    start = seq_sub(o.seq, delta)
+    n = len(o.payload)
+    covered = 0
+    under = []
+    for i in ins:
+        off = seq_sub(i.seq, start)  # where the input starts within the output
+        if off >= HALF:
+            off -= 1 << 32
+        lo, hi = max(0, off), min(n, off + len(i.payload))
+        if lo >= hi:
+            continue
+        if o.payload[lo:hi] != i.payload[lo - off:hi - off]:
+            return []
+        under.append(i)
+        covered = max(covered, hi) if lo <= covered else covered
+    return under if covered >= n else []
+
+
 def _end(p: Pkt) -> int:
     end: int = seq_add(p.seq, p.plen + (1 if p.flags & FIN else 0))
     return end
@@ -306,6 +331,12 @@ def _relayed(pkts: list[Pkt], hs: list[Handshake], skew: int) -> _Relayed:
         r.first_copy[d] = min(agreeing, key=lambda c: seq_sub(seq_add(c[0].seq, c[1]), ref))
         relayed_out = {c[2].idx for c in agreeing}
         relayed_in = {c[0].idx for c in agreeing}
+        for o in outs:  # cut otherwise by segmentation offload (TSO/GRO): same bytes, other boundaries
+            if o.idx not in relayed_out:
+                under = _covering(o, ins, delta)
+                if under:
+                    relayed_out.add(o.idx)
+                    relayed_in.update(i.idx for i in under)
         r.own[d] = [o for o in outs if o.idx not in relayed_out]
         r.consumed[d] = [i for i in ins if i.idx not in relayed_in]
     return r
@@ -423,7 +454,14 @@ def infer(pkts: list[Pkt], ends: Addresses, given: ConnParams | None = None, ske
     client, server = _ts_without_handshake(client, server, hs, r.first_copy, notes)
     state = apply_given(SpliceState(client, server, StripStyle.NOP), given, notes)
     return Inference(state, start, hs[0].indices | hs[1].indices, notes, (judged[0], judged[1]), presplice,
-                     handshake_checks(hs))
+                     handshake_checks(hs), (_announced(hs[CLIENT_LEG]), _announced(hs[SERVER_LEG])))
+
+
+def _announced(h: Handshake) -> int | None:
+    if h.local_syn is None:
+        return None
+    mss = h.local_syn.syn_options.mss
+    return 536 if mss is None else mss
 
 
 def _ts_without_handshake(client: Leg, server: Leg, hs: list[Handshake],

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...reference.arith import MASK32
+from ...reference.checksum import tcp_checksum
 from ...reference.codec import decode, encode
 from ...reference.errors import MalformedSegment
 from ...reference.icmp import PacketTooBig
@@ -66,24 +67,32 @@ _DIRS = (Direction.C2S, Direction.S2C)
 
 # A pending input is a list, not an object: one is made per segment, and a 13-slot object costs six
 # times what a list does. Indices:
-P_DONE, P_KEY, P_IP, P_IHL, P_STEP, P_TS, P_D, P_HEAD, P_HLEN, P_SHAPE, P_ADV0, P_ADV1, P_FULL = range(13)
+P_DONE, P_KEY, P_IP, P_IHL, P_STEP, P_TS, P_D, P_HEAD, P_HLEN, P_SHAPE, P_ADV0, P_ADV1, P_FULL, P_OFF = range(14)
 Pending = list[Any]  # [done, key (int | None), ip, ihl, step, ts, direction, expected header (fast path) | None,
-#                  its length, shape, c2s advance before, s2c advance before, Full | None]
+#                  its length, shape, c2s advance before, s2c advance before, Full | None, checksum completed?]
+
+#: a fast-path shape bit of its own for steps whose TCP checksum is not graded (offloaded at the capture
+#: point): their checks are counted apart from those of the same shape with a graded checksum
+SHAPE_CSUM_NA = 1 << 20
+CHECKSUM_MODES = ("auto", "verify", "ignore")
+_CSUM_FIELD = "tcp.checksum valid"
 
 
 class Full:
     """What a pending input judged by the full model carries (and the marks of the unjudgeable)."""
 
-    __slots__ = ("icmp", "malformed", "result", "seg", "state", "truncated")
+    __slots__ = ("icmp", "malformed", "oversize", "result", "seg", "state", "truncated")
 
     def __init__(self, result: RelayResult | None = None, seg: Segment | None = None,
-                 state: SpliceState | None = None, *, truncated: bool = False, malformed: bool = False) -> None:
+                 state: SpliceState | None = None, *, truncated: bool = False, malformed: bool = False,
+                 oversize: bool = False) -> None:
         self.result = result
         self.seg = seg
         self.state = state
         self.icmp: int | None = None  # the seq an ICMP error answering it would quote
         self.truncated = truncated
         self.malformed = malformed
+        self.oversize = oversize  # larger than its sender may send: a TSO/GRO super-segment
 
 
 _TRUNCATED = Full(truncated=True)
@@ -104,6 +113,7 @@ class Orphan:
     ihl: int
     truncated: bool
     done: bool = False
+    offloaded: bool = False  # its TCP checksum was completed (offloaded at the capture point): not graded
 
 
 @dataclass(slots=True)
@@ -116,6 +126,19 @@ class _Dir:
     icmp: dict[int, Any] = field(default_factory=dict)
     orphans: list[Orphan] = field(default_factory=list)
     last_input: tuple[int, int, bytes] | None = None  # (ts, step, ip) of the latest input
+    # the partial checksum of this direction's inputs and outputs is the folded pseudo-header sum: the
+    # constant part (addresses, protocol) modulo 0xFFFF, per leg; the largest segment its sender may send
+    psum_in: int = 0
+    psum_out: int = 0
+    limit: int = 0xFFFF
+    out_limit: int = 0xFFFF
+    # expected-sequence ranges of recent super-segments (inputs larger than their sender may send, or
+    # outputs larger than their receiver takes): outputs cut otherwise on the other capture fall in them
+    reseg: deque[tuple[int, int, int]] | None = None  # (start, length, ts); made when first needed
+
+
+def _addr_words(data: bytes) -> int:
+    return sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
 
 
 def _likeness(e: Pending, ip: bytes, ihl: int) -> tuple[int, int]:
@@ -139,6 +162,41 @@ def _likeness(e: Pending, ip: bytes, ihl: int) -> tuple[int, int]:
     return (0, 0)
 
 
+def _partial(ip: bytes, ihl: int, psum: int) -> bool:
+    """Whether the TCP checksum of ``ip`` is the *partial* one a sender with checksum offload leaves for its
+    NIC to complete (Linux ``CHECKSUM_PARTIAL``): the folded pseudo-header sum (RFC 9293 §3.1) of the
+    packet, not its complement over the whole segment. ``psum``: the addresses and protocol, modulo 0xFFFF."""
+    return ((ip[ihl + 16] << 8) | ip[ihl + 17]) % 0xFFFF == (psum + len(ip) - ihl) % 0xFFFF
+
+
+def completed(ip: bytes, ihl: int) -> bytes:
+    """``ip`` with its TCP checksum computed over the segment (what the NIC would have put there)."""
+    src, dst = (ip[12:16], ip[16:20]) if ip[0] >> 4 == 4 else (ip[8:24], ip[24:40])
+    value = tcp_checksum(src, dst, ip[ihl:])
+    return ip[:ihl + 16] + value.to_bytes(2, "big") + ip[ihl + 18:]
+
+
+def _super_segment(ip: bytes, ihl: int, off: bool, mode: int) -> bool:
+    """Whether an input larger than its sender's MSS is a capture's super-segment (TSO/GRO), judged as the wire
+    segments it stands for, rather than a segment really sent that large (which MSS-ICMP and MSS-NO-BLACKHOLE
+    judge). A super-segment carries the offload's mark: captured at a sender with TSO it has the partial
+    checksum (TSO implies checksum offload; ``off``: it was completed), merged by GRO at a receiver its
+    checksum field is the first segment's and does not verify. A segment with a valid checksum really was
+    that large on the wire. ``mode`` (the ``--checksums`` choice): 0 auto decides so, 1 verify treats none as
+    a super-segment (everything graded as captured), 2 ignore treats every one so (checksums tell nothing)."""
+    if mode != 0:
+        return mode == 2
+    if off:
+        return True
+    src, dst = (ip[12:16], ip[16:20]) if ip[0] >> 4 == 4 else (ip[8:24], ip[24:40])
+    return tcp_checksum(src, dst, ip[ihl:]) != (ip[ihl + 16] << 8) | ip[ihl + 17]
+
+
+def _oversize(ip: bytes, ihl: int, limit: int) -> bool:
+    """Payload and options above ``limit`` (an MSS; RFC 6691 counts options)."""
+    return len(ip) - ihl - 20 > limit
+
+
 def _is_expected(e: Pending, ip: bytes) -> bool:
     """Whether ``ip`` is exactly the packet the model expects for the pending input ``e``."""
     head, full = e[P_HEAD], e[P_FULL]
@@ -148,12 +206,33 @@ def _is_expected(e: Pending, ip: bytes) -> bool:
     return bool(segs) and encode(segs[0]) == ip
 
 
+def _within(seq: int, n: int, start: int, length: int) -> bool:
+    """Whether [seq, seq + n) lies within [start, start + length) on the 32-bit circle."""
+    return (seq - start) & MASK32 < length and ((seq - start) & MASK32) + n <= length
+
+
+def _without_mss(st: SpliceState, d: Direction) -> SpliceState:
+    """``st`` with no MSS limit on ``d``'s out leg (a super-segment is judged as the segments it stands for)."""
+    if d is Direction.C2S:
+        return replace(st, server=replace(st.server, peer_mss=0xFFFF))
+    return replace(st, client=replace(st.client, peer_mss=0xFFFF))
+
+
 class Judge(ConnectionTally):
     """One spliced connection's checks (module docstring)."""
 
     def __init__(self, case_id: str, state: SpliceState, *, judged: tuple[bool, bool] = (True, True),
                  shared: FastShared | None = None, repro: str = "", description: str = "",
-                 expectation: str = "", timeout: float = 1.0, skew: float = 0.005) -> None:
+                 expectation: str = "", timeout: float = 1.0, skew: float = 0.005, checksums: str = "auto",
+                 announced_mss: tuple[int | None, int | None] = (None, None)) -> None:
+        """``checksums``: ``verify`` grades every TCP checksum as captured; ``auto`` completes the partial
+        checksums of offloading senders (:func:`_partial`) and grades none of the steps they are in;
+        ``ignore`` completes and grades none. ``announced_mss``: the MSS the proxy announced on the client
+        and the server leg (None: not captured), the largest segment each end host may send it."""
+        if checksums not in CHECKSUM_MODES:
+            raise ValueError(f"checksums must be one of {CHECKSUM_MODES}: {checksums!r}")
+        self.checksums = checksums
+        self._csum = CHECKSUM_MODES.index(checksums)  # 0 auto, 1 verify, 2 ignore: compared per packet
         self.timeout_ns = int(timeout * 1e9)
         self.skew_ns = int(skew * 1e9)
         super().__init__(case_id, shared or FastShared(), repro=repro, description=description,
@@ -165,9 +244,19 @@ class Judge(ConnectionTally):
         self.current = state
         fast = self.shared.enabled
         self.dirs = []
+        peers_mss = max(state.client.peer_mss, state.server.peer_mss)
         for i, d in enumerate(_DIRS):
             xf = FastTransform(state, d)
-            self.dirs.append(_Dir(xf if fast and judged[i] else None, xf, judged[i]))
+            ds = _Dir(xf if fast and judged[i] else None, xf, judged[i])
+            leg_in, leg_out = state.legs(d)
+            ds.psum_in = (_addr_words(leg_in.peer.addr + leg_in.local.addr) + 6) % 0xFFFF
+            ds.psum_out = (_addr_words(leg_out.peer.addr + leg_out.local.addr) + 6) % 0xFFFF
+            # a sender never puts more than the MSS it was told on the wire (RFC 9293 §3.7.1); when the
+            # proxy's SYN-ACK/SYN was not captured, the larger of the two end hosts' MSS stands in
+            ann = announced_mss[i]
+            ds.limit = ann if ann is not None else peers_mss
+            ds.out_limit = leg_out.peer_mss
+            self.dirs.append(ds)
         self.adv = [0, 0]
         self.closed = False
         self.finished = False
@@ -195,17 +284,26 @@ class Judge(ConnectionTally):
         xf = ds.xf
         adv = self.adv
         e: Pending
+        off = False
+        mode = self._csum
+        if mode != 1 and not truncated and (mode == 2 or ((ip[ihl + 16] << 8) | ip[ihl + 17]) % 0xFFFF
+                                            == (ds.psum_in + len(ip) - ihl) % 0xFFFF):  # _partial, inlined
+            ip, off = completed(ip, ihl), True
+            self.counts.csum_in += 1
         if truncated:
-            e = [False, ds.keyer.key_only(ip, ihl), ip, ihl, step, ts, d, None, 0, 0, adv[0], adv[1], _TRUNCATED]
+            e = [False, ds.keyer.key_only(ip, ihl), ip, ihl, step, ts, d, None, 0, 0, adv[0], adv[1], _TRUNCATED,
+                 off]
+        elif len(ip) - ihl - 20 > ds.limit and _super_segment(ip, ihl, off, mode):  # _oversize, inlined
+            e = self._full_input(d, ts, ip, ihl, step, off, oversize=True)
         elif xf is not None and not self.closed:
             exp = xf.expect(ip, adv[d], adv[1 - d])
             if exp is not None:
-                e = [False, exp[0], ip, ihl, step, ts, d, exp[1], exp[2], exp[3], adv[0], adv[1], None]
+                e = [False, exp[0], ip, ihl, step, ts, d, exp[1], exp[2], exp[3], adv[0], adv[1], None, off]
                 adv[d] = exp[4]
             else:
-                e = self._full_input(d, ts, ip, ihl, step)
+                e = self._full_input(d, ts, ip, ihl, step, off)
         else:
-            e = self._full_input(d, ts, ip, ihl, step)
+            e = self._full_input(d, ts, ip, ihl, step, off)
         key: int | None = e[P_KEY]
         if key is not None:
             pend = ds.pending
@@ -222,9 +320,10 @@ class Judge(ConnectionTally):
             self._claim_orphans(ds, e)
         return e
 
-    def _full_input(self, d: int, ts: int, ip: bytes, ihl: int, step: int) -> Pending:
+    def _full_input(self, d: int, ts: int, ip: bytes, ihl: int, step: int, off: bool, *,
+                    oversize: bool = False) -> Pending:
         adv = self.adv
-        e: Pending = [False, None, ip, ihl, step, ts, d, None, 0, 0, adv[0], adv[1], _MALFORMED]
+        e: Pending = [False, None, ip, ihl, step, ts, d, None, 0, 0, adv[0], adv[1], _MALFORMED, off]
         try:
             seg = decode(ip)
         except MalformedSegment:
@@ -233,16 +332,24 @@ class Judge(ConnectionTally):
         st = self.current
         if st.c2s_advance != adv[0] or st.s2c_advance != adv[1]:
             st = replace(st, c2s_advance=adv[0], s2c_advance=adv[1])
+        plain = st
+        if oversize:
+            # A super-segment (TSO at the sending host's capture, GRO at a receiving one) stands for wire
+            # segments that each fit the MSS: judged as their concatenation, with no MSS to exceed
+            self.counts.oversize += 1
+            st = _without_mss(st, _DIRS[d])
         if self.closed:  # the lifecycle's CLOSED stage: nothing is relayed after a RST was
             result = RelayResult(_DIRS[d], (), (), ts / 1e9, 0, st)
         else:
             result = relay(st, seg, ts / 1e9)
         after = result.state or st
+        if oversize:
+            after = replace(plain, c2s_advance=after.c2s_advance, s2c_advance=after.s2c_advance)
         self.current = after
         adv[0], adv[1] = after.c2s_advance, after.s2c_advance
         if result.segments and result.segments[0].tcp.flags & RST:
             self.closed = True
-        full = e[P_FULL] = Full(result, seg, st)
+        full = e[P_FULL] = Full(result, seg, st, oversize=oversize)
         for out in result.emitted:
             if isinstance(out, PacketTooBig):
                 full.icmp = seg.tcp.seq
@@ -250,6 +357,11 @@ class Judge(ConnectionTally):
             else:
                 t = out.tcp
                 e[P_KEY] = seg_key(t.seq, t.ack, len(out.payload), t.flags)
+                if oversize and out.payload:
+                    ds = self.dirs[d]
+                    if ds.reseg is None:
+                        ds.reseg = deque()
+                    ds.reseg.append((t.seq, len(out.payload), ts))
         return e
 
     # -- outputs --------------------------------------------------------------------------------------
@@ -260,6 +372,12 @@ class Judge(ConnectionTally):
         if not ds.judged:
             self.counts.unknown_params += 1
             return None
+        off = False
+        mode = self._csum
+        if mode != 1 and not truncated and (mode == 2 or ((ip[ihl + 16] << 8) | ip[ihl + 17]) % 0xFFFF
+                                            == (ds.psum_out + len(ip) - ihl) % 0xFFFF):  # _partial, inlined
+            ip, off = completed(ip, ihl), True
+            self.counts.csum_out += 1
         seq, ack, offfl = SEQ_ACK_OFF.unpack_from(ip, ihl + 4)
         total = ((ip[2] << 8) | ip[3]) if ip[0] < 0x60 else ((ip[4] << 8) | ip[5]) + 40
         key = (seq << 57) | (ack << 25) | ((total - ihl - ((offfl >> 12) << 2)) << 9) | (offfl & 0x1FF)
@@ -273,13 +391,14 @@ class Judge(ConnectionTally):
                 e = first
             e[P_DONE] = True
             head = e[P_HEAD]
+            off = off or e[P_OFF]
             if head is not None and not truncated:
                 inp = e[P_IP]
                 hlen = e[P_HLEN]
                 shared = self.shared
+                shape = e[P_SHAPE] | SHAPE_CSUM_NA if off else e[P_SHAPE]
                 if len(ip) == len(inp) and ip.startswith(head) and ip[hlen:] == inp[hlen:] \
-                        and e[P_SHAPE] not in shared.unsafe:
-                    shape = e[P_SHAPE]
+                        and shape not in shared.unsafe:
                     if shape in shared.shapes:
                         shared.tick += 1
                         if shared.tick < shared.verify_every or not shared.verify_every:
@@ -287,11 +406,11 @@ class Judge(ConnectionTally):
                             fast[shape] = fast.get(shape, 0) + 1  # checks and counts added up at the end
                             return None
                         shared.tick = 0
-                    self._judge(e, [ip], [], truncated, fast_pass=True)
+                    self._judge(e, [ip], [], truncated, fast_pass=True, out_off=off, shape=shape)
                     return None
-            self._judge(e, [ip], [], truncated)
+            self._judge(e, [ip], [], truncated, out_off=off)
             return None
-        o = Orphan(ts, d, ip, ihl, truncated)  # its input may come yet (clock skew): fallbacks at expiry
+        o = Orphan(ts, d, ip, ihl, truncated, offloaded=off)  # its input may come yet (clock skew): fallbacks at expiry
         ds.orphans.append(o)
         return o
 
@@ -321,8 +440,8 @@ class Judge(ConnectionTally):
             return None
         best, best_score, n = None, (0, 0), 0
         for e in ds.order:
-            if e[P_DONE] or e[P_FULL] is _TRUNCATED:
-                continue
+            if e[P_DONE] or e[P_FULL] is _TRUNCATED or (e[P_FULL] is not None and e[P_FULL].oversize):
+                continue  # a super-segment's output is its own copy or pieces of it (_absorbed)
             n += 1
             if n > 256:
                 break
@@ -345,7 +464,7 @@ class Judge(ConnectionTally):
             if _is_expected(e, o.ip):
                 o.done = True
                 self._unfile(ds, e)
-                self._judge(e, [o.ip], [], o.truncated)
+                self._judge(e, [o.ip], [], o.truncated, out_off=o.offloaded)
                 break
         ds.orphans = [o for o in ds.orphans if not o.done]
 
@@ -367,6 +486,57 @@ class Judge(ConnectionTally):
         self._unfile(ds, e)
         self._judge(e, [], [ip], False)
         return True
+
+    def _absorbed(self, ds: _Dir, o: Orphan) -> bool:
+        """Segmentation offload cuts a stream differently on the two captures: an output that falls within
+        the expected range of a super-segment input (TSO at the sender's capture), or a super-segment
+        output (GRO at the receiver's capture) covering pending inputs, stands for the same bytes cut
+        otherwise. Neither is judged (counted ``resegmented``); never a drop, a stray or an MSS failure. An
+        output larger than the MSS counts as a super-segment only with the offload's mark (:func:`_super_segment`):
+        an untrimmed or oversized segment the box really sent is judged, not absorbed."""
+        if o.truncated:
+            return False
+        ip, ihl = o.ip, o.ihl
+        seq = int.from_bytes(ip[ihl + 4:ihl + 8], "big")
+        plen = len(ip) - ihl - ((ip[ihl + 12] >> 4) << 2)
+        if plen <= 0:
+            return False
+        big = _oversize(ip, ihl, ds.out_limit) and _super_segment(ip, ihl, o.offloaded, self._csum)
+        if ds.reseg is None:
+            if not big:
+                return False  # the common case: no super-segment in this direction
+            ds.reseg = deque()
+        horizon = o.ts - 2 * self.timeout_ns
+        while ds.reseg and ds.reseg[0][2] < horizon:
+            ds.reseg.popleft()
+        inside = any(_within(seq, plen, start, n) for start, n, _ts in ds.reseg)
+        if not inside and not big:
+            return False
+        # the super-segment input this output is a piece of, or the inputs a super-segment output stands for
+        covered = [e for e in ds.order if not e[P_DONE] and e[P_KEY] is not None and (
+            (inside and e[P_FULL] is not None and e[P_FULL].oversize
+             and _within(seq, plen, e[P_KEY] >> 57, (e[P_KEY] >> 9) & 0xFFFF))
+            or (big and _within(e[P_KEY] >> 57, (e[P_KEY] >> 9) & 0xFFFF, seq, plen)))]
+        if not inside and not covered:
+            return False
+        for e in covered:
+            self._unfile(ds, e)
+            self.counts.resegmented += 1
+        if not inside:
+            ds.reseg.append((seq, plen, o.ts))
+        o.done = True
+        self.counts.resegmented += 1
+        return True
+
+    def prune(self) -> None:
+        """Forget the pending inputs already matched (a closing connection lingers with only what may still
+        be matched: memory follows what is open, not what was judged)."""
+        for ds in self.dirs:
+            order = ds.order
+            while order and order[0][P_DONE]:
+                order.popleft()
+            if any(e[P_DONE] for e in order):
+                ds.order = deque(e for e in order if not e[P_DONE])
 
     # -- timeouts -------------------------------------------------------------------------------------
     def expire_due(self, now: int) -> None:
@@ -393,10 +563,12 @@ class Judge(ConnectionTally):
             for o in list(ds.orphans):
                 if o.done or not which(o):
                     continue
+                if self._absorbed(ds, o):
+                    continue
                 e = self._fallback(ds, o.ip, o.ihl, o.truncated)
                 if e is not None:
                     o.done = True
-                    self._judge(e, [o.ip], [], o.truncated)
+                    self._judge(e, [o.ip], [], o.truncated, out_off=o.offloaded)
             ds.orphans = [x for x in ds.orphans if not x.done]
 
     def expire(self, e: Pending) -> None:
@@ -405,6 +577,14 @@ class Judge(ConnectionTally):
         if e[P_DONE] or self.finished:
             return
         ds = self.dirs[e[P_D]]
+        full = e[P_FULL]
+        if full is not None and full.oversize:  # its output, if any, came cut otherwise: pieces absorbed
+            for o in ds.orphans:
+                if not o.done:
+                    self._absorbed(ds, o)
+            ds.orphans = [x for x in ds.orphans if not x.done]
+            if e[P_DONE]:
+                return
         self._unfile(ds, e)
         waiting = [(_likeness(e, o.ip, o.ihl), -i, o) for i, o in enumerate(ds.orphans)
                    if not o.done and not o.truncated and o.ts >= e[P_TS]]
@@ -412,7 +592,7 @@ class Judge(ConnectionTally):
             o = max(waiting, key=lambda w: (w[0], w[1]))[2]  # the likeliest; the earliest among equals
             o.done = True
             ds.orphans = [x for x in ds.orphans if not x.done]
-            self._judge(e, [o.ip], [], o.truncated)
+            self._judge(e, [o.ip], [], o.truncated, out_off=o.offloaded)
             return
         self._judge(e, [], [], False)
 
@@ -431,11 +611,14 @@ class Judge(ConnectionTally):
         if o.done or self.finished:
             return None
         ds = self.dirs[o.d]
+        if self._absorbed(ds, o):
+            ds.orphans = [x for x in ds.orphans if not x.done]
+            return None
         e = self._fallback(ds, o.ip, o.ihl, o.truncated)
         if e is not None:
             o.done = True
             ds.orphans = [x for x in ds.orphans if not x.done]
-            self._judge(e, [o.ip], [], o.truncated)
+            self._judge(e, [o.ip], [], o.truncated, out_off=o.offloaded)
             return None
         if any(not x[P_DONE] and x[P_TS] <= o.ts for x in ds.order):
             return o.ts + self.timeout_ns + 1
@@ -479,11 +662,12 @@ class Judge(ConnectionTally):
 
     # -- judging --------------------------------------------------------------------------------------
     def _judge(self, e: Pending, outs: list[bytes], icmps: list[bytes], out_truncated: bool, *,
-               fast_pass: bool = False) -> None:
+               fast_pass: bool = False, out_off: bool = False, shape: int | None = None) -> None:
         full = e[P_FULL]
         if full is _TRUNCATED or out_truncated:
             self.counts.truncated += 1
             return
+        csum_na = out_off or e[P_OFF]
         if full is _MALFORMED:  # an input the codec refused: counted when it came
             return
         ip = e[P_IP]
@@ -507,7 +691,7 @@ class Judge(ConnectionTally):
             expected = observation([result])
             if expected.to_client == obs.to_client and expected.to_server == obs.to_server:
                 # byte for byte the model's output: no field can differ; count the checks of its shape
-                model_key = model_shape(seg, ip, result, primary)
+                model_key = (*model_shape(seg, ip, result, primary), csum_na)
                 known = shared.model_shapes.get(model_key)
                 if known is not None and model_key not in shared.unsafe_model and not shared.verify_now():
                     self.counts.judged += 1
@@ -517,11 +701,13 @@ class Judge(ConnectionTally):
                     self.reqs |= known[1]
                     return
         diffs, record = diff_step(e[P_STEP], state, seg, ip, result, obs, primary)
+        if csum_na:  # a checksum completed by us (offloaded at the capture point) says nothing of the box
+            diffs = [x for x in diffs if not x.field.endswith(_CSUM_FIELD)]
         self.counts.judged += 1
         shared.full += 1
         bad = any(not x.ok for x in diffs)
         if fast_pass:
-            shape = e[P_SHAPE]
+            shape = e[P_SHAPE] if shape is None else shape
             if bad:  # the fast path was wrong: never again for this shape
                 shared.unsafe.add(shape)
                 shared.disagreements += 1

@@ -6,6 +6,7 @@ judging."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...reference.relay import SpliceState
@@ -17,6 +18,9 @@ from .shortcuts import FastShared
 DIFF_CAP = 200  # differing fields kept per connection (plus the first of each requirement)
 STEP_CAP = 20  # evidence steps kept per connection
 _ORDER = {r.id: i for i, r in enumerate(REQUIREMENTS)}
+#: what a completed checksum means for the verdict (``splicecheck trace --checksums``)
+CSUM_NOTE = ("offloaded at the capture point (partial checksum) or --checksums ignore; the TCP checksum of "
+             "a step with one is not graded")
 
 
 @dataclass(slots=True)
@@ -33,6 +37,10 @@ class Counts:
     malformed: int = 0  # inputs the codec refuses: not judged
     cut: int = 0  # inputs still pending when the capture ended
     unknown_params: int = 0  # segments of a direction whose parameters could not be inferred
+    csum_in: int = 0  # inputs whose TCP checksum was completed (offloaded at the capture point; or ignored)
+    csum_out: int = 0  # outputs, likewise
+    oversize: int = 0  # super-segment inputs (TSO/GRO) judged as the segments they stand for
+    resegmented: int = 0  # inputs and outputs cut otherwise on the two captures (segmentation offload)
 
 
 class ConnectionTally:
@@ -56,6 +64,8 @@ class ConnectionTally:
         self.expectation = expectation
         self.first_ts: int | None = None
         self.last_ts = 0
+        self.explain: Callable[[], str] | None = None  # the expectation, made at the end (a string per open
+        # connection is memory for nothing)
 
     def _record(self, diffs: list[FieldDiff], record: StepRecord, geo: Geometry | None) -> None:
         self.checked += len(diffs)
@@ -111,7 +121,13 @@ class ConnectionTally:
                         (c.malformed, "inputs the codec refuses (not judged)"),
                         (c.cut, "inputs or outputs whose counterpart falls after the end of a capture (not judged)"),
                         (c.unknown_params, "segments of a direction whose parameters are unknown (not judged)"),
-                        (c.own_late, "pre-splice bytes of the proxy's own seen late (not judged)")):
+                        (c.own_late, "pre-splice bytes of the proxy's own seen late (not judged)"),
+                        (c.csum_in, "end-host checksums completed: " + CSUM_NOTE),
+                        (c.csum_out, "proxy checksums completed: " + CSUM_NOTE),
+                        (c.oversize, "super-segments larger than the sender's MSS (TSO/GRO at the capture point) "
+                                     "judged as the wire segments they stand for, with no MSS limit"),
+                        (c.resegmented, "segments cut otherwise on the two captures by segmentation offload "
+                                        "(TSO/GRO; not judged)")):
             if n:
                 notes.append(f"{n} {what}")
         if c.judged == 0 and not self.diffs:
@@ -121,6 +137,8 @@ class ConnectionTally:
                 f"model's bytes), {c.dropped} dropped, "
                 f"{c.unsolicited} without input; {c.presplice} pre-splice and {c.handshake} handshake packet(s)")
         dur = 0.0 if self.first_ts is None else max(0, self.last_ts - self.first_ts) / 1e9
+        if self.explain is not None:
+            self.expectation, self.explain = self.explain(), None
         return CaseResult(case=self.case_id, reqs=reqs, verdict=verdict, description=desc,
                           expectation=self.expectation, diffs=list(self.diffs), checked=self.checked,
                           steps=list(self.records), geometry=list(self.geometry), reason="; ".join(notes),
