@@ -1,0 +1,217 @@
+"""The ``ebpf-splice`` adapter (adapters/ebpf_splice/): the eBPF splice datapath in the lab.
+
+Live tests (marker ``live``) need root, network namespaces, veth, packet sockets, clang and libbpf;
+without them they SKIP with the reason, never pass. Leftover checks use a lab prefix of their own and
+the kernel ids of the programs the test attached, so a parallel worker's labs and programs do not
+count.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from splicecheck.adapters import ebpf_splice
+from splicecheck.adapters.ebpf_splice import UNSUPPORTED_REASONS, EbpfSpliceAdapter, loader
+from splicecheck.adapters.lab import netns
+from splicecheck.adapters.lab.topology import lab_namespaces
+from splicecheck.conformance import catalog
+from splicecheck.conformance.case import from_client
+from splicecheck.conformance.contract import AdapterNotFound, Feature, Scenario, UnsupportedError, load_adapter
+from splicecheck.conformance.results import Verdict
+from splicecheck.conformance.runner import run
+from splicecheck.reference.codec import decode
+from splicecheck.reference.relay import relay
+from splicecheck.reference.segment import ACK, PSH
+
+#: A handful of cases, one per kind of work the datapath does: rewrite, straddling trim (odd, so the
+#: checksum crosses a byte boundary), urgent pointer, timestamps, SACK clipping, window rescaling,
+#: IPv4 options, TTL expiry, a corrupt checksum carried along.
+CASES = ("PORT-REWRITE/c2s-data", "TRIM-REST/straddle-c2s", "TCPCSUM-VALID/odd-trim", "IPOPT-STRIP/with-trim",
+         "TTL-EXPIRE/ttl-1-c2s", "CSUM-FAILSAFE/corrupt-odd-trim")
+
+
+def _need() -> None:
+    adapter = EbpfSpliceAdapter()
+    missing = adapter.missing()
+    if shutil.which("bpftool") is None:
+        missing.append("`bpftool` not found (the leftover checks read the kernel's program list with it)")
+    if missing:
+        pytest.skip("eBPF splice lab unavailable: " + "; ".join(missing))
+
+
+def _own_prefix() -> str:
+    return f"sce{os.getpid()}-"
+
+
+def _gone(prog_ids: list[int], timeout: float = 3.0) -> list[int]:
+    """The program ids still in the kernel after up to ``timeout`` (programs are freed after RCU)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        live = loader.live_programs(prog_ids)
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(0.05)
+
+
+def _leftovers(names: list[str], prog_ids: list[int]) -> list[str]:
+    left = [n for n in names if n in netns.list_netns()]
+    left += [f"program {i}" for i in _gone(prog_ids)]
+    return left
+
+
+# --------------------------------------------------------------------------------------------------
+# Without the lab
+# --------------------------------------------------------------------------------------------------
+
+
+def test_registered_and_declares_what_it_cannot_do() -> None:
+    a = load_adapter("ebpf-splice")
+    assert isinstance(a, EbpfSpliceAdapter)
+    assert a.unsupported == frozenset(UNSUPPORTED_REASONS)
+    assert Feature.CHOOSE_PROXY_ISN not in a.unsupported and Feature.OK_MESSAGE not in a.unsupported
+    with pytest.raises(AdapterNotFound, match="takes no options"):
+        load_adapter("ebpf-splice:fast")
+
+
+def test_scenario_needing_an_unsupported_feature_is_refused_before_any_lab() -> None:
+    a = EbpfSpliceAdapter()
+    with pytest.raises(UnsupportedError, match="IPv4 only"), a.open(Scenario(family=6)):
+        pass
+    assert a.lab is None
+
+
+def test_missing_names_clang_when_it_is_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader.shutil, "which", lambda name: None)
+    assert any("clang" in m and "install-system-deps" in m for m in loader.missing())
+
+
+def test_map_entry_layout_matches_the_c_struct() -> None:
+    """struct splice_dir is 12 + 4 + 8 + 4 + 16 + 16 + 4 + 12 bytes; the key 12 (no padding either)."""
+    assert loader._DIR.size == 76 and loader._KEY.size == 12
+    source = loader.SOURCE.read_text()
+    assert "__u32 closed;" in source and "__u8 ts_map, sack_map, in_shift, out_shift;" in source
+
+
+# --------------------------------------------------------------------------------------------------
+# Live
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_cases_pass_and_the_datapath_is_what_relays() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        results = run(a, catalog.select(ids=CASES), adapter_spec="ebpf-splice")
+        verdicts = {r.case: r.verdict for r in results}
+        assert verdicts == dict.fromkeys(CASES, Verdict.PASS), [(r.case, r.verdict, r.diffs) for r in results]
+        counters = a.counters()
+        assert counters["relayed"] >= len(CASES) - 1 and counters["dropped ttl"] == 1
+        # With the map entries removed the proxy namespace forwards nothing (forwarding is off): what
+        # was relayed above was relayed by the datapath.
+        with a.open(Scenario()) as session:
+            seg = from_client(session.state, 0, payload=b"spliced", flags=ACK | PSH)
+            got = session.inject(seg)
+            assert len(got.to_server) == 1
+            assert decode(got.to_server[0]) == relay(session.state, seg, 0.0).segments[0]
+            session.remove()
+            got = session.inject(seg)
+            assert not got.to_server
+    finally:
+        a.close()
+
+
+@pytest.mark.live
+def test_normal_close_leaves_nothing() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    with a.open(Scenario()) as session:
+        session.inject(from_client(session.state, 0, payload=b"x"))
+        assert a.lab is not None
+        names = list(a.lab.names.namespaces)
+        assert a.prog_ids and loader.live_programs(a.prog_ids) == a.prog_ids
+        assert a.datapath is not None and not Path(a.datapath.build_dir).exists()  # removed once loaded
+    a.close()
+    a.close()  # idempotent
+    assert _leftovers(names, a.prog_ids) == []
+    assert lab_namespaces(_own_prefix()) == []
+
+
+@pytest.mark.live
+def test_exception_inside_a_session_leaves_nothing() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    names: list[str] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        try:
+            with a.open(Scenario()):
+                assert a.lab is not None
+                names += a.lab.names.namespaces
+                raise RuntimeError("boom")
+        finally:
+            a.close()
+    assert names and _leftovers(names, a.prog_ids) == []
+
+
+def _child(prefix: str, body: str) -> subprocess.Popen[str]:
+    """A python child that opens a session, prints its namespaces and program ids, then runs ``body``
+    without ever calling ``close()`` (the lab's signal and atexit handling must do the work)."""
+    code = textwrap.dedent(f"""
+        from splicecheck.adapters.ebpf_splice import EbpfSpliceAdapter
+        from splicecheck.conformance.case import from_client
+        from splicecheck.conformance.contract import Scenario
+        adapter = EbpfSpliceAdapter(prefix={prefix!r})
+        with adapter.open(Scenario()) as session:
+            print(" ".join(adapter.lab.names.namespaces), "|", " ".join(map(str, adapter.prog_ids)), flush=True)
+            {body}
+    """)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read(child: subprocess.Popen[str]) -> tuple[list[str], list[int]]:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if not line:
+        _, err = child.communicate(timeout=20)
+        pytest.fail(f"child did not open a session: {err}")
+    names, _, ids = line.partition("|")
+    return names.split(), [int(i) for i in ids.split()]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_run_leaves_nothing(signum: int) -> None:
+    _need()
+    child = _child(_own_prefix(), "while True: session.inject(from_client(session.state, 0, payload=b'x'))")
+    names, ids = _read(child)
+    assert ids and loader.live_programs(ids) == ids
+    t0 = time.monotonic()
+    child.send_signal(signum)
+    child.communicate(timeout=20)
+    assert time.monotonic() - t0 < 5
+    assert child.returncode != 0
+    assert _leftovers(names, ids) == []
+
+
+@pytest.mark.live
+def test_uncaught_exception_in_a_child_leaves_nothing() -> None:
+    _need()
+    child = _child(_own_prefix(), "raise RuntimeError('boom')")
+    names, ids = _read(child)
+    _, err = child.communicate(timeout=20)
+    assert child.returncode == 1 and "boom" in err
+    assert _leftovers(names, ids) == []
+
+
+def test_module_doc_names_every_unsupported_feature() -> None:
+    doc = ebpf_splice.__doc__ or ""
+    for phrase in ("IPv6", "ICMP", "NOPs"):
+        assert phrase in doc
