@@ -33,9 +33,13 @@ from splicecheck.reference.segment import ACK, PSH
 
 #: A handful of cases, one per kind of work the datapath does: rewrite, straddling trim (odd, so the
 #: checksum crosses a byte boundary), urgent pointer, timestamps, SACK clipping, window rescaling,
-#: IPv4 options, TTL expiry, a corrupt checksum carried along.
+#: IPv4 options, TTL expiry, a corrupt checksum carried along; and the two ways a prefix is chopped
+#: (a 64 KB segment losing 2 numbers: removed behind the IP header; the whole data of a long one:
+#: the rest moved down and the tail cut), and a RST that ends the splice.
 CASES = ("PORT-REWRITE/c2s-data", "TRIM-REST/straddle-c2s", "TCPCSUM-VALID/odd-trim", "IPOPT-STRIP/with-trim",
-         "TTL-EXPIRE/ttl-1-c2s", "CSUM-FAILSAFE/corrupt-odd-trim")
+         "TTL-EXPIRE/ttl-1-c2s", "CSUM-FAILSAFE/corrupt-odd-trim",
+         "TRIM-SOUND/z3-trim-sound-syn-data-fin-maximal-straddling",
+         "SEQ-MAP/z3-width-closed-seg-len-65537-straddling-irs", "LIFE-BASE-C2S/reuse-5-tuple-after-rst")
 
 
 def _need() -> None:
@@ -115,6 +119,7 @@ def test_cases_pass_and_the_datapath_is_what_relays() -> None:
         assert verdicts == dict.fromkeys(CASES, Verdict.PASS), [(r.case, r.verdict, r.diffs) for r in results]
         counters = a.counters()
         assert counters["relayed"] >= len(CASES) - 1 and counters["dropped ttl"] == 1
+        assert counters["dropped closed"] >= 1  # the client segment after the server's RST
         # With the map entries removed the proxy namespace forwards nothing (forwarding is off): what
         # was relayed above was relayed by the datapath.
         with a.open(Scenario()) as session:

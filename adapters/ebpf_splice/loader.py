@@ -47,7 +47,7 @@ BPF_TC_EGRESS = 2
 BPF_ANY = 0
 ADVANCE_SLOTS = 1024  # max_entries of the `advances` map
 COUNTERS = ("relayed", "dropped malformed", "dropped ttl", "dropped below base", "dropped error", "passed",
-            "dropped closed")
+            "dropped closed", "dropped too large")
 
 
 class DatapathError(RuntimeError):
