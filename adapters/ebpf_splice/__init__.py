@@ -11,11 +11,13 @@ leaves behind: :mod:`.loader`). Its splice state is a BPF hash map keyed by the 
 In this first increment the *proxy* that writes the map is the adapter itself (no proxy
 application, no sockets yet): for each session it writes the splice the reference proxy makes for
 the scenario (:func:`~splicecheck.conformance.model.reference_state`: the model's addresses, which are
-the lab's, its ISNs, TSvals, OK message and pre-splice bytes), exactly as a proxy would after
-learning them from its sockets. So every scenario's constants can be had (CHOOSE_PROXY_ISN,
-CHOOSE_PROXY_TS, OK_MESSAGE, PRESPLICE_DATA are supported), and what is graded is what the datapath
-does to each injected segment. The socket-level lifecycle (INTEND_SPLICE, PRESPLICE, DONT_ACK, held
-data) needs the proxy application and is not there yet: Feature.LIFECYCLE is unsupported.
+the lab's, and the scenario's ISNs and TSvals), as a proxy would after learning them from its
+sockets. So the proxy's ISNs and timestamps can be chosen (CHOOSE_PROXY_ISN, CHOOSE_PROXY_TS), and
+what is graded is what the datapath does to each injected segment. What needs the proxy application
+is not there yet and is declared unsupported: the socket-level lifecycle (INTEND_SPLICE, PRESPLICE,
+DONT_ACK, held data: Feature.LIFECYCLE), an OK message and bytes exchanged before the splice
+(OK_MESSAGE, PRESPLICE_DATA). Writing the model's base points for those would make every LIFE-BASE
+verdict a comparison of the model with itself.
 
 The proxy namespace is a proxy host, not a router: IPv4 forwarding is off, so a segment the datapath
 does not claim goes to the proxy's own TCP, as on a real proxy host (which has no socket on the
@@ -67,6 +69,12 @@ UNSUPPORTED_REASONS: dict[Feature, str] = {
     Feature.IPV6: "the eBPF datapath handles IPv4 only so far (IPv6 segments go to the proxy's stack)",
     Feature.LIFECYCLE: "no proxy application yet: the adapter writes the splice map itself, so there are no "
                        "socket-level events (INTEND_SPLICE, PRESPLICE, DONT_ACK)",
+    # Without an application nobody writes an OK message or relays bytes before the splice: the base
+    # points such a proxy would have could only be copied from the model, and a LIFE-BASE verdict on
+    # copied numbers would be a check that cannot fail.
+    Feature.OK_MESSAGE: "no proxy application yet: nothing writes an OK message (the base points it would "
+                        "shift would be the model's, copied)",
+    Feature.PRESPLICE_DATA: "no proxy application yet: no bytes are exchanged through a proxy before the splice",
     Feature.MSS_ICMP: "a tc program cannot send ICMP errors: the datapath enforces no peer MSS (§3.4.4)",
     Feature.STRIP_REMOVE: "the datapath strips options by overwriting them with NOPs, never by removal",
 }
