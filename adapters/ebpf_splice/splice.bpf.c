@@ -306,7 +306,7 @@ __attribute__((noinline)) int chopped_sum(struct __sk_buff *skb, __u32 off, __u3
 /* Move `len` packet bytes from `src` down to `dst` (< src), front to back, through the scratch chunk:
  * the payload left after a chopped prefix, moved up against the TCP header; 0 or -1. The chop is
  * done this way, and the tail then cut, rather than by removing bytes behind the IP header: that
- * pulls the head forward, and a headroom past what the stack accepts (SKB_DROP_REASON_SKB_RX_HEADROOM,
+ * pulls the head forward, and a headroom past what the stack accepts (kfree_skb reason SKB_RX_HEADROOM,
  * from ~32 KiB on) makes the receiving veth drop the redirected packet. */
 __attribute__((noinline)) int move_down(struct __sk_buff *skb, __u32 dst, __u32 src, __u32 len)
 {
@@ -532,7 +532,7 @@ int sc_splice(struct __sk_buff *skb)
 	 * (bpf_skb_change_tail refuses lengths above BPF_SKB_MAX_LEN, about 16 KB). A long one: the
 	 * prefix removed from right after the 20-byte IP header with bpf_skb_adjust_room (at most 0xfff
 	 * bytes a call), which advances the head: a headroom of more than about 32 KB makes the
-	 * receiving veth drop the redirected packet (SKB_DROP_REASON_SKB_RX_HEADROOM), so a chop that
+	 * receiving veth drop the redirected packet (kfree_skb reason SKB_RX_HEADROOM), so a chop that
 	 * large from a result that long is dropped and counted (a documented departure). The IPv4
 	 * options (at most 40 bytes) always leave that second way. */
 	__u32 front = ihl - 20;
