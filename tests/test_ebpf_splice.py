@@ -35,11 +35,11 @@ from splicecheck.reference.segment import ACK, PSH, RST
 #: checksum crosses a byte boundary), urgent pointer, timestamps, SACK clipping, window rescaling,
 #: IPv4 options, TTL expiry, a corrupt checksum carried along; and the two ways a prefix is chopped
 #: (a 64 KB segment losing 2 numbers: removed behind the IP header; the whole data of a long one:
-#: the rest moved down and the tail cut).
+#: the rest moved down and the tail cut); and IPv6.
 CASES = ("PORT-REWRITE/c2s-data", "TRIM-REST/straddle-c2s", "TCPCSUM-VALID/odd-trim", "IPOPT-STRIP/with-trim",
          "TTL-EXPIRE/ttl-1-c2s", "CSUM-FAILSAFE/corrupt-odd-trim",
          "TRIM-SOUND/z3-trim-sound-syn-data-fin-maximal-straddling",
-         "SEQ-MAP/z3-width-closed-seg-len-65537-straddling-irs")
+         "SEQ-MAP/z3-width-closed-seg-len-65537-straddling-irs", "TRIM-REST/ipv6", "TCPCSUM-VALID/ipv6-c2s")
 
 
 def _need() -> None:
@@ -87,7 +87,7 @@ def test_registered_and_declares_what_it_cannot_do() -> None:
 
 def test_scenario_needing_an_unsupported_feature_is_refused_before_any_lab() -> None:
     a = EbpfSpliceAdapter()
-    with pytest.raises(UnsupportedError, match="IPv4 only"), a.open(Scenario(family=6)):
+    with pytest.raises(UnsupportedError, match="OK message"), a.open(Scenario(ok_len=5)):
         pass
     assert a.lab is None
 
@@ -98,8 +98,8 @@ def test_missing_names_clang_when_it_is_absent(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_map_entry_layout_matches_the_c_struct() -> None:
-    """struct splice_dir is 12 + 4 + 8 + 4 + 16 + 16 + 4 + 12 bytes; the key 12 (no padding either)."""
-    assert loader._DIR.size == 76 and loader._KEY.size == 12
+    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 12 bytes; the key 36 (no padding either)."""
+    assert loader._DIR.size == 100 and loader._KEY.size == 36
     source = loader.SOURCE.read_text()
     assert "__u32 closed;" in source and "__u8 ts_map, sack_map, in_shift, out_shift;" in source
 
@@ -225,5 +225,5 @@ def test_uncaught_exception_in_a_child_leaves_nothing() -> None:
 
 def test_module_doc_names_every_unsupported_feature() -> None:
     doc = ebpf_splice.__doc__ or ""
-    for phrase in ("IPv6", "ICMP", "NOPs"):
+    for phrase in ("ICMP", "NOPs", "OK message"):
         assert phrase in doc

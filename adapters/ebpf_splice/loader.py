@@ -118,17 +118,17 @@ def compile_object(outdir: str) -> Path:
 # The map's entries
 # --------------------------------------------------------------------------------------------------
 
-#: struct splice_key: saddr, daddr (network order), sport, dport (network order)
-_KEY = struct.Struct("!4s4sHH")
+#: struct splice_key: saddr, daddr (16 bytes each, an IPv4 address zero-padded), sport, dport (network order)
+_KEY = struct.Struct("!16s16sHH")
 #: struct splice_dir (native order for the numbers; addresses and ports as on the wire)
-_DIR = struct.Struct("=6s6sI4s4s2s2sIIIIIIIIBBBBIII")
+_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIII")
 
 
 @dataclass(frozen=True, slots=True)
 class Direction:
     """One direction of a splice, as the datapath's map holds it (``struct splice_dir``)."""
 
-    src: bytes  # the in leg's peer address, 4 bytes
+    src: bytes  # the in leg's peer address, 4 or 16 bytes
     dst: bytes  # the in leg's local address
     sport: int
     dport: int

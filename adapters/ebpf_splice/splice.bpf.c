@@ -3,10 +3,10 @@
  * splicecheck's eBPF TCP splice datapath (Maltz & Bhagwat, "TCP Splicing for Application Layer Proxy
  * Performance", §3.3-§3.4), a tc (clsact ingress) program on both of the proxy's interfaces.
  *
- * For an IPv4 TCP segment whose 4-tuple is a key of `splices` (written by the proxy: one entry per
+ * For an IPv4 or IPv6 TCP segment whose 4-tuple is a key of `splices` (written by the proxy: one entry per
  * direction of each splice), it does, in the order of the reference model (reference/relay.py):
  *   1. malformed IP/TCP headers or option areas: dropped (what reaches the splice must decode);
- *   2. TTL <= 1: dropped, else decremented (no ICMP time exceeded: a datapath cannot send one here);
+ *   2. TTL/hop limit <= 1: dropped, else decremented (no ICMP time exceeded: it cannot send one);
  *   3. trim: the sequence numbers preceding in.splice_irs along the stream (judged with the
  *      direction's advance, mapping.trim_count) are chopped off the front - SYN, data prefix, FIN -
  *      the urgent pointer shifted or URG cleared; nothing left: a pure ACK at the base, or dropped
@@ -19,8 +19,8 @@
  *      chopped prefix): a corrupt input stays corrupt, the payload is never summed;
  *   6. the advance of the direction moved (mapping.advance_to), and the segment redirected out of
  *      the other interface to the other end host's MAC.
- * Anything else (other 4-tuples, ICMP, IPv6) goes to the stack untouched (TC_ACT_OK).
- * Not done: MSS enforcement with ICMP (§3.4.4), IPv6, removing (rather than NOP-ing) options.
+ * Anything else (other 4-tuples, ICMP, IPv6 extension headers) goes to the stack untouched (TC_ACT_OK).
+ * Not done: MSS enforcement with ICMP (§3.4.4), removing (rather than NOP-ing) options.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -44,14 +44,14 @@
 #define ROOM_STEP 4092  /* bpf_skb_adjust_room moves at most 0xfff bytes a call */
 
 struct splice_key {
-	__u32 saddr, daddr; /* network order, as on the wire */
-	__u16 sport, dport;
+	__u8 saddr[16], daddr[16]; /* as on the wire; an IPv4 address in the first 4 bytes, zeros after */
+	__u16 sport, dport;        /* network order */
 };
 
 struct splice_dir {
 	__u8 out_dmac[6], out_smac[6];
 	__u32 out_ifindex;
-	__u32 out_saddr, out_daddr; /* network order */
+	__u8 out_saddr[16], out_daddr[16]; /* as in the key */
 	__u16 out_sport, out_dport; /* network order */
 	__u32 in_irs, out_iss, in_iss, out_irs; /* host order, as every number below */
 	__u32 in_lastrecv_ts, out_lastsent_ts, in_lastsent_ts, out_lastrecv_ts;
@@ -127,11 +127,6 @@ static __always_inline __u32 be_sum(void *buf, __u32 len)
 	return bpf_ntohs((__u16)fold((__u64)s)) % 0xffff;
 }
 
-static __always_inline __u32 w32(__u32 v) /* a 32-bit field's contribution to a sum */
-{
-	return (v >> 16) + (v & 0xffff);
-}
-
 /* an index into a 64-byte header buffer, masked where the verifier sees it (clang drops a plain `& 63`
  * it can prove redundant, and the verifier then cannot bound the access) */
 static __always_inline __u32 idx(__u32 x)
@@ -174,6 +169,7 @@ struct opt_walk {
 struct chunk {
 	__u8 b[CHUNK];
 	__u8 iph[64]; /* the IP header as received (sc_splice's) */
+	__u8 nip[40]; /* the IP header relayed */
 	struct opt_walk w; /* the TCP header being rewritten (sc_splice's) */
 };
 
@@ -348,20 +344,34 @@ int sc_splice(struct __sk_buff *skb)
 	__u8 *th = wp->th;
 	struct splice_key key = {};
 
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	__u32 v6 = skb->protocol == bpf_htons(ETH_P_IPV6);
+	if (!v6 && skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN_, iph, 20))
-		return TC_ACT_OK;
-	if ((iph[0] >> 4) != 4 || iph[9] != IPPROTO_TCP)
-		return TC_ACT_OK;
-	__u32 ihl = (iph[0] & 15) * 4;
-	if (ihl < 20 || ((iph[6] & 0x3f) | iph[7])) /* bad IHL: not ours; fragments: not ours */
-		return TC_ACT_OK;
+	__u32 ihl, total;
+	if (v6) {
+		if (bpf_skb_load_bytes(skb, ETH_HLEN_, iph, 40))
+			return TC_ACT_OK;
+		if ((iph[0] >> 4) != 6 || iph[6] != IPPROTO_TCP) /* extension headers: not ours */
+			return TC_ACT_OK;
+		ihl = 40;
+		total = 40 + (((__u32)iph[4] << 8) | iph[5]);
+		__builtin_memcpy(key.saddr, &iph[8], 16);
+		__builtin_memcpy(key.daddr, &iph[24], 16);
+	} else {
+		if (bpf_skb_load_bytes(skb, ETH_HLEN_, iph, 20))
+			return TC_ACT_OK;
+		if ((iph[0] >> 4) != 4 || iph[9] != IPPROTO_TCP)
+			return TC_ACT_OK;
+		ihl = (iph[0] & 15) * 4;
+		if (ihl < 20 || ((iph[6] & 0x3f) | iph[7])) /* bad IHL: not ours; fragments: not ours */
+			return TC_ACT_OK;
+		total = ((__u32)iph[2] << 8) | iph[3];
+		__builtin_memcpy(key.saddr, &iph[12], 4);
+		__builtin_memcpy(key.daddr, &iph[16], 4);
+	}
 	__u16 ports[2];
 	if (bpf_skb_load_bytes(skb, ETH_HLEN_ + ihl, ports, 4))
 		return TC_ACT_OK;
-	__builtin_memcpy(&key.saddr, &iph[12], 4);
-	__builtin_memcpy(&key.daddr, &iph[16], 4);
 	key.sport = ports[0];
 	key.dport = ports[1];
 	struct splice_dir *v = bpf_map_lookup_elem(&splices, &key);
@@ -374,12 +384,11 @@ int sc_splice(struct __sk_buff *skb)
 		count(C_DROP_CLOSED);
 		return TC_ACT_SHOT;
 	}
-	__u32 total = ((__u32)iph[2] << 8) | iph[3];
 	if (total != skb->len - ETH_HLEN_ || total < ihl + 20)
 		goto malformed;
-	if (ihl > 20 && bpf_skb_load_bytes(skb, ETH_HLEN_, iph, ihl & 63))
+	if (!v6 && ihl > 20 && bpf_skb_load_bytes(skb, ETH_HLEN_, iph, ihl & 63))
 		goto malformed;
-	__u32 ttl = iph[8];
+	__u32 ttl = v6 ? iph[7] : iph[8];
 	if (ttl <= 1) {
 		count(C_DROP_TTL);
 		return TC_ACT_SHOT;
@@ -400,11 +409,12 @@ int sc_splice(struct __sk_buff *skb)
 	__u32 urgent = ((__u32)th[18] << 8) | th[19];
 
 	/* the old words: pseudo-header, IP header and TCP header as received (checksums in place) */
-	__u32 ip_old = be_sum(iph, ihl & 63);
+	__u32 ip_old = v6 ? 0 : be_sum(iph, ihl & 63);
 	__u32 tcp_old = be_sum(th, doff & 63);
-	if (ip_old > 0xffff || tcp_old > 0xffff)
+	__u32 addr_old = be_sum(key.saddr, 32); /* both addresses (IPv4: zeros after them add nothing) */
+	if (ip_old > 0xffff || tcp_old > 0xffff || addr_old > 0xffff)
 		goto error;
-	__u32 pseudo_old = w32(bpf_ntohl(key.saddr)) + w32(bpf_ntohl(key.daddr)) + IPPROTO_TCP + tlen;
+	__u32 pseudo_old = addr_old + IPPROTO_TCP + tlen;
 
 	/* ---- options (before the trim changes nothing in them; SACK needs the other advance) ---- */
 	__u32 *advp = bpf_map_lookup_elem(&advances, &v->adv_slot);
@@ -494,7 +504,10 @@ int sc_splice(struct __sk_buff *skb)
 	__u32 tcp_new = be_sum(th, doff & 63);
 	if (tcp_new > 0xffff)
 		goto error;
-	__u32 pseudo_new = w32(bpf_ntohl(v->out_saddr)) + w32(bpf_ntohl(v->out_daddr)) + IPPROTO_TCP + tlen_out;
+	__u32 addr_new = be_sum(v->out_saddr, 32); /* out_saddr and out_daddr are contiguous */
+	if (addr_new > 0xffff)
+		goto error;
+	__u32 pseudo_new = addr_new + IPPROTO_TCP + tlen_out;
 	__u64 old = (__u64)pseudo_old + tcp_old + chop;
 	old %= 0xffff;
 	if (cut & 1) /* the rest of the payload moved across a byte boundary: its sum times 256 */
@@ -504,38 +517,49 @@ int sc_splice(struct __sk_buff *skb)
 	th[16] = csum >> 8;
 	th[17] = csum;
 
-	__u8 nip[20];
-	__u32 total_out = 20 + tlen_out;
-	nip[0] = 0x45;
-	nip[1] = iph[1];
-	nip[2] = total_out >> 8;
-	nip[3] = total_out;
-	nip[4] = iph[4];
-	nip[5] = iph[5];
-	nip[6] = iph[6] & 0xe0; /* the flags; the offset is 0 (fragments are not ours) */
-	nip[7] = 0;
-	nip[8] = ttl - 1;
-	nip[9] = IPPROTO_TCP;
-	nip[10] = 0;
-	nip[11] = 0;
-	__builtin_memcpy(&nip[12], &v->out_saddr, 4);
-	__builtin_memcpy(&nip[16], &v->out_daddr, 4);
-	__u32 ip_new = be_sum(nip, 20);
-	if (ip_new > 0xffff)
-		goto error;
-	__u32 ipsum = (ip_old + 0xffff - ip_new) % 0xffff;
-	nip[10] = ipsum >> 8;
-	nip[11] = ipsum;
+	__u8 *nip = scr->nip;
+	__u32 hl_out = v6 ? 40 : 20;
+	if (v6) { /* version, traffic class and flow label kept; no header checksum */
+		__builtin_memcpy(nip, iph, 4);
+		nip[4] = tlen_out >> 8;
+		nip[5] = tlen_out;
+		nip[6] = IPPROTO_TCP;
+		nip[7] = ttl - 1;
+		__builtin_memcpy(&nip[8], v->out_saddr, 16);
+		__builtin_memcpy(&nip[24], v->out_daddr, 16);
+	} else {
+		__u32 total_out = 20 + tlen_out;
+		nip[0] = 0x45;
+		nip[1] = iph[1];
+		nip[2] = total_out >> 8;
+		nip[3] = total_out;
+		nip[4] = iph[4];
+		nip[5] = iph[5];
+		nip[6] = iph[6] & 0xe0; /* the flags; the offset is 0 (fragments are not ours) */
+		nip[7] = 0;
+		nip[8] = ttl - 1;
+		nip[9] = IPPROTO_TCP;
+		nip[10] = 0;
+		nip[11] = 0;
+		__builtin_memcpy(&nip[12], v->out_saddr, 4);
+		__builtin_memcpy(&nip[16], v->out_daddr, 4);
+		__u32 ip_new = be_sum(nip, 20);
+		if (ip_new > 0xffff)
+			goto error;
+		__u32 ipsum = (ip_old + 0xffff - ip_new) % 0xffff;
+		nip[10] = ipsum >> 8;
+		nip[11] = ipsum;
+	}
 
 	/* ---- reshape: the chopped prefix out, then the IPv4 options ----
 	 * A short result: the rest of the payload moved down against the TCP header and the tail cut
 	 * (bpf_skb_change_tail refuses lengths above BPF_SKB_MAX_LEN, about 16 KB). A long one: the
-	 * prefix removed from right after the 20-byte IP header with bpf_skb_adjust_room (at most 0xfff
+	 * prefix removed from right after the IP header (20 bytes; IPv6: 40) with bpf_skb_adjust_room (at most 0xfff
 	 * bytes a call), which advances the head: a headroom of more than about 32 KB makes the
 	 * receiving veth drop the redirected packet (kfree_skb reason SKB_RX_HEADROOM), so a chop that
 	 * large from a result that long is dropped and counted (a documented departure). The IPv4
 	 * options (at most 40 bytes) always leave that second way. */
-	__u32 front = ihl - 20;
+	__u32 front = ihl - hl_out;
 	if (cut) {
 		if (skb->len - cut <= TAIL_MAX) {
 			if (move_down(skb, toff + doff, toff + doff + cut, data_len - cut))
@@ -559,9 +583,9 @@ int sc_splice(struct __sk_buff *skb)
 	}
 	if (front)
 		goto error;
-	if (bpf_skb_store_bytes(skb, ETH_HLEN_, nip, 20, 0))
+	if (v6 ? bpf_skb_store_bytes(skb, ETH_HLEN_, nip, 40, 0) : bpf_skb_store_bytes(skb, ETH_HLEN_, nip, 20, 0))
 		goto error;
-	if (bpf_skb_store_bytes(skb, ETH_HLEN_ + 20, th, doff & 63, 0))
+	if (bpf_skb_store_bytes(skb, ETH_HLEN_ + hl_out, th, doff & 63, 0))
 		goto error;
 	if (bpf_skb_store_bytes(skb, 0, v->out_dmac, 12, 0))
 		goto error;
@@ -570,8 +594,9 @@ int sc_splice(struct __sk_buff *skb)
 	if (moved != adv)
 		*advp = moved;
 	if (flags & F_RST) { /* a relayed RST ends the splice, both directions */
-		struct splice_key back_key = {.saddr = v->out_daddr, .daddr = v->out_saddr,
-					      .sport = v->out_dport, .dport = v->out_sport};
+		struct splice_key back_key = {.sport = v->out_dport, .dport = v->out_sport};
+		__builtin_memcpy(back_key.saddr, v->out_daddr, 16);
+		__builtin_memcpy(back_key.daddr, v->out_saddr, 16);
 		struct splice_dir *other = bpf_map_lookup_elem(&splices, &back_key);
 		v->closed = 1;
 		if (other)
