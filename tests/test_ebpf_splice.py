@@ -27,7 +27,7 @@ from splicecheck.conformance.case import from_client, from_server
 from splicecheck.conformance.contract import AdapterNotFound, Feature, Scenario, UnsupportedError, load_adapter
 from splicecheck.conformance.results import Verdict
 from splicecheck.conformance.runner import run
-from splicecheck.reference.codec import decode
+from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.relay import relay
 from splicecheck.reference.segment import ACK, PSH, RST
 
@@ -129,6 +129,18 @@ def test_cases_pass_and_the_datapath_is_what_relays() -> None:
             session.remove()
             got = session.inject(seg)
             assert not got.to_server
+        # Ethernet pads a short frame to 60 bytes; tc runs before the IP layer trims the padding, so the
+        # datapath trims it: a padded pure ACK is relayed as the model relays the unpadded one. Bytes
+        # past the IP total length of a frame that needs no padding make the packet malformed (the
+        # model's TOTAL_LENGTH_MISMATCH): not relayed.
+        with a.open(Scenario()) as session:
+            ack = from_client(session.state, 0)
+            wire = encode(ack)
+            assert len(wire) == 40
+            got = session.inject(ack, raw=wire + bytes(6))
+            assert [decode(p) for p in got.to_server] == list(relay(session.state, ack, 0.0).segments)
+            data = from_client(session.state, 0, payload=b"x" * 60, flags=ACK | PSH)
+            assert session.inject(data, raw=encode(data) + bytes(4)).empty
         # A relayed RST ends the splice (the model's CLOSED): what follows, either way, is dropped.
         with a.open(Scenario()) as session:
             st = session.state

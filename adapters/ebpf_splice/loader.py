@@ -15,8 +15,8 @@ Through ctypes the maps and the program are file descriptors of the adapter's pr
 is pinned. The clsact qdisc and the two tc filters live in the proxy namespace: removing them (or the
 namespace, on every exit path the lab covers) releases the program, and closing the object releases
 the maps; a SIGKILLed process's descriptors are closed by the kernel and its namespaces are removed
-by ``splicecheck lab clean``. :func:`leftovers` lists any program of the datapath's name still in
-the kernel, which the tests check after every exit path.
+by ``splicecheck lab clean``. :func:`live_programs` says which of the programs an adapter attached
+are still in the kernel, which the tests check after every exit path.
 
 The object is compiled by ``clang -target bpf`` into a private temporary directory, removed as soon
 as the object is loaded (the kernel holds the program from then on), whatever happens.
@@ -284,7 +284,7 @@ class Datapath:
         return int(struct.unpack("=I", vb.raw)[0])
 
     def counters(self) -> dict[str, int]:
-        """The verdict counters, summed over CPUs is not needed: the map is a plain array."""
+        """How many segments the datapath relayed, dropped (by reason) and passed to the stack."""
         out = {}
         for i, name in enumerate(COUNTERS):
             kb, vb = ctypes.create_string_buffer(struct.pack("=I", i), 4), ctypes.create_string_buffer(8)

@@ -30,6 +30,7 @@
 #include <bpf/bpf_endian.h>
 
 #define ETH_HLEN_ 14
+#define ETH_ZLEN_ 60 /* the shortest Ethernet frame without its FCS: shorter ones are padded */
 #define HALF 0x80000000u
 #define MAX_WINDOW (1u << 30)
 #define F_FIN 0x01
@@ -383,6 +384,12 @@ int sc_splice(struct __sk_buff *skb)
 	if (v->closed) { /* the splice ended with a relayed RST: nothing more is relayed (the model's CLOSED) */
 		count(C_DROP_CLOSED);
 		return TC_ACT_SHOT;
+	}
+	if (total < skb->len - ETH_HLEN_ && skb->len <= ETH_ZLEN_) {
+		/* Ethernet padding of a short frame (IEEE 802.3 minimum 60 bytes): the IP layer trims it
+		 * (ip_rcv, ipv6_rcv), and tc runs before the IP layer, so the datapath trims it here */
+		if (bpf_skb_change_tail(skb, ETH_HLEN_ + total, 0))
+			goto error;
 	}
 	if (total != skb->len - ETH_HLEN_ || total < ihl + 20)
 		goto malformed;
