@@ -97,6 +97,27 @@ def test_missing_names_clang_when_it_is_absent(monkeypatch: pytest.MonkeyPatch) 
     assert any("clang" in m and "install-system-deps" in m for m in loader.missing())
 
 
+@pytest.mark.parametrize(("source", "reason"), [
+    ("this is not C\n", "clang could not build the datapath"),
+    # compiles, but reads past the end of the packet context: the verifier refuses it
+    ('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nSEC("tc") int sc_splice(struct __sk_buff *skb)\n'
+     '{ return ((int *)skb)[1000]; }\nchar LICENSE[] SEC("license") = "GPL";\n', "the kernel refused the datapath"),
+])
+def test_missing_says_why_the_datapath_cannot_be_built_or_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                source: str, reason: str) -> None:
+    if shutil.which("clang") is None or os.geteuid() != 0:
+        pytest.skip("needs clang and root (loading a BPF program)")
+    bad = tmp_path / "bad.bpf.c"
+    bad.write_text(source)
+    monkeypatch.setattr(loader, "SOURCE", bad)
+    loader._load_probe.cache_clear()
+    try:
+        found = loader.missing()
+    finally:
+        loader._load_probe.cache_clear()
+    assert len(found) == 1 and found[0].startswith(reason), found
+
+
 def test_map_entry_layout_matches_the_c_struct() -> None:
     """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 12 bytes; the key 36 (no padding either)."""
     assert loader._DIR.size == 100 and loader._KEY.size == 36

@@ -89,7 +89,8 @@ def _libbpf() -> ctypes.CDLL:
 
 
 def missing() -> list[str]:
-    """Why this machine cannot run the datapath (empty: it can): clang and libbpf."""
+    """Why this machine cannot run the datapath (empty: it can): clang, libbpf, and then whether the
+    kernel takes the program, found by trying (built and loaded once per process, then unloaded)."""
     out = []
     if shutil.which("clang") is None:
         out.append("`clang` not found: install the Debian package clang (scripts/install-system-deps.sh)")
@@ -100,7 +101,37 @@ def missing() -> list[str]:
                    "(scripts/install-system-deps.sh)")
     if not Path("/usr/include/bpf/bpf_helpers.h").exists():
         out.append("libbpf headers not found: install the Debian package libbpf-dev (scripts/install-system-deps.sh)")
-    return out
+    return out or list(_load_probe())
+
+
+@functools.cache
+def _load_probe() -> tuple[str, ...]:
+    """The reason the datapath cannot be built or loaded here (empty: it can); cached per process."""
+    lib = _libbpf()
+    try:
+        obj = load_object(tempfile.mkdtemp(prefix="splicecheck-bpf-"))
+    except DatapathError as exc:
+        return (str(exc),)
+    lib.bpf_object__close(obj)
+    return ()
+
+
+def load_object(build_dir: str) -> int:
+    """``splice.bpf.c`` compiled in ``build_dir`` and loaded into the kernel; ``build_dir`` is removed
+    whatever happens. Returns the libbpf object (close it with ``bpf_object__close``)."""
+    lib = _libbpf()
+    try:
+        path = compile_object(build_dir)
+        obj = lib.bpf_object__open_file(str(path).encode(), None)
+        if not obj or lib.libbpf_get_error(obj):
+            raise DatapathError(f"libbpf cannot open {path.name}")
+        if lib.bpf_object__load(obj) != 0:
+            errno = ctypes.get_errno()
+            lib.bpf_object__close(obj)
+            raise DatapathError(f"the kernel refused the datapath (verifier or BPF support): {os.strerror(errno)}")
+        return int(obj)
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
 
 
 def compile_object(outdir: str) -> Path:
@@ -199,17 +230,7 @@ class Datapath:
         lib = _libbpf()
         try:
             self.build_dir = tempfile.mkdtemp(prefix="splicecheck-bpf-")
-            try:
-                path = compile_object(self.build_dir)
-                obj = lib.bpf_object__open_file(str(path).encode(), None)
-                if not obj or lib.libbpf_get_error(obj):
-                    raise DatapathError(f"libbpf cannot open {path.name}")
-                self._obj = obj
-                if lib.bpf_object__load(obj) != 0:
-                    raise DatapathError(f"the kernel refused the datapath (verifier or BPF support): "
-                                        f"{os.strerror(ctypes.get_errno())}")
-            finally:
-                shutil.rmtree(self.build_dir, ignore_errors=True)
+            obj = self._obj = load_object(self.build_dir)
             prog = lib.bpf_object__find_program_by_name(obj, PROG_NAME.encode())
             prog_fd = lib.bpf_program__fd(prog) if prog else -1
             for name in ("splices", "advances", "counters"):
