@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import array
+import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import resource
@@ -93,11 +95,23 @@ class Bench:
     def __init__(self, lab: Lab, datapath: Datapath, total: int) -> None:
         self.lab, self.dp, self.total = lab, datapath, total
         self.block, self.digest = _pattern(total)
+        self.socks: list[socket.socket] = []  # every socket made, shut down if a run is interrupted
+        self.aborted = False
 
     def sock(self, role: str) -> socket.socket:
         s: socket.socket = self.lab.call(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM), role)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socks.append(s)
         return s
+
+    def abort(self) -> None:
+        """Unblock every thread of an interrupted run (they are daemons: none keeps the process alive)."""
+        self.aborted = True
+        for s in self.socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.socks.clear()
 
     def server(self, lsock: socket.socket) -> None:
         conn, _ = lsock.accept()
@@ -130,6 +144,17 @@ class Bench:
                 n += len(data)
             out.append(n == self.total and h.hexdigest() == self.digest)
 
+    def thread(self, target: Callable[..., None], *args: object) -> threading.Thread:
+        """A daemon thread running ``target``; the socket errors an abort causes end it quietly."""
+        def body() -> None:
+            try:
+                target(*args)
+            except OSError:
+                if not self.aborted:
+                    raise
+
+        return threading.Thread(target=body, daemon=True)
+
     def run(self, mode: str) -> Result:
         a = self.lab.addr
         lsock = self.sock("server")
@@ -138,7 +163,7 @@ class Bench:
         psock = None
         ready = threading.Event() if mode != "forward" else None
         proxy_cpu: list[float] = []
-        threads = [threading.Thread(target=self.server, args=(lsock,))]
+        threads = [self.thread(self.server, lsock)]
         if mode == "forward":
             to = (a.server4, SERVER_PORT)
         else:
@@ -146,14 +171,18 @@ class Bench:
             psock.bind((a.proxy_client4, PROXY_PORT))
             psock.listen(1)
             to = (a.proxy_client4, PROXY_PORT)
-            threads.append(threading.Thread(target=self.proxy, args=(psock, mode, ready, proxy_cpu)))
+            threads.append(self.thread(self.proxy, psock, mode, ready, proxy_cpu))
         ok: list[bool] = []
-        threads.append(threading.Thread(target=self.client, args=(to, ready, ok)))
+        threads.append(self.thread(self.client, to, ready, ok))
         cpu0, t0 = _proc_cpu(), time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+        except BaseException:
+            self.abort()
+            raise
         seconds, cpu = time.perf_counter() - t0, _proc_cpu() - cpu0
         lsock.close()
         if psock is not None:
@@ -256,8 +285,8 @@ def _prepare(lab: Lab) -> None:
     netns.ip_batch(n.server_ns, [f"addr add {a.server4}/24 dev {n.server_if}",
                                  f"route add default via {a.proxy_server4}"])
     for role, ifname in (("client", n.client_if), ("server", n.server_if)):
-        lab.call(lambda ifname=ifname: disable_tx_checksum_offload(ifname), role)
-        lab.call(lambda ifname=ifname: _disable_rx_checksum(ifname), role)
+        lab.call(functools.partial(disable_tx_checksum_offload, ifname), role)
+        lab.call(functools.partial(_disable_rx_checksum, ifname), role)
         lab.sysctl({"net.ipv4.tcp_timestamps": 0}, role)
     lab.sysctl({"net.ipv4.tcp_timestamps": 0, "net.ipv4.ip_forward": 1})
 
@@ -274,14 +303,22 @@ def main() -> int:
     if missing:
         print("skipped: " + "; ".join(missing))
         return 0
-    total = args.mb * 1_000_000
+    try:
+        return _measure(args.mb, args.runs)
+    except KeyboardInterrupt:
+        print("ebpf_splice_throughput: interrupted (the lab is torn down)", file=sys.stderr)
+        return 130
+
+
+def _measure(mb: int, runs: int) -> int:
+    total = mb * 1_000_000
     lab = Lab(ipv6=False)
     results: dict[str, list[Result]] = {"forward": [], "relay": [], "splice": []}
     with lab:
         _prepare(lab)
         with Datapath((lab.names.proxy_client_if, lab.names.proxy_server_if), lab.call) as dp:
             bench = Bench(lab, dp, total)
-            for _ in range(args.runs):
+            for _ in range(runs):
                 for mode in results:
                     r = bench.run(mode)
                     if mode == "splice":
@@ -294,11 +331,11 @@ def main() -> int:
         values = sorted(key(r) for r in results[mode])
         return values[len(values) // 2]
 
-    print(f"{args.mb} MB server→client, {args.runs} run(s) per mode, median; kernel {os.uname().release}")
+    print(f"{mb} MB server→client, {runs} run(s) per mode, median; kernel {os.uname().release}")
     print(f"{'mode':8} {'MB/s':>9} {'CPU ms/MB':>10} {'proxy CPU ms/MB':>16} {'bytes ok':>9}")
-    rate = {m: args.mb / median(m, lambda r: r.seconds) for m in results}
-    cpu = {m: 1e3 * median(m, lambda r: r.cpu) / args.mb for m in results}
-    pcpu = {m: 1e3 * median(m, lambda r: r.proxy_cpu) / args.mb for m in results}
+    rate = {m: mb / median(m, lambda r: r.seconds) for m in results}
+    cpu = {m: 1e3 * median(m, lambda r: r.cpu) / mb for m in results}
+    pcpu = {m: 1e3 * median(m, lambda r: r.proxy_cpu) / mb for m in results}
     for m in results:
         ok = all(r.ok for r in results[m])
         print(f"{m:8} {rate[m]:9.1f} {cpu[m]:10.3f} {pcpu[m]:16.4f} {ok!s:>9}")
