@@ -380,6 +380,7 @@ ADAPTERS: dict[str, str] = {
     "mutant": "splicecheck.adapters.mutants:MutantAdapter",
     "synproxy": "splicecheck.adapters.synproxy:SynproxyAdapter",
     "seqadj-ftp": "splicecheck.adapters.seqadj_ftp:SeqadjFtpAdapter",
+    "ebpf-splice": "splicecheck.adapters.ebpf_splice:EbpfSpliceAdapter",
 }
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the lab needs (docs/LAB.md): nft, ip, tcpdump, conntrack; and chromium, which the
-# report tests use to open report.html headless (tests/test_reports_browser.py).
+# report tests use to open report.html headless (tests/test_reports_browser.py); clang, libbpf-dev and
+# bpftool for the ebpf-splice adapter (clang builds its datapath, libbpf loads it, bpftool lets the
+# tests check that no program is left in the kernel).
 # Installs only what is missing, so a machine that has them spends no time here.
 # With --vm: only what `splicecheck run --kernel` needs to boot a kernel in a virtual machine
 # (docs/KERNELS.md) — QEMU, a static busybox for the guest's initramfs, kmod's depmod and modprobe; not
@@ -17,6 +19,9 @@ else
     command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
     command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v clang >/dev/null 2>&1 || need+=(clang)
+    [ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+    command -v bpftool >/dev/null 2>&1 || need+=(bpftool)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -174,7 +174,8 @@ def _run(sub: Subparsers) -> None:
              epilog="exit status: 0 no FAIL and no ERROR (--strict: and no NON-STRICT; --expect: nothing "
                     "unexpected), 1 otherwise, 2 usage error")
     p.add_argument("--adapter", required=True, metavar="NAME",
-                   help="reference, mutant:NAME, synproxy[:OPTS], seqadj-ftp, or package.module:Class[:ARG]")
+                   help="reference, mutant:NAME, synproxy[:OPTS], seqadj-ftp, ebpf-splice, "
+                        "or package.module:Class[:ARG]")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     _strict(p)
     vm_options(p, repeatable=False)

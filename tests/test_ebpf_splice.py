@@ -1,0 +1,262 @@
+"""The ``ebpf-splice`` adapter (adapters/ebpf_splice/): the eBPF splice datapath in the lab.
+
+Live tests (marker ``live``) need root, network namespaces, veth, packet sockets, clang and libbpf;
+without them they SKIP with the reason, never pass. Leftover checks use a lab prefix of their own and
+the kernel ids of the programs the test attached, so a parallel worker's labs and programs do not
+count.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from splicecheck.adapters import ebpf_splice
+from splicecheck.adapters.ebpf_splice import UNSUPPORTED_REASONS, EbpfSpliceAdapter, loader
+from splicecheck.adapters.lab import netns
+from splicecheck.adapters.lab.topology import lab_namespaces
+from splicecheck.conformance import catalog
+from splicecheck.conformance.case import from_client, from_server
+from splicecheck.conformance.contract import AdapterNotFound, Feature, Scenario, UnsupportedError, load_adapter
+from splicecheck.conformance.results import Verdict
+from splicecheck.conformance.runner import run
+from splicecheck.reference.codec import decode, encode
+from splicecheck.reference.relay import relay
+from splicecheck.reference.segment import ACK, PSH, RST
+
+#: A handful of cases, one per kind of work the datapath does: rewrite, straddling trim (odd, so the
+#: checksum crosses a byte boundary), urgent pointer, timestamps, SACK clipping, window rescaling,
+#: IPv4 options, TTL expiry, a corrupt checksum carried along; and the two ways a prefix is chopped
+#: (a 64 KB segment losing 2 numbers: removed behind the IP header; the whole data of a long one:
+#: the rest moved down and the tail cut); and IPv6.
+CASES = ("PORT-REWRITE/c2s-data", "TRIM-REST/straddle-c2s", "TCPCSUM-VALID/odd-trim", "IPOPT-STRIP/with-trim",
+         "TTL-EXPIRE/ttl-1-c2s", "CSUM-FAILSAFE/corrupt-odd-trim",
+         "TRIM-SOUND/z3-trim-sound-syn-data-fin-maximal-straddling",
+         "SEQ-MAP/z3-width-closed-seg-len-65537-straddling-irs", "TRIM-REST/ipv6", "TCPCSUM-VALID/ipv6-c2s")
+
+
+def _need() -> None:
+    adapter = EbpfSpliceAdapter()
+    missing = adapter.missing()
+    if shutil.which("bpftool") is None:
+        missing.append("`bpftool` not found (the leftover checks read the kernel's program list with it)")
+    if missing:
+        pytest.skip("eBPF splice lab unavailable: " + "; ".join(missing))
+
+
+def _own_prefix() -> str:
+    return f"sce{os.getpid()}-"
+
+
+def _gone(prog_ids: list[int], timeout: float = 3.0) -> list[int]:
+    """The program ids still in the kernel after up to ``timeout`` (programs are freed after RCU)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        live = loader.live_programs(prog_ids)
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(0.05)
+
+
+def _leftovers(names: list[str], prog_ids: list[int]) -> list[str]:
+    left = [n for n in names if n in netns.list_netns()]
+    left += [f"program {i}" for i in _gone(prog_ids)]
+    return left
+
+
+# --------------------------------------------------------------------------------------------------
+# Without the lab
+# --------------------------------------------------------------------------------------------------
+
+
+def test_registered_and_declares_what_it_cannot_do() -> None:
+    a = load_adapter("ebpf-splice")
+    assert isinstance(a, EbpfSpliceAdapter)
+    assert a.unsupported == frozenset(UNSUPPORTED_REASONS)
+    assert Feature.CHOOSE_PROXY_ISN not in a.unsupported and Feature.OK_MESSAGE in a.unsupported
+    with pytest.raises(AdapterNotFound, match="takes no options"):
+        load_adapter("ebpf-splice:fast")
+
+
+def test_scenario_needing_an_unsupported_feature_is_refused_before_any_lab() -> None:
+    a = EbpfSpliceAdapter()
+    with pytest.raises(UnsupportedError, match="OK message"), a.open(Scenario(ok_len=5)):
+        pass
+    assert a.lab is None
+
+
+def test_missing_names_clang_when_it_is_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader.shutil, "which", lambda name: None)
+    assert any("clang" in m and "install-system-deps" in m for m in loader.missing())
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("this is not C\n", "clang could not build the datapath"),
+    # compiles, but reads past the end of the packet context: the verifier refuses it
+    ('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nSEC("tc") int sc_splice(struct __sk_buff *skb)\n'
+     '{ return ((int *)skb)[1000]; }\nchar LICENSE[] SEC("license") = "GPL";\n', "the kernel refused the datapath"),
+])
+def test_missing_says_why_the_datapath_cannot_be_built_or_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                source: str, reason: str) -> None:
+    if shutil.which("clang") is None or os.geteuid() != 0:
+        pytest.skip("needs clang and root (loading a BPF program)")
+    bad = tmp_path / "bad.bpf.c"
+    bad.write_text(source)
+    monkeypatch.setattr(loader, "SOURCE", bad)
+    loader._load_probe.cache_clear()
+    try:
+        found = loader.missing()
+    finally:
+        loader._load_probe.cache_clear()
+    assert len(found) == 1 and found[0].startswith(reason), found
+
+
+def test_map_entry_layout_matches_the_c_struct() -> None:
+    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 12 bytes; the key 36 (no padding either)."""
+    assert loader._DIR.size == 100 and loader._KEY.size == 36
+    source = loader.SOURCE.read_text()
+    assert "__u32 closed;" in source and "__u8 ts_map, sack_map, in_shift, out_shift;" in source
+
+
+# --------------------------------------------------------------------------------------------------
+# Live
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_cases_pass_and_the_datapath_is_what_relays() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        results = run(a, catalog.select(ids=CASES), adapter_spec="ebpf-splice")
+        verdicts = {r.case: r.verdict for r in results}
+        assert verdicts == dict.fromkeys(CASES, Verdict.PASS), [(r.case, r.verdict, r.diffs) for r in results]
+        counters = a.counters()
+        assert counters["relayed"] >= len(CASES) - 1 and counters["dropped ttl"] == 1
+        # With the map entries removed the proxy namespace forwards nothing (forwarding is off): what
+        # was relayed above was relayed by the datapath.
+        with a.open(Scenario()) as session:
+            seg = from_client(session.state, 0, payload=b"spliced", flags=ACK | PSH)
+            got = session.inject(seg)
+            assert len(got.to_server) == 1
+            assert decode(got.to_server[0]) == relay(session.state, seg, 0.0).segments[0]
+            session.remove()
+            got = session.inject(seg)
+            assert not got.to_server
+        # Ethernet pads a short frame to 60 bytes; tc runs before the IP layer trims the padding, so the
+        # datapath trims it: a padded pure ACK is relayed as the model relays the unpadded one. Bytes
+        # past the IP total length of a frame that needs no padding make the packet malformed (the
+        # model's TOTAL_LENGTH_MISMATCH): not relayed.
+        with a.open(Scenario()) as session:
+            ack = from_client(session.state, 0)
+            wire = encode(ack)
+            assert len(wire) == 40
+            got = session.inject(ack, raw=wire + bytes(6))
+            assert [decode(p) for p in got.to_server] == list(relay(session.state, ack, 0.0).segments)
+            data = from_client(session.state, 0, payload=b"x" * 60, flags=ACK | PSH)
+            assert session.inject(data, raw=encode(data) + bytes(4)).empty
+        # A relayed RST ends the splice (the model's CLOSED): what follows, either way, is dropped.
+        with a.open(Scenario()) as session:
+            st = session.state
+            assert len(session.inject(from_server(st, 0, flags=RST | ACK)).to_client) == 1
+            before = a.counters()["dropped closed"]
+            assert session.inject(from_client(st, 0, payload=b"late", flags=ACK | PSH)).empty
+            assert session.inject(from_server(st, 0, payload=b"late", flags=ACK | PSH)).empty
+            assert a.counters()["dropped closed"] == before + 2
+    finally:
+        a.close()
+
+
+@pytest.mark.live
+def test_normal_close_leaves_nothing() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    with a.open(Scenario()) as session:
+        session.inject(from_client(session.state, 0, payload=b"x"))
+        assert a.lab is not None
+        names = list(a.lab.names.namespaces)
+        assert a.prog_ids and loader.live_programs(a.prog_ids) == a.prog_ids
+        assert a.datapath is not None and not Path(a.datapath.build_dir).exists()  # removed once loaded
+    a.close()
+    a.close()  # idempotent
+    assert _leftovers(names, a.prog_ids) == []
+    assert lab_namespaces(_own_prefix()) == []
+
+
+@pytest.mark.live
+def test_exception_inside_a_session_leaves_nothing() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    names: list[str] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        try:
+            with a.open(Scenario()):
+                assert a.lab is not None
+                names += a.lab.names.namespaces
+                raise RuntimeError("boom")
+        finally:
+            a.close()
+    assert names and _leftovers(names, a.prog_ids) == []
+
+
+def _child(prefix: str, body: str) -> subprocess.Popen[str]:
+    """A python child that opens a session, prints its namespaces and program ids, then runs ``body``
+    without ever calling ``close()`` (the lab's signal and atexit handling must do the work)."""
+    code = textwrap.dedent(f"""
+        from splicecheck.adapters.ebpf_splice import EbpfSpliceAdapter
+        from splicecheck.conformance.case import from_client, from_server
+        from splicecheck.conformance.contract import Scenario
+        adapter = EbpfSpliceAdapter(prefix={prefix!r})
+        with adapter.open(Scenario()) as session:
+            print(" ".join(adapter.lab.names.namespaces), "|", " ".join(map(str, adapter.prog_ids)), flush=True)
+            {body}
+    """)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read(child: subprocess.Popen[str]) -> tuple[list[str], list[int]]:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if not line:
+        _, err = child.communicate(timeout=20)
+        pytest.fail(f"child did not open a session: {err}")
+    names, _, ids = line.partition("|")
+    return names.split(), [int(i) for i in ids.split()]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_run_leaves_nothing(signum: int) -> None:
+    _need()
+    child = _child(_own_prefix(), "while True: session.inject(from_client(session.state, 0, payload=b'x'))")
+    names, ids = _read(child)
+    assert ids and loader.live_programs(ids) == ids
+    t0 = time.monotonic()
+    child.send_signal(signum)
+    child.communicate(timeout=20)
+    assert time.monotonic() - t0 < 5
+    assert child.returncode != 0
+    assert _leftovers(names, ids) == []
+
+
+@pytest.mark.live
+def test_uncaught_exception_in_a_child_leaves_nothing() -> None:
+    _need()
+    child = _child(_own_prefix(), "raise RuntimeError('boom')")
+    names, ids = _read(child)
+    _, err = child.communicate(timeout=20)
+    assert child.returncode == 1 and "boom" in err
+    assert _leftovers(names, ids) == []
+
+
+def test_module_doc_names_every_unsupported_feature() -> None:
+    doc = ebpf_splice.__doc__ or ""
+    for phrase in ("ICMP", "NOPs", "OK message"):
+        assert phrase in doc
