@@ -39,10 +39,12 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
 from ..reference.relay import SpliceState
+from ..reference.segment import Segment
 from ..reference.seqspace import MOD32
 from . import interrupts
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError
+from .coverage import Coverage, observing
 from .diff import lines
 from .plans import Example
 from .results import CaseKind, CaseResult, Verdict, case_verdict
@@ -158,6 +160,7 @@ class SearchTally:
     flaky: bool = False  # the failure did not reproduce on replay (a non-deterministic IUT)
     rejected: int = 0  # examples the IUT could not set up (UnsupportedError): not judged, not counted
     unsupported: str = ""  # the last such reason
+    coverage: Coverage = field(default_factory=Coverage)  # wrap regions the examples' segments reached
 
     def begin(self) -> None:
         """At the start of every run: count it, or cut shrinking short (see :class:`Budget`)."""
@@ -220,21 +223,30 @@ def run_search(test: Callable[[], None], tally: SearchTally) -> SearchTally:
     return tally
 
 
-def example_case(case: Case, example: Example) -> Case:
-    """The one-off named case of one example (the runner's ``execute`` runs it)."""
-    return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None)
+def example_case(case: Case, example: Example, coverage: Coverage | None = None) -> Case:
+    """The one-off named case of one example (the runner's ``execute`` runs it); with ``coverage``, its
+    segments' wrap regions are counted there as they are built."""
+    if coverage is None:
+        return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None)
+    counter = coverage
+
+    def counted(state: SpliceState) -> list[Injection | Segment]:
+        return observing(counter, example.build(state), state)
+
+    return dataclasses.replace(case, scenario=example.scenario, build=counted, execute=None)
 
 
 def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,
            budget: Budget) -> SearchTally:
-    """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``."""
+    """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``; the tally's
+    ``coverage`` counts the wrap regions its segments reached."""
     tally = SearchTally(budget.shrink_runs)
     reqs = list(case.reqs)
 
     def check(example: Example) -> None:
         tally.begin()
         try:
-            ex = execute(adapter, example_case(case, example))
+            ex = execute(adapter, example_case(case, example, tally.coverage))
         except UnsupportedError as exc:  # this example only (a scenario the IUT cannot make): draw another
             tally.rejected += 1
             tally.unsupported = str(exc)

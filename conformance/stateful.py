@@ -213,6 +213,8 @@ class SpliceAgreement(RuleBasedStateMachine):
         self.program.log.append(what)
         wire = inj.wire
         held = len(m.held)
+        if m.splice is not None:  # wrap coverage, against the splice as the model has it before this step
+            self.tally.coverage.observe(m.splice, inj.segment)
         try:
             judged = decode(wire) if inj.raw is not None else inj.segment
         except MalformedSegment:
