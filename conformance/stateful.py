@@ -41,6 +41,7 @@ from typing import ClassVar
 
 from hypothesis import seed
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import StopTest
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -556,15 +557,16 @@ class LifecycleAgreement(SpliceAgreement):
 
 
 def search_machine(adapter: Adapter, case: Case, machine: type[SpliceAgreement], seed_: int,
-                   budget: Budget) -> tuple[SearchTally, Program | None]:
+                   budget: Budget, database: ExampleDatabase | None = None,
+                   stop_at: float | None = None) -> tuple[SearchTally, Program | None]:
     """Run ``machine`` against ``adapter``; the tally and the last program run (the minimal failing
-    one if the search failed)."""
+    one if the search failed). ``database``: as for property searches (its failures replayed first)."""
     last: list[Program] = []
-    tally = SearchTally(budget.shrink_runs)
+    tally = SearchTally(budget.shrink_runs, stop_at=stop_at)
     cls = type(machine.__name__, (machine,), {"adapter": adapter, "tally": tally, "reqs": list(case.reqs),
                                               "last": last})
     seed(seed_)(cls)
-    cfg = hypothesis_settings(budget.programs, budget, steps=budget.steps)
+    cfg = hypothesis_settings(budget.programs, budget, steps=budget.steps, database=database)
     run_search(partial(run_state_machine_as_test, cls, settings=cfg), tally)
     return tally, (last[0] if last else None)
 
@@ -574,7 +576,9 @@ def execute_stateful(machine: type[SpliceAgreement], adapter: Adapter, case: Cas
     started = time.perf_counter()
     seed_ = fresh_seed() if seed_ is None else seed_
     budget = Budget.from_env()
-    tally, _ = search_machine(adapter, case, machine, seed_, budget)
+    from .campaign import database_from_env  # the campaign module imports this one
+
+    tally, _ = search_machine(adapter, case, machine, seed_, budget, database_from_env())
     return conclude(case, adapter, tally, seed_, budget.programs, started, unit="program")
 
 

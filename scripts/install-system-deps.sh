@@ -9,6 +9,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# redis-server: tests/test_fuzz.py starts one to check that fuzz workers share failures through Redis
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "splicecheck: missing Debian packages ${need[*]} and not root; install them by hand" >&2

@@ -57,6 +57,7 @@ from . import cli_options as opt  # noqa: E402
 from .adapters.lab import signals  # noqa: E402
 from .adapters.lab import topology as lab  # noqa: E402
 from .adapters.lab.preflight import preflight  # noqa: E402
+from .cli_fuzz import register as register_fuzz  # noqa: E402
 from .cli_mutants import cmd_mutants  # noqa: E402
 from .cli_prove import cmd_prove  # noqa: E402
 from .cli_report import cmd_report  # noqa: E402
@@ -286,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prefix", default=lab.PREFIX, type=_prefix,
                    help=f"clean only labs whose names start with this (default {lab.PREFIX})")
     _report_kernel(sub)
+    register_fuzz(sub, _add)
     return p
 
 
