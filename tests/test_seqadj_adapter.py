@@ -325,10 +325,13 @@ def test_normal_and_failing_runs_leave_nothing() -> None:
         names = s.lab.names
         assert set(names.namespaces) <= set(netns.list_netns())
         assert "splicecheck_seqadj" in s.lab.run(["nft", "list", "tables"])
-    assert not lab_namespaces(prefix)
+    assert set(lab_namespaces(prefix)) == set(names.namespaces)  # the adapter keeps its lab between sessions
     with pytest.raises(RuntimeError, match="boom"), a.open(WRAP) as s:
-        names = s.lab.names
+        assert s.lab.names == names  # the same lab, its conntrack table emptied
         raise RuntimeError("boom")
+    with a.open(WRAP) as s:  # a session after a failed one sets up as the first did
+        assert seq_add(s.record.correction_pos, len(s.record.port_sent)) == s.state.client.splice_irs
+    a.close()
     assert not lab_namespaces(prefix)
 
     def boom(st: object) -> list[Segment]:
