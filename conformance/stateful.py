@@ -63,7 +63,7 @@ from .contract import Adapter, Feature, Observation, Scenario, Session, open_uns
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
 from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
-from .properties import Budget, SearchTally, conclude, fresh_seed, hypothesis_settings, run_search
+from .properties import Budget, SearchTally, adapter_spec, conclude, fresh_seed, hypothesis_settings, run_search
 from .results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed
 from .strategies import scenarios
@@ -563,8 +563,10 @@ def search_machine(adapter: Adapter, case: Case, machine: type[SpliceAgreement],
     one if the search failed). ``database``: as for property searches (its failures replayed first)."""
     last: list[Program] = []
     tally = SearchTally(budget.shrink_runs, stop_at=stop_at)
-    cls = type(machine.__name__, (machine,), {"adapter": adapter, "tally": tally, "reqs": list(case.reqs),
-                                              "last": last})
+    # named per adapter: Hypothesis keys a state machine's saved failures by its class (by the source it
+    # finds for the name, else the name), so a campaign's database keeps each adapter's failures apart
+    cls = type(f"{machine.__name__}_for_{adapter_spec(adapter)}", (machine,),
+               {"adapter": adapter, "tally": tally, "reqs": list(case.reqs), "last": last})
     seed(seed_)(cls)
     cfg = hypothesis_settings(budget.programs, budget, steps=budget.steps, database=database)
     run_search(partial(run_state_machine_as_test, cls, settings=cfg), tally)

@@ -114,3 +114,23 @@ def test_fuzz_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fuzz", "--help"]) == 0
     out = capsys.readouterr().out
     assert "usage: splicecheck fuzz" in out and "--workers" in out and "redis://" in out
+
+
+def test_stateful_failures_are_saved_and_replayed_first(tmp_path: Path) -> None:
+    from hypothesis.database import DirectoryBasedExampleDatabase
+    from splicecheck.adapters.mutants import MutantAdapter
+    from splicecheck.adapters.reference import ReferenceAdapter
+    from splicecheck.conformance.properties import Budget
+    from splicecheck.conformance.stateful import CASES, RelayAgreement, search_machine
+
+    db = DirectoryBasedExampleDatabase(str(tmp_path / "db"))
+    case = next(c for c in CASES if c.id == "state/relay")
+    budget = Budget(programs=40, steps=20, shrink_runs=100)
+    mutant = MutantAdapter("no-trim")
+    first, _ = search_machine(mutant, case, RelayAgreement, 11, budget, db)
+    assert first.failure is not None
+    assert first.first_failure is not None and first.first_failure > 1  # found by generating
+    ok, _ = search_machine(ReferenceAdapter(), case, RelayAgreement, 12, budget, db)  # the model passes regardless
+    assert ok.failure is None
+    again, _ = search_machine(mutant, case, RelayAgreement, 13, budget, db)
+    assert again.first_failure == 1  # the saved program, replayed before anything is generated
