@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar
 
-from hypothesis import seed
+from hypothesis import reject, seed
 from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
 from hypothesis.errors import StopTest
@@ -59,7 +59,7 @@ from ..reference.relay import Leg, RelayResult, SpliceState
 from ..reference.segment import ACK, FIN, PSH, RST, URG, Segment
 from ..reference.seqspace import seq_add
 from .case import Case, Injection
-from .contract import Adapter, Feature, Observation, Scenario, Session, open_unspliced
+from .contract import Adapter, Feature, Observation, Scenario, Session, UnsupportedError, open_unspliced
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
 from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
@@ -427,6 +427,12 @@ class RelayAgreement(SpliceAgreement):
         try:
             self.session = self.stack.enter_context(self.adapter.open(scenario))
             state = self.session.state
+        except UnsupportedError as exc:  # this scenario only (the IUT cannot make it): draw another program
+            self.tally.rejected += 1
+            self.tally.unsupported = str(exc)
+            if self.tally.first_failure is None:
+                self.tally.examples -= 1
+            reject()
         except Exception as exc:
             raise self.tally.harness(exc) from exc
         self.machine = SpliceMachine.spliced(state)
