@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import statistics
 import sys
@@ -108,6 +109,18 @@ def median_bound(kills: list[int | None], cap: int) -> tuple[float, bool]:
     return med, not exact
 
 
+def pooled_bound(kills: list[int | None], cap: int) -> float | None:
+    """When no search killed: a 95% lower bound on the median examples-to-kill from all the examples run.
+
+    ``n`` examples without a kill bound the per-example kill probability by ``p < 3/n`` at 95%
+    confidence (the rule of three); a geometric number of trials has median ``ln 2 / p`` or more, so
+    the median is at least ``n ln 2 / 3``. Tighter than the censored median (``cap``) once there are
+    more than ~4 searches; None when any search killed (the median is then measured)."""
+    if any(k is not None for k in kills):
+        return None
+    return len(kills) * cap * math.log(2) / 3
+
+
 def fmt(med: float, bound: bool) -> str:
     return f"{'≥' if bound else ''}{med:g}"
 
@@ -127,6 +140,9 @@ def zoo(seeds: int, cap: int, baseline: str, baseline_cap: int, jobs: int, only:
             base_k = [futures[m, baseline, s].result() for s in range(seeds)]
             (wm, wb), (bm, bb) = median_bound(wrap_k, cap), median_bound(base_k, baseline_cap)
             ratio = "undetermined (wrap censored)" if wb else f"{'≥' if bb else ''}{bm / wm:.0f}×"
+            pooled = pooled_bound(base_k, baseline_cap)
+            if pooled is not None and not wb:
+                ratio += f" (pooled: {baseline} median ≥{pooled:.0f} at 95%, ratio ≥{pooled / wm:.0f}×)"
             rows.append((m, f"prop/{case}", fmt(wm, wb), f"{sum(k is not None for k in wrap_k)}/{seeds}",
                          fmt(bm, bb), f"{sum(k is not None for k in base_k)}/{seeds}", ratio))
             print(f"{m:>20} prop/{case:<11} wrap median {fmt(wm, wb):>6} (killed {rows[-1][3]})  "
