@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .conformance import interrupts
 from .conformance.campaign import ENV_DB, BadDatabase, Found, Progress, Totals, open_database, targets, work
 from .conformance.contract import load_adapter
 from .conformance.interrupts import pending as interrupted
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 DEFAULT_DB = "dir:out/fuzz-db"
+CLEANUP = 5.0  # seconds the workers get to close their adapters once told to stop, before SIGKILL
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -81,15 +83,23 @@ def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> No
 
 def _child(spec: str, worker: int, stop_at: float, url: str, out: Any, seed: int | None, chunk: int,
            only: list[str]) -> None:
-    """A worker process: SIGINT is the parent's to handle (it terminates its workers); SIGTERM ends it.
+    """A worker process: SIGINT is the parent's to handle (it terminates its workers); SIGTERM unwinds it,
+    so that its adapter is closed (a live adapter's lab torn down) before it exits.
     ``stop_at``: the parent's ``time.monotonic()`` deadline (one clock for every process of a machine)."""
+    def stop(signum: int, frame: object) -> None:
+        interrupts.deliver(signum)  # what a search lets through untouched (interrupts.hypothesis_scope)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, stop)
     adapter = load_adapter(spec)
     adapter.spec = spec  # type: ignore[attr-defined]  # names the database key as the parent does
     try:
         work(adapter, worker, stop_at, open_database(url), out.put,
              None if seed is None else seed + worker, chunk, only)
+    except BaseException as exc:
+        if interrupts.interruption(exc) is None:
+            raise
+        sys.exit(interrupts.exit_status(exc))  # told to stop: quietly, once the adapter is closed
     finally:
         adapter.close()
 
@@ -178,7 +188,7 @@ def _pool(args: argparse.Namespace, report: Callable[[Progress], None], line: _L
         for p in procs:
             if p.is_alive():
                 p.terminate()
-        end = time.monotonic() + 0.5
+        end = time.monotonic() + CLEANUP  # a worker's SIGTERM closes its adapter: a lab takes a moment
         for p in procs:
             p.join(timeout=max(0.0, end - time.monotonic()))
             if p.is_alive():

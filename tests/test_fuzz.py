@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -134,3 +135,17 @@ def test_stateful_failures_are_saved_and_replayed_first(tmp_path: Path) -> None:
     assert ok.failure is None
     again, _ = search_machine(mutant, case, RelayAgreement, 13, budget, db)
     assert again.first_failure == 1  # the saved program, replayed before anything is generated
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_campaign_and_its_workers_quietly(signum: int, status: int, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "splicecheck", "fuzz", "--adapter", "reference", "--time", "5m",
+                             "--workers", "2", "--db", str(tmp_path / "db")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("fuzz: reference")  # running
+    time.sleep(8)  # the workers are searching
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == status, err
+    assert "Traceback" not in err and f"interrupted ({signal.Signals(signum).name})" in err

@@ -82,6 +82,23 @@ def _below_case(scenario: Scenario) -> Case:
                 needs=frozenset({Feature.BELOW_BASE}))
 
 
+@pytest.fixture(autouse=True)
+def _close_adapters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every adapter a test makes is closed when the test ends: the adapter keeps its lab between
+    sessions, and a lab left open would outlive its test (the process's exit would still tear it down)."""
+    made: list[SeqadjFtpAdapter] = []
+    init = SeqadjFtpAdapter.__init__
+
+    def tracked(self: SeqadjFtpAdapter, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(SeqadjFtpAdapter, "__init__", tracked)
+    yield
+    for a in made:
+        a.close()
+
+
 @pytest.fixture(params=["grow", "shrink"])
 def adapter(request: pytest.FixtureRequest) -> Iterator[SeqadjFtpAdapter]:
     _need()
