@@ -91,6 +91,7 @@ def _child(spec: str, worker: int, stop_at: float, url: str, out: Any, seed: int
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, stop)
+    interrupts.install_unraisable_hook()  # a stop raised in a gc callback is raised again, not printed
     adapter = load_adapter(spec)
     adapter.spec = spec  # type: ignore[attr-defined]  # names the database key as the parent does
     try:
