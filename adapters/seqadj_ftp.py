@@ -164,7 +164,7 @@ DATA_PORT = 10000  # the port the PORT command announces ("39,16"); the NAT keep
 MODES = ("liberal", "strict", "plain")
 LAB_FEATURES = ("root", "ip", "nft", "netns", "veth", "packet", "ftp-helper")
 MIN_DELTA = -400  # zero-padding beyond this makes the PORT line needlessly long
-SETUP_QUIET = 0.02  # quiet period after each set-up step; the set-up ends with a full grace period
+SETUP_QUIET = 0.02  # quiet period that ends the set-up (nothing late may follow the PORT exchange)
 
 #: Preconditions this IUT cannot give a case. Not listed, because they are graded instead: MSS-ICMP (the crafted
 #: server announces the small MSS; the NAT relays the oversized segment), foreign segments (another 4-tuple is
@@ -217,8 +217,9 @@ class SeqadjConfig:
     delta: int = 2
     mode: str = "liberal"
     below_base: bool = False
-    timeout: float = 0.5  # seconds to wait for the packets the model expects
-    grace: float = 0.05  # quiet period after them, for extras
+    timeout: float = 1.0  # longest wait for a fence's reply (Lab.exchange_fenced)
+    grace: float = 0.0001  # capture time after the fence's reply
+    short_grace: float = 0.002  # the same when fewer packets came than the model expects
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -333,8 +334,8 @@ class SeqadjSession:
         """Inject ``seg`` on ``leg``; exactly one segment with ``flags`` must come out on ``to``, and
         nothing else on either leg (the capture sockets are armed since the lab was built)."""
         self._transcript.append(f"{name}: sent [{leg}] {seg.summary()}")
-        got = self.lab.exchange(leg, encode(seg), {to: 1, Side.CLIENT if to is Side.SERVER else Side.SERVER: None},
-                                timeout=max(self.config.timeout, 1.0), quiet=min(self.config.grace, SETUP_QUIET))
+        got = self.lab.exchange_fenced(leg, encode(seg), {to: 1}, timeout=self.config.timeout,
+                                       grace=self.config.grace, short_grace=self.config.short_grace)
         out: list[Segment] = []
         for where in (Side.CLIENT, Side.SERVER):
             for c in got[where]:
@@ -416,7 +417,7 @@ class SeqadjSession:
                           lastsent_ts=_tsval(port_out) if ts else 0, sack=sack,
                           peer_wscale=s.wscale if ws else None, local_wscale=c.wscale if ws else None,
                           peer_mss=s.mss or 536)
-        late = self.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=1.0, quiet=self.config.grace)
+        late = self.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=1.0, quiet=SETUP_QUIET)
         if any(late.values()):  # the set-up must end quiet, or the first case would see its leftovers
             raise HarnessError("seqadj-ftp set-up: late packets after the PORT exchange\n"
                                + "\n".join(self._transcript + [c.data.hex() for v in late.values() for c in v]))
@@ -426,22 +427,18 @@ class SeqadjSession:
 
     def inject(self, segment: Segment, *, raw: bytes | None = None,
                expect: tuple[int, int] | None = None) -> Observation:
-        """Send on the server leg if ``segment`` comes from the server's address, else on the client leg;
-        wait for ``expect`` packets (to client, to server) or the timeout, then a quiet ``grace``."""
+        """Send on the server leg if ``segment`` comes from the server's address, else on the client leg,
+        then a fence (``Lab.exchange_fenced``): what the proxy emits in answer is captured when the
+        fence's reply is, the helper and seqadj rewriting inline in the same softirq; then ``grace``
+        (``short_grace`` when fewer packets came than ``expect`` says)."""
         wire = raw if raw is not None else encode(segment)
         leg = Side.SERVER if segment.ip.src == self._state.server.peer.addr else Side.CLIENT
         t0 = time.monotonic()
-        self.lab.inject(leg, wire)
-        got: dict[Side, list[bytes]] = {Side.CLIENT: [], Side.SERVER: []}
-        if expect is not None and any(expect):
-            first = self.lab.collect({Side.CLIENT: expect[0], Side.SERVER: expect[1]}, timeout=self.config.timeout)
-            for where, packets in first.items():
-                got[where] += [p.data for p in packets]
-        extra = self.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=self.config.timeout,
-                                 quiet=self.config.grace)
-        for where, packets in extra.items():
-            got[where] += [p.data for p in packets]
-        return Observation(tuple(got[Side.CLIENT]), tuple(got[Side.SERVER]), time.monotonic() - t0)
+        counts = None if expect is None else {Side.CLIENT: expect[0], Side.SERVER: expect[1]}
+        got = self.lab.exchange_fenced(leg, wire, counts, timeout=self.config.timeout, grace=self.config.grace,
+                                       short_grace=self.config.short_grace)
+        return Observation(tuple(p.data for p in got[Side.CLIENT]), tuple(p.data for p in got[Side.SERVER]),
+                           time.monotonic() - t0)
 
     def event(self, event: Event) -> Observation:
         raise UnsupportedError(UNSUPPORTED_REASONS[Feature.LIFECYCLE])
@@ -476,7 +473,8 @@ def _banner(presplice: int) -> bytes:
 
 
 class SeqadjFtpAdapter:
-    """Linux conntrack seqadj behind the FTP NAT helper, one fresh lab per session (see the module doc)."""
+    """Linux conntrack seqadj behind the FTP NAT helper: one lab for the adapter's life, its conntrack
+    table emptied before each session."""
 
     name = "seqadj-ftp"
 
@@ -484,7 +482,8 @@ class SeqadjFtpAdapter:
         self.config = SeqadjConfig.parse(arg)
         self.prefix = prefix
         self.unsupported: frozenset[Feature] = frozenset(UNSUPPORTED_REASONS)
-        self._labs: dict[int, Lab] = {}
+        self.lab: Lab | None = None
+        self.labs = 0  # built so far
 
     def missing(self) -> list[str]:
         """Why this machine cannot run the adapter (empty: it can): root, iproute2, nft, namespaces,
@@ -509,24 +508,42 @@ class SeqadjFtpAdapter:
                        "Linux conntrack FTP helper + masquerade: nf_nat_ftp rewrites PORT to another length, "
                        "seqadj shifts client seq / server ack from correction_pos on", details)
 
+    def _lab(self) -> Lab:
+        """The adapter's lab, built (and its sysctls and ruleset loaded) at first use and kept until
+        :meth:`close`: building and tearing down namespaces, veths and the ruleset costs ~0.35 s, more
+        than a whole session's traffic."""
+        if self.lab is None:
+            lab = Lab(prefix=self.prefix, ipv6=False, mtu=65535)  # room for the largest cases (64 KiB segments)
+            lab.addr = FTP_ADDR  # set before open(): the masquerade address decides the rewrite's length
+            lab.open()
+            try:
+                lab.sysctl(self.config.sysctls())
+                lab.nft(self.config.ruleset(lab.names.proxy_server_if))
+            except BaseException:
+                lab.close()
+                raise
+            self.lab = lab
+            self.labs += 1
+        return self.lab
+
     @contextmanager
     def open(self, scenario: Scenario) -> Iterator[SeqadjSession]:
+        """One fresh FTP control connection. The proxy's conntrack table is emptied first (with it the
+        helper's expectations and the masquerade mapping of the last session), and whatever the legs
+        captured since is discarded, so each session meets the helper as a new connection would."""
         needed = scenario.needs() & self.unsupported
         if needed:
             raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
-        lab = Lab(prefix=self.prefix, ipv6=False, mtu=65535)  # room for the largest cases (64 KiB segments)
-        lab.addr = FTP_ADDR  # set before open(): the masquerade address decides the rewrite's length
-        self._labs[id(lab)] = lab
+        lab = self._lab()
         try:
-            with lab:
-                lab.sysctl(self.config.sysctls())
-                lab.nft(self.config.ruleset(lab.names.proxy_server_if))
-                yield SeqadjSession(lab, self.config, scenario)
-        finally:
-            self._labs.pop(id(lab), None)
+            lab.flush_conntrack()
+        except OSError as exc:
+            raise HarnessError(f"cannot flush the proxy's conntrack table: {exc}") from exc
+        lab.flush()
+        yield SeqadjSession(lab, self.config, scenario)
 
     def close(self) -> None:
-        """Tear down any lab a session left open (normally none: each session closes its own)."""
-        for lab in list(self._labs.values()):
+        """Tear the lab down (idempotent); the next ``open`` builds a new one."""
+        lab, self.lab = self.lab, None
+        if lab is not None:
             lab.close()
-        self._labs.clear()

@@ -1,4 +1,11 @@
-"""How many examples the wrap-focused strategies need to kill a wrap bug, against uniform ones (issue 4, item 8).
+"""How many examples the wrap-focused strategies need to kill a wrap bug, against uniform ones (issues 4 and 16).
+
+Default (``--zoo``): every wrap-only mutant of ``adapters/mutants/wrap.py`` against the property case
+that targets its requirement (``WRAP_TARGETS``), with the wrap-focused strategies against the
+``uniform32`` baseline (bases and offsets uniform over 2^32), ``--seeds`` seeds each; one ratio
+line per mutant. These mutants differ from the model only within one segment's length or 64 KiB of
+the wrap, so the ratio measures what the strategies are for. With ``--adapter``/``--case`` the single
+comparison below runs instead (three strategies against one IUT).
 
 The bug is the ``plain-lt`` mutant (trimming decides "below the base" with a plain ``seq < splice_irs``
 instead of Linux's ``before()``): it only shows when the splice's base and a segment lie on opposite
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import statistics
 import sys
@@ -37,6 +45,16 @@ from splicecheck.reference.segment import Segment
 from splicecheck.reference.seqspace import before, seq_add, seq_sub
 
 STRATEGIES: dict[str, Numbers] = {"wrap": WRAP, "uniform": UNIFORM, "uniform32": UNIFORM32}
+
+#: each wrap-only mutant and the property case that targets the requirement it breaks
+WRAP_TARGETS: dict[str, str] = {
+    "wrap-cross-dropped": "seq-ack",
+    "wrap-trim-end": "trim",
+    "wrap-urg-end": "urgent",
+    "wrap-sack-edge": "sack",
+    "wrap-tsecr": "timestamps",
+    "wrap-seq-base": "seq-ack",
+}
 
 
 def plain_lt_equivalent(state: SpliceState, seg: Segment, now: float) -> RelayResult:
@@ -91,14 +109,61 @@ def median_bound(kills: list[int | None], cap: int) -> tuple[float, bool]:
     return med, not exact
 
 
+def pooled_bound(kills: list[int | None], cap: int) -> float | None:
+    """When no search killed: a 95% lower bound on the median examples-to-kill from all the examples run.
+
+    ``n`` examples without a kill bound the per-example kill probability by ``p < 3/n`` at 95%
+    confidence (the rule of three); a geometric number of trials has median ``ln 2 / p`` or more, so
+    the median is at least ``n ln 2 / 3``. Tighter than the censored median (``cap``) once there are
+    more than ~4 searches; None when any search killed (the median is then measured)."""
+    if any(k is not None for k in kills):
+        return None
+    return len(kills) * cap * math.log(2) / 3
+
+
+def fmt(med: float, bound: bool) -> str:
+    return f"{'≥' if bound else ''}{med:g}"
+
+
+def zoo(seeds: int, cap: int, baseline: str, baseline_cap: int, jobs: int, only: list[str]) -> int:
+    """The wrap-only mutants, each against its property: wrap strategies against ``baseline``."""
+    targets = {m: c for m, c in WRAP_TARGETS.items() if not only or m in only}
+    print(f"wrap-only mutants; {seeds} seeds each; strategies wrap (cap {cap}) and {baseline} (cap {baseline_cap})")
+    t0 = time.perf_counter()
+    rows: list[tuple[str, ...]] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        caps = {"wrap": cap, baseline: baseline_cap}
+        futures = {(m, name, s): pool.submit(kill, f"mutant:{m}", case, name, s, caps[name])
+                   for m, case in targets.items() for name in ("wrap", baseline) for s in range(seeds)}
+        for m, case in targets.items():
+            wrap_k = [futures[m, "wrap", s].result() for s in range(seeds)]
+            base_k = [futures[m, baseline, s].result() for s in range(seeds)]
+            (wm, wb), (bm, bb) = median_bound(wrap_k, cap), median_bound(base_k, baseline_cap)
+            ratio = "undetermined (wrap censored)" if wb else f"{'≥' if bb else ''}{bm / wm:.0f}×"
+            pooled = pooled_bound(base_k, baseline_cap)
+            if pooled is not None and not wb:
+                ratio += f" (pooled: {baseline} median ≥{pooled:.0f} at 95%, ratio ≥{pooled / wm:.0f}×)"
+            rows.append((m, f"prop/{case}", fmt(wm, wb), f"{sum(k is not None for k in wrap_k)}/{seeds}",
+                         fmt(bm, bb), f"{sum(k is not None for k in base_k)}/{seeds}", ratio))
+            print(f"{m:>20} prop/{case:<11} wrap median {fmt(wm, wb):>6} (killed {rows[-1][3]})  "
+                  f"{baseline} median {fmt(bm, bb):>7} (killed {rows[-1][5]})  ratio {ratio}", flush=True)
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--adapter", default="mutant:plain-lt")
+    p.add_argument("--adapter", default=None, help="one IUT against three strategies (default: the wrap zoo)")
     p.add_argument("--case", default="trim", choices=sorted(BY_SLUG), help="property case (prop/SLUG)")
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--cap", type=int, default=2000, help="examples per search before it counts as censored")
+    p.add_argument("--baseline", default="uniform32", choices=("uniform", "uniform32"), help="zoo: the baseline")
+    p.add_argument("--baseline-cap", type=int, default=2000, help="zoo: the baseline's cap")
+    p.add_argument("--only", action="append", default=[], choices=sorted(WRAP_TARGETS), help="zoo: these mutants")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = p.parse_args(argv)
+    if args.adapter is None:
+        return zoo(args.seeds, args.cap, args.baseline, args.baseline_cap, args.jobs, args.only)
     _, used = make_adapter(args.adapter)
     print(f"IUT: {used}; property prop/{args.case}; {args.seeds} seeds; cap {args.cap} examples per search")
     t0 = time.perf_counter()

@@ -36,13 +36,16 @@ from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, reject, seed, settings
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Unsatisfiable
 
 from ..reference.relay import SpliceState
+from ..reference.segment import Segment
 from ..reference.seqspace import MOD32
 from . import interrupts
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError, drawable_avoid
+from .coverage import Coverage, observing
 from .diff import lines
 from .plans import Example
 from .results import CaseKind, CaseResult, Verdict, case_verdict
@@ -97,12 +100,16 @@ class Budget:
                    get(ENV_STEPS, DEFAULT_STEPS), get(ENV_SHRINK_RUNS, DEFAULT_SHRINK_RUNS))
 
 
-def hypothesis_settings(max_examples: int, budget: Budget, steps: int | None = None) -> settings:
-    """Settings for every splicecheck search: no database (runs are reproduced from their seed), no
-    deadline (live IUTs are slow), quiet, one bug reported; only the speed health check silenced.
-    ``steps``: the stateful step count."""
-    phases = (Phase.generate, Phase.shrink) if budget.shrink else (Phase.generate,)
-    return settings(database=None, deadline=None, max_examples=max_examples, phases=phases, derandomize=False,
+def hypothesis_settings(max_examples: int, budget: Budget, steps: int | None = None,
+                        database: ExampleDatabase | None = None) -> settings:
+    """Settings for every splicecheck search: no database unless one is given (runs are reproduced from
+    their seed; a campaign's database, :mod:`~splicecheck.conformance.campaign`, replays its saved
+    failures first), no deadline (live IUTs are slow), quiet, one bug reported; only the speed health
+    check silenced. ``steps``: the stateful step count."""
+    phases: tuple[Phase, ...] = (Phase.generate, Phase.shrink) if budget.shrink else (Phase.generate,)
+    if database is not None:
+        phases = (Phase.reuse, *phases)
+    return settings(database=database, deadline=None, max_examples=max_examples, phases=phases, derandomize=False,
                     report_multiple_bugs=False, print_blob=False, verbosity=Verbosity.quiet,
                     suppress_health_check=(HealthCheck.too_slow, HealthCheck.filter_too_much),
                     stateful_step_count=steps or budget.steps)
@@ -158,6 +165,8 @@ class SearchTally:
     flaky: bool = False  # the failure did not reproduce on replay (a non-deterministic IUT)
     rejected: int = 0  # examples the IUT could not set up (UnsupportedError): not judged, not counted
     unsupported: str = ""  # the last such reason
+    coverage: Coverage = field(default_factory=Coverage)  # wrap regions the examples' segments reached
+    stop_at: float | None = None  # time.monotonic() after which no new example starts (a campaign's end)
 
     def begin(self) -> None:
         """At the start of every run: count it, or cut shrinking short (see :class:`Budget`)."""
@@ -165,6 +174,8 @@ class SearchTally:
         if self.error is not None:
             raise _Aborted
         if self.first_failure is None:
+            if self.stop_at is not None and time.monotonic() >= self.stop_at:
+                raise _ShrinkBudgetSpent  # the campaign's time is up: stop quietly (a shrink in progress ends)
             self.examples += 1
             return
         self.shrinking += 1
@@ -220,21 +231,31 @@ def run_search(test: Callable[[], None], tally: SearchTally) -> SearchTally:
     return tally
 
 
-def example_case(case: Case, example: Example) -> Case:
-    """The one-off named case of one example (the runner's ``execute`` runs it)."""
-    return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None)
+def example_case(case: Case, example: Example, coverage: Coverage | None = None) -> Case:
+    """The one-off named case of one example (the runner's ``execute`` runs it); with ``coverage``, its
+    segments' wrap regions are counted there as they are built."""
+    if coverage is None:
+        return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None)
+    counter = coverage
+
+    def counted(state: SpliceState) -> list[Injection | Segment]:
+        return observing(counter, example.build(state), state)
+
+    return dataclasses.replace(case, scenario=example.scenario, build=counted, execute=None)
 
 
 def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,
-           budget: Budget) -> SearchTally:
-    """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``."""
-    tally = SearchTally(budget.shrink_runs)
+           budget: Budget, database: ExampleDatabase | None = None, stop_at: float | None = None) -> SearchTally:
+    """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``; the tally's
+    ``coverage`` counts the wrap regions its segments reached. With ``database``, the failures saved
+    there for this adapter and case are replayed first and new ones saved (:func:`database_key`)."""
+    tally = SearchTally(budget.shrink_runs, stop_at=stop_at)
     reqs = list(case.reqs)
 
     def check(example: Example) -> None:
         tally.begin()
         try:
-            ex = execute(adapter, example_case(case, example))
+            ex = execute(adapter, example_case(case, example, tally.coverage))
         except UnsupportedError as exc:  # this example only (a scenario the IUT cannot make): draw another
             tally.rejected += 1
             tally.unsupported = str(exc)
@@ -245,8 +266,15 @@ def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], s
             raise tally.harness(exc) from exc
         tally.judge(reqs, example.describe(), ex)
 
-    test = hypothesis_settings(budget.examples, budget)(seed(seed_)(given(strategy)(check)))
+    test = hypothesis_settings(budget.examples, budget, database=database)(seed(seed_)(given(strategy)(check)))
+    test._hypothesis_internal_database_key = database_key(adapter, case)  # type: ignore[attr-defined]
     return run_search(test, tally)
+
+
+def database_key(adapter: Adapter, case: Case) -> bytes:
+    """Where a property's failures are saved in an example database: one key per adapter and case (the
+    search's test function is the same for every case, so Hypothesis' own key would mix them)."""
+    return f"splicecheck:{adapter_spec(adapter)}:{case.id}".encode()
 
 
 def conclude(case: Case, adapter: Adapter, tally: SearchTally, seed_: int, budget_size: int, started: float,
@@ -309,7 +337,9 @@ def execute_property(prop: Property, adapter: Adapter, case: Case, seed_: int | 
     started = time.perf_counter()
     seed_ = fresh_seed() if seed_ is None else seed_
     budget = Budget.from_env()
-    tally = search(adapter, case, prop.strategy(drawable_avoid(adapter)), seed_, budget)
+    from .campaign import database_from_env  # the campaign module imports this one
+
+    tally = search(adapter, case, prop.strategy(drawable_avoid(adapter)), seed_, budget, database_from_env())
     return conclude(case, adapter, tally, seed_, budget.examples, started)
 
 

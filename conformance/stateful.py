@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar
 
-from hypothesis import seed
+from hypothesis import reject, seed
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import StopTest
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -58,11 +59,20 @@ from ..reference.relay import Leg, RelayResult, SpliceState
 from ..reference.segment import ACK, FIN, PSH, RST, URG, Segment
 from ..reference.seqspace import seq_add
 from .case import Case, Injection
-from .contract import Adapter, Feature, Observation, Scenario, Session, drawable_avoid, open_unspliced
+from .contract import (
+    Adapter,
+    Feature,
+    Observation,
+    Scenario,
+    Session,
+    UnsupportedError,
+    drawable_avoid,
+    open_unspliced,
+)
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
 from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
-from .properties import Budget, SearchTally, conclude, fresh_seed, hypothesis_settings, run_search
+from .properties import Budget, SearchTally, adapter_spec, conclude, fresh_seed, hypothesis_settings, run_search
 from .results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed
 from .strategies import scenarios
@@ -213,6 +223,8 @@ class SpliceAgreement(RuleBasedStateMachine):
         self.program.log.append(what)
         wire = inj.wire
         held = len(m.held)
+        if m.splice is not None:  # wrap coverage, against the splice as the model has it before this step
+            self.tally.coverage.observe(m.splice, inj.segment)
         try:
             judged = decode(wire) if inj.raw is not None else inj.segment
         except MalformedSegment:
@@ -424,6 +436,12 @@ class RelayAgreement(SpliceAgreement):
         try:
             self.session = self.stack.enter_context(self.adapter.open(scenario))
             state = self.session.state
+        except UnsupportedError as exc:  # this scenario only (the IUT cannot make it): draw another program
+            self.tally.rejected += 1
+            self.tally.unsupported = str(exc)
+            if self.tally.first_failure is None:
+                self.tally.examples -= 1
+            reject()
         except Exception as exc:
             raise self.tally.harness(exc) from exc
         self.machine = SpliceMachine.spliced(state)
@@ -554,15 +572,18 @@ class LifecycleAgreement(SpliceAgreement):
 
 
 def search_machine(adapter: Adapter, case: Case, machine: type[SpliceAgreement], seed_: int,
-                   budget: Budget) -> tuple[SearchTally, Program | None]:
+                   budget: Budget, database: ExampleDatabase | None = None,
+                   stop_at: float | None = None) -> tuple[SearchTally, Program | None]:
     """Run ``machine`` against ``adapter``; the tally and the last program run (the minimal failing
-    one if the search failed)."""
+    one if the search failed). ``database``: as for property searches (its failures replayed first)."""
     last: list[Program] = []
-    tally = SearchTally(budget.shrink_runs)
-    cls = type(machine.__name__, (machine,), {"adapter": adapter, "tally": tally, "reqs": list(case.reqs),
-                                              "last": last})
+    tally = SearchTally(budget.shrink_runs, stop_at=stop_at)
+    # named per adapter: Hypothesis keys a state machine's saved failures by its class (by the source it
+    # finds for the name, else the name), so a campaign's database keeps each adapter's failures apart
+    cls = type(f"{machine.__name__}_for_{adapter_spec(adapter)}", (machine,),
+               {"adapter": adapter, "tally": tally, "reqs": list(case.reqs), "last": last})
     seed(seed_)(cls)
-    cfg = hypothesis_settings(budget.programs, budget, steps=budget.steps)
+    cfg = hypothesis_settings(budget.programs, budget, steps=budget.steps, database=database)
     run_search(partial(run_state_machine_as_test, cls, settings=cfg), tally)
     return tally, (last[0] if last else None)
 
@@ -572,7 +593,9 @@ def execute_stateful(machine: type[SpliceAgreement], adapter: Adapter, case: Cas
     started = time.perf_counter()
     seed_ = fresh_seed() if seed_ is None else seed_
     budget = Budget.from_env()
-    tally, _ = search_machine(adapter, case, machine, seed_, budget)
+    from .campaign import database_from_env  # the campaign module imports this one
+
+    tally, _ = search_machine(adapter, case, machine, seed_, budget, database_from_env())
     return conclude(case, adapter, tally, seed_, budget.programs, started, unit="program")
 
 

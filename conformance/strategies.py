@@ -51,7 +51,7 @@ from ..reference.segment import (
     UnknownOption,
     WindowScale,
 )
-from ..reference.seqspace import HALF
+from ..reference.seqspace import HALF, MOD32
 from .contract import Feature, PeerPlan, Scenario
 from .plans import FOREIGN_ELEMENTS, Example, OptPlan, SackPlan, SegmentPlan, TsPlan
 
@@ -400,14 +400,40 @@ _TOS = st.sampled_from((0x02, 0xB8, 0x03))
 _CORRUPT = st.sampled_from(("tcp", "ip"))
 
 
+def wrap_straddle(base: int, seg_len: int) -> tuple[int, int]:
+    """How many of a wrap-crossing segment's ``seg_len`` numbers may lie below 2^32 (``lo..hi``, for
+    :func:`crossing_offset`): those that make it straddle ``base`` too when the base is within the
+    segment's length of the wrap — both boundaries in one segment — else any split."""
+    to_wrap = (-base) & MASK32  # numbers from the base up to 2^32 (0: the base is 0)
+    if 0 < to_wrap < seg_len - 1:
+        return to_wrap + 1, seg_len - 1  # starts below a base just below 2^32, ends past 0
+    if base < seg_len - 1:
+        return 1, seg_len - 1 - base  # starts below 2^32, ends past a base just above 0
+    return 1, seg_len - 1
+
+
+def crossing_offset(base: int, seg_len: int, before_wrap: int, below: bool, otherwise: int) -> int:
+    """The offset from ``base`` of a segment of ``seg_len`` numbers whose first ``before_wrap`` lie below
+    2^32 and the rest from 0 on: its sequence space crosses the wrap. As a signed distance from the
+    base; ``otherwise`` when ``below`` is False and that segment would start below the base (an
+    adapter or a property that only takes segments from which something is relayed)."""
+    off = (-before_wrap - base) & MASK32
+    if off >= HALF:
+        off -= MOD32
+    return off if below or -seg_len < off < HALF else otherwise
+
+
 @st.composite
 def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feature] = frozenset(),
-                  numbers: Numbers = WRAP, side: str | None = None) -> SegmentPlan:
+                  numbers: Numbers = WRAP, side: str | None = None,
+                  bases: dict[str, int] | None = None) -> SegmentPlan:
     """One segment relative to the splice: offsets around the base (straddling it, below it, 2^31
     away), payloads of 0 to 1500 bytes, flag mixes, urgent pointers inside and outside the trimmed
     prefix, TS and SACK options around the bases in the aligned layouts real stacks send as well as
     unaligned ones, odd and malformed option areas, bad checksums, and segments on no leg of the splice
-    (one 5-tuple element changed: not relayed, DIR-ONLY)."""
+    (one 5-tuple element changed: not relayed, DIR-ONLY). ``bases``: each side's ``splice_irs`` as the
+    scenario asks for it; with focused numbers 3 in 8 segments then cross 2^32
+    (:func:`crossing_offset`) — where a segment's end computed without reduction goes wrong."""
     side = side or draw(st.sampled_from(focus.sides))
     size = draw(_SIZES)
     flags = ACK
@@ -421,6 +447,9 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
     seg_len = size + bool(flags & SYN) + bool(flags & FIN)
     below = focus.below and Feature.BELOW_BASE not in avoid
     off = draw(numbers.offset(seg_len, below)) if focus.below else draw(_SPREAD_UP)
+    if bases is not None and numbers.focus and seg_len > 1 and _share(draw, 3):
+        lo, hi = wrap_straddle(bases[side], seg_len)
+        off = crossing_offset(bases[side], seg_len, draw(st.integers(lo, hi)), below, off)
     trimmed = -off if -seg_len < off < 0 else 0
     urgent = 0
     if flags & URG:  # pointers at and around the trimmed prefix's end and the data's end
@@ -448,10 +477,18 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
                        foreign=foreign)
 
 
+def requested_bases(scenario: Scenario) -> dict[str, int]:
+    """Each side's ``splice_irs`` as ``scenario`` asks for it (the end hosts' ISNs plus their pre-splice
+    bytes). An IUT's own numbers may differ; the strategies only use these to aim, never to build."""
+    return {"client": (scenario.client.isn + 1 + scenario.client_presplice) & MASK32,
+            "server": (scenario.server.isn + 1 + scenario.server_presplice) & MASK32}
+
+
 @st.composite
 def examples(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feature] = frozenset(),
              numbers: Numbers = WRAP) -> Example:
     """A scenario near the wrap and 1..``focus.max_segments`` segments relative to its splice."""
     scenario = draw(scenarios(avoid, numbers))
-    plans = draw(st.lists(segment_plans(focus, avoid, numbers), min_size=1, max_size=focus.max_segments))
+    plans = draw(st.lists(segment_plans(focus, avoid, numbers, bases=requested_bases(scenario)), min_size=1,
+                          max_size=focus.max_segments))
     return Example(scenario, tuple(plans))

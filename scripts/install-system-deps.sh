@@ -22,6 +22,8 @@ else
     command -v clang >/dev/null 2>&1 || need+=(clang)
     [ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
     command -v bpftool >/dev/null 2>&1 || need+=(bpftool)
+    # redis-server: tests/test_fuzz.py starts one to check that fuzz workers share failures through Redis
+    command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -59,6 +59,7 @@ from .adapters.lab import signals  # noqa: E402
 from .adapters.lab import topology as lab  # noqa: E402
 from .adapters.lab.preflight import preflight  # noqa: E402
 from .cli_compare import cmd_compare  # noqa: E402
+from .cli_fuzz import register as register_fuzz  # noqa: E402
 from .cli_matrix import cmd_matrix, matrix_parser  # noqa: E402
 from .cli_mutants import cmd_mutants  # noqa: E402
 from .cli_prove import cmd_prove  # noqa: E402
@@ -330,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(docs/KERNELS.md), then the IUT x requirement matrix across kernels",
                        epilog="exit status: 0 every run produced results without ERROR, 1 a case ended in "
                               "ERROR or a guest produced no results, 2 usage error"))
+    register_fuzz(sub, _add)
     return p
 
 

@@ -45,7 +45,20 @@ from splicecheck.reference import relay as relay_module
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.icmp import encode_icmp
 from splicecheck.reference.relay import SpliceState, relay
-from splicecheck.reference.segment import ACK, AE, FIN, NOP, PSH, RST, URG, Sack, Segment, WindowScale, addr
+from splicecheck.reference.segment import (
+    ACK,
+    AE,
+    FIN,
+    NOP,
+    PSH,
+    RST,
+    URG,
+    Sack,
+    Segment,
+    Timestamps,
+    WindowScale,
+    addr,
+)
 from splicecheck.reference.seqspace import before, seq_add, serial_lt
 
 from splicecheck import cli_mutants
@@ -61,6 +74,8 @@ WRAP = Scenario(client=PeerPlan(isn=0xFFFF_FFF0, tsval=5, sack_permitted=True, w
                 client_presplice=20)  # C.splice_irs = 5, D.splice_irs = 0xffffffff: both legs wrap
 HALF = Scenario(client=PeerPlan(isn=0x8000_0000))  # C.splice_irs = 0x80000001, just past the signed boundary
 SACK_WRAP = dataclasses.replace(WRAP, proxy_isn_c=0xFFFF_FFFD)  # C.splice_iss = 3, just past the wrap
+SACK_TOP = dataclasses.replace(WRAP, proxy_isn_c=0xFFFF_0000)  # C.splice_iss = 0xffff0006, 64 KiB below 2^32
+SEQ_BASE_LOW = dataclasses.replace(WRAP, proxy_isn_d=0xF000_0000)  # D.splice_iss far below C.splice_irs = 5
 TS_ONE_LEG = Scenario(client=PeerPlan(isn=1000), server=PeerPlan(isn=2000, tsval=77))  # TS on leg D only
 MSS_V4 = spliced_at(server_mss=536)  # a 1000-byte client segment gets ICMP fragmentation-needed
 MSS_V6 = spliced_at(server_mss=1300, family=6)  # a 1400-byte one ICMPv6 packet-too-big (MTU 1360 >= 1280)
@@ -168,6 +183,15 @@ WITNESSES: dict[str, Case] = {w.id.split("witness-")[1]: w for w in [
     lifecycle_witness("close-sends-fin", "LIFE-CLOSE-SILENT/close-after-ok-message"),
     lifecycle_witness("ok-not-retransmitted", "LIFE-OK-RETRANSMIT/ok-message-lost"),
     lifecycle_witness("accept-dontack-not-inherited", "LIFE-ACCEPT/ftp-active-early-data"),
+    # wrap-only bugs (adapters/mutants/wrap.py); WRAP: D.splice_irs = 2^32 - 1, C.splice_irs = 5
+    witness("wrap-cross-dropped", ("SEQ-MAP", "PAYLOAD-KEEP"), lambda st: [from_server(st, 0, payload=b"wrap")]),
+    witness("wrap-trim-end", ("TRIM-REST", "TRIM-COMPLETE"), lambda st: [from_server(st, -3, payload=b"abcdefgh")]),
+    witness("wrap-urg-end", ("URG-CLEAR",),
+            lambda st: [from_client(st, -8, payload=b"0123456789ab", flags=ACK | URG, urgent=2)]),
+    witness("wrap-sack-edge", ("SACK-MAP",), lambda st: sack(st, 10, 20), SACK_TOP),
+    witness("wrap-tsecr", ("TS-ECR",), lambda st: [from_client(
+        st, 0, payload=b"t", options=[NOP, NOP, Timestamps(7, M32 - 0xFF)])]),
+    witness("wrap-seq-base", ("SEQ-MAP",), lambda st: [from_client(st, 0, payload=b"x")], SEQ_BASE_LOW),
 ]}
 
 

@@ -82,6 +82,23 @@ def _below_case(scenario: Scenario) -> Case:
                 needs=frozenset({Feature.BELOW_BASE}))
 
 
+@pytest.fixture(autouse=True)
+def _close_adapters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every adapter a test makes is closed when the test ends: the adapter keeps its lab between
+    sessions, and a lab left open would outlive its test (the process's exit would still tear it down)."""
+    made: list[SeqadjFtpAdapter] = []
+    init = SeqadjFtpAdapter.__init__
+
+    def tracked(self: SeqadjFtpAdapter, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(SeqadjFtpAdapter, "__init__", tracked)
+    yield
+    for a in made:
+        a.close()
+
+
 @pytest.fixture(params=["grow", "shrink"])
 def adapter(request: pytest.FixtureRequest) -> Iterator[SeqadjFtpAdapter]:
     _need()
@@ -323,10 +340,13 @@ def test_normal_and_failing_runs_leave_nothing() -> None:
         names = s.lab.names
         assert set(names.namespaces) <= set(netns.list_netns())
         assert "splicecheck_seqadj" in s.lab.run(["nft", "list", "tables"])
-    assert not lab_namespaces(prefix)
+    assert set(lab_namespaces(prefix)) == set(names.namespaces)  # the adapter keeps its lab between sessions
     with pytest.raises(RuntimeError, match="boom"), a.open(WRAP) as s:
-        names = s.lab.names
+        assert s.lab.names == names  # the same lab, its conntrack table emptied
         raise RuntimeError("boom")
+    with a.open(WRAP) as s:  # a session after a failed one sets up as the first did
+        assert seq_add(s.record.correction_pos, len(s.record.port_sent)) == s.state.client.splice_irs
+    a.close()
     assert not lab_namespaces(prefix)
 
     def boom(st: object) -> list[Segment]:

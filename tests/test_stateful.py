@@ -138,3 +138,26 @@ def test_lifecycle_needs_a_pre_splice_session() -> None:
     assert r.verdict is Verdict.UNSUPPORTED and "open_unspliced" in r.reason
     # state/relay needs nothing of the kind
     assert run_case(Opaque(), RELAY, "x", 1).verdict is Verdict.PASS  # type: ignore[arg-type]
+
+
+def test_a_scenario_the_iut_cannot_make_is_redrawn_not_the_whole_case() -> None:
+    """An adapter that cannot make some scenarios (seqadj-ftp needs 0 or at least 24 client pre-splice
+    bytes) makes those programs invalid, not the case UNSUPPORTED."""
+    from contextlib import contextmanager
+
+    from splicecheck.adapters.reference import ReferenceAdapter
+    from splicecheck.conformance.contract import UnsupportedError
+    from splicecheck.conformance.properties import Budget
+    from splicecheck.conformance.stateful import CASES, RelayAgreement, search_machine
+
+    class Picky(ReferenceAdapter):
+        @contextmanager
+        def open(self, scenario):  # type: ignore[no-untyped-def]
+            if scenario.client_presplice % 2:
+                raise UnsupportedError("odd pre-splice byte counts are not possible here")
+            with super().open(scenario) as s:
+                yield s
+
+    case = next(c for c in CASES if c.id == "state/relay")
+    tally, _ = search_machine(Picky(), case, RelayAgreement, 5, Budget(programs=30, steps=5))
+    assert tally.rejected > 0 and tally.failure is None and tally.examples > 0

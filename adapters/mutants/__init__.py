@@ -59,7 +59,7 @@ from .base import MUTANTS, Mutant, _mutant, _patched, crafted
 # isort: off
 # The mutants register in import order, which MUTANTS keeps (the table's order): sequence space first,
 # then options, window, MSS and IP, then the splice's own packets (ICMP errors, the 5-tuple, a checksum
-# on one path), then the checksum and lifecycle mutants below.
+# on one path), then the checksum and lifecycle mutants below, then the wrap-only bugs (wrap.py).
 from .seq import behind_base_by  # public: tests/test_mutants.py
 from . import options  # noqa: F401
 from . import wire  # noqa: F401
@@ -132,6 +132,8 @@ def _ok_len_ignored(scenario: Scenario, correct: SpliceState) -> SpliceState:
 
 MUTANTS["ok-len-ignored"] = Mutant("ok-len-ignored", relay, ("LIFE-BASE-S2C", "SEQ-MAP"), _ok_len_ignored)
 
+# Bugs that bite only near a wrap boundary, registered last (the power benchmark's zoo).
+from . import wrap  # noqa: E402, F401
 
 # --------------------------------------------------------------------------------------------------
 # The adapter

@@ -1,0 +1,200 @@
+"""Fuzz campaigns: the property and stateful searches run for a length of time, by several workers,
+sharing one Hypothesis example database (``splicecheck fuzz``).
+
+Theory of operation
+-------------------
+The engine is Hypothesis itself, the same searches a run makes (:func:`~splicecheck.conformance.
+properties.search`, :func:`~splicecheck.conformance.stateful.search_machine`), given a time budget
+instead of an example budget: each worker takes the targets in turn (every property case, then the
+stateful ones the adapter supports), runs one search of ``CHUNK`` examples with a fresh seed, and
+goes on until the time is up or a failure is found. A failing example is shrunk as in a run and
+Hypothesis saves it — the shrunk example included — in the shared **example database** under a key
+per adapter and case (:func:`~splicecheck.conformance.properties.database_key`); every search, in
+any worker on any machine, replays the database's examples for its key before generating new ones.
+``splicecheck run`` does the same when ``SPLICECHECK_DB`` names the database, so a failure once
+found is replayed first by the next run.
+
+Databases (:func:`open_database`): a directory (``dir:PATH`` or a plain path) for the workers of one
+machine; Redis (``redis://host:port/N``, Hypothesis' ``RedisExampleDatabase``) for workers on
+several machines.
+
+Why not HypoFuzz: it schedules pytest-collected Hypothesis tests, while these searches carry their
+own grading, shrink budget and coverage (:class:`~splicecheck.conformance.properties.SearchTally`)
+that a run's results come from; driving them directly keeps one engine for runs and campaigns, and
+the shared database is the same Hypothesis database HypoFuzz would use.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+
+from .case import Case
+from .contract import Adapter
+from .coverage import Coverage
+from .properties import PROPERTIES, Budget, Property, SearchTally, search
+from .results import case_verdict
+from .stateful import CASES as STATEFUL_CASES
+from .stateful import LifecycleAgreement, RelayAgreement, SpliceAgreement, search_machine
+
+ENV_DB = "SPLICECHECK_DB"
+CHUNK = 200  # examples (programs) per search before the worker moves to the next target
+
+
+class BadDatabase(ValueError):
+    """A database URL that names no database splicecheck can open (usage error, exit 2)."""
+
+
+def open_database(url: str) -> ExampleDatabase:
+    """The example database ``url`` names: ``redis://…`` (a Redis server), ``dir:PATH`` or ``PATH`` (a
+    directory, created if missing)."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            import redis
+            from hypothesis.extra.redis import RedisExampleDatabase
+        except ImportError as exc:  # pragma: no cover - redis is a declared dependency
+            raise BadDatabase(f"a Redis database needs the redis package: {exc}") from None
+        try:
+            client = redis.Redis.from_url(url)
+            client.ping()
+        except (redis.RedisError, ValueError) as exc:
+            raise BadDatabase(f"cannot reach the Redis database {url}: {exc}") from None
+        return RedisExampleDatabase(client, key_prefix=b"splicecheck:")
+    path = url.removeprefix("dir:")
+    if not path:
+        raise BadDatabase("an empty database path")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise BadDatabase(f"the database path {path} is not a directory")
+    return DirectoryBasedExampleDatabase(path)
+
+
+def database_from_env() -> ExampleDatabase | None:
+    """The database ``SPLICECHECK_DB`` names (replayed first by a run), or None."""
+    url = os.environ.get(ENV_DB, "").strip()
+    return open_database(url) if url else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One search a campaign runs over and over: a property or a stateful case."""
+
+    case: Case
+    run: Callable[[Adapter, int, Budget, ExampleDatabase | None, float], SearchTally]
+
+
+def _property_run(prop: Property) -> Callable[[Adapter, int, Budget, ExampleDatabase | None, float], SearchTally]:
+    def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float) -> SearchTally:
+        return search(a, prop.case(), prop.strategy(a.unsupported), seed_, budget, db, stop_at)
+
+    return run
+
+
+def _machine_run(case: Case, machine: type[SpliceAgreement]) -> Callable[
+        [Adapter, int, Budget, ExampleDatabase | None, float], SearchTally]:
+    def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float) -> SearchTally:
+        return search_machine(a, case, machine, seed_, budget, db, stop_at)[0]
+
+    return run
+
+
+def targets(adapter: Adapter) -> list[Target]:
+    """Every property case, then the stateful cases ``adapter`` can run (it lacks none of their needs)."""
+    out = [Target(p.case(), _property_run(p)) for p in PROPERTIES if not p.needs & adapter.unsupported]
+    machines: dict[str, type[SpliceAgreement]] = {"state/relay": RelayAgreement, "state/lifecycle": LifecycleAgreement}
+    out += [Target(c, _machine_run(c, machines[c.id])) for c in STATEFUL_CASES
+            if c.id in machines and not c.all_needs() & adapter.unsupported]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# One worker
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Found:
+    """A failure a campaign found: the case, its verdict, the minimal example and the seed."""
+
+    case: str
+    verdict: str
+    description: str
+    seed: int
+    first_failure: int | None
+    replayed: bool  # the very first example of its search failed: most likely a saved one replayed
+
+
+@dataclass(slots=True)
+class Progress:
+    """What a worker reports after each search (or at the end)."""
+
+    worker: int
+    examples: int
+    coverage: dict[str, int] = field(default_factory=dict)
+    found: Found | None = None
+    done: bool = False
+
+
+def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | None,
+         report: Callable[[Progress], None], seed_: int | None = None, chunk: int = CHUNK,
+         only: list[str] | None = None) -> Found | None:
+    """Run the targets in turn until ``stop_at`` (``time.monotonic()``) or a failure; report after each
+    search. Returns the failure found, if any."""
+    rng = random.Random(seed_)
+    todo = [t for t in targets(adapter) if not only or t.case.id in only]
+    if not todo:
+        report(Progress(worker, 0, done=True))
+        return None
+    budget = Budget(examples=chunk, programs=max(1, chunk // 10))
+    i = 0
+    while time.monotonic() < stop_at:
+        target = todo[i % len(todo)]
+        i += 1
+        s = rng.randrange(1 << 32)
+        tally = target.run(adapter, s, budget, db, stop_at)
+        found = None
+        if tally.failure is not None:
+            description, ex = tally.failure
+            verdict = case_verdict(list(target.case.reqs), ex.differing())
+            found = Found(target.case.id, verdict.value, description, s, tally.first_failure,
+                          tally.first_failure == 1)
+        report(Progress(worker, tally.examples, dict(tally.coverage.hits), found))
+        if found is not None:
+            report(Progress(worker, 0, done=True))
+            return found
+    report(Progress(worker, 0, done=True))
+    return None
+
+
+@dataclass(slots=True)
+class Totals:
+    """A campaign's running totals, merged from its workers' reports."""
+
+    started: float = field(default_factory=time.monotonic)
+    examples: int = 0
+    coverage: Coverage = field(default_factory=Coverage)
+    found: list[Found] = field(default_factory=list)
+
+    def add(self, p: Progress) -> None:
+        self.examples += p.examples
+        self.coverage.merge(p.coverage)
+        if p.found is not None:
+            self.found.append(p.found)
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        return (f"{elapsed:6.0f} s  {self.examples} examples ({self.examples / elapsed:.0f}/s)  "
+                f"{self.coverage.summary()} hit  {len(self.found)} failure{'s' if len(self.found) != 1 else ''}")
+
+
+__all__ = ["CHUNK", "ENV_DB", "BadDatabase", "Found", "Progress", "Target", "Totals", "database_from_env",
+           "open_database", "targets", "work"]
