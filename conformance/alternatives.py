@@ -11,6 +11,15 @@ functions that make them and the differences each tolerates.
 * **Clear ECN** (``CLEAR_ECN``): towards an end host that did not negotiate ECN in its SYN exchange (the
   scenarios' end hosts never do: ``PeerPlan`` has no ECN setup), the splice may clear the ECN field
   and ECE/CWR (RFC 3168 §6.1.1: a host that did not negotiate ECN must not get ECT packets).
+* **Host reset** (``HOST_RESET``): a segment that belongs to neither leg (DIR-ONLY) is not the splice's,
+  so it reaches the proxy host's own TCP, which answers a segment for no connection with a RST (RFC 9293
+  §3.10.7.1, the CLOSED state; §3.5.2 group 1). The splice relayed nothing: that is DIR-ONLY kept, by a
+  host that is a correct TCP. The RST goes back to its sender: from the address and port the segment was
+  sent to, ``<SEQ=SEG.ACK><CTL=RST>`` when it carried an ACK, else ``<SEQ=0><ACK=SEG.SEQ+SEG.LEN>
+  <CTL=RST,ACK>`` (SEG.LEN counts SYN and FIN). Only a segment sent to one of the proxy's own addresses
+  by an end host of the splice gets one (other senders are not routed to in the scenarios); a RST is
+  never answered. The host's own IP choices (TTL or hop limit, identification, DF, flow label) and the
+  RST's window are its own and tolerated.
 * **Refuse** is not a relay: an IUT that declines to splice legs that disagree raises ``SpliceRefused``,
   which the runner grades as the alternative ``"refuse"``.
 """
@@ -21,7 +30,22 @@ from dataclasses import replace
 
 from ..reference.codec import decode, encode
 from ..reference.relay import Direction, RelayResult, SpliceState, relay
-from ..reference.segment import CWR, ECE, NOP, RST, EndOfOptionList, IPv4Header, Segment, Timestamps, pad_options
+from ..reference.segment import (
+    ACK,
+    CWR,
+    ECE,
+    FIN,
+    NOP,
+    RST,
+    SYN,
+    EndOfOptionList,
+    IPv4Header,
+    IPv6Header,
+    Segment,
+    TcpHeader,
+    Timestamps,
+    pad_options,
+)
 from .case import Alternative
 from .results import FieldDiff
 
@@ -81,6 +105,46 @@ def clear_ecn(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     return replace(result, emitted=tuple(clear(e) if isinstance(e, Segment) else e for e in result.emitted))
 
 
+def host_reset(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+    """The model's relay; for a foreign segment (no direction) sent by an end host to one of the proxy's
+    addresses, the RST the proxy host's own TCP answers it with (module docstring). Its direction is the
+    one whose out leg leads back to the sender (``diff.expected_counts`` routes by it); the result keeps
+    the note NOT_THIS_SPLICE, so the lifecycle machine leaves the splice as it was (the RST is the host's,
+    not a relayed one that would close the splice)."""
+    result = relay(state, seg, now)
+    t, ip = seg.tcp, seg.ip
+    if result.direction is not None or t.flags & RST:
+        return result
+    if ip.dst not in (state.client.local.addr, state.server.local.addr):
+        return result
+    if ip.src == state.client.peer.addr:
+        back = Direction.S2C
+    elif ip.src == state.server.peer.addr:
+        back = Direction.C2S
+    else:
+        return result
+    if t.flags & ACK:
+        tcp = TcpHeader(t.dport, t.sport, seq=t.ack, ack=0, flags=RST, window=0)
+    else:
+        length = len(seg.payload) + bool(t.flags & SYN) + bool(t.flags & FIN)
+        tcp = TcpHeader(t.dport, t.sport, seq=0, ack=(t.seq + length) & 0xFFFF_FFFF, flags=RST | ACK, window=0)
+    rip: IPv4Header | IPv6Header = (IPv4Header(ip.dst, ip.src) if isinstance(ip, IPv4Header)
+                                    else IPv6Header(ip.dst, ip.src))
+    return replace(result, direction=back, emitted=(_seal(Segment(rip, tcp, b"")),))
+
+
+#: the fields of a host's RST that are the host's own choice (the IP layer's defaults, the RST's window)
+_HOST_CHOICES = ("ip.ttl", "ip.id", "ip.df", "ip.flow_label", "ip.tos DSCP", "ip.traffic_class DSCP",
+                 "tcp.window", "tcp.window believed <= real")
+
+
+def host_choice(d: FieldDiff) -> bool:
+    """A host RST's field whose value its own stack picks: TTL or hop limit, identification, DF, flow label,
+    DSCP, window (and the scaled-window check, meaningless on a RST). Everything else is still compared
+    (addresses, ports, numbers, flags, no ECN mark, valid checksums)."""
+    return d.field.endswith(_HOST_CHOICES)
+
+
 SUPPLY_TS = Alternative(
     "supply-timestamps", supply_timestamps,
     "RFC 7323 §3.2: the leg that negotiated timestamps gets them on every segment (the splice's own clock)",
@@ -89,7 +153,14 @@ CLEAR_ECN = Alternative(
     "clear-ecn", clear_ecn,
     "RFC 3168 §6.1.1: no ECT, ECE or CWR towards an end host that did not negotiate ECN")
 
+HOST_RESET = Alternative(
+    "host-reset", host_reset,
+    "RFC 9293 §3.10.7.1: a segment for no connection of the proxy host is answered by its own TCP with a RST",
+    host_choice)
+
 #: What a case whose legs disagree on timestamps accepts besides the paper's strip (and refusal).
 TS_DISAGREE: tuple[Alternative, ...] = (SUPPLY_TS,)
 #: What a case about ECN marks between end hosts that never negotiated ECN accepts besides relaying them.
 ECN_UNNEGOTIATED: tuple[Alternative, ...] = (CLEAR_ECN,)
+#: What a case sending a segment that belongs to neither leg accepts besides silence.
+FOREIGN: tuple[Alternative, ...] = (HOST_RESET,)

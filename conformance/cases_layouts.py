@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from ..reference.arith import MASK32
 from ..reference.relay import SpliceState
 from ..reference.segment import ACK, FIN, NOP, PSH, Sack, Segment, TcpOption
+from .alternatives import FOREIGN
 from .case import Build, Case, from_client, from_server, ts_option
 from .cases_common import FULL, spliced_at, with_ip, with_tcp
 from .cases_seq import SEQ_CTL
@@ -161,7 +162,7 @@ def foreign_cases() -> list[Case]:
                     "the other three of address and port pairs are the leg's.",
                     "Not relayed: a connection is identified by all four (RFC 9293 §3.1, paper §3.3 relays only "
                     "segments received at a spliced socket).",
-                    one_off(element, server=server), scenario, NEEDS_FOREIGN))
+                    one_off(element, server=server), scenario, NEEDS_FOREIGN, alternatives=FOREIGN))
     return out
 
 

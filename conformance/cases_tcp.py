@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from ..reference.relay import SpliceState, StripStyle, relay
 from ..reference.segment import ACK, AE, CWR, ECE, FIN, PSH, RST, URG, Segment, addr
-from .alternatives import ECN_UNNEGOTIATED
+from .alternatives import ECN_UNNEGOTIATED, FOREIGN
 from .case import Case, corrupt_tcp_checksum, from_client, from_server
 from .cases_common import FULL, corrupt_ip_checksum, payload, result, spliced_at, with_ip, with_tcp
 from .contract import Adapter, Feature
@@ -91,29 +91,30 @@ CASES: list[Case] = [
          "leg-C socket.",
          "Not relayed: it arrives on neither leg of the splice (paper §3.3: the four addresses and ports "
          "identify a connection, §3.1).",
-         lambda st: [foreign(st, sport=st.client.peer.port ^ 1)], FULL, NEEDS_FOREIGN),
+         lambda st: [foreign(st, sport=st.client.peer.port ^ 1)], FULL, NEEDS_FOREIGN, alternatives=FOREIGN),
     Case("DIR-ONLY/foreign-source-address", ("DIR-ONLY",),
          "Data from an address that is neither end host's (198.18.0.99), ports as the client's.",
          "Not relayed (paper §3.1, §3.3).",
-         lambda st: [foreign(st, src=addr("198.18.0.99"))], FULL, NEEDS_FOREIGN),
+         lambda st: [foreign(st, src=addr("198.18.0.99"))], FULL, NEEDS_FOREIGN, alternatives=FOREIGN),
     Case("DIR-ONLY/wrong-proxy-port", ("DIR-ONLY",),
          "Data from the client to another port of the proxy's leg-C address.",
          "Not relayed: the splice joins two sockets, not addresses (paper §3.3).",
-         lambda st: [foreign(st, dport=st.client.local.port ^ 1)], FULL, NEEDS_FOREIGN),
+         lambda st: [foreign(st, dport=st.client.local.port ^ 1)], FULL, NEEDS_FOREIGN, alternatives=FOREIGN),
     Case("DIR-ONLY/client-to-leg-d", ("DIR-ONLY",),
          "Data from the client's address and port sent to the proxy's leg-D socket.",
          "Not relayed: a leg is a pair of sockets, and this pair is neither (paper §3.3).",
-         lambda st: [foreign(st, dst=st.server.local.addr, dport=st.server.local.port)], FULL, NEEDS_FOREIGN),
+         lambda st: [foreign(st, dst=st.server.local.addr, dport=st.server.local.port)], FULL, NEEDS_FOREIGN,
+         alternatives=FOREIGN),
     Case("DIR-ONLY/server-to-leg-c", ("DIR-ONLY",),
          "Data from the server's address and port sent to the proxy's leg-C socket.",
          "Not relayed (paper §3.3).",
-         server_to_leg_c, FULL, NEEDS_FOREIGN),
+         server_to_leg_c, FULL, NEEDS_FOREIGN, alternatives=FOREIGN),
     Case("DIR-ONLY/foreign-rst-does-not-close", ("DIR-ONLY", "PAYLOAD-KEEP"),
          "A RST|ACK at C.splice_irs from the client's address but another source port, then client data.",
          "The RST is not relayed and does not end the splice: the data that follows is relayed "
          "(paper §3.3).",
          lambda st: [with_tcp(from_client(st, 0, flags=RST | ACK), sport=st.client.peer.port ^ 1),
-                     from_client(st, 0, payload=b"still spliced")], FULL, NEEDS_FOREIGN),
+                     from_client(st, 0, payload=b"still spliced")], FULL, NEEDS_FOREIGN, alternatives=FOREIGN),
     # -- FLAGS-KEEP -----------------------------------------------------------------------------------
     Case("FLAGS-KEEP/ece-cwr-c2s", ("FLAGS-KEEP", "ECN-PASS"),
          "Client data with ACK|PSH|ECE|CWR; no ECN negotiated.",
@@ -257,5 +258,5 @@ CASES: list[Case] = [
          "(198.18.0.98): only the destination address differs from leg C's 4-tuple.",
          "Not relayed: a splice is keyed on both addresses and both ports, not on the listening port "
          "(paper §3.1, §3.3).",
-         lambda st: [foreign(st, dst=addr("198.18.0.98"))], FULL, NEEDS_FOREIGN),
+         lambda st: [foreign(st, dst=addr("198.18.0.98"))], FULL, NEEDS_FOREIGN, alternatives=FOREIGN),
 ]

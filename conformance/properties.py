@@ -43,6 +43,7 @@ from ..reference.relay import SpliceState
 from ..reference.segment import Segment
 from ..reference.seqspace import MOD32
 from . import interrupts
+from .alternatives import FOREIGN
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError, drawable_avoid
 from .coverage import Coverage, observing
@@ -233,15 +234,17 @@ def run_search(test: Callable[[], None], tally: SearchTally) -> SearchTally:
 
 def example_case(case: Case, example: Example, coverage: Coverage | None = None) -> Case:
     """The one-off named case of one example (the runner's ``execute`` runs it); with ``coverage``, its
-    segments' wrap regions are counted there as they are built."""
+    segments' wrap regions are counted there as they are built. Its foreign segments (the strategies draw
+    some) may be answered by the proxy host's own TCP, as in the named DIR-ONLY cases (``FOREIGN``)."""
     if coverage is None:
-        return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None)
+        return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None,
+                                   alternatives=FOREIGN)
     counter = coverage
 
     def counted(state: SpliceState) -> list[Injection | Segment]:
         return observing(counter, example.build(state), state)
 
-    return dataclasses.replace(case, scenario=example.scenario, build=counted, execute=None)
+    return dataclasses.replace(case, scenario=example.scenario, build=counted, execute=None, alternatives=FOREIGN)
 
 
 def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,

@@ -35,7 +35,10 @@ has, unchanged — and only if that finds a difference, the same observed packet
 again) against each alternative's relay in turn. The first alternative the output matches, up to the
 differences it tolerates, grades the case (PASS when nothing else differs), and its name is recorded in
 ``alternative`` (``"model"`` when the model's outcome matched a case that has alternatives); when none
-matches, the model's differences grade it as always. A refusal to splice legs that disagree on an option
+matches, the case is graded against the outcome it came closest to (fewest differing checks; the model on
+a tie), and ``alternative`` names that one unless it is the model's — so an IUT that legitimately answers
+a foreign segment with its host's RST and later misses an ICMP error is charged with the missing ICMP, not
+with the RST. A refusal to splice legs that disagree on an option
 (``SpliceRefused``) is the alternative ``"refuse"``.
 
 A requirement's verdict is the worst over all the checks charged to it, targeted and collateral; if none
@@ -229,7 +232,7 @@ class CaseResult:
     examples: int = 0  # property/stateful: examples (programs) generated before the search stopped
     first_failure: int | None = None  # property/stateful: 1-based index of the first failing example
     collateral_failures: list[str] = field(default_factory=list)  # MUSTs outside reqs broken first-hand
-    alternative: str = ""  # the legitimate outcome the IUT matched, for cases with several (module docstring)
+    alternative: str = ""  # the legitimate outcome the IUT matched or was graded against (module docstring)
 
     def __post_init__(self) -> None:
         """Mark the consequences of the first divergence and name the collateral MUSTs (module docstring)."""

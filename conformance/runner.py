@@ -148,7 +148,9 @@ def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], 
 
 def execute(adapter: Adapter, case: Case) -> Executed:
     """Open a session for ``case.scenario``, inject the built segments, diff each against the model; for a
-    case with alternatives, when the model's outcome differs, against each alternative in turn."""
+    case with alternatives, when the model's outcome differs, against each alternative in turn: the first
+    the IUT matches passes; when it matches none, it is graded against the one it came closest to (fewest
+    differing checks; the model on a tie), whose name the result records."""
     with adapter.open(case.scenario) as session:
         state = session.state
         if not case.alternatives:  # the single-outcome path
@@ -157,11 +159,15 @@ def execute(adapter: Adapter, case: Case) -> Executed:
         ex = run_injections(session, Model(state), case.build(state), case.primary, record=observed)
     if not ex.differing():
         return replace(ex, alternative="model")
+    closest, fewest = ex, len(ex.differing())
     for alt in case.alternatives:
         other = rejudge(state, alt, observed, case.primary)
-        if not other.differing():
+        n = len(other.differing())
+        if not n:
             return other
-    return ex
+        if n < fewest:  # the IUT followed this outcome and departed from it later: graded against it, so
+            closest, fewest = other, n  # the departure is its own finding, not a consequence of the choice
+    return closest
 
 
 def unsupported_by(adapter: Adapter) -> frozenset[Feature]:

@@ -106,7 +106,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("DIR-ONLY", M, "tcp", "paper §3.3",
                 "A segment that does not arrive on either leg of the splice is not relayed by it.",
                 F, "§3.3 relays segments 'received at a spliced socket'; relaying a foreign segment would "
-                "inject data into another connection."),
+                "inject data into another connection. Such a segment is then the proxy host's, and a host "
+                "whose own TCP answers it with a RST (RFC 9293 §3.10.7.1, a segment for no connection) "
+                "relays nothing: the cases accept that RST, exactly as RFC 9293 builds it, as the alternative "
+                "'host-reset'."),
     Requirement("SEQ-MAP", M, "seq", "paper §3.2, §3.3",
                 "The sequence number is mapped as seq - in.splice_irs + out.splice_iss, modulo 2^32.",
                 F, "§3.3's first equation (§3.2 chooses the bases); any other value places data at the wrong "

@@ -13,7 +13,14 @@ from contextlib import contextmanager
 import pytest
 from splicecheck.adapters.reference import ReferenceAdapter, ReferenceSession
 from splicecheck.conformance import catalog
-from splicecheck.conformance.alternatives import CLEAR_ECN, SUPPLY_TS, clear_ecn, supply_timestamps
+from splicecheck.conformance.alternatives import (
+    CLEAR_ECN,
+    HOST_RESET,
+    SUPPLY_TS,
+    clear_ecn,
+    host_reset,
+    supply_timestamps,
+)
 from splicecheck.conformance.case import Alternative, Case
 from splicecheck.conformance.contract import Scenario, SpliceRefused
 from splicecheck.conformance.results import CaseResult, Verdict
@@ -83,12 +90,15 @@ def test_strip_supply_and_refuse_each_pass_and_are_recorded() -> None:
 @pytest.mark.req("TS-STRIP", "TS-VAL")
 def test_an_iut_following_no_alternative_fails() -> None:
     """Timestamps supplied with a TSval behind the last the client saw (PAWS would drop the segment):
-    neither the strip nor the supply; graded against the model — a Timestamps option where none belongs."""
+    neither the strip nor the supply. Graded against the outcome it came closest to, the supply, so the
+    failure is the TSval that went backwards (TS-VAL), not the option's presence."""
     r = run(with_ts(-1000, 0), TOWARDS_TS)
-    assert r.verdict is Verdict.FAIL and r.alternative == ""
+    assert r.verdict is Verdict.FAIL and r.alternative == SUPPLY_TS.name
     assert any(d.field.endswith("tcp.options.TS.tsval") and d.req == "TS-VAL" for d in r.diffs)
+    assert not any(d.field.endswith("tcp.options.TS") and d.req == "TS-STRIP" for d in r.diffs)
     echo_back = run(with_ts(0, -5), TOWARDS_TS)  # an echo older than what the proxy had received
-    assert echo_back.verdict is Verdict.FAIL and echo_back.alternative == ""
+    assert echo_back.verdict is Verdict.FAIL and echo_back.alternative == SUPPLY_TS.name
+    assert any(d.field.endswith("tcp.options.TS.tsecr") for d in echo_back.diffs)
 
 
 @pytest.mark.req("ECN-PASS")
@@ -140,3 +150,54 @@ def test_old_results_lines_load() -> None:
     line = json.loads(r.to_json())
     del line["alternative"]
     assert CaseResult.from_dict(line).alternative == ""
+
+
+# -- a foreign segment answered by the proxy host's own TCP (DIR-ONLY) ------------------------------------
+
+FOREIGN_IDS = [c.id for c in catalog.select(reqs=["DIR-ONLY"]) if c.kind.value == "named"]
+
+
+def _rst_changed(**tcp: int):  # type: ignore[no-untyped-def]
+    """A host that answers with the RFC 9293 RST, one field changed (checksums recomputed)."""
+    def fn(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        result = host_reset(state, seg, now)
+
+        def change(out: Segment) -> Segment:
+            ip = dataclasses.replace(out.ip, checksum=None) if isinstance(out.ip, IPv4Header) else out.ip
+            return decode(encode(Segment(ip, dataclasses.replace(out.tcp, checksum=None, **tcp), out.payload)))
+
+        if result.direction is None or relay(state, seg, now).direction is not None:
+            return result
+        return dataclasses.replace(result, emitted=tuple(change(e) for e in result.segments))
+    return fn
+
+
+@pytest.mark.req("DIR-ONLY")
+def test_a_host_that_resets_foreign_segments_passes_and_says_so() -> None:
+    assert len(FOREIGN_IDS) >= 20
+    answered = 0
+    for cid in FOREIGN_IDS:
+        r = run(host_reset, cid)
+        assert r.verdict is Verdict.PASS, (cid, r.diffs)
+        assert r.alternative in ("model", HOST_RESET.name), cid
+        answered += r.alternative == HOST_RESET.name
+    # the one-off port cases, the legs crossed and the wrong proxy port reach the host; foreign addresses do not
+    assert answered >= 12
+    host_ttl = run(_rst_changed(window=29200), "DIR-ONLY/foreign-source-port")  # the host's own window
+    assert (host_ttl.verdict, host_ttl.alternative) == (Verdict.PASS, HOST_RESET.name)
+
+
+@pytest.mark.req("DIR-ONLY")
+def test_a_wrong_reset_or_a_relayed_foreign_segment_still_fails() -> None:
+    wrong_seq = run(_rst_changed(seq=12345), "DIR-ONLY/foreign-source-port")
+    assert wrong_seq.verdict is Verdict.FAIL and wrong_seq.alternative == ""
+    no_rst_flag = run(_rst_changed(flags=0x10), "DIR-ONLY/one-off-dst-port-c2s-v4")  # a bare ACK is no reset
+    assert no_rst_flag.verdict is Verdict.FAIL
+
+    def relays_everything(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        """A splice that matches on addresses only: the foreign port is relayed as if it were the leg's."""
+        fixed = dataclasses.replace(seg, tcp=dataclasses.replace(seg.tcp, sport=state.client.peer.port))
+        return relay(state, fixed if relay(state, seg, now).direction is None else seg, now)
+
+    relayed = run(relays_everything, "DIR-ONLY/foreign-source-port")
+    assert relayed.verdict is Verdict.FAIL
