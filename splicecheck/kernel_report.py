@@ -6,7 +6,8 @@ be reproduced exactly; every case's repro command carries the seed.
 1. The Z3 proofs of the model (``spec/proofs``): the oracle must be right before it judges anyone.
 2. The whole conformance suite against each adapter — ``reference`` (the baseline: it must pass
    everything), ``synproxy`` (netfilter SYNPROXY, a splice with an empty OK message) and
-   ``seqadj-ftp`` (the FTP NAT helper's sequence adjustment) — with results streamed to
+   ``seqadj-ftp`` (the FTP NAT helper's sequence adjustment) and ``ebpf-splice`` (this project's eBPF
+   datapath of the paper's design, adapters/ebpf_splice) — with results streamed to
    ``<adapter folder>/results.jsonl`` and rendered beside it (index.json, report.md, report.html,
    junit.xml, pcapng evidence per failing case).
 3. The IUT × requirement matrix of those runs (the matrix folder).
@@ -36,14 +37,20 @@ from tabulate import tabulate
 from . import __version__
 from .cli_options import OUT, PUBLISHED, UsageError
 from .cli_run import run_and_render
+from .conformance import expectations as expect_mod
 from .conformance.case import Case
 from .conformance.catalog import UnknownCase, select
 from .conformance.contract import load_adapter
+from .conformance.findings import findings
 from .conformance.results import Verdict
 from .reports.matrix import write_matrix
 from .reports.render import safe_name
 
-ADAPTERS = ("reference", "synproxy", "seqadj-ftp")
+ADAPTERS = ("reference", "synproxy", "seqadj-ftp", "ebpf-splice")
+#: Each live adapter's known findings, classified (``expectations/<adapter>.toml``, README "Findings and
+#: expected findings"): the reports show each finding's class and whether it was expected. The job's exit
+#: status does not depend on them (a kernel's departures are findings, not a failure of the job).
+EXPECTATIONS = Path("expectations")
 #: Adapters that test the model, not this machine: published apart from the kernel's runs.
 MODEL_ADAPTERS = ("reference", "mutant:")
 COLUMNS = (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO, Verdict.UNSUPPORTED, Verdict.SKIPPED,
@@ -74,10 +81,26 @@ def _proofs() -> bool:
     return all(r.ok for r in results)
 
 
+def known_findings(spec: str) -> tuple[str, list[expect_mod.Expectation]] | None:
+    """The committed expectations of adapter ``spec`` (run from the repository), if it has a file."""
+    path = EXPECTATIONS / f"{safe_name(spec)}.toml"
+    if not path.is_file():
+        return None
+    try:
+        return path.name, expect_mod.load(path)
+    except expect_mod.ExpectationsError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
 def run_adapter(spec: str, cases: list[Case], folder: Path, args: argparse.Namespace) -> list[Verdict]:
-    """The selected cases against one adapter, reported into ``folder``; returns the case verdicts."""
+    """The selected cases against one adapter, reported into ``folder`` (with its committed expectations,
+    where it has some); returns the case verdicts."""
+    known = known_findings(spec)
     results, _ = run_and_render(load_adapter(spec), spec, cases, folder, seed=args.seed, argv=["report-kernel"],
-                                evidence=args.evidence, quiet=args.quiet, render=not args.no_render)
+                                evidence=args.evidence, quiet=args.quiet, render=not args.no_render, known=known)
+    if known is not None:
+        outcome = expect_mod.judge(findings(results), results, known[1])
+        print(f"({known[0]})", *outcome.lines(), sep="\n")
     return [r.verdict for r in results]
 
 
