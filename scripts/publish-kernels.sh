@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Regenerate the committed kernel matrix, reports/published/kernels/ (`make publish-kernels`; docs/KERNELS.md):
+# synproxy and seqadj-ftp on this machine's kernel and on a Debian 6.1 kernel booted in a virtual machine,
+# their named and vector cases (the property and stateful cases cost too much under TCG emulation).
+#
+#   scripts/publish-kernels.sh              # the Debian kernel ABI 6.1.0-47 (scripts/fetch-kernel.sh fetches it)
+#   scripts/publish-kernels.sh 6.1.0-57     # another ABI apt knows
+#
+# Needs root, and what `splicecheck run --kernel` needs (docs/KERNELS.md); takes about 20 minutes under TCG on
+# a busy two-CPU machine. The full run goes to the git-ignored out/kernels-publish/ (every report format and
+# the pcapng evidence); the published folder keeps, per kernel and adapter, results.jsonl (the run itself,
+# from which every report is re-rendered: `splicecheck report .../results.jsonl`), index.json and report.md,
+# then the matrix of those runs, each adapter's comparison of the 6.1 kernel against this machine's
+# (compare-*.md) and the time table of the run (summary.txt). Review the diff before committing it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${BIN:-.venv/bin}
+abi=${1:-6.1.0-47}
+image=$(bash scripts/fetch-kernel.sh "$abi" | tail -n 1)
+work=out/kernels-publish
+dest=reports/published/kernels
+rm -rf "$work"
+mkdir -p "$work"
+nice -n 10 "$bin/splicecheck" matrix --kernel host --kernel "$image" --adapter synproxy --adapter seqadj-ftp \
+    --kind named --kind vector --quiet --out "$work" | tee "$work/matrix.log"
+
+rm -rf "$dest"
+mkdir -p "$dest/matrix"
+folders=()
+for results in "$work"/*/*/results.jsonl; do
+    rel=${results#"$work"/}
+    folder=$dest/${rel%/results.jsonl}
+    mkdir -p "$folder"
+    cp "$results" "$folder/results.jsonl"
+    "$bin/splicecheck" report "$folder/results.jsonl" --formats json md >/dev/null
+    folders+=("$folder")
+done
+"$bin/splicecheck" report --matrix "${folders[@]}" --out "$dest/matrix" >/dev/null
+host=$(uname -r)
+for adapter in synproxy seqadj-ftp; do
+    for folder in "$dest"/*/"$adapter"; do
+        release=$(basename "$(dirname "$folder")")
+        [ "$release" = "$host" ] && continue
+        # exit status 1 means a regression from the first kernel to this one: a result, not a failure here
+        "$bin/splicecheck" compare "$dest/$host/$adapter" "$folder" --format md \
+            --out "$dest/matrix/compare-$adapter-$host-vs-$release.md" || [ $? -eq 1 ]
+    done
+done
+sed -n '/^kernel .* under /p; /^Summary/,/^$/p' "$work/matrix.log" >"$dest/summary.txt"
+echo "publish-kernels: $dest regenerated from $work; review and commit it"
