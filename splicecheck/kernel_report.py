@@ -156,6 +156,7 @@ def cmd_report_kernel(args: argparse.Namespace) -> int:
         ok &= counts[Verdict.ERROR] == 0
         if spec == "reference":
             ok &= counts[Verdict.FAIL] == 0 and counts[Verdict.NON_STRICT] == 0
+    rows.sort(key=lambda row: adapters.index(str(row[0])))  # the guest's adapters ran first
     print("\nSummary (cases):")
     print(tabulate(rows, headers=["adapter", *COLUMNS, "report"]))
     if not args.no_render and where:

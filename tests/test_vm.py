@@ -346,6 +346,8 @@ def test_report_kernel_on_another_kernel(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert rc == 0, printed
     assert "report on Linux 6.9.0-test" in printed
     assert "kernel 6.9.0-test under TCG: boot" in printed
+    summary = printed.split("Summary (cases):")[1]
+    assert summary.index("\nreference ") < summary.index("\nsynproxy ")  # the adapters' order, not the run's
     assert (out / "reference" / "results.jsonl").is_file()  # the model ran here
     assert (out / "synproxy" / "results.jsonl").read_bytes() == (made / "results.jsonl").read_bytes()
     assert (out / "synproxy" / "report.md").is_file()
