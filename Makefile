@@ -25,7 +25,7 @@ publish: $(STAMP)
 	$(BIN)/splicecheck report-kernel --publish
 
 # The committed kernel matrix (reports/published/kernels/): this machine's kernel and a Debian 6.1 kernel booted
-# in a virtual machine (docs/KERNELS.md; root, QEMU; ~20 min under emulation). Not part of `make report`.
+# in a virtual machine (docs/KERNELS.md; root, QEMU; 4-15 min under emulation). Not part of `make report`.
 .PHONY: publish-kernels
 publish-kernels: $(STAMP)
 	BIN=$(BIN) bash scripts/publish-kernels.sh $(KERNEL_ABI)
