@@ -13,7 +13,8 @@
 # and adapter, results.jsonl (the run itself, from which every report is re-rendered: `splicecheck report
 # .../results.jsonl`), index.json and report.md, then the matrix of those runs, each adapter's comparison of
 # the 6.1 kernel against this machine's (compare-*.md) and the time table of the run (summary.txt). Review
-# the diff before committing it, and bring the kernel matrix section of reports/published/README.md (differences and times) up to date by hand.
+# the diff before committing it, and bring the kernel matrix section of reports/published/README.md
+# (differences and times) up to date by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BIN:-.venv/bin}
