@@ -24,6 +24,12 @@ report: $(STAMP)
 publish: $(STAMP)
 	$(BIN)/splicecheck report-kernel --publish
 
+# The committed kernel matrix (reports/published/kernels/): this machine's kernel and a Debian 6.1 kernel booted
+# in a virtual machine (docs/KERNELS.md; root, QEMU; 4-15 min under emulation). Not part of `make report`.
+.PHONY: publish-kernels
+publish-kernels: $(STAMP)
+	BIN=$(BIN) bash scripts/publish-kernels.sh $(KERNEL_ABI)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py

@@ -304,6 +304,7 @@ def _report_kernel(sub: Subparsers) -> None:
                    help="publish on purpose: render into the committed reports/published/ (model/<adapter>/ for "
                         "reference and mutants, linux-<version>/<adapter>/ and linux-<version>/matrix/ for the "
                         "kernel's) instead of out/; not with --out")
+    vm_options(p, repeatable=False)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ import functools
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
@@ -75,6 +76,47 @@ def _counts(folder: Path) -> tuple[int, ...] | None:
     return tuple(verdicts.count(v) for v in COLUMNS)
 
 
+@dataclass
+class KernelRuns:
+    """What :func:`run_on_kernel` did: one summary row per adapter (kernel, boot, adapter, run seconds, a count
+    per verdict of ``COLUMNS``), the report folders that hold results, and whether every adapter produced them."""
+
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+    ok: bool = True
+
+
+def run_on_kernel(kernel: Kernel, where: dict[str, Path], args: argparse.Namespace,
+                  prog: str = "splicecheck matrix") -> KernelRuns:
+    """Each adapter of ``where`` (adapter -> report folder) in turn, in one virtual machine booted on ``kernel``,
+    with the case selection, seed and evidence of ``args`` (and its ``accel``, ``vm_memory``, ``vm_timeout``);
+    the results the guest wrote are copied into the folders and rendered there unless ``args.no_render``. The
+    boot and run times are printed. Raises VmError when the guest could not be run at all."""
+    adapters = list(where)
+    for a in adapters:  # a guest that writes nothing must not leave an earlier run's results in place
+        (where[a] / "results.jsonl").unlink(missing_ok=True)
+    steps = [Step(a, guest_run_argv(a, f"{GUEST_SHARE}/out/{safe_name(a)}", args)) for a in adapters]
+    boot = run_in_vm(kernel, steps, accel=args.accel, memory_mb=args.vm_memory, run_timeout=args.vm_timeout,
+                     python=sys.executable, cwd=Path.cwd(), echo=print, note=lambda m: print(m, file=sys.stderr),
+                     collect=functools.partial(collect, where={safe_name(a): where[a] for a in adapters}))
+    print(timing_line(boot))
+    timing = f"{boot.accel.upper()} boot {boot.boot_seconds:.1f} s"
+    done = KernelRuns()
+    for a, step in zip(adapters, steps, strict=True):
+        counts = _counts(where[a]) if (where[a] / "results.jsonl").is_file() and step.rc is not None else None
+        if counts is None:
+            print(f"{prog}: {kernel.release}: {a} produced no results (exit status {step.rc})", file=sys.stderr)
+            done.ok = False
+            done.rows.append((kernel.release, timing, a, "-", *("-",) * len(COLUMNS)))
+            continue
+        if not args.no_render:
+            render_all(load_run(where[a] / "results.jsonl"), where[a])
+        seconds = step.seconds
+        done.rows.append((kernel.release, timing, a, "-" if seconds is None else f"{seconds:.1f}", *counts))
+        done.folders.append(where[a])
+    return done
+
+
 def cmd_matrix(args: argparse.Namespace) -> int:
     adapters = tuple(args.adapter) if args.adapter else DEFAULT_ADAPTERS
     try:
@@ -97,42 +139,24 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         where = {a: root / release / safe_name(a) for a in adapters}
         print(f"\n=== {release} ({'this machine, no VM' if kernel is None else image}) " + "=" * 20)
         if kernel is None:
-            timing = "this machine"
             for a in adapters:
                 began = time.monotonic()
                 run_and_render(load_adapter(a), a, cases, where[a], seed=args.seed, argv=["matrix"],
                                evidence=args.evidence, quiet=args.quiet, render=not args.no_render)
-                seconds: float | None = time.monotonic() - began
-                rows.append((release, timing, a, f"{seconds:.1f}", *(_counts(where[a]) or ("-",) * len(COLUMNS))))
+                seconds = time.monotonic() - began
+                rows.append((release, "this machine", a, f"{seconds:.1f}",
+                             *(_counts(where[a]) or ("-",) * len(COLUMNS))))
                 folders.append(where[a])
             continue
-        for a in adapters:  # a guest that writes nothing must not leave an earlier run's results in place
-            (where[a] / "results.jsonl").unlink(missing_ok=True)
-        steps = [Step(a, guest_run_argv(a, f"{GUEST_SHARE}/out/{safe_name(a)}", args)) for a in adapters]
         try:
-            boot = run_in_vm(kernel, steps, accel=args.accel, memory_mb=args.vm_memory, run_timeout=args.vm_timeout,
-                             python=sys.executable, cwd=Path.cwd(), echo=print,
-                             note=lambda m: print(m, file=sys.stderr),
-                             collect=functools.partial(collect, where={safe_name(a): where[a] for a in adapters}))
+            done = run_on_kernel(kernel, where, args)
         except VmError as exc:
             print(f"splicecheck matrix: {release}: {exc}", file=sys.stderr)
             ok = False
             continue
-        print(timing_line(boot))
-        timing = f"{boot.accel.upper()} boot {boot.boot_seconds:.1f} s"
-        for a, step in zip(adapters, steps, strict=True):
-            counts = _counts(where[a]) if (where[a] / "results.jsonl").is_file() and step.rc is not None else None
-            if counts is None:
-                print(f"splicecheck matrix: {release}: {a} produced no results (exit status {step.rc})",
-                      file=sys.stderr)
-                ok = False
-                rows.append((release, timing, a, "-", *("-",) * len(COLUMNS)))
-                continue
-            if not args.no_render:
-                render_all(load_run(where[a] / "results.jsonl"), where[a])
-            seconds = step.seconds
-            rows.append((release, timing, a, "-" if seconds is None else f"{seconds:.1f}", *counts))
-            folders.append(where[a])
+        rows += done.rows
+        folders += done.folders
+        ok &= done.ok
     print("\nSummary (cases per verdict; run seconds per adapter):")
     print(tabulate(rows, headers=["kernel", "boot", "adapter", "run s", *COLUMNS]))
     ok &= all(r[-1] in (0, "-") for r in rows) and all(r[3] != "-" for r in rows)

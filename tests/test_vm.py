@@ -310,3 +310,71 @@ def test_a_signal_while_the_guest_runs_kills_it_and_removes_the_folder(monkeypat
                        note=interrupt)
     assert time.monotonic() - started < 5
     assert _tmp_folders() <= before
+
+
+# --- report-kernel --kernel: the model here, the kernel adapters in the guest ----------------------------------
+
+def test_report_kernel_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _one_line_exit_2(capsys, ["report-kernel", "--kernel", str(tmp_path / "bzImage")], "no such file")
+    _one_line_exit_2(capsys, ["report-kernel", "--modules", str(tmp_path)], "--modules needs --kernel")
+    (tmp_path / "boot").mkdir()
+    image = fake_bzimage(tmp_path / "boot" / "bzImage")
+    modules = fake_modules(tmp_path)
+    _one_line_exit_2(capsys, ["report-kernel", "--kernel", str(image), "--modules", str(modules), "--publish"],
+                     "make publish-kernels")
+    _one_line_exit_2(capsys, ["report-kernel", "--kernel", str(image), "--modules", str(modules),
+                              "--adapter", "nonesuch"], "unknown adapter 'nonesuch'")
+
+
+def test_report_kernel_on_another_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from splicecheck import kernel_report
+
+    case = "ADDR-REWRITE/c2s-data"
+    made = tmp_path / "made"  # a real results file for the stand-in guest to hand back as synproxy's
+    assert main(["run", "--adapter", "reference", "--case", case, "--out", str(made), "--no-render", "-q"]) == 0
+    guest = GUEST_OK.replace('mkdir -p "$SHARE/out/a" && echo \'{}\' > "$SHARE/out/a/results.jsonl"',
+                             f'mkdir -p "$SHARE/out/synproxy" && cp {made}/results.jsonl "$SHARE/out/synproxy/"')
+    assert guest != GUEST_OK
+    kernel = _fake_vm(monkeypatch, tmp_path, "exit 1", guest)
+    monkeypatch.setattr(kernel_report, "_proofs", lambda: True)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    rc = main(["report-kernel", "--kernel", str(kernel.image), "--modules", str(kernel.modules), "--accel", "tcg",
+               "--adapter", "reference", "--adapter", "synproxy", "--case", case, "--out", str(out), "-q"])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "report on Linux 6.9.0-test" in printed
+    assert "kernel 6.9.0-test under TCG: boot" in printed
+    summary = printed.split("Summary (cases):")[1]
+    assert summary.index("\nreference ") < summary.index("\nsynproxy ")  # the adapters' order, not the run's
+    assert (out / "reference" / "results.jsonl").is_file()  # the model ran here
+    assert (out / "synproxy" / "results.jsonl").read_bytes() == (made / "results.jsonl").read_bytes()
+    assert (out / "synproxy" / "report.md").is_file()
+    matrix = (out / "matrix" / "matrix.md").read_text()
+    assert "2 run(s)" in matrix  # the guest's file is the reference's: the columns are named alike
+    assert "(../reference/report.html)" in matrix and "(../synproxy/report.html)" in matrix
+
+
+def test_report_kernel_guest_without_results_fails_the_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from splicecheck import kernel_report
+
+    guest = GUEST_OK.replace('mkdir -p "$SHARE/out/a" && echo \'{}\' > "$SHARE/out/a/results.jsonl" && ', "")
+    kernel = _fake_vm(monkeypatch, tmp_path, "exit 1", guest)
+    monkeypatch.setattr(kernel_report, "_proofs", lambda: True)
+    rc = main(["report-kernel", "--kernel", str(kernel.image), "--modules", str(kernel.modules), "--accel", "tcg",
+               "--adapter", "synproxy", "--case", "ADDR-REWRITE/c2s-data", "--out", str(tmp_path / "out"), "-q"])
+    assert rc == 1
+    assert "synproxy produced no results" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("arg", "message"), [("foo", "neither a kernel ABI"),
+                                              ("6.1.0-47;x", "not a Debian package name")])
+def test_fetch_kernel_refuses_a_malformed_version(arg: str, message: str) -> None:
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "fetch-kernel.sh"
+    proc = subprocess.run(["bash", str(script), arg], capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
