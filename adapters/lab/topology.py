@@ -39,6 +39,7 @@ Only SIGKILL escapes; ``clean_stale()`` is for that.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import select
@@ -106,6 +107,19 @@ class LabAddresses:
 
 
 ADDR = LabAddresses()
+
+
+def foreign_blackholes(proxy_addr: str, prefix: int) -> list[str]:
+    """The link's addresses from host number 64 up (IPv4 .64–.255; IPv6 ::40–::ff), routed to a blackhole in
+    the proxy's namespace. No lab host lives there (they are numbered 1 and 2); the cases name foreign hosts
+    there (DIR-ONLY: 198.18.0.98, .99; the one-off address flips the last octet's top bit). Without the
+    route, a foreign segment to such a host would be forwarded by the proxy's kernel (it is a router), whose
+    neighbour lookup fails ~3 s later with an ICMP host unreachable — a packet that lands in a later case.
+    Forwarding traffic not addressed to the splice is the host's routing, not the splice: the lab makes it
+    silent and immediate. The proxy's own addresses (the local table, looked up first) are unaffected."""
+    net = ipaddress.ip_network(f"{proxy_addr}/{prefix}", strict=False)
+    base, width = int(net.network_address), net.max_prefixlen
+    return [f"{ipaddress.ip_address(base + 64)}/{width - 6}", f"{ipaddress.ip_address(base + 128)}/{width - 7}"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +340,11 @@ class Lab:
             f"neigh replace {a.client4} lladdr {a.client_mac} nud permanent dev {n.proxy_client_if}",
             f"neigh replace {a.server4} lladdr {a.server_mac} nud permanent dev {n.proxy_server_if}",
         ]
+        proxy += [f"route add blackhole {net}" for net in foreign_blackholes(a.proxy_client4, 24)
+                  + foreign_blackholes(a.proxy_server4, 24)]
         if self.ipv6:
+            proxy += [f"route add blackhole {net}" for net in foreign_blackholes(a.proxy_client6, 64)
+                      + foreign_blackholes(a.proxy_server6, 64)]
             proxy += [
                 f"addr add {a.proxy_client6}/64 dev {n.proxy_client_if} nodad",
                 f"addr add {a.proxy_server6}/64 dev {n.proxy_server_if} nodad",
