@@ -25,8 +25,8 @@ from splicecheck.conformance.campaign import Progress, open_database, work
 from splicecheck.conformance.contract import load_adapter
 
 
-def one_worker(spec: str, worker: int, seconds: float, db_path: str, seed: int) -> tuple[int, float]:
-    """Examples one worker ran in ``seconds`` and the seconds it actually ran."""
+def one_worker(spec: str, worker: int, seconds: float, db_path: str, seed: int) -> tuple[int, float, float]:
+    """Examples one worker ran in ``seconds``, the seconds it actually ran and the CPU seconds it got."""
     adapter = load_adapter(spec)
     adapter.spec = spec  # type: ignore[attr-defined]
     examples = 0
@@ -35,22 +35,22 @@ def one_worker(spec: str, worker: int, seconds: float, db_path: str, seed: int) 
         nonlocal examples
         examples += p.examples
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     try:
         found = work(adapter, worker, started + seconds, open_database(db_path), report, seed + worker)
     finally:
         adapter.close()
     if found is not None:
         raise SystemExit(f"{spec} failed {found.case}: pick an adapter that passes (the campaign would stop)")
-    return examples, time.monotonic() - started
+    return examples, time.monotonic() - started, time.process_time() - cpu
 
 
-def measure(spec: str, workers: int, seconds: float, seed: int) -> float:
-    """Examples per second of ``workers`` processes together."""
+def measure(spec: str, workers: int, seconds: float, seed: int) -> tuple[float, float]:
+    """Examples per second of ``workers`` processes together, and the CPUs they got on average."""
     with tempfile.TemporaryDirectory(prefix="fuzz-workers-") as db, ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(one_worker, spec, w, seconds, db, seed) for w in range(workers)]
         results = [f.result() for f in futures]
-    return sum(n / t for n, t in results)
+    return sum(n / t for n, t, _ in results), sum(c / t for _, t, c in results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,13 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     print(f"adapter {args.adapter}; {args.time:g} s per configuration; {os.cpu_count()} CPUs on this machine")
     rates: dict[int, float] = {}
+    cpus: dict[int, float] = {}
     for n in (1, args.workers):
         load = os.getloadavg()[0]
-        rates[n] = measure(args.adapter, n, args.time, args.seed)
-        print(f"{n} worker{'s' if n > 1 else ' '}: {rates[n]:8.1f} examples/s   (load average before: {load:.2f})",
-              flush=True)
+        rates[n], cpus[n] = measure(args.adapter, n, args.time, args.seed)
+        print(f"{n} worker{'s' if n > 1 else ' '}: {rates[n]:8.1f} examples/s on {cpus[n]:.2f} CPUs "
+              f"({rates[n] / cpus[n]:.1f} per CPU-second; load average before: {load:.2f})", flush=True)
     print(f"speed-up 1 → {args.workers} workers: {rates[args.workers] / rates[1]:.2f}× "
-          f"(ideal {min(args.workers, os.cpu_count() or 1)}× with every CPU free)")
+          f"(the workers got {cpus[args.workers] / cpus[1]:.2f}× the CPU; "
+          f"ideal {min(args.workers, os.cpu_count() or 1)}× with every CPU free)")
     return 0
 
 
