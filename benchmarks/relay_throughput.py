@@ -1,8 +1,9 @@
 """Reference relay throughput vs scapy, measured side by side in one run (issue 2, item 10).
 
 Workload: realistic data segments — NOP NOP TS, and on every other segment NOP NOP SACK with two blocks,
-payloads of 100..1428 bytes (within the out peer's MSS with the options) — relayed through a splice with timestamps and SACK on both legs, checksums
-updated incrementally. Three paths, all fed the same packets in the same order:
+payloads of 100..1428 bytes (within the out peer's MSS with the options) — relayed through a splice
+with timestamps and SACK on both legs, checksums updated incrementally. Three paths, all fed the same
+packets in the same order:
 
 - relay: ``relay(state, segment, now)`` on decoded segments (the model's own work per segment);
 - wire: ``decode`` + ``relay`` + ``encode``: bytes in, bytes out — the fair comparison with scapy;

@@ -20,6 +20,11 @@ For each of ``--seeds`` seeds the search stops at the first failing example (no 
 its index; a search that reaches ``--cap`` examples without a kill is *censored*. Medians count a
 censored search as ``cap`` and are then printed as lower bounds ("≥"), and so is the ratio.
 
+A uniform search almost never kills a wrap-only mutant, so its measured median is only ever a lower
+bound of ``--baseline-cap``. Beside it the zoo prints a closed-form one (:func:`closed_form`): the
+chance ``p`` that one uniform example reaches the mutant's trigger window at all, bounded by a union
+over the values the trigger depends on; the median examples-to-kill is then at least ``1/(2p)``.
+
 Run from the repository: ``.venv/bin/python benchmarks/strategy_power.py [--seeds 20] [--cap 2000]``.
 The ``uniform32`` baseline kills ``plain-lt`` about as fast as ``wrap``: with offsets uniform over
 2^32 the segment is "below" the base in one order and not the other about a quarter of the time. The
