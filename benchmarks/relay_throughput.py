@@ -1,8 +1,9 @@
 """Reference relay throughput vs scapy, measured side by side in one run (issue 2, item 10).
 
 Workload: realistic data segments — NOP NOP TS, and on every other segment NOP NOP SACK with two blocks,
-payloads of 100..1460 bytes — relayed through a splice with timestamps and SACK on both legs, checksums
-updated incrementally. Three paths, all fed the same packets in the same order:
+payloads of 100..1428 bytes (within the out peer's MSS with the options) — relayed through a splice
+with timestamps and SACK on both legs, checksums updated incrementally. Three paths, all fed the same
+packets in the same order:
 
 - relay: ``relay(state, segment, now)`` on decoded segments (the model's own work per segment);
 - wire: ``decode`` + ``relay`` + ``encode``: bytes in, bytes out — the fair comparison with scapy;
@@ -53,7 +54,9 @@ def workload(n: int, seed: int) -> tuple[SpliceState, list[bytes]]:
     packets = []
     seq = 0xFFFF_0000
     for i in range(n):
-        size = rng.randint(100, 1460)
+        # payload and options (at most 32 bytes) within the out peer's MSS of 1460, as a sender keeps
+        # them: a larger segment with DF set is answered with an ICMP error and dropped (MSS-ICMP)
+        size = rng.randint(100, 1460 - 32)
         opts: list[Any] = [NoOperation(), NoOperation(), Timestamps(1000 + i, 2000 + i)]
         if i % 2:
             opts += [NoOperation(), NoOperation(), Sack(((0xFFFF_F100, 0xFFFF_F200), (0xFFFF_F300, 0xFFFF_F400)))]

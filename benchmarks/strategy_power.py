@@ -20,6 +20,11 @@ For each of ``--seeds`` seeds the search stops at the first failing example (no 
 its index; a search that reaches ``--cap`` examples without a kill is *censored*. Medians count a
 censored search as ``cap`` and are then printed as lower bounds ("≥"), and so is the ratio.
 
+A uniform search almost never kills a wrap-only mutant, so its measured median is only ever a lower
+bound of ``--baseline-cap``. Beside it the zoo prints a closed-form one (:func:`closed_form`): the
+chance ``p`` that one uniform example reaches the mutant's trigger window at all, bounded by a union
+over the values the trigger depends on; the median examples-to-kill is then at least ``1/(2p)``.
+
 Run from the repository: ``.venv/bin/python benchmarks/strategy_power.py [--seeds 20] [--cap 2000]``.
 The ``uniform32`` baseline kills ``plain-lt`` about as fast as ``wrap``: with offsets uniform over
 2^32 the segment is "below" the base in one order and not the other about a quarter of the time. The
@@ -121,6 +126,40 @@ def pooled_bound(kills: list[int | None], cap: int) -> float | None:
     return len(kills) * cap * math.log(2) / 3
 
 
+#: the longest segment a strategy draws, in sequence numbers (1500 bytes of payload, SYN and FIN)
+MAX_SEG_LEN = 1500 + 2
+#: the most SACK right edges and TSecr values one segment carries (40 option bytes hold 4 SACK blocks
+#: at most, in one option or two; one or two Timestamps options)
+MAX_SACK_EDGES, MAX_TSECRS = 4, 2
+
+
+def closed_form(mutant: str, segments: int) -> tuple[float, str]:
+    """An upper bound on the chance that one example drawn with bases (ISNs, proxy ISNs, proxy TSvals)
+    uniform over 2^32 reaches the mutant's trigger region, and how it follows.
+
+    Every value a trigger depends on is a base plus an offset drawn independently of it, so it is
+    uniform over 2^32 too; the trigger needs one of at most ``k`` such values (per example: two legs,
+    or ``segments`` segments times their SACK edges / TSecr values / one seq) in a window of ``w``
+    numbers, so ``p <= k w / 2^32`` (union bound). The number of examples to the first kill, ``K``,
+    then has ``P(K <= m) <= m p`` (again a union bound, whatever the examples' dependence), so its
+    median is at least ``1 / (2p)``. Assumes the adapter takes the bases the scenario asks for (the
+    reference and the mutants do)."""
+    if mutant == "wrap-cross-dropped":
+        k, w, why = segments, MAX_SEG_LEN, f"a seq within {MAX_SEG_LEN} below 2^32, {segments} segments"
+    elif mutant in ("wrap-trim-end", "wrap-urg-end"):
+        k, w, why = 2, MAX_SEG_LEN, f"a leg's splice_irs within {MAX_SEG_LEN} of the wrap, 2 legs"
+    elif mutant == "wrap-sack-edge":
+        k, w = segments * MAX_SACK_EDGES, 1 << 16
+        why = f"a SACK right edge in the top 2^16, {segments}x{MAX_SACK_EDGES} edges"
+    elif mutant == "wrap-tsecr":
+        k, w, why = segments * MAX_TSECRS, 1 << 16, f"a TSecr in the top 2^16, {segments}x{MAX_TSECRS} values"
+    elif mutant == "wrap-seq-base":
+        k, w, why = 2, 1 << 16, "a leg's splice_irs below 2^16, 2 legs"
+    else:
+        raise KeyError(mutant)
+    return k * w / (1 << 32), why
+
+
 def fmt(med: float, bound: bool) -> str:
     return f"{'≥' if bound else ''}{med:g}"
 
@@ -129,6 +168,9 @@ def zoo(seeds: int, cap: int, baseline: str, baseline_cap: int, jobs: int, only:
     """The wrap-only mutants, each against its property: wrap strategies against ``baseline``."""
     targets = {m: c for m, c in WRAP_TARGETS.items() if not only or m in only}
     print(f"wrap-only mutants; {seeds} seeds each; strategies wrap (cap {cap}) and {baseline} (cap {baseline_cap})")
+    print("closed form: p = the chance one uniform example reaches the trigger region (union bound over the values "
+          "it depends on, each uniform over 2^32);\n  the uniform median examples-to-kill is then >= 1/(2p) "
+          "(P(kill within m) <= m p); the ratio divides that by the wrap median")
     t0 = time.perf_counter()
     rows: list[tuple[str, ...]] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -143,11 +185,22 @@ def zoo(seeds: int, cap: int, baseline: str, baseline_cap: int, jobs: int, only:
             pooled = pooled_bound(base_k, baseline_cap)
             if pooled is not None and not wb:
                 ratio += f" (pooled: {baseline} median ≥{pooled:.0f} at 95%, ratio ≥{pooled / wm:.0f}×)"
+            p, why = closed_form(m, BY_SLUG[case].focus.max_segments)
+            cf = 1 / (2 * p)
+            cf_ratio = "-" if wb else f"≥{cf / wm:,.0f}×"
             rows.append((m, f"prop/{case}", fmt(wm, wb), f"{sum(k is not None for k in wrap_k)}/{seeds}",
-                         fmt(bm, bb), f"{sum(k is not None for k in base_k)}/{seeds}", ratio))
+                         fmt(bm, bb), f"{sum(k is not None for k in base_k)}/{seeds}", ratio, f"≥{cf:,.0f}", cf_ratio,
+                         why))
             print(f"{m:>20} prop/{case:<11} wrap median {fmt(wm, wb):>6} (killed {rows[-1][3]})  "
                   f"{baseline} median {fmt(bm, bb):>7} (killed {rows[-1][5]})  ratio {ratio}", flush=True)
-    print(f"({time.perf_counter() - t0:.0f} s)")
+    print(f"({time.perf_counter() - t0:.0f} s)\n")
+    head = ("mutant", "wrap median", f"{baseline} measured", "measured ratio", "closed-form median",
+            "closed-form ratio")
+    table = [head] + [(r[0], r[2], r[4], r[6].split(" (")[0], r[7], r[8]) for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(len(head))]
+    for t in table:
+        print("  ".join(c.rjust(wd) for c, wd in zip(t, widths, strict=True)))
+    print("closed-form p per mutant: " + "; ".join(f"{r[0]}: {r[9]}" for r in rows))
     return 0
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from .case import Case
-from .contract import Adapter
+from .contract import Adapter, UnsupportedError
 from .coverage import Coverage
 from .properties import PROPERTIES, Budget, Property, SearchTally, search
 from .results import case_verdict
@@ -148,7 +148,9 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
          report: Callable[[Progress], None], seed_: int | None = None, chunk: int = CHUNK,
          only: list[str] | None = None) -> Found | None:
     """Run the targets in turn until ``stop_at`` (``time.monotonic()``) or a failure; report after each
-    search. Returns the failure found, if any."""
+    search. A target whose search raises :class:`UnsupportedError` (the adapter cannot set it up at
+    all, e.g. a mutant without a session before the splice) leaves the rotation. Returns the failure
+    found, if any."""
     rng = random.Random(seed_)
     todo = [t for t in targets(adapter) if not only or t.case.id in only]
     if not todo:
@@ -156,11 +158,15 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
         return None
     budget = Budget(examples=chunk, programs=max(1, chunk // 10))
     i = 0
-    while time.monotonic() < stop_at:
+    while todo and time.monotonic() < stop_at:
         target = todo[i % len(todo)]
-        i += 1
         s = rng.randrange(1 << 32)
-        tally = target.run(adapter, s, budget, db, stop_at)
+        try:
+            tally = target.run(adapter, s, budget, db, stop_at)
+        except UnsupportedError:  # the adapter cannot set this target up at all (a run grades it UNSUPPORTED)
+            todo.remove(target)
+            continue
+        i += 1
         found = None
         if tally.failure is not None:
             description, ex = tally.failure

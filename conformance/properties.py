@@ -287,7 +287,7 @@ def conclude(case: Case, adapter: Adapter, tally: SearchTally, seed_: int, budge
     base = CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
                       expectation=case.expectation, checked=tally.checked, seed=seed_, kind=case.kind,
                       repro=repro_command(adapter_spec(adapter), case.id, seed_), examples=tally.examples,
-                      first_failure=tally.first_failure)
+                      first_failure=tally.first_failure, coverage=tally.coverage.as_dict())
     duration = time.perf_counter() - started
     if tally.failure is not None:
         description, ex = tally.failure

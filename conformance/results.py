@@ -233,6 +233,9 @@ class CaseResult:
     first_failure: int | None = None  # property/stateful: 1-based index of the first failing example
     collateral_failures: list[str] = field(default_factory=list)  # MUSTs outside reqs broken first-hand
     alternative: str = ""  # the legitimate outcome the IUT matched or was graded against (module docstring)
+    #: property/stateful: hits per wrap region (``conformance.coverage.REGIONS`` order, zeros included) of
+    #: the segments its examples injected; None (and absent from the JSON line) for other cases and older files
+    coverage: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         """Mark the consequences of the first divergence and name the collateral MUSTs (module docstring)."""
@@ -252,6 +255,8 @@ class CaseResult:
         d = asdict(self)
         if not d["alternative"]:
             del d["alternative"]  # single-outcome cases' lines are what they always were
+        if d["coverage"] is None:
+            del d["coverage"]  # so are those of cases that do not count wrap coverage
         d["verdict"] = self.verdict.value
         d["type"] = "case"
         return json.dumps(d, separators=(",", ":"))

@@ -70,6 +70,9 @@ _ANY32 = st.integers(0, MASK32)
 _SIGNED32 = st.integers(-HALF + 1, HALF)
 _SPREAD_UP = st.one_of(st.integers(0, 64), st.integers(0, SPREAD))  # close to the anchor, often very close
 _SPREAD_AROUND = st.integers(-SPREAD, SPREAD)
+#: how far below 2^32 (or above 0) a wrap-focused number lies: often within a segment's length, so that a
+#: segment at the base can run across the wrap
+_WRAP_DIST = st.one_of(st.integers(0, 64), st.integers(0, 1500), st.integers(0, SPREAD))
 _EIGHTHS = st.integers(0, 7)
 _SIXTEENTHS = st.integers(0, 15)
 
@@ -80,9 +83,9 @@ def seq32(draw: st.DrawFn, near: int | None = None) -> int:
     ``near`` (from 0 if None), or — 1 in 16 — anywhere. Shrinks towards 0."""
     where = draw(_MIX)
     if where == _LOW:
-        return draw(_SPREAD_UP)
+        return draw(_WRAP_DIST)
     if where == _HIGH:
-        return MASK32 - draw(_SPREAD_UP)
+        return MASK32 - draw(_WRAP_DIST)
     if where == _ANY:
         return draw(_ANY32)
     anchor = near if near is not None else 0
@@ -195,7 +198,9 @@ def peer_plans(draw: st.DrawFn, isn: int, numbers: Numbers = WRAP, scaling: bool
     mss = draw(_MSS)
     wscale = draw(_WSCALE) if scaling else None
     tsval = draw(numbers.value()) if draw(_BOOL) else None
-    return PeerPlan(isn=isn, mss=mss, wscale=wscale, sack_permitted=draw(_BOOL), tsval=tsval, df=draw(_EIGHTHS) != 7)
+    # SACK-permitted 3 in 4: both legs must use SACK for blocks to be mapped at all (else they are stripped)
+    return PeerPlan(isn=isn, mss=mss, wscale=wscale, sack_permitted=_share(draw, 6), tsval=tsval,
+                    df=draw(_EIGHTHS) != 7)
 
 
 @cache
@@ -292,11 +297,29 @@ def sack_blocks(numbers: Numbers = WRAP) -> st.SearchStrategy[tuple[int, int]]:
     return block()
 
 
+_SACK_LENGTHS = st.one_of(st.integers(1, 64), st.integers(1, 3000))
+
+
+def wrap_block(iss: int, below_wrap: int, length: int) -> tuple[int, int]:
+    """A SACK block, as offsets from ``iss`` (the in leg's ``splice_iss``), whose right edge lies
+    ``below_wrap`` numbers below 2^32 and which is ``length`` long: an edge that a mapping written
+    without reduction modulo 2^32 carries past 2^32 - 1 whenever the offset between the legs is larger
+    than ``below_wrap``. Offsets are signed distances from ``iss`` (in ``(-2^31, 2^31]``)."""
+    right = (MOD32 - below_wrap - iss) & MASK32
+    if right > HALF:
+        right -= MOD32
+    return right - length, right
+
+
 @st.composite
-def sack_plans(draw: st.DrawFn, numbers: Numbers = WRAP, room: int = MAX_OPTIONS) -> SackPlan:
-    """1–4 blocks, as many as fit in ``room`` bytes."""
+def sack_plans(draw: st.DrawFn, numbers: Numbers = WRAP, room: int = MAX_OPTIONS, iss: int | None = None) -> SackPlan:
+    """1–4 blocks, as many as fit in ``room`` bytes. ``iss``: the in leg's ``splice_iss`` as the
+    scenario asks for it; with focused numbers 3 in 8 blocks then end just below 2^32 (:func:`wrap_block`)."""
     most = max(1, min(4, (room - 2) // 8))
-    return SackPlan(tuple(draw(st.lists(sack_blocks(numbers), min_size=1, max_size=most))))
+    blocks = draw(st.lists(sack_blocks(numbers), min_size=1, max_size=most))
+    if iss is not None and numbers.focus:
+        blocks = [wrap_block(iss, draw(_SPREAD_UP), draw(_SACK_LENGTHS)) if _share(draw, 3) else b for b in blocks]
+    return SackPlan(tuple(blocks))
 
 
 #: Options the splice passes, strips, or must not mistake for ones it maps.
@@ -343,7 +366,8 @@ _NOP_NOP: tuple[OptPlan, ...] = (NOP, NOP)
 
 
 @st.composite
-def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -> tuple[tuple[OptPlan, ...], bool]:
+def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int,
+                   iss: int | None = None) -> tuple[tuple[OptPlan, ...], bool]:
     """Option plans whose encoding fits in ``room`` bytes together with the leg's default TS option when
     none is planned (it may be added, :attr:`SegmentPlan.default_ts`), laid out as one of ``_LAYOUTS``;
     and whether that default TS goes behind NOP,NOP (:attr:`SegmentPlan.aligned_ts`)."""
@@ -360,7 +384,7 @@ def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -
         if _share(draw, focus.sack):
             for _ in range(2 if layout == _TWO_SACKS else 1):
                 if room >= 4 + 8:  # NOP,NOP and a SACK option of one block at least
-                    sack = draw(sack_plans(numbers, room - 2))
+                    sack = draw(sack_plans(numbers, room - 2, iss))
                     sacks.append(sack)
                     room -= 2 + sack.size
         laid_ts = [o for t in ts for o in (*_NOP_NOP, t)]
@@ -369,7 +393,7 @@ def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int) -
         return tuple(opts), not ts  # without a planned TS the leg's default one leads, behind NOP,NOP
     others: list[OptPlan] = []
     if _share(draw, focus.sack):
-        others.append(draw(sack_plans(numbers, room)))
+        others.append(draw(sack_plans(numbers, room, iss)))
     if _share(draw, focus.odd_options):
         others += draw(_ODD_LISTS)
     picks = list(ts)
@@ -460,7 +484,8 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
     ack_off = draw(st.one_of(st.just(0), _ACK_NEAR, numbers.delta()))
     window = draw(_WINDOWS) if _share(draw, focus.windows) else 8192
     malformed = draw(_MALFORMED) if Feature.MALFORMED not in avoid and _share(draw, focus.malformed) else None
-    options, aligned_ts = draw(option_layouts(focus, numbers, MAX_OPTIONS - (8 if malformed is not None else 0)))
+    iss = None if bases is None else bases.get(f"{side}-iss")
+    options, aligned_ts = draw(option_layouts(focus, numbers, MAX_OPTIONS - (8 if malformed is not None else 0), iss))
     corrupt = None
     if malformed is None and Feature.BAD_CHECKSUM not in avoid and _share(draw, focus.corrupt):
         corrupt = draw(_CORRUPT)
@@ -479,9 +504,14 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
 
 def requested_bases(scenario: Scenario) -> dict[str, int]:
     """Each side's ``splice_irs`` as ``scenario`` asks for it (the end hosts' ISNs plus their pre-splice
-    bytes). An IUT's own numbers may differ; the strategies only use these to aim, never to build."""
-    return {"client": (scenario.client.isn + 1 + scenario.client_presplice) & MASK32,
-            "server": (scenario.server.isn + 1 + scenario.server_presplice) & MASK32}
+    bytes), and — keys ``client-iss``/``server-iss`` — each leg's ``splice_iss`` when the scenario
+    chooses the proxy's ISNs. An IUT's own numbers may differ; the strategies only use these to aim, never to build."""
+    bases = {"client": (scenario.client.isn + 1 + scenario.client_presplice) & MASK32,
+             "server": (scenario.server.isn + 1 + scenario.server_presplice) & MASK32}
+    if scenario.proxy_isn_c is not None and scenario.proxy_isn_d is not None:  # the splice_iss of each leg
+        bases["client-iss"] = (scenario.proxy_isn_c + 1 + scenario.server_presplice + scenario.ok_len) & MASK32
+        bases["server-iss"] = (scenario.proxy_isn_d + 1 + scenario.client_presplice) & MASK32
+    return bases
 
 
 @st.composite

@@ -22,6 +22,8 @@ from .load import Run, run_counts
 from .summary import (
     ATTENTION,
     by_group,
+    coverage_rows,
+    hits_text,
     iut_label,
     one_line,
     requirement_rows,
@@ -267,6 +269,20 @@ def _unsupported(run: Run, names: list[str]) -> list[str]:
     return [*out, "</table></section>"]
 
 
+def _coverage(run: Run) -> list[str]:
+    """Each property or stateful case's wrap regions reached (with hits) and not reached."""
+    rows = coverage_rows(run.results)
+    if not rows:
+        return []
+    out = ['<section id="wrap-coverage"><h2>Wrap coverage</h2>',
+           "<p>The regions near a wrap boundary (0, 2^31, 2^32 - 1, the splice's bases, 2^31 past the furthest "
+           "point) that each search's segments reached, with how many segments reached each.</p>",
+           "<table><tr><th>case</th><th>reached</th><th>hits</th><th>not reached</th></tr>"]
+    out += [f"<tr><td><code>{e(c.case)}</code></td><td>{e(c.line)}</td><td>{e(hits_text(c.reached) or '—')}</td>"
+            f"<td>{e(', '.join(c.missed) or '—')}</td></tr>" for c in rows]
+    return [*out, "</table></section>"]
+
+
 def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | None = None) -> str:
     evidence = evidence or {}
     names = slugs(run.results)
@@ -288,6 +304,7 @@ def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | 
     if not run.results:
         parts.append("<p>No case results.</p>")
     parts.append("</section>")
+    parts += _coverage(run)
     missing = [row.req.id for row in requirement_rows(run.results) if row.verdict is Verdict.NOT_COVERED]
     if missing:
         parts.append('<section id="not-covered"><h2>Not covered</h2><p>'

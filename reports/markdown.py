@@ -20,7 +20,9 @@ from .load import Run, run_counts
 from .summary import (
     ATTENTION,
     by_group,
+    coverage_rows,
     first_failure,
+    hits_text,
     iut_label,
     one_line,
     requirement_rows,
@@ -134,6 +136,17 @@ def _all_cases(run: Run) -> list[str]:
     return ["## All cases", "", _table(rows, ["verdict", "case", "requirements", "kind", "time", "description"]), ""]
 
 
+def _coverage(run: Run) -> list[str]:
+    rows = coverage_rows(run.results)
+    if not rows:
+        return []
+    table = [[code(c.case), c.line, cell(hits_text(c.reached) or "—"), cell(", ".join(c.missed) or "—")] for c in rows]
+    return ["## Wrap coverage", "",
+            "The regions near a wrap boundary (0, 2^31, 2^32 - 1, the splice's bases, 2^31 past the furthest "
+            "point) that each search's segments reached, with how many segments reached each.", "",
+            _table(table, ["case", "reached", "hits", "not reached"]), ""]
+
+
 def _findings(run: Run, outcome: Outcome | None = None) -> list[str]:
     found = findings(run.results)
     if not found and outcome is None:
@@ -175,6 +188,7 @@ def render(run: Run, evidence: dict[int, str] | None = None, outcome: Outcome | 
                        ["reason", "cases", "first"]), ""]
     out += _requirements(run)
     out += _attention(run, evidence)
+    out += _coverage(run)
     out += _all_cases(run)
     missing = [row.req.id for row in requirement_rows(run.results) if row.verdict is Verdict.NOT_COVERED]
     if missing:

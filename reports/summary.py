@@ -187,3 +187,28 @@ def unsupported_reasons(results: Sequence[CaseResult]) -> list[tuple[str, int, s
         if r.verdict is Verdict.UNSUPPORTED:
             seen.setdefault(r.reason or "(no reason given)", []).append(r.case)
     return [(why, len(cases), cases[0]) for why, cases in seen.items()]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRow:
+    """One property or stateful case's wrap coverage: the regions its segments reached (with hits) and missed."""
+
+    case: str
+    reached: list[tuple[str, int]]
+    missed: list[str]
+
+    @property
+    def line(self) -> str:
+        return f"{len(self.reached)}/{len(self.reached) + len(self.missed)} wrap regions"
+
+
+def coverage_rows(results: Sequence[CaseResult]) -> list[CoverageRow]:
+    """The wrap coverage of the cases that counted it (``CaseResult.coverage``), in run order."""
+    return [CoverageRow(r.case, [(k, n) for k, n in r.coverage.items() if n],
+                        [k for k, n in r.coverage.items() if not n])
+            for r in results if r.coverage is not None]
+
+
+def hits_text(reached: Sequence[tuple[str, int]]) -> str:
+    """``region n, ...`` for the regions reached."""
+    return ", ".join(f"{k} {n}" for k, n in reached)

@@ -33,6 +33,7 @@ from .summary import (
     PASSED,
     SKIPPED,
     by_group,
+    coverage_rows,
     findings_block,
     first_failure,
     one_line,
@@ -148,6 +149,15 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
     if unsupported:
         out += ["unsupported (the adapter could not give these cases a precondition):"]
         out += [f"  {n:>4} case(s): {one_line(why)} (first: {first})" for why, n, first in unsupported]
+        out.append("")
+    covered_wrap = coverage_rows(results)
+    if covered_wrap:
+        which = "" if tally is None else " (of the cases listed)"
+        out.append(f"wrap coverage{which}: regions near 0, 2^31, 2^32 - 1 and the splice's bases the segments reached")
+        for cov in covered_wrap:  # indented as the listing's case lines
+            missed = f"; not reached: {', '.join(cov.missed)}" if cov.missed else ""
+            out += textwrap.wrap(f"{cov.case}: {cov.line}{missed}", WRAP, initial_indent="      ",
+                                 subsequent_indent="          ", break_on_hyphens=False)
         out.append("")
     counts = run_counts(run)
     out.append(counts.non_strict_line())

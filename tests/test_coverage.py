@@ -4,6 +4,7 @@ by a property search."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from splicecheck.adapters.reference import ReferenceAdapter
 from splicecheck.conformance.case import from_client, from_server
@@ -90,3 +91,22 @@ def test_a_stateful_search_counts_regions() -> None:
     tally, _ = search_machine(ReferenceAdapter(), STATEFUL[0], RelayAgreement, 3, Budget(programs=5, steps=10))
     assert tally.coverage.segments > 0
     assert tally.coverage.reached
+
+
+def test_a_property_result_carries_its_coverage_and_old_lines_still_load() -> None:
+    import time
+
+    from splicecheck.conformance.properties import conclude
+    from splicecheck.conformance.results import CaseResult
+
+    prop, adapter = BY_SLUG["trim"], ReferenceAdapter()
+    tally = search(adapter, prop.case(), prop.strategy(), 7, Budget(examples=40))
+    result = conclude(prop.case(), adapter, tally, 7, 40, time.perf_counter())
+    assert result.coverage is not None and list(result.coverage) == list(REGIONS)
+    assert result.coverage[CROSSES] > 0  # the trim searches' segments cross the wrap
+    line = json.loads(result.to_json())
+    assert line["coverage"] == result.coverage
+    assert CaseResult.from_dict(line).coverage == result.coverage
+    del line["coverage"]  # a line written before the field existed
+    assert CaseResult.from_dict(line).coverage is None
+    assert "coverage" not in json.loads(CaseResult.from_dict(line).to_json())

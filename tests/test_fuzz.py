@@ -149,3 +149,26 @@ def test_a_signal_stops_a_campaign_and_its_workers_quietly(signum: int, status: 
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == status, err
     assert "Traceback" not in err and f"interrupted ({signal.Signals(signum).name})" in err
+
+
+def test_a_target_the_adapter_cannot_set_up_leaves_the_rotation() -> None:
+    """A mutant has no session before the splice: its lifecycle machine raises UnsupportedError on the
+    first program. The campaign drops that target and goes on with the rest, without a traceback."""
+    from splicecheck.adapters.mutants import MutantAdapter
+    from splicecheck.conformance.campaign import Progress, work
+
+    reports: list[Progress] = []
+    adapter = MutantAdapter("wrap-urg-end")
+    try:
+        found = work(adapter, 0, time.monotonic() + 5, None, reports.append, 1, 5,
+                     ["state/lifecycle", "prop/window"])
+        assert found is None or found.case == "prop/window"
+        assert reports[-1].done
+        assert any(p.examples for p in reports)  # prop/window searched on
+        # with the lifecycle machine alone, nothing is left to run: done at once
+        reports.clear()
+        started = time.monotonic()
+        assert work(adapter, 0, started + 60, None, reports.append, 1, 5, ["state/lifecycle"]) is None
+        assert time.monotonic() - started < 30 and reports[-1].done and not any(p.examples for p in reports)
+    finally:
+        adapter.close()

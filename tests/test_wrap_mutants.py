@@ -15,7 +15,7 @@ from splicecheck.adapters.mutants import MUTANTS, MutantAdapter
 from splicecheck.adapters.reference import ReferenceAdapter
 from splicecheck.conformance.case import from_client
 from splicecheck.conformance.contract import PeerPlan, Scenario
-from splicecheck.conformance.strategies import crossing_offset, wrap_straddle
+from splicecheck.conformance.strategies import crossing_offset, wrap_block, wrap_straddle
 from splicecheck.reference.segment import NOP, Timestamps
 from test_mutants import WITNESSES, observe, wire, witness
 
@@ -64,3 +64,12 @@ def test_crossing_offsets_cross_the_wrap_and_straddle_a_base_near_it(base: int, 
         if min((-base) & M32, base) < seg_len - 1:  # a base near the wrap lies inside the segment too
             assert 0 < (base - seq) & M32 < seg_len
     assert crossing_offset(H31 - 200, 100, 50, False, 12345) == 12345  # 2^31 - 150 below the base: not without below
+
+
+@pytest.mark.parametrize(("iss", "below_wrap", "length"), [(M32 - 100, 0, 50), (M32 - 100, 64, 3000), (H31 + 7, 3, 1),
+                                                           (5, 10, 20), (0, 0, 1)])
+def test_wrap_blocks_end_just_below_2_32(iss: int, below_wrap: int, length: int) -> None:
+    left, right = wrap_block(iss, below_wrap, length)
+    assert (iss + right) & M32 == (1 << 32) - below_wrap & M32  # the right edge's absolute number
+    assert right - left == length
+    assert -H31 < right <= H31  # a signed distance from iss
