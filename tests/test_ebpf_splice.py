@@ -38,7 +38,7 @@ from splicecheck.conformance.results import Verdict
 from splicecheck.conformance.runner import run
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.lifecycle import Event, EventType, Socket, Stage
-from splicecheck.reference.relay import Leg, SpliceState, relay
+from splicecheck.reference.relay import Leg, SpliceState, StripStyle, relay
 from splicecheck.reference.segment import ACK, PSH, RST
 from splicecheck.reference.seqspace import seq_add
 
@@ -100,7 +100,7 @@ def test_registered_and_declares_what_it_cannot_do() -> None:
 
 def test_scenario_needing_an_unsupported_feature_is_refused_before_any_lab() -> None:
     a = EbpfSpliceAdapter()
-    with pytest.raises(UnsupportedError, match="OK message"), a.open(Scenario(ok_len=5)):
+    with pytest.raises(UnsupportedError, match="NOPs"), a.open(Scenario(strip_style=StripStyle.REMOVE)):
         pass
     assert a.lab is None
 

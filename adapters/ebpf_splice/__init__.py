@@ -54,7 +54,7 @@ from ...conformance.model import addresses, offer_in, reference_state, syn_optio
 from ...reference.codec import encode
 from ...reference.lifecycle import Event, EventType, Socket, Stage
 from ...reference.relay import Endpoint, Leg, SpliceState
-from ...reference.segment import ACK, NOP, SYN, Segment, TcpOption, Timestamps
+from ...reference.segment import ACK, NOP, PSH, SYN, Segment, TcpOption, Timestamps
 from ...reference.seqspace import seq_add
 from ..lab.fence import LabFenceTimeout
 from ..lab.preflight import preflight
@@ -76,16 +76,13 @@ UNSUPPORTED_REASONS: dict[Feature, str] = {
 }
 
 
-#: Features ``open`` cannot give, though ``open_unspliced`` can (the proxy application makes them for real).
-PARTIAL_REASONS: dict[Feature, str] = {
-    # ``open`` writes a made splice's map itself; the base points an OK message or relayed bytes would
-    # shift could only be copied from the model there (a check that cannot fail). The lifecycle sessions
-    # make them with the proxy's real sockets instead.
-    Feature.OK_MESSAGE: "a made splice (open) has no proxy application behind it: an OK message is written "
-                        "only in the lifecycle sessions (open_unspliced)",
-    Feature.PRESPLICE_DATA: "a made splice (open) has no proxy application behind it: bytes relayed before the "
-                            "splice exist only in the lifecycle sessions (open_unspliced)",
-}
+#: Features the adapter gives only through the proxy application (``partial``: random strategies do not
+#: draw them, as the proxy's kernel then picks the ISNs and timestamps a drawn scenario may choose). A
+#: scenario with an OK message or bytes relayed before the splice is made by the proxy with real sockets
+#: (``open`` runs figure 3 on a lifecycle session), its chosen proxy ISNs and TSvals ignored: the session
+#: reports the ones learnt from the wire (``learnt_sockets``). Writing such a splice's map directly would
+#: copy the model's base points: a check that cannot fail.
+PARTIAL: frozenset[Feature] = frozenset({Feature.OK_MESSAGE, Feature.PRESPLICE_DATA})
 
 
 def _mac(text: str) -> bytes:
@@ -279,6 +276,42 @@ class EbpfLifecycleSession:
         return Observation(before.to_client + after.to_client, before.to_server + after.to_server,
                            before.elapsed + after.elapsed)
 
+    def figure3(self, s: Scenario) -> None:
+        """Make the scenario's splice the way figure 3 does (the order of the reference lifecycle): connect
+        D; the client's ``client_presplice`` bytes read and written to the server; the server's
+        ``server_presplice`` bytes read and written to the client; INTEND_SPLICE; PRESPLICE(ok_len); the
+        OK message. The end hosts send their bytes and acknowledge nothing; what the IUT emits while the
+        splice is being made is not graded here (the lifecycle cases watch it)."""
+        w, p = self.where, self.proxy
+        connect = Event(EventType.SERVER_CONNECTED, socket=Socket(w.server, w.proxy_d, s.server.isn, 0))
+        self.event(connect)
+        c, d = p.c_sock, p.d_sock
+        assert c is not None and d is not None
+        if s.client_presplice:
+            self._data(Side.CLIENT, w.client, w.proxy_c, seq_add(c.peer_isn, 1), seq_add(c.local_isn, 1),
+                       s.client_presplice)
+            self.event(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
+            self.event(Event(EventType.APP_SEND_SERVER, s.client_presplice))
+        if s.server_presplice:
+            self._data(Side.SERVER, w.server, w.proxy_d, seq_add(d.peer_isn, 1),
+                       seq_add(d.local_isn, 1 + s.client_presplice), s.server_presplice)
+            self.event(Event(EventType.APP_RECV_SERVER, s.server_presplice))
+            self.event(Event(EventType.APP_SEND_CLIENT, s.server_presplice))
+        self.event(Event(EventType.INTEND_SPLICE))
+        self.event(Event(EventType.PRESPLICE, s.ok_len))
+        if s.ok_len:
+            self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
+        if self.proxy.splice is None:
+            raise HarnessError("the proxy application did not make the splice")
+
+    def _data(self, side: Side, src: Endpoint, dst: Endpoint, seq: int, ack: int, n: int) -> None:
+        seg = build(self.scenario.family, src, dst, seq, ack, ACK | PSH)
+        try:  # fenced: the proxy's kernel has taken the bytes when this returns
+            self.lab.exchange_fenced(side, encode(dataclasses.replace(seg, payload=bytes(n))), None,
+                                     timeout=self.adapter.timeout)
+        except LabFenceTimeout as exc:
+            raise HarnessError(str(exc)) from exc
+
     def event(self, event: Event) -> Observation:
         p, t = self.proxy, event.type
         stage = self.stage
@@ -344,7 +377,7 @@ class EbpfSpliceAdapter:
 
     name = "ebpf-splice"
     unsupported: frozenset[Feature] = frozenset(UNSUPPORTED_REASONS)
-    partial: frozenset[Feature] = frozenset(PARTIAL_REASONS)
+    partial: frozenset[Feature] = PARTIAL
 
     #: The proxy namespace's sysctls: a proxy host, not a router (forwarding off: only the datapath
     #: carries segments between the legs); ICMP without rate limits and no redirects, as in the
@@ -419,11 +452,17 @@ class EbpfSpliceAdapter:
         return self.lab, self.datapath
 
     @contextmanager
-    def open(self, scenario: Scenario) -> Iterator[EbpfSpliceSession]:
-        needed = scenario.needs() & (self.unsupported | self.partial)
+    def open(self, scenario: Scenario) -> Iterator[EbpfSpliceSession | EbpfLifecycleSession]:
+        """A made splice. Without an OK message or bytes relayed before the splice the adapter writes the
+        map itself (the scenario's proxy ISNs and TSvals can be chosen); with them the proxy application
+        makes the splice for real (:meth:`EbpfLifecycleSession.figure3`), with the kernel's own ISNs."""
+        if scenario.needs() & self.partial:
+            with self._open_by_proxy(scenario) as made:
+                yield made
+            return
+        needed = scenario.needs() & self.unsupported
         if needed:
-            reasons = {**UNSUPPORTED_REASONS, **PARTIAL_REASONS}
-            raise UnsupportedError("; ".join(reasons[f] for f in sorted(needed)))
+            raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
         try:
             lab, dp = self._lab()
         except DatapathError as exc:
@@ -438,6 +477,13 @@ class EbpfSpliceAdapter:
             yield session
         finally:
             session.remove()
+
+    @contextmanager
+    def _open_by_proxy(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
+        s = scenario
+        with self.open_unspliced(s) as session:
+            session.figure3(s)
+            yield session
 
     @contextmanager
     def open_unspliced(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
