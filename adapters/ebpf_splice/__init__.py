@@ -8,20 +8,24 @@ namespace's veths in one :class:`~splicecheck.adapters.lab.topology.Lab` (built 
 leaves behind: :mod:`.loader`). Its splice state is a BPF hash map keyed by the arriving segment's
 4-tuple, one entry per direction, written by the proxy.
 
-In this first increment the *proxy* that writes the map is the adapter itself (no proxy
-application, no sockets yet): for each session it writes the splice the reference proxy makes for
-the scenario (:func:`~splicecheck.conformance.model.reference_state`: the model's addresses, which are
-the lab's, and the scenario's ISNs and TSvals), as a proxy would after learning them from its
-sockets. So the proxy's ISNs and timestamps can be chosen (CHOOSE_PROXY_ISN, CHOOSE_PROXY_TS), and
-what is graded is what the datapath does to each injected segment. What needs the proxy application
-is not there yet and is declared unsupported: the socket-level lifecycle (INTEND_SPLICE, PRESPLICE,
-DONT_ACK, held data: Feature.LIFECYCLE), an OK message and bytes exchanged before the splice
-(OK_MESSAGE, PRESPLICE_DATA). Writing the model's base points for those would make every LIFE-BASE
-verdict a comparison of the model with itself.
+Two ways a splice gets into the map:
+
+* ``open`` for a scenario without an OK message or bytes relayed before the splice: the adapter writes
+  the splice the reference proxy makes for the scenario (:func:`~splicecheck.conformance.model.reference_state`:
+  the model's addresses, which are the lab's, and the scenario's ISNs and TSvals), as a proxy would after
+  learning them from its sockets. So the proxy's ISNs and timestamps can be chosen (CHOOSE_PROXY_ISN,
+  CHOOSE_PROXY_TS), and what is graded is what the datapath does to each injected segment.
+* ``open_unspliced`` (Feature.LIFECYCLE), and ``open`` for a scenario with an OK message or pre-splice
+  bytes: the proxy application (:mod:`.proxy`) makes the splice with real sockets and the paper's splice
+  API, the adapter playing both end hosts on the wire; the base points come from the kernel's sockets,
+  DONT_ACK's held segments are queued by the datapath itself, and the proxy's ISNs are the kernel's,
+  reported as ``learnt_sockets`` (the scenario's proxy ISNs and TSvals are ignored there, so OK_MESSAGE
+  and PRESPLICE_DATA are ``partial``: random strategies do not draw them). The proxy's timers are not
+  there (it gives its sockets up when the splice is made): TIMER is UnsupportedError.
 
 The proxy namespace is a proxy host, not a router: forwarding is off, so a segment the datapath
-does not claim goes to the proxy's own TCP, as on a real proxy host (which has no socket on the
-splice's ports in this increment, so a segment to them is answered with a RST by the host's stack).
+does not claim goes to the proxy's own TCP, as on a real proxy host (a segment for a port without a
+socket is answered with a RST by the host's stack).
 
 What the datapath does not do (declared unsupported, so the suite says so per case): MSS
 enforcement with ICMP (§3.4.4: a tc program cannot send the error); stripping options by removal
@@ -415,8 +419,14 @@ class EbpfSpliceAdapter:
             "kernel": f"{platform.system()} {platform.release()} {platform.version()} {platform.machine()}",
             "datapath": "splice.bpf.c: tc clsact ingress on both proxy veths, clang -O2 -target bpf, "
                         "loaded and attached with libbpf (ctypes), nothing pinned",
-            "splice map": "written by the adapter with the reference proxy's constants for the scenario "
-                          "(no proxy application in this increment)",
+            "splice map": "written by the adapter with the reference proxy's constants for a scenario without "
+                          "an OK message or pre-splice bytes; otherwise, and in every lifecycle session, by "
+                          "the proxy application from its sockets (TCP_REPAIR + TCP_QUEUE_SEQ)",
+            "proxy application": "real sockets in the proxy namespace, the kernel's own ISNs (learnt from the "
+                                 "wire), no TCP timestamps; DONT_ACK: held segments queued in a BPF queue map "
+                                 "and released through a veth pair into the datapath; sockets given up in "
+                                 "repair mode when the splice is made (no OK-message retransmission: TIMER "
+                                 "unsupported)",
             "sysctls (proxy namespace)": ", ".join(f"{k}={v}" for k, v in self.SYSCTLS.items()),
             "links": f"veth, MTU {LAB_MTU}, TX checksum offload off on the proxy's ends",
             "capture": f"fenced (ICMP echo after each injection), grace {self.grace * 1e3:g} ms, "
@@ -427,7 +437,7 @@ class EbpfSpliceAdapter:
             details[f"unsupported {feature.value}"] = UNSUPPORTED_REASONS[feature]
         return IutInfo(self.name, platform.release(),
                        f"eBPF TCP splice datapath (tc, Linux {platform.release()}) in a network namespace, "
-                       "splice map written with the reference proxy's constants", details)
+                       "with a proxy application making splices through the paper's splice API", details)
 
     def _lab(self) -> tuple[Lab, Datapath]:
         if self.lab is None or self.datapath is None:
