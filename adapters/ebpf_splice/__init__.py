@@ -73,6 +73,7 @@ LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 LAB_MTU = 65535
 ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 SLOT_C2S, SLOT_S2C = 0, 1  # advance slots: one splice in the map at a time
+TIMER_WAIT = 0.3  # seconds a TIMER waits: past Linux's minimum retransmission timeout (TCP_RTO_MIN, 200 ms)
 
 UNSUPPORTED_REASONS: dict[Feature, str] = {
     Feature.MSS_ICMP: "a tc program cannot send ICMP errors: the datapath enforces no peer MSS (§3.4.4)",
@@ -187,11 +188,10 @@ class EbpfLifecycleSession:
     def stage(self) -> Stage:
         p = self.proxy
         if p.stage in (Stage.SPLICED, Stage.COMPLETE) and p.entries:
-            closed, complete = self.dp.entry(p.entries[0])
-            closed = closed or self.dp.entry(p.entries[1])[0]
-            if closed:
+            c2s, s2c = (self.dp.entry(e) for e in p.entries)
+            if c2s.closed or s2c.closed:
                 p.stage = Stage.CLOSED
-            elif complete:
+            elif c2s.complete:
                 p.stage = Stage.COMPLETE
         return p.stage
 
@@ -322,8 +322,19 @@ class EbpfLifecycleSession:
         if stage is Stage.CLOSED and t is not EventType.TIMER:
             raise p.refuse(t, "the splice was closed")
         if t is EventType.TIMER:
-            raise UnsupportedError("the proxy gives its sockets up when the splice is made (repair mode, closed): "
-                                   "nothing retransmits the OK message or lingers, so its timers cannot be applied")
+            if stage is Stage.SPLICED:
+                raise UnsupportedError("the proxy gives its sockets up when the splice is made (repair mode, "
+                                       "closed): nothing retransmits an unacknowledged OK message")
+            # before the splice the timers are the kernel's own sockets' (a retransmission of what the
+            # application wrote, say); once complete the proxy's linger: the splice ends on it when the
+            # datapath has seen both FINs acknowledged (it goes on relaying until then, as a retransmitted
+            # FIN still needs its ACK relayed). Wait, and report all that is sent.
+            observed = self._collect(TIMER_WAIT)
+            if stage is Stage.COMPLETE and p.entries and all(self.dp.entry(e).fin_acked for e in p.entries):
+                for e in p.entries:
+                    self.dp.end(e)
+                p.stage = Stage.CLOSED
+            return observed
         if stage in (Stage.SPLICED, Stage.COMPLETE):
             if t is EventType.APP_CLOSE:
                 return Observation()  # figure 3's close(s); close(c): the sockets were given up silently

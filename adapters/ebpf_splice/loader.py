@@ -154,7 +154,20 @@ def compile_object(outdir: str) -> Path:
 #: struct splice_key: saddr, daddr (16 bytes each, an IPv4 address zero-padded), sport, dport (network order)
 _KEY = struct.Struct("!16s16sHH")
 #: struct splice_dir (native order for the numbers; addresses and ports as on the wire)
-_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIIIII")
+_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIIIIIIII")
+
+
+_CLOSED = 21  # index of `closed` in _DIR's fields (then watch_ok, complete, fin_end, fin_seen, fin_acked)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFlags:
+    """What the datapath records in a direction's entry."""
+
+    closed: bool  # a RST was relayed (or the proxy ended the splice)
+    complete: bool  # client->server: the ACK of the whole OK message was relayed
+    fin_seen: bool  # this direction relayed a FIN
+    fin_acked: bool  # ... and the other end host acknowledged it
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +210,7 @@ class Direction:
                          self.in_irs, self.out_iss, self.in_iss, self.out_irs,
                          self.in_lastrecv_ts, self.out_lastsent_ts, self.in_lastsent_ts, self.out_lastrecv_ts,
                          int(self.ts_map), int(self.sack_map), self.in_shift, self.out_shift,
-                         self.adv_slot, self.back_slot, 0, int(self.watch_ok), 0)
+                         self.adv_slot, self.back_slot, 0, int(self.watch_ok), 0, 0, 0, 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,13 +333,22 @@ class Datapath:
             out.append(vb.raw[4:4 + n])
         return out
 
-    def entry(self, direction: Direction) -> tuple[int, int]:
-        """(closed, complete) of one direction's map entry as the datapath left them."""
+    def entry(self, direction: Direction) -> EntryFlags:
+        """The flags the datapath keeps in one direction's map entry."""
+        f = self._fields(direction)
+        return EntryFlags(bool(f[_CLOSED]), bool(f[_CLOSED + 2]), bool(f[_CLOSED + 4]), bool(f[_CLOSED + 5]))
+
+    def _fields(self, direction: Direction) -> list[Any]:
         kb, vb = ctypes.create_string_buffer(direction.key(), _KEY.size), ctypes.create_string_buffer(_DIR.size)
         if _libbpf().bpf_map_lookup_elem(self.maps["splices"], kb, vb) != 0:
             raise DatapathError("the splice's map entry is gone")
-        fields = _DIR.unpack(vb.raw)
-        return int(fields[-3]), int(fields[-1])
+        return list(_DIR.unpack(vb.raw))
+
+    def end(self, direction: Direction) -> None:
+        """Mark one direction closed (the datapath drops its segments from then on)."""
+        f = self._fields(direction)
+        f[_CLOSED] = 1
+        self._update("splices", direction.key(), _DIR.pack(*f))
 
     def advance(self, slot: int) -> int:
         kb, vb = ctypes.create_string_buffer(struct.pack("=I", slot), 4), ctypes.create_string_buffer(4)

@@ -61,6 +61,9 @@ struct splice_dir {
 	__u32 closed; /* set by the datapath on both directions once it relays a RST */
 	__u32 watch_ok; /* client->server only, while the OK message is unacknowledged: watch for its ACK */
 	__u32 complete; /* set by the datapath on the ACK covering the whole OK message (paper §3) */
+	__u32 fin_end, fin_seen, fin_acked; /* this direction's relayed FIN: its end (out space), whether the
+	                                      * other end host acknowledged it (the proxy ends the splice on its
+	                                      * timer once both are: RFC 9293 §3.6, TIME-WAIT) */
 };
 
 /* Held segments (DONT_ACK, paper §3): a 4-tuple in `holds` with no splice yet has its segments that
@@ -674,11 +677,17 @@ int sc_splice(struct __sk_buff *skb)
 	__u32 moved = advance_to(adv, v->in_irs, seq_in + seg_len);
 	if (moved != adv)
 		*advp = moved;
+	struct splice_key back_key = {.sport = v->out_dport, .dport = v->out_sport};
+	__builtin_memcpy(back_key.saddr, v->out_daddr, 16);
+	__builtin_memcpy(back_key.daddr, v->out_saddr, 16);
+	struct splice_dir *other = bpf_map_lookup_elem(&splices, &back_key);
+	if (flags & F_FIN) { /* the FIN's end in the numbers the other end host acknowledges it with */
+		v->fin_end = seq_out + (data_len - cut) + 1;
+		v->fin_seen = 1;
+	}
+	if ((flags & F_ACK) && other && other->fin_seen && (__s32)(ack - other->fin_end) >= 0)
+		other->fin_acked = 1; /* this segment acknowledges the other direction's FIN */
 	if (flags & F_RST) { /* a relayed RST ends the splice, both directions */
-		struct splice_key back_key = {.sport = v->out_dport, .dport = v->out_sport};
-		__builtin_memcpy(back_key.saddr, v->out_daddr, 16);
-		__builtin_memcpy(back_key.daddr, v->out_saddr, 16);
-		struct splice_dir *other = bpf_map_lookup_elem(&splices, &back_key);
 		v->closed = 1;
 		if (other)
 			other->closed = 1;
