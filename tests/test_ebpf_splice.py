@@ -132,12 +132,12 @@ def test_missing_says_why_the_datapath_cannot_be_built_or_loaded(tmp_path: Path,
 
 
 def test_map_entry_layout_matches_the_c_struct() -> None:
-    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 32 bytes; the key 36 (no padding either)."""
-    assert loader._DIR.size == 120 and loader._KEY.size == 36
+    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 36 bytes; the key 36 (no padding either)."""
+    assert loader._DIR.size == 124 and loader._KEY.size == 36
     source = loader.SOURCE.read_text()
     assert "__u32 closed;" in source and "__u8 ts_map, sack_map, in_shift, out_shift;" in source
     assert source.index("__u32 closed;") < source.index("__u32 watch_ok;") < source.index("__u32 complete;") \
-        < source.index("__u32 fin_end, fin_seen, fin_acked;")
+        < source.index("__u32 fin_end, fin_seen, fin_acked;") < source.index("__u32 ok_una;")
     assert f"#define HOLD_MAX {loader.HOLD_MAX}" in source
 
 

@@ -20,8 +20,10 @@ Two ways a splice gets into the map:
   API, the adapter playing both end hosts on the wire; the base points come from the kernel's sockets,
   DONT_ACK's held segments are queued by the datapath itself, and the proxy's ISNs are the kernel's,
   reported as ``learnt_sockets`` (the scenario's proxy ISNs and TSvals are ignored there, so OK_MESSAGE
-  and PRESPLICE_DATA are ``partial``: random strategies do not draw them). The proxy's timers are not
-  there (it gives its sockets up when the splice is made): TIMER is UnsupportedError.
+  and PRESPLICE_DATA are ``partial``: random strategies do not draw them). TIMER: before the splice the
+  kernel sockets' own timers are waited out; while the OK message is unacknowledged the proxy sends its
+  unacknowledged bytes again itself (its kernel socket was given up at the splice); once complete, the
+  proxy ends the splice when the datapath has seen both FINs acknowledged (the linger).
 
 The proxy namespace is a proxy host, not a router: forwarding is off, so a segment the datapath
 does not claim goes to the proxy's own TCP, as on a real proxy host (a segment for a port without a
@@ -59,13 +61,13 @@ from ...reference.codec import encode
 from ...reference.lifecycle import Event, EventType, Socket, Stage
 from ...reference.relay import Endpoint, Leg, SpliceState
 from ...reference.segment import ACK, NOP, PSH, SYN, Segment, TcpOption, Timestamps
-from ...reference.seqspace import seq_add
+from ...reference.seqspace import seq_add, seq_sub
 from ..lab.fence import LabFenceTimeout
 from ..lab.preflight import preflight
 from ..lab.topology import PREFIX, Lab, Side
 from . import loader
 from .loader import Datapath, DatapathError, Direction
-from .proxy import AFTER, HOLD_IFS, SpliceProxy, build, first_syn, learnt, silent_close, text, wait_connected
+from .proxy import AFTER, HOLD_IFS, OK_BYTE, SpliceProxy, build, first_syn, learnt, silent_close, text, wait_connected
 
 __all__ = ["UNSUPPORTED_REASONS", "EbpfSpliceAdapter", "EbpfSpliceSession", "directions"]
 
@@ -261,7 +263,7 @@ class EbpfLifecycleSession:
         p, dp = self.proxy, self.dp
         state = p.make()
         c2s, s2c = directions(state, self.lab, dp.ifindex)
-        c2s = dataclasses.replace(c2s, watch_ok=p.ok_total > 0)
+        c2s = dataclasses.replace(c2s, watch_ok=p.ok_total > 0, ok_una=seq_sub(p.s2c_iss, p.ok_total))
         dp.add(c2s, 0)
         dp.add(s2c, 0)
         p.entries = (c2s, s2c)
@@ -308,6 +310,32 @@ class EbpfLifecycleSession:
         if self.proxy.splice is None:
             raise HarnessError("the proxy application did not make the splice")
 
+    def _retransmit_ok(self) -> None:
+        """The proxy's retransmission timer while the client has not acknowledged the whole OK message
+        (paper §3: the proxy still owns it): the unacknowledged bytes, from the first the datapath saw
+        no ACK for, sent again from C's address and port, acknowledging nothing past C's splice_irs. The
+        kernel's socket was given up at the splice, so the proxy builds the segment itself and sends it
+        out of its client-side interface (a packet socket): a departure, documented."""
+        p, w = self.proxy, self.where
+        if not p.entries or p.splice is None:
+            return
+        una = self.dp.entry(p.entries[0]).ok_una
+        left = seq_sub(p.s2c_iss, una)
+        if not 0 < left <= p.ok_total:
+            return
+        seg = build(self.scenario.family, w.proxy_c, w.client, una, p.c2s_irs, ACK | PSH)
+        wire = encode(dataclasses.replace(seg, payload=OK_BYTE * left))
+        a, lab = self.lab.addr, self.lab
+        frame = (_mac(a.client_mac) + _mac(a.proxy_client_mac)
+                 + (ETH_P_IPV6 if self.scenario.family == 6 else ETH_P_IP).to_bytes(2, "big") + wire)
+
+        def send() -> None:
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+                s.bind((lab.names.proxy_client_if, 0))
+                s.send(frame)
+
+        lab.call(send)
+
     def _data(self, side: Side, src: Endpoint, dst: Endpoint, seq: int, ack: int, n: int) -> None:
         seg = build(self.scenario.family, src, dst, seq, ack, ACK | PSH)
         try:  # fenced: the proxy's kernel has taken the bytes when this returns
@@ -323,8 +351,7 @@ class EbpfLifecycleSession:
             raise p.refuse(t, "the splice was closed")
         if t is EventType.TIMER:
             if stage is Stage.SPLICED:
-                raise UnsupportedError("the proxy gives its sockets up when the splice is made (repair mode, "
-                                       "closed): nothing retransmits an unacknowledged OK message")
+                self._retransmit_ok()
             # before the splice the timers are the kernel's own sockets' (a retransmission of what the
             # application wrote, say); once complete the proxy's linger: the splice ends on it when the
             # datapath has seen both FINs acknowledged (it goes on relaying until then, as a retransmitted
@@ -436,8 +463,9 @@ class EbpfSpliceAdapter:
             "proxy application": "real sockets in the proxy namespace, the kernel's own ISNs (learnt from the "
                                  "wire), no TCP timestamps; DONT_ACK: held segments queued in a BPF queue map "
                                  "and released through a veth pair into the datapath; sockets given up in "
-                                 "repair mode when the splice is made (no OK-message retransmission: TIMER "
-                                 "unsupported)",
+                                 "repair mode when the splice is made; on TIMER the proxy itself resends the "
+                                 "unacknowledged OK bytes (packet socket) and ends the splice after both FINs "
+                                 "are acknowledged",
             "sysctls (proxy namespace)": ", ".join(f"{k}={v}" for k, v in self.SYSCTLS.items()),
             "links": f"veth, MTU {LAB_MTU}, TX checksum offload off on the proxy's ends",
             "capture": f"fenced (ICMP echo after each injection), grace {self.grace * 1e3:g} ms, "

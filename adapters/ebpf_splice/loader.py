@@ -154,10 +154,10 @@ def compile_object(outdir: str) -> Path:
 #: struct splice_key: saddr, daddr (16 bytes each, an IPv4 address zero-padded), sport, dport (network order)
 _KEY = struct.Struct("!16s16sHH")
 #: struct splice_dir (native order for the numbers; addresses and ports as on the wire)
-_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIIIIIIII")
+_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIIIIIIIII")
 
 
-_CLOSED = 21  # index of `closed` in _DIR's fields (then watch_ok, complete, fin_end, fin_seen, fin_acked)
+_CLOSED = 21  # index of `closed` in _DIR's fields (then watch_ok, complete, fin_end, fin_seen, fin_acked, ok_una)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +168,7 @@ class EntryFlags:
     complete: bool  # client->server: the ACK of the whole OK message was relayed
     fin_seen: bool  # this direction relayed a FIN
     fin_acked: bool  # ... and the other end host acknowledged it
+    ok_una: int  # client->server: the first OK-message byte the client has not acknowledged
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,7 @@ class Direction:
     adv_slot: int
     back_slot: int
     watch_ok: bool = False  # client->server while the OK message is unacknowledged (sets `complete`)
+    ok_una: int = 0  # with watch_ok: the OK message's first byte (moved by the client's ACKs)
 
     def key(self) -> bytes:
         return _KEY.pack(self.src, self.dst, self.sport, self.dport)
@@ -210,7 +212,7 @@ class Direction:
                          self.in_irs, self.out_iss, self.in_iss, self.out_irs,
                          self.in_lastrecv_ts, self.out_lastsent_ts, self.in_lastsent_ts, self.out_lastrecv_ts,
                          int(self.ts_map), int(self.sack_map), self.in_shift, self.out_shift,
-                         self.adv_slot, self.back_slot, 0, int(self.watch_ok), 0, 0, 0, 0)
+                         self.adv_slot, self.back_slot, 0, int(self.watch_ok), 0, 0, 0, 0, self.ok_una)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,7 +338,8 @@ class Datapath:
     def entry(self, direction: Direction) -> EntryFlags:
         """The flags the datapath keeps in one direction's map entry."""
         f = self._fields(direction)
-        return EntryFlags(bool(f[_CLOSED]), bool(f[_CLOSED + 2]), bool(f[_CLOSED + 4]), bool(f[_CLOSED + 5]))
+        return EntryFlags(bool(f[_CLOSED]), bool(f[_CLOSED + 2]), bool(f[_CLOSED + 4]), bool(f[_CLOSED + 5]),
+                          int(f[_CLOSED + 6]))
 
     def _fields(self, direction: Direction) -> list[Any]:
         kb, vb = ctypes.create_string_buffer(direction.key(), _KEY.size), ctypes.create_string_buffer(_DIR.size)

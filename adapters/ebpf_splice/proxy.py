@@ -25,8 +25,9 @@ What the proxy does, per session (:class:`SpliceProxy`):
 * **completion**: the datapath sets the client→server entry's ``complete`` flag on the client's ACK
   covering the whole OK message; the session's ``stage`` reads it.
 
-Departures from the paper (documented in docs/LAB.md): the proxy gives its sockets up when the splice is
-made, so nothing retransmits an unacknowledged OK message (TIMER is UnsupportedError); the proxy's
+Departures from the paper (documented in docs/LAB.md): the proxy gives its kernel sockets up when the
+splice is made, so an unacknowledged OK message is retransmitted on TIMER by the proxy itself (a segment
+it builds from C's numbers and the datapath's ``ok_una``, sent from a packet socket); the proxy's
 sockets run without TCP timestamps (``net.ipv4.tcp_timestamps=0`` in the proxy namespace), because the
 TSval a kernel puts on its own segments after the handshake cannot be learnt before they are sent;
 held frames larger than 2048 bytes are dropped and counted (``hold lost``).
@@ -69,6 +70,7 @@ TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
 TCP_REPAIR_ON, TCP_REPAIR_OFF_NO_WP = 1, -1
 HOLD_IFS = ("schold0", "schold1")  # the release veth pair in the proxy namespace (frames sent on 0 enter 1)
 CLIENT_WINDOW = 65535
+OK_BYTE = b"K"  # the OK message's bytes (its retransmission carries the same)
 AFTER = 0.03  # seconds to capture what the kernel sends after a socket call
 
 
@@ -211,7 +213,7 @@ class SpliceProxy:
                 raise self.refuse(etype, "the OK message is being written")
             if n > self.ok_left:
                 raise self.refuse(etype, f"{n} bytes exceed the {self.ok_left} left of the OK message")
-        sent = sock.send(b"K" * n if self.stage is S.PRESPLICED else b"a" * n)
+        sent = sock.send(OK_BYTE * n if self.stage is S.PRESPLICED else b"a" * n)
         if sent != n:
             raise HarnessError(f"the proxy's socket took {sent} of {n} bytes")
         if self.stage is S.PRESPLICED:
@@ -284,5 +286,6 @@ def wait_connected(sock: socket.socket, timeout: float = 1.0) -> None:
         raise HarnessError(f"the proxy's connect to the server did not complete: {errno.errorcode.get(err, err)}")
 
 
-__all__ = ["AFTER", "HOLD_IFS", "SpliceProxy", "build", "first_syn", "learnt", "queue_seqs", "silent_close", "text",
+__all__ = ["AFTER", "HOLD_IFS", "OK_BYTE", "SpliceProxy", "build", "first_syn", "learnt", "queue_seqs",
+           "silent_close", "text",
            "wait_connected"]

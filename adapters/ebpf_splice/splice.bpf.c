@@ -64,6 +64,7 @@ struct splice_dir {
 	__u32 fin_end, fin_seen, fin_acked; /* this direction's relayed FIN: its end (out space), whether the
 	                                      * other end host acknowledged it (the proxy ends the splice on its
 	                                      * timer once both are: RFC 9293 §3.6, TIME-WAIT) */
+	__u32 ok_una; /* client->server while watch_ok: the first OK-message byte the client has not acknowledged */
 };
 
 /* Held segments (DONT_ACK, paper §3): a 4-tuple in `holds` with no splice yet has its segments that
@@ -672,8 +673,12 @@ int sc_splice(struct __sk_buff *skb)
 	if (bpf_skb_store_bytes(skb, 0, v->out_dmac, 12, 0))
 		goto error;
 
-	if (v->watch_ok && (flags & F_ACK) && !behind_base(ack, v->in_iss, back))
-		v->complete = 1; /* the client acknowledged the whole OK message: the splice is complete */
+	if (v->watch_ok && (flags & F_ACK)) {
+		if (!behind_base(ack, v->in_iss, back))
+			v->complete = 1; /* the client acknowledged the whole OK message: the splice is complete */
+		if ((__s32)(ack - v->ok_una) > 0 && (__s32)(ack - v->in_iss) <= 0)
+			v->ok_una = ack; /* part of it: the proxy retransmits from here on its timer */
+	}
 	__u32 moved = advance_to(adv, v->in_irs, seq_in + seg_len);
 	if (moved != adv)
 		*advp = moved;
