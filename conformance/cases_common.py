@@ -32,7 +32,7 @@ from dataclasses import replace
 from ..reference.checksum import tcp_checksum
 from ..reference.codec import decode, encode
 from ..reference.errors import MalformedSegment, SpliceStateError
-from ..reference.lifecycle import TRANSITIONS, Event, EventType, Refused, Stage
+from ..reference.lifecycle import TRANSITIONS, Event, EventType, Refused, SpliceMachine, Stage
 from ..reference.relay import RelayResult, SpliceState, StripStyle
 from ..reference.segment import ACK, FIN, PSH, RST, SYN, IPv4Header, Segment
 from ..reference.seqspace import seq_add, seq_sub
@@ -46,6 +46,7 @@ from .contract import (
     Session,
     UnsupportedError,
     open_unspliced,
+    session_sockets,
     session_stage,
 )
 from .diff import diff_step, distance, geometry, split_observation, summary, tcp_valid
@@ -253,7 +254,11 @@ class Lockstep:
         self.session = session
         self.where = addresses(scenario.family)
         self.server_socket = handshake_sockets(scenario, self.where)[1]
-        self.model = unspliced_machine(scenario, self.where)
+        #: a live IUT's own ISNs and TSvals, learnt from the wire (the contract's optional ``learnt_sockets``)
+        self.learnt = session_sockets(session) is not None
+        learnt_c = session_sockets(session)
+        self.model = (SpliceMachine(learnt_c[0], strip_style=scenario.strip_style) if learnt_c and learnt_c[0]
+                      else unspliced_machine(scenario, self.where))
         self.primary = primary
         self.credit = credit
         #: where the checks go: a fresh record, or ``trail``'s (several sessions in one case)
@@ -276,8 +281,18 @@ class Lockstep:
         return self._step(ev, lambda: self.session.event(ev), None, refusal_req)
 
     def connect(self) -> bool:
-        """SERVER_CONNECTED with D's socket from the model's handshake."""
-        return self.event(Event(EventType.SERVER_CONNECTED, socket=self.server_socket))
+        """SERVER_CONNECTED with D's socket from the model's handshake, or, for a session that learns its
+        sockets from the wire, with the one it learnt once it connected (the IUT's step first)."""
+        ev = Event(EventType.SERVER_CONNECTED, socket=self.server_socket)
+        if not self.learnt:
+            return self.event(ev)
+
+        def learnt_event() -> Event:
+            sockets = session_sockets(self.session)
+            d = sockets[1] if sockets is not None else None
+            return Event(EventType.SERVER_CONNECTED, socket=d) if d is not None else ev
+
+        return self._step(ev, lambda: self.session.event(ev), None, "LIFE-TOTAL", learnt_event)
 
     def app(self, etype: EventType, n: int, *, refusal_req: str = "LIFE-TOTAL") -> bool:
         return self.event(Event(etype, n), refusal_req=refusal_req)
@@ -308,17 +323,28 @@ class Lockstep:
                            refusal_req=refusal_req)
 
     # -- the comparison -------------------------------------------------------------------------------
-    def _step(self, ev: Event, iut: Callable[[], Observation], seg: Segment | None, refusal_req: str) -> bool:
+    def _step(self, ev: Event, iut: Callable[[], Observation], seg: Segment | None, refusal_req: str,
+              model_event: Callable[[], Event] | None = None) -> bool:
+        """One step to both; ``model_event``: the IUT goes first and the model's event is made after it
+        (a connect whose socket the IUT's kernel numbered)."""
         m = self.model
         before, held, was_made = m.stage, list(m.held), m.splice is not None
-        try:
-            results, model_ok = m.handle(ev), True
-        except SpliceStateError:
-            results, model_ok = [], False
+
+        def model_step(e: Event) -> tuple[list[RelayResult], bool]:
+            try:
+                return m.handle(e), True
+            except SpliceStateError:
+                return [], False
+
+        if model_event is None:
+            results, model_ok = model_step(ev)
         try:
             observed, iut_ok, why = iut(), True, ""
         except SpliceStateError as exc:  # the contract's RefusedError is one
             observed, iut_ok, why = Observation(), False, str(exc)
+        if model_event is not None:
+            ev = model_event()
+            results, model_ok = model_step(ev)
         step = len(self.steps)
         raw = encode(seg) if seg is not None else b""
         what = summary(raw) if seg is not None else f"lifecycle event {ev.type.value}" + (

@@ -34,7 +34,7 @@ from ..reference.segment import ACK, PSH, RST, Segment
 from ..reference.seqspace import seq_sub
 from .case import Case, Injection, from_client, from_server
 from .cases_common import WIRE_FIELDS, Credit, result
-from .contract import Adapter, Feature, PeerPlan, Scenario, UnsupportedError
+from .contract import Adapter, Feature, PeerPlan, Scenario, UnsupportedError, session_sockets
 from .model import Model, reference_state
 from .results import CaseResult, FieldDiff, Geometry, StepRecord
 from .runner import run_injections
@@ -54,6 +54,17 @@ def implied_state(observed: SpliceState, scenario: Scenario) -> SpliceState:
                      splice_iss=ref.server.splice_iss if scenario.proxy_isn_d is not None
                      else observed.server.splice_iss)
     return replace(observed, client=client, server=server)
+
+
+def learnt_scenario(session: object, scenario: Scenario) -> Scenario:
+    """``scenario`` with the proxy's ISNs the IUT's kernel picked, for a session that learnt them from the
+    wire (contract, "Learnt numbers"): the base points are then implied from those ISNs and the
+    scenario's events, and both ``splice_iss`` are compared too. Unchanged for other sessions."""
+    c, d = session_sockets(session) or (None, None)
+    if c is None or d is None:
+        return scenario
+    return replace(scenario, proxy_isn_c=c.local_isn, proxy_isn_d=d.local_isn, proxy_tsval_c=None,
+                   proxy_tsval_d=None)
 
 
 def base_diffs(observed: SpliceState, implied: SpliceState, scenario: Scenario) -> list[FieldDiff]:
@@ -101,8 +112,9 @@ def based(credit: Credit = by_direction, base_credit: Credit | None = None) -> C
         t0 = time.perf_counter()
         with adapter.open(case.scenario) as session:
             observed = session.state
-            implied = implied_state(observed, case.scenario)
-            checks = base_diffs(observed, implied, case.scenario)
+            scenario = learnt_scenario(session, case.scenario)
+            implied = implied_state(observed, scenario)
+            checks = base_diffs(observed, implied, scenario)
             if base_credit is not None:
                 checks = [replace(d, req=base_credit("", d.field)) for d in checks]
             ex = run_injections(session, Model(implied), case.build(implied), case.primary)
@@ -146,6 +158,7 @@ def reuse_after_rst(adapter: Adapter, case: Case, seed: int | None) -> CaseResul
             if n == 1 and endpoints[1] != endpoints[0]:
                 raise UnsupportedError("the adapter gave the second splice other addresses or ports than the "
                                        "first, so a reused 5-tuple cannot be tested")
+            scenario = learnt_scenario(session, scenario)
             implied = implied_state(observed, scenario)
             diffs += base_diffs(observed, implied, scenario)
             ex = run_injections(session, Model(implied), build(implied), case.primary, len(steps))

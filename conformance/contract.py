@@ -54,6 +54,15 @@ the splice there are no constants to learn them from. Per step:
   asking is the case's mistake). Once the splice is made it is the splice the IUT made, and its base
   points are compared with the model's (LIFE-BASE-S2C, LIFE-BASE-C2S); later segments are built from
   the model's constants, so wrong bases also show on the wire.
+* **Learnt numbers** (optional ``learnt_sockets``, added with issue 15). A live IUT whose kernel picks
+  the proxy's ISNs and TSvals cannot honour the scenario's (CHOOSE_PROXY_ISN, CHOOSE_PROXY_TS). Its
+  session may instead expose ``learnt_sockets``: a pair (C's, D's)
+  :class:`~splicecheck.reference.lifecycle.Socket`, as the proxy's handshakes on the wire showed them
+  (D's ``None`` until SERVER_CONNECTED). The lifecycle cases then drive the model from those sockets
+  (the client's from the start, the server's once the IUT connected D) instead of the scenario's
+  proxy numbers, which such an ``open_unspliced`` ignores; the end hosts' numbers stay the scenario's.
+  Only the proxy's own ISNs, TSvals and options are taken from the wire: every base point is still
+  computed by the model from the events and compared with the IUT's (:func:`session_sockets`).
 * **``Session.stage``** (optional): a session that can report its
   :class:`~splicecheck.reference.lifecycle.Stage` (or the stage's value) exposes it as ``stage``; it is
   compared with the model's after every step (:func:`session_stage`). Completion on the ACK of the
@@ -107,7 +116,7 @@ from typing import Protocol, runtime_checkable
 
 from ..reference.arith import MASK32
 from ..reference.errors import SpliceCheckError, SpliceStateError
-from ..reference.lifecycle import Event, Stage
+from ..reference.lifecycle import Event, Socket, Stage
 from ..reference.relay import SpliceState, StripStyle
 from ..reference.segment import Segment
 
@@ -361,6 +370,16 @@ def open_accepted(adapter: Adapter, scenario: Scenario) -> AbstractContextManage
                                "server opens to the proxy: FTP active mode, SOCKS BIND): it has no open_accepted")
     cm: AbstractContextManager[Session] = opener(scenario)
     return cm
+
+
+def session_sockets(session: object) -> tuple[Socket | None, Socket | None] | None:
+    """The proxy's sockets a session learnt from the wire (its optional ``learnt_sockets``), or None
+    (module docstring, "Learnt numbers")."""
+    value = getattr(session, "learnt_sockets", None)
+    if value is None:
+        return None
+    c, d = value
+    return c, d
 
 
 def session_stage(session: Session) -> Stage | None:

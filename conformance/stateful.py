@@ -68,6 +68,7 @@ from .contract import (
     UnsupportedError,
     drawable_avoid,
     open_unspliced,
+    session_sockets,
 )
 from .diff import diff_step, expected_counts, geometry, split_observation, summary
 from .model import Addresses, addresses, handshake_sockets, unspliced_machine
@@ -461,7 +462,9 @@ class LifecycleAgreement(SpliceAgreement):
         self.program.log.append(f"handshakes({describe_scenario(self.scenario)})")
         try:
             self.session = self.stack.enter_context(open_unspliced(self.adapter, self.scenario))
-            self.machine = unspliced_machine(self.scenario)
+            learnt = session_sockets(self.session)  # a live IUT's own numbers (contract, "Learnt numbers")
+            self.machine = (SpliceMachine(learnt[0], strip_style=self.scenario.strip_style) if learnt and learnt[0]
+                            else unspliced_machine(self.scenario))
         except Exception as exc:
             raise self.tally.harness(exc) from exc
         self.where = addresses(self.scenario.family)
@@ -500,7 +503,22 @@ class LifecycleAgreement(SpliceAgreement):
         getattr(self, step)(data)
 
     def connect_server(self, data: st.DataObject) -> None:
-        self._event(Event(EventType.SERVER_CONNECTED, socket=handshake_sockets(self.scenario)[1]), "server_connected()")
+        ev = Event(EventType.SERVER_CONNECTED, socket=handshake_sockets(self.scenario)[1])
+        if session_sockets(self.session) is None:
+            self._event(ev, "server_connected()")
+            return
+        # the IUT's kernel numbers D: it connects first, and the model connects with the socket it learnt
+        session, m = self.session, self.machine
+        assert session is not None and m is not None
+        self.program.log.append("server_connected()")
+        if self._iut(lambda: session.event(ev)) is None:
+            return
+        learnt = session_sockets(session)
+        d = learnt[1] if learnt is not None else None
+        try:
+            m.handle(Event(EventType.SERVER_CONNECTED, socket=d or ev.socket))
+        except Exception as exc:
+            raise self.tally.harness(exc) from exc
 
     def intend_splice(self, data: st.DataObject) -> None:
         self._event(Event(EventType.INTEND_SPLICE), "intend_splice()")

@@ -21,15 +21,26 @@ import pytest
 from splicecheck.adapters import ebpf_splice
 from splicecheck.adapters.ebpf_splice import UNSUPPORTED_REASONS, EbpfSpliceAdapter, loader
 from splicecheck.adapters.lab import netns
-from splicecheck.adapters.lab.topology import lab_namespaces
+from splicecheck.adapters.lab.topology import Side, lab_namespaces
 from splicecheck.conformance import catalog
 from splicecheck.conformance.case import from_client, from_server
-from splicecheck.conformance.contract import AdapterNotFound, Feature, Scenario, UnsupportedError, load_adapter
+from splicecheck.conformance.contract import (
+    AdapterNotFound,
+    Feature,
+    PeerPlan,
+    RefusedError,
+    Scenario,
+    UnsupportedError,
+    load_adapter,
+)
+from splicecheck.conformance.model import handshake_sockets
 from splicecheck.conformance.results import Verdict
 from splicecheck.conformance.runner import run
 from splicecheck.reference.codec import decode, encode
-from splicecheck.reference.relay import relay
+from splicecheck.reference.lifecycle import Event, EventType, Socket, Stage
+from splicecheck.reference.relay import Leg, SpliceState, StripStyle, relay
 from splicecheck.reference.segment import ACK, PSH, RST
+from splicecheck.reference.seqspace import seq_add
 
 #: A handful of cases, one per kind of work the datapath does: rewrite, straddling trim (odd, so the
 #: checksum crosses a byte boundary), urgent pointer, timestamps, SACK clipping, window rescaling,
@@ -80,14 +91,16 @@ def test_registered_and_declares_what_it_cannot_do() -> None:
     a = load_adapter("ebpf-splice")
     assert isinstance(a, EbpfSpliceAdapter)
     assert a.unsupported == frozenset(UNSUPPORTED_REASONS)
-    assert Feature.CHOOSE_PROXY_ISN not in a.unsupported and Feature.OK_MESSAGE in a.unsupported
+    assert Feature.CHOOSE_PROXY_ISN not in a.unsupported and Feature.LIFECYCLE not in a.unsupported
+    # an OK message and pre-splice bytes only where the proxy application makes them (open_unspliced)
+    assert Feature.OK_MESSAGE in a.partial and Feature.OK_MESSAGE not in a.unsupported
     with pytest.raises(AdapterNotFound, match="takes no options"):
         load_adapter("ebpf-splice:fast")
 
 
 def test_scenario_needing_an_unsupported_feature_is_refused_before_any_lab() -> None:
     a = EbpfSpliceAdapter()
-    with pytest.raises(UnsupportedError, match="OK message"), a.open(Scenario(ok_len=5)):
+    with pytest.raises(UnsupportedError, match="NOPs"), a.open(Scenario(strip_style=StripStyle.REMOVE)):
         pass
     assert a.lab is None
 
@@ -119,10 +132,13 @@ def test_missing_says_why_the_datapath_cannot_be_built_or_loaded(tmp_path: Path,
 
 
 def test_map_entry_layout_matches_the_c_struct() -> None:
-    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 12 bytes; the key 36 (no padding either)."""
-    assert loader._DIR.size == 100 and loader._KEY.size == 36
+    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 36 bytes; the key 36 (no padding either)."""
+    assert loader._DIR.size == 124 and loader._KEY.size == 36
     source = loader.SOURCE.read_text()
     assert "__u32 closed;" in source and "__u8 ts_map, sack_map, in_shift, out_shift;" in source
+    assert source.index("__u32 closed;") < source.index("__u32 watch_ok;") < source.index("__u32 complete;") \
+        < source.index("__u32 fin_end, fin_seen, fin_acked;") < source.index("__u32 ok_una;")
+    assert f"#define HOLD_MAX {loader.HOLD_MAX}" in source
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,15 +222,104 @@ def test_exception_inside_a_session_leaves_nothing() -> None:
     assert names and _leftovers(names, a.prog_ids) == []
 
 
-def _child(prefix: str, body: str) -> subprocess.Popen[str]:
+LIFE_CASES = ("LIFE-DONTACK/held-after-intend-splice", "LIFE-RELEASE/on-last-byte-of-ok-message",
+              "LIFE-BASE-S2C/banner-between-intend-and-presplice", "LIFE-BASE-C2S/client-data-before-splice",
+              "LIFE-COMPLETE/stage-on-ack-of-whole-ok-message", "LIFE-OK-ZERO/complete-at-presplice")
+LC = Scenario(client=PeerPlan(isn=1_000_000, sack_permitted=True), server=PeerPlan(isn=9_000_000))
+#: the connect event; a live IUT connects D with its own numbers (the socket in it is the model's)
+CONNECT = Event(EventType.SERVER_CONNECTED, socket=handshake_sockets(LC)[1])
+
+
+def _proxy_sockets(a: EbpfSpliceAdapter) -> str:
+    """The TCP sockets of the proxy namespace (``ss``), empty when there are none."""
+    assert a.lab is not None
+    return a.lab.run(["ss", "-Htan"]).strip()
+
+
+def _provisional(c: Socket, d: Socket) -> SpliceState:
+    """The legs as the learnt sockets number them right after the handshakes (to build segments from)."""
+    def leg(s: Socket) -> Leg:
+        return Leg(s.peer, s.local, seq_add(s.peer_isn, 1), seq_add(s.local_isn, 1))
+    return SpliceState(leg(c), leg(d))
+
+
+@pytest.mark.live
+def test_lifecycle_cases_pass_with_the_kernels_own_numbers() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        results = run(a, catalog.select(ids=LIFE_CASES), adapter_spec="ebpf-splice")
+        assert {r.case: r.verdict for r in results} == dict.fromkeys(LIFE_CASES, Verdict.PASS), \
+            [(r.case, r.verdict, r.diffs) for r in results]
+        assert a.counters()["held"] > 0 and a.counters()["hold lost"] == 0
+        assert _proxy_sockets(a) == ""  # every session's sockets are gone, silently
+    finally:
+        a.close()
+
+
+@pytest.mark.live
+def test_the_kernel_holds_and_the_proxy_releases() -> None:
+    """DONT_ACK is the datapath's: a held segment is queued in the map, the socket never sees it (the
+    read is refused by the kernel, not by a flag), nothing acknowledges it; PRESPLICE(0) relays it."""
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        with a.open_unspliced(LC) as session:
+            c, d = session.learnt_sockets
+            assert c is not None and d is None and c.local_isn != 0
+            session.event(CONNECT)
+            d = session.learnt_sockets[1]
+            assert d is not None and d.peer_isn == LC.server.isn
+            session.event(Event(EventType.INTEND_SPLICE))
+            held_before = a.counters()["held"]
+            srv = from_server(_provisional(c, d), 0, payload=b"held!", flags=ACK | PSH)
+            assert session.inject(srv).empty  # neither relayed nor acknowledged
+            assert a.counters()["held"] == held_before + 1
+            with pytest.raises(RefusedError, match="0 of the 5 bytes"):
+                session.event(Event(EventType.APP_RECV_SERVER, 5))
+            got = session.event(Event(EventType.PRESPLICE, 0))
+            relayed = [decode(p) for p in got.to_client]
+            assert [p.payload for p in relayed] == [b"held!"]
+            assert relayed[0].tcp.seq == session.state.client.splice_iss
+            assert session.stage is Stage.COMPLETE
+            assert _proxy_sockets(a) == ""  # given up silently when the splice was made
+        assert a.datapath is not None and a.datapath.take_held() == []
+    finally:
+        a.close()
+
+
+@pytest.mark.live
+def test_exception_inside_a_lifecycle_session_leaves_nothing() -> None:
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    names: list[str] = []
+    try:
+        with pytest.raises(RuntimeError, match="boom"), a.open_unspliced(LC) as session:
+            assert a.lab is not None
+            names += a.lab.names.namespaces
+            session.event(CONNECT)
+            session.event(Event(EventType.INTEND_SPLICE))
+            assert _proxy_sockets(a) != ""
+            raise RuntimeError("boom")
+        assert _proxy_sockets(a) == ""  # the session's sockets closed on the way out
+        assert a.lab is not None and a.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=0.05) == {
+            Side.CLIENT: [], Side.SERVER: []}  # closed in repair mode: no FIN, no RST
+    finally:
+        a.close()
+    assert names and _leftovers(names, a.prog_ids) == []
+
+
+def _child(prefix: str, body: str, opener: str = "adapter.open(Scenario())") -> subprocess.Popen[str]:
     """A python child that opens a session, prints its namespaces and program ids, then runs ``body``
     without ever calling ``close()`` (the lab's signal and atexit handling must do the work)."""
     code = textwrap.dedent(f"""
         from splicecheck.adapters.ebpf_splice import EbpfSpliceAdapter
         from splicecheck.conformance.case import from_client, from_server
         from splicecheck.conformance.contract import Scenario
+        from splicecheck.reference.lifecycle import Event, EventType
+        from splicecheck.conformance.model import handshake_sockets
         adapter = EbpfSpliceAdapter(prefix={prefix!r})
-        with adapter.open(Scenario()) as session:
+        with {opener} as session:
             print(" ".join(adapter.lab.names.namespaces), "|", " ".join(map(str, adapter.prog_ids)), flush=True)
             {body}
     """)
@@ -243,6 +348,24 @@ def test_signal_during_a_run_leaves_nothing(signum: int) -> None:
     child.communicate(timeout=20)
     assert time.monotonic() - t0 < 5
     assert child.returncode != 0
+    assert _leftovers(names, ids) == []
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_lifecycle_session_leaves_nothing(signum: int) -> None:
+    """The proxy's sockets are the adapter process's: they go with it and with the namespace."""
+    _need()
+    body = ("session.event(Event(EventType.SERVER_CONNECTED, socket=handshake_sockets(Scenario())[1])); "
+            "session.event(Event(EventType.INTEND_SPLICE)); import time; time.sleep(60)")
+    child = _child(_own_prefix(), body,
+                   opener="adapter.open_unspliced(Scenario())")
+    names, ids = _read(child)
+    time.sleep(0.5)
+    child.send_signal(signum)
+    t0 = time.monotonic()
+    child.communicate(timeout=20)
+    assert time.monotonic() - t0 < 5 and child.returncode != 0
     assert _leftovers(names, ids) == []
 
 

@@ -8,20 +8,26 @@ namespace's veths in one :class:`~splicecheck.adapters.lab.topology.Lab` (built 
 leaves behind: :mod:`.loader`). Its splice state is a BPF hash map keyed by the arriving segment's
 4-tuple, one entry per direction, written by the proxy.
 
-In this first increment the *proxy* that writes the map is the adapter itself (no proxy
-application, no sockets yet): for each session it writes the splice the reference proxy makes for
-the scenario (:func:`~splicecheck.conformance.model.reference_state`: the model's addresses, which are
-the lab's, and the scenario's ISNs and TSvals), as a proxy would after learning them from its
-sockets. So the proxy's ISNs and timestamps can be chosen (CHOOSE_PROXY_ISN, CHOOSE_PROXY_TS), and
-what is graded is what the datapath does to each injected segment. What needs the proxy application
-is not there yet and is declared unsupported: the socket-level lifecycle (INTEND_SPLICE, PRESPLICE,
-DONT_ACK, held data: Feature.LIFECYCLE), an OK message and bytes exchanged before the splice
-(OK_MESSAGE, PRESPLICE_DATA). Writing the model's base points for those would make every LIFE-BASE
-verdict a comparison of the model with itself.
+Two ways a splice gets into the map:
+
+* ``open`` for a scenario without an OK message or bytes relayed before the splice: the adapter writes
+  the splice the reference proxy makes for the scenario (:func:`~splicecheck.conformance.model.reference_state`:
+  the model's addresses, which are the lab's, and the scenario's ISNs and TSvals), as a proxy would after
+  learning them from its sockets. So the proxy's ISNs and timestamps can be chosen (CHOOSE_PROXY_ISN,
+  CHOOSE_PROXY_TS), and what is graded is what the datapath does to each injected segment.
+* ``open_unspliced`` (Feature.LIFECYCLE), and ``open`` for a scenario with an OK message or pre-splice
+  bytes: the proxy application (:mod:`.proxy`) makes the splice with real sockets and the paper's splice
+  API, the adapter playing both end hosts on the wire; the base points come from the kernel's sockets,
+  DONT_ACK's held segments are queued by the datapath itself, and the proxy's ISNs are the kernel's,
+  reported as ``learnt_sockets`` (the scenario's proxy ISNs and TSvals are ignored there, so OK_MESSAGE
+  and PRESPLICE_DATA are ``partial``: random strategies do not draw them). TIMER: before the splice the
+  kernel sockets' own timers are waited out; while the OK message is unacknowledged the proxy sends its
+  unacknowledged bytes again itself (its kernel socket was given up at the splice); once complete, the
+  proxy ends the splice when the datapath has seen both FINs acknowledged (the linger).
 
 The proxy namespace is a proxy host, not a router: forwarding is off, so a segment the datapath
-does not claim goes to the proxy's own TCP, as on a real proxy host (which has no socket on the
-splice's ports in this increment, so a segment to them is answered with a RST by the host's stack).
+does not claim goes to the proxy's own TCP, as on a real proxy host (a segment for a port without a
+socket is answered with a RST by the host's stack).
 
 What the datapath does not do (declared unsupported, so the suite says so per case): MSS
 enforcement with ICMP (§3.4.4: a tc program cannot send the error); stripping options by removal
@@ -30,8 +36,10 @@ enforcement with ICMP (§3.4.4: a tc program cannot send the error); stripping o
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import platform
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,20 +51,23 @@ from ...conformance.contract import (
     Feature,
     HarnessError,
     IutInfo,
+    NotSplicedError,
     Observation,
     Scenario,
     UnsupportedError,
 )
-from ...conformance.model import reference_state
+from ...conformance.model import addresses, offer_in, reference_state, syn_options
 from ...reference.codec import encode
-from ...reference.lifecycle import Event
-from ...reference.relay import Leg, SpliceState
-from ...reference.segment import Segment
+from ...reference.lifecycle import Event, EventType, Socket, Stage
+from ...reference.relay import Endpoint, Leg, SpliceState
+from ...reference.segment import ACK, NOP, PSH, SYN, Segment, TcpOption, Timestamps
+from ...reference.seqspace import seq_add, seq_sub
 from ..lab.fence import LabFenceTimeout
 from ..lab.preflight import preflight
 from ..lab.topology import PREFIX, Lab, Side
 from . import loader
 from .loader import Datapath, DatapathError, Direction
+from .proxy import AFTER, HOLD_IFS, OK_BYTE, SpliceProxy, build, first_syn, learnt, silent_close, text, wait_connected
 
 __all__ = ["UNSUPPORTED_REASONS", "EbpfSpliceAdapter", "EbpfSpliceSession", "directions"]
 
@@ -64,19 +75,21 @@ LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 LAB_MTU = 65535
 ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 SLOT_C2S, SLOT_S2C = 0, 1  # advance slots: one splice in the map at a time
+TIMER_WAIT = 0.3  # seconds a TIMER waits: past Linux's minimum retransmission timeout (TCP_RTO_MIN, 200 ms)
 
 UNSUPPORTED_REASONS: dict[Feature, str] = {
-    Feature.LIFECYCLE: "no proxy application yet: the adapter writes the splice map itself, so there are no "
-                       "socket-level events (INTEND_SPLICE, PRESPLICE, DONT_ACK)",
-    # Without an application nobody writes an OK message or relays bytes before the splice: the base
-    # points such a proxy would have could only be copied from the model, and a LIFE-BASE verdict on
-    # copied numbers would be a check that cannot fail.
-    Feature.OK_MESSAGE: "no proxy application yet: nothing writes an OK message (the base points it would "
-                        "shift would be the model's, copied)",
-    Feature.PRESPLICE_DATA: "no proxy application yet: no bytes are exchanged through a proxy before the splice",
     Feature.MSS_ICMP: "a tc program cannot send ICMP errors: the datapath enforces no peer MSS (§3.4.4)",
     Feature.STRIP_REMOVE: "the datapath strips options by overwriting them with NOPs, never by removal",
 }
+
+
+#: Features the adapter gives only through the proxy application (``partial``: random strategies do not
+#: draw them, as the proxy's kernel then picks the ISNs and timestamps a drawn scenario may choose). A
+#: scenario with an OK message or bytes relayed before the splice is made by the proxy with real sockets
+#: (``open`` runs figure 3 on a lifecycle session), its chosen proxy ISNs and TSvals ignored: the session
+#: reports the ones learnt from the wire (``learnt_sockets``). Writing such a splice's map directly would
+#: copy the model's base points: a check that cannot fail.
+PARTIAL: frozenset[Feature] = frozenset({Feature.OK_MESSAGE, Feature.PRESPLICE_DATA})
 
 
 def _mac(text: str) -> bytes:
@@ -152,11 +165,261 @@ class EbpfSpliceSession:
         raise UnsupportedError(UNSUPPORTED_REASONS[Feature.LIFECYCLE])
 
 
+class EbpfLifecycleSession:
+    """A session over the proxy application (:mod:`.proxy`): the adapter plays both end hosts on the
+    wire, the proxy makes the splice with its real sockets and the splice API."""
+
+    def __init__(self, adapter: EbpfSpliceAdapter, lab: Lab, dp: Datapath, scenario: Scenario) -> None:
+        self.adapter, self.lab, self.dp, self.scenario = adapter, lab, dp, scenario
+        self.where = addresses(scenario.family)
+        self.proxy = SpliceProxy(lab, dp, self.where, scenario.family, scenario.strip_style)
+        self.proxy_handshake = None
+
+    # -- what the contract reads --------------------------------------------------------------------
+    @property
+    def learnt_sockets(self) -> tuple[Socket | None, Socket | None]:
+        return self.proxy.c_sock, self.proxy.d_sock
+
+    @property
+    def state(self) -> SpliceState:
+        if self.proxy.splice is None:
+            raise NotSplicedError(f"the splice is not made yet (stage {self.proxy.stage.value})")
+        return self.proxy.splice
+
+    @property
+    def stage(self) -> Stage:
+        p = self.proxy
+        if p.stage in (Stage.SPLICED, Stage.COMPLETE) and p.entries:
+            c2s, s2c = (self.dp.entry(e) for e in p.entries)
+            if c2s.closed or s2c.closed:
+                p.stage = Stage.CLOSED
+            elif c2s.complete:
+                p.stage = Stage.COMPLETE
+        return p.stage
+
+    # -- the wire -----------------------------------------------------------------------------------
+    def _collect(self, wait: float = AFTER) -> Observation:
+        got = self.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=wait, quiet=wait)
+        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]), wait)
+
+    def _syn_from_proxy(self, side: Side, src: Endpoint) -> Segment:
+        got = self.lab.collect({side: 1}, timeout=1.0, quiet=0.01)[side]
+        syn = first_syn([c.data for c in got], src)
+        if syn is None:
+            raise HarnessError(f"the proxy's kernel sent no SYN on the {side} leg")
+        return syn
+
+    def start(self) -> None:
+        """The client's handshake with the proxy's listening socket (the adapter is the client)."""
+        s, w, p = self.scenario, self.where, self.proxy
+        p.listen()
+        syn = build(s.family, w.client, w.proxy_c, s.client.isn, 0, SYN, syn_options(s.client), s.client.df)
+        self.lab.inject(Side.CLIENT, encode(syn))
+        synack = self._syn_from_proxy(Side.CLIENT, w.proxy_c)
+        ack = build(s.family, w.client, w.proxy_c, seq_add(s.client.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
+                    self._ts_echo(s.client.tsval, synack), s.client.df)
+        self.lab.inject(Side.CLIENT, encode(ack))
+        p.accept()
+        p.c_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.client, local=w.proxy_c)
+        self._collect(0.01)
+
+    @staticmethod
+    def _ts_echo(tsval: int | None, seg: Segment) -> tuple[TcpOption, ...]:
+        theirs = next((o for o in seg.tcp.options if isinstance(o, Timestamps)), None)
+        if tsval is None or theirs is None:
+            return ()
+        return (NOP, NOP, Timestamps(tsval, theirs.tsval))
+
+    def _connect(self) -> None:
+        s, w, p = self.scenario, self.where, self.proxy
+        if p.d is not None:
+            raise p.refuse(EventType.SERVER_CONNECTED, "D is connected already")
+        if p.stage is not Stage.UNSPLICED and p.stage is not Stage.INTENDED:
+            raise p.refuse(EventType.SERVER_CONNECTED, "the splice is made")
+
+        def make() -> socket.socket:
+            d = socket.socket(p.af, socket.SOCK_STREAM)
+            d.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            d.bind((text(w.proxy_d.addr), w.proxy_d.port))
+            d.setblocking(False)
+            d.connect_ex((text(w.server.addr), w.server.port))
+            return d
+
+        p.d = self.lab.call(make)
+        syn = self._syn_from_proxy(Side.SERVER, w.proxy_d)
+        tsecr = next((o.tsval for o in syn.tcp.options if isinstance(o, Timestamps)), 0)
+        synack = build(s.family, w.server, w.proxy_d, s.server.isn, seq_add(syn.tcp.seq, 1), SYN | ACK,
+                       syn_options(s.server, answer_to=offer_in(syn.tcp.options), tsecr=tsecr), s.server.df)
+        self.lab.inject(Side.SERVER, encode(synack))
+        wait_connected(p.d)
+        p.d_sock = learnt(syn, synack, proxy_is_answer=False, peer=w.server, local=w.proxy_d)
+        self._collect(0.01)  # the proxy's ACK of the SYN-ACK: the handshake's, not the splice's
+        if p.stage is Stage.INTENDED:
+            p.dont_ack()
+
+    def _make(self) -> Observation:
+        """The splice is made: the map written, the holds lifted, the sockets given up, the held frames
+        released into the datapath in arrival order."""
+        p, dp = self.proxy, self.dp
+        state = p.make()
+        c2s, s2c = directions(state, self.lab, dp.ifindex)
+        c2s = dataclasses.replace(c2s, watch_ok=p.ok_total > 0, ok_una=seq_sub(p.s2c_iss, p.ok_total))
+        dp.add(c2s, 0)
+        dp.add(s2c, 0)
+        p.entries = (c2s, s2c)
+        p.release_holds()
+        before = self._collect(AFTER)  # the OK message's last bytes, still the socket's
+        for sock in (p.c, p.d):
+            if sock is not None:
+                silent_close(sock)
+        p.c = p.d = None
+        frames = dp.take_held()
+        p.held_frames += len(frames)
+        if frames:
+            self.adapter.release(frames)
+        after = self._collect(AFTER)
+        p.stage = Stage.COMPLETE if p.ok_total == 0 else Stage.SPLICED
+        return Observation(before.to_client + after.to_client, before.to_server + after.to_server,
+                           before.elapsed + after.elapsed)
+
+    def figure3(self, s: Scenario) -> None:
+        """Make the scenario's splice the way figure 3 does (the order of the reference lifecycle): connect
+        D; the client's ``client_presplice`` bytes read and written to the server; the server's
+        ``server_presplice`` bytes read and written to the client; INTEND_SPLICE; PRESPLICE(ok_len); the
+        OK message. The end hosts send their bytes and acknowledge nothing; what the IUT emits while the
+        splice is being made is not graded here (the lifecycle cases watch it)."""
+        w, p = self.where, self.proxy
+        connect = Event(EventType.SERVER_CONNECTED, socket=Socket(w.server, w.proxy_d, s.server.isn, 0))
+        self.event(connect)
+        c, d = p.c_sock, p.d_sock
+        assert c is not None and d is not None
+        if s.client_presplice:
+            self._data(Side.CLIENT, w.client, w.proxy_c, seq_add(c.peer_isn, 1), seq_add(c.local_isn, 1),
+                       s.client_presplice)
+            self.event(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
+            self.event(Event(EventType.APP_SEND_SERVER, s.client_presplice))
+        if s.server_presplice:
+            self._data(Side.SERVER, w.server, w.proxy_d, seq_add(d.peer_isn, 1),
+                       seq_add(d.local_isn, 1 + s.client_presplice), s.server_presplice)
+            self.event(Event(EventType.APP_RECV_SERVER, s.server_presplice))
+            self.event(Event(EventType.APP_SEND_CLIENT, s.server_presplice))
+        self.event(Event(EventType.INTEND_SPLICE))
+        self.event(Event(EventType.PRESPLICE, s.ok_len))
+        if s.ok_len:
+            self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
+        if self.proxy.splice is None:
+            raise HarnessError("the proxy application did not make the splice")
+
+    def _retransmit_ok(self) -> None:
+        """The proxy's retransmission timer while the client has not acknowledged the whole OK message
+        (paper §3: the proxy still owns it): the unacknowledged bytes, from the first the datapath saw
+        no ACK for, sent again from C's address and port, acknowledging nothing past C's splice_irs. The
+        kernel's socket was given up at the splice, so the proxy builds the segment itself and sends it
+        out of its client-side interface (a packet socket): a departure, documented."""
+        p, w = self.proxy, self.where
+        if not p.entries or p.splice is None:
+            return
+        una = self.dp.entry(p.entries[0]).ok_una
+        left = seq_sub(p.s2c_iss, una)
+        if not 0 < left <= p.ok_total:
+            return
+        seg = build(self.scenario.family, w.proxy_c, w.client, una, p.c2s_irs, ACK | PSH)
+        wire = encode(dataclasses.replace(seg, payload=OK_BYTE * left))
+        a, lab = self.lab.addr, self.lab
+        frame = (_mac(a.client_mac) + _mac(a.proxy_client_mac)
+                 + (ETH_P_IPV6 if self.scenario.family == 6 else ETH_P_IP).to_bytes(2, "big") + wire)
+
+        def send() -> None:
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+                s.bind((lab.names.proxy_client_if, 0))
+                s.send(frame)
+
+        lab.call(send)
+
+    def _data(self, side: Side, src: Endpoint, dst: Endpoint, seq: int, ack: int, n: int) -> None:
+        seg = build(self.scenario.family, src, dst, seq, ack, ACK | PSH)
+        try:  # fenced: the proxy's kernel has taken the bytes when this returns
+            self.lab.exchange_fenced(side, encode(dataclasses.replace(seg, payload=bytes(n))), None,
+                                     timeout=self.adapter.timeout)
+        except LabFenceTimeout as exc:
+            raise HarnessError(str(exc)) from exc
+
+    def event(self, event: Event) -> Observation:
+        p, t = self.proxy, event.type
+        stage = self.stage
+        if stage is Stage.CLOSED and t is not EventType.TIMER:
+            raise p.refuse(t, "the splice was closed")
+        if t is EventType.TIMER:
+            if stage is Stage.SPLICED:
+                self._retransmit_ok()
+            # before the splice the timers are the kernel's own sockets' (a retransmission of what the
+            # application wrote, say); once complete the proxy's linger: the splice ends on it when the
+            # datapath has seen both FINs acknowledged (it goes on relaying until then, as a retransmitted
+            # FIN still needs its ACK relayed). Wait, and report all that is sent.
+            observed = self._collect(TIMER_WAIT)
+            if stage is Stage.COMPLETE and p.entries and all(self.dp.entry(e).fin_acked for e in p.entries):
+                for e in p.entries:
+                    self.dp.end(e)
+                p.stage = Stage.CLOSED
+            return observed
+        if stage in (Stage.SPLICED, Stage.COMPLETE):
+            if t is EventType.APP_CLOSE:
+                return Observation()  # figure 3's close(s); close(c): the sockets were given up silently
+            if t is EventType.INTEND_SPLICE:
+                raise p.refuse(t, "INTEND_SPLICE was done already")
+            if t is EventType.PRESPLICE:
+                raise p.refuse(t, "PRESPLICE was done already")
+            if t is EventType.SERVER_CONNECTED:
+                raise p.refuse(t, "D is connected already")
+            raise p.refuse(t, "the sockets belong to the splice")
+        if t is EventType.APP_CLOSE:
+            raise p.refuse(t, "closing before the splice is made is the proxy's own TCP close, not the splice's")
+        if t is EventType.SERVER_CONNECTED:
+            self._connect()
+            return Observation()
+        if t is EventType.INTEND_SPLICE:
+            p.intend()
+            return self._collect(0.005)
+        if t is EventType.PRESPLICE:
+            p.presplice(event.nbytes)
+            p.ok_total = event.nbytes
+            return self._make() if event.nbytes == 0 else self._collect(0.005)
+        which = "c" if t in (EventType.APP_RECV_CLIENT, EventType.APP_SEND_CLIENT) else "d"
+        if t in (EventType.APP_RECV_CLIENT, EventType.APP_RECV_SERVER):
+            p.recv(which, event.nbytes)
+            return self._collect()
+        p.send(which, event.nbytes)
+        if p.stage is Stage.PRESPLICED and p.ok_left == 0:
+            return self._make()
+        return self._collect()
+
+    def inject(self, segment: Segment, *, raw: bytes | None = None,
+               expect: tuple[int, int] | None = None) -> Observation:
+        p, w = self.proxy, self.where
+        from_server = (segment.ip.src, segment.tcp.sport) == (w.server.addr, w.server.port)
+        if from_server and p.d is None and p.splice is None:
+            raise p.refuse(EventType.SERVER_SEGMENT, "D is not connected")
+        wire = raw if raw is not None else encode(segment)
+        leg = Side.SERVER if from_server else Side.CLIENT
+        counts = {Side.CLIENT: expect[0], Side.SERVER: expect[1]} if expect is not None else None
+        o = self.adapter
+        t0 = time.monotonic()
+        try:
+            got = self.lab.exchange_fenced(leg, wire, counts, timeout=o.timeout, grace=max(o.grace, 0.005),
+                                           short_grace=max(o.short_grace, 0.01),
+                                           ethertype=ETH_P_IPV6 if segment.ip.version == 6 else ETH_P_IP)
+        except LabFenceTimeout as exc:
+            raise HarnessError(str(exc)) from exc
+        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]),
+                           time.monotonic() - t0)
+
+
 class EbpfSpliceAdapter:
     """The eBPF splice datapath: one lab and one loaded program per adapter, one map entry pair per session."""
 
     name = "ebpf-splice"
     unsupported: frozenset[Feature] = frozenset(UNSUPPORTED_REASONS)
+    partial: frozenset[Feature] = PARTIAL
 
     #: The proxy namespace's sysctls: a proxy host, not a router (forwarding off: only the datapath
     #: carries segments between the legs); ICMP without rate limits and no redirects, as in the
@@ -169,6 +432,8 @@ class EbpfSpliceAdapter:
         "net.ipv4.icmp_msgs_burst": 1_000_000,
         "net.ipv4.conf.all.send_redirects": 0,
         "net.ipv4.conf.default.send_redirects": 0,
+        # the lifecycle proxy's own sockets: no TCP timestamps (proxy.py's docstring says why)
+        "net.ipv4.tcp_timestamps": 0,
     }
 
     def __init__(self, arg: str = "", *, prefix: str = PREFIX) -> None:
@@ -192,8 +457,15 @@ class EbpfSpliceAdapter:
             "kernel": f"{platform.system()} {platform.release()} {platform.version()} {platform.machine()}",
             "datapath": "splice.bpf.c: tc clsact ingress on both proxy veths, clang -O2 -target bpf, "
                         "loaded and attached with libbpf (ctypes), nothing pinned",
-            "splice map": "written by the adapter with the reference proxy's constants for the scenario "
-                          "(no proxy application in this increment)",
+            "splice map": "written by the adapter with the reference proxy's constants for a scenario without "
+                          "an OK message or pre-splice bytes; otherwise, and in every lifecycle session, by "
+                          "the proxy application from its sockets (TCP_REPAIR + TCP_QUEUE_SEQ)",
+            "proxy application": "real sockets in the proxy namespace, the kernel's own ISNs (learnt from the "
+                                 "wire), no TCP timestamps; DONT_ACK: held segments queued in a BPF queue map "
+                                 "and released through a veth pair into the datapath; sockets given up in "
+                                 "repair mode when the splice is made; on TIMER the proxy itself resends the "
+                                 "unacknowledged OK bytes (packet socket) and ends the splice after both FINs "
+                                 "are acknowledged",
             "sysctls (proxy namespace)": ", ".join(f"{k}={v}" for k, v in self.SYSCTLS.items()),
             "links": f"veth, MTU {LAB_MTU}, TX checksum offload off on the proxy's ends",
             "capture": f"fenced (ICMP echo after each injection), grace {self.grace * 1e3:g} ms, "
@@ -204,7 +476,7 @@ class EbpfSpliceAdapter:
             details[f"unsupported {feature.value}"] = UNSUPPORTED_REASONS[feature]
         return IutInfo(self.name, platform.release(),
                        f"eBPF TCP splice datapath (tc, Linux {platform.release()}) in a network namespace, "
-                       "splice map written with the reference proxy's constants", details)
+                       "with a proxy application making splices through the paper's splice API", details)
 
     def _lab(self) -> tuple[Lab, Datapath]:
         if self.lab is None or self.datapath is None:
@@ -214,7 +486,12 @@ class EbpfSpliceAdapter:
                 per_link = {f"net.ipv4.conf.{ifname}.send_redirects": 0
                             for ifname in (lab.names.proxy_client_if, lab.names.proxy_server_if)}
                 lab.sysctl({**self.SYSCTLS, **per_link})
-                dp = Datapath((lab.names.proxy_client_if, lab.names.proxy_server_if), lab.call)
+                h0, h1 = HOLD_IFS
+                lab.run(["ip", "link", "add", h0, "mtu", str(LAB_MTU), "type", "veth", "peer", "name", h1,
+                         "mtu", str(LAB_MTU)])
+                for h in HOLD_IFS:
+                    lab.run(["ip", "link", "set", h, "up"])
+                dp = Datapath((lab.names.proxy_client_if, lab.names.proxy_server_if, h1), lab.call)
                 dp.open()
             except BaseException:
                 lab.close()
@@ -224,7 +501,14 @@ class EbpfSpliceAdapter:
         return self.lab, self.datapath
 
     @contextmanager
-    def open(self, scenario: Scenario) -> Iterator[EbpfSpliceSession]:
+    def open(self, scenario: Scenario) -> Iterator[EbpfSpliceSession | EbpfLifecycleSession]:
+        """A made splice. Without an OK message or bytes relayed before the splice the adapter writes the
+        map itself (the scenario's proxy ISNs and TSvals can be chosen); with them the proxy application
+        makes the splice for real (:meth:`EbpfLifecycleSession.figure3`), with the kernel's own ISNs."""
+        if scenario.needs() & self.partial:
+            with self._open_by_proxy(scenario) as made:
+                yield made
+            return
         needed = scenario.needs() & self.unsupported
         if needed:
             raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
@@ -242,6 +526,48 @@ class EbpfSpliceAdapter:
             yield session
         finally:
             session.remove()
+
+    @contextmanager
+    def _open_by_proxy(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
+        s = scenario
+        with self.open_unspliced(s) as session:
+            session.figure3(s)
+            yield session
+
+    @contextmanager
+    def open_unspliced(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
+        """A session right after the client's handshake with the proxy application's listening socket
+        (contract, "Before the splice"); the proxy's ISNs and timestamps are the kernel's, learnt from
+        the wire (``learnt_sockets``)."""
+        needed = scenario.needs() & self.unsupported
+        if needed:
+            raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
+        try:
+            lab, dp = self._lab()
+        except DatapathError as exc:
+            raise HarnessError(str(exc)) from exc
+        lab.flush()
+        dp.take_held()
+        session = EbpfLifecycleSession(self, lab, dp, scenario)
+        self.sessions += 1
+        try:
+            session.start()
+            yield session
+        finally:
+            session.proxy.close()
+
+    def release(self, frames: list[bytes]) -> None:
+        """Send held frames into the datapath: out of one end of the proxy namespace's release veth pair,
+        into the other, whose ingress runs the program (the proxy's half of LIFE-RELEASE)."""
+        assert self.lab is not None
+
+        def send() -> None:
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+                s.bind((HOLD_IFS[0], 0))
+                for f in frames:
+                    s.send(f)
+
+        self.lab.call(send)
 
     def counters(self) -> dict[str, int]:
         return self.datapath.counters() if self.datapath is not None else {}

@@ -45,9 +45,10 @@ PROG_NAME = "sc_splice"
 BPF_TC_INGRESS = 1
 BPF_TC_EGRESS = 2
 BPF_ANY = 0
-ADVANCE_SLOTS = 1024  # max_entries of the `advances` map
+ADVANCE_SLOTS = 1024
+HOLD_MAX = 2048  # struct held_frame's data  # max_entries of the `advances` map
 COUNTERS = ("relayed", "dropped malformed", "dropped ttl", "dropped below base", "dropped error", "passed",
-            "dropped closed", "dropped too large")
+            "dropped closed", "dropped too large", "held", "hold lost")
 
 
 class DatapathError(RuntimeError):
@@ -82,6 +83,7 @@ def _libbpf() -> ctypes.CDLL:
             ("bpf_map_update_elem", [i, vp, vp, ctypes.c_uint64], i),
             ("bpf_map_delete_elem", [i, vp], i),
             ("bpf_map_lookup_elem", [i, vp, vp], i),
+            ("bpf_map_lookup_and_delete_elem", [i, vp, vp], i),
             ("libbpf_get_error", [vp], ctypes.c_long)):
         f = getattr(lib, fn)
         f.argtypes, f.restype = args, res
@@ -152,7 +154,21 @@ def compile_object(outdir: str) -> Path:
 #: struct splice_key: saddr, daddr (16 bytes each, an IPv4 address zero-padded), sport, dport (network order)
 _KEY = struct.Struct("!16s16sHH")
 #: struct splice_dir (native order for the numbers; addresses and ports as on the wire)
-_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIII")
+_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIIIIIIIII")
+
+
+_CLOSED = 21  # index of `closed` in _DIR's fields (then watch_ok, complete, fin_end, fin_seen, fin_acked, ok_una)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFlags:
+    """What the datapath records in a direction's entry."""
+
+    closed: bool  # a RST was relayed (or the proxy ended the splice)
+    complete: bool  # client->server: the ACK of the whole OK message was relayed
+    fin_seen: bool  # this direction relayed a FIN
+    fin_acked: bool  # ... and the other end host acknowledged it
+    ok_una: int  # client->server: the first OK-message byte the client has not acknowledged
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +200,8 @@ class Direction:
     out_shift: int
     adv_slot: int
     back_slot: int
+    watch_ok: bool = False  # client->server while the OK message is unacknowledged (sets `complete`)
+    ok_una: int = 0  # with watch_ok: the OK message's first byte (moved by the client's ACKs)
 
     def key(self) -> bytes:
         return _KEY.pack(self.src, self.dst, self.sport, self.dport)
@@ -194,7 +212,7 @@ class Direction:
                          self.in_irs, self.out_iss, self.in_iss, self.out_irs,
                          self.in_lastrecv_ts, self.out_lastsent_ts, self.in_lastsent_ts, self.out_lastrecv_ts,
                          int(self.ts_map), int(self.sack_map), self.in_shift, self.out_shift,
-                         self.adv_slot, self.back_slot, 0)
+                         self.adv_slot, self.back_slot, 0, int(self.watch_ok), 0, 0, 0, 0, self.ok_una)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -233,7 +251,7 @@ class Datapath:
             obj = self._obj = load_object(self.build_dir)
             prog = lib.bpf_object__find_program_by_name(obj, PROG_NAME.encode())
             prog_fd = lib.bpf_program__fd(prog) if prog else -1
-            for name in ("splices", "advances", "counters"):
+            for name in ("splices", "advances", "counters", "holds", "held"):
                 fd = lib.bpf_object__find_map_fd_by_name(obj, name.encode())
                 if fd < 0:
                     raise DatapathError(f"the datapath object has no map {name!r}")
@@ -297,6 +315,43 @@ class Datapath:
     def remove(self, direction: Direction) -> None:
         kb = ctypes.create_string_buffer(direction.key(), _KEY.size)
         _libbpf().bpf_map_delete_elem(self.maps["splices"], kb)
+
+    def hold(self, src: bytes, dst: bytes, sport: int, dport: int, on: bool = True) -> None:
+        """DONT_ACK for one 4-tuple (as it arrives): its segments occupying sequence space are queued in
+        the datapath (``held``), neither delivered to the socket nor acknowledged; ``on=False`` lifts it."""
+        key = _KEY.pack(src.ljust(16, b"\0"), dst.ljust(16, b"\0"), sport, dport)
+        if on:
+            self._update("holds", key, struct.pack("=I", 1))
+        else:
+            kb = ctypes.create_string_buffer(key, _KEY.size)
+            _libbpf().bpf_map_delete_elem(self.maps["holds"], kb)
+
+    def take_held(self) -> list[bytes]:
+        """The held frames, in arrival order, removed from the queue."""
+        out = []
+        vb = ctypes.create_string_buffer(4 + HOLD_MAX)
+        while _libbpf().bpf_map_lookup_and_delete_elem(self.maps["held"], None, vb) == 0:
+            (n,) = struct.unpack_from("=I", vb.raw)
+            out.append(vb.raw[4:4 + n])
+        return out
+
+    def entry(self, direction: Direction) -> EntryFlags:
+        """The flags the datapath keeps in one direction's map entry."""
+        f = self._fields(direction)
+        return EntryFlags(bool(f[_CLOSED]), bool(f[_CLOSED + 2]), bool(f[_CLOSED + 4]), bool(f[_CLOSED + 5]),
+                          int(f[_CLOSED + 6]))
+
+    def _fields(self, direction: Direction) -> list[Any]:
+        kb, vb = ctypes.create_string_buffer(direction.key(), _KEY.size), ctypes.create_string_buffer(_DIR.size)
+        if _libbpf().bpf_map_lookup_elem(self.maps["splices"], kb, vb) != 0:
+            raise DatapathError("the splice's map entry is gone")
+        return list(_DIR.unpack(vb.raw))
+
+    def end(self, direction: Direction) -> None:
+        """Mark one direction closed (the datapath drops its segments from then on)."""
+        f = self._fields(direction)
+        f[_CLOSED] = 1
+        self._update("splices", direction.key(), _DIR.pack(*f))
 
     def advance(self, slot: int) -> int:
         kb, vb = ctypes.create_string_buffer(struct.pack("=I", slot), 4), ctypes.create_string_buffer(4)

@@ -59,7 +59,46 @@ struct splice_dir {
 	__u8 ts_map, sack_map, in_shift, out_shift;
 	__u32 adv_slot, back_slot; /* this direction's and the other one's advance in `advances` */
 	__u32 closed; /* set by the datapath on both directions once it relays a RST */
+	__u32 watch_ok; /* client->server only, while the OK message is unacknowledged: watch for its ACK */
+	__u32 complete; /* set by the datapath on the ACK covering the whole OK message (paper §3) */
+	__u32 fin_end, fin_seen, fin_acked; /* this direction's relayed FIN: its end (out space), whether the
+	                                      * other end host acknowledged it (the proxy ends the splice on its
+	                                      * timer once both are: RFC 9293 §3.6, TIME-WAIT) */
+	__u32 ok_una; /* client->server while watch_ok: the first OK-message byte the client has not acknowledged */
 };
+
+/* Held segments (DONT_ACK, paper §3): a 4-tuple in `holds` with no splice yet has its segments that
+ * occupy sequence space (data, SYN, FIN) copied, Ethernet header and all, into the `held` queue and
+ * dropped: neither delivered to the proxy's socket nor acknowledged by it. Pure ACKs and RSTs go to the
+ * socket (the proxy's own TCP). The proxy releases the queue, in arrival order, into the datapath once
+ * the splice is written (it sends each frame into a veth of the proxy namespace whose ingress runs this
+ * program). */
+#define HOLD_MAX 2048
+struct held_frame {
+	__u32 len;
+	__u8 data[HOLD_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct splice_key);
+	__type(value, __u32);
+} holds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 256);
+	__uint(key_size, 0);
+	__uint(value_size, sizeof(struct held_frame));
+} held SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct held_frame);
+} holdbuf SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -78,12 +117,13 @@ struct {
 /* what each verdict was, for the proxy's statistics (index: enum below) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8);
+	__uint(max_entries, 10);
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
 
-enum { C_RELAYED, C_DROP_MALFORMED, C_DROP_TTL, C_DROP_BELOW_BASE, C_DROP_ERROR, C_PASS, C_DROP_CLOSED, C_DROP_TOO_LARGE };
+enum { C_RELAYED, C_DROP_MALFORMED, C_DROP_TTL, C_DROP_BELOW_BASE, C_DROP_ERROR, C_PASS, C_DROP_CLOSED, C_DROP_TOO_LARGE,
+       C_HELD, C_HOLD_LOST };
 
 static __always_inline void count(__u32 what)
 {
@@ -332,6 +372,39 @@ __attribute__((noinline)) int move_down(struct __sk_buff *skb, __u32 dst, __u32 
 	return done >= len ? 0 : -1;
 }
 
+/* DONT_ACK: a segment occupying sequence space is queued in `held` and dropped; others go to the socket */
+static __always_inline int hold_segment(struct __sk_buff *skb, __u32 toff)
+{
+	__u8 fl[2];
+	if (bpf_skb_load_bytes(skb, toff + 12, fl, 2))
+		return TC_ACT_OK;
+	__u32 doff = (fl[0] >> 4) * 4;
+	__u32 occupies = (fl[1] & (F_SYN | F_FIN)) || skb->len > toff + doff;
+	if (!occupies || (fl[1] & F_RST)) {
+		count(C_PASS);
+		return TC_ACT_OK;
+	}
+	__u32 zero = 0;
+	struct held_frame *h = bpf_map_lookup_elem(&holdbuf, &zero);
+	if (!h || skb->len > HOLD_MAX || skb->len < ETH_HLEN_ + 40) {
+		count(C_HOLD_LOST);
+		return TC_ACT_SHOT;
+	}
+	__u32 n = skb->len - 1;
+	asm volatile("%0 &= 2047; %0 += 1" : "+r"(n));
+	if (bpf_skb_load_bytes(skb, 0, h->data, n)) {
+		count(C_HOLD_LOST);
+		return TC_ACT_SHOT;
+	}
+	h->len = n;
+	if (bpf_map_push_elem(&held, h, 0)) {
+		count(C_HOLD_LOST);
+		return TC_ACT_SHOT;
+	}
+	count(C_HELD);
+	return TC_ACT_SHOT;
+}
+
 SEC("tc")
 int sc_splice(struct __sk_buff *skb)
 {
@@ -377,6 +450,9 @@ int sc_splice(struct __sk_buff *skb)
 	key.dport = ports[1];
 	struct splice_dir *v = bpf_map_lookup_elem(&splices, &key);
 	if (!v) {
+		__u32 *hold = bpf_map_lookup_elem(&holds, &key);
+		if (hold && *hold)
+			return hold_segment(skb, ETH_HLEN_ + ihl);
 		count(C_PASS);
 		return TC_ACT_OK;
 	}
@@ -597,14 +673,26 @@ int sc_splice(struct __sk_buff *skb)
 	if (bpf_skb_store_bytes(skb, 0, v->out_dmac, 12, 0))
 		goto error;
 
+	if (v->watch_ok && (flags & F_ACK)) {
+		if (!behind_base(ack, v->in_iss, back))
+			v->complete = 1; /* the client acknowledged the whole OK message: the splice is complete */
+		if ((__s32)(ack - v->ok_una) > 0 && (__s32)(ack - v->in_iss) <= 0)
+			v->ok_una = ack; /* part of it: the proxy retransmits from here on its timer */
+	}
 	__u32 moved = advance_to(adv, v->in_irs, seq_in + seg_len);
 	if (moved != adv)
 		*advp = moved;
+	struct splice_key back_key = {.sport = v->out_dport, .dport = v->out_sport};
+	__builtin_memcpy(back_key.saddr, v->out_daddr, 16);
+	__builtin_memcpy(back_key.daddr, v->out_saddr, 16);
+	struct splice_dir *other = bpf_map_lookup_elem(&splices, &back_key);
+	if (flags & F_FIN) { /* the FIN's end in the numbers the other end host acknowledges it with */
+		v->fin_end = seq_out + (data_len - cut) + 1;
+		v->fin_seen = 1;
+	}
+	if ((flags & F_ACK) && other && other->fin_seen && (__s32)(ack - other->fin_end) >= 0)
+		other->fin_acked = 1; /* this segment acknowledges the other direction's FIN */
 	if (flags & F_RST) { /* a relayed RST ends the splice, both directions */
-		struct splice_key back_key = {.sport = v->out_dport, .dport = v->out_sport};
-		__builtin_memcpy(back_key.saddr, v->out_daddr, 16);
-		__builtin_memcpy(back_key.daddr, v->out_saddr, 16);
-		struct splice_dir *other = bpf_map_lookup_elem(&splices, &back_key);
 		v->closed = 1;
 		if (other)
 			other->closed = 1;
