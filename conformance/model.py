@@ -267,6 +267,8 @@ class Model:
     def relay(self, seg: Segment, now: float) -> RelayResult:
         """What the splice emits for ``seg`` (a RelayResult with nothing emitted once the splice closed)."""
         st = self.state
+        if direction_of(st, seg) is None:  # on neither leg: not the splice's, whatever its stage (DIR-ONLY);
+            return self.machine.relay_fn(st, seg, now)  # an alternative may still have the host answer it
         from_server = seg.ip.src == st.server.peer.addr and seg.tcp.sport == st.server.peer.port
         kind = EventType.SERVER_SEGMENT if from_server else EventType.CLIENT_SEGMENT
         out = self.machine.handle(Event(kind, segment=seg), now)
