@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from splicecheck.conformance.results import CaseResult
+from splicecheck.conformance.trace import serial
 from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
 from splicecheck.conformance.trace.serial import case_json
 from splicecheck.reports.load import Run, load_run
@@ -54,6 +55,7 @@ def test_case_json_is_to_json(capture: tuple[Path, Path, str]) -> None:
         assert any(r.steps for r in results)
     for r in results:
         assert case_json(r) == r.to_json()
+        assert serial._generic(r) == r.to_json()  # the path taken should CaseResult's fields change
 
 
 def test_case_json_of_every_field_kind() -> None:
