@@ -349,21 +349,25 @@ class RunCollector:
     trace``) builds its run's :class:`Run` with it as the lines are written, instead of reading the file
     back: the same cases kept, the same counts, the same warnings."""
 
-    def __init__(self, run: Run, keep: int | None = None) -> None:
+    def __init__(self, run: Run, keep: int | None = None, *, unique: bool = False) -> None:
+        """``unique``: the writer's lines cannot repeat (each names a case ID used once, as a trace's
+        do): no digest of each is kept to find repeats."""
         self.run = run
         self.keep = keep
         self.tally = RunTally()  # every case added, kept or not
-        self._seen = _Lines()  # a case record -> its first line; keyed by a digest, not the record
+        # a case record -> its first line; keyed by a digest, not the record
+        self._seen: _Lines | None = None if unique else _Lines()
         self._attention = self._other = 0
         self._lines = 1  # line numbers when the caller gives none: the header is line 1
 
-    def add(self, result: CaseResult, raw: bytes, line: int | None = None) -> None:
-        """Add ``result``, whose JSON line is ``raw``, read at line ``line`` (default: the next line)."""
+    def add(self, result: CaseResult, raw: bytes = b"", line: int | None = None) -> None:
+        """Add ``result``, whose JSON line is ``raw`` (unused when ``unique``), read at line ``line``
+        (default: the next line)."""
         if line is None:
             self._lines += 1
             line = self._lines
         run = self.run
-        earlier = self._seen.setdefault(raw.strip(), line)
+        earlier = self._seen.setdefault(raw.strip(), line) if self._seen is not None else None
         if earlier is not None:
             run.warnings.append(f"line {line}: duplicate of line {earlier} (case {result.case!r}); ignored")
             return

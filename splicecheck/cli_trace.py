@@ -161,7 +161,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         assert sink is not None and collector is not None
         line = case_json(result)
         sink.write(line)
-        collector.add(result, line.encode())
+        collector.add(result)
         reporter.case(result)
 
     try:
@@ -186,7 +186,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
                        adapter="trace", argv=args.argv, details=capture_details(engine))
     sink = TraceSink(results_path)
     sink.write(header.to_json())
-    collector = RunCollector(Run(header, path=results_path), keep=LISTED)
+    # every line names its connection's case ID, and those are unique (flows.CaseIds): no line repeats
+    collector = RunCollector(Run(header, path=results_path), keep=LISTED, unique=True)
     reporter.start(header)
     try:
         engine.run()
