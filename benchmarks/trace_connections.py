@@ -148,8 +148,9 @@ def ref_tree(ref: str, where: Path) -> Path:
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
     tree = where / "tree" / "splicecheck"
     tree.mkdir(parents=True)
-    for f in sorted((src / "splicecheck").glob("*.py")):
-        (tree / f.name).symlink_to(f)
+    for f in sorted((src / "splicecheck").iterdir()):  # its modules and subpackages (vm/, …)
+        if f.suffix == ".py" or (f.is_dir() and (f / "__init__.py").exists()):
+            (tree / f.name).symlink_to(f, target_is_directory=f.is_dir())
     for name in SUBPACKAGES:
         (tree / name).symlink_to(src / name, target_is_directory=True)
     return tree.parent

@@ -190,6 +190,9 @@ class _Lines:
             self._keys[i], self._lines[i] = k, ln
 
 
+_NOT_RUN = (Verdict.UNSUPPORTED, Verdict.SKIPPED, Verdict.ERROR)
+
+
 class RunTally:
     """What every case of a run adds up to, counted while the cases stream by (memory bounded by the
     catalogue, not by the number of cases): cases by verdict, cases and collateral cases per requirement,
@@ -217,10 +220,15 @@ class RunTally:
             self.unsupported[why] = (n + 1, first)
         for rid in dict.fromkeys(result.reqs):
             self.cases[rid] = self.cases.get(rid, 0) + 1
-        for rid in dict.fromkeys(d.req for d in result.collateral if not d.ok):
-            self.collateral[rid] = self.collateral.get(rid, 0) + 1
+        if not result.diffs and result.verdict not in _NOT_RUN:
+            # what contributions() gives a case without differences (most of a trace's): PASS for each target
+            pairs: Iterable[tuple[str, Verdict]] = ((rid, Verdict.PASS) for rid in result.reqs)
+        else:
+            for rid in dict.fromkeys(d.req for d in result.collateral if not d.ok):
+                self.collateral[rid] = self.collateral.get(rid, 0) + 1
+            pairs = contributions(result)
         new = False
-        for rid, v in contributions(result):
+        for rid, v in pairs:
             seen = self.values.setdefault(rid, set())
             if v not in seen:
                 seen.add(v)
@@ -302,10 +310,7 @@ def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) ->
     if newer:
         run.warnings.append(f"line {n}: written by splicecheck {run.header.splicecheck_version}, newer than "
                             f"this {__version__}: fields it added are ignored")
-    # a case record -> its first line (a repeated one is a duplicate); keyed by a digest, not the record
-    seen = _Lines()
-    tally = RunTally()
-    kept_attention = kept_other = 0
+    collector = RunCollector(run, keep)
     for raw, cut in it:
         n += 1
         if not raw.strip():
@@ -324,24 +329,7 @@ def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) ->
         kind = obj.get("type") if isinstance(obj, dict) else None
         try:
             if kind == "case":
-                result = _case(obj)
-                earlier = seen.setdefault(raw.strip(), n)
-                if earlier is not None:
-                    run.warnings.append(f"line {n}: duplicate of line {earlier} (case {result.case!r}); ignored")
-                    continue
-                new = tally.add(result)
-                if keep is None:
-                    run.results.append(result)
-                elif result.verdict in _ATTENTION and kept_attention < keep:
-                    kept_attention += 1
-                    run.results.append(result)
-                elif result.verdict not in _ATTENTION and kept_other < keep:
-                    kept_other += 1
-                    run.results.append(result)
-                elif new:  # the first case to give a requirement this verdict: requirement verdicts stay exact
-                    run.results.append(result)
-                else:
-                    run.omitted += 1
+                collector.add(_case(obj), raw, n)
             elif kind == "footer":
                 run.footer = _footer(obj)
             elif kind == "header":
@@ -351,14 +339,64 @@ def _parse(path: Path, lines: Iterable[tuple[bytes, bool]], keep: int | None) ->
         except (TypeError, ValueError, KeyError, AttributeError) as e:
             label = obj.get("case", "?") if kind == "case" else kind
             run.warnings.append(f"line {n}: invalid {kind} record {label!r}: {e}; ignored")
-    if run.omitted:
-        run.tally = tally
-        kept = len(run.results)
-        run.warnings.append(f"{kept:,} of {tally.total:,} cases are listed (every requirement's worst case, the "
-                            f"first {keep:,} failing or non-strict and the first {keep:,} others); requirement "
-                            f"verdicts, the terminal's closing counts and index.json's counts cover all "
-                            f"{tally.total:,}")
-    return run
+    return collector.finish()
+
+
+class RunCollector:
+    """Adds case results to a :class:`Run` as :func:`load_run` reads them: a record repeated byte for
+    byte is ignored with a warning; with ``keep``, only the cases :func:`load_run` describes are kept and
+    the rest counted (``tally``). A writer that already holds each result and its line (``splicecheck
+    trace``) builds its run's :class:`Run` with it as the lines are written, instead of reading the file
+    back: the same cases kept, the same counts, the same warnings."""
+
+    def __init__(self, run: Run, keep: int | None = None, *, unique: bool = False) -> None:
+        """``unique``: the writer's lines cannot repeat (each names a case ID used once, as a trace's
+        do): no digest of each is kept to find repeats."""
+        self.run = run
+        self.keep = keep
+        self.tally = RunTally()  # every case added, kept or not
+        # a case record -> its first line; keyed by a digest, not the record
+        self._seen: _Lines | None = None if unique else _Lines()
+        self._attention = self._other = 0
+        self._lines = 1  # line numbers when the caller gives none: the header is line 1
+
+    def add(self, result: CaseResult, raw: bytes = b"", line: int | None = None) -> None:
+        """Add ``result``, whose JSON line is ``raw`` (unused when ``unique``), read at line ``line``
+        (default: the next line)."""
+        if line is None:
+            self._lines += 1
+            line = self._lines
+        run = self.run
+        earlier = self._seen.setdefault(raw.strip(), line) if self._seen is not None else None
+        if earlier is not None:
+            run.warnings.append(f"line {line}: duplicate of line {earlier} (case {result.case!r}); ignored")
+            return
+        new = self.tally.add(result)
+        keep = self.keep
+        if keep is None:
+            run.results.append(result)
+        elif result.verdict in _ATTENTION and self._attention < keep:
+            self._attention += 1
+            run.results.append(result)
+        elif result.verdict not in _ATTENTION and self._other < keep:
+            self._other += 1
+            run.results.append(result)
+        elif new:  # the first case to give a requirement this verdict: requirement verdicts stay exact
+            run.results.append(result)
+        else:
+            run.omitted += 1
+
+    def finish(self) -> Run:
+        """The run, with the bounded reading's tally and warning when cases were omitted."""
+        run, tally = self.run, self.tally
+        if run.omitted:
+            run.tally = tally
+            kept = len(run.results)
+            run.warnings.append(f"{kept:,} of {tally.total:,} cases are listed (every requirement's worst case, "
+                                f"the first {self.keep:,} failing or non-strict and the first {self.keep:,} "
+                                f"others); requirement verdicts, the terminal's closing counts and index.json's "
+                                f"counts cover all {tally.total:,}")
+        return run
 
 
 def load_run(path: Path | str, keep: int | None = None) -> Run:

@@ -15,9 +15,10 @@ should share a clock (two interfaces of one host); ``--skew`` tolerates a small 
 
 Every spliced connection is one result line in ``OUT/results.jsonl`` (default OUT:
 ``out/trace-<client capture name>/``, git-ignored) (``kind: "trace"``), streamed as
-connections finish; none is kept in memory. The reports are rendered from it at the end, read back a
-line at a time: they list the failing connections and the first others (at most ``LISTED`` of each,
-with a note saying how many more there were), and count all of them. The splice parameters are inferred
+connections finish; none is kept in memory beyond what the reports list: the failing connections and
+the first others (at most ``LISTED`` of each, with a note saying how many more there were), chosen as
+the lines are written exactly as reading the file back would choose them; the counts are of all of
+them. The splice parameters are inferred
 from each connection's handshakes and first relayed segments (see ``splicecheck.conformance.trace.infer``)
 unless ``--params`` gives them (format: ``splicecheck.conformance.trace.params``). Exit code: 0 with no
 FAIL and no ERROR, 1 otherwise, 2 for unusable input (not a capture, a damaged gzip stream, unsupported
@@ -45,7 +46,8 @@ from .conformance.runner import JsonlSink
 from .conformance.trace.capture import TraceError
 from .conformance.trace.engine import TraceConfig, TraceEngine, capture_details
 from .conformance.trace.params import Params, ParamsDump, ParamsError, load_params, parse_address, parse_endpoint
-from .reports.load import RunTally, load_run
+from .conformance.trace.serial import case_json
+from .reports.load import Run, RunCollector
 from .reports.render import render_all, safe_name
 from .reports.terminal import TerminalReporter
 
@@ -153,12 +155,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
     sink: TraceSink | None = None
     dump = ParamsDump(args.dump_params) if args.dump_params is not None else None
 
-    tally = RunTally()  # what the exit code needs, counted as the results stream by: none is kept here
+    collector: RunCollector | None = None  # the reports' run, built as the lines are written
 
     def on_result(result: CaseResult) -> None:
-        assert sink is not None
-        sink.write(result.to_json())
-        tally.add(result)
+        assert sink is not None and collector is not None
+        line = case_json(result)
+        sink.write(line)
+        collector.add(result)
         reporter.case(result)
 
     try:
@@ -183,6 +186,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
                        adapter="trace", argv=args.argv, details=capture_details(engine))
     sink = TraceSink(results_path)
     sink.write(header.to_json())
+    # every line names its connection's case ID, and those are unique (flows.CaseIds): no line repeats
+    collector = RunCollector(Run(header, path=results_path), keep=LISTED, unique=True)
     reporter.start(header)
     try:
         engine.run()
@@ -202,10 +207,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     finally:
         if dump is not None:
             dump.close()
-    sink.write(RunFooter(time.strftime("%Y-%m-%dT%H:%M:%S%z"), engine.wall, dict(engine.counts)).to_json())
+    footer = RunFooter(time.strftime("%Y-%m-%dT%H:%M:%S%z"), engine.wall, dict(engine.counts))
+    sink.write(footer.to_json())
     sink.close()
     print(engine.summary())
-    run = load_run(results_path, keep=LISTED)
+    run = collector.finish()
+    run.footer = footer
     nothing = ("nothing was judged: " + ("no relayed segment of the --conn selection" if args.conn else
                "the captures hold no relayed segment of a spliced connection")
                + f" ({engine.stats.pairs} connection pair(s) found)") if engine.judged == 0 else ""
@@ -218,7 +225,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if not args.no_render:
         print("reports: " + ", ".join(str(p) for p in render_all(run, out).values()))
     print(f"results: {results_path}")
-    code = tally.exit_code(strict=args.strict)
+    code = collector.tally.exit_code(strict=args.strict)
     if hint:
         print(f"splicecheck trace: {hint}", file=sys.stderr)
     if code == 0 and nothing:

@@ -105,6 +105,7 @@ class TraceEngine:
         self.segments = 0  # TCP packets processed
         self._timeout = int(self.config.match_timeout * NS)
         self._skew = int(self.config.skew * NS)
+        self._learn_ns = self.config.learn_time * NS
         self._only = self.config.only
         self.merge = TimeMerge((self._stream(0), self._stream(1)), self._timeout)
 
@@ -350,8 +351,8 @@ class TraceEngine:
 
     def _maybe_settle(self, sp: Splice, now: int, force: bool = False) -> None:
         cfg = self.config
-        if not force and not (len(sp.buffer) >= cfg.learn_packets or now - sp.first_ts > cfg.learn_time * NS
-                              or sp.rst or any(sp.fin) or (sp.evidence[0] and sp.evidence[1])):
+        if not force and not (len(sp.buffer) >= cfg.learn_packets or now - sp.first_ts > self._learn_ns
+                              or sp.rst or sp.fin[0] or sp.fin[1] or (sp.evidence[0] and sp.evidence[1])):
             return
         if len(sp.buffer) < cfg.learn_packets and self._syns_only(sp):
             return  # learning on: an answer may come; else it is finished as not judged (_finish)

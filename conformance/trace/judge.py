@@ -42,6 +42,7 @@ requirement is always kept, so requirement verdicts are exact), with counts in `
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -137,7 +138,13 @@ class _Dir:
     reseg: deque[tuple[int, int, int]] | None = None  # (start, length, ts); made when first needed
 
 
+_WORDS = {8: struct.Struct("!4H"), 32: struct.Struct("!16H")}  # two IPv4 or two IPv6 addresses
+
+
 def _addr_words(data: bytes) -> int:
+    words = _WORDS.get(len(data))
+    if words is not None:
+        return sum(words.unpack(data))
     return sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
 
 
