@@ -49,7 +49,7 @@ def _rows(items: list[Any], names: tuple[str, ...]) -> list[dict[str, Any]]:
 #: CaseResult) makes it fall back to the generic loop below, which follows the dataclass whatever it holds
 _KNOWN = ("case", "reqs", "verdict", "description", "expectation", "diffs", "checked", "steps", "geometry",
           "reason", "duration", "repro", "seed", "kind", "examples", "first_failure", "collateral_failures",
-          "alternative")
+          "alternative", "coverage")
 _DIFF = ("step", "packet", "field", "expected", "actual", "req", "consequence_of")
 
 
@@ -73,6 +73,8 @@ def case_json(r: CaseResult) -> str:
     }
     if r.alternative:
         d["alternative"] = r.alternative
+    if r.coverage is not None:
+        d["coverage"] = dict(r.coverage)
     d["type"] = "case"
     return _encode(d)
 
@@ -92,5 +94,7 @@ def _generic(r: CaseResult) -> str:
             d[name] = _plain(v)
     if not d.get("alternative", True):
         del d["alternative"]
+    if "coverage" in d and d["coverage"] is None:
+        del d["coverage"]
     d["type"] = "case"
     return _encode(d)
