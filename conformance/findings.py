@@ -382,7 +382,22 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
         if corrupt:
             sig["input"] = corrupt
         return _Occurrence(sig, reqs, leg=leg, lead_req=lead, step=step)
+    counts = [d for d in here if _COUNT.match(d.field)]
+    if rec is None and counts:
+        # no packets kept for the step (a passing search's evidence keeps its checks only): the reaction is
+        # told by the counts alone, one occurrence for the step whatever legs it moved packets on
+        more = sorted(d.field.split(".")[0] for d in counts if _int(d.actual) > _int(d.expected))
+        fewer = sorted(d.field.split(".")[0] for d in counts if _int(d.actual) < _int(d.expected))
+        sig = {"kind": "recounted", "change": "moved" if more and fewer else "more" if more else "fewer"}
+        return _Occurrence(sig, reqs, leg=(more or fewer)[0], lead_req=counts[0].req, step=step)
     return None
+
+
+_COUNT = re.compile(r"^(to_client|to_server)\.count$")
+
+
+def _int(v: object) -> int:
+    return v if isinstance(v, int) else 0
 
 
 def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
@@ -609,6 +624,10 @@ def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs:
     if kind == "replaced":
         return (f"{_flag_words(str(sig['actual']))} segment sent {to} in place of the "
                 f"{_flag_words(str(sig['expected']))} segment the model relays{_req_text(reqs)}")
+    if kind == "recounted":
+        change = {"moved": "packets emitted on another leg than the model's", "more": "more packets than the "
+                  "model's", "fewer": "fewer packets than the model's"}.get(str(sig.get("change")), "other packets")
+        return f"{change} for one input (only the counts were kept){_req_text(reqs)}"
     if kind == "untrimmed":
         return (f"sequence space the model trims (data, a SYN or FIN below splice_irs) relayed {towards}, "
                 f"not trimmed{_req_text(reqs)}")

@@ -131,3 +131,23 @@ def test_published_runs_every_finding_classified(iut: str) -> None:
 
 def test_passing_run_has_no_findings() -> None:
     assert findings([CaseResult("P/1", ["SEQ-MAP"], Verdict.PASS)]) == []
+
+
+def test_counts_without_packets_are_one_finding_per_behaviour() -> None:
+    """A passing search keeps its evidence's checks but not its packets: an oversized segment relayed instead
+    of answered with the ICMP error shows as two count differences per step (one leg gets one more packet,
+    the other one fewer), in either direction. That is one behaviour, one finding — not four field findings."""
+    def search(name: str, more: str, fewer: str) -> CaseResult:
+        diffs = [FieldDiff(0, -1, f"{fewer}.count", 1, 0, "MSS-ICMP"),
+                 FieldDiff(0, -1, f"{more}.count", 0, 1, "MSS-ICMP")]
+        return CaseResult(name, ["TRIM-REST"], Verdict.PASS, diffs=diffs, steps=[], repro=f"run --case {name}")
+
+    found = findings([search("prop/trim", "to_server", "to_client"), search("prop/seq-ack", "to_client", "to_server")])
+    assert len(found) == 1
+    (f,) = found
+    assert f.signature["kind"] == "recounted" and f.signature["change"] == "moved"
+    assert sorted(f.cases) == ["prop/seq-ack", "prop/trim"] and f.legs == ["to_client", "to_server"]
+    assert "another leg" in f.title and "MSS-ICMP" in f.title
+    fewer = findings([CaseResult("prop/x", ["SEQ-MAP"], Verdict.FAIL, steps=[],
+                                 diffs=[FieldDiff(0, -1, "to_server.count", 1, 0, "SEQ-MAP")])])
+    assert [g.signature["change"] for g in fewer] == ["fewer"]
