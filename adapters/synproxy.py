@@ -88,12 +88,10 @@ as a lab limit), and the conntrack table emptied before each session.
 
 from __future__ import annotations
 
-import errno
 import itertools
 import platform
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -132,6 +130,7 @@ from ..reference.segment import (
 )
 from ..reference.seqspace import seq_add, seq_sub
 from .lab.fence import LabFenceTimeout
+from .lab.observe import observe
 from .lab.preflight import preflight
 from .lab.rulesets import SynproxyConfig, load_synproxy
 from .lab.topology import PREFIX, Lab, Side
@@ -155,7 +154,6 @@ LAB_FEATURES = ("root", "ip", "nft", "netns", "veth", "packet", "synproxy")
 FIRST_PORT, LAST_PORT = 1024, 65535  # client ports, one per session, in turn
 LAB_MTU = 65535  # no segment a case can build is too large for the lab's links
 HANDSHAKE_WINDOW = 65535  # the crafted ends' handshake windows: the widest conntrack window without scaling
-ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 
 #: What SYNPROXY cannot do, one line each (cases needing it are UNSUPPORTED with this reason). Each is a
 #: precondition the harness cannot create with this IUT; what the kernel does on the wire is always graded
@@ -497,21 +495,9 @@ class SynproxySession:
         leg; capture both legs until the fence is back, plus the grace period."""
         wire = raw if raw is not None else encode(segment)
         leg = Side.SERVER if segment.ip.src == self._state.server.peer.addr else Side.CLIENT
-        counts = {Side.CLIENT: expect[0], Side.SERVER: expect[1]} if expect is not None else None
-        t0 = time.monotonic()
         o = self.options
-        try:
-            got = self.lab.exchange_fenced(leg, wire, counts, timeout=o.timeout, grace=o.grace,
-                                           short_grace=o.short_grace,
-                                           ethertype=ETH_P_IPV6 if segment.ip.version == 6 else ETH_P_IP)
-        except LabFenceTimeout as exc:
-            raise HarnessError(str(exc)) from exc
-        except OSError as exc:
-            if exc.errno == errno.EMSGSIZE:  # beyond the links' MTU (65535: not a valid IP packet anyway)
-                raise UnsupportedError(f"the lab cannot inject this {len(wire)}-byte packet: {exc}") from exc
-            raise HarnessError(f"cannot inject on the {leg} leg: {exc}") from exc
-        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]),
-                           time.monotonic() - t0)
+        return observe(self.lab, leg, segment, wire, expect, timeout=o.timeout, grace=o.grace,
+                       short_grace=o.short_grace)
 
     def event(self, event: Event) -> Observation:
         raise UnsupportedError(UNSUPPORTED_REASONS[Feature.LIFECYCLE])

@@ -37,10 +37,8 @@ enforcement with ICMP (§3.4.4: a tc program cannot send the error); stripping o
 from __future__ import annotations
 
 import dataclasses
-import errno
 import platform
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
@@ -63,7 +61,9 @@ from ...reference.relay import Endpoint, Leg, SpliceState
 from ...reference.segment import ACK, NOP, PSH, SYN, Segment, TcpOption, Timestamps
 from ...reference.seqspace import seq_add, seq_sub
 from ..lab.fence import LabFenceTimeout
+from ..lab.observe import observe
 from ..lab.preflight import preflight
+from ..lab.rawsock import ETH_P_IP, ETH_P_IPV6
 from ..lab.topology import PREFIX, Lab, Side
 from . import loader
 from .loader import Datapath, DatapathError, Direction
@@ -73,7 +73,7 @@ __all__ = ["UNSUPPORTED_REASONS", "EbpfSpliceAdapter", "EbpfSpliceSession", "dir
 
 LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 LAB_MTU = 65535
-ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
+
 SLOT_C2S, SLOT_S2C = 0, 1  # advance slots: one splice in the map at a time
 TIMER_WAIT = 0.3  # seconds a TIMER waits: past Linux's minimum retransmission timeout (TCP_RTO_MIN, 200 ms)
 
@@ -145,21 +145,9 @@ class EbpfSpliceSession:
         leg; capture both legs until the fence is back, plus the grace period."""
         wire = raw if raw is not None else encode(segment)
         leg = Side.SERVER if segment.ip.src == self._state.server.peer.addr else Side.CLIENT
-        counts = {Side.CLIENT: expect[0], Side.SERVER: expect[1]} if expect is not None else None
         o = self.adapter
-        t0 = time.monotonic()
-        try:
-            got = self.lab.exchange_fenced(leg, wire, counts, timeout=o.timeout, grace=o.grace,
-                                           short_grace=o.short_grace,
-                                           ethertype=ETH_P_IPV6 if segment.ip.version == 6 else ETH_P_IP)
-        except LabFenceTimeout as exc:
-            raise HarnessError(str(exc)) from exc
-        except OSError as exc:
-            if exc.errno == errno.EMSGSIZE:
-                raise UnsupportedError(f"the lab cannot inject this {len(wire)}-byte packet: {exc}") from exc
-            raise HarnessError(f"cannot inject on the {leg} leg: {exc}") from exc
-        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]),
-                           time.monotonic() - t0)
+        return observe(self.lab, leg, segment, wire, expect, timeout=o.timeout, grace=o.grace,
+                       short_grace=o.short_grace)
 
     def event(self, event: Event) -> Observation:
         raise UnsupportedError(UNSUPPORTED_REASONS[Feature.LIFECYCLE])
@@ -401,17 +389,9 @@ class EbpfLifecycleSession:
             raise p.refuse(EventType.SERVER_SEGMENT, "D is not connected")
         wire = raw if raw is not None else encode(segment)
         leg = Side.SERVER if from_server else Side.CLIENT
-        counts = {Side.CLIENT: expect[0], Side.SERVER: expect[1]} if expect is not None else None
         o = self.adapter
-        t0 = time.monotonic()
-        try:
-            got = self.lab.exchange_fenced(leg, wire, counts, timeout=o.timeout, grace=max(o.grace, 0.005),
-                                           short_grace=max(o.short_grace, 0.01),
-                                           ethertype=ETH_P_IPV6 if segment.ip.version == 6 else ETH_P_IP)
-        except LabFenceTimeout as exc:
-            raise HarnessError(str(exc)) from exc
-        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]),
-                           time.monotonic() - t0)
+        return observe(self.lab, leg, segment, wire, expect, timeout=o.timeout, grace=max(o.grace, 0.005),
+                       short_grace=max(o.short_grace, 0.01))
 
 
 class EbpfSpliceAdapter:
