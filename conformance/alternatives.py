@@ -46,10 +46,9 @@ from ..reference.segment import (
     Timestamps,
     pad_options,
 )
+from ..reference.seqspace import HALF, seq_add, seq_sub
 from .case import Alternative
 from .results import FieldDiff
-
-HALF = 1 << 31
 
 
 def _seal(seg: Segment) -> Segment:
@@ -80,7 +79,7 @@ def supply_timestamps(state: SpliceState, seg: Segment, now: float) -> RelayResu
 
 def _at_or_after(d: FieldDiff) -> bool:
     return (isinstance(d.expected, int) and isinstance(d.actual, int)
-            and (d.actual - d.expected) & 0xFFFF_FFFF < HALF)
+            and seq_sub(d.actual, d.expected) < HALF)
 
 
 def supplied_clock(d: FieldDiff) -> bool:
@@ -108,9 +107,9 @@ def clear_ecn(state: SpliceState, seg: Segment, now: float) -> RelayResult:
 def host_reset(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     """The model's relay; for a foreign segment (no direction) sent by an end host to one of the proxy's
     addresses, the RST the proxy host's own TCP answers it with (module docstring). Its direction is the
-    one whose out leg leads back to the sender (``diff.expected_counts`` routes by it); the result keeps
-    the note NOT_THIS_SPLICE, so the lifecycle machine leaves the splice as it was (the RST is the host's,
-    not a relayed one that would close the splice)."""
+    one whose out leg leads back to the sender (``diff.expected_counts`` routes by it). The model hands a
+    foreign segment to this function without its lifecycle machine (``model.Model.relay``), so the RST,
+    the host's and not a relayed one, does not close the splice."""
     result = relay(state, seg, now)
     t, ip = seg.tcp, seg.ip
     if result.direction is not None or t.flags & RST:
@@ -127,7 +126,7 @@ def host_reset(state: SpliceState, seg: Segment, now: float) -> RelayResult:
         tcp = TcpHeader(t.dport, t.sport, seq=t.ack, ack=0, flags=RST, window=0)
     else:
         length = len(seg.payload) + bool(t.flags & SYN) + bool(t.flags & FIN)
-        tcp = TcpHeader(t.dport, t.sport, seq=0, ack=(t.seq + length) & 0xFFFF_FFFF, flags=RST | ACK, window=0)
+        tcp = TcpHeader(t.dport, t.sport, seq=0, ack=seq_add(t.seq, length), flags=RST | ACK, window=0)
     rip: IPv4Header | IPv6Header = (IPv4Header(ip.dst, ip.src) if isinstance(ip, IPv4Header)
                                     else IPv6Header(ip.dst, ip.src))
     return replace(result, direction=back, emitted=(_seal(Segment(rip, tcp, b"")),))

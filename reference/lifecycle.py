@@ -52,7 +52,7 @@ from enum import Enum
 from .codec import decode, encode
 from .errors import SpliceStateError
 from .mapping import behind_base
-from .relay import Direction, Endpoint, Leg, Note, RelayResult, SpliceState, StripStyle, relay
+from .relay import Direction, Endpoint, Leg, RelayResult, SpliceState, StripStyle, relay
 from .segment import ACK, FIN, IP_DF, NOP, PSH, RST, IPv4Header, IPv6Header, Segment, TcpHeader, Timestamps, pad_options
 from .seqspace import before, seq_add, seq_sub
 
@@ -434,8 +434,6 @@ class SpliceMachine:
         splice = self.splice
         assert splice is not None
         result = self.relay_fn(splice, seg, now)
-        if Note.NOT_THIS_SPLICE in result.notes:  # a foreign segment leaves the splice as it was (DIR-ONLY),
-            return [result]  # whatever the proxy host answers it with (an alternative's RST)
         if result.state is not None:
             self.splice = result.state
         self._track_close(seg, result)

@@ -38,6 +38,13 @@ model's own output; :class:`FastShared`). The proxy's own handshake packets are 
 :class:`~splicecheck.conformance.results.CaseResult` (``kind="trace"``) whose requirements are every
 requirement its checks bore on; its differences and evidence steps are capped (the first of every
 requirement is always kept, so requirement verdicts are exact), with counts in ``reason``.
+
+Why one module of some 750 lines: the pairing above is one algorithm over one data structure, the pending
+inputs of a direction (their list of fields, ``P_*``, is read on every packet). Its parts — matching,
+the fallback, orphans, timeouts and the capture artifacts (partial checksums, super-segments) — each
+read and write those entries and the direction's state, so splitting them would spread one invariant
+over several files. What stands on its own is elsewhere: the parameters (``infer``), the fast path
+(``fast``), the counts (``tally``), the result lines (``serial``).
 """
 
 from __future__ import annotations
