@@ -183,11 +183,15 @@ def _partial(ip: bytes, ihl: int, psum: int) -> bool:
     return ((ip[ihl + 16] << 8) | ip[ihl + 17]) % 0xFFFF == (psum + len(ip) - ihl) % 0xFFFF
 
 
+def _tcp_checksum_of(ip: bytes, ihl: int) -> int:
+    """The TCP checksum of the segment in IP packet ``ip`` (header length ``ihl``), computed over it."""
+    src, dst = (ip[12:16], ip[16:20]) if ip[0] >> 4 == 4 else (ip[8:24], ip[24:40])
+    return tcp_checksum(src, dst, ip[ihl:])
+
+
 def completed(ip: bytes, ihl: int) -> bytes:
     """``ip`` with its TCP checksum computed over the segment (what the NIC would have put there)."""
-    src, dst = (ip[12:16], ip[16:20]) if ip[0] >> 4 == 4 else (ip[8:24], ip[24:40])
-    value = tcp_checksum(src, dst, ip[ihl:])
-    return ip[:ihl + 16] + value.to_bytes(2, "big") + ip[ihl + 18:]
+    return ip[:ihl + 16] + _tcp_checksum_of(ip, ihl).to_bytes(2, "big") + ip[ihl + 18:]
 
 
 def _super_segment(ip: bytes, ihl: int, off: bool, mode: int) -> bool:
@@ -202,8 +206,7 @@ def _super_segment(ip: bytes, ihl: int, off: bool, mode: int) -> bool:
         return mode == 2
     if off:
         return True
-    src, dst = (ip[12:16], ip[16:20]) if ip[0] >> 4 == 4 else (ip[8:24], ip[24:40])
-    return tcp_checksum(src, dst, ip[ihl:]) != (ip[ihl + 16] << 8) | ip[ihl + 17]
+    return _tcp_checksum_of(ip, ihl) != (ip[ihl + 16] << 8) | ip[ihl + 17]
 
 
 def _oversize(ip: bytes, ihl: int, limit: int) -> bool:
