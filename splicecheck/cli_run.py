@@ -27,7 +27,6 @@ from .conformance import interrupts
 from .conformance.case import Case
 from .conformance.catalog import UnknownCase, coverage, select
 from .conformance.contract import Adapter, AdapterNotFound, load_adapter
-from .conformance.findings import findings
 from .conformance.results import CaseResult
 from .conformance.runner import AdapterFault, JsonlSink, adapter_call, exit_code, fault_reason, run
 from .reports.load import load_run
@@ -70,9 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     out: Path = args.out or default_out(args.adapter)
     try:
-        results, written = run_and_render(adapter, args.adapter, cases, out, seed=args.seed, argv=args.argv,
-                                          evidence=args.evidence, quiet=args.quiet, render=not args.no_render,
-                                          known=None if known is None else (args.expect.name, known))
+        results, written, outcome = run_and_render(
+            adapter, args.adapter, cases, out, seed=args.seed, argv=args.argv, evidence=args.evidence,
+            quiet=args.quiet, render=not args.no_render, known=None if known is None else (args.expect.name, known))
     except (KeyboardInterrupt, SystemExit) as exc:
         if interrupts.interruption(exc) is None:
             raise
@@ -82,8 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return interrupts.exit_status(exc)
     if written:
         print(f"reports: {', '.join(str(p) for p in written.values())}")
-    if known is not None:
-        outcome = expect_mod.judge(findings(results), results, known)
+    if outcome is not None:
         for line in outcome.lines():
             print(line)
         return 0 if outcome.ok else 1
@@ -93,10 +91,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path, *, seed: int | None,
                    argv: list[str], evidence: str = "failing", quiet: bool = False,
                    render: bool = True, known: tuple[str, list[expect_mod.Expectation]] | None = None,
-                   ) -> tuple[list[CaseResult], dict[str, Path]]:
+                   ) -> tuple[list[CaseResult], dict[str, Path], expect_mod.Outcome | None]:
     """Run ``cases`` against ``adapter`` (closed at the end), streaming to ``out/results.jsonl`` and
     the terminal; then print the terminal report and render the reports into ``out`` from that file.
-    Returns the results and the report files written."""
+    Returns the results, the report files written and, with ``known`` (an expectations file's name and
+    entries), the run's outcome against them."""
     results_path = out / "results.jsonl"
     sink = JsonlSink(results_path, evidence)
     reporter = TerminalReporter(sys.stdout, progress="off" if quiet else "auto")
@@ -115,10 +114,11 @@ def run_and_render(adapter: Adapter, spec: str, cases: Sequence[Case], out: Path
         raise fault  # info() failed: there is no run to render
     finished = load_run(results_path)
     reporter.finish(finished)
-    outcome = None if known is None else (known[0], judge_run(finished, known[1]))
-    written = render_all(finished, out, outcome=outcome) if render else {}
+    outcome = None if known is None else judge_run(finished, known[1])
+    named = None if known is None or outcome is None else (known[0], outcome)
+    written = render_all(finished, out, outcome=named) if render else {}
     if fault is not None:
         if written:
             print(f"reports: {', '.join(str(p) for p in written.values())}")
         raise fault
-    return results, written
+    return results, written, outcome

@@ -50,7 +50,6 @@ from .conformance import expectations as expect_mod
 from .conformance.case import Case
 from .conformance.catalog import UnknownCase, select
 from .conformance.contract import load_adapter
-from .conformance.findings import findings
 from .conformance.results import Verdict
 from .reports.matrix import write_matrix
 from .reports.render import safe_name
@@ -131,10 +130,10 @@ def run_adapter(spec: str, cases: list[Case], folder: Path, args: argparse.Names
     """The selected cases against one adapter, reported into ``folder`` (with its committed expectations,
     where it has some); returns the case verdicts."""
     known = known_findings(spec)
-    results, _ = run_and_render(load_adapter(spec), spec, cases, folder, seed=args.seed, argv=["report-kernel"],
-                                evidence=args.evidence, quiet=args.quiet, render=not args.no_render, known=known)
-    if known is not None:
-        outcome = expect_mod.judge(findings(results), results, known[1])
+    results, _, outcome = run_and_render(load_adapter(spec), spec, cases, folder, seed=args.seed,
+                                         argv=["report-kernel"], evidence=args.evidence, quiet=args.quiet,
+                                         render=not args.no_render, known=known)
+    if known is not None and outcome is not None:
         print(f"({known[0]})", *outcome.lines(), sep="\n")
     return [r.verdict for r in results]
 
