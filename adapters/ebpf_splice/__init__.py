@@ -480,6 +480,19 @@ class EbpfSpliceAdapter:
             self.lab, self.datapath = lab, dp
         return self.lab, self.datapath
 
+    def _ready(self, scenario: Scenario) -> tuple[Lab, Datapath]:
+        """The lab and the loaded datapath, emptied for a new session of ``scenario`` (UNSUPPORTED when it
+        needs what the adapter lacks; ERROR when the datapath cannot be loaded)."""
+        needed = scenario.needs() & self.unsupported
+        if needed:
+            raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
+        try:
+            lab, dp = self._lab()
+        except DatapathError as exc:
+            raise HarnessError(str(exc)) from exc
+        lab.flush()
+        return lab, dp
+
     @contextmanager
     def open(self, scenario: Scenario) -> Iterator[EbpfSpliceSession | EbpfLifecycleSession]:
         """A made splice. Without an OK message or bytes relayed before the splice the adapter writes the
@@ -489,14 +502,7 @@ class EbpfSpliceAdapter:
             with self._open_by_proxy(scenario) as made:
                 yield made
             return
-        needed = scenario.needs() & self.unsupported
-        if needed:
-            raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
-        try:
-            lab, dp = self._lab()
-        except DatapathError as exc:
-            raise HarnessError(str(exc)) from exc
-        lab.flush()
+        lab, dp = self._ready(scenario)
         try:
             session = EbpfSpliceSession(self, lab, dp, reference_state(scenario))
         except DatapathError as exc:
@@ -519,14 +525,7 @@ class EbpfSpliceAdapter:
         """A session right after the client's handshake with the proxy application's listening socket
         (contract, "Before the splice"); the proxy's ISNs and timestamps are the kernel's, learnt from
         the wire (``learnt_sockets``)."""
-        needed = scenario.needs() & self.unsupported
-        if needed:
-            raise UnsupportedError("; ".join(UNSUPPORTED_REASONS[f] for f in sorted(needed)))
-        try:
-            lab, dp = self._lab()
-        except DatapathError as exc:
-            raise HarnessError(str(exc)) from exc
-        lab.flush()
+        lab, dp = self._ready(scenario)
         dp.take_held()
         session = EbpfLifecycleSession(self, lab, dp, scenario)
         self.sessions += 1
