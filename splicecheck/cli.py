@@ -70,7 +70,7 @@ from .cli_vm import cmd_run, vm_options  # noqa: E402
 from .conformance import interrupts  # noqa: E402
 from .conformance.contract import AdapterNotFound  # noqa: E402
 from .conformance.runner import AdapterFault  # noqa: E402
-from .kernel_report import cmd_report_kernel  # noqa: E402
+from .kernel_report import ADAPTERS, JOBS, cmd_report_kernel  # noqa: E402
 from .reports.render import FORMATS  # noqa: E402
 from .spec.requirements import REQUIREMENTS  # noqa: E402
 
@@ -299,12 +299,26 @@ def _report_kernel(sub: Subparsers) -> None:
              epilog="exit status: 0 report produced (the kernel's departures are findings), 1 a proof failed, "
                     "the reference model failed its own suite, or a case ended in ERROR")
     p.add_argument("--adapter", action="append", default=None, metavar="NAME",
-                   help="only this adapter (repeatable; default: reference, synproxy, seqadj-ftp)")
+                   help="only this adapter (repeatable; default: " + ", ".join(ADAPTERS) + ")")
     p.add_argument("--publish", action="store_true",
                    help="publish on purpose: render into the committed reports/published/ (model/<adapter>/ for "
                         "reference and mutants, linux-<version>/<adapter>/ and linux-<version>/matrix/ for the "
                         "kernel's) instead of out/; not with --out")
+    p.add_argument("--jobs", type=_jobs, default=JOBS, metavar="N",
+                   help=f"parts (the proofs, each adapter's run) run side by side in child processes, at most N "
+                        f"at once (default {JOBS}; 1: one after another)")
+    p.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # a child's share of the job
     vm_options(p, repeatable=False)
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,12 +51,18 @@ from .conformance.case import Case
 from .conformance.catalog import UnknownCase, select
 from .conformance.contract import load_adapter
 from .conformance.results import Verdict
+from .parts import Part, run_parts
+from .reports.load import ResultsError, load_run, run_counts
 from .reports.matrix import write_matrix
 from .reports.render import safe_name
 from .vm.kernel import KernelError
 from .vm.qemu import Kernel, VmError
 
 ADAPTERS = ("reference", "synproxy", "seqadj-ftp", "ebpf-splice")
+#: Parts of the job at once by default (``--jobs``): the live adapters mostly wait for their labs.
+JOBS = 3
+#: Parts started first, so that the longest does not start last (``--jobs`` below the number of parts).
+LONGEST = ("ebpf-splice", "Z3 proofs")
 #: Each live adapter's known findings, classified (``expectations/<adapter>.toml``, README "Findings and
 #: expected findings"): the reports show each finding's class and whether it was expected. The job's exit
 #: status does not depend on them (a kernel's departures are findings, not a failure of the job).
@@ -138,6 +144,85 @@ def run_adapter(spec: str, cases: list[Case], folder: Path, args: argparse.Names
     return [r.verdict for r in results]
 
 
+def _part_argv(spec: str, args: argparse.Namespace) -> list[str]:
+    """The child command that runs adapter ``spec``'s share of the job into the folder this job gives it."""
+    argv = ["report-kernel", "--part", "--adapter", spec, "--seed", str(args.seed), "--evidence", args.evidence]
+    for flag, values in (("--case", args.case), ("--req", args.req), ("--kind", args.kind)):
+        for value in values:
+            argv += [flag, value]
+    if args.publish:
+        argv.append("--publish")
+    elif args.out is not None:
+        argv += ["--out", str(args.out)]
+    return argv + (["-q"] if args.quiet else []) + (["--no-render"] if args.no_render else [])
+
+
+def _counts(folder: Path) -> dict[Verdict, int] | None:
+    """The verdict counts of the results file a part wrote, or None when it wrote none that can be read."""
+    try:
+        run = load_run(folder / "results.jsonl", keep=0)
+    except ResultsError:
+        return None
+    counts = run_counts(run)
+    return {v: counts.by_verdict.get(v.value, 0) for v in Verdict}
+
+
+def _in_parts(adapters: tuple[str, ...], where: dict[str, Path],
+              args: argparse.Namespace) -> tuple[int, list[tuple[object, ...]]]:
+    """The proofs and each adapter's run as child processes, ``--jobs`` at once (:mod:`splicecheck.parts`);
+    their output shown in the job's order, each part's time in the summary. Returns the job's exit status
+    (0, 1 as the module docstring says, 2 when a part stopped on a fault outside its cases) and the rows."""
+    proofs = Part("Z3 proofs", ["prove", "-q"], teardown=False)
+    runs = [Part(spec, _part_argv(spec, args)) for spec in adapters]
+    order = [proofs, *runs]
+    started = time.monotonic()
+    print(f"{len(order)} parts, {min(args.jobs, len(order))} at a time: {', '.join(p.name for p in order)}")
+    shown = 0
+
+    def done(part: Part) -> None:
+        nonlocal shown
+        print(f"  [{time.monotonic() - started:5.0f} s] {part.name} ended ({part.seconds:.0f} s)", flush=True)
+        while shown < len(order) and order[shown].rc is not None:
+            nxt = order[shown]
+            print("\nZ3 proofs of the reference model:" if nxt is proofs else f"\n=== {nxt.name} " +
+                  "=" * (72 - len(nxt.name)))
+            print(nxt.output.rstrip("\n"), flush=True)
+            shown += 1
+
+    run_parts(sorted(order, key=lambda p: p.name not in LONGEST), args.jobs, done)
+    rc = 0
+    if proofs.rc != 0:
+        print(f"\nthe proofs did not all hold (exit status {proofs.rc})")
+        rc = 1
+    rows: list[tuple[object, ...]] = []
+    for part in runs:
+        counts = _counts(where[part.name])
+        if counts is None:
+            rows.append((part.name, *("-" for _ in COLUMNS), f"{part.seconds:.0f} s", "no results"))
+        else:
+            rows.append((part.name, *(counts[v] for v in COLUMNS), f"{part.seconds:.0f} s",
+                         str(where[part.name] / "report.html")))
+        if part.rc == 2:
+            rc = 2
+        elif part.rc != 0 and rc == 0:
+            rc = 1
+        if part.rc not in (0, 1, 2):
+            print(f"\nthe run of {part.name} ended with exit status {part.rc}")
+    return rc, rows
+
+
+def _one_part(adapters: tuple[str, ...], cases: list[Case], where: dict[str, Path], args: argparse.Namespace) -> int:
+    """A child's share of the job (``--part``): the adapters' runs only; exit status 1 as the module docstring
+    says for them."""
+    ok = True
+    for spec in adapters:
+        verdicts = run_adapter(spec, cases, where[spec], args)
+        ok &= Verdict.ERROR not in verdicts
+        if spec == "reference":
+            ok &= Verdict.FAIL not in verdicts and Verdict.NON_STRICT not in verdicts
+    return 0 if ok else 1
+
+
 def cmd_report_kernel(args: argparse.Namespace) -> int:
     if args.publish and args.out is not None:
         raise UsageError("--publish writes into reports/published/; it does not take --out")
@@ -151,40 +236,63 @@ def cmd_report_kernel(args: argparse.Namespace) -> int:
         kernel, where, matrix = guest
     else:
         kernel, (where, matrix) = None, folders(adapters, args.out, args.publish)
+    if args.part:
+        if guest is not None:
+            raise UsageError("--part is a share of the job on this machine")
+        return _one_part(adapters, cases, where, args)
     release = platform.release() if kernel is None else kernel.release
     print(f"splicecheck {__version__} — report on Linux {release} ({time.strftime('%Y-%m-%d')})\n")
+    if kernel is None:
+        rc, rows = _in_parts(adapters, where, args)
+    else:
+        rc, rows = _with_guest(kernel, adapters, cases, where, args)
+    print("\nSummary (cases):")
+    print(tabulate(rows, headers=["adapter", *COLUMNS, "time", "report"]))
+    if not args.no_render and where:
+        written = write_matrix([f for f in where.values() if (f / "results.jsonl").is_file()], matrix)
+        print(f"\nmatrix: {', '.join(str(p) for p in written.values())}")
+    if rc == 1:
+        print("\nthe job itself failed: a proof failed, the reference model failed its own suite, or a case "
+              "ended in ERROR (see above)")
+    elif rc == 2:
+        print("\nthe job itself failed: a run stopped on a fault outside its cases (see above)")
+    return rc
+
+
+def _with_guest(kernel: Kernel, adapters: tuple[str, ...], cases: list[Case], where: dict[str, Path],
+                args: argparse.Namespace) -> tuple[int, list[tuple[object, ...]]]:
+    """With ``--kernel``: the proofs and the model's adapters here, one after another; the kernel adapters in
+    one virtual machine (which drops, from ``where``, the adapters that produced no results)."""
     ok = _proofs()
-    rows = []
-    in_vm = [] if kernel is None else [a for a in adapters if not a.startswith(MODEL_ADAPTERS)]
-    if kernel is not None and in_vm:
+    rows: list[tuple[object, ...]] = []
+    in_vm = [a for a in adapters if not a.startswith(MODEL_ADAPTERS)]
+    if in_vm:
         print(f"\n=== {', '.join(in_vm)} in a virtual machine on {kernel.image} " + "=" * 8)
+        t0 = time.monotonic()
         try:
             done = run_on_kernel(kernel, {a: where[a] for a in in_vm}, args, prog="splicecheck report-kernel")
         except VmError as exc:
             print(f"splicecheck report-kernel: {exc}", file=sys.stderr)
-            return 2
+            return 2, rows
         ok &= done.ok
+        took = f"{time.monotonic() - t0:.0f} s (VM)"
         for row in done.rows:
-            rows.append((row[2], *row[4:], str(where[str(row[2])] / "report.html")))
+            rows.append((row[2], *row[4:], took, str(where[str(row[2])] / "report.html")))
             ok &= row[-1] in (0, "-")
-        where = {a: f for a, f in where.items() if a not in in_vm or f in done.folders}
+        for a in in_vm:
+            if where[a] not in done.folders:
+                del where[a]
     for spec in adapters:
         if spec in in_vm:
             continue
         print(f"\n=== {spec} " + "=" * (72 - len(spec)))
+        t0 = time.monotonic()
         verdicts = run_adapter(spec, cases, where[spec], args)
         counts = {v: verdicts.count(v) for v in Verdict}
-        rows.append((spec, *(counts[v] for v in COLUMNS), str(where[spec] / "report.html")))
+        rows.append((spec, *(counts[v] for v in COLUMNS), f"{time.monotonic() - t0:.0f} s",
+                     str(where[spec] / "report.html")))
         ok &= counts[Verdict.ERROR] == 0
         if spec == "reference":
             ok &= counts[Verdict.FAIL] == 0 and counts[Verdict.NON_STRICT] == 0
     rows.sort(key=lambda row: adapters.index(str(row[0])))  # the guest's adapters ran first
-    print("\nSummary (cases):")
-    print(tabulate(rows, headers=["adapter", *COLUMNS, "report"]))
-    if not args.no_render and where:
-        written = write_matrix(list(where.values()), matrix)
-        print(f"\nmatrix: {', '.join(str(p) for p in written.values())}")
-    if not ok:
-        print("\nthe job itself failed: a proof failed, the reference model failed its own suite, or a case "
-              "ended in ERROR (see above)")
-    return 0 if ok else 1
+    return (0 if ok else 1), rows
