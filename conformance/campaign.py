@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from .case import Case
-from .contract import Adapter, UnsupportedError
+from .contract import Adapter, UnsupportedError, drawable_avoid
 from .coverage import Coverage
 from .properties import PROPERTIES, Budget, Property, SearchTally, search
 from .results import case_verdict
@@ -94,7 +94,7 @@ class Target:
 
 def _property_run(prop: Property) -> Callable[[Adapter, int, Budget, ExampleDatabase | None, float], SearchTally]:
     def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float) -> SearchTally:
-        return search(a, prop.case(), prop.strategy(a.unsupported), seed_, budget, db, stop_at)
+        return search(a, prop.case(), prop.strategy(drawable_avoid(a)), seed_, budget, db, stop_at)
 
     return run
 

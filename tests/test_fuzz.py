@@ -172,3 +172,30 @@ def test_a_target_the_adapter_cannot_set_up_leaves_the_rotation() -> None:
         assert time.monotonic() - started < 30 and reports[-1].done and not any(p.examples for p in reports)
     finally:
         adapter.close()
+
+
+def test_a_campaign_draws_what_a_run_draws_avoiding_features_the_adapter_supports_only_in_part(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SYNPROXY places a proxy ISN only for some scenarios (its ``partial``): a run's properties never draw
+    that feature, and a campaign must not either, or nearly every example is refused at ``open`` and the
+    target leaves the rotation (found against SYNPROXY: "no drawn example could be set up")."""
+    from splicecheck.adapters.reference import ReferenceAdapter
+    from splicecheck.conformance import campaign
+    from splicecheck.conformance.contract import Feature, drawable_avoid
+    from splicecheck.conformance.properties import Property
+
+    class Partial(ReferenceAdapter):
+        partial = frozenset({Feature.CHOOSE_PROXY_ISN})
+
+    seen: list[frozenset[Feature]] = []
+    original = Property.strategy
+
+    def spy(self: Property, avoid: frozenset[Feature] = frozenset(), *args: object) -> object:
+        seen.append(avoid)
+        return original(self, avoid, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Property, "strategy", spy)
+    adapter = Partial()
+    target = next(t for t in campaign.targets(adapter) if t.case.id == "prop/seq-ack")
+    target.run(adapter, 1, campaign.Budget(examples=2, programs=1), None, time.monotonic() + 30)
+    assert seen == [drawable_avoid(adapter)] and Feature.CHOOSE_PROXY_ISN in seen[0]
