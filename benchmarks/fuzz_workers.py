@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         rates[n], cpus[n] = measure(args.adapter, n, args.time, args.seed)
         print(f"{n} worker{'s' if n > 1 else ' '}: {rates[n]:8.1f} examples/s on {cpus[n]:.2f} CPUs "
               f"({rates[n] / cpus[n]:.1f} per CPU-second; load average before: {load:.2f})", flush=True)
+    if not rates[1]:
+        raise SystemExit("no example ran (every target left the rotation): nothing to compare")
     print(f"speed-up 1 → {args.workers} workers: {rates[args.workers] / rates[1]:.2f}× "
           f"(the workers got {cpus[args.workers] / cpus[1]:.2f}× the CPU; "
           f"ideal {min(args.workers, os.cpu_count() or 1)}× with every CPU free)")

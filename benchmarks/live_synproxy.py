@@ -10,6 +10,7 @@ Needs root, nftables and network namespaces (the Linux lab); prints why and exit
 2. The catalogue (``conformance.catalog.all_cases()``) through the runner, model and diff engine
    included: named cases per second (target ≥ 300/s), property cases with their examples.
 3. Flakiness: ``--runs`` full runs of the catalogue with one seed; the verdicts are compared case by case.
+4. Campaign speed: one search per ``splicecheck fuzz`` target with the campaign's budget, IUT runs per second.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from splicecheck.reference.codec import decode
 from splicecheck.reference.segment import ACK, PSH
 from tcpview import TcpView, craft, tcp_options, views
 
+CAMPAIGN_TARGET = 500  # IUT runs per second of a live campaign (issue 16)
 SCENARIO = Scenario(client=PeerPlan(isn=1_000_000, wscale=6, sack_permitted=True, tsval=100_000),
                     server=PeerPlan(isn=3_000_000_000, mss=1400, wscale=2, sack_permitted=True, tsval=4_000_000_000))
 REQUEST, RESPONSE = b"GET / HTTP/1.0\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n"
@@ -133,6 +135,29 @@ def full_run(adapter: SynproxyAdapter, cases: list[Case], seed: int) -> tuple[li
     return results, timing
 
 
+def campaign_rates(adapter: SynproxyAdapter, seed: int) -> None:
+    """4. What a ``splicecheck fuzz`` campaign gets from SYNPROXY: one search per target with the campaign's
+    budget, every run of the IUT counted (generated examples and shrink runs alike: each is a fresh SYNPROXY
+    connection and its segments); a search ends at its first failure once that is shrunk."""
+    from splicecheck.conformance.campaign import CHUNK, targets
+    from splicecheck.conformance.properties import Budget
+
+    print(f"\n4. campaign searches ({CHUNK} examples each, failures shrunk), IUT runs per second "
+          f"(target >= {CAMPAIGN_TARGET}/s):")
+    total_runs, total_s = 0, 0.0
+    for target in targets(adapter):
+        t0 = time.perf_counter()
+        tally = target.run(adapter, seed, Budget(examples=CHUNK, programs=max(1, CHUNK // 10)), None,
+                           time.monotonic() + 120)
+        took = time.perf_counter() - t0
+        runs = tally.examples + tally.shrinking + tally.rejected
+        total_runs, total_s = total_runs + runs, total_s + took
+        print(f"   {target.case.id:16} {tally.examples:4} examples {tally.shrinking:4} shrink runs "
+              f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s"
+              f"{'  (failure found)' if tally.failure is not None else ''}")
+    print(f"   all targets: {total_runs / total_s:.0f} runs/s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--adapter-arg", default="", help="the synproxy adapter's argument, e.g. 'grace=0.001'")
@@ -174,13 +199,14 @@ def main() -> int:
             return 0
         print(f"\n3. {args.runs} full runs (seed {args.seed}), verdicts compared case by case:")
         differing = [cid for cid in runs[0] if len({r.get(cid) for r in runs}) > 1]
+        for cid in differing:
+            print(f"   DIFFERS {cid}: " + " / ".join(r.get(cid, "-") for r in runs))
         if differing:
-            for cid in differing:
-                print(f"   DIFFERS {cid}: " + " / ".join(r.get(cid, "-") for r in runs))
             print(f"   {len(differing)} of {len(runs[0])} cases differ between runs")
-            return 1
-        print(f"   identical: all {len(runs[0])} verdicts the same in all {args.runs} runs")
-        return 0
+        else:
+            print(f"   identical: all {len(runs[0])} verdicts the same in all {args.runs} runs")
+        campaign_rates(adapter, args.seed)
+        return 1 if differing else 0
     finally:
         adapter.close()
 
