@@ -424,6 +424,19 @@ _TOS = st.sampled_from((0x02, 0xB8, 0x03))
 _CORRUPT = st.sampled_from(("tcp", "ip"))
 
 
+@cache
+def _sides(sides: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.sampled_from(sides)
+
+
+@cache
+def _ack_offsets(numbers: Numbers) -> st.SearchStrategy[int]:
+    """An ack number's offset from the one a correct peer would send: exact, a little off, or far. One
+    strategy object per ``numbers``: Hypothesis validates a new strategy object at its first draw, which
+    cost 5 % of a property case when this was built per segment."""
+    return st.one_of(st.just(0), _ACK_NEAR, numbers.delta())
+
+
 def wrap_straddle(base: int, seg_len: int) -> tuple[int, int]:
     """How many of a wrap-crossing segment's ``seg_len`` numbers may lie below 2^32 (``lo..hi``, for
     :func:`crossing_offset`): those that make it straddle ``base`` too when the base is within the
@@ -458,7 +471,7 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
     (one 5-tuple element changed: not relayed, DIR-ONLY). ``bases``: each side's ``splice_irs`` as the
     scenario asks for it; with focused numbers 3 in 8 segments then cross 2^32
     (:func:`crossing_offset`) — where a segment's end computed without reduction goes wrong."""
-    side = side or draw(st.sampled_from(focus.sides))
+    side = side or draw(_sides(focus.sides))
     size = draw(_SIZES)
     flags = ACK
     if _share(draw, focus.flags):
@@ -481,7 +494,7 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
         urgent = draw(st.one_of(st.sampled_from(marks), _U16))
     elif _rare(draw):
         urgent = draw(_U16)  # a stray pointer without URG: relayed as is
-    ack_off = draw(st.one_of(st.just(0), _ACK_NEAR, numbers.delta()))
+    ack_off = draw(_ack_offsets(numbers))
     window = draw(_WINDOWS) if _share(draw, focus.windows) else 8192
     malformed = draw(_MALFORMED) if Feature.MALFORMED not in avoid and _share(draw, focus.malformed) else None
     iss = None if bases is None else bases.get(f"{side}-iss")
