@@ -112,13 +112,10 @@ def in_guest(args: argparse.Namespace,
     return kernel, {a: root / safe_name(a) for a in adapters}, root / "matrix"
 
 
-def _proofs() -> bool:
-    from .spec import proofs  # z3: loaded by the job, not by every start-up of the command
-
-    results = proofs.run_proofs()
-    print("Z3 proofs of the reference model:")
-    print(proofs.render_table(results), "\n")
-    return all(r.ok for r in results)
+def _proofs_part() -> Part:
+    """The Z3 proofs of the model, a part of the job (the oracle must be right before it judges anyone). A
+    child process: Z3 keeps a signal waiting until its solver call returns, a killed child does not."""
+    return Part("Z3 proofs", ["prove", "-q"], teardown=False)
 
 
 def known_findings(spec: str) -> tuple[str, list[expect_mod.Expectation]] | None:
@@ -172,7 +169,7 @@ def _in_parts(adapters: tuple[str, ...], where: dict[str, Path],
     """The proofs and each adapter's run as child processes, ``--jobs`` at once (:mod:`splicecheck.parts`);
     their output shown in the job's order, each part's time in the summary. Returns the job's exit status
     (0, 1 as the module docstring says, 2 when a part stopped on a fault outside its cases) and the rows."""
-    proofs = Part("Z3 proofs", ["prove", "-q"], teardown=False)
+    proofs = _proofs_part()
     runs = [Part(spec, _part_argv(spec, args)) for spec in adapters]
     order = [proofs, *runs]
     started = time.monotonic()
@@ -263,7 +260,10 @@ def _with_guest(kernel: Kernel, adapters: tuple[str, ...], cases: list[Case], wh
                 args: argparse.Namespace) -> tuple[int, list[tuple[object, ...]]]:
     """With ``--kernel``: the proofs and the model's adapters here, one after another; the kernel adapters in
     one virtual machine (which drops, from ``where``, the adapters that produced no results)."""
-    ok = _proofs()
+    proofs = _proofs_part()
+    run_parts([proofs], 1)
+    print("Z3 proofs of the reference model:", proofs.output.rstrip("\n"), sep="\n")
+    ok = proofs.rc == 0
     rows: list[tuple[object, ...]] = []
     in_vm = [a for a in adapters if not a.startswith(MODEL_ADAPTERS)]
     if in_vm:

@@ -8,8 +8,9 @@ output goes to a temporary file and is shown whole when the part ends (the parts
 interleave), its standard error passes through as it happens.
 
 Signals: the children run in sessions of their own, so a terminal's Ctrl-C reaches only this process, which
-forwards the signal it got to every running child once (kills a child with nothing to tear down), waits at most :data:`STOP_WAIT` seconds for them to
-tear their labs down, kills what is left and removes the labs of runs that are gone
+forwards the signal it got to every running child once (kills a child with nothing to tear down), waits at
+most :data:`STOP_WAIT` seconds for them to tear their labs down, kills what is left and removes the labs of
+runs that are gone
 (:func:`~splicecheck.adapters.lab.topology.clean_stale`). Should this process die without that (SIGKILL),
 the kernel sends each child SIGTERM (``PR_SET_PDEATHSIG``), so the children still tear down.
 """
