@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from splicecheck.adapters.lab.preflight import preflight
-from splicecheck.adapters.lab.topology import lab_namespaces
+from splicecheck.adapters.lab.topology import PREFIX, _name_pattern, _run_is_alive, _tag_of, lab_namespaces
 
 from splicecheck.parts import Part, run_parts
 
@@ -23,17 +23,9 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _dead_labs() -> set[str]:
-    """Lab namespaces whose run (the pid in their name) is gone."""
-    dead = set()
-    for name in lab_namespaces():
-        pid = int(name.split("-")[1])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            dead.add(name)
-        except PermissionError:
-            pass
-    return dead
+    """Lab namespaces whose run is gone (the lab's own liveness test: its run lock)."""
+    pattern = _name_pattern(PREFIX)
+    return {n for n in lab_namespaces() if not _run_is_alive(_tag_of(n), int(pattern.match(n)["pid"]))}  # type: ignore[index]
 
 
 def _live_lab() -> None:
