@@ -23,7 +23,9 @@ Order of work for a segment arriving on leg ``in`` and leaving on leg ``out``:
    (TCPCSUM-VALID, IPCSUM-VALID, CSUM-FAILSAFE);
 7. advance: a relayed segment ending ahead of the furthest point so far moves it (TRIM-2GIB).
 
-Speed: the relay reads the received headers' words from the bytes the segment was decoded from
+Speed: the arithmetic runs as ``mapping.concrete`` compiled it for ints (the proved functions' own source,
+the generic helpers' calls replaced by their int branches; ``tests/test_concrete.py``). The relay reads
+the received headers' words from the bytes the segment was decoded from
 (``encode(seg)`` returns them), sums the output's TCP header from its fields (a 32-bit field is
 congruent to the sum of its two words modulo 0xFFFF), packs the output's headers once, for the wire
 form it attaches to the output, and builds its outputs with the unchecked constructors of
@@ -46,28 +48,16 @@ from .codec import (
     _TCP,
     PROTO_TCP,
     encode,
-    push_aligned_sack,
     push_aligned_timestamps,
+    push_aligned_timestamps_sack,
     push_option,
     push_options,
     push_sack_edges,
     push_timestamps,
 )
 from .icmp import PacketTooBig
-from .mapping import (
-    ADVANCE_LIMIT,
-    advance_to,
-    map_ack,
-    map_sack_block,
-    map_seq,
-    map_tsecr,
-    map_tsval,
-    map_urgent,
-    relay_window,
-    split_trim,
-    trim_count,
-    trimmed_seq,
-)
+from .mapping import ADVANCE_LIMIT
+from .mapping import concrete as _on_ints
 from .segment import (
     ACK,
     FIN,
@@ -96,8 +86,25 @@ from .segment import (
     unchecked_timestamps,
 )
 
+#: The per-field arithmetic, as :mod:`~splicecheck.reference.mapping` compiled it for ints (``mapping.concrete``:
+#: the proved source, its generic helpers' calls replaced by their int branches). Looked up here at call
+#: time, so the mutant zoo can replace any of them.
+map_seq = _on_ints.map_seq
+map_ack = _on_ints.map_ack
+trim_count = _on_ints.trim_count
+trimmed_seq = _on_ints.trimmed_seq
+split_trim = _on_ints.split_trim
+map_urgent = _on_ints.map_urgent
+map_tsval = _on_ints.map_tsval
+map_tsecr = _on_ints.map_tsecr
+map_sack_block = _on_ints.map_sack_block
+relay_window = _on_ints.relay_window
+advance_to = _on_ints.advance_to
+
 IPV6_MIN_MTU = 1280  # RFC 8200 §5; RFC 8201 §4: a Packet Too Big below it does not lower the path MTU
 
+#: the sequence numbers SYN and FIN occupy (RFC 9293 §3.4), indexed by ``flags & (SYN | FIN)``
+_CTL_LEN = (0, 1, 1, 2)
 _M = 0xFFFF  # arithmetic modulo 2^16 - 1 is one's complement arithmetic (RFC 1071 §2)
 _NOP_BYTE = b"\x01"
 
@@ -277,7 +284,11 @@ class RelayResult:
 
     @property
     def segments(self) -> tuple[Segment, ...]:
-        return tuple([e for e in self.emitted if isinstance(e, Segment)])
+        emitted = self.emitted
+        for e in emitted:
+            if not isinstance(e, Segment):
+                return tuple([e for e in emitted if isinstance(e, Segment)])
+        return emitted  # type: ignore[return-value]  # nothing but segments (checked above): the usual case
 
 
 _result = unchecked(RelayResult)
@@ -319,7 +330,7 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
 
     # --- 3. trimming what precedes splice_irs in the stream (§3.3) ---------------------------------
     flags, payload, urgent, seq = t.flags, seg.payload, t.urgent, t.seq
-    seg_len = len(payload) + bool(flags & SYN) + bool(flags & FIN)
+    seg_len = len(payload) + _CTL_LEN[flags & (SYN | FIN)]
     trimmed: int = trim_count(seq, seg_len, leg_in.splice_irs, advance)
     cut = 0
     if trimmed:
@@ -339,11 +350,11 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
 
     # --- 5. MSS (§3.4.4): the data and the TCP options that would leave count against it (RFC 6691 §2);
     # an IPv6 Packet Too Big below 1280 is ignored by its receiver (RFC 8201 §4), so none is sent there
-    overhead = 40 if ip.version == 4 else 60
-    mtu = leg_out.peer_mss + overhead
-    if len(payload) + len(opts_raw) > leg_out.peer_mss and ip.df and (ip.version == 4 or mtu >= IPV6_MIN_MTU):
-        icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, mtu, raw)
-        return _result(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed, state)
+    if len(payload) + len(opts_raw) > leg_out.peer_mss and ip.df:
+        mtu = leg_out.peer_mss + (40 if ip.version == 4 else 60)
+        if ip.version == 4 or mtu >= IPV6_MIN_MTU:
+            icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, mtu, raw)
+            return _result(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed, state)
     doff = 20 + len(opts_raw)
     tcp_len = doff + len(payload)
     off_flags = (doff << 10) | (t.reserved << 9) | flags
@@ -353,7 +364,7 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     # The new TCP header's words, checksum zero, modulo 0xFFFF: a 32-bit field hi·2^16 + lo ≡ hi + lo,
     # so its words sum to the field itself, and the header sums to the sum of its fields (RFC 1071 §2).
     head_sum = leg_out._ports_sum + seq_out + ack_out + off_flags + window + urgent + _words(opts_raw)
-    checksum = _tcp_checksum(raw, hl, leg_in, leg_out, head_sum, tcp_len, seg.payload[:cut])
+    checksum = _tcp_checksum(raw, hl, leg_in, leg_out, head_sum, tcp_len, seg.payload[:cut] if cut else b"")
     tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
     ip_head, ip_out = _ip_header(ip, hop - 1, raw[:hl], tcp_len, leg_out, notes)
     tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved)
@@ -431,7 +442,9 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, adva
     n = len(options)
     if ((n == 3 or n == 6) and options[0] is NOP and options[1] is NOP and type(options[2]) is Timestamps
             and leg_in.timestamps and leg_out.timestamps):
-        tsval, tsecr = _mapped_timestamps(options[2], leg_in, leg_out)
+        ts = options[2]  # mapped as _mapped_timestamps does, without the call
+        tsval = map_tsval(ts.tsval, leg_in.lastrecv_ts, leg_out.lastsent_ts)
+        tsecr = map_tsecr(ts.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts)
         if n == 3:
             notes.append(_TS_MAPPED)
             return (NOP, NOP, unchecked_timestamps(tsval, tsecr)), push_aligned_timestamps(tsval, tsecr)
@@ -443,7 +456,7 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, adva
                 if clipped:
                     notes.append(_SACK_CLIPPED)
                 return ((NOP, NOP, unchecked_timestamps(tsval, tsecr), NOP, NOP, unchecked_sack(tuple(blocks))),
-                        push_aligned_timestamps(tsval, tsecr) + push_aligned_sack(edges))
+                        push_aligned_timestamps_sack(tsval, tsecr, edges))
     return _map_options_loop(options, leg_in, leg_out, advance_back, style, notes)
 
 
@@ -466,8 +479,11 @@ def _mapped_sack(opt: Sack, leg_in: Leg, leg_out: Leg, advance_back: int) -> tup
         if keep:
             blocks.append((l2, r2))
             edges += (l2, r2)
-        # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
-        clipped = clipped or not keep or (l2 == base_out and left != base)
+            # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
+            if l2 == base_out and left != base:
+                clipped = True
+        else:
+            clipped = True
     return blocks, edges, clipped
 
 
