@@ -142,10 +142,12 @@ def bit_set(word: Word, mask: int) -> Truth:
 #
 #    Truths are ``bool`` on ints (``ite`` and ``not_`` already require it), and ``and``/``not`` of bools
 #    are bools, so a twin returns what its original returns, type included.
-# 2. A call of another function being twinned whose body is a single ``return`` expression is replaced
-#    by that expression (itself rewritten), its parameters replaced by the arguments — when every
-#    argument used more than once is a plain name or constant, and none of the expression's own names is
-#    a local of the caller (otherwise the call stays, to the other twin).
+# 2. A call of another function being twinned whose body is a ``return`` expression, after assignments to
+#    locals if any, is replaced by that expression (itself rewritten), each local replaced by its own
+#    expression and each parameter by its argument — when every argument used more than once is a plain
+#    name or constant, and none of the expression's own names is a local of the caller (otherwise the
+#    call stays, to the other twin). A local used twice is computed twice: the model's expressions are
+#    pure, so only the cost repeats.
 #
 # ``tests/test_concrete.py`` holds every twin to its original on boundary-heavy inputs.
 
@@ -154,13 +156,24 @@ def bit_set(word: Word, mask: int) -> Truth:
 INLINED = ("ult", "ule", "eq", "not_", "and_", "ite", "lshr", "bit", "bit_set", "umin")
 
 
-def _single_return(fn: ast.FunctionDef) -> ast.expr | None:
-    """The expression of a function whose body is (a docstring and) one ``return``, else None."""
+def _as_expression(fn: ast.FunctionDef, fresh: Callable[[], str]) -> ast.expr | None:
+    """The expression a function returns, its locals replaced by their expressions, when its body is (a
+    docstring,) assignments of distinct plain names, and one ``return``; else None."""
     body = fn.body[1:] if fn.body and isinstance(fn.body[0], ast.Expr) and isinstance(fn.body[0].value,
                                                                                           ast.Constant) else fn.body
-    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
-        return body[0].value
-    return None
+    if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+        return None
+    params = {a.arg for a in fn.args.args}
+    env: dict[str, ast.expr] = {}
+    for stmt in body[:-1]:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            return None
+        name = stmt.targets[0].id
+        if name in env or name in params:
+            return None
+        env[name] = _Substitute(env, fresh).visit(copy.deepcopy(stmt.value))
+    expr: ast.expr = _Substitute(env, fresh).visit(copy.deepcopy(body[-1].value))
+    return expr
 
 
 def _locals(fn: ast.FunctionDef) -> set[str]:
@@ -169,20 +182,31 @@ def _locals(fn: ast.FunctionDef) -> set[str]:
     return names
 
 
-class _Substitute(ast.NodeTransformer):
-    """A copy of an inlined expression: parameters replaced by arguments, its temporaries renamed."""
+class _Rename(ast.NodeTransformer):
+    """The temporaries of ``umin`` given fresh names: each copy of an expression gets its own."""
 
-    def __init__(self, args: dict[str, ast.expr], fresh: Callable[[], str]) -> None:
-        self.args, self.fresh = args, fresh
+    def __init__(self, fresh: Callable[[], str]) -> None:
+        self.fresh = fresh
         self.renamed: dict[str, str] = {}
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
-        if node.id in self.args:
-            return copy.deepcopy(self.args[node.id])
         if node.id.startswith("_umin"):
             if node.id not in self.renamed:
                 self.renamed[node.id] = self.fresh()
             return ast.Name(self.renamed[node.id], node.ctx)
+        return node
+
+
+class _Substitute(ast.NodeTransformer):
+    """Names replaced by expressions (parameters by arguments, locals by theirs), each a renamed copy."""
+
+    def __init__(self, values: dict[str, ast.expr], fresh: Callable[[], str]) -> None:
+        self.values, self.fresh = values, fresh
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.values:
+            value: ast.expr = _Rename(self.fresh).visit(copy.deepcopy(self.values[node.id]))
+            return value
         return node
 
 
@@ -238,7 +262,8 @@ class _Concretise(ast.NodeTransformer):
         for p, arg in zip(params, args, strict=True):
             if uses.count(p) > 1 and not isinstance(arg, ast.Name | ast.Constant):
                 return node
-        inlined: ast.expr = _Substitute(dict(zip(params, args, strict=True)), self.fresh).visit(copy.deepcopy(expr))
+        own = _Rename(self.fresh).visit(copy.deepcopy(expr))  # this copy's own temporaries
+        inlined: ast.expr = _Substitute(dict(zip(params, args, strict=True)), self.fresh).visit(own)
         for n in ast.walk(inlined):  # tracebacks point at the call
             if isinstance(n, ast.expr):
                 ast.copy_location(n, node)
@@ -283,7 +308,7 @@ def concrete_twins(namespace: dict[str, Any], names: tuple[str, ...]) -> SimpleN
         if name not in trees or name in busy:
             return None
         fn = rewritten(name)
-        expr = _single_return(fn)
+        expr = _as_expression(fn, fresh)
         a = fn.args
         if expr is None or a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg or a.defaults:
             return None

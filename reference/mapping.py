@@ -75,8 +75,8 @@ def behind_base(x: Word, base: Word, advance: Word) -> Truth:
     far end of that stretch, which is now within 2^31 *ahead* of the furthest point; at 2^31 none is
     left. Equivalently: ``x`` is ``before`` both the base and the furthest point ``base + advance``.
     """
-    # the window [base - room, base) with room = 2^31 - advance, as seqspace.in_window reads it
-    return ult((x - base + HALF - advance) & MASK32, HALF - advance)
+    room = HALF - advance  # the window [base - room, base), as seqspace.in_window reads it
+    return ult((x - base + room) & MASK32, room)
 
 
 def advance_to(advance: Word, base: Word, end: Word) -> Word:

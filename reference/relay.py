@@ -186,6 +186,8 @@ class Leg:
     _addr_sum: int = field(default=0, init=False, repr=False, compare=False)
     _ports_sum: int = field(default=0, init=False, repr=False, compare=False)
     _shifts: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
+    #: and ``(sport, dport, src, dst)`` of a segment from the peer to the proxy's socket
+    _arrival: tuple[int, int, bytes, bytes] = field(default=(0, 0, b"", b""), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("splice_irs", "splice_iss", "lastrecv_ts", "lastsent_ts"):
@@ -203,6 +205,7 @@ class Leg:
         object.__setattr__(self, "_addr_sum", _words(self.peer.addr + self.local.addr) % _M)
         object.__setattr__(self, "_ports_sum", self.local.port + self.peer.port)
         object.__setattr__(self, "_shifts", (self.recv_shift, self.send_shift))
+        object.__setattr__(self, "_arrival", (self.peer.port, self.local.port, self.peer.addr, self.local.addr))
 
     @property
     def scaling(self) -> bool:
@@ -296,8 +299,7 @@ _result = unchecked(RelayResult)
 
 def _arrives_on(leg: Leg, seg: Segment) -> bool:
     t, ip = seg.tcp, seg.ip
-    return (t.sport == leg.peer.port and t.dport == leg.local.port and ip.src == leg.peer.addr
-            and ip.dst == leg.local.addr)
+    return (t.sport, t.dport, ip.src, ip.dst) == leg._arrival
 
 
 def direction_of(state: SpliceState, seg: Segment) -> Direction | None:
@@ -311,16 +313,17 @@ def direction_of(state: SpliceState, seg: Segment) -> Direction | None:
 def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     """Everything the splice emits for ``seg`` arriving at time ``now`` (seconds; stamped on the result),
     and the splice's successor state (``result.state``)."""
-    if _arrives_on(state.client, seg):
+    ip, t = seg.ip, seg.tcp
+    came = (t.sport, t.dport, ip.src, ip.dst)  # as _arrives_on reads it
+    if came == state.client._arrival:
         direction, leg_in, leg_out = _C2S, state.client, state.server
         advance, advance_back = state.c2s_advance, state.s2c_advance
-    elif _arrives_on(state.server, seg):
+    elif came == state.server._arrival:
         direction, leg_in, leg_out = _S2C, state.server, state.client
         advance, advance_back = state.s2c_advance, state.c2s_advance
     else:
         return _result(None, (), (Note.NOT_THIS_SPLICE,), now, 0, state)
     notes: list[Note] = []
-    ip, t = seg.ip, seg.tcp
     if isinstance(ip, IPv4Header):
         hop, hl = ip.ttl, 20 + len(ip.options)
     else:
@@ -360,13 +363,42 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     off_flags = (doff << 10) | (t.reserved << 9) | flags
     sport, dport = leg_out.local.port, leg_out.peer.port
 
-    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words; the IP header -----------------------
-    # The new TCP header's words, checksum zero, modulo 0xFFFF: a 32-bit field hi·2^16 + lo ≡ hi + lo,
-    # so its words sum to the field itself, and the header sums to the sum of its fields (RFC 1071 §2).
+    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words -------------------------------------
+    # TCP: ``HC' = ~(~HC + ~m + m')`` with ``m`` every old word that changed and ``m'`` its replacement:
+    # the pseudo-header, the TCP header, and the bytes a trim chopped (``_chopped_sum``). The payload is
+    # never summed, so an error in it survives into the new checksum (the fail-safe update of §3.3).
+    # The old words are summed *with* the received checksum HC in place: ``~HC + HC ≡ 0``, so ``~HC -
+    # (header words without HC)`` is just ``-(header words with HC)``, and the received header, at
+    # ``raw[hl:]``, need not be re-packed. The new header's words, checksum zero, modulo 0xFFFF: a 32-bit
+    # field hi·2^16 + lo ≡ hi + lo, so its words sum to the field itself, and the header sums to the sum
+    # of its fields (RFC 1071 §2). The pseudo-headers' address words are the legs' cached sums; protocol
+    # and length are added to them (RFC 9293 §3.1, RFC 8200 §8.1).
+    old = leg_in._addr_sum + PROTO_TCP + len(raw) - hl + _words(raw[hl:hl + ((raw[hl + 12] >> 4) << 2)])
+    if cut:
+        old = _chopped_sum(old, seg.payload[:cut])
     head_sum = leg_out._ports_sum + seq_out + ack_out + off_flags + window + urgent + _words(opts_raw)
-    checksum = _tcp_checksum(raw, hl, leg_in, leg_out, head_sum, tcp_len, seg.payload[:cut] if cut else b"")
+    checksum: int = rfc1624_update(old, leg_out._addr_sum + PROTO_TCP + tcp_len + head_sum)
     tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
-    ip_head, ip_out = _ip_header(ip, hop - 1, raw[:hl], tcp_len, leg_out, notes)
+    # IP: the TTL/hop limit decremented; IPv4 options removed (IPOPT-STRIP) and the checksum updated by
+    # eqn. 3 over the whole header, so whatever error the received checksum carried, the output's carries
+    # too (a router's incremental TTL update behaves the same, RFC 1624 §1). The received header's words
+    # are summed with their checksum in place, as above; the new header's words, checksum zero, are
+    # version/IHL/TOS, total length, ID, flags/fragment offset (0), TTL/protocol, and the addresses (the
+    # leg's cached sum).
+    hop -= 1
+    src, dst = leg_out.local.addr, leg_out.peer.addr
+    if isinstance(ip, IPv4Header):
+        if ip.options:
+            notes.append(Note.IP_OPTIONS_REMOVED)
+        ff = ip.flags << 13
+        new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (hop << 8 | PROTO_TCP) + leg_out._addr_sum
+        ip_sum: int = rfc1624_update(_words(raw[:hl]), new)
+        ip_head = _IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst)
+        ip_out: IPv4Header | IPv6Header = unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b"")
+    else:
+        ip_head = _IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src,
+                             dst)
+        ip_out = unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop)
     tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved)
     out = unchecked_segment(ip_out, tcp_out, payload, b"".join((ip_head, tcp_head, opts_raw, payload)))
 
@@ -397,30 +429,6 @@ def _trim(t: TcpHeader, payload: bytes, trimmed: int, seg_len: int, splice_irs: 
         return None
     notes.append(Note.BELOW_BASE_PURE_ACK)
     return flags & ~(PSH | URG), payload[cut:], 0, splice_irs, cut  # a pure ACK at the base (TRIM-BELOW)
-
-
-def _ip_header(ip: IPv4Header | IPv6Header, hop: int, received: bytes, tcp_len: int, leg_out: Leg,
-               notes: list[Note]) -> tuple[bytes, IPv4Header | IPv6Header]:
-    """Step 6 of :func:`relay` for the IP header: its bytes and fields out on ``leg_out``, the TTL/hop limit
-    already decremented to ``hop``; ``received``: the IP header as received.
-
-    IPv4: options removed (IPOPT-STRIP) and the checksum updated by RFC 1624 eqn. 3 over the whole
-    header, so whatever error the received checksum carried, the output's carries too (a router's
-    incremental TTL update behaves the same, RFC 1624 §1). The received header's words are summed with
-    their checksum in place (as in :func:`_tcp_checksum`); the new header's words, checksum zero, are
-    version/IHL/TOS, total length, ID, flags/fragment offset (0), TTL/protocol, and the addresses
-    (the leg's cached sum)."""
-    src, dst = leg_out.local.addr, leg_out.peer.addr
-    if isinstance(ip, IPv4Header):
-        if ip.options:
-            notes.append(Note.IP_OPTIONS_REMOVED)
-        ff = ip.flags << 13
-        new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (hop << 8 | PROTO_TCP) + leg_out._addr_sum
-        ip_sum = rfc1624_update(_words(received), new)
-        return (_IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst),
-                unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b""))
-    return (_IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src, dst),
-            unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop))
 
 
 # --- options --------------------------------------------------------------------------------------
@@ -554,31 +562,12 @@ def _strip(opt: TcpOption, note: Note, style: StripStyle, out: list[TcpOption], 
 # --- checksums ------------------------------------------------------------------------------------
 
 
-def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_sum: int, tcp_len_out: int,
-                  chopped: bytes) -> int:
-    """RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, with ``m`` every old word that changed and ``m'`` its
-    replacement: the pseudo-header, the TCP header, and — when a prefix is chopped — the ``chopped``
-    bytes (``m' = 0``). An odd-length chop moves the rest of the payload across a byte boundary,
-    which multiplies its sum by 256 (a byte swap, RFC 1071 §2(B)). The payload is never summed, so an
-    error in it survives into the new checksum (the fail-safe update of §3.3).
-
-    ``raw`` is the segment as received, its TCP header at ``raw[hl:]``; ``head_sum`` is congruent
-    modulo 0xFFFF to the sum of the new TCP header's words, checksum field zero. The old words are
-    summed *with* the received checksum ``HC`` in place: ``~HC + HC ≡ 0``, so ``~HC - (header words
-    without HC)`` is just ``-(header words with HC)``, and the received header need not be re-packed.
-    The pseudo-headers' address words are the legs' cached sums; protocol and length are added to
-    them (RFC 9293 §3.1, RFC 8200 §8.1).
-    """
-    old_len = len(raw) - hl
-    doff = (raw[hl + 12] >> 4) * 4
-    old = leg_in._addr_sum + PROTO_TCP + old_len + _words(raw[hl:hl + doff])
-    if chopped:
-        # the chopped bytes are old words replaced by nothing. What is left of the payload is congruent
-        # to -old (plus whatever error HC carried); an odd chop moves it across a byte boundary, which
-        # multiplies it by 256, so the old side is scaled by 256 as well
-        odd = len(chopped) & 1
-        old += _words(chopped + b"\x00" * odd)
-        if odd:
-            old *= 256
-    checksum: int = rfc1624_update(old, leg_out._addr_sum + PROTO_TCP + tcp_len_out + head_sum)
-    return checksum
+def _chopped_sum(old: int, chopped: bytes) -> int:
+    """The old side of step 6's TCP checksum update (``old``) when a trim ``chopped`` a prefix of the
+    payload: the chopped bytes are old words replaced by nothing (``m' = 0``). What is left of the
+    payload is congruent to ``-old`` (plus whatever error HC carried); an odd chop moves it across a
+    byte boundary, which multiplies its sum by 256 (a byte swap, RFC 1071 §2(B)), so the old side is
+    scaled by 256 as well."""
+    odd = len(chopped) & 1
+    old += _words(chopped + b"\x00" * odd)
+    return old * 256 if odd else old

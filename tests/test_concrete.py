@@ -117,6 +117,16 @@ def _all_inlined(a: Any, b: Any) -> Any:
     return umin(_window_room(b, a), _nested_min(a, b, umin(b, 9)))
 
 
+def _with_locals(a: Any, b: Any) -> Any:
+    room = umin(a, b)
+    edge = ite(ult(room, 5), room, b)
+    return umin(room + edge, umin(room, a))  # room used three times: three copies, each with its own temporaries
+
+
+def _calls_with_locals(a: Any, b: Any) -> Any:
+    return _with_locals(b, a) + _with_locals(a, 3)
+
+
 def _every_helper(a: Any, b: Any, c: bool) -> Any:
     t = arith.and_(c, arith.ule(a, b), arith.not_(arith.eq(a, b)))
     return (ite(t, arith.lshr(a, 3), arith.bit(c, a)), arith.bit_set(a, 0x8000_0000), ult(b, a))
@@ -128,8 +138,8 @@ def _twins(*fns: Callable[..., Any]) -> Any:
 
 @given(st.integers(0, MASK32), st.integers(0, MASK32), st.booleans())
 def test_each_rule_is_the_helpers_int_branch(a: int, b: int, c: bool) -> None:
-    twins = _twins(_nested_min, _window_room, _uses_both, _all_inlined, _every_helper)
-    for f in (_nested_min, _window_room, _uses_both, _all_inlined):
+    twins = _twins(_nested_min, _window_room, _uses_both, _all_inlined, _with_locals, _calls_with_locals, _every_helper)
+    for f in (_nested_min, _window_room, _uses_both, _all_inlined, _with_locals, _calls_with_locals):
         args = (a, b, c * 5) if f is _nested_min else (a, b)
         _same(f, getattr(twins, f.__name__), args)
     _same(_every_helper, twins._every_helper, (a, b, c))
@@ -141,6 +151,11 @@ def test_inlining_renames_temporaries_and_stops_where_it_must() -> None:
     assert twins._all_inlined.__code__.co_names == ()
     # by hand: (5, 9) → min(|9 - 5|, min(5, 9, 7), min(5, 9, 9)) = 4; (9, 5) likewise; (3, 3) → |3 - 3| = 0
     assert [twins._all_inlined(a, b) for a, b in ((5, 9), (9, 5), (3, 3))] == [4, 4, 0]
+    twins = _twins(_with_locals, _calls_with_locals)
+    assert twins._calls_with_locals.__code__.co_names == ()  # a function with locals inlines too
+    # by hand: _with_locals(9, 2): room 2, edge 2 → min(4, 2) = 2; _with_locals(2, 3): room 2 → min(4, 2) = 2
+    assert twins._calls_with_locals(2, 9) == 4
+    twins = _twins(_nested_min, _window_room, _uses_both)
     # an argument that is an expression, passed for a parameter used twice, is not duplicated: the call stays
     assert twins._uses_both.__code__.co_names == ("_window_room",)
 
