@@ -276,7 +276,7 @@ def concrete_twins(namespace: dict[str, Any], names: tuple[str, ...]) -> SimpleN
     Each twin is compiled from its original's source by the rewrites above, in a copy of the module's
     globals where the other twins replace their originals; it keeps the original's name, docstring and
     line numbers, and ``__wrapped__`` is the original. Only for ints: on a z3 term a twin would compare
-    signed."""
+    signed. A function whose source cannot be read is its own twin: right, only slower."""
     env = dict(namespace)
     helpers = frozenset(name for name in INLINED if namespace.get(name) is globals()[name])
     counter = itertools.count(1)
@@ -286,7 +286,10 @@ def concrete_twins(namespace: dict[str, Any], names: tuple[str, ...]) -> SimpleN
 
     trees: dict[str, tuple[ast.Module, int]] = {}
     for name in names:
-        lines, first = inspect.getsourcelines(namespace[name])
+        try:
+            lines, first = inspect.getsourcelines(namespace[name])
+        except OSError:  # no source (an installation without .py files): the original is its own twin
+            continue
         tree = ast.parse(textwrap.dedent("".join(lines)))
         fn = tree.body[0]
         if len(tree.body) != 1 or not isinstance(fn, ast.FunctionDef) or fn.decorator_list or fn.name != name:
@@ -314,8 +317,8 @@ def concrete_twins(namespace: dict[str, Any], names: tuple[str, ...]) -> SimpleN
             return None
         return [p.arg for p in a.args], expr
 
-    twins: dict[str, Callable[..., Any]] = {}
-    for name in names:
+    twins: dict[str, Callable[..., Any]] = {name: namespace[name] for name in names if name not in trees}
+    for name in trees:
         tree, first = trees[name]
         rewritten(name)
         tree = ast.increment_lineno(ast.fix_missing_locations(tree), first - 1)

@@ -188,6 +188,14 @@ def test_no_inlining_that_would_capture_a_local_or_duplicate_an_expression() -> 
     assert twins._caller_with_an_expression_twice(2) == 9
 
 
+def test_a_function_without_source_is_its_own_twin() -> None:
+    env: dict[str, Any] = {"ult": ult}
+    exec("def no_source(a, b):\n    return ult(a, b)\n", env)  # exec'd code has no file to read
+    twins = concrete_twins({**globals(), "no_source": env["no_source"]}, ("no_source", "_twice"))
+    assert twins.no_source is env["no_source"] and twins.no_source(1, 2) is True
+    assert twins._twice is not _twice and twins._twice(3) == 9
+
+
 def test_a_twin_is_compiled_from_the_source_it_stands_for() -> None:
     twin = mapping.concrete.trim_count
     assert twin.__doc__ == mapping.trim_count.__doc__
