@@ -80,7 +80,10 @@ _SACK_BLOCKS = {n: _pairs(n) for n in range(1, 5)}
 _SACK_HEADS = {n: struct.Struct(f"!BB{2 * n}I") for n in range(1, 5)}  # kind 5, length, then the edges
 _NOP_NOP_TS = bytes((OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10))
 _ALIGNED_TS = struct.Struct("!4sII")  # NOP, NOP, kind 8, length 10; TSval, TSecr
-_ALIGNED_SACK = {n: struct.Struct(f"!BBBB{2 * n}I") for n in range(1, 5)}  # NOP, NOP, kind 5, length; edges
+#: NOP, NOP, TS; NOP, NOP, SACK of n blocks: the TS option's four octets and its values, the SACK's four octets
+#: and its edges (n ≤ 3: a fourth block does not fit beside the timestamps in 40 bytes)
+_ALIGNED_TS_SACK = {n: (struct.Struct(f"!4sII4s{2 * n}I"), bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * n)))
+                    for n in range(1, 4)}
 #: option-area length → the NOP, NOP, kind, length octets of the SACK that fills it after NOP, NOP, TS:
 #: 1 to 3 blocks (a fourth does not fit beside the timestamps in 40 bytes)
 _NOP_NOP_SACK_FILLING = {16 + 8 * k: bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * k)) for k in range(1, 4)}
@@ -172,10 +175,11 @@ def push_aligned_timestamps(tsval: int, tsecr: int) -> bytes:
     return _ALIGNED_TS.pack(_NOP_NOP_TS, tsval, tsecr)
 
 
-def push_aligned_sack(edges: list[int]) -> bytes:
-    """NOP, NOP, SACK from the SACK's edges ``[left1, right1, ...]`` (1 to 4 blocks)."""
-    n = len(edges)
-    return _ALIGNED_SACK[n >> 1].pack(OPT_NOP, OPT_NOP, OPT_SACK, 2 + 4 * n, *edges)
+def push_aligned_timestamps_sack(tsval: int, tsecr: int, edges: list[int]) -> bytes:
+    """NOP, NOP, Timestamps, NOP, NOP, SACK (the second layout of :func:`pull_options`) from the timestamps and
+    the SACK's edges ``[left1, right1, ...]`` (1 to 3 blocks), in one struct."""
+    layout, sack_head = _ALIGNED_TS_SACK[len(edges) >> 1]
+    return layout.pack(_NOP_NOP_TS, tsval, tsecr, sack_head, *edges)
 
 
 def _push_sack(opt: Sack) -> bytes:

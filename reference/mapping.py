@@ -47,7 +47,7 @@ Stream order and the advance (TRIM-SOUND, TRIM-COMPLETE, TRIM-HALF, TRIM-2GIB, S
 
 from __future__ import annotations
 
-from .arith import MASK16, MASK32, Truth, Word, and_, bit, ite, lshr, not_, ule, ult, umin
+from .arith import MASK16, MASK32, Truth, Word, and_, bit, concrete_twins, ite, lshr, not_, ule, ult, umin
 from .seqspace import HALF
 
 #: RFC 7323 §2.3: a window is at most 65535 << 14 < 2^30 bytes, the bound the advance may jump by.
@@ -173,3 +173,11 @@ def relay_window(window: Word, in_shift: int, out_shift: int) -> Word:
     """
     real = (window << in_shift) & MASK32
     return umin(lshr(real, out_shift), MASK16)
+
+
+#: Every function above compiled for ints (:func:`~splicecheck.reference.arith.concrete_twins`): the same
+#: source with the generic helpers' calls replaced by their int branches, written as operators. The relay
+#: runs these; the proofs run the originals; ``tests/test_concrete.py`` holds the two to each other.
+concrete = concrete_twins(globals(), ("map_seq", "map_ack", "behind_base", "advance_to", "trim_count", "trimmed_seq",
+                                      "split_trim", "map_urgent", "map_tsval", "map_tsecr", "map_sack_block",
+                                      "relay_window"))

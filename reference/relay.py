@@ -23,7 +23,9 @@ Order of work for a segment arriving on leg ``in`` and leaving on leg ``out``:
    (TCPCSUM-VALID, IPCSUM-VALID, CSUM-FAILSAFE);
 7. advance: a relayed segment ending ahead of the furthest point so far moves it (TRIM-2GIB).
 
-Speed: the relay reads the received headers' words from the bytes the segment was decoded from
+Speed: the arithmetic runs as ``mapping.concrete`` compiled it for ints (the proved functions' own source,
+the generic helpers' calls replaced by their int branches; ``tests/test_concrete.py``). The relay reads
+the received headers' words from the bytes the segment was decoded from
 (``encode(seg)`` returns them), sums the output's TCP header from its fields (a 32-bit field is
 congruent to the sum of its two words modulo 0xFFFF), packs the output's headers once, for the wire
 form it attaches to the output, and builds its outputs with the unchecked constructors of
@@ -46,28 +48,16 @@ from .codec import (
     _TCP,
     PROTO_TCP,
     encode,
-    push_aligned_sack,
     push_aligned_timestamps,
+    push_aligned_timestamps_sack,
     push_option,
     push_options,
     push_sack_edges,
     push_timestamps,
 )
 from .icmp import PacketTooBig
-from .mapping import (
-    ADVANCE_LIMIT,
-    advance_to,
-    map_ack,
-    map_sack_block,
-    map_seq,
-    map_tsecr,
-    map_tsval,
-    map_urgent,
-    relay_window,
-    split_trim,
-    trim_count,
-    trimmed_seq,
-)
+from .mapping import ADVANCE_LIMIT
+from .mapping import concrete as _on_ints
 from .segment import (
     ACK,
     FIN,
@@ -96,8 +86,25 @@ from .segment import (
     unchecked_timestamps,
 )
 
+#: The per-field arithmetic, as :mod:`~splicecheck.reference.mapping` compiled it for ints (``mapping.concrete``:
+#: the proved source, its generic helpers' calls replaced by their int branches). Looked up here at call
+#: time, so the mutant zoo can replace any of them.
+map_seq = _on_ints.map_seq
+map_ack = _on_ints.map_ack
+trim_count = _on_ints.trim_count
+trimmed_seq = _on_ints.trimmed_seq
+split_trim = _on_ints.split_trim
+map_urgent = _on_ints.map_urgent
+map_tsval = _on_ints.map_tsval
+map_tsecr = _on_ints.map_tsecr
+map_sack_block = _on_ints.map_sack_block
+relay_window = _on_ints.relay_window
+advance_to = _on_ints.advance_to
+
 IPV6_MIN_MTU = 1280  # RFC 8200 §5; RFC 8201 §4: a Packet Too Big below it does not lower the path MTU
 
+#: the sequence numbers SYN and FIN occupy (RFC 9293 §3.4), indexed by ``flags & (SYN | FIN)``
+_CTL_LEN = (0, 1, 1, 2)
 _M = 0xFFFF  # arithmetic modulo 2^16 - 1 is one's complement arithmetic (RFC 1071 §2)
 _NOP_BYTE = b"\x01"
 
@@ -179,6 +186,8 @@ class Leg:
     _addr_sum: int = field(default=0, init=False, repr=False, compare=False)
     _ports_sum: int = field(default=0, init=False, repr=False, compare=False)
     _shifts: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
+    #: and ``(sport, dport, src, dst)`` of a segment from the peer to the proxy's socket
+    _arrival: tuple[int, int, bytes, bytes] = field(default=(0, 0, b"", b""), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("splice_irs", "splice_iss", "lastrecv_ts", "lastsent_ts"):
@@ -196,6 +205,7 @@ class Leg:
         object.__setattr__(self, "_addr_sum", _words(self.peer.addr + self.local.addr) % _M)
         object.__setattr__(self, "_ports_sum", self.local.port + self.peer.port)
         object.__setattr__(self, "_shifts", (self.recv_shift, self.send_shift))
+        object.__setattr__(self, "_arrival", (self.peer.port, self.local.port, self.peer.addr, self.local.addr))
 
     @property
     def scaling(self) -> bool:
@@ -277,7 +287,11 @@ class RelayResult:
 
     @property
     def segments(self) -> tuple[Segment, ...]:
-        return tuple([e for e in self.emitted if isinstance(e, Segment)])
+        emitted = self.emitted
+        for e in emitted:
+            if not isinstance(e, Segment):
+                return tuple([e for e in emitted if isinstance(e, Segment)])
+        return emitted  # type: ignore[return-value]  # nothing but segments (checked above): the usual case
 
 
 _result = unchecked(RelayResult)
@@ -285,8 +299,7 @@ _result = unchecked(RelayResult)
 
 def _arrives_on(leg: Leg, seg: Segment) -> bool:
     t, ip = seg.tcp, seg.ip
-    return (t.sport == leg.peer.port and t.dport == leg.local.port and ip.src == leg.peer.addr
-            and ip.dst == leg.local.addr)
+    return (t.sport, t.dport, ip.src, ip.dst) == leg._arrival
 
 
 def direction_of(state: SpliceState, seg: Segment) -> Direction | None:
@@ -300,16 +313,17 @@ def direction_of(state: SpliceState, seg: Segment) -> Direction | None:
 def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     """Everything the splice emits for ``seg`` arriving at time ``now`` (seconds; stamped on the result),
     and the splice's successor state (``result.state``)."""
-    if _arrives_on(state.client, seg):
+    ip, t = seg.ip, seg.tcp
+    came = (t.sport, t.dport, ip.src, ip.dst)  # as _arrives_on reads it
+    if came == state.client._arrival:
         direction, leg_in, leg_out = _C2S, state.client, state.server
         advance, advance_back = state.c2s_advance, state.s2c_advance
-    elif _arrives_on(state.server, seg):
+    elif came == state.server._arrival:
         direction, leg_in, leg_out = _S2C, state.server, state.client
         advance, advance_back = state.s2c_advance, state.c2s_advance
     else:
         return _result(None, (), (Note.NOT_THIS_SPLICE,), now, 0, state)
     notes: list[Note] = []
-    ip, t = seg.ip, seg.tcp
     if isinstance(ip, IPv4Header):
         hop, hl = ip.ttl, 20 + len(ip.options)
     else:
@@ -319,7 +333,7 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
 
     # --- 3. trimming what precedes splice_irs in the stream (§3.3) ---------------------------------
     flags, payload, urgent, seq = t.flags, seg.payload, t.urgent, t.seq
-    seg_len = len(payload) + bool(flags & SYN) + bool(flags & FIN)
+    seg_len = len(payload) + _CTL_LEN[flags & (SYN | FIN)]
     trimmed: int = trim_count(seq, seg_len, leg_in.splice_irs, advance)
     cut = 0
     if trimmed:
@@ -339,23 +353,52 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
 
     # --- 5. MSS (§3.4.4): the data and the TCP options that would leave count against it (RFC 6691 §2);
     # an IPv6 Packet Too Big below 1280 is ignored by its receiver (RFC 8201 §4), so none is sent there
-    overhead = 40 if ip.version == 4 else 60
-    mtu = leg_out.peer_mss + overhead
-    if len(payload) + len(opts_raw) > leg_out.peer_mss and ip.df and (ip.version == 4 or mtu >= IPV6_MIN_MTU):
-        icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, mtu, raw)
-        return _result(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed, state)
+    if len(payload) + len(opts_raw) > leg_out.peer_mss and ip.df:
+        mtu = leg_out.peer_mss + (40 if ip.version == 4 else 60)
+        if ip.version == 4 or mtu >= IPV6_MIN_MTU:
+            icmp = PacketTooBig(leg_in.local.addr, leg_in.peer.addr, mtu, raw)
+            return _result(direction, (icmp,), (*notes, Note.MSS_EXCEEDED), now, trimmed, state)
     doff = 20 + len(opts_raw)
     tcp_len = doff + len(payload)
     off_flags = (doff << 10) | (t.reserved << 9) | flags
     sport, dport = leg_out.local.port, leg_out.peer.port
 
-    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words; the IP header -----------------------
-    # The new TCP header's words, checksum zero, modulo 0xFFFF: a 32-bit field hi·2^16 + lo ≡ hi + lo,
-    # so its words sum to the field itself, and the header sums to the sum of its fields (RFC 1071 §2).
+    # --- 6. checksums: RFC 1624 eqn. 3 over the changed words -------------------------------------
+    # TCP: ``HC' = ~(~HC + ~m + m')`` with ``m`` every old word that changed and ``m'`` its replacement:
+    # the pseudo-header, the TCP header, and the bytes a trim chopped (``_chopped_sum``). The payload is
+    # never summed, so an error in it survives into the new checksum (the fail-safe update of §3.3).
+    # The old words are summed *with* the received checksum HC in place: ``~HC + HC ≡ 0``, so ``~HC -
+    # (header words without HC)`` is just ``-(header words with HC)``, and the received header, at
+    # ``raw[hl:]``, need not be re-packed. The new header's words, checksum zero, modulo 0xFFFF: a 32-bit
+    # field hi·2^16 + lo ≡ hi + lo, so its words sum to the field itself, and the header sums to the sum
+    # of its fields (RFC 1071 §2). The pseudo-headers' address words are the legs' cached sums; protocol
+    # and length are added to them (RFC 9293 §3.1, RFC 8200 §8.1).
+    old = leg_in._addr_sum + PROTO_TCP + len(raw) - hl + _words(raw[hl:hl + ((raw[hl + 12] >> 4) << 2)])
+    if cut:
+        old = _chopped_sum(old, seg.payload[:cut])
     head_sum = leg_out._ports_sum + seq_out + ack_out + off_flags + window + urgent + _words(opts_raw)
-    checksum = _tcp_checksum(raw, hl, leg_in, leg_out, head_sum, tcp_len, seg.payload[:cut])
+    checksum: int = rfc1624_update(old, leg_out._addr_sum + PROTO_TCP + tcp_len + head_sum)
     tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
-    ip_head, ip_out = _ip_header(ip, hop - 1, raw[:hl], tcp_len, leg_out, notes)
+    # IP: the TTL/hop limit decremented; IPv4 options removed (IPOPT-STRIP) and the checksum updated by
+    # eqn. 3 over the whole header, so whatever error the received checksum carried, the output's carries
+    # too (a router's incremental TTL update behaves the same, RFC 1624 §1). The received header's words
+    # are summed with their checksum in place, as above; the new header's words, checksum zero, are
+    # version/IHL/TOS, total length, ID, flags/fragment offset (0), TTL/protocol, and the addresses (the
+    # leg's cached sum).
+    hop -= 1
+    src, dst = leg_out.local.addr, leg_out.peer.addr
+    if isinstance(ip, IPv4Header):
+        if ip.options:
+            notes.append(Note.IP_OPTIONS_REMOVED)
+        ff = ip.flags << 13
+        new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (hop << 8 | PROTO_TCP) + leg_out._addr_sum
+        ip_sum: int = rfc1624_update(_words(raw[:hl]), new)
+        ip_head = _IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst)
+        ip_out: IPv4Header | IPv6Header = unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b"")
+    else:
+        ip_head = _IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src,
+                             dst)
+        ip_out = unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop)
     tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved)
     out = unchecked_segment(ip_out, tcp_out, payload, b"".join((ip_head, tcp_head, opts_raw, payload)))
 
@@ -388,30 +431,6 @@ def _trim(t: TcpHeader, payload: bytes, trimmed: int, seg_len: int, splice_irs: 
     return flags & ~(PSH | URG), payload[cut:], 0, splice_irs, cut  # a pure ACK at the base (TRIM-BELOW)
 
 
-def _ip_header(ip: IPv4Header | IPv6Header, hop: int, received: bytes, tcp_len: int, leg_out: Leg,
-               notes: list[Note]) -> tuple[bytes, IPv4Header | IPv6Header]:
-    """Step 6 of :func:`relay` for the IP header: its bytes and fields out on ``leg_out``, the TTL/hop limit
-    already decremented to ``hop``; ``received``: the IP header as received.
-
-    IPv4: options removed (IPOPT-STRIP) and the checksum updated by RFC 1624 eqn. 3 over the whole
-    header, so whatever error the received checksum carried, the output's carries too (a router's
-    incremental TTL update behaves the same, RFC 1624 §1). The received header's words are summed with
-    their checksum in place (as in :func:`_tcp_checksum`); the new header's words, checksum zero, are
-    version/IHL/TOS, total length, ID, flags/fragment offset (0), TTL/protocol, and the addresses
-    (the leg's cached sum)."""
-    src, dst = leg_out.local.addr, leg_out.peer.addr
-    if isinstance(ip, IPv4Header):
-        if ip.options:
-            notes.append(Note.IP_OPTIONS_REMOVED)
-        ff = ip.flags << 13
-        new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (hop << 8 | PROTO_TCP) + leg_out._addr_sum
-        ip_sum = rfc1624_update(_words(received), new)
-        return (_IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst),
-                unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b""))
-    return (_IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src, dst),
-            unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop))
-
-
 # --- options --------------------------------------------------------------------------------------
 
 
@@ -431,7 +450,9 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, adva
     n = len(options)
     if ((n == 3 or n == 6) and options[0] is NOP and options[1] is NOP and type(options[2]) is Timestamps
             and leg_in.timestamps and leg_out.timestamps):
-        tsval, tsecr = _mapped_timestamps(options[2], leg_in, leg_out)
+        ts = options[2]  # mapped as _mapped_timestamps does, without the call
+        tsval = map_tsval(ts.tsval, leg_in.lastrecv_ts, leg_out.lastsent_ts)
+        tsecr = map_tsecr(ts.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts)
         if n == 3:
             notes.append(_TS_MAPPED)
             return (NOP, NOP, unchecked_timestamps(tsval, tsecr)), push_aligned_timestamps(tsval, tsecr)
@@ -443,7 +464,7 @@ def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, adva
                 if clipped:
                     notes.append(_SACK_CLIPPED)
                 return ((NOP, NOP, unchecked_timestamps(tsval, tsecr), NOP, NOP, unchecked_sack(tuple(blocks))),
-                        push_aligned_timestamps(tsval, tsecr) + push_aligned_sack(edges))
+                        push_aligned_timestamps_sack(tsval, tsecr, edges))
     return _map_options_loop(options, leg_in, leg_out, advance_back, style, notes)
 
 
@@ -466,8 +487,11 @@ def _mapped_sack(opt: Sack, leg_in: Leg, leg_out: Leg, advance_back: int) -> tup
         if keep:
             blocks.append((l2, r2))
             edges += (l2, r2)
-        # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
-        clipped = clipped or not keep or (l2 == base_out and left != base)
+            # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
+            if l2 == base_out and left != base:
+                clipped = True
+        else:
+            clipped = True
     return blocks, edges, clipped
 
 
@@ -538,31 +562,12 @@ def _strip(opt: TcpOption, note: Note, style: StripStyle, out: list[TcpOption], 
 # --- checksums ------------------------------------------------------------------------------------
 
 
-def _tcp_checksum(raw: bytes, hl: int, leg_in: Leg, leg_out: Leg, head_sum: int, tcp_len_out: int,
-                  chopped: bytes) -> int:
-    """RFC 1624 eqn. 3, ``HC' = ~(~HC + ~m + m')``, with ``m`` every old word that changed and ``m'`` its
-    replacement: the pseudo-header, the TCP header, and — when a prefix is chopped — the ``chopped``
-    bytes (``m' = 0``). An odd-length chop moves the rest of the payload across a byte boundary,
-    which multiplies its sum by 256 (a byte swap, RFC 1071 §2(B)). The payload is never summed, so an
-    error in it survives into the new checksum (the fail-safe update of §3.3).
-
-    ``raw`` is the segment as received, its TCP header at ``raw[hl:]``; ``head_sum`` is congruent
-    modulo 0xFFFF to the sum of the new TCP header's words, checksum field zero. The old words are
-    summed *with* the received checksum ``HC`` in place: ``~HC + HC ≡ 0``, so ``~HC - (header words
-    without HC)`` is just ``-(header words with HC)``, and the received header need not be re-packed.
-    The pseudo-headers' address words are the legs' cached sums; protocol and length are added to
-    them (RFC 9293 §3.1, RFC 8200 §8.1).
-    """
-    old_len = len(raw) - hl
-    doff = (raw[hl + 12] >> 4) * 4
-    old = leg_in._addr_sum + PROTO_TCP + old_len + _words(raw[hl:hl + doff])
-    if chopped:
-        # the chopped bytes are old words replaced by nothing. What is left of the payload is congruent
-        # to -old (plus whatever error HC carried); an odd chop moves it across a byte boundary, which
-        # multiplies it by 256, so the old side is scaled by 256 as well
-        odd = len(chopped) & 1
-        old += _words(chopped + b"\x00" * odd)
-        if odd:
-            old *= 256
-    checksum: int = rfc1624_update(old, leg_out._addr_sum + PROTO_TCP + tcp_len_out + head_sum)
-    return checksum
+def _chopped_sum(old: int, chopped: bytes) -> int:
+    """The old side of step 6's TCP checksum update (``old``) when a trim ``chopped`` a prefix of the
+    payload: the chopped bytes are old words replaced by nothing (``m' = 0``). What is left of the
+    payload is congruent to ``-old`` (plus whatever error HC carried); an odd chop moves it across a
+    byte boundary, which multiplies its sum by 256 (a byte swap, RFC 1071 §2(B)), so the old side is
+    scaled by 256 as well."""
+    odd = len(chopped) & 1
+    old += _words(chopped + b"\x00" * odd)
+    return old * 256 if odd else old
