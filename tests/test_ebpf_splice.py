@@ -39,8 +39,8 @@ from splicecheck.conformance.runner import run
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.lifecycle import Event, EventType, Socket, Stage
 from splicecheck.reference.relay import Leg, SpliceState, StripStyle, relay
-from splicecheck.reference.segment import ACK, PSH, RST
-from splicecheck.reference.seqspace import seq_add
+from splicecheck.reference.segment import ACK, PSH, RST, Timestamps
+from splicecheck.reference.seqspace import seq_add, seq_sub
 
 #: A handful of cases, one per kind of work the datapath does: rewrite, straddling trim (odd, so the
 #: checksum crosses a byte boundary), urgent pointer, timestamps, SACK clipping, window rescaling,
@@ -284,6 +284,47 @@ def test_the_kernel_holds_and_the_proxy_releases() -> None:
             assert session.stage is Stage.COMPLETE
             assert _proxy_sockets(a) == ""  # given up silently when the splice was made
         assert a.datapath is not None and a.datapath.take_held() == []
+    finally:
+        a.close()
+
+
+#: both end hosts speak timestamps and SACK; the TSvals sit either side of 2^32 so an echo is exact or wrong
+HS = Scenario(client=PeerPlan(isn=1_000_000, sack_permitted=True, tsval=0xFFFF_FFF0),
+              server=PeerPlan(isn=9_000_000, sack_permitted=True, tsval=0x10))
+
+
+@pytest.mark.live
+def test_the_proxys_own_handshakes_are_its_kernels_and_its_splice_maps_their_timestamps() -> None:
+    """open_handshaken: the kernel's SYN-ACK, SYN and ACK as captured (never the model's), timestamps on
+    for the session only, the splice going on from the sockets' TSval clocks."""
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        with pytest.raises(UnsupportedError, match="cannot be chosen"), \
+                a.open_handshaken(Scenario(proxy_isn_c=5)):
+            pass
+        with a.open_handshaken(HS) as session:
+            assert a.lab is not None
+            assert netns.read_sysctl(a.lab.ns("proxy"), "net.ipv4.tcp_timestamps") == "1"
+            hs = session.proxy_handshake
+            assert hs is not None and hs.proxy_ack is not None
+            c, d = session.learnt_sockets
+            assert c is not None and d is not None
+            assert hs.proxy_synack.tcp.seq == c.local_isn and hs.proxy_syn.tcp.seq == d.local_isn
+            synack_ts = next(o for o in hs.proxy_synack.tcp.options if isinstance(o, Timestamps))
+            ack_ts = next(o for o in hs.proxy_ack.tcp.options if isinstance(o, Timestamps))
+            assert synack_ts.tsecr == 0xFFFF_FFF0 and ack_ts.tsecr == 0x10
+            assert hs.diffs() and all(x.expected == x.actual for x in hs.diffs())
+            st = session.state
+            assert st.client.timestamps and st.server.timestamps
+            # the splice's TSval on each leg is no earlier than the last the socket sent (mod 2^32)
+            assert seq_sub(st.server.lastsent_ts, ack_ts.tsval) < 1 << 31
+            assert seq_sub(st.client.lastsent_ts, synack_ts.tsval) < 1 << 31
+            seg = from_client(st, 0, payload=b"hi", flags=ACK | PSH)
+            out = [decode(x) for x in session.inject(seg).to_server]
+            assert [x.payload for x in out] == [b"hi"]
+            assert out == list(relay(st, seg, 0.0).segments)  # TSval mapped from the socket's clock
+        assert netns.read_sysctl(a.lab.ns("proxy"), "net.ipv4.tcp_timestamps") == "0"
     finally:
         a.close()
 

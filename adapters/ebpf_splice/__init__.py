@@ -29,9 +29,13 @@ The proxy namespace is a proxy host, not a router: forwarding is off, so a segme
 does not claim goes to the proxy's own TCP, as on a real proxy host (a segment for a port without a
 socket is answered with a RST by the host's stack).
 
-What the datapath does not do (declared unsupported, so the suite says so per case): MSS
-enforcement with ICMP (§3.4.4: a tc program cannot send the error); stripping options by removal
-(it overwrites them with NOPs, the paper's footnote 2 style). Everything else is graded.
+``open_handshaken`` (the HS-* cases): the proxy application makes the splice with its own handshakes and
+TCP timestamps on, and the session reports the proxy's SYN-ACK, SYN and ACK as its kernel sent them.
+
+What cannot be configured (declared unsupported, so the suite says so per case): stripping options by
+removal (the datapath overwrites them with NOPs, the paper's footnote 2 style). What the datapath does not
+do is graded like everything else: it enforces no peer MSS, so an oversized segment is relayed rather than
+answered with ICMP (MSS-ICMP, a finding in expectations/ebpf-splice.toml).
 """
 
 from __future__ import annotations
@@ -54,11 +58,13 @@ from ...conformance.contract import (
     Scenario,
     UnsupportedError,
 )
+from ...conformance.handshake import ProxyHandshake
 from ...conformance.model import addresses, offer_in, reference_state, syn_options
-from ...reference.codec import encode
+from ...reference.codec import decode, encode
+from ...reference.errors import MalformedSegment
 from ...reference.lifecycle import Event, EventType, Socket, Stage
 from ...reference.relay import Endpoint, Leg, SpliceState
-from ...reference.segment import ACK, NOP, PSH, SYN, Segment, TcpOption, Timestamps
+from ...reference.segment import ACK, NOP, PSH, RST, SYN, Segment, TcpOption, Timestamps
 from ...reference.seqspace import seq_add, seq_sub
 from ..lab.fence import LabFenceTimeout
 from ..lab.observe import observe
@@ -75,10 +81,10 @@ LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 LAB_MTU = 65535
 
 SLOT_C2S, SLOT_S2C = 0, 1  # advance slots: one splice in the map at a time
+TIMESTAMPS = "net.ipv4.tcp_timestamps"
 TIMER_WAIT = 0.3  # seconds a TIMER waits: past Linux's minimum retransmission timeout (TCP_RTO_MIN, 200 ms)
 
 UNSUPPORTED_REASONS: dict[Feature, str] = {
-    Feature.MSS_ICMP: "a tc program cannot send ICMP errors: the datapath enforces no peer MSS (§3.4.4)",
     Feature.STRIP_REMOVE: "the datapath strips options by overwriting them with NOPs, never by removal",
 }
 
@@ -90,6 +96,20 @@ UNSUPPORTED_REASONS: dict[Feature, str] = {
 #: reports the ones learnt from the wire (``learnt_sockets``). Writing such a splice's map directly would
 #: copy the model's base points: a check that cannot fail.
 PARTIAL: frozenset[Feature] = frozenset({Feature.OK_MESSAGE, Feature.PRESPLICE_DATA})
+
+
+def handshake_ack(packets: tuple[bytes, ...], src: Endpoint, seq: int) -> Segment | None:
+    """The proxy's ACK completing its handshake with the server among ``packets`` (from ``src``, at
+    ``seq``, ACK without SYN or RST), or None if it sent none."""
+    for raw in packets:
+        try:
+            seg = decode(raw)
+        except MalformedSegment:
+            continue
+        t = seg.tcp
+        if (seg.ip.src, t.sport, t.seq) == (src.addr, src.port, seq) and t.flags & ACK and not t.flags & (SYN | RST):
+            return seg
+    return None
 
 
 def _mac(text: str) -> bytes:
@@ -161,7 +181,19 @@ class EbpfLifecycleSession:
         self.adapter, self.lab, self.dp, self.scenario = adapter, lab, dp, scenario
         self.where = addresses(scenario.family)
         self.proxy = SpliceProxy(lab, dp, self.where, scenario.family, scenario.strip_style)
-        self.proxy_handshake = None
+        # the two handshakes as they were on the wire (the end hosts' packets as injected, the proxy's
+        # kernel's as captured on the legs): ``proxy_handshake`` once both are done
+        self._client_hs: tuple[Segment, Segment] | None = None
+        self._server_hs: tuple[Segment, Segment, Segment | None] | None = None
+
+    @property
+    def proxy_handshake(self) -> ProxyHandshake | None:
+        """The proxy's own SYN-ACK to the client, SYN to the server and ACK to the server, as its kernel
+        sent them (contract: graded by the HS-* cases); None until D has connected."""
+        if self._client_hs is None or self._server_hs is None:
+            return None
+        (client_syn, synack), (syn, server_synack, ack) = self._client_hs, self._server_hs
+        return ProxyHandshake(client_syn, synack, syn, server_synack, ack)
 
     # -- what the contract reads --------------------------------------------------------------------
     @property
@@ -209,6 +241,7 @@ class EbpfLifecycleSession:
         self.lab.inject(Side.CLIENT, encode(ack))
         p.accept()
         p.c_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.client, local=w.proxy_c)
+        self._client_hs = (syn, synack)
         self._collect(0.01)
 
     @staticmethod
@@ -241,7 +274,8 @@ class EbpfLifecycleSession:
         self.lab.inject(Side.SERVER, encode(synack))
         wait_connected(p.d)
         p.d_sock = learnt(syn, synack, proxy_is_answer=False, peer=w.server, local=w.proxy_d)
-        self._collect(0.01)  # the proxy's ACK of the SYN-ACK: the handshake's, not the splice's
+        seen = self._collect(0.01)  # the proxy's ACK of the SYN-ACK: the handshake's, not the splice's
+        self._server_hs = (syn, synack, handshake_ack(seen.to_server, w.proxy_d, seq_add(syn.tcp.seq, 1)))
         if p.stage is Stage.INTENDED:
             p.dont_ack()
 
@@ -412,8 +446,9 @@ class EbpfSpliceAdapter:
         "net.ipv4.icmp_msgs_burst": 1_000_000,
         "net.ipv4.conf.all.send_redirects": 0,
         "net.ipv4.conf.default.send_redirects": 0,
-        # the lifecycle proxy's own sockets: no TCP timestamps (proxy.py's docstring says why)
-        "net.ipv4.tcp_timestamps": 0,
+        # the lifecycle proxy's own sockets: no TCP timestamps (proxy.py's docstring says why), except in
+        # the sessions of ``open_handshaken``
+        TIMESTAMPS: 0,
     }
 
     def __init__(self, arg: str = "", *, prefix: str = PREFIX) -> None:
@@ -512,6 +547,28 @@ class EbpfSpliceAdapter:
             yield session
         finally:
             session.remove()
+
+    @contextmanager
+    def open_handshaken(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
+        """A splice the proxy application makes through its own handshakes (contract ``open_handshaken``,
+        the HS-* cases): the proxy's kernel answers the client's SYN and connects to the server, the adapter
+        plays both end hosts, and the session reports the five handshake packets (``proxy_handshake``).
+        The proxy's sockets speak TCP timestamps for this session (``net.ipv4.tcp_timestamps=1`` while it
+        lasts): whether the proxy offers and echoes them is what the cases grade, and the splice it then
+        makes maps them from the sockets' own clocks (:meth:`.proxy.SpliceProxy.presplice`). The proxy's
+        ISNs and TSvals are its kernel's, so a scenario choosing them cannot be made this way."""
+        chosen = scenario.needs() & {Feature.CHOOSE_PROXY_ISN, Feature.CHOOSE_PROXY_TS}
+        if chosen:
+            raise UnsupportedError("the proxy's handshakes are its kernel's: its ISNs and TSvals cannot be chosen "
+                                   f"({', '.join(sorted(f.value for f in chosen))})")
+        lab, _ = self._ready(scenario)
+        lab.sysctl({TIMESTAMPS: 1})
+        try:
+            with self._open_by_proxy(scenario) as session:
+                yield session
+        finally:
+            if self.lab is lab:
+                lab.sysctl({TIMESTAMPS: 0})
 
     @contextmanager
     def _open_by_proxy(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
