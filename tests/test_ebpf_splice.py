@@ -288,6 +288,38 @@ def test_the_kernel_holds_and_the_proxy_releases() -> None:
         a.close()
 
 
+@pytest.mark.live
+@pytest.mark.parametrize("family", [4, 6])
+def test_partial_checksums_are_completed_to_the_models(family: int) -> None:
+    """A sender that offloads its checksum (CHECKSUM_PARTIAL: TSO, GRO, a local socket) leaves only the
+    pseudo-header sum in the field. The datapath must give such a segment the new pseudo-header sum, not
+    a full checksum: the proxy's veths complete it in software on the way out (their send offload is
+    off), and the segment on the wire must then be the model's, checksum included. Injected through a
+    virtio_net_hdr socket, as the kernel's own TCP would send it; odd and even trims and IPv4 options
+    change the header around the checksum."""
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        with a.open(Scenario(family=family)) as session:
+            assert a.lab is not None
+            st = session.state
+            base = st.client.splice_irs
+            segs = [from_client(st, 0, payload=b"partial", flags=ACK | PSH),
+                    from_client(st, seq=(base - 3) % (1 << 32), payload=b"0123456789", flags=ACK | PSH),
+                    from_client(st, seq=(base - 4) % (1 << 32), payload=b"0123456789", flags=ACK | PSH),
+                    from_server(st, 0, payload=b"back", flags=ACK | PSH)]
+            if family == 4:
+                segs.append(from_client(st, 10, payload=b"opts", flags=ACK | PSH, ip_options=b"\x01\x01\x01\x00"))
+            for seg in segs:
+                leg = Side.SERVER if seg.ip.src == st.server.peer.addr else Side.CLIENT
+                got = a.lab.exchange_fenced(leg, encode(seg), offload=True, timeout=a.timeout)
+                out = [decode(c.data) for c in got[Side.CLIENT if leg is Side.SERVER else Side.SERVER]]
+                assert out == list(relay(st, seg, 0.0).segments), seg
+                st = relay(st, seg, 0.0).state
+    finally:
+        a.close()
+
+
 #: both end hosts speak timestamps and SACK; the TSvals sit either side of 2^32 so an echo is exact or wrong
 HS = Scenario(client=PeerPlan(isn=1_000_000, sack_permitted=True, tsval=0xFFFF_FFF0),
               server=PeerPlan(isn=9_000_000, sack_permitted=True, tsval=0x10))

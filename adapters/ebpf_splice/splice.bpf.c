@@ -16,7 +16,8 @@
  *      or overwritten with NOPs, window scale overwritten with NOPs; addresses and ports rewritten;
  *      IPv4 options removed;
  *   5. checksums by RFC 1624 eqn. 3 over the words that changed (pseudo-header, the headers, the
- *      chopped prefix): a corrupt input stays corrupt, the payload is never summed;
+ *      chopped prefix): a corrupt input stays corrupt, the payload is never summed; a partial checksum
+ *      (the sender offloads it: TSO, GRO) gets the new pseudo-header sum only;
  *   6. the advance of the direction moved (mapping.advance_to), and the segment redirected out of
  *      the other interface to the other end host's MAC.
  * Anything else (other 4-tuples, ICMP, IPv6 extension headers) goes to the stack untouched (TC_ACT_OK).
@@ -498,6 +499,17 @@ int sc_splice(struct __sk_buff *skb)
 	if (ip_old > 0xffff || tcp_old > 0xffff || addr_old > 0xffff)
 		goto error;
 	__u32 pseudo_old = addr_old + IPPROTO_TCP + tlen;
+	/* A sender that offloads its checksum (CHECKSUM_PARTIAL: TSO, GRO's coalesced packets, veth peers
+	 * with tx offload on) leaves in the field the pseudo-header sum only; whoever completes it later sums
+	 * the TCP header and payload as they are then. tc cannot read ip_summed, so ask the kernel: a
+	 * non-pseudo-header diff through bpf_l4_csum_replace changes the field exactly when it is not
+	 * partial (inet_proto_csum_replace_by_diff), and the field is rewritten below either way. */
+	if (bpf_l4_csum_replace(skb, toff + 16, 0, 1, 0))
+		goto error;
+	__u8 probe[2];
+	if (bpf_skb_load_bytes(skb, toff + 16, probe, 2))
+		goto error;
+	__u32 partial = probe[0] == th[16] && probe[1] == th[17];
 
 	/* ---- options (before the trim changes nothing in them; SACK needs the other advance) ---- */
 	__u32 *advp = bpf_map_lookup_elem(&advances, &v->adv_slot);
@@ -591,12 +603,18 @@ int sc_splice(struct __sk_buff *skb)
 	if (addr_new > 0xffff)
 		goto error;
 	__u32 pseudo_new = addr_new + IPPROTO_TCP + tlen_out;
-	__u64 old = (__u64)pseudo_old + tcp_old + chop;
-	old %= 0xffff;
-	if (cut & 1) /* the rest of the payload moved across a byte boundary: its sum times 256 */
-		old = (old * 256) % 0xffff;
-	__u64 new = ((__u64)pseudo_new + tcp_new) % 0xffff;
-	__u32 csum = (__u32)((old + 0xffff - new) % 0xffff);
+	__u32 csum;
+	if (partial) { /* the pseudo-header sum for the new addresses and length; the rest is summed later */
+		__u32 field = ((__u32)probe[0] << 8) | probe[1];
+		csum = (field + pseudo_new % 0xffff + 0xffff - pseudo_old % 0xffff) % 0xffff;
+	} else {
+		__u64 old = (__u64)pseudo_old + tcp_old + chop;
+		old %= 0xffff;
+		if (cut & 1) /* the rest of the payload moved across a byte boundary: its sum times 256 */
+			old = (old * 256) % 0xffff;
+		__u64 new = ((__u64)pseudo_new + tcp_new) % 0xffff;
+		csum = (__u32)((old + 0xffff - new) % 0xffff);
+	}
 	th[16] = csum >> 8;
 	th[17] = csum;
 
@@ -660,7 +678,8 @@ int sc_splice(struct __sk_buff *skb)
 		if (!front)
 			break;
 		__u32 step = front > ROOM_STEP ? ROOM_STEP : front;
-		if (bpf_skb_adjust_room(skb, -(__s32)step, BPF_ADJ_ROOM_NET, 0))
+		/* a GSO packet keeps its segment size: the bytes removed are options and payload, not MSS */
+		if (bpf_skb_adjust_room(skb, -(__s32)step, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_FIXED_GSO))
 			goto error;
 		front -= step;
 	}
