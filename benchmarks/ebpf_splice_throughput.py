@@ -350,6 +350,7 @@ def _repair_leg(s: socket.socket) -> Leg:
     """Repair mode (the socket sends nothing from now on) and the leg's constants read from it."""
     info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
     options, scales = info[5], info[6]
+    snd_mss = struct.unpack_from("=I", info, 16)[0]  # tcpi_snd_mss: what the peer accepts, as this socket sends
     s.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
     s.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
     rcv_nxt = struct.unpack("=I", s.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ, 4))[0]
@@ -359,7 +360,8 @@ def _repair_leg(s: socket.socket) -> Leg:
     ws = bool(options & TCPI_OPT_WSCALE)
     return Leg(Endpoint(addr(peer[0]), peer[1]), Endpoint(addr(local[0]), local[1]), splice_irs=rcv_nxt,
                splice_iss=snd_nxt, sack=bool(options & TCPI_OPT_SACK),
-               peer_wscale=scales & 15 if ws else None, local_wscale=scales >> 4 if ws else None)
+               peer_wscale=scales & 15 if ws else None, local_wscale=scales >> 4 if ws else None,
+               peer_mss=snd_mss)
 
 
 def _splice_state(c: socket.socket, d: socket.socket) -> SpliceState:

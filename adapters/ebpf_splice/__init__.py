@@ -29,13 +29,15 @@ The proxy namespace is a proxy host, not a router: forwarding is off, so a segme
 does not claim goes to the proxy's own TCP, as on a real proxy host (a segment for a port without a
 socket is answered with a RST by the host's stack).
 
+``open_accepted`` (Feature.ACCEPT, LIFE-ACCEPT): the same proxy application splices a connection the
+server opened to its listening socket on the server-side address, DONT_ACK in force from that handshake.
 ``open_handshaken`` (the HS-* cases): the proxy application makes the splice with its own handshakes and
 TCP timestamps on, and the session reports the proxy's SYN-ACK, SYN and ACK as its kernel sent them.
 
 What cannot be configured (declared unsupported, so the suite says so per case): stripping options by
-removal (the datapath overwrites them with NOPs, the paper's footnote 2 style). What the datapath does not
-do is graded like everything else: it enforces no peer MSS, so an oversized segment is relayed rather than
-answered with ICMP (MSS-ICMP, a finding in expectations/ebpf-splice.toml).
+removal (the datapath overwrites them with NOPs, the paper's footnote 2 style). Everything else is graded,
+the MSS too: a DF segment larger than the out peer's MSS is turned into the ICMP error (frag-needed,
+packet-too-big) its sender gets instead (§3.4.4).
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def directions(state: SpliceState, lab: Lab, ifindex: dict[str, int]) -> tuple[D
             in_lastrecv_ts=leg_in.lastrecv_ts, out_lastsent_ts=leg_out.lastsent_ts,
             in_lastsent_ts=leg_in.lastsent_ts, out_lastrecv_ts=leg_out.lastrecv_ts,
             ts_map=leg_in.timestamps and leg_out.timestamps, sack_map=leg_in.sack and leg_out.sack,
-            in_shift=leg_in.recv_shift, out_shift=leg_out.send_shift, adv_slot=slot, back_slot=back)
+            in_shift=leg_in.recv_shift, out_shift=leg_out.send_shift, adv_slot=slot, back_slot=back,
+            out_mss=leg_out.peer_mss)
 
     c2s = one(state.client, state.server, n.proxy_server_if, a.server_mac, a.proxy_server_mac, SLOT_C2S, SLOT_S2C)
     s2c = one(state.server, state.client, n.proxy_client_if, a.client_mac, a.proxy_client_mac, SLOT_S2C, SLOT_C2S)
@@ -239,7 +242,7 @@ class EbpfLifecycleSession:
         ack = build(s.family, w.client, w.proxy_c, seq_add(s.client.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
                     self._ts_echo(s.client.tsval, synack), s.client.df)
         self.lab.inject(Side.CLIENT, encode(ack))
-        p.accept()
+        p.c = p.accept()
         p.c_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.client, local=w.proxy_c)
         self._client_hs = (syn, synack)
         self._collect(0.01)
@@ -326,6 +329,52 @@ class EbpfLifecycleSession:
             self.event(Event(EventType.APP_RECV_SERVER, s.server_presplice))
             self.event(Event(EventType.APP_SEND_CLIENT, s.server_presplice))
         self.event(Event(EventType.INTEND_SPLICE))
+        self.event(Event(EventType.PRESPLICE, s.ok_len))
+        if s.ok_len:
+            self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
+        if self.proxy.splice is None:
+            raise HarnessError("the proxy application did not make the splice")
+
+    def accept_direction(self, s: Scenario) -> None:
+        """Make the scenario's splice in the accept direction (paper §3, 'clients accepting connections':
+        FTP active mode, SOCKS BIND; the contract's ``open_accepted``), as :func:`~splicecheck.conformance.
+        model.accepted_machine` orders it: INTEND_SPLICE before the server connects; a listening socket on
+        the proxy's server-side address; the server's handshake (the adapter is the server, the kernel
+        answers), DONT_ACK in force from then on, so ``server_presplice`` bytes the server sends before the
+        application accepts are held by the datapath; accept; the client's ``client_presplice`` bytes read
+        by the application and not forwarded; PRESPLICE(ok_len); the OK message."""
+        w, p = self.where, self.proxy
+        self.event(Event(EventType.INTEND_SPLICE))
+
+        def make() -> socket.socket:
+            ls = socket.socket(p.af, socket.SOCK_STREAM)
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind((text(w.proxy_d.addr), w.proxy_d.port))
+            ls.listen(1)
+            ls.setblocking(False)
+            return ls
+
+        p.listener = self.lab.call(make)
+        syn = build(s.family, w.server, w.proxy_d, s.server.isn, 0, SYN, syn_options(s.server), s.server.df)
+        self.lab.inject(Side.SERVER, encode(syn))
+        synack = self._syn_from_proxy(Side.SERVER, w.proxy_d)
+        p.hold_d(True)  # DONT_ACK from the handshake on: the SYN itself went to the listener
+        ack = build(s.family, w.server, w.proxy_d, seq_add(s.server.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
+                    self._ts_echo(s.server.tsval, synack), s.server.df)
+        self.lab.inject(Side.SERVER, encode(ack))
+        if s.server_presplice:
+            self._data(Side.SERVER, w.server, w.proxy_d, seq_add(s.server.isn, 1), seq_add(synack.tcp.seq, 1),
+                       s.server_presplice)
+        p.d = p.accept()
+        p.d_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.server, local=w.proxy_d)
+        p.dont_ack()  # D's rcv_nxt: the server's ISN + 1, whatever it sent meanwhile
+        self._collect(0.01)
+        c = p.c_sock
+        assert c is not None
+        if s.client_presplice:
+            self._data(Side.CLIENT, w.client, w.proxy_c, seq_add(c.peer_isn, 1), seq_add(c.local_isn, 1),
+                       s.client_presplice)
+            self.event(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
         self.event(Event(EventType.PRESPLICE, s.ok_len))
         if s.ok_len:
             self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
@@ -569,6 +618,15 @@ class EbpfSpliceAdapter:
         finally:
             if self.lab is lab:
                 lab.sysctl({TIMESTAMPS: 0})
+
+    @contextmanager
+    def open_accepted(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
+        """A splice in the accept direction made by the proxy application (contract, "The accept
+        direction"; :meth:`EbpfLifecycleSession.accept_direction`), with its kernel's ISNs, reported as
+        ``learnt_sockets`` as in every lifecycle session."""
+        with self.open_unspliced(scenario) as session:
+            session.accept_direction(scenario)
+            yield session
 
     @contextmanager
     def _open_by_proxy(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:

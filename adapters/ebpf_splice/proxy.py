@@ -156,15 +156,18 @@ class SpliceProxy:
             return s
         self.listener = self.lab.call(make)
 
-    def accept(self, timeout: float = 1.0) -> None:
+    def accept(self, timeout: float = 1.0) -> socket.socket:
+        """The listening socket's one connection (the client's; in the accept direction the server's); the
+        listener is closed."""
         assert self.listener is not None
         r, _, _ = select.select([self.listener], [], [], timeout)
         if not r:
-            raise HarnessError("the proxy's listening socket accepted no connection after the client's handshake")
-        self.c, _ = self.listener.accept()
-        self.c.setblocking(False)
+            raise HarnessError("the proxy's listening socket accepted no connection after the peer's handshake")
+        conn, _ = self.listener.accept()
+        conn.setblocking(False)
         self.listener.close()
         self.listener = None
+        return conn
 
     def close(self) -> None:
         for s in (self.c, self.d):
