@@ -38,13 +38,23 @@ splice add to forwarding's median round trip (the proxy's own share of the laten
 the server and the relay are threads of this process: while a message is in flight only one of them is
 runnable, so they do not wait for each other's interpreter lock.
 
-    .venv/bin/python benchmarks/ebpf_splice_throughput.py --mb 200 --runs 3 --rtts 5000
+Forwarding latency (``--fwd-mb``, default 20; 0 skips it), the quantity of the paper's §4.3 (Table 1,
+figure 12): during one more transfer per mode, packet sockets on both of the proxy's veths timestamp (in the
+kernel, SO_TIMESTAMPNS) each segment the server sent as it enters the proxy, before tc ingress, and each
+packet towards the client as it leaves; per server segment, the time until the packet carrying its last
+byte leaves (first transmissions; stream positions counted back from the end of the transfer). Mean,
+median and 99th percentile per mode, and the relay/splice ratio of the means. The relay's figure is mostly
+queueing in its socket buffers (it reads up to 1 MB at a time), as in the paper; it is a thread of this
+process, so it also shares the interpreter lock with the client, the server and the capture.
+
+    .venv/bin/python benchmarks/ebpf_splice_throughput.py --mb 200 --runs 3 --rtts 5000 --fwd-mb 20
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import bisect
 import contextlib
 import fcntl
 import functools
@@ -368,6 +378,124 @@ def _splice_state(c: socket.socket, d: socket.socket) -> SpliceState:
     return SpliceState(_repair_leg(c), _repair_leg(d))
 
 
+SO_TIMESTAMPNS, SO_RCVBUFFORCE, PACKET_OUTGOING = 35, 33, 4
+TAP_SNAP = 128  # bytes of each captured frame read back (Ethernet, IPv4 and TCP headers)
+
+
+class Tap:
+    """Packet sockets on both of the proxy's veths, kernel-timestamped (SO_TIMESTAMPNS) where the packet
+    enters the proxy (before tc ingress) and where it leaves (after the datapath's redirect, the relay's
+    write or forwarding): the per-byte forwarding latency of the paper's §4.3."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.frames: dict[str, list[tuple[int, float, bytes]]] = {}
+        self.socks: dict[str, socket.socket] = {}
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> Tap:
+        n = self.lab.names
+        for ifname in (n.proxy_server_if, n.proxy_client_if):
+            def make(ifname: str = ifname) -> socket.socket:
+                t = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+                t.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 256 << 20)
+                t.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                t.bind((ifname, 0))
+                return t
+            self.socks[ifname] = self.lab.call(make)
+            self.frames[ifname] = []
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+        return self
+
+    def _drain(self) -> None:
+        by_fd = {t.fileno(): (name, t) for name, t in self.socks.items()}
+        while not self.stop.is_set():
+            ready, _, _ = select.select(list(by_fd), [], [], 0.05)
+            for fd in ready:
+                name, t = by_fd[fd]
+                data, anc, _flags, address = t.recvmsg(TAP_SNAP, 64)
+                stamp = next((struct.unpack("=qq", d[:16]) for lvl, typ, d in anc
+                              if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS), None)
+                if stamp is not None:
+                    self.frames[name].append((address[2], stamp[0] + stamp[1] / 1e9, data))
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.2)  # what is queued still counts
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(5)
+        for t in self.socks.values():
+            t.close()
+
+
+def _data_segments(frames: list[tuple[int, float, bytes]], outgoing: bool, sport: int | None,
+                   dport: int | None) -> list[tuple[int, int, float]]:
+    """(seq, payload length, time) of the TCP data segments among ``frames`` going the given way."""
+    out = []
+    for pkttype, t, f in frames:
+        if (pkttype == PACKET_OUTGOING) != outgoing or len(f) < 14 + 40 or f[12:14] != b"\x08\x00" or f[23] != 6:
+            continue
+        ihl = (f[14] & 15) * 4
+        total = struct.unpack_from("!H", f, 16)[0]
+        tcp = 14 + ihl
+        if len(f) < tcp + 20:
+            continue
+        sp, dp, seq = struct.unpack_from("!HHI", f, tcp)
+        if (sport is not None and sp != sport) or (dport is not None and dp != dport):
+            continue
+        length = total - ihl - (f[tcp + 12] >> 4) * 4
+        if length > 0:
+            out.append((seq, length, t))
+    return out
+
+
+def forwarding_latency(bench: Bench, mode: str) -> list[float] | None:
+    """Per-byte forwarding latency through ``mode`` during one transfer (paper §4.3, figure 12): for each
+    segment the server's TCP sends, the time from its arrival at the proxy to the departure, towards the
+    client, of the packet carrying its last byte (first transmissions only); microseconds. Stream
+    positions are counted back from the stream's end, so the OK message ahead of the data does not
+    matter. None: the transfer failed or the captures do not cover it."""
+    n = bench.lab.names
+    with Tap(bench.lab) as tap:
+        r = bench.run(mode)
+        if mode == "splice":
+            bench.unsplice()
+    if not r.ok:
+        return None
+    arrive = _data_segments(tap.frames[n.proxy_server_if], False, SERVER_PORT, None)
+    leave = _data_segments(tap.frames[n.proxy_client_if], True, None, None)
+    if not arrive or not leave:
+        return None
+    end_in = max((seq + ln) & 0xFFFFFFFF for seq, ln, _ in arrive[-50:])
+    end_out = max((seq + ln) & 0xFFFFFFFF for seq, ln, _ in leave[-50:])
+
+    def pos(end: int, seq: int) -> int:
+        return bench.total - ((end - seq) & 0xFFFFFFFF)  # the byte's offset in the transfer
+
+    first_out: dict[int, tuple[int, float]] = {}
+    for seq, ln, t in leave:
+        q0 = pos(end_out, seq)
+        if 0 <= q0 < bench.total and q0 not in first_out:
+            first_out[q0] = (q0 + ln, t)
+    starts = sorted(first_out)
+    seen: set[int] = set()
+    lat: list[float] = []
+    for seq, ln, t in arrive:
+        last = pos(end_in, seq) + ln - 1
+        if not 0 <= last < bench.total or last in seen:
+            continue
+        seen.add(last)
+        i = bisect.bisect_right(starts, last) - 1
+        if i < 0:
+            continue
+        q1, t_out = first_out[starts[i]]
+        if last < q1:
+            lat.append((t_out - t) * 1e6)
+    return lat if len(lat) > len(arrive) // 2 else None
+
+
 ETHTOOL_SRXCSUM, ETHTOOL_SGRO, SIOCETHTOOL = 0x15, 0x2C, 0x8946
 
 
@@ -433,11 +561,13 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="transfers per mode; the median is printed")
     ap.add_argument("--rtts", type=int, default=2000, help="round trips per mode for latency (0: none)")
     ap.add_argument("--size", type=int, default=64, help="bytes per latency message (default 64)")
+    ap.add_argument("--fwd-mb", type=int, default=20,
+                    help="megabytes of the transfer whose per-byte forwarding latency is captured (0: none)")
     ap.add_argument("--offload", action="store_true",
                     help="leave the end hosts' send checksum offload and TSO on (partial checksums, GSO packets)")
     ap.add_argument("--gro", action="store_true", help="GRO on the proxy's veths (coalesced segments)")
     args = ap.parse_args()
-    if args.mb < 1 or args.runs < 1 or args.rtts < 0 or not 1 <= args.size <= CHUNK:
+    if args.mb < 1 or args.runs < 1 or args.rtts < 0 or args.fwd_mb < 0 or not 1 <= args.size <= CHUNK:
         print(f"ebpf_splice_throughput: --mb and --runs must be positive, --rtts not negative, --size 1..{CHUNK}",
               file=sys.stderr)
         return 2
@@ -446,7 +576,7 @@ def main() -> int:
         print("skipped: " + "; ".join(missing))
         return 0
     try:
-        return _measure(args.mb, args.runs, args.rtts, args.size, args.offload, args.gro)
+        return _measure(args.mb, args.runs, args.rtts, args.size, args.offload, args.gro, args.fwd_mb)
     except KeyboardInterrupt:
         print("ebpf_splice_throughput: interrupted (the lab is torn down)", file=sys.stderr)
         return 130
@@ -457,7 +587,7 @@ def _percentile(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e3  # microseconds
 
 
-def _measure(mb: int, runs: int, rtts: int, size: int, offload: bool, gro: bool) -> int:
+def _measure(mb: int, runs: int, rtts: int, size: int, offload: bool, gro: bool, fwd_mb: int) -> int:
     total = mb * 1_000_000
     lab = Lab(ipv6=False)
     results: dict[str, list[Result]] = {"forward": [], "relay": [], "splice": []}
@@ -476,6 +606,11 @@ def _measure(mb: int, runs: int, rtts: int, size: int, offload: bool, gro: bool)
                 trips[mode] = bench.latency(mode, rtts, size)
                 if mode == "splice":
                     bench.unsplice()
+            fwd: dict[str, list[float] | None] = {}
+            if fwd_mb:
+                fbench = Bench(lab, dp, fwd_mb * 1_000_000)
+                for mode in results:
+                    fwd[mode] = forwarding_latency(fbench, mode)
             counters = dp.counters()
             errors = csum_errors(lab)
 
@@ -511,6 +646,23 @@ def _measure(mb: int, runs: int, rtts: int, size: int, offload: bool, gro: bool)
         # the proxy's own share: what each path adds to forwarding's round trip (two crossings of the proxy)
         print(f"added to forwarding's median round trip: relay {med['relay'] - med['forward']:+.1f} us, "
               f"splice {med['splice'] - med['forward']:+.1f} us")
+    if fwd:
+        print(f"forwarding latency (paper §4.3): {fwd_mb} MB server→client, per segment the server sent, from its "
+              "arrival at the proxy to the departure of its last byte towards the client, microseconds")
+        print(f"{'mode':8} {'mean':>9} {'median':>9} {'p99':>9} {'samples':>8}")
+        mean: dict[str, float] = {}
+        for m, v in fwd.items():
+            if not v:
+                print(f"{m:8} {'failed':>9}")
+                continue
+            mean[m] = sum(v) / len(v)
+            ordered = sorted(v)
+            med, p99 = ordered[len(v) // 2], ordered[min(len(v) - 1, int(0.99 * len(v)))]
+            print(f"{m:8} {mean[m]:9.1f} {med:9.1f} {p99:9.1f} {len(v):8}")
+        lat_ok = lat_ok and all(fwd.values())
+        if len(mean) == 3:
+            print(f"ratios: relay/splice mean forwarding latency {mean['relay'] / mean['splice']:.1f}x, "
+                  f"splice/forward {mean['splice'] / mean['forward']:.2f}x")
     print(f"datapath counters: {counters}; TCP checksum errors at the end hosts: {errors}")
     return 0 if all(r.ok for rs in results.values() for r in rs) and lat_ok and not errors else 1
 
