@@ -568,8 +568,8 @@ def main() -> int:
     ap.add_argument("--gro", action="store_true", help="GRO on the proxy's veths (coalesced segments)")
     args = ap.parse_args()
     if args.mb < 1 or args.runs < 1 or args.rtts < 0 or args.fwd_mb < 0 or not 1 <= args.size <= CHUNK:
-        print(f"ebpf_splice_throughput: --mb and --runs must be positive, --rtts not negative, --size 1..{CHUNK}",
-              file=sys.stderr)
+        print("ebpf_splice_throughput: --mb and --runs must be positive, --rtts and --fwd-mb not negative, "
+              f"--size 1..{CHUNK}", file=sys.stderr)
         return 2
     missing = EbpfSpliceAdapter().missing()
     if missing:
