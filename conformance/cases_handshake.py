@@ -2,11 +2,11 @@
 the server and its ACK completing the server-side handshake (the rules are in :mod:`.handshake`).
 
 These packets are not relayed, so no injection shows them: each case opens a session, takes the handshake
-the adapter recorded (``Session.proxy_handshake``; an adapter that records none cannot make the case's
-precondition observable and is UNSUPPORTED) and checks every handshake rule on it — the case's own
-requirement first, the others as collateral, like any observed difference. Then one data segment each way
-checks that the splice made from those handshakes relays. The handshake packets follow the injections in
-the case's evidence (its pcapng too), marked as such.
+the adapter recorded (``Session.proxy_handshake``, from :func:`~.contract.open_handshaken`; an adapter
+that records none cannot make the case's precondition observable and is UNSUPPORTED) and checks every
+handshake rule on it — the case's own requirement first, the others as collateral, like any observed
+difference. Then one data segment each way checks that the splice made from those handshakes relays. The
+handshake packets follow the injections in the case's evidence (its pcapng too), marked as such.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..reference.relay import SpliceState
 from ..reference.segment import ACK, PSH, Segment
 from .case import Case, from_client, from_server
 from .cases_common import result, spliced_at
-from .contract import Adapter, UnsupportedError
+from .contract import Adapter, UnsupportedError, open_handshaken
 from .handshake import session_handshake
 from .model import Model
 from .results import CaseResult
@@ -36,7 +36,7 @@ def handshake_checked(adapter: Adapter, case: Case, seed: int | None) -> CaseRes
     """Check the proxy's handshake packets (every rule of :func:`~.handshake.handshake_diffs`), then run the
     case's injections as the runner would."""
     t0 = time.perf_counter()
-    with adapter.open(case.scenario) as session:
+    with open_handshaken(adapter, case.scenario) as session:
         hs = session_handshake(session)
         if hs is None:
             raise UnsupportedError(NO_HANDSHAKE)

@@ -36,7 +36,7 @@ from .case import Case, from_client, from_server
 from .cases_common import Lockstep, lockstep, payload, result
 from .cases_lifecycle import base_diffs, credited, to
 from .cases_lifecycle_watch import LC, LC_OK_WRAP, WATCH, WATCH_ALL, WATCH_OK, relay_request, scripted
-from .contract import Adapter, Feature, PeerPlan, Scenario, open_accepted
+from .contract import Adapter, Feature, PeerPlan, Scenario, open_accepted, session_sockets
 from .model import Model, accepted_machine
 from .results import CaseResult
 from .runner import run_injections
@@ -173,8 +173,13 @@ def accepted(adapter: Adapter, case: Case, seed: int | None) -> CaseResult:
     t0 = time.perf_counter()
     with open_accepted(adapter, case.scenario) as session:
         observed = session.state
-        implied = accepted_state(observed, case.scenario)
-        checks = [replace(d, req=ACCEPT) for d in base_diffs(observed, implied, case.scenario)]
+        scenario = case.scenario
+        learnt = session_sockets(session)
+        if learnt is not None and learnt[0] is not None and learnt[1] is not None:
+            # the proxy's ISNs are its own (contract, "Learnt numbers"): the base points they imply
+            scenario = replace(scenario, proxy_isn_c=learnt[0].local_isn, proxy_isn_d=learnt[1].local_isn)
+        implied = accepted_state(observed, scenario)
+        checks = [replace(d, req=ACCEPT) for d in base_diffs(observed, implied, scenario)]
         ex = run_injections(session, Model(implied), case.build(implied), case.primary)
     return result(case, checks + credited(ex.diffs, ex.steps, to(ACCEPT)), ex.steps, ex.geometry, t0, seed)
 

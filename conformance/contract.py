@@ -372,6 +372,15 @@ def open_accepted(adapter: Adapter, scenario: Scenario) -> AbstractContextManage
     return cm
 
 
+def open_handshaken(adapter: Adapter, scenario: Scenario) -> AbstractContextManager[Session]:
+    """A made splice whose session reports the proxy's handshake packets (``proxy_handshake``): the adapter's
+    optional ``open_handshaken(scenario)`` if it has one (an adapter whose ``open`` may make a splice without
+    handshakes of the proxy's own, by writing it directly, makes this one through them), else ``open``."""
+    opener = getattr(adapter, "open_handshaken", None)
+    cm: AbstractContextManager[Session] = opener(scenario) if callable(opener) else adapter.open(scenario)
+    return cm
+
+
 def session_sockets(session: object) -> tuple[Socket | None, Socket | None] | None:
     """The proxy's sockets a session learnt from the wire (its optional ``learnt_sockets``), or None
     (module docstring, "Learnt numbers")."""

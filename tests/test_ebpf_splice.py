@@ -39,8 +39,8 @@ from splicecheck.conformance.runner import run
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.lifecycle import Event, EventType, Socket, Stage
 from splicecheck.reference.relay import Leg, SpliceState, StripStyle, relay
-from splicecheck.reference.segment import ACK, PSH, RST
-from splicecheck.reference.seqspace import seq_add
+from splicecheck.reference.segment import ACK, PSH, RST, Timestamps
+from splicecheck.reference.seqspace import seq_add, seq_sub
 
 #: A handful of cases, one per kind of work the datapath does: rewrite, straddling trim (odd, so the
 #: checksum crosses a byte boundary), urgent pointer, timestamps, SACK clipping, window rescaling,
@@ -50,7 +50,9 @@ from splicecheck.reference.seqspace import seq_add
 CASES = ("PORT-REWRITE/c2s-data", "TRIM-REST/straddle-c2s", "TCPCSUM-VALID/odd-trim", "IPOPT-STRIP/with-trim",
          "TTL-EXPIRE/ttl-1-c2s", "CSUM-FAILSAFE/corrupt-odd-trim",
          "TRIM-SOUND/z3-trim-sound-syn-data-fin-maximal-straddling",
-         "SEQ-MAP/z3-width-closed-seg-len-65537-straddling-irs", "TRIM-REST/ipv6", "TCPCSUM-VALID/ipv6-c2s")
+         "SEQ-MAP/z3-width-closed-seg-len-65537-straddling-irs", "TRIM-REST/ipv6", "TCPCSUM-VALID/ipv6-c2s",
+         # an oversized segment turned into the ICMP error (§3.4.4), both families
+         "MSS-ICMP/c2s-over-server-mss", "MSS-ICMP/ipv6-packet-too-big")
 
 
 def _need() -> None:
@@ -132,12 +134,13 @@ def test_missing_says_why_the_datapath_cannot_be_built_or_loaded(tmp_path: Path,
 
 
 def test_map_entry_layout_matches_the_c_struct() -> None:
-    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 36 bytes; the key 36 (no padding either)."""
-    assert loader._DIR.size == 124 and loader._KEY.size == 36
+    """struct splice_dir is 12 + 4 + 32 + 4 + 16 + 16 + 4 + 40 bytes; the key 36 (no padding either)."""
+    assert loader._DIR.size == 128 and loader._KEY.size == 36
     source = loader.SOURCE.read_text()
     assert "__u32 closed;" in source and "__u8 ts_map, sack_map, in_shift, out_shift;" in source
     assert source.index("__u32 closed;") < source.index("__u32 watch_ok;") < source.index("__u32 complete;") \
-        < source.index("__u32 fin_end, fin_seen, fin_acked;") < source.index("__u32 ok_una;")
+        < source.index("__u32 fin_end, fin_seen, fin_acked;") < source.index("__u32 ok_una;") \
+        < source.index("__u32 out_mss;")
     assert f"#define HOLD_MAX {loader.HOLD_MAX}" in source
 
 
@@ -155,7 +158,8 @@ def test_cases_pass_and_the_datapath_is_what_relays() -> None:
         verdicts = {r.case: r.verdict for r in results}
         assert verdicts == dict.fromkeys(CASES, Verdict.PASS), [(r.case, r.verdict, r.diffs) for r in results]
         counters = a.counters()
-        assert counters["relayed"] >= len(CASES) - 1 and counters["dropped ttl"] == 1
+        assert counters["relayed"] >= len(CASES) - 3 and counters["dropped ttl"] == 1
+        assert counters["mss icmp"] == 2
         # With the map entries removed the proxy namespace forwards nothing (forwarding is off): what
         # was relayed above was relayed by the datapath.
         with a.open(Scenario()) as session:
@@ -224,7 +228,9 @@ def test_exception_inside_a_session_leaves_nothing() -> None:
 
 LIFE_CASES = ("LIFE-DONTACK/held-after-intend-splice", "LIFE-RELEASE/on-last-byte-of-ok-message",
               "LIFE-BASE-S2C/banner-between-intend-and-presplice", "LIFE-BASE-C2S/client-data-before-splice",
-              "LIFE-COMPLETE/stage-on-ack-of-whole-ok-message", "LIFE-OK-ZERO/complete-at-presplice")
+              "LIFE-COMPLETE/stage-on-ack-of-whole-ok-message", "LIFE-OK-ZERO/complete-at-presplice",
+              # the accept direction: the server connects to the proxy's listener, its early bytes held
+              "LIFE-ACCEPT/ftp-active-early-data", "LIFE-ACCEPT/socks-bind-across-wrap")
 LC = Scenario(client=PeerPlan(isn=1_000_000, sack_permitted=True), server=PeerPlan(isn=9_000_000))
 #: the connect event; a live IUT connects D with its own numbers (the socket in it is the model's)
 CONNECT = Event(EventType.SERVER_CONNECTED, socket=handshake_sockets(LC)[1])
@@ -284,6 +290,79 @@ def test_the_kernel_holds_and_the_proxy_releases() -> None:
             assert session.stage is Stage.COMPLETE
             assert _proxy_sockets(a) == ""  # given up silently when the splice was made
         assert a.datapath is not None and a.datapath.take_held() == []
+    finally:
+        a.close()
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("family", [4, 6])
+def test_partial_checksums_are_completed_to_the_models(family: int) -> None:
+    """A sender that offloads its checksum (CHECKSUM_PARTIAL: TSO, GRO, a local socket) leaves only the
+    pseudo-header sum in the field. The datapath must give such a segment the new pseudo-header sum, not
+    a full checksum: the proxy's veths complete it in software on the way out (their send offload is
+    off), and the segment on the wire must then be the model's, checksum included. Injected through a
+    virtio_net_hdr socket, as the kernel's own TCP would send it; odd and even trims and IPv4 options
+    change the header around the checksum."""
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        with a.open(Scenario(family=family)) as session:
+            assert a.lab is not None
+            st = session.state
+            base = st.client.splice_irs
+            segs = [from_client(st, 0, payload=b"partial", flags=ACK | PSH),
+                    from_client(st, seq=(base - 3) % (1 << 32), payload=b"0123456789", flags=ACK | PSH),
+                    from_client(st, seq=(base - 4) % (1 << 32), payload=b"0123456789", flags=ACK | PSH),
+                    from_server(st, 0, payload=b"back", flags=ACK | PSH)]
+            if family == 4:
+                segs.append(from_client(st, 10, payload=b"opts", flags=ACK | PSH, ip_options=b"\x01\x01\x01\x00"))
+            for seg in segs:
+                leg = Side.SERVER if seg.ip.src == st.server.peer.addr else Side.CLIENT
+                got = a.lab.exchange_fenced(leg, encode(seg), offload=True, timeout=a.timeout)
+                out = [decode(c.data) for c in got[Side.CLIENT if leg is Side.SERVER else Side.SERVER]]
+                assert out == list(relay(st, seg, 0.0).segments), seg
+                st = relay(st, seg, 0.0).state
+    finally:
+        a.close()
+
+
+#: both end hosts speak timestamps and SACK; the TSvals sit either side of 2^32 so an echo is exact or wrong
+HS = Scenario(client=PeerPlan(isn=1_000_000, sack_permitted=True, tsval=0xFFFF_FFF0),
+              server=PeerPlan(isn=9_000_000, sack_permitted=True, tsval=0x10))
+
+
+@pytest.mark.live
+def test_the_proxys_own_handshakes_are_its_kernels_and_its_splice_maps_their_timestamps() -> None:
+    """open_handshaken: the kernel's SYN-ACK, SYN and ACK as captured (never the model's), timestamps on
+    for the session only, the splice going on from the sockets' TSval clocks."""
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        with pytest.raises(UnsupportedError, match="cannot be chosen"), \
+                a.open_handshaken(Scenario(proxy_isn_c=5)):
+            pass
+        with a.open_handshaken(HS) as session:
+            assert a.lab is not None
+            assert netns.read_sysctl(a.lab.ns("proxy"), "net.ipv4.tcp_timestamps") == "1"
+            hs = session.proxy_handshake
+            assert hs is not None and hs.proxy_ack is not None
+            c, d = session.learnt_sockets
+            assert c is not None and d is not None
+            assert hs.proxy_synack.tcp.seq == c.local_isn and hs.proxy_syn.tcp.seq == d.local_isn
+            synack_ts = next(o for o in hs.proxy_synack.tcp.options if isinstance(o, Timestamps))
+            ack_ts = next(o for o in hs.proxy_ack.tcp.options if isinstance(o, Timestamps))
+            assert synack_ts.tsecr == 0xFFFF_FFF0 and ack_ts.tsecr == 0x10
+            assert hs.diffs() and all(x.expected == x.actual for x in hs.diffs())
+            st = session.state
+            assert st.client.timestamps and st.server.timestamps
+            # the splice's TSval on each leg is no earlier than the last the socket sent (mod 2^32)
+            assert seq_sub(st.server.lastsent_ts, ack_ts.tsval) < 1 << 31
+            assert seq_sub(st.client.lastsent_ts, synack_ts.tsval) < 1 << 31
+            seg = from_client(st, 0, payload=b"hi", flags=ACK | PSH)
+            out = [decode(x) for x in session.inject(seg).to_server]
+            assert [x.payload for x in out] == [b"hi"]
+            assert out == list(relay(st, seg, 0.0).segments)  # TSval mapped from the socket's clock
+        assert netns.read_sysctl(a.lab.ns("proxy"), "net.ipv4.tcp_timestamps") == "0"
     finally:
         a.close()
 

@@ -29,9 +29,15 @@ The proxy namespace is a proxy host, not a router: forwarding is off, so a segme
 does not claim goes to the proxy's own TCP, as on a real proxy host (a segment for a port without a
 socket is answered with a RST by the host's stack).
 
-What the datapath does not do (declared unsupported, so the suite says so per case): MSS
-enforcement with ICMP (§3.4.4: a tc program cannot send the error); stripping options by removal
-(it overwrites them with NOPs, the paper's footnote 2 style). Everything else is graded.
+``open_accepted`` (Feature.ACCEPT, LIFE-ACCEPT): the same proxy application splices a connection the
+server opened to its listening socket on the server-side address, DONT_ACK in force from that handshake.
+``open_handshaken`` (the HS-* cases): the proxy application makes the splice with its own handshakes and
+TCP timestamps on, and the session reports the proxy's SYN-ACK, SYN and ACK as its kernel sent them.
+
+What cannot be configured (declared unsupported, so the suite says so per case): stripping options by
+removal (the datapath overwrites them with NOPs, the paper's footnote 2 style). Everything else is graded,
+the MSS too: a DF segment larger than the out peer's MSS is turned into the ICMP error (frag-needed,
+packet-too-big) its sender gets instead (§3.4.4).
 """
 
 from __future__ import annotations
@@ -54,11 +60,13 @@ from ...conformance.contract import (
     Scenario,
     UnsupportedError,
 )
+from ...conformance.handshake import ProxyHandshake
 from ...conformance.model import addresses, offer_in, reference_state, syn_options
-from ...reference.codec import encode
+from ...reference.codec import decode, encode
+from ...reference.errors import MalformedSegment
 from ...reference.lifecycle import Event, EventType, Socket, Stage
 from ...reference.relay import Endpoint, Leg, SpliceState
-from ...reference.segment import ACK, NOP, PSH, SYN, Segment, TcpOption, Timestamps
+from ...reference.segment import ACK, NOP, PSH, RST, SYN, Segment, TcpOption, Timestamps
 from ...reference.seqspace import seq_add, seq_sub
 from ..lab.fence import LabFenceTimeout
 from ..lab.observe import observe
@@ -75,10 +83,10 @@ LAB_FEATURES = ("root", "ip", "netns", "veth", "packet")
 LAB_MTU = 65535
 
 SLOT_C2S, SLOT_S2C = 0, 1  # advance slots: one splice in the map at a time
+TIMESTAMPS = "net.ipv4.tcp_timestamps"
 TIMER_WAIT = 0.3  # seconds a TIMER waits: past Linux's minimum retransmission timeout (TCP_RTO_MIN, 200 ms)
 
 UNSUPPORTED_REASONS: dict[Feature, str] = {
-    Feature.MSS_ICMP: "a tc program cannot send ICMP errors: the datapath enforces no peer MSS (§3.4.4)",
     Feature.STRIP_REMOVE: "the datapath strips options by overwriting them with NOPs, never by removal",
 }
 
@@ -90,6 +98,20 @@ UNSUPPORTED_REASONS: dict[Feature, str] = {
 #: reports the ones learnt from the wire (``learnt_sockets``). Writing such a splice's map directly would
 #: copy the model's base points: a check that cannot fail.
 PARTIAL: frozenset[Feature] = frozenset({Feature.OK_MESSAGE, Feature.PRESPLICE_DATA})
+
+
+def handshake_ack(packets: tuple[bytes, ...], src: Endpoint, seq: int) -> Segment | None:
+    """The proxy's ACK completing its handshake with the server among ``packets`` (from ``src``, at
+    ``seq``, ACK without SYN or RST), or None if it sent none."""
+    for raw in packets:
+        try:
+            seg = decode(raw)
+        except MalformedSegment:
+            continue
+        t = seg.tcp
+        if (seg.ip.src, t.sport, t.seq) == (src.addr, src.port, seq) and t.flags & ACK and not t.flags & (SYN | RST):
+            return seg
+    return None
 
 
 def _mac(text: str) -> bytes:
@@ -112,7 +134,8 @@ def directions(state: SpliceState, lab: Lab, ifindex: dict[str, int]) -> tuple[D
             in_lastrecv_ts=leg_in.lastrecv_ts, out_lastsent_ts=leg_out.lastsent_ts,
             in_lastsent_ts=leg_in.lastsent_ts, out_lastrecv_ts=leg_out.lastrecv_ts,
             ts_map=leg_in.timestamps and leg_out.timestamps, sack_map=leg_in.sack and leg_out.sack,
-            in_shift=leg_in.recv_shift, out_shift=leg_out.send_shift, adv_slot=slot, back_slot=back)
+            in_shift=leg_in.recv_shift, out_shift=leg_out.send_shift, adv_slot=slot, back_slot=back,
+            out_mss=leg_out.peer_mss)
 
     c2s = one(state.client, state.server, n.proxy_server_if, a.server_mac, a.proxy_server_mac, SLOT_C2S, SLOT_S2C)
     s2c = one(state.server, state.client, n.proxy_client_if, a.client_mac, a.proxy_client_mac, SLOT_S2C, SLOT_C2S)
@@ -161,7 +184,19 @@ class EbpfLifecycleSession:
         self.adapter, self.lab, self.dp, self.scenario = adapter, lab, dp, scenario
         self.where = addresses(scenario.family)
         self.proxy = SpliceProxy(lab, dp, self.where, scenario.family, scenario.strip_style)
-        self.proxy_handshake = None
+        # the two handshakes as they were on the wire (the end hosts' packets as injected, the proxy's
+        # kernel's as captured on the legs): ``proxy_handshake`` once both are done
+        self._client_hs: tuple[Segment, Segment] | None = None
+        self._server_hs: tuple[Segment, Segment, Segment | None] | None = None
+
+    @property
+    def proxy_handshake(self) -> ProxyHandshake | None:
+        """The proxy's own SYN-ACK to the client, SYN to the server and ACK to the server, as its kernel
+        sent them (contract: graded by the HS-* cases); None until D has connected."""
+        if self._client_hs is None or self._server_hs is None:
+            return None
+        (client_syn, synack), (syn, server_synack, ack) = self._client_hs, self._server_hs
+        return ProxyHandshake(client_syn, synack, syn, server_synack, ack)
 
     # -- what the contract reads --------------------------------------------------------------------
     @property
@@ -207,8 +242,9 @@ class EbpfLifecycleSession:
         ack = build(s.family, w.client, w.proxy_c, seq_add(s.client.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
                     self._ts_echo(s.client.tsval, synack), s.client.df)
         self.lab.inject(Side.CLIENT, encode(ack))
-        p.accept()
+        p.c = p.accept()
         p.c_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.client, local=w.proxy_c)
+        self._client_hs = (syn, synack)
         self._collect(0.01)
 
     @staticmethod
@@ -241,7 +277,8 @@ class EbpfLifecycleSession:
         self.lab.inject(Side.SERVER, encode(synack))
         wait_connected(p.d)
         p.d_sock = learnt(syn, synack, proxy_is_answer=False, peer=w.server, local=w.proxy_d)
-        self._collect(0.01)  # the proxy's ACK of the SYN-ACK: the handshake's, not the splice's
+        seen = self._collect(0.01)  # the proxy's ACK of the SYN-ACK: the handshake's, not the splice's
+        self._server_hs = (syn, synack, handshake_ack(seen.to_server, w.proxy_d, seq_add(syn.tcp.seq, 1)))
         if p.stage is Stage.INTENDED:
             p.dont_ack()
 
@@ -292,6 +329,52 @@ class EbpfLifecycleSession:
             self.event(Event(EventType.APP_RECV_SERVER, s.server_presplice))
             self.event(Event(EventType.APP_SEND_CLIENT, s.server_presplice))
         self.event(Event(EventType.INTEND_SPLICE))
+        self.event(Event(EventType.PRESPLICE, s.ok_len))
+        if s.ok_len:
+            self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
+        if self.proxy.splice is None:
+            raise HarnessError("the proxy application did not make the splice")
+
+    def accept_direction(self, s: Scenario) -> None:
+        """Make the scenario's splice in the accept direction (paper §3, 'clients accepting connections':
+        FTP active mode, SOCKS BIND; the contract's ``open_accepted``), as :func:`~splicecheck.conformance.
+        model.accepted_machine` orders it: INTEND_SPLICE before the server connects; a listening socket on
+        the proxy's server-side address; the server's handshake (the adapter is the server, the kernel
+        answers), DONT_ACK in force from then on, so ``server_presplice`` bytes the server sends before the
+        application accepts are held by the datapath; accept; the client's ``client_presplice`` bytes read
+        by the application and not forwarded; PRESPLICE(ok_len); the OK message."""
+        w, p = self.where, self.proxy
+        self.event(Event(EventType.INTEND_SPLICE))
+
+        def make() -> socket.socket:
+            ls = socket.socket(p.af, socket.SOCK_STREAM)
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind((text(w.proxy_d.addr), w.proxy_d.port))
+            ls.listen(1)
+            ls.setblocking(False)
+            return ls
+
+        p.listener = self.lab.call(make)
+        syn = build(s.family, w.server, w.proxy_d, s.server.isn, 0, SYN, syn_options(s.server), s.server.df)
+        self.lab.inject(Side.SERVER, encode(syn))
+        synack = self._syn_from_proxy(Side.SERVER, w.proxy_d)
+        p.hold_d(True)  # DONT_ACK from the handshake on: the SYN itself went to the listener
+        ack = build(s.family, w.server, w.proxy_d, seq_add(s.server.isn, 1), seq_add(synack.tcp.seq, 1), ACK,
+                    self._ts_echo(s.server.tsval, synack), s.server.df)
+        self.lab.inject(Side.SERVER, encode(ack))
+        if s.server_presplice:
+            self._data(Side.SERVER, w.server, w.proxy_d, seq_add(s.server.isn, 1), seq_add(synack.tcp.seq, 1),
+                       s.server_presplice)
+        p.d = p.accept()
+        p.d_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.server, local=w.proxy_d)
+        p.dont_ack()  # D's rcv_nxt: the server's ISN + 1, whatever it sent meanwhile
+        self._collect(0.01)
+        c = p.c_sock
+        assert c is not None
+        if s.client_presplice:
+            self._data(Side.CLIENT, w.client, w.proxy_c, seq_add(c.peer_isn, 1), seq_add(c.local_isn, 1),
+                       s.client_presplice)
+            self.event(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
         self.event(Event(EventType.PRESPLICE, s.ok_len))
         if s.ok_len:
             self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
@@ -412,8 +495,9 @@ class EbpfSpliceAdapter:
         "net.ipv4.icmp_msgs_burst": 1_000_000,
         "net.ipv4.conf.all.send_redirects": 0,
         "net.ipv4.conf.default.send_redirects": 0,
-        # the lifecycle proxy's own sockets: no TCP timestamps (proxy.py's docstring says why)
-        "net.ipv4.tcp_timestamps": 0,
+        # the lifecycle proxy's own sockets: no TCP timestamps (proxy.py's docstring says why), except in
+        # the sessions of ``open_handshaken``
+        TIMESTAMPS: 0,
     }
 
     def __init__(self, arg: str = "", *, prefix: str = PREFIX) -> None:
@@ -512,6 +596,37 @@ class EbpfSpliceAdapter:
             yield session
         finally:
             session.remove()
+
+    @contextmanager
+    def open_handshaken(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
+        """A splice the proxy application makes through its own handshakes (contract ``open_handshaken``,
+        the HS-* cases): the proxy's kernel answers the client's SYN and connects to the server, the adapter
+        plays both end hosts, and the session reports the five handshake packets (``proxy_handshake``).
+        The proxy's sockets speak TCP timestamps for this session (``net.ipv4.tcp_timestamps=1`` while it
+        lasts): whether the proxy offers and echoes them is what the cases grade, and the splice it then
+        makes maps them from the sockets' own clocks (:meth:`.proxy.SpliceProxy.presplice`). The proxy's
+        ISNs and TSvals are its kernel's, so a scenario choosing them cannot be made this way."""
+        chosen = scenario.needs() & {Feature.CHOOSE_PROXY_ISN, Feature.CHOOSE_PROXY_TS}
+        if chosen:
+            raise UnsupportedError("the proxy's handshakes are its kernel's: its ISNs and TSvals cannot be chosen "
+                                   f"({', '.join(sorted(f.value for f in chosen))})")
+        lab, _ = self._ready(scenario)
+        lab.sysctl({TIMESTAMPS: 1})
+        try:
+            with self._open_by_proxy(scenario) as session:
+                yield session
+        finally:
+            if self.lab is lab:
+                lab.sysctl({TIMESTAMPS: 0})
+
+    @contextmanager
+    def open_accepted(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:
+        """A splice in the accept direction made by the proxy application (contract, "The accept
+        direction"; :meth:`EbpfLifecycleSession.accept_direction`), with its kernel's ISNs, reported as
+        ``learnt_sockets`` as in every lifecycle session."""
+        with self.open_unspliced(scenario) as session:
+            session.accept_direction(scenario)
+            yield session
 
     @contextmanager
     def _open_by_proxy(self, scenario: Scenario) -> Iterator[EbpfLifecycleSession]:

@@ -48,7 +48,7 @@ BPF_ANY = 0
 ADVANCE_SLOTS = 1024
 HOLD_MAX = 2048  # struct held_frame's data  # max_entries of the `advances` map
 COUNTERS = ("relayed", "dropped malformed", "dropped ttl", "dropped below base", "dropped error", "passed",
-            "dropped closed", "dropped too large", "held", "hold lost")
+            "dropped closed", "dropped too large", "held", "hold lost", "mss icmp")
 
 
 class DatapathError(RuntimeError):
@@ -154,7 +154,7 @@ def compile_object(outdir: str) -> Path:
 #: struct splice_key: saddr, daddr (16 bytes each, an IPv4 address zero-padded), sport, dport (network order)
 _KEY = struct.Struct("!16s16sHH")
 #: struct splice_dir (native order for the numbers; addresses and ports as on the wire)
-_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIIIIIIIII")
+_DIR = struct.Struct("=6s6sI16s16s2s2sIIIIIIIIBBBBIIIIIIIIII")
 
 
 _CLOSED = 21  # index of `closed` in _DIR's fields (then watch_ok, complete, fin_end, fin_seen, fin_acked, ok_una)
@@ -202,6 +202,7 @@ class Direction:
     back_slot: int
     watch_ok: bool = False  # client->server while the OK message is unacknowledged (sets `complete`)
     ok_una: int = 0  # with watch_ok: the OK message's first byte (moved by the client's ACKs)
+    out_mss: int = 0  # the MSS the out peer announced (§3.4.4: larger segments answered with ICMP); 0: none
 
     def key(self) -> bytes:
         return _KEY.pack(self.src, self.dst, self.sport, self.dport)
@@ -212,7 +213,8 @@ class Direction:
                          self.in_irs, self.out_iss, self.in_iss, self.out_irs,
                          self.in_lastrecv_ts, self.out_lastsent_ts, self.in_lastsent_ts, self.out_lastrecv_ts,
                          int(self.ts_map), int(self.sack_map), self.in_shift, self.out_shift,
-                         self.adv_slot, self.back_slot, 0, int(self.watch_ok), 0, 0, 0, 0, self.ok_una)
+                         self.adv_slot, self.back_slot, 0, int(self.watch_ok), 0, 0, 0, 0, self.ok_una,
+                         self.out_mss)
 
 
 # --------------------------------------------------------------------------------------------------

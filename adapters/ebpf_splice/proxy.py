@@ -65,7 +65,7 @@ from ..lab.topology import Lab
 from .loader import Datapath, Direction
 
 E, S = EventType, Stage
-TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ = 19, 20, 21
+TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_TIMESTAMP = 19, 20, 21, 24
 TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
 TCP_REPAIR_ON, TCP_REPAIR_OFF_NO_WP = 1, -1
 HOLD_IFS = ("schold0", "schold1")  # the release veth pair in the proxy namespace (frames sent on 0 enter 1)
@@ -90,6 +90,12 @@ def queue_seqs(sock: socket.socket) -> tuple[int, int]:
     finally:
         sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
     return int(rcv), int(snd)
+
+
+def tsval_now(sock: socket.socket) -> int:
+    """The TSval the socket would put on a segment it sent now (getsockopt TCP_TIMESTAMP: the kernel's TCP
+    clock plus the connection's random offset), so no less than any TSval it has sent."""
+    return int(struct.unpack("=I", sock.getsockopt(socket.IPPROTO_TCP, TCP_TIMESTAMP, 4))[0])
 
 
 def silent_close(sock: socket.socket) -> None:
@@ -133,6 +139,8 @@ class SpliceProxy:
         self.c2s_irs = self.c2s_iss = self.s2c_iss = 0
         self.ok_left = 0
         self.ok_total = 0
+        self.c_tsval: int | None = None  # the sockets' TSval clocks when the splice is made (timestamps only)
+        self.d_tsval: int | None = None
         self.splice: SpliceState | None = None
         self.entries: tuple[Direction, ...] = ()
         self.held_frames = 0
@@ -148,15 +156,18 @@ class SpliceProxy:
             return s
         self.listener = self.lab.call(make)
 
-    def accept(self, timeout: float = 1.0) -> None:
+    def accept(self, timeout: float = 1.0) -> socket.socket:
+        """The listening socket's one connection (the client's; in the accept direction the server's); the
+        listener is closed."""
         assert self.listener is not None
         r, _, _ = select.select([self.listener], [], [], timeout)
         if not r:
-            raise HarnessError("the proxy's listening socket accepted no connection after the client's handshake")
-        self.c, _ = self.listener.accept()
-        self.c.setblocking(False)
+            raise HarnessError("the proxy's listening socket accepted no connection after the peer's handshake")
+        conn, _ = self.listener.accept()
+        conn.setblocking(False)
         self.listener.close()
         self.listener = None
+        return conn
 
     def close(self) -> None:
         for s in (self.c, self.d):
@@ -250,13 +261,20 @@ class SpliceProxy:
     def make(self) -> SpliceState:
         """Write the splice into the datapath, lift the holds, give the sockets up silently."""
         assert self.c_sock is not None and self.d_sock is not None and self.s2c_irs is not None
+        # with timestamps, the splice goes on from each socket's own clock (§3.4.1: the TSval the proxy last
+        # sent on the leg), read after the OK message was written and before the sockets are given up: at
+        # least every TSval they sent, so no mapped TSval runs behind one the end host has seen (RFC 7323 §5)
+        if self.c is not None and self.c_sock.timestamps:
+            self.c_tsval = tsval_now(self.c)
+        if self.d is not None and self.d_sock.timestamps:
+            self.d_tsval = tsval_now(self.d)
 
-        def leg(s: Socket, irs: int, iss: int) -> Leg:
-            return Leg(s.peer, s.local, irs, iss, s.timestamps, s.peer_tsval, s.local_tsval, s.sack,
-                       s.peer_wscale, s.local_wscale, s.peer_mss)
+        def leg(s: Socket, irs: int, iss: int, tsval: int | None) -> Leg:
+            return Leg(s.peer, s.local, irs, iss, s.timestamps, s.peer_tsval,
+                       s.local_tsval if tsval is None else tsval, s.sack, s.peer_wscale, s.local_wscale, s.peer_mss)
 
-        self.splice = SpliceState(leg(self.c_sock, self.c2s_irs, self.s2c_iss),
-                                  leg(self.d_sock, self.s2c_irs, self.c2s_iss), self.strip)
+        self.splice = SpliceState(leg(self.c_sock, self.c2s_irs, self.s2c_iss, self.c_tsval),
+                                  leg(self.d_sock, self.s2c_irs, self.c2s_iss, self.d_tsval), self.strip)
         return self.splice
 
 

@@ -16,11 +16,13 @@
  *      or overwritten with NOPs, window scale overwritten with NOPs; addresses and ports rewritten;
  *      IPv4 options removed;
  *   5. checksums by RFC 1624 eqn. 3 over the words that changed (pseudo-header, the headers, the
- *      chopped prefix): a corrupt input stays corrupt, the payload is never summed;
+ *      chopped prefix): a corrupt input stays corrupt, the payload is never summed; a partial checksum
+ *      (the sender offloads it: TSO, GRO) gets the new pseudo-header sum only;
  *   6. the advance of the direction moved (mapping.advance_to), and the segment redirected out of
  *      the other interface to the other end host's MAC.
  * Anything else (other 4-tuples, ICMP, IPv6 extension headers) goes to the stack untouched (TC_ACT_OK).
- * Not done: MSS enforcement with ICMP (§3.4.4), removing (rather than NOP-ing) options.
+ * A segment larger than the out peer's MSS (DF set) is turned into the ICMP error its sender gets instead
+ * (§3.4.4, mss_icmp). Not done: removing (rather than NOP-ing) options.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -65,6 +67,7 @@ struct splice_dir {
 	                                      * other end host acknowledged it (the proxy ends the splice on its
 	                                      * timer once both are: RFC 9293 §3.6, TIME-WAIT) */
 	__u32 ok_una; /* client->server while watch_ok: the first OK-message byte the client has not acknowledged */
+	__u32 out_mss; /* the MSS the out peer announced (§3.4.4); 0: not enforced */
 };
 
 /* Held segments (DONT_ACK, paper §3): a 4-tuple in `holds` with no splice yet has its segments that
@@ -117,13 +120,13 @@ struct {
 /* what each verdict was, for the proxy's statistics (index: enum below) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 10);
+	__uint(max_entries, 11);
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
 
 enum { C_RELAYED, C_DROP_MALFORMED, C_DROP_TTL, C_DROP_BELOW_BASE, C_DROP_ERROR, C_PASS, C_DROP_CLOSED, C_DROP_TOO_LARGE,
-       C_HELD, C_HOLD_LOST };
+       C_HELD, C_HOLD_LOST, C_MSS_ICMP };
 
 static __always_inline void count(__u32 what)
 {
@@ -405,6 +408,100 @@ static __always_inline int hold_segment(struct __sk_buff *skb, __u32 toff)
 	return TC_ACT_SHOT;
 }
 
+#define ICMP6_QUOTE_MAX 1232 /* RFC 4443 §2.4(c): the error must fit the IPv6 minimum MTU, 1280 */
+
+/* §3.4.4: the offending segment, as received, turned into the ICMP error its sender gets in its place
+ * (IPv4: destination unreachable, fragmentation needed, RFC 792 / RFC 1191 §4, quoting the IP header and
+ * 8 bytes; IPv6: packet too big, RFC 4443 §3.2, quoting as much as fits 1280 bytes), from the proxy's
+ * address on the sender's leg, TTL / hop limit 64. The caller has put the reply's Ethernet addresses in
+ * the scratch map's `nip`, and the sum of the IPv6 quote in `qs` (the BPF stack has no room for another
+ * call below this one), and redirects the packet out of the sender's leg. 0, or -1 (the caller drops). */
+__attribute__((noinline)) int mss_icmp(struct __sk_buff *skb, __u32 v6, __u32 ihl, __u32 mtu, __u32 qs)
+{
+	__u32 zero = 0;
+	struct chunk *c = bpf_map_lookup_elem(&scratch, &zero);
+	if (!c || !skb)
+		return -1;
+	__u8 *b = c->b;
+	if (!v6) {
+		/* the IP header and 64 bits of its data: 28..68 bytes (28..91 as far as the verifier knows) */
+		__u32 q = ihl + 8 - 28;
+		asm volatile("%0 &= 63; %0 += 28" : "+r"(q));
+		__builtin_memset(&b[28], 0, 68);
+		if (bpf_skb_load_bytes(skb, ETH_HLEN_, &b[28], q))
+			return -1;
+		__u32 total = 28 + q;
+		b[0] = 0x45;
+		b[1] = 0;
+		b[2] = total >> 8;
+		b[3] = total;
+		b[4] = b[5] = b[6] = b[7] = 0;
+		b[8] = 64;
+		b[9] = IPPROTO_ICMP;
+		b[10] = b[11] = 0;
+		__builtin_memcpy(&b[12], &b[28 + 16], 4); /* from the proxy's address the segment was sent to */
+		__builtin_memcpy(&b[16], &b[28 + 12], 4); /* to its sender */
+		b[20] = 3; /* destination unreachable */
+		b[21] = 4; /* fragmentation needed and DF set */
+		b[22] = b[23] = b[24] = b[25] = 0;
+		b[26] = mtu >> 8;
+		b[27] = mtu;
+		__u32 isum = be_sum(&b[20], 76); /* the message; the zeros after the quote add nothing */
+		__u32 hsum = be_sum(b, 20);
+		if (isum > 0xffff || hsum > 0xffff)
+			return -1;
+		isum = 0xffff - isum;
+		hsum = 0xffff - hsum;
+		b[22] = isum >> 8;
+		b[23] = isum;
+		b[10] = hsum >> 8;
+		b[11] = hsum;
+		if (bpf_skb_change_tail(skb, ETH_HLEN_ + total, 0))
+			return -1;
+		if (bpf_skb_store_bytes(skb, ETH_HLEN_, b, total, 0))
+			return -1;
+	} else {
+		__u8 *addrs = c->iph; /* the caller is done with it */
+		if (bpf_skb_load_bytes(skb, ETH_HLEN_ + 8, addrs, 32))
+			return -1;
+		__u32 q = skb->len - ETH_HLEN_;
+		if (q > ICMP6_QUOTE_MAX)
+			q = ICMP6_QUOTE_MAX;
+		if (bpf_skb_adjust_room(skb, 48, BPF_ADJ_ROOM_MAC, 0))
+			return -1;
+		if (bpf_skb_change_tail(skb, ETH_HLEN_ + 48 + q, 0))
+			return -1;
+		__u32 plen = 8 + q;
+		b[0] = 0x60;
+		b[1] = b[2] = b[3] = 0;
+		b[4] = plen >> 8;
+		b[5] = plen;
+		b[6] = 58; /* ICMPv6 */
+		b[7] = 64;
+		__builtin_memcpy(&b[8], &addrs[16], 16); /* from the proxy's address the segment was sent to */
+		__builtin_memcpy(&b[24], &addrs[0], 16); /* to its sender */
+		b[40] = 2; /* packet too big */
+		b[41] = 0;
+		b[42] = b[43] = 0;
+		b[44] = mtu >> 24;
+		b[45] = mtu >> 16;
+		b[46] = mtu >> 8;
+		b[47] = mtu;
+		__u32 hdr = be_sum(&b[8], 40); /* both addresses and the ICMPv6 header */
+		if (hdr > 0xffff)
+			return -1;
+		__u64 sum = (__u64)hdr + qs + plen + 58;
+		__u32 csum = 0xffff - (__u32)(sum % 0xffff);
+		b[42] = csum >> 8;
+		b[43] = csum;
+		if (bpf_skb_store_bytes(skb, ETH_HLEN_, b, 48, 0))
+			return -1;
+	}
+	if (bpf_skb_store_bytes(skb, 0, c->nip, 12, 0))
+		return -1;
+	return 0;
+}
+
 SEC("tc")
 int sc_splice(struct __sk_buff *skb)
 {
@@ -498,6 +595,18 @@ int sc_splice(struct __sk_buff *skb)
 	if (ip_old > 0xffff || tcp_old > 0xffff || addr_old > 0xffff)
 		goto error;
 	__u32 pseudo_old = addr_old + IPPROTO_TCP + tlen;
+	/* A sender that offloads its checksum (CHECKSUM_PARTIAL: TSO, GRO's coalesced packets, veth peers
+	 * with tx offload on) leaves in the field the pseudo-header sum only; whoever completes it later sums
+	 * the TCP header and payload as they are then. tc cannot read ip_summed, so ask the kernel: a
+	 * non-pseudo-header diff through bpf_l4_csum_replace changes the field exactly when it is not
+	 * partial (inet_proto_csum_replace_by_diff), and the field is rewritten below either way. */
+	if (bpf_l4_csum_replace(skb, toff + 16, 0, 1, 0))
+		goto error;
+	__u8 *probe = scr->nip; /* free until the new IP header is built (the stack is full) */
+	if (bpf_skb_load_bytes(skb, toff + 16, probe, 2))
+		goto error;
+	__u32 partial = probe[0] == th[16] && probe[1] == th[17];
+	__u32 field = ((__u32)th[16] << 8) | th[17];
 
 	/* ---- options (before the trim changes nothing in them; SACK needs the other advance) ---- */
 	__u32 *advp = bpf_map_lookup_elem(&advances, &v->adv_slot);
@@ -566,6 +675,38 @@ int sc_splice(struct __sk_buff *skb)
 		chop = cs;
 	}
 
+	/* ---- MSS (§3.4.4; the model's step 5): the data and the options that would leave count against the
+	 * out peer's MSS (RFC 6691 §2); over IPv6 no Packet Too Big below 1280 (RFC 8201 §4). A partial
+	 * checksum (TSO, GRO: a GSO packet is cut to the sender's segment size later) is relayed as it is. */
+	__u32 mtu = v->out_mss + (v6 ? 60 : 40);
+	__u32 df = v6 || (iph[6] & 0x40);
+	if (v->out_mss && !partial && df && data_len - cut + (doff - 20) > v->out_mss && (!v6 || mtu >= 1280)) {
+		struct splice_key *rk = (struct splice_key *)scr->nip; /* in the scratch map: the stack is full */
+		rk->sport = v->out_dport;
+		rk->dport = v->out_sport;
+		__builtin_memcpy(rk->saddr, v->out_daddr, 16);
+		__builtin_memcpy(rk->daddr, v->out_saddr, 16);
+		struct splice_dir *rev = bpf_map_lookup_elem(&splices, rk); /* its out leg is the sender's */
+		if (!rev)
+			goto error;
+		__u32 ifx = rev->out_ifindex;
+		__builtin_memcpy(scr->nip, rev->out_dmac, 12);
+		/* the probe's change undone (the ICMPv6 error quotes the checksum): th still holds the received one */
+		if (bpf_skb_store_bytes(skb, toff + 16, &th[16], 2, 0))
+			goto error;
+		int qs = 0;
+		if (v6) { /* the quote: as much of the packet as fits 1280 bytes, summed before it moves */
+			__u32 q = skb->len - ETH_HLEN_;
+			qs = chopped_sum(skb, ETH_HLEN_, q > ICMP6_QUOTE_MAX ? ICMP6_QUOTE_MAX : q);
+			if (qs < 0)
+				goto error;
+		}
+		if (mss_icmp(skb, v6, ihl, mtu, (__u32)qs))
+			goto error;
+		count(C_MSS_ICMP);
+		return bpf_redirect(ifx, 0);
+	}
+
 	/* ---- the new headers ---- */
 	__u32 seq_out = seq - v->in_irs + v->out_iss;
 	__u32 ack_out = (flags & F_ACK) ? ack - v->in_iss + v->out_irs : ack;
@@ -591,12 +732,17 @@ int sc_splice(struct __sk_buff *skb)
 	if (addr_new > 0xffff)
 		goto error;
 	__u32 pseudo_new = addr_new + IPPROTO_TCP + tlen_out;
-	__u64 old = (__u64)pseudo_old + tcp_old + chop;
-	old %= 0xffff;
-	if (cut & 1) /* the rest of the payload moved across a byte boundary: its sum times 256 */
-		old = (old * 256) % 0xffff;
-	__u64 new = ((__u64)pseudo_new + tcp_new) % 0xffff;
-	__u32 csum = (__u32)((old + 0xffff - new) % 0xffff);
+	__u32 csum;
+	if (partial) { /* the pseudo-header sum for the new addresses and length; the rest is summed later */
+		csum = (field + pseudo_new % 0xffff + 0xffff - pseudo_old % 0xffff) % 0xffff;
+	} else {
+		__u64 old = (__u64)pseudo_old + tcp_old + chop;
+		old %= 0xffff;
+		if (cut & 1) /* the rest of the payload moved across a byte boundary: its sum times 256 */
+			old = (old * 256) % 0xffff;
+		__u64 new = ((__u64)pseudo_new + tcp_new) % 0xffff;
+		csum = (__u32)((old + 0xffff - new) % 0xffff);
+	}
 	th[16] = csum >> 8;
 	th[17] = csum;
 
@@ -660,7 +806,8 @@ int sc_splice(struct __sk_buff *skb)
 		if (!front)
 			break;
 		__u32 step = front > ROOM_STEP ? ROOM_STEP : front;
-		if (bpf_skb_adjust_room(skb, -(__s32)step, BPF_ADJ_ROOM_NET, 0))
+		/* a GSO packet keeps its segment size: the bytes removed are options and payload, not MSS */
+		if (bpf_skb_adjust_room(skb, -(__s32)step, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_FIXED_GSO))
 			goto error;
 		front -= step;
 	}
@@ -682,10 +829,12 @@ int sc_splice(struct __sk_buff *skb)
 	__u32 moved = advance_to(adv, v->in_irs, seq_in + seg_len);
 	if (moved != adv)
 		*advp = moved;
-	struct splice_key back_key = {.sport = v->out_dport, .dport = v->out_sport};
-	__builtin_memcpy(back_key.saddr, v->out_daddr, 16);
-	__builtin_memcpy(back_key.daddr, v->out_saddr, 16);
-	struct splice_dir *other = bpf_map_lookup_elem(&splices, &back_key);
+	struct splice_key *back_key = (struct splice_key *)scr->nip; /* stored already: free again */
+	back_key->sport = v->out_dport;
+	back_key->dport = v->out_sport;
+	__builtin_memcpy(back_key->saddr, v->out_daddr, 16);
+	__builtin_memcpy(back_key->daddr, v->out_saddr, 16);
+	struct splice_dir *other = bpf_map_lookup_elem(&splices, back_key);
 	if (flags & F_FIN) { /* the FIN's end in the numbers the other end host acknowledges it with */
 		v->fin_end = seq_out + (data_len - cut) + 1;
 		v->fin_seen = 1;
