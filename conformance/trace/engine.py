@@ -131,10 +131,12 @@ class TraceEngine:
         none when ``keep_results`` is off)."""
         t0 = time.perf_counter()
         # Every pending segment is a small container: at the default threshold (700) the cyclic
-        # collector runs every few hundred segments and costs a fifth of the run. The engine's own
-        # cycles (a flow and its pair) are few; collect them less often.
+        # collector runs every few hundred segments and costs a fifth of the run. The engine makes almost no
+        # cyclic garbage (a flow and its pair are unlinked when the pair finishes: 84 objects collected in
+        # a run of 20,000 connections), so the collector only walks the live connections over and over; at
+        # 50,000 that still took 7 % of such a run, at 200,000 not 1 %, with the same peak memory.
         threshold = gc.get_threshold()
-        gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
+        gc.set_threshold(max(threshold[0], 200_000), *threshold[1:])
         try:
             self._run()
         finally:
