@@ -343,11 +343,12 @@ class TraceEngine:
     def _evidence(self, sp: Splice, leg: int, from_peer: bool, ip: bytes, ihl: int) -> None:
         doff = (ip[ihl + 12] >> 4) << 2
         payload = ip[ihl + doff:]
-        if not payload or ip[ihl + 13] & SYN:
+        payloads = sp.payloads
+        if not payload or ip[ihl + 13] & SYN or payloads is None:  # (None: judged, no evidence needed)
             return
         if from_peer:
-            sp.payloads[leg].add(payload)
-        elif payload in sp.payloads[1 - leg]:
+            payloads[leg].add(payload)
+        elif payload in payloads[1 - leg]:
             sp.evidence[1 - leg] = True
 
     @staticmethod
@@ -384,7 +385,7 @@ class TraceEngine:
         if self.dump is not None:
             self.dump.add(inf.state, inf.notes)
         sp.judge = judge
-        sp.payloads = (set(), set())  # the learning's evidence: not needed once judged
+        sp.payloads = None  # the learning's evidence: not needed once judged
         self.learning.pop(id(sp), None)
         judge.handshake(inf.checks)
         sp.buffer = []
