@@ -596,6 +596,7 @@ class TraceEngine:
         if sp.judge is None:  # still learning: replayed in its place
             self.arrivals += 1
             sp.buffer.append((self.arrivals, ts, leg, True, ip, -1, False))
+            self.learning[id(sp)] = sp  # no longer opening SYNs only: the sweep settles it when its time is up
             return
         sp.judge.icmp(leg, ts, ip, quote[1])
 
