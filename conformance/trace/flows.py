@@ -85,7 +85,8 @@ class Splice:
         self.fin = [False, False]  # FIN from client, from server
         self.rst = False
         self.started = False
-        self.payloads: tuple[set[bytes], set[bytes]] = (set(), set())  # in-peer payloads per direction
+        # in-peer payloads per direction, while learning (None once judged)
+        self.payloads: tuple[set[bytes], set[bytes]] | None = (set(), set())
         self.evidence = [False, False]  # a relayed copy seen per direction
 
 

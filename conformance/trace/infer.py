@@ -49,9 +49,11 @@ then. A direction with neither a handshake nor a relayed copy cannot be judged.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from itertools import takewhile
 from typing import Any
 
 from ...reference.codec import pull_options
@@ -78,7 +80,8 @@ CLIENT_LEG, SERVER_LEG = 0, 1
 
 @dataclass(slots=True)
 class Pkt:
-    """One packet of the learning window, parsed once."""
+    """One packet of the learning window, parsed once (its TCP options when first asked for: most packets'
+    are never read)."""
 
     idx: int
     ts: int
@@ -93,7 +96,19 @@ class Pkt:
     window: int = 0
     plen: int = 0
     payload: bytes = b""
-    options: tuple[Any, ...] = ()
+    doff: int = 20  # the TCP header's length
+    parsed: tuple[Any, ...] | None = None  # the options, once parsed
+    offer: SynOptions | None = None  # what they offer, once asked
+
+    @property
+    def options(self) -> tuple[Any, ...]:
+        if self.parsed is None:
+            ip, ihl, doff = self.ip, self.ihl, self.doff
+            self.parsed = ()
+            if doff > 20 and len(ip) >= ihl + doff:
+                with contextlib.suppress(MalformedSegment):  # options the codec refuses: none
+                    self.parsed = pull_options(ip[ihl + 20:ihl + doff])
+        return self.parsed
 
     @property
     def tsval(self) -> int | None:
@@ -111,22 +126,19 @@ class Pkt:
 
     @property
     def syn_options(self) -> SynOptions:
-        return offer_in(self.options)
+        if self.offer is None:
+            self.offer = offer_in(self.options)
+        return self.offer
 
 
 def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
     p = Pkt(idx, ts, leg, from_peer, ip, ihl, truncated)
     _sp, _dp, p.seq, p.ack, offfl, p.window, _c, _u = _TCP.unpack_from(ip, ihl)
     p.flags = offfl & 0x1FF
-    doff = (offfl >> 12) << 2
+    p.doff = doff = (offfl >> 12) << 2
     total = ((ip[2] << 8) | ip[3]) if ip[0] >> 4 == 4 else ((ip[4] << 8) | ip[5]) + 40
     p.plen = max(0, total - ihl - doff)
     p.payload = ip[ihl + doff:total] if not truncated else b""
-    if doff > 20 and len(ip) >= ihl + doff:
-        try:
-            p.options = pull_options(ip[ihl + 20:ihl + doff])
-        except MalformedSegment:
-            p.options = ()
     return p
 
 
@@ -402,12 +414,16 @@ def _splice_point(pkts: list[Pkt], hs: list[Handshake], r: _Relayed, presplice: 
 def _last_timestamps(pkts: list[Pkt], start: int) -> dict[tuple[int, bool], tuple[int, int]]:
     """(leg, from the peer?) → the last (TSval, TSecr) before the splice point."""
     last: dict[tuple[int, bool], tuple[int, int]] = {}
-    for p in pkts:
-        if p.idx >= start:
-            break
+    before = list(takewhile(lambda p: p.idx < start, pkts))
+    for p in reversed(before):  # from the splice point back: the first found of each sender is its last
+        key = (p.leg, p.from_peer)
+        if key in last:
+            continue
         v = p.tsval
         if v is not None:
-            last[(p.leg, p.from_peer)] = (v, p.tsecr or 0)
+            last[key] = (v, p.tsecr or 0)
+            if len(last) == 4:
+                break
     return last
 
 

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 ``splicecheck trace`` reads multi-gigabyte captures, so nothing here holds a file: :func:`open_capture`
 returns a :class:`CaptureReader` whose iterator yields one ``(ts_ns, linktype, frame, orig_len)``
-tuple per packet record, reading the file in 1 MiB chunks with ``struct`` (scapy dissects a few
+tuple per packet record, reading the file in 256 KiB chunks with ``struct`` (scapy dissects a few
 thousand packets a second; this reads a few million). Timestamps are integer nanoseconds since the
 epoch whatever the file's resolution.
 
@@ -41,7 +41,10 @@ from typing import BinaryIO
 
 from ....reference.errors import SpliceCheckError
 
-CHUNK = 1 << 20
+#: bytes read at a time. A chunk's records are alive together (bytes, tuples, the merged batches of both
+#: captures): 1 MiB chunks cost 8 MB more peak memory than these and were no faster
+#: (``benchmarks/trace_connections.py``)
+CHUNK = 1 << 18
 #: libpcap's MAXIMUM_SNAPLEN; a record claiming more is corrupt, not a jumbo frame.
 MAX_RECORD = 262_144
 #: pcapng blocks hold a packet plus options; anything over this is corrupt.
