@@ -1,6 +1,6 @@
 """Signal trials: SIGINT/SIGTERM/SIGHUP at random moments of a live ``splicecheck run --adapter synproxy``.
 
-    python benchmarks/signal_trials.py --trials 12            # needs root and the lab (splicecheck lab check)
+    python benchmarks/signal_trials.py                        # 20 trials; needs root and the lab (splicecheck lab check)
     python benchmarks/signal_trials.py --trials 30 --max-delay 8 --seed 1
 
 Each trial starts a run (in its own output folder under a temporary directory), sends one signal after a
@@ -88,7 +88,7 @@ def trial(n: int, signum: int, delay: float, work: Path, argv: list[str]) -> tup
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--trials", type=int, default=20)
     p.add_argument("--min-delay", type=float, default=0.2)
     p.add_argument("--max-delay", type=float, default=6.0)
     p.add_argument("--seed", type=int, default=None)
