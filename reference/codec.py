@@ -50,10 +50,12 @@ from .segment import (
     WindowScale,
     unchecked_ipv4,
     unchecked_ipv6,
+    unchecked_mss,
     unchecked_sack,
     unchecked_segment,
     unchecked_tcp,
     unchecked_timestamps,
+    unchecked_wscale,
 )
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
@@ -151,9 +153,9 @@ def _typed_option(kind: int, length: int, data: bytes, i: int) -> TcpOption:
         k = length >> 3
         return unchecked_sack(_SACK_BLOCKS[k](_SACK_EDGES[k].unpack_from(data, i + 2)))
     if kind == OPT_MSS and length == 4:
-        return MaxSegmentSize(_U16.unpack_from(data, i + 2)[0])
+        return unchecked_mss(_U16.unpack_from(data, i + 2)[0])  # 16 bits by the struct format
     if kind == OPT_WSCALE and length == 3:
-        return WindowScale(data[i + 2])
+        return unchecked_wscale(data[i + 2])  # one octet: 0..255, what WindowScale accepts
     if kind == OPT_SACK_PERMITTED and length == 2:
         return _SACK_PERMITTED
     return UnknownOption(kind, bytes(data[i + 2:i + length]))

@@ -314,6 +314,8 @@ def test_unchecked_constructors_build_ordinary_values():
         (sg.unchecked_tcp, TcpHeader, (1, 2, 3, 4, ACK, 5, 6, (NOP, NOP, Timestamps(1, 2)), 0x1234, 5)),
         (sg.unchecked_timestamps, Timestamps, (0xFFFF_FFFF, 0)),
         (sg.unchecked_sack, Sack, (((1, 2), (3, 4)),)),
+        (sg.unchecked_mss, sg.MaxSegmentSize, (0xFFFF,)),
+        (sg.unchecked_wscale, sg.WindowScale, (255,)),
     ]
     for make, cls, args in cases:
         fast, slow = make(*args), cls(*args)
