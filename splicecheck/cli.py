@@ -13,7 +13,8 @@ Subcommands:
 
 Every option is defined here, once: groups that several subcommands share come from the parent parsers
 of :mod:`splicecheck.cli_options`. Each subcommand's handler is a plain function of the parsed
-namespace (``args.func``), returning the exit status: 0 success, 1 failure (FAIL/ERROR, a killed
+namespace (``args.func``, or the "module:function" that names it, imported when the subcommand runs), returning
+the exit status: 0 success, 1 failure (FAIL/ERROR, a killed
 proof, an unreadable input), 2 usage error or a fault outside any case (unusable output path, full disk,
 an adapter that fails to load or whose ``info()``/``missing()``/``close()`` raises: one line on stderr,
 never a traceback), 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (labs torn down, results file
@@ -70,8 +71,7 @@ _HANDLERS = {
     "mutants": ".cli_mutants:cmd_mutants", "report": ".cli_report:cmd_report", "compare": ".cli_compare:cmd_compare",
     "repro": ".cli_repro:cmd_repro", "trace": ".cli_trace:cmd_trace", "lab": ".cli:cmd_lab",
     "report-kernel": ".kernel_report:cmd_report_kernel", "matrix": ".cli_matrix:cmd_matrix",
-    "fuzz": ".cli_fuzz:cmd_fuzz",
-}
+}  # fuzz: cli_fuzz.register gives its parser its handler
 
 
 def _resolve(func: Handler | str) -> Handler:
