@@ -50,10 +50,12 @@ from .segment import (
     WindowScale,
     unchecked_ipv4,
     unchecked_ipv6,
+    unchecked_mss,
     unchecked_sack,
     unchecked_segment,
     unchecked_tcp,
     unchecked_timestamps,
+    unchecked_wscale,
 )
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
@@ -87,6 +89,11 @@ _ALIGNED_TS_SACK = {n: (struct.Struct(f"!4sII4s{2 * n}I"), bytes((OPT_NOP, OPT_N
 #: option-area length → the NOP, NOP, kind, length octets of the SACK that fills it after NOP, NOP, TS:
 #: 1 to 3 blocks (a fourth does not fit beside the timestamps in 40 bytes)
 _NOP_NOP_SACK_FILLING = {16 + 8 * k: bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * k)) for k in range(1, 4)}
+#: Linux's SYN and SYN-ACK options when all four are on (tcp_options_write): MSS; SACK-permitted and the
+#: timestamps sharing 12 bytes; NOP and window scale. The fixed octets, then MSS, TSval, TSecr, shift.
+_LINUX_SYN = struct.Struct("!2sH4sII3sB")
+_LINUX_SYN_FIXED = (bytes((OPT_MSS, 4)), bytes((OPT_SACK_PERMITTED, 2, OPT_TIMESTAMP, 10)),
+                    bytes((OPT_NOP, OPT_WSCALE, 3)))
 
 
 def _fail(reason: Malformation, detail: str, offset: int | None = None) -> MalformedSegment:
@@ -103,7 +110,8 @@ def pull_options(data: bytes, base: int = 0) -> tuple[TcpOption, ...]:
 
     Fast path: the two areas nearly every established-state segment carries — NOP, NOP, Timestamps
     (the layout RFC 7323 Appendix A recommends, and what Linux and the BSDs send), and that followed
-    by NOP, NOP, SACK filling the rest of the area — are recognised by their fixed bytes and unpacked
+    by NOP, NOP, SACK filling the rest of the area — and Linux's SYN area with every option on (MSS,
+    SACK-permitted, Timestamps, NOP, window scale) are recognised by their fixed bytes and unpacked
     without the general loop. The result is the one the loop would give (``tests/test_codec.py``
     holds the two to each other on every layout)."""
     n = len(data)
@@ -114,6 +122,11 @@ def pull_options(data: bytes, base: int = 0) -> tuple[TcpOption, ...]:
         if data[12:16] == _NOP_NOP_SACK_FILLING.get(n):  # n == 16 + 8k and a k-block SACK fills it
             k = (n - 16) >> 3
             return (NOP, NOP, ts, NOP, NOP, unchecked_sack(_SACK_BLOCKS[k](_SACK_EDGES[k].unpack_from(data, 16))))
+    elif n == 20 and data[:2] == b"\x02\x04":
+        mss_head, mss, ts_head, tsval, tsecr, ws_head, shift = _LINUX_SYN.unpack(data)
+        if (mss_head, ts_head, ws_head) == _LINUX_SYN_FIXED:
+            return (unchecked_mss(mss), _SACK_PERMITTED, unchecked_timestamps(tsval, tsecr), NOP,
+                    unchecked_wscale(shift))
     return _pull_options_loop(data, base)
 
 
@@ -151,9 +164,9 @@ def _typed_option(kind: int, length: int, data: bytes, i: int) -> TcpOption:
         k = length >> 3
         return unchecked_sack(_SACK_BLOCKS[k](_SACK_EDGES[k].unpack_from(data, i + 2)))
     if kind == OPT_MSS and length == 4:
-        return MaxSegmentSize(_U16.unpack_from(data, i + 2)[0])
+        return unchecked_mss(_U16.unpack_from(data, i + 2)[0])  # 16 bits by the struct format
     if kind == OPT_WSCALE and length == 3:
-        return WindowScale(data[i + 2])
+        return unchecked_wscale(data[i + 2])  # one octet: 0..255, what WindowScale accepts
     if kind == OPT_SACK_PERMITTED and length == 2:
         return _SACK_PERMITTED
     return UnknownOption(kind, bytes(data[i + 2:i + length]))

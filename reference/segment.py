@@ -59,7 +59,8 @@ def _check(cond: bool, what: str) -> None:
 
 
 def _u(value: int, bits: int, name: str) -> None:
-    _check(isinstance(value, int) and 0 <= value < (1 << bits), f"{name} must fit in {bits} bits: {value!r}")
+    if not (isinstance(value, int) and 0 <= value < (1 << bits)):  # the message only when it is raised
+        raise ValueError(f"{name} must fit in {bits} bits: {value!r}")
 
 
 _T = TypeVar("_T")
@@ -424,3 +425,5 @@ unchecked_tcp = unchecked(TcpHeader)
 unchecked_segment = unchecked(Segment)
 unchecked_timestamps = unchecked(Timestamps)
 unchecked_sack = unchecked(Sack)
+unchecked_mss = unchecked(MaxSegmentSize)
+unchecked_wscale = unchecked(WindowScale)

@@ -13,7 +13,8 @@ Subcommands:
 
 Every option is defined here, once: groups that several subcommands share come from the parent parsers
 of :mod:`splicecheck.cli_options`. Each subcommand's handler is a plain function of the parsed
-namespace (``args.func``), returning the exit status: 0 success, 1 failure (FAIL/ERROR, a killed
+namespace (``args.func``, or the "module:function" that names it, imported when the subcommand runs), returning
+the exit status: 0 success, 1 failure (FAIL/ERROR, a killed
 proof, an unreadable input), 2 usage error or a fault outside any case (unusable output path, full disk,
 an adapter that fails to load or whose ``info()``/``missing()``/``close()`` raises: one line on stderr,
 never a traceback), 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (labs torn down, results file
@@ -31,8 +32,8 @@ def _startup_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # nothing exists yet: leave quietly (no KeyboardInterrupt traceback)
 
 
-# The imports below take half a second; a signal meanwhile ends the process with 128 + signum and no
-# traceback. main() installs the real handlers (adapters.lab.signals) before it does anything.
+# A signal during the imports below ends the process with 128 + signum and no traceback.
+# main() installs the real handlers (adapters.lab.signals) before it does anything.
 _STARTUP = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
 _before = {s: _signal.getsignal(s) for s in _STARTUP} if _threading.current_thread() is _threading.main_thread() \
     else {}
@@ -41,6 +42,7 @@ for _s, _h in _before.items():
         _signal.signal(_s, _startup_signal)
 
 import argparse  # noqa: E402
+import importlib  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -51,35 +53,53 @@ from collections.abc import Callable, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
-from tabulate import tabulate  # noqa: E402
-
 from . import __version__  # noqa: E402
 from . import cli_options as opt  # noqa: E402
 from .adapters.lab import signals  # noqa: E402
-from .adapters.lab import topology as lab  # noqa: E402
-from .adapters.lab.preflight import preflight  # noqa: E402
-from .cli_compare import cmd_compare  # noqa: E402
-from .cli_fuzz import register as register_fuzz  # noqa: E402
-from .cli_matrix import cmd_matrix, matrix_parser  # noqa: E402
-from .cli_mutants import cmd_mutants  # noqa: E402
-from .cli_prove import cmd_prove  # noqa: E402
-from .cli_report import cmd_report  # noqa: E402
-from .cli_repro import cmd_repro  # noqa: E402
-from .cli_trace import cmd_trace  # noqa: E402
-from .cli_vm import cmd_run, vm_options  # noqa: E402
 from .conformance import interrupts  # noqa: E402
-from .conformance.contract import AdapterNotFound  # noqa: E402
-from .conformance.runner import AdapterFault  # noqa: E402
-from .kernel_report import ADAPTERS, JOBS, cmd_report_kernel  # noqa: E402
-from .reports.render import FORMATS  # noqa: E402
-from .spec.requirements import REQUIREMENTS  # noqa: E402
 
 for _s, _h in _before.items():  # back to what they were: main() decides from here on
     if _signal.getsignal(_s) is _startup_signal:
         _signal.signal(_s, _h)
 
+# Start-up imports only what parsing needs: a subcommand's module (and what it pulls in: the engine, Z3,
+# Hypothesis, the lab, …) is imported when that subcommand runs, and the parser tree holds the options of the
+# named subcommand only (see build_parser), so ``splicecheck trace`` does not pay for the fuzzer's imports.
+# Each handler is "module:function", resolved in main().
+_HANDLERS = {
+    "spec": ".cli:cmd_spec", "prove": ".cli_prove:cmd_prove", "run": ".cli_vm:cmd_run",
+    "mutants": ".cli_mutants:cmd_mutants", "report": ".cli_report:cmd_report", "compare": ".cli_compare:cmd_compare",
+    "repro": ".cli_repro:cmd_repro", "trace": ".cli_trace:cmd_trace", "lab": ".cli:cmd_lab",
+    "report-kernel": ".kernel_report:cmd_report_kernel", "matrix": ".cli_matrix:cmd_matrix",
+}  # fuzz: cli_fuzz.register gives its parser its handler
+
+
+def _resolve(func: Handler | str) -> Handler:
+    """The handler a subcommand's parser names: a function, or "module:function" imported now."""
+    if callable(func):
+        return func
+    module, _, name = func.partition(":")
+    found: Handler = globals()[name] if module == ".cli" else getattr(importlib.import_module(module, __package__),
+                                                                         name)
+    return found
+
+
+def _outside_fault(exc: BaseException) -> bool:
+    """An adapter that fails to load or faults outside a case, or an OSError: one line and exit 2. The
+    adapter exceptions' modules are looked up, not imported: an exception of a class not yet loaded is none."""
+    if isinstance(exc, OSError):
+        return True
+    contract = sys.modules.get(f"{__package__}.conformance.contract")
+    runner = sys.modules.get(f"{__package__}.conformance.runner")
+    return (contract is not None and isinstance(exc, contract.AdapterNotFound)) or \
+        (runner is not None and isinstance(exc, runner.AdapterFault))
+
 
 def cmd_spec(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .spec.requirements import REQUIREMENTS
+
     rows = [(r.id, r.level.value, r.group, r.source, r.text) for r in REQUIREMENTS]
     print(tabulate(rows, headers=["ID", "level", "group", "source", "requirement"], tablefmt=args.format,
                    maxcolwidths=[None, None, None, 28, 70]))
@@ -87,6 +107,9 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
+    from .adapters.lab import topology as lab
+    from .adapters.lab.preflight import preflight
+
     if args.action == "clean":
         report = lab.clean(args.prefix)
         print(f"removed {len(report.removed)} leftover lab namespace(s)"
@@ -147,7 +170,7 @@ def _check_output(args: argparse.Namespace) -> str | None:
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, (AdapterFault, AdapterNotFound)):
+    if _outside_fault(exc) and not isinstance(exc, OSError):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
@@ -159,7 +182,7 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _add(sub: Subparsers, name: str, func: Handler, help: str, parents: Sequence[argparse.ArgumentParser] = (),
+def _add(sub: Subparsers, name: str, func: Handler | str, help: str, parents: Sequence[argparse.ArgumentParser] = (),
          description: str | None = None, epilog: str | None = None) -> argparse.ArgumentParser:
     """One subcommand: its parser (which reports its own usage errors) and its handler."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=list(parents), description=description,
@@ -169,7 +192,9 @@ def _add(sub: Subparsers, name: str, func: Handler, help: str, parents: Sequence
 
 
 def _run(sub: Subparsers) -> None:
-    p = _add(sub, "run", cmd_run, "run the conformance suite against an adapter",
+    from .cli_vm import vm_options
+
+    p = _add(sub, "run", _HANDLERS["run"], "run the conformance suite against an adapter",
              [opt.selection(None), opt.output("out/<adapter>/"), opt.rendering(), opt.evidence(), opt.expect()],
              description="run the conformance suite against an adapter",
              epilog="exit status: 0 no FAIL and no ERROR (--strict: and no NON-STRICT; --expect: nothing "
@@ -188,7 +213,7 @@ def _strict(p: argparse.ArgumentParser) -> None:
 
 
 def _mutants(sub: Subparsers) -> None:
-    p = _add(sub, "mutants", cmd_mutants, "measure the suite's power on the mutant zoo",
+    p = _add(sub, "mutants", _HANDLERS["mutants"], "measure the suite's power on the mutant zoo",
              [opt.selection(0), opt.table_format()],
              description="run the suite against every mutant: which case kills which bug",
              epilog="exit status: 0 every mutant killed, 1 one survived, 2 usage error")
@@ -203,7 +228,9 @@ def _mutants(sub: Subparsers) -> None:
 
 
 def _report(sub: Subparsers) -> None:
-    p = _add(sub, "report", cmd_report, "re-render reports from a results.jsonl, or a matrix of runs",
+    from .reports.render import FORMATS
+
+    p = _add(sub, "report", _HANDLERS["report"], "re-render reports from a results.jsonl, or a matrix of runs",
              [opt.output("the results file's folder, or out/matrix/"), opt.expect()],
              description="Render a splicecheck results file into reports, or a matrix of several runs.",
              epilog="exit status: 0 reports written (--expect: and nothing unexpected), 1 unreadable input "
@@ -219,7 +246,8 @@ def _report(sub: Subparsers) -> None:
 
 
 def _compare(sub: Subparsers) -> None:
-    p = _add(sub, "compare", cmd_compare, "what changed between two runs: new and fixed findings, case verdicts",
+    p = _add(sub, "compare", _HANDLERS["compare"],
+             "what changed between two runs: new and fixed findings, case verdicts",
              description="Compare two runs (results files or report folders; other kernels or IUTs too).",
              epilog="exit status: 1 on a regression (a new finding, a finding or case that got worse), 0 otherwise, "
                     "2 unreadable input or usage error")
@@ -231,7 +259,7 @@ def _compare(sub: Subparsers) -> None:
 
 
 def _repro(sub: Subparsers) -> None:
-    p = _add(sub, "repro", cmd_repro, "write a standalone reproducer of one case (Python + scapy + ip/nft)",
+    p = _add(sub, "repro", _HANDLERS["repro"], "write a standalone reproducer of one case (Python + scapy + ip/nft)",
              description="Write a self-contained script that builds the lab, replays CASE and exits 1 while the "
                          "IUT departs from the model (0 when fixed, 2 when it cannot set up). Opens one live "
                          "session of the adapter to learn what the case needs.",
@@ -242,7 +270,7 @@ def _repro(sub: Subparsers) -> None:
 
 
 def _trace(sub: Subparsers) -> None:
-    p = _add(sub, "trace", cmd_trace, "check captured traffic of a splice box offline (two pcaps)",
+    p = _add(sub, "trace", _HANDLERS["trace"], "check captured traffic of a splice box offline (two pcaps)",
              [opt.output("out/trace-<client capture name>/"), opt.rendering()],
              description="check captured traffic of a splice box against the reference model",
              epilog="exit status: 0 no FAIL and no ERROR (--strict: and no NON-STRICT), 1 otherwise, 2 unusable "
@@ -276,7 +304,7 @@ def _trace(sub: Subparsers) -> None:
 
 
 def _prove(sub: Subparsers) -> None:
-    p = _add(sub, "prove", cmd_prove, "run the Z3 proofs of the model (exit 1 on any failure)",
+    p = _add(sub, "prove", _HANDLERS["prove"], "run the Z3 proofs of the model (exit 1 on any failure)",
              description="Z3 proofs of the TCP Splice model's invariants")
     p.add_argument("--timeout-ms", type=int, default=None,
                    help="Z3 timeout per query (default: spec.proofs.DEFAULT_TIMEOUT_MS, 60000)")
@@ -291,7 +319,11 @@ def _prove(sub: Subparsers) -> None:
 
 
 def _report_kernel(sub: Subparsers) -> None:
-    p = _add(sub, "report-kernel", cmd_report_kernel, f"report on this machine's Linux ({platform.release()}) splices",
+    from .cli_vm import vm_options
+    from .kernel_report import ADAPTERS, JOBS
+
+    p = _add(sub, "report-kernel", _HANDLERS["report-kernel"],
+             f"report on this machine's Linux ({platform.release()}) splices",
              [opt.selection(1), opt.output("out/kernel/, one folder per adapter and matrix/"), opt.rendering(),
               opt.evidence()],
              description="the main job (make report): the Z3 proofs, then the suite against each adapter and "
@@ -321,32 +353,60 @@ def _jobs(text: str) -> int:
     return n
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="splicecheck", description="TCP Splice specification and conformance suite")
-    p.add_argument("--version", action="version", version=f"splicecheck {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-    s = _add(sub, "spec", cmd_spec, "print the requirement catalogue", [opt.table_format()])
-    _prove(sub)
-    _run(sub)
-    _mutants(sub)
-    _report(sub)
-    _compare(sub)
-    _repro(sub)
-    _trace(sub)
-    s = _add(sub, "lab", cmd_lab, "the Linux network-namespace lab",
+def _spec(sub: Subparsers) -> None:
+    _add(sub, "spec", _HANDLERS["spec"], "print the requirement catalogue", [opt.table_format()])
+
+
+def _lab(sub: Subparsers) -> None:
+    from .adapters.lab import topology as lab
+
+    s = _add(sub, "lab", _HANDLERS["lab"], "the Linux network-namespace lab",
              epilog="lab clean: exit status 0 when every leftover of a dead run was removed (or there was none), "
                     "1 when some could not be removed (e.g. not root)")
     s.add_argument("action", choices=["clean", "check"])
     s.add_argument("--prefix", default=lab.PREFIX, type=_prefix,
                    help=f"clean only labs whose names start with this (default {lab.PREFIX})")
-    _report_kernel(sub)
-    matrix_parser(_add(sub, "matrix", cmd_matrix, "every adapter on every kernel (VMs), then the matrix",
+
+
+def _matrix(sub: Subparsers) -> None:
+    from .cli_matrix import matrix_parser
+
+    matrix_parser(_add(sub, "matrix", _HANDLERS["matrix"], "every adapter on every kernel (VMs), then the matrix",
                        [opt.selection(1), opt.output("out/kernels/"), opt.rendering(), opt.evidence()],
                        description="run each adapter on each kernel, each kernel in one virtual machine "
                                    "(docs/KERNELS.md), then the IUT x requirement matrix across kernels",
                        epilog="exit status: 0 every run produced results without ERROR, 1 a case ended in "
                               "ERROR or a guest produced no results, 2 usage error"))
-    register_fuzz(sub, _add)
+
+
+def _fuzz(sub: Subparsers) -> None:
+    from .cli_fuzz import register
+
+    register(sub, _add)
+
+
+# The subcommands in the order --help lists them.
+_SUBCOMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "spec": _spec, "prove": _prove, "run": _run, "mutants": _mutants, "report": _report, "compare": _compare,
+    "repro": _repro, "trace": _trace, "lab": _lab, "report-kernel": _report_kernel, "matrix": _matrix,
+    "fuzz": _fuzz,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser tree. With ``command`` (the subcommand a command line names first), only that subcommand's
+    parser gets its options and help, and only its modules are imported; the others are bare names, which
+    parse and print nothing that way: the tree's own usage and errors list names only, and its --help (which
+    lists each subcommand's help) is given by a command line that names no subcommand first, parsed by the
+    whole tree."""
+    p = argparse.ArgumentParser(prog="splicecheck", description="TCP Splice specification and conformance suite")
+    p.add_argument("--version", action="version", version=f"splicecheck {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, build in _SUBCOMMANDS.items():
+        if command is None or name == command:
+            build(sub)
+        else:
+            sub.add_parser(name)
     return p
 
 
@@ -357,17 +417,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupts.clear()
     try:
         with signals.hold_process():  # SIGINT/SIGTERM/SIGHUP unwind (and tear labs down) from here on
-            args = build_parser().parse_args(argv)
+            named = argv[0] if argv and argv[0] in _SUBCOMMANDS else None
+            args = build_parser(named).parse_args(argv)
             args.argv = argv  # the command line as given, for the repro lines and run headers
             problem = _check_output(args)
             if problem is not None:
                 print(f"splicecheck {args.command}: {problem}", file=sys.stderr)
                 return 2
             try:
-                rc: int = args.func(args)
+                rc: int = _resolve(args.func)(args)
             except opt.UsageError as exc:
                 args.subparser.error(str(exc))  # exits 2 after printing usage and the message
-            except (AdapterFault, AdapterNotFound, OSError) as exc:
+            except Exception as exc:
+                if not _outside_fault(exc):
+                    raise
                 # outside a case: one line, exit 2 (a case's fault is that case's ERROR, see the runner)
                 print(f"splicecheck {args.command}: {_one_line(exc)}", file=sys.stderr)
                 return 2

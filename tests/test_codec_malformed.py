@@ -247,10 +247,15 @@ _u32 = st.integers(0, 0xFFFF_FFFF)
 @st.composite
 def near_fast_layouts(draw: st.DrawFn) -> bytes:
     """Option areas at and around the fast path's layouts — NOP NOP TS, then nothing, a NOP NOP SACK of
-    0 to 4 blocks, or random bytes — then perturbed: bytes overwritten (a kind, a length, a NOP),
-    the area cut short or extended. Valid and malformed areas alike."""
-    area = bytearray(struct.pack("!BBBBII", 1, 1, 8, 10, draw(_u32), draw(_u32)))
-    tail = draw(st.sampled_from(["none", "sack", "random"]))
+    0 to 4 blocks, or random bytes; Linux's SYN area, then nothing or random bytes — then perturbed: bytes
+    overwritten (a kind, a length, a NOP), the area cut short or extended. Valid and malformed areas alike."""
+    if draw(st.booleans()):  # Linux's SYN area: MSS, SACK-permitted, TS, NOP, window scale
+        area = bytearray(struct.pack("!BBHBBBBIIBBBB", 2, 4, draw(st.integers(0, 0xFFFF)), 4, 2, 8, 10, draw(_u32),
+                                     draw(_u32), 1, 3, 3, draw(st.integers(0, 255))))
+        tail = draw(st.sampled_from(["none", "random"]))
+    else:
+        area = bytearray(struct.pack("!BBBBII", 1, 1, 8, 10, draw(_u32), draw(_u32)))
+        tail = draw(st.sampled_from(["none", "sack", "random"]))
     if tail == "sack":
         k = draw(st.integers(0, 4))
         area += struct.pack(f"!BBBB{2 * k}I", 1, 1, 5, 2 + 8 * k, *draw(st.lists(_u32, min_size=2 * k,
@@ -300,6 +305,16 @@ def test_pull_options_fast_path_layouts(k):
     assert all(o is NOP for o in expected if isinstance(o, type(NOP)))
 
 
+def test_pull_options_linux_syn_layout():
+    """Linux's SYN options with every option on take the fast path and give the loop's values."""
+    from splicecheck.reference.codec import _pull_options_loop
+    from splicecheck.reference.segment import MaxSegmentSize, SackPermitted, WindowScale
+
+    area = bytes.fromhex("020405b40402080afffffff00000000701030307")
+    expected = (MaxSegmentSize(1460), SackPermitted(), Timestamps(0xFFFF_FFF0, 7), NOP, WindowScale(7))
+    assert pull_options(area) == expected == _pull_options_loop(area, 0) and push_options(expected) == area
+
+
 def test_unchecked_constructors_build_ordinary_values():
     """The unchecked constructors (an instance of a slot-for-slot twin class, re-classed) give values
     indistinguishable from the validating constructor's: type, equality, hash, repr, frozenness,
@@ -314,6 +329,8 @@ def test_unchecked_constructors_build_ordinary_values():
         (sg.unchecked_tcp, TcpHeader, (1, 2, 3, 4, ACK, 5, 6, (NOP, NOP, Timestamps(1, 2)), 0x1234, 5)),
         (sg.unchecked_timestamps, Timestamps, (0xFFFF_FFFF, 0)),
         (sg.unchecked_sack, Sack, (((1, 2), (3, 4)),)),
+        (sg.unchecked_mss, sg.MaxSegmentSize, (0xFFFF,)),
+        (sg.unchecked_wscale, sg.WindowScale, (255,)),
     ]
     for make, cls, args in cases:
         fast, slow = make(*args), cls(*args)

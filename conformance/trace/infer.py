@@ -65,8 +65,12 @@ from ...reference.segment import (
     FIN,
     RST,
     SYN,
+    MaxSegmentSize,
+    NoOperation,
     Sack,
+    SackPermitted,
     Timestamps,
+    WindowScale,
 )
 from ...reference.seqspace import HALF, seq_add, seq_sub
 from ..handshake import handshake_diffs
@@ -75,6 +79,8 @@ from ..results import FieldDiff
 from .params import LEG_FIELDS, ConnParams, endpoint_text
 
 _TCP = struct.Struct("!HHIIHHHH")
+_TS_VALUES = struct.Struct("!II")
+_NOP_NOP_TS = bytes((1, 1, 8, 10))  # NOP, NOP, kind 8 length 10 (RFC 7323 Appendix A)
 CLIENT_LEG, SERVER_LEG = 0, 1
 
 
@@ -112,23 +118,47 @@ class Pkt:
 
     @property
     def tsval(self) -> int | None:
-        for o in self.options:
-            if type(o) is Timestamps:
-                return int(o.tsval)
-        return None
+        ts = self._timestamps()
+        return ts[0] if ts is not None else None
 
     @property
     def tsecr(self) -> int | None:
+        ts = self._timestamps()
+        return ts[1] if ts is not None else None
+
+    def _timestamps(self) -> tuple[int, int] | None:
+        """(TSval, TSecr) of the first Timestamps option. An option area of exactly NOP, NOP, Timestamps
+        (nearly every non-SYN segment's) is read in place: pull_options would give those three options."""
+        ip, ihl = self.ip, self.ihl
+        if self.parsed is None and self.doff == 32 and len(ip) >= ihl + 32 and ip[ihl + 20:ihl + 24] == _NOP_NOP_TS:
+            pair: tuple[int, int] = _TS_VALUES.unpack_from(ip, ihl + 24)
+            return pair
         for o in self.options:
             if type(o) is Timestamps:
-                return int(o.tsecr)
+                return (int(o.tsval), int(o.tsecr))
         return None
 
     @property
     def syn_options(self) -> SynOptions:
         if self.offer is None:
-            self.offer = offer_in(self.options)
+            o = self.options
+            if tuple(map(type, o)) == _LINUX_SYN:  # one of each kind: what offer_in would say, without its scans
+                key = (o[0].value, o[4].shift)
+                offer = _OFFERS.get(key)
+                if offer is None:
+                    offer = SynOptions(mss=key[0], wscale=key[1], sack_permitted=True, timestamps=True)
+                    if len(_OFFERS) < 4096:
+                        _OFFERS[key] = offer
+                self.offer = offer
+            else:
+                self.offer = offer_in(o)
         return self.offer
+
+
+#: Linux's SYN options with every option on (the codec's fast path), and the offers seen in them by
+#: (MSS, shift): a frozen value shared by every SYN that offers the same
+_LINUX_SYN = (MaxSegmentSize, SackPermitted, Timestamps, NoOperation, WindowScale)
+_OFFERS: dict[tuple[int, int], SynOptions] = {}
 
 
 def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
@@ -163,19 +193,20 @@ def handshake(pkts: list[Pkt], leg: int) -> Handshake:
     """The handshake of ``leg``: the client (peer) opens the client leg, the proxy (local) the server leg."""
     h = Handshake()
     opener_is_peer = leg == CLIENT_LEG
+    syns = [p for p in pkts if p.leg == leg and p.flags & SYN]
     syn = synack = None
-    for p in pkts:
-        if p.leg != leg or not p.flags & SYN:
-            continue
+    for p in syns:  # the first SYN and the first SYN-ACK
         if p.flags & ACK:
-            synack = synack or p
-        else:
-            syn = syn or p
-    for p in pkts:  # the handshake's SYN and SYN-ACK and their retransmissions; any other SYN is judged
-        if p.leg == leg and p.flags & SYN and any(x is not None and p.seq == x.seq and p.flags == x.flags
-                                                  and p.plen == x.plen and p.from_peer == x.from_peer
-                                                  for x in (syn, synack)):
-            h.indices.add(p.idx)
+            if synack is None:
+                synack = p
+        elif syn is None:
+            syn = p
+    for p in syns:  # the handshake's SYN and SYN-ACK and their retransmissions; any other SYN is judged
+        for x in (syn, synack):
+            if x is not None and p.seq == x.seq and p.flags == x.flags and p.plen == x.plen \
+                    and p.from_peer == x.from_peer:
+                h.indices.add(p.idx)
+                break
     if syn is not None:
         if opener_is_peer:
             h.peer_isn, h.peer_syn = syn.seq, syn
@@ -336,7 +367,9 @@ def _relayed(pkts: list[Pkt], hs: list[Handshake], skew: int) -> _Relayed:
         if not copies:
             r.own[d], r.consumed[d] = outs, ins
             continue
-        delta, _n = Counter(c[3] for c in copies).most_common(1)[0]
+        delta = copies[0][3]
+        if any(c[3] != delta for c in copies):  # (else every copy agrees: the commonest is the first's)
+            delta, _n = Counter(c[3] for c in copies).most_common(1)[0]
         agreeing = [c for c in copies if c[3] == delta]
         r.deltas[d] = delta
         ref = seq_add(agreeing[0][0].seq, -(1 << 30))  # earliest byte in stream order, within 2^30
@@ -419,9 +452,9 @@ def _last_timestamps(pkts: list[Pkt], start: int) -> dict[tuple[int, bool], tupl
         key = (p.leg, p.from_peer)
         if key in last:
             continue
-        v = p.tsval
-        if v is not None:
-            last[key] = (v, p.tsecr or 0)
+        ts = p._timestamps()  # (TSval, TSecr) of one option: read once
+        if ts is not None:
+            last[key] = ts
             if len(last) == 4:
                 break
     return last
