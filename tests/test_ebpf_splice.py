@@ -295,6 +295,32 @@ def test_the_kernel_holds_and_the_proxy_releases() -> None:
 
 
 @pytest.mark.live
+def test_timer_before_the_splice_is_the_sockets_own_retransmission() -> None:
+    """TIMER before the splice waits for the proxy's socket that owes bytes until its retransmission
+    timer has sent them again (no case of the suite reaches this path); a write's segment is captured
+    by the socket call's own settle (its tcpi_segs_out), and once the bytes are acknowledged a TIMER
+    has nothing to wait for and nothing is sent. The routes carry quickack."""
+    _need()
+    a = EbpfSpliceAdapter(prefix=_own_prefix())
+    try:
+        with a.open_unspliced(LC) as session:
+            assert a.lab is not None
+            assert "quickack 1" in a.lab.run(["ip", "route", "show", "dev", a.lab.names.proxy_server_if])
+            session.event(CONNECT)
+            c, d = session.learnt_sockets
+            assert c is not None and d is not None
+            wrote = [decode(p) for p in session.event(Event(EventType.APP_SEND_SERVER, 5)).to_server]
+            assert [len(p.payload) for p in wrote] == [5]  # the application's write, not waited for
+            again = [decode(p) for p in session.event(Event(EventType.TIMER)).to_server]
+            assert [(p.tcp.seq, p.payload) for p in again if p.payload] == [(wrote[0].tcp.seq, wrote[0].payload)]
+            srv = from_server(_provisional(c, d), 0, ack_off=5)  # the server acknowledges the 5 bytes
+            assert session.inject(srv).empty
+            assert session.event(Event(EventType.TIMER)).empty
+    finally:
+        a.close()
+
+
+@pytest.mark.live
 @pytest.mark.parametrize("family", [4, 6])
 def test_partial_checksums_are_completed_to_the_models(family: int) -> None:
     """A sender that offloads its checksum (CHECKSUM_PARTIAL: TSO, GRO, a local socket) leaves only the

@@ -21,7 +21,8 @@ Two ways a splice gets into the map:
   DONT_ACK's held segments are queued by the datapath itself, and the proxy's ISNs are the kernel's,
   reported as ``learnt_sockets`` (the scenario's proxy ISNs and TSvals are ignored there, so OK_MESSAGE
   and PRESPLICE_DATA are ``partial``: random strategies do not draw them). TIMER: before the splice the
-  kernel sockets' own timers are waited out; while the OK message is unacknowledged the proxy sends its
+  kernel sockets' own timers are waited for (each socket that owes a retransmission, until it has sent
+  again); while the OK message is unacknowledged the proxy sends its
   unacknowledged bytes again itself (its kernel socket was given up at the splice); once complete, the
   proxy ends the splice when the datapath has seen both FINs acknowledged (the linger).
 
@@ -43,9 +44,12 @@ packet-too-big) its sender gets instead (§3.4.4).
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
+import select
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
@@ -68,14 +72,26 @@ from ...reference.lifecycle import Event, EventType, Socket, Stage
 from ...reference.relay import Endpoint, Leg, SpliceState
 from ...reference.segment import ACK, NOP, PSH, RST, SYN, Segment, TcpOption, Timestamps
 from ...reference.seqspace import seq_add, seq_sub
-from ..lab.fence import LabFenceTimeout
+from ..lab.fence import LabFenceTimeout, is_fence_reply, this_cpu
 from ..lab.observe import observe
 from ..lab.preflight import preflight
 from ..lab.rawsock import ETH_P_IP, ETH_P_IPV6
 from ..lab.topology import PREFIX, Lab, Side
 from . import loader
 from .loader import Datapath, DatapathError, Direction
-from .proxy import AFTER, HOLD_IFS, OK_BYTE, SpliceProxy, build, first_syn, learnt, silent_close, text, wait_connected
+from .proxy import (
+    AFTER,
+    HOLD_IFS,
+    OK_BYTE,
+    SpliceProxy,
+    build,
+    first_syn,
+    learnt,
+    silent_close,
+    tcp_counts,
+    text,
+    wait_connected,
+)
 
 __all__ = ["UNSUPPORTED_REASONS", "EbpfSpliceAdapter", "EbpfSpliceSession", "directions"]
 
@@ -84,7 +100,12 @@ LAB_MTU = 65535
 
 SLOT_C2S, SLOT_S2C = 0, 1  # advance slots: one splice in the map at a time
 TIMESTAMPS = "net.ipv4.tcp_timestamps"
-TIMER_WAIT = 0.3  # seconds a TIMER waits: past Linux's minimum retransmission timeout (TCP_RTO_MIN, 200 ms)
+TIMER_MARGIN = 0.05  # seconds a TIMER waits beyond a socket's current retransmission timeout for its timer to send
+#: The proxy namespace's routes to the two legs get ``quickack 1`` (RTAX_QUICKACK): the proxy's own TCP acknowledges
+#: each segment while it processes it, never from the delayed-ACK timer, so whatever its sockets send in answer to an
+#: injected segment is sent before the fence's reply (lab configuration, not the IUT: the splice's semantics do not
+#: depend on when the proxy's TCP acknowledges the bytes it reads before the splice).
+ROUTE_METRICS = ("quickack", "1")
 
 UNSUPPORTED_REASONS: dict[Feature, str] = {
     Feature.STRIP_REMOVE: "the datapath strips options by overwriting them with NOPs, never by removal",
@@ -118,6 +139,21 @@ def _mac(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
 
+def tune_routes(lab: Lab) -> None:
+    """Give the proxy namespace's routes to the two legs (both families) :data:`ROUTE_METRICS`, keeping
+    everything else of each route as the kernel made it."""
+    for ifname in (lab.names.proxy_client_if, lab.names.proxy_server_if):
+        for fam in ("-4", "-6"):
+            for r in json.loads(lab.run(["ip", "-j", fam, "route", "show", "dev", ifname]) or "[]"):
+                if r.get("type", "unicast") != "unicast":
+                    continue
+                argv = ["ip", fam, "route", "replace", r["dst"], "dev", ifname, "proto", r.get("protocol", "kernel")]
+                argv += ["scope", r["scope"]] if "scope" in r else []
+                argv += ["src", r["prefsrc"]] if "prefsrc" in r else []
+                argv += ["metric", str(r["metric"])] if "metric" in r else []
+                lab.run([*argv, *ROUTE_METRICS])
+
+
 def directions(state: SpliceState, lab: Lab, ifindex: dict[str, int]) -> tuple[Direction, Direction]:
     """The two map entries of a splice: client→server (in on leg C, out on D) and server→client."""
     a, n = lab.addr, lab.names
@@ -140,6 +176,51 @@ def directions(state: SpliceState, lab: Lab, ifindex: dict[str, int]) -> tuple[D
     c2s = one(state.client, state.server, n.proxy_server_if, a.server_mac, a.proxy_server_mac, SLOT_C2S, SLOT_S2C)
     s2c = one(state.server, state.client, n.proxy_client_if, a.client_mac, a.proxy_client_mac, SLOT_S2C, SLOT_C2S)
     return c2s, s2c
+
+
+@dataclasses.dataclass(frozen=True)
+class Mark:
+    """What the proxy had sent when its application was about to make a socket call: the CPU the call
+    runs on, each live socket's tcpi_segs_out (with its leg), and the datapath's packets out so far."""
+
+    cpu: int
+    sockets: tuple[tuple[Side, socket.socket, int], ...]
+    dp: int
+
+
+class ProxyTx:
+    """The proxy application's two packet sockets, opened in the proxy namespace once per lab and kept
+    (closing a packet socket waits for an RCU grace period, ~10 ms, in packet_release): ``hold`` on one
+    end of the release veth pair, whose other end's ingress runs the program (held frames are sent into
+    the datapath through it: the proxy's half of LIFE-RELEASE); ``client`` on the proxy's client-side
+    interface (the OK message's retransmission). Usable from any thread once open."""
+
+    def __init__(self, lab: Lab) -> None:
+        def make() -> tuple[socket.socket, socket.socket]:
+            hold = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            try:
+                hold.bind((HOLD_IFS[0], 0))
+                client = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            except BaseException:
+                hold.close()
+                raise
+            try:
+                client.bind((lab.names.proxy_client_if, 0))
+            except BaseException:
+                hold.close()
+                client.close()
+                raise
+            return hold, client
+
+        self.hold, self.client = lab.call(make)
+
+    def send_held(self, frames: list[bytes]) -> None:
+        for f in frames:
+            self.hold.send(f)
+
+    def close(self) -> None:
+        self.hold.close()
+        self.client.close()
 
 
 class EbpfSpliceSession:
@@ -221,9 +302,99 @@ class EbpfLifecycleSession:
         return p.stage
 
     # -- the wire -----------------------------------------------------------------------------------
-    def _collect(self, wait: float = AFTER) -> Observation:
-        got = self.lab.collect({Side.CLIENT: None, Side.SERVER: None}, timeout=wait, quiet=wait)
-        return Observation(tuple(c.data for c in got[Side.CLIENT]), tuple(c.data for c in got[Side.SERVER]), wait)
+    def _mark(self) -> Mark:
+        """What the proxy has sent so far (:class:`Mark`), taken before a socket call of its application."""
+        p = self.proxy
+        socks = tuple((side, sock, tcp_counts(sock).segs_out) for side, sock in ((Side.CLIENT, p.c), (Side.SERVER, p.d))
+                      if sock is not None)
+        return Mark(this_cpu(), socks, self._dp_out())
+
+    def _dp_out(self) -> int:
+        """Packets the datapath has sent out of a leg so far: segments relayed and ICMP errors made."""
+        counts = self.dp.counters()
+        return counts.get("relayed", 0) + counts.get("mss icmp", 0)
+
+    def _settle(self, mark: Mark, send: Callable[[], None] | None = None, direct: int = 0) -> Observation:
+        """Everything the proxy sent since ``mark`` (the socket calls its application made meanwhile, and
+        ``send``, run here: frames the proxy sends itself on its :class:`ProxyTx`, ``direct`` of them straight
+        out of its client-side interface), captured on both legs on evidence instead of after a quiet period.
+        A fence (an ICMP echo on the client leg) is sent after the calls from the thread and CPU that made
+        them: its reply is queued behind every packet they queued on that CPU
+        (:meth:`~splicecheck.adapters.lab.topology.Lab.exchange_fenced` says why). And the kernel says how
+        many packets to wait for: the segments the proxy's sockets handed to IP since ``mark`` (TCP_INFO's
+        tcpi_segs_out, pure ACKs included, on their sockets' legs) and those the datapath relayed or turned
+        into ICMP errors (its counters), besides the ``direct`` ones. Once the fence is back and those counts
+        are met, capture goes on for the adapter's grace; when they are not (or the thread changed CPU, so
+        the fence orders nothing), until they are, for at most AFTER. No timer of the proxy's can send in
+        between unless a TIMER is being applied (:meth:`_await_timers`): the routes make every ACK immediate
+        (ROUTE_METRICS), and a retransmission timer sends only after an RTO (at least 200 ms)."""
+        lab, o = self.lab, self.adapter
+        legs = lab.legs
+        fence, seq = lab.fence(Side.CLIENT)
+        t0 = time.monotonic()
+
+        if send is not None:
+            send()
+        legs[Side.CLIENT].send(fence)
+        moved = this_cpu() != mark.cpu  # the socket calls since the mark were made by this thread too
+        p = self.proxy
+        want = {Side.CLIENT: direct, Side.SERVER: 0}
+        for side, sock, before in mark.sockets:  # a socket given up since the mark sends nothing more
+            if sock is p.c or sock is p.d:
+                want[side] += tcp_counts(sock).segs_out - before
+        out: dict[Side, list[bytes]] = {Side.CLIENT: [], Side.SERVER: []}
+        deadline = t0 + o.timeout
+        total: int | None = None  # packets expected on the two legs together, known once the fence is back
+        stop: float | None = None
+        while True:
+            back = False
+            for side, rx in legs.items():
+                for c in rx.read_ready():
+                    if is_fence_reply(c.data):
+                        back = back or (side is Side.CLIENT and is_fence_reply(c.data, seq))
+                        continue
+                    out[side].append(c.data)
+            now = time.monotonic()
+            if back and total is None:
+                total = sum(want.values()) + self._dp_out() - mark.dp
+                stop = now + (o.grace if self._met(out, want, total) and not moved else AFTER)
+                continue  # one more read pass
+            if total is not None and stop is not None:
+                met = self._met(out, want, total)
+                if met:
+                    stop = min(stop, now + o.grace)
+                if now >= stop:
+                    break
+                if met:
+                    continue  # a grace that short is polled (a sleep that short oversleeps on a busy machine)
+                limit = stop
+            elif now >= deadline:
+                raise HarnessError(f"lab {lab.names.tag}: no reply to fence {seq} on the client leg within "
+                                   f"{o.timeout} s")
+            else:
+                limit = deadline
+            select.select([rx for rx in legs.values()], [], [], max(limit - now, 0.0))
+        return Observation(tuple(out[Side.CLIENT]), tuple(out[Side.SERVER]), time.monotonic() - t0)
+
+    @staticmethod
+    def _met(out: dict[Side, list[bytes]], want: dict[Side, int], total: int) -> bool:
+        return all(len(out[side]) >= n for side, n in want.items()) and sum(map(len, out.values())) >= total
+
+    def _await_timers(self) -> None:
+        """TIMER before the splice: the proxy's sockets' own timers. Each socket that owes something (bytes
+        unacknowledged or unsent: its retransmission, loss-probe or window-probe timer is armed) is waited
+        for until it has sent again (tcpi_segs_out grew), for at most its current retransmission timeout
+        (backoff included) and TIMER_MARGIN; a socket that owes nothing has no timer that sends (no
+        keepalive; no delayed ACK, ROUTE_METRICS), so there is nothing to wait for."""
+        p = self.proxy
+        owing = [(sock, c) for sock in (p.c, p.d) if sock is not None and (c := tcp_counts(sock)).owes]
+        if not owing:
+            return
+        deadline = time.monotonic() + max(c.rto_us for _, c in owing) / 1e6 + TIMER_MARGIN
+        while time.monotonic() < deadline:
+            if all(tcp_counts(sock).segs_out > c.segs_out for sock, c in owing):
+                return
+            time.sleep(0.002)
 
     def _syn_from_proxy(self, side: Side, src: Endpoint) -> Segment:
         got = self.lab.collect({side: 1}, timeout=1.0, quiet=0.01)[side]
@@ -245,7 +416,7 @@ class EbpfLifecycleSession:
         p.c = p.accept()
         p.c_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.client, local=w.proxy_c)
         self._client_hs = (syn, synack)
-        self._collect(0.01)
+        self._settle(self._mark())  # nothing is due: what the handshake left behind is not the next step's
 
     @staticmethod
     def _ts_echo(tsval: int | None, seg: Segment) -> tuple[TcpOption, ...]:
@@ -274,17 +445,22 @@ class EbpfLifecycleSession:
         tsecr = next((o.tsval for o in syn.tcp.options if isinstance(o, Timestamps)), 0)
         synack = build(s.family, w.server, w.proxy_d, s.server.isn, seq_add(syn.tcp.seq, 1), SYN | ACK,
                        syn_options(s.server, answer_to=offer_in(syn.tcp.options), tsecr=tsecr), s.server.df)
-        self.lab.inject(Side.SERVER, encode(synack))
+        try:  # fenced: the proxy's ACK of the SYN-ACK (the handshake's, not the splice's) is sent in answer to it
+            seen = self.lab.exchange_fenced(Side.SERVER, encode(synack), {Side.SERVER: 1},
+                                            timeout=self.adapter.timeout, grace=self.adapter.grace,
+                                            short_grace=self.adapter.short_grace)
+        except LabFenceTimeout as exc:
+            raise HarnessError(str(exc)) from exc
         wait_connected(p.d)
         p.d_sock = learnt(syn, synack, proxy_is_answer=False, peer=w.server, local=w.proxy_d)
-        seen = self._collect(0.01)  # the proxy's ACK of the SYN-ACK: the handshake's, not the splice's
-        self._server_hs = (syn, synack, handshake_ack(seen.to_server, w.proxy_d, seq_add(syn.tcp.seq, 1)))
+        self._server_hs = (syn, synack, handshake_ack(tuple(c.data for c in seen[Side.SERVER]), w.proxy_d,
+                                                      seq_add(syn.tcp.seq, 1)))
         if p.stage is Stage.INTENDED:
             p.dont_ack()
 
-    def _make(self) -> Observation:
+    def _make(self, mark: Mark) -> Observation:
         """The splice is made: the map written, the holds lifted, the sockets given up, the held frames
-        released into the datapath in arrival order."""
+        released into the datapath in arrival order. ``mark``: taken before the socket call that made it."""
         p, dp = self.proxy, self.dp
         state = p.make()
         c2s, s2c = directions(state, self.lab, dp.ifindex)
@@ -293,16 +469,16 @@ class EbpfLifecycleSession:
         dp.add(s2c, 0)
         p.entries = (c2s, s2c)
         p.release_holds()
-        before = self._collect(AFTER)  # the OK message's last bytes, still the socket's
+        before = self._settle(mark)  # the OK message's last bytes, still the socket's
         for sock in (p.c, p.d):
             if sock is not None:
                 silent_close(sock)
         p.c = p.d = None
         frames = dp.take_held()
         p.held_frames += len(frames)
-        if frames:
-            self.adapter.release(frames)
-        after = self._collect(AFTER)
+        tx = self.adapter.tx
+        assert tx is not None
+        after = self._settle(self._mark(), (lambda: tx.send_held(frames)) if frames else None)
         p.stage = Stage.COMPLETE if p.ok_total == 0 else Stage.SPLICED
         return Observation(before.to_client + after.to_client, before.to_server + after.to_server,
                            before.elapsed + after.elapsed)
@@ -367,8 +543,9 @@ class EbpfLifecycleSession:
                        s.server_presplice)
         p.d = p.accept()
         p.d_sock = learnt(syn, synack, proxy_is_answer=True, peer=w.server, local=w.proxy_d)
+        mark = self._mark()
         p.dont_ack()  # D's rcv_nxt: the server's ISN + 1, whatever it sent meanwhile
-        self._collect(0.01)
+        self._settle(mark)
         c = p.c_sock
         assert c is not None
         if s.client_presplice:
@@ -381,31 +558,31 @@ class EbpfLifecycleSession:
         if self.proxy.splice is None:
             raise HarnessError("the proxy application did not make the splice")
 
-    def _retransmit_ok(self) -> None:
+    def _retransmit_ok(self) -> Callable[[], None] | None:
         """The proxy's retransmission timer while the client has not acknowledged the whole OK message
         (paper §3: the proxy still owns it): the unacknowledged bytes, from the first the datapath saw
         no ACK for, sent again from C's address and port, acknowledging nothing past C's splice_irs. The
         kernel's socket was given up at the splice, so the proxy builds the segment itself and sends it
-        out of its client-side interface (a packet socket): a departure, documented."""
+        out of its client-side interface (a packet socket): a departure, documented. Returns the send
+        (:meth:`_settle` runs it), or None when nothing is unacknowledged."""
         p, w = self.proxy, self.where
         if not p.entries or p.splice is None:
-            return
+            return None
         una = self.dp.entry(p.entries[0]).ok_una
         left = seq_sub(p.s2c_iss, una)
         if not 0 < left <= p.ok_total:
-            return
+            return None
         seg = build(self.scenario.family, w.proxy_c, w.client, una, p.c2s_irs, ACK | PSH)
         wire = encode(dataclasses.replace(seg, payload=OK_BYTE * left))
-        a, lab = self.lab.addr, self.lab
+        a, tx = self.lab.addr, self.adapter.tx
+        assert tx is not None
         frame = (_mac(a.client_mac) + _mac(a.proxy_client_mac)
                  + (ETH_P_IPV6 if self.scenario.family == 6 else ETH_P_IP).to_bytes(2, "big") + wire)
 
         def send() -> None:
-            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
-                s.bind((lab.names.proxy_client_if, 0))
-                s.send(frame)
+            tx.client.send(frame)
 
-        lab.call(send)
+        return send
 
     def _data(self, side: Side, src: Endpoint, dst: Endpoint, seq: int, ack: int, n: int) -> None:
         seg = build(self.scenario.family, src, dst, seq, ack, ACK | PSH)
@@ -421,13 +598,19 @@ class EbpfLifecycleSession:
         if stage is Stage.CLOSED and t is not EventType.TIMER:
             raise p.refuse(t, "the splice was closed")
         if t is EventType.TIMER:
-            if stage is Stage.SPLICED:
-                self._retransmit_ok()
             # before the splice the timers are the kernel's own sockets' (a retransmission of what the
-            # application wrote, say); once complete the proxy's linger: the splice ends on it when the
-            # datapath has seen both FINs acknowledged (it goes on relaying until then, as a retransmitted
-            # FIN still needs its ACK relayed). Wait, and report all that is sent.
-            observed = self._collect(TIMER_WAIT)
+            # application wrote, say): waited for until they have sent. Once the splice is made the sockets
+            # are gone and the proxy's timers are its own: the OK message's retransmission while it is
+            # unacknowledged; once complete the linger, after which the splice ends if the datapath has seen
+            # both FINs acknowledged (it goes on relaying until then, as a retransmitted FIN still needs its
+            # ACK relayed). Report all that is sent.
+            mark = self._mark()
+            if stage is Stage.SPLICED:
+                send = self._retransmit_ok()
+                observed = self._settle(mark, send, 0 if send is None else 1)
+            else:
+                self._await_timers()
+                observed = self._settle(mark)
             if stage is Stage.COMPLETE and p.entries and all(self.dp.entry(e).fin_acked for e in p.entries):
                 for e in p.entries:
                     self.dp.end(e)
@@ -448,21 +631,22 @@ class EbpfLifecycleSession:
         if t is EventType.SERVER_CONNECTED:
             self._connect()
             return Observation()
+        mark = self._mark()
         if t is EventType.INTEND_SPLICE:
             p.intend()
-            return self._collect(0.005)
+            return self._settle(mark)
         if t is EventType.PRESPLICE:
             p.presplice(event.nbytes)
             p.ok_total = event.nbytes
-            return self._make() if event.nbytes == 0 else self._collect(0.005)
+            return self._make(mark) if event.nbytes == 0 else self._settle(mark)
         which = "c" if t in (EventType.APP_RECV_CLIENT, EventType.APP_SEND_CLIENT) else "d"
         if t in (EventType.APP_RECV_CLIENT, EventType.APP_RECV_SERVER):
             p.recv(which, event.nbytes)
-            return self._collect()
+            return self._settle(mark)
         p.send(which, event.nbytes)
         if p.stage is Stage.PRESPLICED and p.ok_left == 0:
-            return self._make()
-        return self._collect()
+            return self._make(mark)
+        return self._settle(mark)
 
     def inject(self, segment: Segment, *, raw: bytes | None = None,
                expect: tuple[int, int] | None = None) -> Observation:
@@ -473,8 +657,8 @@ class EbpfLifecycleSession:
         wire = raw if raw is not None else encode(segment)
         leg = Side.SERVER if from_server else Side.CLIENT
         o = self.adapter
-        return observe(self.lab, leg, segment, wire, expect, timeout=o.timeout, grace=max(o.grace, 0.005),
-                       short_grace=max(o.short_grace, 0.01))
+        return observe(self.lab, leg, segment, wire, expect, timeout=o.timeout, grace=o.grace,
+                       short_grace=o.short_grace)
 
 
 class EbpfSpliceAdapter:
@@ -509,6 +693,7 @@ class EbpfSpliceAdapter:
         self.short_grace = 0.002
         self.lab: Lab | None = None
         self.datapath: Datapath | None = None
+        self.tx: ProxyTx | None = None
         self.sessions = 0
         self.prog_ids: list[int] = []  # every program this adapter attached (for leftover checks)
 
@@ -533,7 +718,11 @@ class EbpfSpliceAdapter:
             "sysctls (proxy namespace)": ", ".join(f"{k}={v}" for k, v in self.SYSCTLS.items()),
             "links": f"veth, MTU {LAB_MTU}, TX checksum offload off on the proxy's ends",
             "capture": f"fenced (ICMP echo after each injection), grace {self.grace * 1e3:g} ms, "
-                       f"{self.short_grace * 1e3:g} ms when packets are missing, timeout {self.timeout:g} s",
+                       f"{self.short_grace * 1e3:g} ms when packets are missing, timeout {self.timeout:g} s; after "
+                       "the proxy application's socket calls, fenced and counted (TCP_INFO segs_out, the "
+                       "datapath's counters)",
+            "routes (proxy namespace)": f"{' '.join(ROUTE_METRICS)} on the routes to both legs: the proxy's own "
+                                        "TCP acknowledges at once, never from the delayed-ACK timer",
             "splicecheck": __version__,
         }
         for feature in sorted(self.unsupported):
@@ -550,6 +739,7 @@ class EbpfSpliceAdapter:
                 per_link = {f"net.ipv4.conf.{ifname}.send_redirects": 0
                             for ifname in (lab.names.proxy_client_if, lab.names.proxy_server_if)}
                 lab.sysctl({**self.SYSCTLS, **per_link})
+                tune_routes(lab)
                 h0, h1 = HOLD_IFS
                 lab.run(["ip", "link", "add", h0, "mtu", str(LAB_MTU), "type", "veth", "peer", "name", h1,
                          "mtu", str(LAB_MTU)])
@@ -557,11 +747,16 @@ class EbpfSpliceAdapter:
                     lab.run(["ip", "link", "set", h, "up"])
                 dp = Datapath((lab.names.proxy_client_if, lab.names.proxy_server_if, h1), lab.call)
                 dp.open()
+                self.prog_ids += dp.prog_ids
+                try:
+                    tx = ProxyTx(lab)
+                except BaseException:
+                    dp.close()
+                    raise
             except BaseException:
                 lab.close()
                 raise
-            self.prog_ids += dp.prog_ids
-            self.lab, self.datapath = lab, dp
+            self.lab, self.datapath, self.tx = lab, dp, tx
         return self.lab, self.datapath
 
     def _ready(self, scenario: Scenario) -> tuple[Lab, Datapath]:
@@ -651,17 +846,9 @@ class EbpfSpliceAdapter:
             session.proxy.close()
 
     def release(self, frames: list[bytes]) -> None:
-        """Send held frames into the datapath: out of one end of the proxy namespace's release veth pair,
-        into the other, whose ingress runs the program (the proxy's half of LIFE-RELEASE)."""
-        assert self.lab is not None
-
-        def send() -> None:
-            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
-                s.bind((HOLD_IFS[0], 0))
-                for f in frames:
-                    s.send(f)
-
-        self.lab.call(send)
+        """Send held frames into the datapath (:meth:`ProxyTx.send_held`)."""
+        assert self.tx is not None
+        self.tx.send_held(frames)
 
     def counters(self) -> dict[str, int]:
         return self.datapath.counters() if self.datapath is not None else {}
@@ -670,7 +857,10 @@ class EbpfSpliceAdapter:
         """Detach and unload the datapath, tear the lab down (idempotent)."""
         dp, self.datapath = self.datapath, None
         lab, self.lab = self.lab, None
+        tx, self.tx = self.tx, None
         try:
+            if tx is not None:
+                tx.close()
             if dp is not None:
                 dp.close()
         finally:

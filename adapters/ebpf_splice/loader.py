@@ -123,7 +123,8 @@ def load_object(build_dir: str) -> int:
     whatever happens. Returns the libbpf object (close it with ``bpf_object__close``)."""
     lib = _libbpf()
     try:
-        path = compile_object(build_dir)
+        path = Path(build_dir) / "splice.bpf.o"
+        path.write_bytes(_built(SOURCE))
         obj = lib.bpf_object__open_file(str(path).encode(), None)
         if not obj or lib.libbpf_get_error(obj):
             raise DatapathError(f"libbpf cannot open {path.name}")
@@ -136,11 +137,24 @@ def load_object(build_dir: str) -> int:
         shutil.rmtree(build_dir, ignore_errors=True)
 
 
-def compile_object(outdir: str) -> Path:
-    """``splice.bpf.c`` compiled into ``outdir``; :class:`DatapathError` with clang's first lines."""
+@functools.cache
+def _built(source: Path) -> bytes:
+    """The object of ``source`` (:data:`SOURCE`), compiled once per process (by :func:`compile_object`, in a
+    private temporary directory removed at once): ``missing()``'s probe and every lab load the same one."""
+    build_dir = tempfile.mkdtemp(prefix="splicecheck-bpf-")
+    try:
+        return compile_object(build_dir, source).read_bytes()
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+
+
+def compile_object(outdir: str, source: Path | None = None) -> Path:
+    """``source`` (default ``splice.bpf.c``) compiled into ``outdir``; :class:`DatapathError` with clang's
+    first lines."""
     out = Path(outdir) / "splice.bpf.o"
     arch = f"/usr/include/{platform.machine()}-linux-gnu"
-    cmd = ["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror", f"-I{arch}", "-c", str(SOURCE), "-o", str(out)]
+    cmd = ["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror", f"-I{arch}", "-c", str(source or SOURCE),
+           "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise DatapathError("clang could not build the datapath: " + " | ".join(proc.stderr.strip().splitlines()[:6]))
