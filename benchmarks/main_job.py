@@ -52,7 +52,7 @@ def main() -> int:
     rows.append(["the job (wall clock)", *(f"{wall:.0f}" for _, wall, _, _ in runs)])
     rows.append([f"speed-up vs --jobs {runs[0][0]}", *(f"{base / wall:.2f}x" for _, wall, _, _ in runs)])
     rows.append(["exit status", *(str(rc) for _, _, _, rc in runs)])
-    print(tabulate(rows, headers=["seconds", *(f"--jobs {n}" for n, *_ in runs)], disablenumparse=True))
+    print(tabulate(rows, headers=["seconds", *(f"--jobs {n}" for n, *_ in runs)], disable_numparse=True))
     best = min(wall for _, wall, _, _ in runs)
     print(f"\nfastest job: {best:.0f} s (target about {TARGET:.0f} s: {'met' if best <= TARGET * 1.1 else 'not met'})")
     return 0
