@@ -1,6 +1,6 @@
 """Signal trials: SIGINT/SIGTERM/SIGHUP at random moments of a live ``splicecheck run --adapter synproxy``.
 
-    python benchmarks/signal_trials.py                        # 20 trials; needs root and the lab (splicecheck lab check)
+    python benchmarks/signal_trials.py                # 20 trials; needs root and the lab (splicecheck lab check)
     python benchmarks/signal_trials.py --trials 30 --max-delay 8 --seed 1
 
 Each trial starts a run (in its own output folder under a temporary directory), sends one signal after a
