@@ -25,11 +25,12 @@ result's ``examples`` and ``first_failure`` say how many examples ran and which 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -38,6 +39,12 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, reject, seed, setti
 from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Unsatisfiable
+
+try:  # private, pinned below (module_constants_ignored); a Hypothesis without them has nothing to pin
+    from hypothesis.internal.conjecture import providers as _providers
+    from hypothesis.internal.constants_ast import Constants as _Constants
+except ImportError:  # pragma: no cover
+    _providers = _Constants = None  # type: ignore[assignment,misc]
 
 from ..reference.relay import SpliceState
 from ..reference.segment import Segment
@@ -212,11 +219,36 @@ class SearchTally:
         return _Aborted()
 
 
+@contextlib.contextmanager
+def module_constants_ignored() -> Iterator[None]:
+    """Hypothesis mixes into its draws, now and then, constants it mines from the source of every *local*
+    module loaded so far (``hypothesis.internal.conjecture.providers._get_local_constants``; local: not
+    under site-packages, as an editable install of this project is). Which modules a command happens to
+    have imported would then decide the examples a seed gives: a case's repro line could shrink to another
+    counterexample than the run it came from, and a change to what the command line imports changed the
+    published examples. Inside this block that pool is empty (Hypothesis' own global constants stay), so a
+    seed gives the same examples from any entry point — ``splicecheck run``, the main job, the pytest plugin,
+    a campaign. A private hook: where a Hypothesis version has none, there is nothing to pin."""
+    hook = getattr(_providers, "_get_local_constants", None)
+    cache = getattr(_providers, "CONSTANTS_CACHE", None)
+    if hook is None or cache is None or _Constants is None:
+        yield
+        return
+    empty = _Constants()
+    cache.cache.clear()  # permitted-value tuples computed with whatever pool came before
+    _providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        _providers._get_local_constants = hook
+        cache.cache.clear()
+
+
 def run_search(test: Callable[[], None], tally: SearchTally) -> SearchTally:
     """Run a prepared Hypothesis test; sort its outcome into the tally. Harness errors are re-raised
     (the runner grades them ERROR or UNSUPPORTED), counterexamples are not."""
     try:
-        with interrupts.hypothesis_scope():  # a signal stops the search instead of failing an example
+        with interrupts.hypothesis_scope(), module_constants_ignored():  # a signal stops the search, not fails it
             test()
     except (Counterexample, _Aborted, _ShrinkBudgetSpent):
         pass
