@@ -73,7 +73,7 @@ from ...reference.segment import (
     WindowScale,
 )
 from ...reference.seqspace import HALF, seq_add, seq_sub
-from ..handshake import handshake_diffs
+from ..handshake import Seen, seen_diffs
 from ..model import Addresses, offer_in
 from ..results import FieldDiff
 from .params import LEG_FIELDS, ConnParams, endpoint_text
@@ -249,6 +249,18 @@ class Inference:
     announced_mss: tuple[int | None, int | None] = (None, None)
 
 
+def _seen(p: Pkt | None, syn: bool = True) -> Seen | None:
+    """A handshake packet as :func:`~splicecheck.conformance.handshake.seen_diffs` reads it, from what the packet
+    decoded once (its offer, its timestamps: the first option of each kind, as ``handshake_diffs`` reads
+    them). Of an ACK (``syn`` False) the checks read only the timestamps: its offer is left empty."""
+    if p is None:
+        return None
+    return Seen(p.syn_options if syn else _NO_OFFER, p._timestamps())
+
+
+_NO_OFFER = SynOptions()
+
+
 def handshake_checks(hs: list[Handshake]) -> list[FieldDiff]:
     """The requirements on the proxy's own handshake packets (§3.4), as the conformance cases check them
     (same fields, step and packet -1):
@@ -257,17 +269,14 @@ def handshake_checks(hs: list[Handshake]) -> list[FieldDiff]:
     * WS-PROPAGATE: the proxy's SYN to the server proposes the client's scale (capped at 14);
     * MSS-536: a client whose SYN lacks DF (no path MTU discovery) is told MSS 536;
     * HS-CLIENT-ADVERT, HS-SYNACK-TSECR, HS-SYN-OPTIONS, HS-SERVER-ACK-TSECR: the checks of
-      :func:`splicecheck.conformance.handshake.handshake_diffs` (the same function the live cases run) on
-      the client's SYN, the proxy's SYN-ACK, the proxy's SYN, the server's SYN-ACK and the proxy's ACK
-      completing the server-side handshake, whichever of them were captured."""
+      :func:`splicecheck.conformance.handshake.handshake_diffs` (the checks the live cases run; here
+      ``seen_diffs``, on the options already decoded) on the client's SYN, the proxy's SYN-ACK, the proxy's
+      SYN, the server's SYN-ACK and the proxy's ACK completing the server-side handshake, whichever of them
+      were captured."""
     out: list[FieldDiff] = []
     c, d = hs[CLIENT_LEG], hs[SERVER_LEG]
     ack = d.opener_ack
-    out += handshake_diffs(c.peer_syn.options if c.peer_syn is not None else None,
-                           c.local_syn.options if c.local_syn is not None else None,
-                           d.local_syn.options if d.local_syn is not None else None,
-                           d.peer_syn.options if d.peer_syn is not None else None,
-                           ack.options if ack is not None else None)
+    out += seen_diffs(_seen(c.peer_syn), _seen(c.local_syn), _seen(d.local_syn), _seen(d.peer_syn), _seen(ack, False))
     if c.peer_syn is None or c.local_syn is None:
         return out
     client = c.peer_syn.syn_options
