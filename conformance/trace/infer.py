@@ -53,13 +53,12 @@ import contextlib
 import struct
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from itertools import takewhile
 from typing import Any
 
 from ...reference.codec import pull_options
 from ...reference.errors import MalformedSegment
 from ...reference.handshake import MIN_MSS, SynOptions, negotiate
-from ...reference.relay import Endpoint, Leg, SpliceState, StripStyle
+from ...reference.relay import Endpoint, Leg, SpliceState, StripStyle, leg_in_range
 from ...reference.segment import (
     ACK,
     FIN,
@@ -456,8 +455,10 @@ def _splice_point(pkts: list[Pkt], hs: list[Handshake], r: _Relayed, presplice: 
 def _last_timestamps(pkts: list[Pkt], start: int) -> dict[tuple[int, bool], tuple[int, int]]:
     """(leg, from the peer?) → the last (TSval, TSecr) before the splice point."""
     last: dict[tuple[int, bool], tuple[int, int]] = {}
-    before = list(takewhile(lambda p: p.idx < start, pkts))
-    for p in reversed(before):  # from the splice point back: the first found of each sender is its last
+    # a learning window's packets are numbered by their place in it (parse_pkt's idx): those before the
+    # splice point are pkts[:start]
+    for i in range(min(start, len(pkts)) - 1, -1, -1):  # from the splice point back: the first found of
+        p = pkts[i]  # each sender is its last
         key = (p.leg, p.from_peer)
         if key in last:
             continue
@@ -473,28 +474,29 @@ def _leg(lg: int, peer: Endpoint, local: Endpoint, pkts: list[Pkt], h: Handshake
          last: dict[tuple[int, bool], tuple[int, int]], notes: list[str]) -> Leg:
     """Leg ``lg`` of the splice: ``bases`` (its splice_irs, splice_iss), the options in effect (by its
     handshake, else guessed from its segments), the last timestamps before the splice point."""
-    values: dict[str, Any] = {"splice_irs": bases[0], "splice_iss": bases[1]}
     if h.peer_syn is not None and h.local_syn is not None:
         n = negotiate(h.peer_syn.syn_options, h.local_syn.syn_options)
-        values.update(timestamps=n.timestamps, sack=n.sack, peer_wscale=n.peer_wscale,
-                      local_wscale=n.local_wscale, peer_mss=n.peer_mss)
+        timestamps, sack, peer_ws, local_ws, mss = n.timestamps, n.sack, n.peer_wscale, n.local_wscale, n.peer_mss
     else:
         side = [p for p in pkts if p.leg == lg]
-        ts_both = all(any(p.tsval is not None for p in side if p.from_peer == fp) for fp in (True, False))
-        values.update(timestamps=ts_both, sack=any(type(o) is Sack for p in side for o in p.options),
-                      peer_wscale=None, local_wscale=None, peer_mss=0xFFFF)
+        timestamps = all(any(p.tsval is not None for p in side if p.from_peer == fp) for fp in (True, False))
+        sack = any(type(o) is Sack for p in side for o in p.options)
+        peer_ws, local_ws, mss = None, None, 0xFFFF
         notes.append(f"{'client' if lg == CLIENT_LEG else 'server'} leg: no handshake: window scaling assumed "
                      "off, MSS unknown (MSS-ICMP not checked)")
     recv, sent = last.get((lg, True)), last.get((lg, False))
-    if h.complete or recv is not None or sent is not None:
-        values["lastrecv_ts"] = recv[0] if recv else 0
-        values["lastsent_ts"] = sent[0] if sent else 0
-    return Leg(peer, local, **values)
+    # (Leg's defaults, 0, without a complete handshake and without timestamps before the splice point)
+    lastrecv = recv[0] if recv else 0
+    lastsent = sent[0] if sent else 0
+    # every value is in Leg's ranges by construction (32-bit words from headers and seq_add, shifts capped by
+    # negotiate, one packet's two ends): built without its range checks, the MSS (an option may say 0) checked
+    return leg_in_range(peer, local, bases[0], bases[1], timestamps, lastrecv, lastsent, sack, peer_ws, local_ws, mss)
 
 
 def infer(pkts: list[Pkt], ends: Addresses, given: ConnParams | None = None, skew: int = 0) -> Inference:
-    """The splice's parameters from its learning window ``pkts`` (in capture order), ``given`` over them;
-    ``skew``: how many ns the two captures' clocks may disagree."""
+    """The splice's parameters from its learning window ``pkts`` (in capture order, numbered by their place:
+    ``pkts[i].idx == i``, as :func:`parse_pkt` is called), ``given`` over them; ``skew``: how many ns the two
+    captures' clocks may disagree."""
     given = given or ConnParams()
     notes: list[str] = []
     hs = [handshake(pkts, CLIENT_LEG), handshake(pkts, SERVER_LEG)]
