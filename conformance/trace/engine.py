@@ -371,9 +371,10 @@ class TraceEngine:
                 icmps.append((len(pkts), ts, leg, ip))
             else:
                 pkts.append(parse_pkt(len(pkts), ts, leg, peer, ip, ihl, cut))
-        given: ConnParams = cfg.params.lookup(sp.ends.client, sp.ends.proxy_c)
-        inf = infer(pkts, sp.ends, given, self._skew)
-        repro = f"{cfg.repro} --conn {endpoint_text(sp.ends.client)}" if cfg.repro else ""
+        ends = sp.ends
+        given: ConnParams = cfg.params.lookup(ends.client, ends.proxy_c)
+        inf = infer(pkts, ends, given, self._skew)
+        repro = f"{cfg.repro} --conn {endpoint_text(ends.client)}" if cfg.repro else ""
         judge = Judge(sp.case_id, inf.state, judged=inf.judged, shared=self.shared, repro=repro,
                       timeout=cfg.match_timeout, skew=cfg.skew, checksums=cfg.checksums,
                       announced_mss=inf.announced_mss,
@@ -552,11 +553,11 @@ class TraceEngine:
 
     def _syns_result(self, sp: Splice) -> CaseResult:
         self.stats.syns_only += 1
-        e = sp.ends
+        c, s = sp.client, sp.server
         return CaseResult(
             case=sp.case_id, reqs=["DIR-ONLY"], verdict=Verdict.INFO, kind=CaseKind.TRACE,
-            description=f"client {endpoint_text(e.client)} ⇄ proxy {endpoint_text(e.proxy_c)} | proxy "
-                        f"{endpoint_text(e.proxy_d)} ⇄ server {endpoint_text(e.server)}: opening SYN(s) only",
+            description=f"client {endpoint_text(c.peer)} ⇄ proxy {endpoint_text(c.local)} | proxy "
+                        f"{endpoint_text(s.local)} ⇄ server {endpoint_text(s.peer)}: opening SYN(s) only",
             reason=f"no relayed segment was judged: only the opening SYN(s) were captured ({len(sp.buffer)} "
                    "packet(s); no answer on either leg)",
             duration=max(0, sp.last_ts - sp.first_ts) / 1e9)
