@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tabulate import tabulate
-
 from splicecheck.reports.terminal import plain_table
+from tabulate import tabulate
 
 CASES = [
     [["✔", "trace/198.18.1.1:10000>198.19.0.2:80", "PASS", "client 198.18.1.1:10000 ⇄ proxy"],
