@@ -81,6 +81,7 @@ def test_case_json_of_every_field_kind() -> None:
     {"duration": float("nan")},  # not a finite float: the dictionary is encoded (NaN, as to_json writes)
     {"duration": float("inf")},
     {"checked": True},  # a bool where an int is due: encoded by the dictionary path
+    {"description": 5},  # not a string where one is due: likewise
 ])
 def test_case_json_of_a_result_without_lists(fields: dict[str, object]) -> None:
     """The results with nothing but scalar fields (most of a trace's) are put together field by field:
@@ -90,7 +91,7 @@ def test_case_json_of_a_result_without_lists(fields: dict[str, object]) -> None:
     r = CaseResult(case="trace/1.2.3.4:5>6.7.8.9:80", reqs=fields.pop("reqs", ["DIR-ONLY"]),  # type: ignore[arg-type]
                    verdict=Verdict.PASS, kind=CaseKind.TRACE, **fields)  # type: ignore[arg-type]
     assert case_json(r) == r.to_json()
-    scalar = type(r.checked) is int and math.isfinite(r.duration)
+    scalar = type(r.checked) is int and math.isfinite(r.duration) and isinstance(r.description, str)
     assert (serial._scalar_json(r) is not None) == scalar  # the path that made it
 
 

@@ -65,21 +65,23 @@ _SCALAR = (
 def _scalar_json(r: CaseResult) -> str | None:
     """The line of a result with no differences, steps, geometry, collateral failures, alternative or
     coverage — every passing connection's and every note's — put together from its scalar fields, each
-    encoded as the JSON encoder encodes it (strings by its own function, finite floats and ints by
-    ``repr``, None as null); None when some field is of another kind (then the dictionary is encoded)."""
-    if (r.diffs or r.steps or r.geometry or r.collateral_failures or r.alternative or r.coverage is not None
-            or type(r.collateral_failures) is not list or type(r.reqs) is not list):
+    encoded as the JSON encoder encodes it (strings, ``str`` subclasses included, by its own function, which
+    refuses anything else; ints and finite floats by ``repr``; None as null); None when some field is of
+    another kind (then the dictionary is encoded)."""
+    if (r.diffs or r.steps or r.geometry or r.alternative or r.coverage is not None
+            or type(r.collateral_failures) is not list or r.collateral_failures or type(r.reqs) is not list
+            or type(r.checked) is not int or type(r.examples) is not int  # (a bool is an int: not here)
+            or type(r.duration) is not float or not math.isfinite(r.duration)
+            or not (r.seed is None or type(r.seed) is int)
+            or not (r.first_failure is None or type(r.first_failure) is int)):
         return None
-    texts = (r.case, r.verdict.value, r.description, r.expectation, r.reason, r.repro, r.kind)
-    ints = (r.checked, r.examples)
-    if not (all(isinstance(t, str) for t in texts) and all(type(x) is str for x in r.reqs)
-            and all(type(n) is int for n in ints) and type(r.duration) is float and math.isfinite(r.duration)
-            and (r.seed is None or type(r.seed) is int) and (r.first_failure is None or type(r.first_failure) is int)):
+    try:
+        return _SCALAR(_str(r.case), ",".join(map(_str, r.reqs)), _str(r.verdict.value), _str(r.description),
+                       _str(r.expectation), repr(r.checked), _str(r.reason), repr(r.duration), _str(r.repro),
+                       "null" if r.seed is None else repr(r.seed), _str(r.kind), repr(r.examples),
+                       "null" if r.first_failure is None else repr(r.first_failure))
+    except TypeError:  # not a string where one is due
         return None
-    return _SCALAR(_str(r.case), ",".join(map(_str, r.reqs)), _str(r.verdict.value), _str(r.description),
-                   _str(r.expectation), repr(r.checked), _str(r.reason), repr(r.duration), _str(r.repro),
-                   "null" if r.seed is None else repr(r.seed), _str(r.kind), repr(r.examples),
-                   "null" if r.first_failure is None else repr(r.first_failure))
 
 
 def case_json(r: CaseResult) -> str:
