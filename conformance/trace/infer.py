@@ -161,14 +161,11 @@ _OFFERS: dict[tuple[int, int], SynOptions] = {}
 
 
 def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
-    p = Pkt(idx, ts, leg, from_peer, ip, ihl, truncated)
-    _sp, _dp, p.seq, p.ack, offfl, p.window, _c, _u = _TCP.unpack_from(ip, ihl)
-    p.flags = offfl & 0x1FF
-    p.doff = doff = (offfl >> 12) << 2
+    _sp, _dp, seq, ack, offfl, window, _c, _u = _TCP.unpack_from(ip, ihl)
+    doff = (offfl >> 12) << 2
     total = ((ip[2] << 8) | ip[3]) if ip[0] >> 4 == 4 else ((ip[4] << 8) | ip[5]) + 40
-    p.plen = max(0, total - ihl - doff)
-    p.payload = ip[ihl + doff:total] if not truncated else b""
-    return p
+    return Pkt(idx, ts, leg, from_peer, ip, ihl, truncated, seq, ack, offfl & 0x1FF, window,
+               max(0, total - ihl - doff), ip[ihl + doff:total] if not truncated else b"", doff)
 
 
 @dataclass(slots=True)
