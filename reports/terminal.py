@@ -106,17 +106,18 @@ def plain_table(rows: list[list[str]]) -> list[str]:
     The listing tabulates one row per listed case and requirement (some 10,000 after a large trace), and
     tabulate spends most of that time deciding, cell by cell, whether a column holds numbers. A column
     with one cell that cannot be a number is text to tabulate (the most generic type wins): left-aligned,
-    cells stripped, padded to the widest, joined by two spaces, each line
-    right-stripped. When every column has such a cell, this
-    builds exactly that; otherwise (a numeric column, multi-line or ANSI-coloured cells, ragged rows, or
-    tabulate measuring wide characters with ``wcwidth``) tabulate itself does."""
+    cells stripped, padded to the widest, joined by two spaces, each line right-stripped. When every
+    column has such a cell, this builds exactly that; otherwise (a numeric column, multi-line, tabbed or
+    ANSI-coloured cells, ragged rows, or tabulate measuring wide characters with ``wcwidth``) tabulate
+    itself does (``tests/test_terminal_table.py`` holds the two to each other)."""
     if not rows:
         return []
     ncols = len(rows[0])
     cols = list(zip(*rows, strict=False))
     blob = "\x00".join("\x00".join(col) for col in cols)
-    if (any(len(r) != ncols for r in rows) or len(cols) != ncols or "\n" in blob or "\r" in blob
-            or "\x1b" in blob or (getattr(_tabulate_module, "WIDE_CHARS_MODE", True) and not blob.isascii())
+    wide = getattr(_tabulate_module, "WIDE_CHARS_MODE", True) and not blob.isascii()
+    if (any(len(r) != ncols for r in rows) or len(cols) != ncols or wide
+            or any(c in blob for c in ("\n", "\r", "\t", "\x1b"))
             or not all(any(_TEXT_CHAR.search(cell) for cell in col) for col in cols)):
         return tabulate(rows, tablefmt="plain").splitlines()
     stripped = [[cell.strip() for cell in col] for col in cols]

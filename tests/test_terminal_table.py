@@ -17,6 +17,7 @@ CASES = [
     [["a", "1,000"], ["bb", "2"]],
     [["a", "two\nlines"], ["b", "c"]],  # multi-line cell
     [["a", "\x1b[31mred\x1b[0m"], ["b", "c"]],  # ANSI codes
+    [["a", "tab\there"], ["b", "c"]],
     [["a", "b", "c"], ["d"]],  # ragged
     [["a", "   "], ["b", "c"]],  # a whitespace-only cell is text to tabulate
     [["x", "٣"], ["y", "٤٥"]],  # Unicode digits are numbers to float()
