@@ -508,7 +508,11 @@ class TraceEngine:
     def _known(self, flow: Flow) -> bool:
         """Whether the flow table still holds ``flow`` (under either of its keys)."""
         table = self.tables[flow.leg]
-        return any(table.get(k, (None,))[0] is flow for k in flow.keys)
+        for k in flow.keys:
+            hit = table.get(k)
+            if hit is not None and hit[0] is flow:
+                return True
+        return False
 
     def _forget(self, flow: Flow) -> None:
         """Drop a loose flow's table entries."""
