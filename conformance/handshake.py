@@ -33,9 +33,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..reference.codec import encode
-from ..reference.handshake import MIN_MSS, ProxyConfig, answer_client, negotiate, offer_server
+from ..reference.handshake import MIN_MSS, ProxyConfig, SynOptions, answer_client, negotiate, offer_server
 from ..reference.relay import Endpoint
 from ..reference.segment import (
     ACK,
@@ -116,8 +117,22 @@ def session_handshake(session: object) -> ProxyHandshake | None:
     return hs if isinstance(hs, ProxyHandshake) else None
 
 
-def _ts(options: Options | None) -> Timestamps | None:
-    return next((o for o in options or () if type(o) is Timestamps), None)
+class Seen(NamedTuple):
+    """One handshake packet as the checks read it: what its options offer
+    (:func:`~splicecheck.conformance.model.offer_in`) and its first Timestamps option's (TSval, TSecr), None
+    without one."""
+
+    offer: SynOptions
+    ts: tuple[int, int] | None
+
+
+_NOTHING_OFFERED = SynOptions()
+
+
+def seen(options: Options) -> Seen:
+    """The view of a packet with these TCP options."""
+    ts = next((o for o in options if type(o) is Timestamps), None)
+    return Seen(offer_in(options), (ts.tsval, ts.tsecr) if ts is not None else None)
 
 
 def _check(field: str, expected: object, actual: object, req: str) -> FieldDiff:
@@ -129,36 +144,43 @@ def handshake_diffs(client_syn: Options | None, synack: Options | None, syn: Opt
                     client_df: bool | None = None) -> list[FieldDiff]:
     """Every check of the module docstring that the given packets allow (None: that packet was not seen;
     without the client's SYN only the echo in the proxy's ACK to the server can be checked)."""
+    return seen_diffs(*(seen(o) if o is not None else None for o in (client_syn, synack, syn, server_synack, ack)),
+                      client_df=client_df)
+
+
+def seen_diffs(client_syn: Seen | None, synack: Seen | None, syn: Seen | None, server_synack: Seen | None,
+               ack: Seen | None, *, client_df: bool | None = None) -> list[FieldDiff]:
+    """:func:`handshake_diffs` on packets whose options were read already (the trace checker decodes each
+    handshake packet's options once, for the splice's parameters too)."""
     out: list[FieldDiff] = []
-    offered = offer_in(client_syn or ())
-    client_ts = _ts(client_syn)
+    offered = client_syn.offer if client_syn is not None else _NOTHING_OFFERED
+    client_ts = client_syn.ts if client_syn is not None else None
     if synack is not None and client_syn is not None:
-        answer = offer_in(synack)
+        answer = synack.offer
         for name, client_has, proxy_has in (("window scale", offered.wscale is not None, answer.wscale is not None),
                                             ("SACK-permitted", offered.sack_permitted, answer.sack_permitted),
                                             ("timestamps", offered.timestamps, answer.timestamps)):
             if not client_has:
                 out.append(_check(f"proxy's SYN-ACK offers {name} (the client's SYN did not)", False, proxy_has,
                                   "HS-CLIENT-ADVERT"))
-        synack_ts = _ts(synack)
+        synack_ts = synack.ts
         if client_ts is not None and synack_ts is not None:
-            out.append(_check("proxy's SYN-ACK TSecr (the client SYN's TSval)", client_ts.tsval, synack_ts.tsecr,
+            out.append(_check("proxy's SYN-ACK TSecr (the client SYN's TSval)", client_ts[0], synack_ts[1],
                               "HS-SYNACK-TSECR"))
         if client_df is False:
             out.append(_check("proxy's SYN-ACK MSS (client SYN without DF)", MIN_MSS, answer.mss, "MSS-536"))
     if syn is not None:
-        proposed = offer_in(syn)
+        proposed = syn.offer
         if offered.timestamps:  # (False without the client's SYN)
             out.append(_check("proxy's SYN to the server offers timestamps (the client's SYN did)", True,
                               proposed.timestamps, "HS-SYN-OPTIONS"))
         if offered.sack_permitted:
             out.append(_check("proxy's SYN to the server offers SACK-permitted (the client's SYN did)", True,
                               proposed.sack_permitted, "HS-SYN-OPTIONS"))
-        server_ts = _ts(server_synack)
+        server_ts = server_synack.ts if server_synack is not None else None
         if ack is not None and server_ts is not None and proposed.timestamps:
-            ack_ts = _ts(ack)
-            out.append(_check("proxy's ACK to the server TSecr (the server SYN-ACK's TSval)", server_ts.tsval,
-                              ack_ts.tsecr if ack_ts is not None else None, "HS-SERVER-ACK-TSECR"))
+            out.append(_check("proxy's ACK to the server TSecr (the server SYN-ACK's TSval)", server_ts[0],
+                              ack.ts[1] if ack.ts is not None else None, "HS-SERVER-ACK-TSECR"))
     return out
 
 

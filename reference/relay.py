@@ -202,10 +202,9 @@ class Leg:
             raise ValueError(f"peer_mss must be 1..65535: {self.peer_mss}")
         if len(self.peer.addr) != len(self.local.addr):
             raise ValueError("a leg's two ends must be of one address family")
-        object.__setattr__(self, "_addr_sum", _words(self.peer.addr + self.local.addr) % _M)
-        object.__setattr__(self, "_ports_sum", self.local.port + self.peer.port)
-        object.__setattr__(self, "_shifts", (self.recv_shift, self.send_shift))
-        object.__setattr__(self, "_arrival", (self.peer.port, self.local.port, self.peer.addr, self.local.addr))
+        derived = _leg_derived(self.peer, self.local, self.peer_wscale, self.local_wscale)
+        for name, value in zip(("_addr_sum", "_ports_sum", "_shifts", "_arrival"), derived, strict=True):
+            object.__setattr__(self, name, value)
 
     @property
     def scaling(self) -> bool:
@@ -220,6 +219,35 @@ class Leg:
     def send_shift(self) -> int:
         """Shift the peer applies to window fields the proxy sends it."""
         return self.local_wscale if self.scaling and self.local_wscale is not None else 0
+
+
+def _leg_derived(peer: Endpoint, local: Endpoint, peer_wscale: int | None,
+                 local_wscale: int | None) -> tuple[int, int, tuple[int, int], tuple[int, int, bytes, bytes]]:
+    """A leg's private derived fields (see :class:`Leg`): address sum, ports sum, shifts, arrival."""
+    shifts = (peer_wscale, local_wscale) if peer_wscale is not None and local_wscale is not None else (0, 0)
+    return (_words(peer.addr + local.addr) % _M, local.port + peer.port, shifts,
+            (peer.port, local.port, peer.addr, local.addr))
+
+
+_unchecked_leg = unchecked(Leg)
+
+
+def leg_in_range(peer: Endpoint, local: Endpoint, splice_irs: int, splice_iss: int, timestamps: bool,
+                 lastrecv_ts: int, lastsent_ts: int, sack: bool, peer_wscale: int | None, local_wscale: int | None,
+                 peer_mss: int) -> Leg:
+    """``Leg(...)`` (positional, every field) without the range checks that cannot fail for its callers'
+    values, for the trace checker, which builds two legs per connection from a capture.
+
+    The invariant the caller keeps: ``splice_irs``, ``splice_iss``, ``lastrecv_ts`` and ``lastsent_ts`` are
+    32-bit words (read from a TCP header or option, or results of ``seq_add``/``seq_sub``); each window
+    shift is None or 0..14 (``handshake.negotiate`` caps the announced shifts at 14); ``peer`` and
+    ``local`` are one packet's two ends (one address family). The MSS is still checked: a peer's MSS option
+    may say 0. Every other construction of a leg — the tests, the params file, ``replace`` — validates."""
+    if not 1 <= peer_mss <= 0xFFFF:
+        raise ValueError(f"peer_mss must be 1..65535: {peer_mss}")
+    return _unchecked_leg(peer, local, splice_irs, splice_iss, timestamps, lastrecv_ts, lastsent_ts, sack,
+                          peer_wscale, local_wscale, peer_mss,
+                          *_leg_derived(peer, local, peer_wscale, local_wscale))
 
 
 @dataclass(frozen=True, slots=True)

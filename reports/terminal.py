@@ -18,10 +18,12 @@ encode the first two). The last line is exactly ``N passed, N failed, N skipped`
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from typing import TextIO
 
+import tabulate as _tabulate_module
 from tabulate import tabulate
 
 from ..conformance.results import CaseResult, RunHeader, Verdict, fmt
@@ -93,6 +95,37 @@ def failure_lines(result: CaseResult, req: str | None = None) -> list[str]:
     return lines
 
 
+#: a character no number or boolean tabulate recognises can hold (``float``/``int`` literals with digits,
+#: signs, points, exponents, underscores, thousands commas, ``inf``/``nan``/``infinity``; ``True``/``False``)
+_TEXT_CHAR = re.compile(r"[^\d\s+\-.,_eEiInNfFtTyYaArRuUlLsS]")
+
+
+def plain_table(rows: list[list[str]]) -> list[str]:
+    """``tabulate(rows, tablefmt="plain").splitlines()``, for rows of single-line strings.
+
+    The listing tabulates one row per listed case and requirement (some 10,000 after a large trace), and
+    tabulate spends most of that time deciding, cell by cell, whether a column holds numbers. A column
+    with one cell that cannot be a number is text to tabulate (the most generic type wins): left-aligned,
+    cells stripped, padded to the widest, joined by two spaces, each line right-stripped. When every
+    column has such a cell, this builds exactly that; otherwise (a numeric column, multi-line, tabbed or
+    ANSI-coloured cells, ragged rows, or tabulate measuring wide characters with ``wcwidth``) tabulate
+    itself does (``tests/test_terminal_table.py`` holds the two to each other)."""
+    if not rows:
+        return []
+    ncols = len(rows[0])
+    cols = list(zip(*rows, strict=False))
+    blob = "\x00".join("\x00".join(col) for col in cols)
+    wide = getattr(_tabulate_module, "WIDE_CHARS_MODE", True) and not blob.isascii()
+    if (any(len(r) != ncols for r in rows) or len(cols) != ncols or wide
+            or any(c in blob for c in ("\n", "\r", "\t", "\x1b"))
+            or not all(any(_TEXT_CHAR.search(cell) for cell in col) for col in cols)):
+        return tabulate(rows, tablefmt="plain").splitlines()
+    stripped = [[cell.strip() for cell in col] for col in cols]
+    widths = [max(map(len, col)) for col in stripped]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in zip(*stripped, strict=True)]
+
+
 def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str]:
     """The per-requirement listing and the closing lines of ``finish`` (no trailing newline)."""
     results = run.results
@@ -116,8 +149,8 @@ def render_listing(run: Run, marks: tuple[str, str] = ("✔", "×")) -> list[str
             desc = r.description if v not in SKIPPED else (r.reason or r.description)
             plan.append(("case", len(case_cells), r, row.req.id if v in ATTENTION else ""))
             case_cells.append([mark(v, marks), r.case, v.value, one_line(desc, 70) + tag])
-    heads = tabulate(head_cells, tablefmt="plain").splitlines() if head_cells else []
-    cases = tabulate(case_cells, tablefmt="plain").splitlines() if case_cells else []
+    heads = plain_table(head_cells)
+    cases = plain_table(case_cells)
 
     out: list[str] = []
     group_of_req = {row.req.id: g for g, grp in by_group(covered) for row in grp}

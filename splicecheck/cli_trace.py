@@ -68,12 +68,16 @@ class TraceSink(JsonlSink):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._synced = time.monotonic()
+        # every line is written here, straight to the file descriptor: one write(2) a line, as a flush
+        # after each would make, without the text and buffer layers (nothing is ever left in them)
+        self._fd = self._f.fileno() if self._f is not None else -1
 
     def write(self, line: str) -> None:
         if self._f is None:
             return
-        self._f.write(line + "\n")
-        self._f.flush()
+        data = (line + "\n").encode()
+        while data:  # (a regular file takes it whole)
+            data = data[os.write(self._fd, data):]
         if time.monotonic() - self._synced >= self.SYNC_EVERY:
             self._sync()
 

@@ -14,7 +14,17 @@ from splicecheck.reference.arith import MASK32
 from splicecheck.reference.checksum import ipv4_header_checksum, tcp_checksum
 from splicecheck.reference.codec import decode, encode, push_options, serialise
 from splicecheck.reference.icmp import PacketTooBig, encode_icmp
-from splicecheck.reference.relay import Note, SpliceState, StripStyle, _map_options, _map_options_loop, relay
+from splicecheck.reference.relay import (
+    Endpoint,
+    Leg,
+    Note,
+    SpliceState,
+    StripStyle,
+    _map_options,
+    _map_options_loop,
+    leg_in_range,
+    relay,
+)
 from splicecheck.reference.segment import (
     ACK,
     AE,
@@ -604,3 +614,30 @@ def test_relay_of_decoded_and_hand_built_segments_agree(opts, v6, off, n, advanc
     assert relay(st_, hand, 0.0) == result
     for out in result.segments:
         assert encode(out) == serialise(out) and checksums_valid(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(irs=st.integers(0, MASK32), iss=st.integers(0, MASK32), recv=st.integers(0, MASK32),
+       sent=st.integers(0, MASK32), ts=st.booleans(), sack=st.booleans(),
+       pws=st.none() | st.integers(0, 14), lws=st.none() | st.integers(0, 14), mss=st.integers(1, 0xFFFF),
+       v6=st.booleans())
+def test_leg_in_range_is_the_validated_leg(irs: int, iss: int, recv: int, sent: int, ts: bool, sack: bool,
+                                           pws: int | None, lws: int | None, mss: int, v6: bool) -> None:
+    """The trace checker's leg constructor without range checks builds the very leg ``Leg(...)`` does, its
+    private derived fields (what the relay's hot path reads) included."""
+    peer = Endpoint(bytes(range(1, 17)) if v6 else bytes([198, 18, 0, 2]), 40000)
+    local = Endpoint(bytes(range(17, 33)) if v6 else bytes([198, 18, 0, 1]), 1080)
+    args = (peer, local, irs, iss, ts, recv, sent, sack, pws, lws, mss)
+    fast, checked = leg_in_range(*args), Leg(*args)
+    assert fast == checked and type(fast) is Leg
+    for name in Leg.__slots__:
+        assert getattr(fast, name) == getattr(checked, name), name
+
+
+def test_leg_in_range_still_checks_the_mss() -> None:
+    """An MSS option may say 0: that is refused as ``Leg(...)`` refuses it."""
+    args = (CLIENT, PROXY_C, 1, 2, True, 3, 4, True, 7, 0, 0)
+    with pytest.raises(ValueError, match="peer_mss"):
+        Leg(*args)
+    with pytest.raises(ValueError, match="peer_mss"):
+        leg_in_range(*args)

@@ -203,3 +203,19 @@ def test_bounded_reports_count_every_connection(tmp_path: Path, monkeypatch: pyt
     line = f"{passed} passed, {failed} failed, 0 skipped"
     assert line in (out / "report.md").read_text()
     assert line in (out / "report.html").read_text()
+
+
+def test_sink_lines_reach_the_file_as_written(tmp_path: Path) -> None:
+    """A killed run keeps every finished line: each is in the file (the operating system's hands) once
+    ``write`` returns, before any close or sync; non-ASCII text is written as UTF-8."""
+    from splicecheck.cli_trace import TraceSink
+
+    path = tmp_path / "results.jsonl"
+    sink = TraceSink(path)
+    lines = [json.dumps({"n": i, "d": "client ⇄ proxy"}, ensure_ascii=i % 2 == 0) for i in range(3)]
+    for i, line in enumerate(lines):
+        sink.write(line)
+        assert path.read_text(encoding="utf-8").splitlines() == lines[:i + 1]
+    sink.close()
+    sink.write("after close")  # ignored, as JsonlSink does
+    assert path.read_text(encoding="utf-8").splitlines() == lines

@@ -10,6 +10,7 @@ numbers off by one: FAIL with steps; TTL not decremented: INFO differences)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,28 @@ def test_case_json_of_every_field_kind() -> None:
     assert case_json(r) == r.to_json()
     assert case_json(CaseResult(case="y", reqs=["DIR-ONLY"], verdict=Verdict.INFO)) == \
         CaseResult(case="y", reqs=["DIR-ONLY"], verdict=Verdict.INFO).to_json()
+
+
+@pytest.mark.parametrize("fields", [
+    {"description": "client 1.2.3.4:5 \u21c4 proxy \"q\" \\ \x01", "duration": 1e-7, "seed": 7, "first_failure": 3,
+     "examples": 2, "checked": 249, "reason": "r\u00e9", "expectation": "e", "repro": "splicecheck trace a b"},
+    {"reqs": [], "duration": 0.0},
+    {"reqs": ["A", "B\u00df"], "duration": 123456.789},
+    {"duration": float("nan")},  # not a finite float: the dictionary is encoded (NaN, as to_json writes)
+    {"duration": float("inf")},
+    {"checked": True},  # a bool where an int is due: encoded by the dictionary path
+    {"description": 5},  # not a string where one is due: likewise
+])
+def test_case_json_of_a_result_without_lists(fields: dict[str, object]) -> None:
+    """The results with nothing but scalar fields (most of a trace's) are put together field by field:
+    the very text to_json writes."""
+    from splicecheck.conformance.results import CaseKind, Verdict
+
+    r = CaseResult(case="trace/1.2.3.4:5>6.7.8.9:80", reqs=fields.pop("reqs", ["DIR-ONLY"]),  # type: ignore[arg-type]
+                   verdict=Verdict.PASS, kind=CaseKind.TRACE, **fields)  # type: ignore[arg-type]
+    assert case_json(r) == r.to_json()
+    scalar = type(r.checked) is int and math.isfinite(r.duration) and isinstance(r.description, str)
+    assert (serial._scalar_json(r) is not None) == scalar  # the path that made it
 
 
 def _same_run(a: Run, b: Run) -> None:

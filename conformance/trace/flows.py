@@ -60,7 +60,6 @@ class Splice:
         "case_id",
         "client",
         "close_at",
-        "ends",
         "evidence",
         "fin",
         "first_ts",
@@ -76,7 +75,6 @@ class Splice:
         self.case_id = case_id
         self.client = client
         self.server = server
-        self.ends = Addresses(client.peer, client.local, server.local, server.peer)
         self.judge: Judge | None = None
         self.buffer: list[Buffered] = []
         self.first_ts = min(client.first_ts, server.first_ts)
@@ -88,6 +86,12 @@ class Splice:
         # in-peer payloads per direction, while learning (None once judged)
         self.payloads: tuple[set[bytes], set[bytes]] | None = (set(), set())
         self.evidence = [False, False]  # a relayed copy seen per direction
+
+    @property
+    def ends(self) -> Addresses:
+        """The four endpoints (made when asked: a pair of opening SYNs only never needs them)."""
+        c, s = self.client, self.server
+        return Addresses(c.peer, c.local, s.local, s.peer)
 
 
 def sender_is_peer(leg: int, a: Endpoint, b: Endpoint, flags: int, proxies: frozenset[bytes],

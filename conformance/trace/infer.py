@@ -53,13 +53,12 @@ import contextlib
 import struct
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from itertools import takewhile
 from typing import Any
 
 from ...reference.codec import pull_options
 from ...reference.errors import MalformedSegment
 from ...reference.handshake import MIN_MSS, SynOptions, negotiate
-from ...reference.relay import Endpoint, Leg, SpliceState, StripStyle
+from ...reference.relay import Endpoint, Leg, SpliceState, StripStyle, leg_in_range
 from ...reference.segment import (
     ACK,
     FIN,
@@ -73,7 +72,7 @@ from ...reference.segment import (
     WindowScale,
 )
 from ...reference.seqspace import HALF, seq_add, seq_sub
-from ..handshake import handshake_diffs
+from ..handshake import Seen, seen_diffs
 from ..model import Addresses, offer_in
 from ..results import FieldDiff
 from .params import LEG_FIELDS, ConnParams, endpoint_text
@@ -162,14 +161,11 @@ _OFFERS: dict[tuple[int, int], SynOptions] = {}
 
 
 def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
-    p = Pkt(idx, ts, leg, from_peer, ip, ihl, truncated)
-    _sp, _dp, p.seq, p.ack, offfl, p.window, _c, _u = _TCP.unpack_from(ip, ihl)
-    p.flags = offfl & 0x1FF
-    p.doff = doff = (offfl >> 12) << 2
+    _sp, _dp, seq, ack, offfl, window, _c, _u = _TCP.unpack_from(ip, ihl)
+    doff = (offfl >> 12) << 2
     total = ((ip[2] << 8) | ip[3]) if ip[0] >> 4 == 4 else ((ip[4] << 8) | ip[5]) + 40
-    p.plen = max(0, total - ihl - doff)
-    p.payload = ip[ihl + doff:total] if not truncated else b""
-    return p
+    return Pkt(idx, ts, leg, from_peer, ip, ihl, truncated, seq, ack, offfl & 0x1FF, window,
+               max(0, total - ihl - doff), ip[ihl + doff:total] if not truncated else b"", doff)
 
 
 @dataclass(slots=True)
@@ -249,6 +245,18 @@ class Inference:
     announced_mss: tuple[int | None, int | None] = (None, None)
 
 
+def _seen(p: Pkt | None, syn: bool = True) -> Seen | None:
+    """A handshake packet as :func:`~splicecheck.conformance.handshake.seen_diffs` reads it, from what the packet
+    decoded once (its offer, its timestamps: the first option of each kind, as ``handshake_diffs`` reads
+    them). Of an ACK (``syn`` False) the checks read only the timestamps: its offer is left empty."""
+    if p is None:
+        return None
+    return Seen(p.syn_options if syn else _NO_OFFER, p._timestamps())
+
+
+_NO_OFFER = SynOptions()
+
+
 def handshake_checks(hs: list[Handshake]) -> list[FieldDiff]:
     """The requirements on the proxy's own handshake packets (§3.4), as the conformance cases check them
     (same fields, step and packet -1):
@@ -257,17 +265,14 @@ def handshake_checks(hs: list[Handshake]) -> list[FieldDiff]:
     * WS-PROPAGATE: the proxy's SYN to the server proposes the client's scale (capped at 14);
     * MSS-536: a client whose SYN lacks DF (no path MTU discovery) is told MSS 536;
     * HS-CLIENT-ADVERT, HS-SYNACK-TSECR, HS-SYN-OPTIONS, HS-SERVER-ACK-TSECR: the checks of
-      :func:`splicecheck.conformance.handshake.handshake_diffs` (the same function the live cases run) on
-      the client's SYN, the proxy's SYN-ACK, the proxy's SYN, the server's SYN-ACK and the proxy's ACK
-      completing the server-side handshake, whichever of them were captured."""
+      :func:`splicecheck.conformance.handshake.handshake_diffs` (the checks the live cases run; here
+      ``seen_diffs``, on the options already decoded) on the client's SYN, the proxy's SYN-ACK, the proxy's
+      SYN, the server's SYN-ACK and the proxy's ACK completing the server-side handshake, whichever of them
+      were captured."""
     out: list[FieldDiff] = []
     c, d = hs[CLIENT_LEG], hs[SERVER_LEG]
     ack = d.opener_ack
-    out += handshake_diffs(c.peer_syn.options if c.peer_syn is not None else None,
-                           c.local_syn.options if c.local_syn is not None else None,
-                           d.local_syn.options if d.local_syn is not None else None,
-                           d.peer_syn.options if d.peer_syn is not None else None,
-                           ack.options if ack is not None else None)
+    out += seen_diffs(_seen(c.peer_syn), _seen(c.local_syn), _seen(d.local_syn), _seen(d.peer_syn), _seen(ack, False))
     if c.peer_syn is None or c.local_syn is None:
         return out
     client = c.peer_syn.syn_options
@@ -447,8 +452,10 @@ def _splice_point(pkts: list[Pkt], hs: list[Handshake], r: _Relayed, presplice: 
 def _last_timestamps(pkts: list[Pkt], start: int) -> dict[tuple[int, bool], tuple[int, int]]:
     """(leg, from the peer?) → the last (TSval, TSecr) before the splice point."""
     last: dict[tuple[int, bool], tuple[int, int]] = {}
-    before = list(takewhile(lambda p: p.idx < start, pkts))
-    for p in reversed(before):  # from the splice point back: the first found of each sender is its last
+    # a learning window's packets are numbered by their place in it (parse_pkt's idx): those before the
+    # splice point are pkts[:start]
+    for i in range(min(start, len(pkts)) - 1, -1, -1):  # from the splice point back: the first found of
+        p = pkts[i]  # each sender is its last
         key = (p.leg, p.from_peer)
         if key in last:
             continue
@@ -464,28 +471,29 @@ def _leg(lg: int, peer: Endpoint, local: Endpoint, pkts: list[Pkt], h: Handshake
          last: dict[tuple[int, bool], tuple[int, int]], notes: list[str]) -> Leg:
     """Leg ``lg`` of the splice: ``bases`` (its splice_irs, splice_iss), the options in effect (by its
     handshake, else guessed from its segments), the last timestamps before the splice point."""
-    values: dict[str, Any] = {"splice_irs": bases[0], "splice_iss": bases[1]}
     if h.peer_syn is not None and h.local_syn is not None:
         n = negotiate(h.peer_syn.syn_options, h.local_syn.syn_options)
-        values.update(timestamps=n.timestamps, sack=n.sack, peer_wscale=n.peer_wscale,
-                      local_wscale=n.local_wscale, peer_mss=n.peer_mss)
+        timestamps, sack, peer_ws, local_ws, mss = n.timestamps, n.sack, n.peer_wscale, n.local_wscale, n.peer_mss
     else:
         side = [p for p in pkts if p.leg == lg]
-        ts_both = all(any(p.tsval is not None for p in side if p.from_peer == fp) for fp in (True, False))
-        values.update(timestamps=ts_both, sack=any(type(o) is Sack for p in side for o in p.options),
-                      peer_wscale=None, local_wscale=None, peer_mss=0xFFFF)
+        timestamps = all(any(p.tsval is not None for p in side if p.from_peer == fp) for fp in (True, False))
+        sack = any(type(o) is Sack for p in side for o in p.options)
+        peer_ws, local_ws, mss = None, None, 0xFFFF
         notes.append(f"{'client' if lg == CLIENT_LEG else 'server'} leg: no handshake: window scaling assumed "
                      "off, MSS unknown (MSS-ICMP not checked)")
     recv, sent = last.get((lg, True)), last.get((lg, False))
-    if h.complete or recv is not None or sent is not None:
-        values["lastrecv_ts"] = recv[0] if recv else 0
-        values["lastsent_ts"] = sent[0] if sent else 0
-    return Leg(peer, local, **values)
+    # (Leg's defaults, 0, without a complete handshake and without timestamps before the splice point)
+    lastrecv = recv[0] if recv else 0
+    lastsent = sent[0] if sent else 0
+    # every value is in Leg's ranges by construction (32-bit words from headers and seq_add, shifts capped by
+    # negotiate, one packet's two ends): built without its range checks, the MSS (an option may say 0) checked
+    return leg_in_range(peer, local, bases[0], bases[1], timestamps, lastrecv, lastsent, sack, peer_ws, local_ws, mss)
 
 
 def infer(pkts: list[Pkt], ends: Addresses, given: ConnParams | None = None, skew: int = 0) -> Inference:
-    """The splice's parameters from its learning window ``pkts`` (in capture order), ``given`` over them;
-    ``skew``: how many ns the two captures' clocks may disagree."""
+    """The splice's parameters from its learning window ``pkts`` (in capture order, numbered by their place:
+    ``pkts[i].idx == i``, as :func:`parse_pkt` is called), ``given`` over them; ``skew``: how many ns the two
+    captures' clocks may disagree."""
     given = given or ConnParams()
     notes: list[str] = []
     hs = [handshake(pkts, CLIENT_LEG), handshake(pkts, SERVER_LEG)]

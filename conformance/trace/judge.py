@@ -560,6 +560,9 @@ class Judge(ConnectionTally):
         """Every pending input older than the match timeout at ``now`` (the engine's sweep, for directions
         that got no input since: :meth:`input` expires the oldest ones itself). Outputs waiting longer than
         the skew first take the input they most plausibly relay."""
+        a, b = self.dirs
+        if not (a.order or a.orphans or b.order or b.orphans):  # nothing waits (most pairs, once lingering)
+            return
         self._place_orphans(lambda o: o.ts + self.skew_ns <= now)
         for ds in self.dirs:
             order = ds.order

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 from ..results import CaseResult, FieldDiff, Geometry, StepRecord
@@ -53,10 +54,43 @@ _KNOWN = ("case", "reqs", "verdict", "description", "expectation", "diffs", "che
 _DIFF = ("step", "packet", "field", "expected", "actual", "req", "consequence_of")
 
 
+#: the JSON encoder's own string encoder (ensure_ascii, as ``_encode``'s)
+_str = json.encoder.encode_basestring_ascii
+_SCALAR = (
+    '{{"case":{},"reqs":[{}],"verdict":{},"description":{},"expectation":{},"diffs":[],"checked":{},"steps":[],'
+    '"geometry":[],"reason":{},"duration":{},"repro":{},"seed":{},"kind":{},"examples":{},"first_failure":{},'
+    '"collateral_failures":[],"type":"case"}}').format
+
+
+def _scalar_json(r: CaseResult) -> str | None:
+    """The line of a result with no differences, steps, geometry, collateral failures, alternative or
+    coverage — every passing connection's and every note's — put together from its scalar fields, each
+    encoded as the JSON encoder encodes it (strings, ``str`` subclasses included, by its own function, which
+    refuses anything else; ints and finite floats by ``repr``; None as null); None when some field is of
+    another kind (then the dictionary is encoded)."""
+    if (r.diffs or r.steps or r.geometry or r.alternative or r.coverage is not None
+            or type(r.collateral_failures) is not list or r.collateral_failures or type(r.reqs) is not list
+            or type(r.checked) is not int or type(r.examples) is not int  # (a bool is an int: not here)
+            or type(r.duration) is not float or not math.isfinite(r.duration)
+            or not (r.seed is None or type(r.seed) is int)
+            or not (r.first_failure is None or type(r.first_failure) is int)):
+        return None
+    try:
+        return _SCALAR(_str(r.case), ",".join(map(_str, r.reqs)), _str(r.verdict.value), _str(r.description),
+                       _str(r.expectation), repr(r.checked), _str(r.reason), repr(r.duration), _str(r.repro),
+                       "null" if r.seed is None else repr(r.seed), _str(r.kind), repr(r.examples),
+                       "null" if r.first_failure is None else repr(r.first_failure))
+    except TypeError:  # not a string where one is due
+        return None
+
+
 def case_json(r: CaseResult) -> str:
     """``r.to_json()``, the same text, built without ``asdict``."""
     if _CASE != _KNOWN or _NESTED["diffs"] != _DIFF:
         return _generic(r)
+    line = _scalar_json(r)
+    if line is not None:
+        return line
     reqs, collateral = r.reqs, r.collateral_failures
     d: dict[str, Any] = {
         "case": r.case, "reqs": reqs if type(reqs) is list and all(type(x) is str for x in reqs) else _plain(reqs),
