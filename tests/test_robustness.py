@@ -252,3 +252,29 @@ def test_duplicate_records_and_a_newer_writer_are_warned_about(tmp_path: Path) -
     assert len(run.results) == 1
     assert any("duplicate of line 2" in w for w in run.warnings)
     assert any("newer than this" in w for w in run.warnings)
+
+
+def test_a_syn_announcing_mss_0_is_a_connection_not_judged_not_a_crash(tmp_path: Path) -> None:
+    """An MSS option of 0 in the client's SYN gives splice parameters no splice can have (the model's legs
+    refuse an MSS of 0): the connection is reported as not judged with the reason, never a traceback."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.utils import rdpcap, wrpcap
+
+    packets = rdpcap(CLIENT)
+    changed = 0
+    for p in packets:
+        if TCP in p and p[TCP].flags.S:
+            p[TCP].options = [(k, 0 if k == "MSS" else v) for k, v in p[TCP].options]
+            del p[TCP].chksum, p[IP].chksum, p[IP].len
+            changed += 1
+    assert changed
+    client = tmp_path / "mss0-client.pcap"
+    wrpcap(str(client), packets)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "splicecheck", "trace", str(client), SERVER, "--out", str(out),
+                           "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.returncode == 2  # nothing judged
+    assert "not judged: their handshakes give splice parameters the model cannot hold" in proc.stdout
+    reasons = [r.get("reason", "") for r in _records(out)]
+    assert any("peer_mss must be 1..65535: 0" in str(r) for r in reasons)

@@ -52,6 +52,7 @@ class TraceStats:
     one_sided: int = 0
     pairs: int = 0
     syns_only: int = 0  # pairs of which only the opening SYNs were captured (not judged)
+    unmodelled: int = 0  # pairs whose handshakes give parameters no splice can have (not judged)
     reversed_opens: int = 0  # connections opened on the server leg before the client leg (legs swapped?)
     checksums: str = "auto"  # the --checksums mode, for the notes
     csum_completed: list[int] = field(default_factory=lambda: [0, 0])  # (end hosts', proxy's) checksums completed
@@ -72,6 +73,9 @@ class TraceStats:
             for lt, n in sorted(ls.unknown_linktype.items()):
                 out.append(f"{name} leg: {n} frames of unsupported link type {lt}")
         out += self.truncated_files
+        if self.unmodelled:
+            out.append(f"{self.unmodelled} connection(s) not judged: their handshakes give splice parameters the "
+                       "model cannot hold (an MSS option of 0, say)")
         hosts, proxy = self.csum_completed
         if self.checksums == "ignore":
             out.append("--checksums ignore: no TCP checksum graded")

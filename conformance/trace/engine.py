@@ -376,7 +376,11 @@ class TraceEngine:
                 pkts.append(parse_pkt(len(pkts), ts, leg, peer, ip, ihl, cut))
         ends = sp.ends
         given: ConnParams = cfg.params.lookup(ends.client, ends.proxy_c)
-        inf = infer(pkts, ends, given, self._skew)
+        try:
+            inf = infer(pkts, ends, given, self._skew)
+        except ValueError as exc:  # parameters no splice can have (an MSS option of 0): named, not judged
+            self._unmodelled(sp, now, str(exc))
+            return
         repro = f"{cfg.repro} --conn {endpoint_text(ends.client)}" if cfg.repro else ""
         judge = Judge(sp.case_id, inf.state, judged=inf.judged, shared=self.shared, repro=repro,
                       timeout=cfg.match_timeout, skew=cfg.skew, checksums=cfg.checksums,
@@ -549,14 +553,36 @@ class TraceEngine:
             st.csum_completed[1] += c.csum_out
             st.oversize += c.oversize
             st.resegmented += c.resegmented
+        self._entomb(sp, now)
+        self._emit(result)
+
+    def _entomb(self, sp: Splice, now: int) -> None:
+        """A finished connection's flows become tombstones: stragglers are counted, a SYN starts anew."""
         sp.buffer = []
         life = self._tombstone_life()
-        for f in (sp.client, sp.server):  # tombstones: stragglers are counted, a SYN starts anew
+        for f in (sp.client, sp.server):
             f.closed = f.ignored = True
             f.splice = None
             f.last_ts = now
             heapq.heappush(self.tombstones, (now + life, next(self._filed), f))
-        self._emit(result)
+
+    def _unmodelled(self, sp: Splice, now: int, why: str) -> None:
+        """A connection whose handshakes give parameters no splice can have (the model's own values refuse
+        them, e.g. an MSS option of 0): reported as not judged with the reason, the rest of its packets
+        counted, never a crash."""
+        self.splices.pop(id(sp), None)
+        self.closing.pop(id(sp), None)
+        self.learning.pop(id(sp), None)
+        self.stats.unmodelled += 1
+        packets = len(sp.buffer)
+        self._entomb(sp, now)
+        self._emit(CaseResult(
+            case=sp.case_id, reqs=["DIR-ONLY"], verdict=Verdict.INFO, kind=CaseKind.TRACE,
+            description=f"client {endpoint_text(sp.client.peer)} ⇄ proxy {endpoint_text(sp.client.local)}: "
+                        "parameters no splice can have",
+            reason=f"not judged: its handshakes give splice parameters the model cannot hold ({why}); "
+                   f"{packets} packet(s) counted",
+            duration=max(0, sp.last_ts - sp.first_ts) / 1e9))
 
     def _syns_result(self, sp: Splice) -> CaseResult:
         self.stats.syns_only += 1
