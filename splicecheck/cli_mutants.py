@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -173,9 +174,23 @@ def hunt_all(names: Sequence[str], cases: Sequence[Case], *, stop_first: bool = 
     # spawn, not fork: the parent may have threads (pytest-xdist's, say), and a forked child would
     # inherit their locks; a worker imports the catalogue afresh in well under a second.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=context, initializer=_quiet_worker)
+    try:
         futures = [pool.submit(_hunt_in_worker, n, ids, stop_first, seed, control, budget) for n in names]
         return [f.result() for f in futures]
+    except BaseException:  # a signal (or a worker's failure): stop the workers now, not after their mutants
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _quiet_worker() -> None:
+    """In a worker: a terminal's Ctrl-C reaches the whole process group, and the parent stops the workers
+    itself; without this each worker would print its own KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -278,3 +278,18 @@ def test_a_syn_announcing_mss_0_is_a_connection_not_judged_not_a_crash(tmp_path:
     assert "not judged: their handshakes give splice parameters the model cannot hold" in proc.stdout
     reasons = [r.get("reason", "") for r in _records(out)]
     assert any("peer_mss must be 1..65535: 0" in str(r) for r in reasons)
+
+
+def test_ctrl_c_on_mutants_with_workers_is_one_line_and_130() -> None:
+    """A terminal's Ctrl-C reaches the worker processes of ``mutants --jobs`` too: they ignore it and the
+    parent stops them, so the user sees one line, not a traceback per worker."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "splicecheck", "mutants", "--jobs", "2"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)  # the workers are hunting
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines() == ["splicecheck: interrupted (SIGINT)"]
