@@ -181,10 +181,9 @@ def hunt_all(names: Sequence[str], cases: Sequence[Case], *, stop_first: bool = 
     except BaseException:  # a signal (or a worker's failure): stop the workers now, not after their mutants
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _quiet_worker() -> None:
