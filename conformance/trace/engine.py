@@ -37,6 +37,11 @@ connections.
 
 Non-TCP packets, fragments, packets the codec would refuse and what the link layer could not use
 are counted (:class:`TraceStats`) and reported as one INFO result, ``trace/capture``, never a crash.
+
+Why one module of some 700 lines: it is one state machine over the open connections — flows, pairs,
+learning, judged, closing, tombstones — whose tables every step reads and changes together; reading
+(capture, link), parsing and inference (infer), judging (judge), flow records (flows) and the shortcuts are
+modules of their own.
 """
 
 from __future__ import annotations
@@ -539,9 +544,9 @@ class TraceEngine:
             return
         if sp.judge is None:
             self._maybe_settle(sp, now, force=True)
-        del self.splices[id(sp)]
-        self.closing.pop(id(sp), None)
-        self.learning.pop(id(sp), None)
+            if id(sp) not in self.splices:  # parameters no splice can have: reported by _unmodelled
+                return
+        self._drop(sp)
         if sp.judge is None:  # opening SYNs only
             result = self._syns_result(sp)
         else:
@@ -555,6 +560,12 @@ class TraceEngine:
             st.resegmented += c.resegmented
         self._entomb(sp, now)
         self._emit(result)
+
+    def _drop(self, sp: Splice) -> None:
+        """``sp`` leaves the open, closing and learning sets (it is being finished)."""
+        del self.splices[id(sp)]
+        self.closing.pop(id(sp), None)
+        self.learning.pop(id(sp), None)
 
     def _entomb(self, sp: Splice, now: int) -> None:
         """A finished connection's flows become tombstones: stragglers are counted, a SYN starts anew."""
@@ -570,9 +581,7 @@ class TraceEngine:
         """A connection whose handshakes give parameters no splice can have (the model's own values refuse
         them, e.g. an MSS option of 0): reported as not judged with the reason, the rest of its packets
         counted, never a crash."""
-        self.splices.pop(id(sp), None)
-        self.closing.pop(id(sp), None)
-        self.learning.pop(id(sp), None)
+        self._drop(sp)
         self.stats.unmodelled += 1
         packets = len(sp.buffer)
         self._entomb(sp, now)
