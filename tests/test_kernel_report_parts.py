@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from splicecheck.adapters.lab.preflight import preflight
-from splicecheck.adapters.lab.topology import PREFIX, _name_pattern, _run_is_alive, _tag_of, lab_namespaces
+from splicecheck.adapters.lab.topology import stale_labs
 
 from splicecheck.parts import Part, run_parts
 
@@ -24,8 +24,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 def _dead_labs() -> set[str]:
     """Lab namespaces whose run is gone (the lab's own liveness test: its run lock)."""
-    pattern = _name_pattern(PREFIX)
-    return {n for n in lab_namespaces() if not _run_is_alive(_tag_of(n), int(pattern.match(n)["pid"]))}  # type: ignore[index]
+    return set(stale_labs())
 
 
 def _live_lab() -> None:

@@ -74,6 +74,7 @@ __all__ = [
     "clean",
     "clean_stale",
     "lab_namespaces",
+    "stale_labs",
 ]
 
 PREFIX = "sc-"
@@ -178,15 +179,9 @@ def _run_is_alive(tag: str, pid: int) -> bool:
     return netns.process_alive(pid) if alive is None else alive
 
 
-def clean(prefix: str = PREFIX, *, include_live: bool = False) -> CleanReport:
-    """Delete lab namespaces left behind by dead runs (e.g. SIGKILLed ones) and their lock files.
-
-    A namespace belongs to a dead run when nobody holds its run's lock (see :class:`netns.RunLock`:
-    this holds across PID namespaces, which share ``/run/netns``), or when it is this process's and no
-    open :class:`Lab` owns it. Labs of running processes (a parallel pytest worker, a run in a
-    container) are left alone unless ``include_live``. Only names matching the lab's pattern are
-    touched.
-    """
+def _sorted_labs(prefix: str, include_live: bool) -> tuple[list[str], list[str]]:
+    """The lab namespaces :func:`clean` would remove (those of dead runs; all with ``include_live``) and
+    those it would spare."""
     mine = {n for lab in signals.live() if isinstance(lab, Lab) for n in lab.names.namespaces}
     pattern = _name_pattern(prefix)
     doomed: list[str] = []
@@ -202,6 +197,24 @@ def clean(prefix: str = PREFIX, *, include_live: bool = False) -> CleanReport:
             doomed.append(name)
         else:
             live.append(name)
+    return doomed, live
+
+
+def stale_labs(prefix: str = PREFIX) -> list[str]:
+    """Lab namespaces left by runs that are gone: what ``lab clean`` would remove, without removing them."""
+    return _sorted_labs(prefix, include_live=False)[0]
+
+
+def clean(prefix: str = PREFIX, *, include_live: bool = False) -> CleanReport:
+    """Delete lab namespaces left behind by dead runs (e.g. SIGKILLed ones) and their lock files.
+
+    A namespace belongs to a dead run when nobody holds its run's lock (see :class:`netns.RunLock`:
+    this holds across PID namespaces, which share ``/run/netns``), or when it is this process's and no
+    open :class:`Lab` owns it. Labs of running processes (a parallel pytest worker, a run in a
+    container) are left alone unless ``include_live``. Only names matching the lab's pattern are
+    touched.
+    """
+    doomed, live = _sorted_labs(prefix, include_live)
     failed = netns.del_netns(*doomed)
     removed = [n for n in doomed if n not in failed]
     gone = {_tag_of(n) for n in removed} - {_tag_of(n) for n in failed} - {_tag_of(n) for n in live}
