@@ -48,6 +48,9 @@ queueing in its socket buffers (it reads up to 1 MB at a time), as in the paper;
 process, so it also shares the interpreter lock with the client, the server and the capture.
 
     .venv/bin/python benchmarks/ebpf_splice_throughput.py --mb 200 --runs 3 --rtts 5000 --fwd-mb 20
+
+Why one script of some 670 lines: a benchmark here is one runnable file; its three paths share the lab,
+the transfer and the measurements, printed side by side.
 """
 
 from __future__ import annotations

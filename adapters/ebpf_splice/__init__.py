@@ -39,6 +39,10 @@ What cannot be configured (declared unsupported, so the suite says so per case):
 removal (the datapath overwrites them with NOPs, the paper's footnote 2 style). Everything else is graded,
 the MSS too: a DF segment larger than the out peer's MSS is turned into the ICMP error (frag-needed,
 packet-too-big) its sender gets instead (§3.4.4).
+
+Why one module of some 870 lines: the adapter and its session are one contract over one lab, one loaded
+datapath and one proxy application (open, open_unspliced, open_accepted, open_handshaken, event, inject
+share them); the datapath's loading is :mod:`.loader`, the proxy application :mod:`.proxy`.
 """
 
 from __future__ import annotations
