@@ -144,18 +144,59 @@ def campaign_rates(adapter: SynproxyAdapter, seed: int) -> None:
 
     print(f"\n4. campaign searches ({CHUNK} examples each, failures shrunk), IUT runs per second "
           f"(target >= {CAMPAIGN_TARGET}/s):")
-    total_runs, total_s = 0, 0.0
+    total_runs, total_s, total_cpu = 0, 0.0, 0.0
     for target in targets(adapter):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tally = target.run(adapter, seed, Budget(examples=CHUNK, programs=max(1, CHUNK // 10)), None,
                            time.monotonic() + 120)
-        took = time.perf_counter() - t0
-        runs = tally.examples + tally.shrinking + tally.rejected
-        total_runs, total_s = total_runs + runs, total_s + took
+        took, cpu = time.perf_counter() - t0, time.process_time() - c0
+        runs = tally.examples + tally.shrinking  # judged runs only: refused examples never reached a verdict
+        total_runs, total_s, total_cpu = total_runs + runs, total_s + took, total_cpu + cpu
         print(f"   {target.case.id:16} {tally.examples:4} examples {tally.shrinking:4} shrink runs "
-              f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s"
+              f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s  "
+              f"CPU {cpu / max(runs, 1) * 1e3:5.2f} ms/run"
               f"{'  (failure found)' if tally.failure is not None else ''}")
-    print(f"   all targets: {total_runs / total_s:.0f} runs/s")
+    print(f"   all targets: {total_runs / total_s:.0f} runs/s, CPU {total_cpu / max(total_runs, 1) * 1e3:.2f} ms/run "
+          f"(this process, the kernel's work for its sends included)")
+
+
+def part1(adapter: SynproxyAdapter, n: int) -> None:
+    print(f"1. the same live work per case (handshakes + a data segment each way), {n} cases each:")
+    scapy = scapy_cases(adapter, n)
+    codec = codec_cases(adapter, n)
+    print(f"   scapy build + dissect : {scapy:8.0f} cases/s")
+    print(f"   codec (the adapter)   : {codec:8.0f} cases/s   ({codec / scapy:.1f}x scapy)\n")
+
+
+def parts23(adapter: SynproxyAdapter, n_runs: int, seed: int) -> list[str]:
+    """2 and 3: the catalogue ``n_runs`` times; the cases whose verdicts differ between runs."""
+    cases, source = catalogue()
+    print(f"2. the catalogue ({source}): {len(cases)} cases, "
+          f"{dict(collections.Counter(c.kind for c in cases))}")
+    runs: list[dict[str, str]] = []
+    for i in range(n_runs):
+        results, timing = full_run(adapter, cases, seed)
+        runs.append({r.case: r.verdict.value for r in results})
+        counts = collections.Counter(r.verdict.value for r in results)
+        rates = []
+        for kind in dict.fromkeys(c.kind for c in cases):
+            n = sum(c.kind == kind for c in cases)
+            rates.append(f"{kind}: {n} cases in {timing[kind]:.2f} s = {n / timing[kind]:.0f} cases/s, "
+                         f"{timing[kind + ' sessions']:.0f} sessions = "
+                         f"{timing[kind + ' sessions'] / timing[kind]:.0f} sessions/s")
+        print(f"   run {i + 1}: " + "; ".join(rates))
+        print(f"          verdicts {dict(sorted(counts.items()))}")
+    if not cases:
+        return []
+    print(f"\n3. {n_runs} full runs (seed {seed}), verdicts compared case by case:")
+    differing = [cid for cid in runs[0] if len({r.get(cid) for r in runs}) > 1]
+    for cid in differing:
+        print(f"   DIFFERS {cid}: " + " / ".join(r.get(cid, "-") for r in runs))
+    if differing:
+        print(f"   {len(differing)} of {len(runs[0])} cases differ between runs")
+    else:
+        print(f"   identical: all {len(runs[0])} verdicts the same in all {n_runs} runs")
+    return differing
 
 
 def main() -> int:
@@ -164,7 +205,10 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=300, help="cases per side in part 1")
     ap.add_argument("--runs", type=int, default=3, help="full catalogue runs in part 3")
     ap.add_argument("--seed", type=int, default=1, help="seed of the property cases (the same in every run)")
+    ap.add_argument("--section", type=int, choices=(1, 2, 4), action="append", default=[],
+                    help="run only this part (repeatable; 2 includes 3); default all")
     args = ap.parse_args()
+    sections = set(args.section) or {1, 2, 4}
     missing = preflight(*LAB_FEATURES)
     if missing:
         print("SKIPPED: the Linux lab is unavailable: " + "; ".join(missing))
@@ -173,39 +217,13 @@ def main() -> int:
     try:
         info = adapter.info()
         print(f"IUT: {info.description}\n")
-        print(f"1. the same live work per case (handshakes + a data segment each way), {args.cases} cases each:")
-        scapy = scapy_cases(adapter, args.cases)
-        codec = codec_cases(adapter, args.cases)
-        print(f"   scapy build + dissect : {scapy:8.0f} cases/s")
-        print(f"   codec (the adapter)   : {codec:8.0f} cases/s   ({codec / scapy:.1f}x scapy)\n")
-
-        cases, source = catalogue()
-        print(f"2. the catalogue ({source}): {len(cases)} cases, "
-              f"{dict(collections.Counter(c.kind for c in cases))}")
-        runs: list[dict[str, str]] = []
-        for i in range(args.runs):
-            results, timing = full_run(adapter, cases, args.seed)
-            runs.append({r.case: r.verdict.value for r in results})
-            counts = collections.Counter(r.verdict.value for r in results)
-            rates = []
-            for kind in dict.fromkeys(c.kind for c in cases):
-                n = sum(c.kind == kind for c in cases)
-                rates.append(f"{kind}: {n} cases in {timing[kind]:.2f} s = {n / timing[kind]:.0f} cases/s, "
-                             f"{timing[kind + ' sessions']:.0f} sessions = "
-                             f"{timing[kind + ' sessions'] / timing[kind]:.0f} sessions/s")
-            print(f"   run {i + 1}: " + "; ".join(rates))
-            print(f"          verdicts {dict(sorted(counts.items()))}")
-        if not cases:
-            return 0
-        print(f"\n3. {args.runs} full runs (seed {args.seed}), verdicts compared case by case:")
-        differing = [cid for cid in runs[0] if len({r.get(cid) for r in runs}) > 1]
-        for cid in differing:
-            print(f"   DIFFERS {cid}: " + " / ".join(r.get(cid, "-") for r in runs))
-        if differing:
-            print(f"   {len(differing)} of {len(runs[0])} cases differ between runs")
-        else:
-            print(f"   identical: all {len(runs[0])} verdicts the same in all {args.runs} runs")
-        campaign_rates(adapter, args.seed)
+        differing: list[str] = []
+        if 1 in sections:
+            part1(adapter, args.cases)
+        if 2 in sections:
+            differing = parts23(adapter, args.runs, args.seed)
+        if 4 in sections:
+            campaign_rates(adapter, args.seed)
         return 1 if differing else 0
     finally:
         adapter.close()
