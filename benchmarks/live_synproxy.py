@@ -20,12 +20,14 @@ import collections
 import importlib
 import pkgutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tcpview: a test helper
 
 import splicecheck.conformance as pkg
+from hypothesis.database import DirectoryBasedExampleDatabase
 from splicecheck.adapters.lab.preflight import preflight
 from splicecheck.adapters.lab.topology import Side
 from splicecheck.adapters.synproxy import LAB_FEATURES, SynproxyAdapter
@@ -137,27 +139,30 @@ def full_run(adapter: SynproxyAdapter, cases: list[Case], seed: int) -> tuple[li
 
 def campaign_rates(adapter: SynproxyAdapter, seed: int) -> None:
     """4. What a ``splicecheck fuzz`` campaign gets from SYNPROXY: one search per target with the campaign's
-    budget, every run of the IUT counted (generated examples and shrink runs alike: each is a fresh SYNPROXY
-    connection and its segments); a search ends at its first failure once that is shrunk."""
+    budget and, as in a campaign, an example database (a fresh one, so nothing is replayed), every judged run
+    of the IUT counted (generated examples and shrink runs alike: each is a fresh SYNPROXY connection and its
+    segments; examples the IUT refused to set up never reached a verdict and are not); a search ends at its
+    first failure once that is shrunk. CPU time is this process's, the kernel's work for its sends included."""
     from splicecheck.conformance.campaign import CHUNK, targets
     from splicecheck.conformance.properties import Budget
 
     print(f"\n4. campaign searches ({CHUNK} examples each, failures shrunk), IUT runs per second "
           f"(target >= {CAMPAIGN_TARGET}/s):")
+    budget = Budget(examples=CHUNK, programs=max(1, CHUNK // 10))
     total_runs, total_s, total_cpu = 0, 0.0, 0.0
-    for target in targets(adapter):
-        t0, c0 = time.perf_counter(), time.process_time()
-        tally = target.run(adapter, seed, Budget(examples=CHUNK, programs=max(1, CHUNK // 10)), None,
-                           time.monotonic() + 120)
-        took, cpu = time.perf_counter() - t0, time.process_time() - c0
-        runs = tally.examples + tally.shrinking  # judged runs only: refused examples never reached a verdict
-        total_runs, total_s, total_cpu = total_runs + runs, total_s + took, total_cpu + cpu
-        print(f"   {target.case.id:16} {tally.examples:4} examples {tally.shrinking:4} shrink runs "
-              f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s  "
-              f"CPU {cpu / max(runs, 1) * 1e3:5.2f} ms/run"
-              f"{'  (failure found)' if tally.failure is not None else ''}")
-    print(f"   all targets: {total_runs / total_s:.0f} runs/s, CPU {total_cpu / max(total_runs, 1) * 1e3:.2f} ms/run "
-          f"(this process, the kernel's work for its sends included)")
+    with tempfile.TemporaryDirectory(prefix="campaign-db-") as where:
+        db = DirectoryBasedExampleDatabase(where)
+        for target in targets(adapter):
+            t0, c0 = time.perf_counter(), time.process_time()
+            tally = target.run(adapter, seed, budget, db, time.monotonic() + 120)
+            took, cpu = time.perf_counter() - t0, time.process_time() - c0
+            runs = tally.examples + tally.shrinking
+            total_runs, total_s, total_cpu = total_runs + runs, total_s + took, total_cpu + cpu
+            print(f"   {target.case.id:16} {tally.examples:4} examples {tally.shrinking:4} shrink runs "
+                  f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s  "
+                  f"CPU {cpu / max(runs, 1) * 1e3:5.2f} ms/run"
+                  f"{'  (failure found)' if tally.failure is not None else ''}")
+    print(f"   all targets: {total_runs / total_s:.0f} runs/s, CPU {total_cpu / max(total_runs, 1) * 1e3:.2f} ms/run")
 
 
 def part1(adapter: SynproxyAdapter, n: int) -> None:

@@ -76,7 +76,7 @@ from .plans import SackPlan, SegmentPlan, TsPlan, describe_scenario
 from .properties import Budget, SearchTally, adapter_spec, conclude, fresh_seed, hypothesis_settings, run_search
 from .results import CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, case_verdict
 from .runner import Executed
-from .strategies import scenarios
+from .strategies import scenario_strategy
 
 RELAY_REQS = ("SEQ-MAP", "ACK-MAP", "ACK-NOACK", "TRIM-REST", "TRIM-SOUND", "TRIM-COMPLETE", "TRIM-BELOW",
               "URG-KEEP", "URG-SHIFT", "URG-CLEAR", "TS-VAL", "TS-ECR", "SACK-MAP", "SACK-CLIP", "FLAGS-KEEP",
@@ -432,7 +432,7 @@ class RelayAgreement(SpliceAgreement):
 
     @initialize(data=st.data())
     def open_splice(self, data: st.DataObject) -> None:
-        scenario = data.draw(scenarios(self.avoid), label="scenario")
+        scenario = data.draw(scenario_strategy(self.avoid), label="scenario")
         self.program.log.append(f"open({describe_scenario(scenario)})")
         try:
             self.session = self.stack.enter_context(self.adapter.open(scenario))
@@ -458,7 +458,7 @@ class LifecycleAgreement(SpliceAgreement):
 
     @initialize(data=st.data())
     def handshakes(self, data: st.DataObject) -> None:
-        self.scenario = data.draw(scenarios(self.avoid, presplice=False), label="scenario")
+        self.scenario = data.draw(scenario_strategy(self.avoid, presplice=False), label="scenario")
         self.program.log.append(f"handshakes({describe_scenario(self.scenario)})")
         try:
             self.session = self.stack.enter_context(open_unspliced(self.adapter, self.scenario))

@@ -27,8 +27,9 @@ the base without BELOW_BASE, no foreign segment without FOREIGN_SEGMENT, and so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache
 
 from hypothesis import strategies as st
 
@@ -204,6 +205,14 @@ def peer_plans(draw: st.DrawFn, isn: int, numbers: Numbers = WRAP, scaling: bool
 
 
 @cache
+def _peers(numbers: Numbers, scaling: bool) -> st.SearchStrategy[PeerPlan]:
+    """:func:`peer_plans` without its ISN (set by the caller), one strategy object per argument set:
+    Hypothesis validates and labels every new strategy object at its first draw, which cost a quarter of
+    an example's drawing when a new one was made per draw. The same choices draw the same plan."""
+    return peer_plans(0, numbers, scaling)
+
+
+@cache
 def byte_counts(limit: int) -> st.SearchStrategy[int]:
     """Pre-splice byte counts and OK-message lengths: 0, a few, or up to ``limit``."""
     return st.one_of(st.just(0), st.integers(1, 16), st.integers(0, limit))
@@ -223,8 +232,8 @@ def scenarios(draw: st.DrawFn, avoid: frozenset[Feature] = frozenset(), numbers:
     ok = draw(byte_counts(64)) if presplice and Feature.OK_MESSAGE not in avoid else 0
     scaling = Feature.WINDOW_SCALING not in avoid
     c_irs, s_irs = draw(numbers.value()), draw(numbers.value())
-    client = draw(peer_plans((c_irs - 1 - cp) & MASK32, numbers, scaling))
-    server = draw(peer_plans((s_irs - 1 - sp) & MASK32, numbers, scaling))
+    client = replace(draw(_peers(numbers, scaling)), isn=(c_irs - 1 - cp) & MASK32)
+    server = replace(draw(_peers(numbers, scaling)), isn=(s_irs - 1 - sp) & MASK32)
     proxy_isn_c = proxy_isn_d = None
     if Feature.CHOOSE_PROXY_ISN not in avoid:
         c_iss, d_iss = draw(numbers.value()), draw(numbers.value())
@@ -237,6 +246,13 @@ def scenarios(draw: st.DrawFn, avoid: frozenset[Feature] = frozenset(), numbers:
     return Scenario(client=client, server=server, family=family, proxy_isn_c=proxy_isn_c, proxy_isn_d=proxy_isn_d,
                     proxy_tsval_c=ts_c, proxy_tsval_d=ts_d, ok_len=ok, client_presplice=cp, server_presplice=sp,
                     strip_style=style)
+
+
+@cache
+def scenario_strategy(avoid: frozenset[Feature] = frozenset(), numbers: Numbers = WRAP,
+                      presplice: bool = True) -> st.SearchStrategy[Scenario]:
+    """:func:`scenarios`, one strategy object per argument set (see :func:`_peers`)."""
+    return scenarios(avoid, numbers, presplice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +313,11 @@ def sack_blocks(numbers: Numbers = WRAP) -> st.SearchStrategy[tuple[int, int]]:
     return block()
 
 
+@cache
+def _block_lists(numbers: Numbers, most: int) -> st.SearchStrategy[list[tuple[int, int]]]:
+    return st.lists(sack_blocks(numbers), min_size=1, max_size=most)
+
+
 _SACK_LENGTHS = st.one_of(st.integers(1, 64), st.integers(1, 3000))
 
 
@@ -316,10 +337,17 @@ def sack_plans(draw: st.DrawFn, numbers: Numbers = WRAP, room: int = MAX_OPTIONS
     """1–4 blocks, as many as fit in ``room`` bytes. ``iss``: the in leg's ``splice_iss`` as the
     scenario asks for it; with focused numbers 3 in 8 blocks then end just below 2^32 (:func:`wrap_block`)."""
     most = max(1, min(4, (room - 2) // 8))
-    blocks = draw(st.lists(sack_blocks(numbers), min_size=1, max_size=most))
+    blocks = draw(_block_lists(numbers, most))
     if iss is not None and numbers.focus:
         blocks = [wrap_block(iss, draw(_SPREAD_UP), draw(_SACK_LENGTHS)) if _share(draw, 3) else b for b in blocks]
     return SackPlan(tuple(blocks))
+
+
+@lru_cache(maxsize=4096)
+def _sacks(numbers: Numbers, room: int, iss: int | None) -> st.SearchStrategy[SackPlan]:
+    """:func:`sack_plans`, one strategy object per argument set (see :func:`_peers`); ``iss`` changes with
+    the scenario, so the cache is bounded."""
+    return sack_plans(numbers, room, iss)
 
 
 #: Options the splice passes, strips, or must not mistake for ones it maps.
@@ -384,7 +412,7 @@ def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int,
         if _share(draw, focus.sack):
             for _ in range(2 if layout == _TWO_SACKS else 1):
                 if room >= 4 + 8:  # NOP,NOP and a SACK option of one block at least
-                    sack = draw(sack_plans(numbers, room - 2, iss))
+                    sack = draw(_sacks(numbers, room - 2, iss))
                     sacks.append(sack)
                     room -= 2 + sack.size
         laid_ts = [o for t in ts for o in (*_NOP_NOP, t)]
@@ -393,7 +421,7 @@ def option_layouts(draw: st.DrawFn, focus: Focus, numbers: Numbers, room: int,
         return tuple(opts), not ts  # without a planned TS the leg's default one leads, behind NOP,NOP
     others: list[OptPlan] = []
     if _share(draw, focus.sack):
-        others.append(draw(sack_plans(numbers, room, iss)))
+        others.append(draw(_sacks(numbers, room, iss)))
     if _share(draw, focus.odd_options):
         others += draw(_ODD_LISTS)
     picks = list(ts)
@@ -460,17 +488,46 @@ def crossing_offset(base: int, seg_len: int, before_wrap: int, below: bool, othe
     return off if below or -seg_len < off < HALF else otherwise
 
 
+@lru_cache(maxsize=4096)
+def _urgent_pointers(marks: tuple[int, ...]) -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from(list(marks)), _U16)
+
+
+@lru_cache(maxsize=4096)
+def _layouts(focus: Focus, numbers: Numbers, room: int,
+             iss: int | None) -> st.SearchStrategy[tuple[tuple[OptPlan, ...], bool]]:
+    """:func:`option_layouts`, one strategy object per argument set (see :func:`_peers`); ``iss``
+    changes with the scenario, so the cache is bounded."""
+    return option_layouts(focus, numbers, room, iss)
+
+
+class _Aimed:
+    """The type of :data:`AIMED`."""
+
+    def __repr__(self) -> str:
+        return "AIMED"
+
+
+#: ``bases`` of :func:`segment_plans` meaning "those :func:`examples` is aiming at now" (:data:`_AIM`): so the
+#: segment strategy of an example is one object per (focus, avoid, numbers), not a new one per example
+#: (see :func:`_peers`), while its segments still aim at the example's own scenario.
+AIMED = _Aimed()
+_AIM: ContextVar[dict[str, int] | None] = ContextVar("splicecheck_aim", default=None)
+
+
 @st.composite
 def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feature] = frozenset(),
                   numbers: Numbers = WRAP, side: str | None = None,
-                  bases: dict[str, int] | None = None) -> SegmentPlan:
+                  bases: dict[str, int] | _Aimed | None = None) -> SegmentPlan:
     """One segment relative to the splice: offsets around the base (straddling it, below it, 2^31
     away), payloads of 0 to 1500 bytes, flag mixes, urgent pointers inside and outside the trimmed
     prefix, TS and SACK options around the bases in the aligned layouts real stacks send as well as
     unaligned ones, odd and malformed option areas, bad checksums, and segments on no leg of the splice
     (one 5-tuple element changed: not relayed, DIR-ONLY). ``bases``: each side's ``splice_irs`` as the
-    scenario asks for it; with focused numbers 3 in 8 segments then cross 2^32
-    (:func:`crossing_offset`) — where a segment's end computed without reduction goes wrong."""
+    scenario asks for it (:func:`requested_bases`; :data:`AIMED`: those :func:`examples` is drawing for);
+    with focused numbers 3 in 8 segments then cross 2^32 (:func:`crossing_offset`) — where a segment's
+    end computed without reduction goes wrong."""
+    aim = _AIM.get() if isinstance(bases, _Aimed) else bases
     side = side or draw(_sides(focus.sides))
     size = draw(_SIZES)
     flags = ACK
@@ -484,21 +541,21 @@ def segment_plans(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feat
     seg_len = size + bool(flags & SYN) + bool(flags & FIN)
     below = focus.below and Feature.BELOW_BASE not in avoid
     off = draw(numbers.offset(seg_len, below)) if focus.below else draw(_SPREAD_UP)
-    if bases is not None and numbers.focus and seg_len > 1 and _share(draw, 3):
-        lo, hi = wrap_straddle(bases[side], seg_len)
-        off = crossing_offset(bases[side], seg_len, draw(st.integers(lo, hi)), below, off)
+    if aim is not None and numbers.focus and seg_len > 1 and _share(draw, 3):
+        lo, hi = wrap_straddle(aim[side], seg_len)
+        off = crossing_offset(aim[side], seg_len, draw(st.integers(lo, hi)), below, off)
     trimmed = -off if -seg_len < off < 0 else 0
     urgent = 0
     if flags & URG:  # pointers at and around the trimmed prefix's end and the data's end
         marks = sorted({min(max(v, 0), 0xFFFF) for v in (1, trimmed - 1, trimmed, trimmed + 1, size, size + 1)})
-        urgent = draw(st.one_of(st.sampled_from(marks), _U16))
+        urgent = draw(_urgent_pointers(tuple(marks)))
     elif _rare(draw):
         urgent = draw(_U16)  # a stray pointer without URG: relayed as is
     ack_off = draw(_ack_offsets(numbers))
     window = draw(_WINDOWS) if _share(draw, focus.windows) else 8192
     malformed = draw(_MALFORMED) if Feature.MALFORMED not in avoid and _share(draw, focus.malformed) else None
-    iss = None if bases is None else bases.get(f"{side}-iss")
-    options, aligned_ts = draw(option_layouts(focus, numbers, MAX_OPTIONS - (8 if malformed is not None else 0), iss))
+    iss = None if aim is None else aim.get(f"{side}-iss")
+    options, aligned_ts = draw(_layouts(focus, numbers, MAX_OPTIONS - (8 if malformed is not None else 0), iss))
     corrupt = None
     if malformed is None and Feature.BAD_CHECKSUM not in avoid and _share(draw, focus.corrupt):
         corrupt = draw(_CORRUPT)
@@ -531,7 +588,16 @@ def requested_bases(scenario: Scenario) -> dict[str, int]:
 def examples(draw: st.DrawFn, focus: Focus = Focus(), avoid: frozenset[Feature] = frozenset(),
              numbers: Numbers = WRAP) -> Example:
     """A scenario near the wrap and 1..``focus.max_segments`` segments relative to its splice."""
-    scenario = draw(scenarios(avoid, numbers))
-    plans = draw(st.lists(segment_plans(focus, avoid, numbers, bases=requested_bases(scenario)), min_size=1,
-                          max_size=focus.max_segments))
+    scenario = draw(scenario_strategy(avoid, numbers))
+    token = _AIM.set(requested_bases(scenario))
+    try:
+        plans = draw(_aimed_segments(focus, avoid, numbers))
+    finally:
+        _AIM.reset(token)
     return Example(scenario, tuple(plans))
+
+
+@cache
+def _aimed_segments(focus: Focus, avoid: frozenset[Feature], numbers: Numbers) -> st.SearchStrategy[list[SegmentPlan]]:
+    """An example's segments, aimed at the bases :func:`examples` sets in :data:`_AIM` while it draws them."""
+    return st.lists(segment_plans(focus, avoid, numbers, bases=AIMED), min_size=1, max_size=focus.max_segments)

@@ -18,6 +18,7 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 
 from .arith import MASK32
@@ -249,6 +250,13 @@ def addr(text: str) -> bytes:
 
 
 def addr_text(packed: bytes) -> str:
+    """4 or 16 packed bytes → ``"192.0.2.1"`` / ``"2001:db8::1"``."""
+    return _addr_text(bytes(packed))
+
+
+@lru_cache(maxsize=1024)
+def _addr_text(packed: bytes) -> str:
+    """Cached: the diff engine names both addresses of every segment it compares, and a run sees few."""
     return str(ipaddress.ip_address(packed))
 
 
