@@ -23,11 +23,23 @@ from splicecheck.conformance.properties import (
     ENV_EXAMPLES,
     ENV_SHRINK_RUNS,
     Budget,
+    module_constants_ignored,
     search,
 )
 from splicecheck.conformance.results import CaseKind, CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
-from splicecheck.conformance.strategies import HALF, UNIFORM, WRAP, Numbers, examples, seq32
+from splicecheck.conformance.strategies import (
+    HALF,
+    UNIFORM,
+    WRAP,
+    Focus,
+    Numbers,
+    examples,
+    requested_bases,
+    scenarios,
+    segment_plans,
+    seq32,
+)
 from splicecheck.reference.arith import MASK32
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment
@@ -416,3 +428,45 @@ def test_a_seed_gives_the_same_examples_whatever_modules_are_loaded(mode: str, e
     proc = subprocess.run([sys.executable, "-c", _DRAWN_TWICE, mode], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == expected
+
+
+class _Enough(KeyboardInterrupt):
+    """Ends a search from its test body (Hypothesis lets an interrupt through untouched)."""
+
+
+@st.composite
+def _examples_built_per_draw(draw: st.DrawFn, focus: Focus, avoid: frozenset[Feature]) -> Example:
+    """``examples()`` written plainly: every strategy object made afresh at each draw, the bases passed in."""
+    scenario = draw(scenarios(avoid))
+    plans = draw(st.lists(segment_plans(focus, avoid, bases=requested_bases(scenario)), min_size=1,
+                          max_size=focus.max_segments))
+    return Example(scenario, tuple(plans))
+
+
+@pytest.mark.parametrize("slug", ["seq-ack", "sack"])
+def test_cached_strategy_objects_draw_and_shrink_as_the_plain_composition(slug: str) -> None:
+    """``examples()`` keeps one strategy object per argument set and aims its segments through a context
+    variable (a new object per draw cost a quarter of the drawing). The choices must still mean what they
+    meant: with one seed, generating and shrinking give the plain composition's examples, one by one."""
+    prop = BY_SLUG[slug]
+    avoid = frozenset({Feature.CHOOSE_PROXY_ISN})
+
+    def seen(strategy: st.SearchStrategy[Example]) -> list[Example]:
+        out: list[Example] = []
+
+        @settings(database=None, deadline=None, max_examples=25, suppress_health_check=list(HealthCheck))
+        @seed(3)
+        @given(strategy)
+        def record(ex: Example) -> None:
+            out.append(ex)
+            if len(out) == 100:
+                raise _Enough  # a hundred runs tell; shrinking to the end would take many more
+            assert not (len(ex.plans) > 1 and sum(p.size for p in ex.plans) > 40)  # something to shrink
+
+        with pytest.raises((AssertionError, _Enough)), module_constants_ignored():
+            record()
+        return out
+
+    cached = seen(examples(prop.focus, avoid))
+    assert len(cached) > 25  # generated and shrunk
+    assert cached == seen(_examples_built_per_draw(prop.focus, avoid))
