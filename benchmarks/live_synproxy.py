@@ -10,19 +10,25 @@ Needs root, nftables and network namespaces (the Linux lab); prints why and exit
 2. The catalogue (``conformance.catalog.all_cases()``) through the runner, model and diff engine
    included: named cases per second (target ≥ 300/s), property cases with their examples.
 3. Flakiness: ``--runs`` full runs of the catalogue with one seed; the verdicts are compared case by case.
-4. Campaign speed: one search per ``splicecheck fuzz`` target with the campaign's budget, IUT runs per second.
+4. Campaign speed: one search per ``splicecheck fuzz`` target with the campaign's budget and an example
+   database, judged IUT runs (generated and shrinking) per second and CPU time per run.
+
+``--section N`` runs one part alone (repeatable; 2 includes 3), e.g. ``--section 4``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import importlib
 import pkgutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tcpview: a test helper
 
@@ -30,10 +36,10 @@ import splicecheck.conformance as pkg
 from hypothesis.database import DirectoryBasedExampleDatabase
 from splicecheck.adapters.lab.preflight import preflight
 from splicecheck.adapters.lab.topology import Side
-from splicecheck.adapters.synproxy import LAB_FEATURES, SynproxyAdapter
+from splicecheck.adapters.synproxy import LAB_FEATURES, SynproxyAdapter, SynproxySession
 from splicecheck.conformance import catalog
 from splicecheck.conformance.case import Case, from_client, from_server
-from splicecheck.conformance.contract import PeerPlan, Scenario
+from splicecheck.conformance.contract import Observation, PeerPlan, Scenario
 from splicecheck.conformance.results import CaseResult
 from splicecheck.conformance.runner import run
 from splicecheck.reference.codec import decode
@@ -137,32 +143,70 @@ def full_run(adapter: SynproxyAdapter, cases: list[Case], seed: int) -> tuple[li
     return results, timing
 
 
+def _timing_iut(adapter: SynproxyAdapter) -> list[float]:
+    """Make ``adapter`` add the wall time its sessions spend with the IUT (opening: the conntrack flush and
+    the handshakes; injecting) to the returned one-element list."""
+    spent = [0.0]
+    opener = adapter.open
+
+    @contextlib.contextmanager
+    def open_timed(scenario: Scenario) -> Iterator[SynproxySession]:
+        t0 = time.perf_counter()
+        with opener(scenario) as session:
+            spent[0] += time.perf_counter() - t0
+            inject = session.inject
+
+            def inject_timed(*args: Any, **kwargs: Any) -> Observation:
+                t = time.perf_counter()
+                try:
+                    return inject(*args, **kwargs)
+                finally:
+                    spent[0] += time.perf_counter() - t
+
+            session.inject = inject_timed  # type: ignore[method-assign]
+            yield session
+
+    adapter.open = open_timed  # type: ignore[method-assign]
+    return spent
+
+
 def campaign_rates(adapter: SynproxyAdapter, seed: int) -> None:
     """4. What a ``splicecheck fuzz`` campaign gets from SYNPROXY: one search per target with the campaign's
     budget and, as in a campaign, an example database (a fresh one, so nothing is replayed), every judged run
     of the IUT counted (generated examples and shrink runs alike: each is a fresh SYNPROXY connection and its
     segments; examples the IUT refused to set up never reached a verdict and are not); a search ends at its
-    first failure once that is shrunk. CPU time is this process's, the kernel's work for its sends included."""
+    first failure once that is shrunk. CPU time is this process's, the kernel's work for its sends included;
+    "IUT" is the wall time spent opening sessions (conntrack flush, handshakes) and injecting, the rest is
+    Hypothesis (drawing, shrinking), the model and the diff."""
     from splicecheck.conformance.campaign import CHUNK, targets
     from splicecheck.conformance.properties import Budget
 
     print(f"\n4. campaign searches ({CHUNK} examples each, failures shrunk), IUT runs per second "
           f"(target >= {CAMPAIGN_TARGET}/s):")
     budget = Budget(examples=CHUNK, programs=max(1, CHUNK // 10))
+    iut = _timing_iut(adapter)
     total_runs, total_s, total_cpu = 0, 0.0, 0.0
-    with tempfile.TemporaryDirectory(prefix="campaign-db-") as where:
-        db = DirectoryBasedExampleDatabase(where)
-        for target in targets(adapter):
-            t0, c0 = time.perf_counter(), time.process_time()
-            tally = target.run(adapter, seed, budget, db, time.monotonic() + 120)
-            took, cpu = time.perf_counter() - t0, time.process_time() - c0
-            runs = tally.examples + tally.shrinking
-            total_runs, total_s, total_cpu = total_runs + runs, total_s + took, total_cpu + cpu
-            print(f"   {target.case.id:16} {tally.examples:4} examples {tally.shrinking:4} shrink runs "
-                  f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s  "
-                  f"CPU {cpu / max(runs, 1) * 1e3:5.2f} ms/run"
-                  f"{'  (failure found)' if tally.failure is not None else ''}")
-    print(f"   all targets: {total_runs / total_s:.0f} runs/s, CPU {total_cpu / max(total_runs, 1) * 1e3:.2f} ms/run")
+    try:
+        with tempfile.TemporaryDirectory(prefix="campaign-db-") as where:
+            db = DirectoryBasedExampleDatabase(where)
+            for target in targets(adapter):
+                t0, c0, i0 = time.perf_counter(), time.process_time(), iut[0]
+                tally = target.run(adapter, seed, budget, db, time.monotonic() + 120)
+                took, cpu, with_iut = time.perf_counter() - t0, time.process_time() - c0, iut[0] - i0
+                runs = tally.examples + tally.shrinking
+                total_runs, total_s, total_cpu = total_runs + runs, total_s + took, total_cpu + cpu
+                per = 1e3 / max(runs, 1)
+                print(f"   {target.case.id:16} {tally.examples:4} examples {tally.shrinking:4} shrink runs "
+                      f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s  per run: "
+                      f"{took * per:5.2f} ms = IUT {with_iut * per:4.2f} + rest {(took - with_iut) * per:5.2f}, "
+                      f"CPU {cpu * per:5.2f} ms{'  (failure found)' if tally.failure is not None else ''}")
+    finally:
+        del adapter.open  # the class's own again
+    per = 1e3 / max(total_runs, 1)
+    rate = total_runs / total_s
+    print(f"   all targets: {rate:.0f} runs/s = {rate / CAMPAIGN_TARGET:.2f}x the target; per run: "
+          f"{total_s * per:.2f} ms = IUT {iut[0] * per:.2f} + rest {(total_s - iut[0]) * per:.2f}, "
+          f"CPU {total_cpu * per:.2f} ms")
 
 
 def part1(adapter: SynproxyAdapter, n: int) -> None:
