@@ -651,3 +651,45 @@ def test_leg_in_range_still_checks_the_mss() -> None:
         Leg(*args)
     with pytest.raises(ValueError, match="peer_mss"):
         leg_in_range(*args)
+
+
+# --- the relay's outputs build their headers on first read (segment.PendingSegment) ---------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(opts=option_lists(), v6=st.booleans(), off=st.integers(-20, 20), n=st.integers(0, 40),
+       style=st.sampled_from(list(StripStyle)))
+def test_pending_output_is_the_segment_its_bytes_decode_to(opts, v6, off, n, style):
+    """An output's headers, built on first read, are the ones its bytes decode to; before and after, it is
+    a ``Segment`` to every reader — equality (either side first), hash, ``repr``, pickling, copying,
+    ``dataclasses.replace``, frozenness — and once built it is a plain ``Segment``."""
+    import copy
+    import dataclasses
+    import pickle
+
+    from splicecheck.reference.segment import PendingSegment
+
+    st_ = state(c_iss=5000, s_irs=90000, v6=v6, ts=True, sack=True, style=style)
+    s = seg(st_, options=opts, seq=(1000 + off) & MASK32, ack=5000, payload=bytes(range(n)))
+    outs = [relay(st_, s, 0.0).segments for _ in range(7)]
+    if not outs[0]:
+        return
+    fresh = [o[0] for o in outs]
+    assert all(type(o) is PendingSegment and isinstance(o, Segment) and type(o).__name__ == "Segment" for o in fresh)
+    expected = decode(encode(fresh[0]))  # from the bytes alone; builds nothing
+    assert type(fresh[0]) is PendingSegment
+    assert fresh[0] == expected and type(fresh[0]) is Segment  # compared: built, now a plain Segment
+    assert expected == fresh[1] and type(fresh[1]) is Segment  # the other side first
+    assert hash(fresh[2]) == hash(expected) and repr(fresh[3]) == repr(expected)
+    assert pickle.loads(pickle.dumps(fresh[4])) == expected and copy.deepcopy(fresh[5]) == expected
+    read = fresh[6]
+    assert read.tcp == expected.tcp and read.ip == expected.ip and type(read) is Segment  # a read builds both
+    assert encode(read) == serialise(read) == encode(expected)
+    moved = dataclasses.replace(outs[0][0], payload=b"")
+    assert type(moved) is Segment and moved.tcp == expected.tcp
+    pending = relay(st_, s, 0.0).segments[0]
+    for name in ("ip", "tcp", "payload"):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(pending, name, None)
+    assert type(pending) is PendingSegment
+    assert relay(st_, s, 0.0) == relay(st_, s, 0.0)  # results of pending outputs compare by value
