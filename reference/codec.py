@@ -145,6 +145,17 @@ def lazy_layout(area: bytes) -> bool:
     return area[:4] == _NOP_NOP_TS and (len(area) == 12 or area[12:16] == _NOP_NOP_SACK_FILLING.get(len(area)))
 
 
+def pull_lazy(area: bytes) -> tuple[TcpOption, ...]:
+    """The options of an area :func:`lazy_layout` accepts — NOP NOP TS, and NOP NOP SACK after it — unpacked in
+    one struct without checking the layout again: what ``segment.TcpHeader.options`` parses a lazy header's
+    bytes with (the same values as :func:`pull_options`, ``tests/test_codec_malformed.py``)."""
+    v = ALIGNED_AREAS[len(area)].unpack(area)
+    ts = unchecked_timestamps(v[1], v[2])
+    if len(v) == 3:
+        return (NOP, NOP, ts)
+    return (NOP, NOP, ts, NOP, NOP, unchecked_sack(_SACK_BLOCKS[(len(v) - 4) >> 1](v[4:])))
+
+
 def _pull_options_loop(data: bytes, base: int) -> tuple[TcpOption, ...]:
     """The general option parser: any layout, and the errors of a malformed one."""
     out: list[TcpOption] = []

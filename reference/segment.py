@@ -399,6 +399,19 @@ class _Unparsed:
 UNPARSED: Any = _Unparsed()
 
 
+#: ``codec.pull_lazy``, looked up once: the codec imports this module, so it cannot be imported at the top
+#: (an import statement run per parse would cost more than the parse)
+_pull_lazy: Callable[[bytes], tuple[TcpOption, ...]] | None = None
+
+
+def _import_pull_lazy() -> Callable[[bytes], tuple[TcpOption, ...]]:
+    global _pull_lazy
+    from .codec import pull_lazy
+
+    _pull_lazy = pull_lazy
+    return pull_lazy
+
+
 class _OptionsFromWire:
     """``TcpHeader.options``: the slot, read through this descriptor, which parses a lazy header's options.
 
@@ -406,7 +419,7 @@ class _OptionsFromWire:
     that are decoded or relayed never have them read as values: the relay maps them from the bytes, and
     ``encode`` returns the bytes attached to the segment. So the codec and the relay may leave them as
     bytes (``UNPARSED`` in the slot, the bytes in ``_options_wire``), and the first read parses them with
-    :func:`~splicecheck.reference.codec.pull_options` and stores the tuple in the slot. To every reader the
+    :func:`~splicecheck.reference.codec.pull_lazy` and stores the tuple in the slot. To every reader the
     attribute is the tuple of options, as for any other header: equality, hashing, ``repr``, pickling and
     ``dataclasses.replace`` all read it through here (``tests/test_codec.py`` holds lazy headers to eager ones).
     A header built by its validating constructor, or by ``replace``, always holds values."""
@@ -421,9 +434,7 @@ class _OptionsFromWire:
             return self
         value = self.slot.__get__(obj, owner)
         if value is UNPARSED:
-            from .codec import pull_options  # the codec imports this module: imported when first needed
-
-            value = pull_options(obj._options_wire or b"")  # set whenever the slot is UNPARSED
+            value = (_pull_lazy or _import_pull_lazy())(obj._options_wire or b"")  # bytes kept iff UNPARSED
             self.slot.__set__(obj, value)
         return value
 
