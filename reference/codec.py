@@ -298,7 +298,7 @@ def decode(data: bytes) -> Segment:
             raise _fail(Malformation.NOT_TCP, f"IP protocol {proto}", 9)
         if ff & 0x1FFF or (ff >> 13) & IP_MF:
             raise _fail(Malformation.FRAGMENT, f"fragment offset {ff & 0x1FFF}, MF {(ff >> 13) & 1}", 6)
-        ip = unchecked_ipv4(src, dst, tos, ident, ff >> 13, 0, ttl, csum, data[20:hl] if hl > 20 else b"")
+        ip = unchecked_ipv4(src, dst, tos, ident, ff >> 13, 0, ttl, csum, data[20:hl])
     elif version == 6:
         if n < 40:
             raise _fail(Malformation.TRUNCATED_IP_HEADER, f"{n} bytes, an IPv6 header needs 40")
@@ -329,8 +329,8 @@ def decode(data: bytes) -> Segment:
     if doff == 20:
         options: Any = ()
     else:
-        area = data[hl + 20:hl + doff]  # lazy_layout(area), inline:
-        if area[:4] == _NOP_NOP_TS and (doff == 32 or area[12:16] == _NOP_NOP_SACK_FILLING.get(doff - 20)):
+        area = data[hl + 20:hl + doff]
+        if lazy_layout(area):
             options, lazy = UNPARSED, area
         else:
             options = pull_options(area, hl + 20)

@@ -69,6 +69,7 @@ from .segment import (
     URG,
     EndOfOptionList,
     IPv4Header,
+    IPv6Header,
     NoOperation,
     Sack,
     Segment,
@@ -77,9 +78,12 @@ from .segment import (
     Timestamps,
     WindowScale,
     pad_options,
-    pending_segment,
     unchecked,
+    unchecked_ipv4,
+    unchecked_ipv6,
     unchecked_sack,
+    unchecked_segment,
+    unchecked_tcp,
     unchecked_timestamps,
 )
 
@@ -419,15 +423,14 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
         ip_sum: int = rfc1624_update(_words(raw[:hl]), new)
         head = _IPV4_TCP.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst,
                               sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
-        ip_out: tuple[object, ...] = (src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b"")  # unchecked_ipv4's
+        ip_out: IPv4Header | IPv6Header = unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b"")
     else:
         head = _IPV6_TCP.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src,
                               dst, sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
-        ip_out = (src, dst, ip.traffic_class, ip.flow_label, hop)  # unchecked_ipv6's
-    # the headers are built when first read (segment.PendingSegment): most outputs are only ever encoded
-    tcp_out = (sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved,
-               opts_raw if options is UNPARSED else None)  # unchecked_tcp's
-    out = pending_segment(ip_out, tcp_out, payload, b"".join((head, opts_raw, payload)))
+        ip_out = unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop)
+    tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved,
+                            opts_raw if options is UNPARSED else None)
+    out = unchecked_segment(ip_out, tcp_out, payload, b"".join((head, opts_raw, payload)))
 
     # --- 7. the advance (TRIM-2GIB) -----------------------------------------------------------------
     moved: int = advance_to(advance, leg_in.splice_irs, (t.seq + seg_len) & 0xFFFF_FFFF)  # the segment's end

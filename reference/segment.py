@@ -66,7 +66,7 @@ def _u(value: int, bits: int, name: str) -> None:
 _T = TypeVar("_T")
 
 
-def unchecked(cls: type[_T], instance_class: type | None = None) -> Callable[..., _T]:
+def unchecked(cls: type[_T]) -> Callable[..., _T]:
     """A positional constructor for the frozen, slotted dataclass ``cls`` that skips ``__post_init__``.
 
     For use inside ``reference/`` only, where the codec and the relay build values from parts already
@@ -86,15 +86,14 @@ def unchecked(cls: type[_T], instance_class: type | None = None) -> Callable[...
     one built by ``cls(...)``, and as frozen (``tests/test_codec.py`` holds them to each other). The
     twin is made by calling it, ``_twin()``, not ``object.__new__(_twin)``: the slot wrapper behind
     ``object.__new__`` checks its arguments and costs ~120 ns, the call of a class without ``__init__``
-    ~45 ns. ``instance_class``: a subclass of ``cls`` without slots of its own, to make instances of instead
-    (the relay's :class:`PendingSegment`).
+    ~45 ns.
     """
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     slots = cls.__dict__.get("__slots__", ())
     if tuple(slots) != tuple(f.name for f in fields) or cls.__bases__ != (object,):
         raise TypeError(f"unchecked() needs a slotted dataclass with its fields as its only slots: {cls!r}")
     twin = type(f"_{cls.__name__}Twin", (), {"__slots__": slots})
-    env: dict[str, Any] = {"_cls": instance_class or cls, "_twin": twin}
+    env: dict[str, Any] = {"_cls": cls, "_twin": twin}
     params, body = [], []
     for i, f in enumerate(fields):
         if f.default is not dataclasses.MISSING:
@@ -484,72 +483,6 @@ class Segment:
                 f"len {len(self.payload)}" + (f" <{opts}>" if opts else ""))
 
 
-class _HeaderOnRead:
-    """``ip`` and ``tcp`` of a :class:`PendingSegment`: the first read of either builds both."""
-
-    __slots__ = ("slot",)
-
-    def __init__(self, slot: Any) -> None:
-        self.slot = slot  # Segment's member descriptor of the slot
-
-    def __get__(self, obj: Segment | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        _build_headers(obj)
-        return self.slot.__get__(obj, owner)
-
-
-_IP_SLOT, _TCP_SLOT = Segment.__dict__["ip"], Segment.__dict__["tcp"]
-
-
-def _build_headers(seg: Segment) -> None:
-    """A :class:`PendingSegment` made an ordinary :class:`Segment`: its headers built from the constructor
-    arguments its slots hold, then its class set to ``Segment`` (the same layout: "Data model", ``__class__``
-    assignment). From then on every read is a plain slot read."""
-    ip, tcp = _IP_SLOT.__get__(seg), _TCP_SLOT.__get__(seg)
-    if type(ip) is tuple:
-        _IP_SLOT.__set__(seg, unchecked_ipv4(*ip) if len(ip) == 9 else unchecked_ipv6(*ip))
-    if type(tcp) is tuple:
-        _TCP_SLOT.__set__(seg, unchecked_tcp(*tcp))
-    object.__setattr__(seg, "__class__", Segment)
-
-
-class PendingSegment(Segment):
-    """A segment the relay emitted, its header values not built yet (the relay's own class, see
-    :func:`pending_segment`).
-
-    The relay computes every field of its output and packs the packet (``_wire``); most outputs are
-    only ever encoded (``encode`` returns ``_wire``), so building the two header objects as well would
-    be work for nothing. Its ``ip`` and ``tcp`` slots hold the arguments of ``unchecked_ipv4`` (nine) or
-    ``unchecked_ipv6`` (five) and of ``unchecked_tcp``; the first read of either, or a comparison, hash,
-    ``repr`` or pickling, builds both and turns the object into a plain :class:`Segment` — the very value
-    the relay would have built (``tests/test_relay.py``). ``isinstance(x, Segment)`` holds throughout, and
-    so does ``type(x).__name__ == "Segment"`` (the class is named for what it becomes)."""
-
-    __slots__ = ()
-
-    ip = _HeaderOnRead(_IP_SLOT)
-    tcp = _HeaderOnRead(_TCP_SLOT)
-
-    def __eq__(self, other: object) -> bool:
-        _build_headers(self)
-        return self == other  # now Segment's own comparison (another pending segment builds itself too)
-
-    def __hash__(self) -> int:
-        _build_headers(self)
-        return hash(self)
-
-    def __repr__(self) -> str:
-        _build_headers(self)
-        return repr(self)
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        _build_headers(self)
-        return self.__reduce_ex__(protocol)
-
-
-PendingSegment.__name__ = "Segment"
-
 # Constructors that skip validation, for the codec and the relay only (see :func:`unchecked`).
 unchecked_ipv4 = unchecked(IPv4Header)
 unchecked_ipv6 = unchecked(IPv6Header)
@@ -559,5 +492,3 @@ unchecked_timestamps = unchecked(Timestamps)
 unchecked_sack = unchecked(Sack)
 unchecked_mss = unchecked(MaxSegmentSize)
 unchecked_wscale = unchecked(WindowScale)
-#: ``pending_segment(ip_args, tcp_args, payload, wire)``: a :class:`PendingSegment`, for the relay only
-pending_segment = unchecked(Segment, PendingSegment)
