@@ -5,6 +5,7 @@ around them), and the rewriting itself on functions written to exercise each rul
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -220,10 +221,17 @@ def _hoisted_names(fn: Callable[..., Any]) -> set[str]:
     return {n for n in fn.__code__.co_varnames if n.startswith("_repeat")}
 
 
+@functools.cache
+def _rooms_twins() -> Any:
+    """Compiled once: compiling per example made the test's examples slow enough, under load, to miss
+    Hypothesis' deadline."""
+    return _twins(_room_below, _two_rooms)
+
+
 @given(st.integers(0, MASK32), st.integers(0, MASK32), st.integers(0, MASK32), st.integers(0, HALF))
 def test_repeated_arithmetic_is_computed_once_and_changes_nothing(left: int, right: int, base: int,
                                                                   advance: int) -> None:
-    twins = _twins(_room_below, _two_rooms)
+    twins = _rooms_twins()
     _same(_two_rooms, twins._two_rooms, (left, right, base, advance))
     _same(_room_below, twins._room_below, (left, base, advance))
     # hoisted: HALF - advance; (right - base) & MASK32; then right - base, in it and in the second room's
