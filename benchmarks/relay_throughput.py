@@ -13,9 +13,9 @@ packets in the same order:
   is spared the trim and advance bookkeeping, which only flatters it).
 
 What the relay's time covers: every field of the output computed, its bytes packed (``encode`` returns
-them), the successor state and the result built. The output's header objects and the option values of
-the usual layouts are built from those when first read (``segment.PendingSegment``, ``segment.UNPARSED``),
-which neither the relay nor the wire path does; the row "relay, output headers read" measures the relay
+them), the output's header objects, the successor state and the result built. The option values of the
+usual layouts (NOP NOP TS, NOP NOP SACK) are kept as bytes and parsed when first read (``segment.UNPARSED``),
+which neither the relay nor the wire path does; the row "relay, output options read" measures the relay
 with that read added, for what a caller that inspects the output pays.
 
 Every call starts from the splice's initial state, so every segment moves its direction's advance and
@@ -169,8 +169,8 @@ def main() -> int:
     print(f"{'decode+relay+encode (wire)':<34}{r['wire']:>12,.0f}{us['wire']:>10.2f}{r['wire'] / r['scapy']:>9.1f}x"
           f"   >= {WIRE_RATIO_TARGET:.0f}x scapy: {verdict(r['wire'] / r['scapy'] >= WIRE_RATIO_TARGET)}")
     print(f"{'scapy dissect+rewrite+rebuild':<34}{r['scapy']:>12,.0f}{us['scapy']:>10.2f}{1:>9.1f}x")
-    print(f"{'relay, output headers read':<34}{r['read']:>12,.0f}{us['read']:>10.2f}{r['read'] / r['scapy']:>9.1f}x"
-          "   (no target: the relay's outputs build their headers when first read)")
+    print(f"{'relay, output options read':<34}{r['read']:>12,.0f}{us['read']:>10.2f}{r['read'] / r['scapy']:>9.1f}x"
+          "   (no target: the usual option layouts are parsed when first read)")
     print(f"stages, µs/segment: decode {us['decode']:.2f} + relay {us['relay']:.2f} + encode {us['encode']:.2f}"
           f" = {us['decode'] + us['relay'] + us['encode']:.2f} (wire measured: {us['wire']:.2f});"
           f" wire at {WIRE_RATIO_TARGET:.0f}x scapy needs <= {us['scapy'] / WIRE_RATIO_TARGET:.2f}")
