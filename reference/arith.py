@@ -148,6 +148,12 @@ def bit_set(word: Word, mask: int) -> Truth:
 #    name or constant, and none of the expression's own names is a local of the caller (otherwise the
 #    call stays, to the other twin). A local used twice is computed twice: the model's expressions are
 #    pure, so only the cost repeats.
+# 3. Then, in each twin as compiled (not in the expression it lends to rule 2), an arithmetic expression
+#    that occurs more than once — built with ``+ - & | ^``, which cannot raise on ints, from parameters,
+#    module names and int constants — is computed once, into a local at the top of the body, largest
+#    first (``_hoist_repeats``). Rule 2 copies an expression per use: ``behind_base``'s ``HALF - advance``
+#    stands twice in it and four times in ``map_sack_block``. Evaluated earlier or where it stood, such
+#    an expression has the same value, and none of the names it reads is assigned in the twin.
 #
 # ``tests/test_concrete.py`` holds every twin to its original on boundary-heavy inputs.
 
@@ -270,6 +276,60 @@ class _Concretise(ast.NodeTransformer):
         return inlined
 
 
+#: the operators of rule 3: on ints none of them can raise, whatever the operands
+_TOTAL_OPS = (ast.Add, ast.Sub, ast.BitAnd, ast.BitOr, ast.BitXor)
+
+
+class _ReplaceRepeat(ast.NodeTransformer):
+    """Every occurrence of the expression dumped as ``target`` replaced by the name ``name``; ``value``: one of them."""
+
+    def __init__(self, target: str, name: str) -> None:
+        self.target, self.name = target, name
+        self.value: ast.expr | None = None
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        if ast.dump(node) == self.target:
+            self.value = node
+            return ast.Name(self.name, ast.Load())
+        self.generic_visit(node)
+        return node
+
+
+def _hoist_repeats(fn: ast.FunctionDef) -> ast.FunctionDef:
+    """Rule 3 on a twin's definition: each repeated arithmetic expression computed once, at the top."""
+    stored = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    stored |= {a.arg for a in (*fn.args.posonlyargs, *fn.args.kwonlyargs)} | {"_"}  # only plain parameters read
+    hoisted: list[str] = []
+
+    def operand(node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id not in stored or node.id in hoisted
+        return (isinstance(node, ast.Constant) and type(node.value) is int) or arithmetic(node)
+
+    def arithmetic(node: ast.AST) -> bool:
+        return (isinstance(node, ast.BinOp) and isinstance(node.op, _TOTAL_OPS) and operand(node.left)
+                and operand(node.right))
+
+    start = 1 if fn.body and isinstance(fn.body[0], ast.Expr) and isinstance(fn.body[0].value, ast.Constant) else 0
+    while True:
+        seen: dict[str, int] = {}
+        for node in ast.walk(ast.Module(body=fn.body[start:], type_ignores=[])):
+            if arithmetic(node):
+                key = ast.dump(node)
+                seen[key] = seen.get(key, 0) + 1
+        repeated = [key for key, n in seen.items() if n > 1]
+        if not repeated:
+            return fn
+        target = max(repeated, key=len)  # the largest: its parts are then hoisted on their own if repeated
+        name = f"_repeat{len(hoisted) + 1}"
+        replace = _ReplaceRepeat(target, name)
+        fn.body[start:] = [replace.visit(stmt) for stmt in fn.body[start:]]
+        assert replace.value is not None
+        fn.body.insert(start, ast.Assign([ast.Name(name, ast.Store())], replace.value))  # before those it feeds
+        hoisted.append(name)
+        stored.add(name)
+
+
 def concrete_twins(namespace: dict[str, Any], names: tuple[str, ...]) -> SimpleNamespace:
     """The int-only twins of the functions ``names`` of the module whose globals are ``namespace``.
 
@@ -320,7 +380,11 @@ def concrete_twins(namespace: dict[str, Any], names: tuple[str, ...]) -> SimpleN
     twins: dict[str, Callable[..., Any]] = {name: namespace[name] for name in names if name not in trees}
     for name in trees:
         tree, first = trees[name]
-        rewritten(name)
+        fn = copy.deepcopy(rewritten(name))  # rule 2 keeps reading the rewritten tree itself
+        tree = ast.Module(body=[_hoist_repeats(fn)], type_ignores=[])
+        for node in ast.walk(tree):  # hoisted assignments point at the definition
+            if isinstance(node, ast.stmt | ast.expr) and not hasattr(node, "lineno"):
+                ast.copy_location(node, fn)
         tree = ast.increment_lineno(ast.fix_missing_locations(tree), first - 1)
         original = namespace[name]
         # compile() inherits this module's ``from __future__ import annotations``, as the model's modules have it

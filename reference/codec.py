@@ -10,7 +10,9 @@ length the checks above it bounded, so ``__post_init__`` would find nothing — 
 read on the segment (``Segment._wire``); ``encode`` of such a segment returns them. :func:`serialise`
 always builds the bytes from the fields, and the tests hold the two to each other. The option areas of
 nearly every data segment (NOP NOP TS, and NOP NOP SACK after it) are recognised by their fixed bytes
-and unpacked without the general option loop (:func:`pull_options`).
+(:func:`lazy_layout`) and left as bytes in the header, parsed when its options are first read
+(``segment.UNPARSED``; :func:`pull_options` unpacks them without the general option loop); every other
+area is parsed, and checked, by :func:`decode` itself.
 
 Scope: IPv4 (RFC 791 §3.1) with options, IPv6 (RFC 8200 §3) without extension headers, TCP
 (RFC 9293 §3.1). Fragments are not segments and are refused.
@@ -35,6 +37,7 @@ from .segment import (
     OPT_SACK_PERMITTED,
     OPT_TIMESTAMP,
     OPT_WSCALE,
+    UNPARSED,
     EndOfOptionList,
     IPv4Header,
     IPv6Header,
@@ -61,6 +64,9 @@ from .segment import (
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIHHHH")
+#: an IP header without options and the TCP header after it, in one struct (the relay's output)
+_IPV4_TCP = struct.Struct(_IPV4.format + _TCP.format[1:])
+_IPV6_TCP = struct.Struct(_IPV6.format + _TCP.format[1:])
 _TS = struct.Struct("!II")
 _U16 = struct.Struct("!H")
 PROTO_TCP = 6
@@ -81,11 +87,13 @@ def _pairs(n: int) -> Callable[[tuple[int, ...]], tuple[tuple[int, int], ...]]:
 _SACK_BLOCKS = {n: _pairs(n) for n in range(1, 5)}
 _SACK_HEADS = {n: struct.Struct(f"!BB{2 * n}I") for n in range(1, 5)}  # kind 5, length, then the edges
 _NOP_NOP_TS = bytes((OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10))
-_ALIGNED_TS = struct.Struct("!4sII")  # NOP, NOP, kind 8, length 10; TSval, TSecr
-#: NOP, NOP, TS; NOP, NOP, SACK of n blocks: the TS option's four octets and its values, the SACK's four octets
-#: and its edges (n ≤ 3: a fourth block does not fit beside the timestamps in 40 bytes)
-_ALIGNED_TS_SACK = {n: (struct.Struct(f"!4sII4s{2 * n}I"), bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * n)))
-                    for n in range(1, 4)}
+#: The option areas of the usual data segment (RFC 7323 Appendix A's layout), by their length, each one struct:
+#: NOP, NOP, TS (12 bytes: the four octets NOP, NOP, kind 8, length 10; TSval, TSecr), and that followed by NOP,
+#: NOP, SACK of n blocks (16 + 8n bytes: the same, then NOP, NOP, kind 5, length 2 + 8n; the 2n edges), n ≤ 3 —
+#: a fourth block does not fit beside the timestamps in 40 bytes.
+ALIGNED_AREAS = {12: struct.Struct("!4sII"), **{16 + 8 * n: struct.Struct(f"!4sII4s{2 * n}I") for n in range(1, 4)}}
+_ALIGNED_TS = ALIGNED_AREAS[12]
+_ALIGNED_TS_SACK = {n: (ALIGNED_AREAS[16 + 8 * n], bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * n))) for n in range(1, 4)}
 #: option-area length → the NOP, NOP, kind, length octets of the SACK that fills it after NOP, NOP, TS:
 #: 1 to 3 blocks (a fourth does not fit beside the timestamps in 40 bytes)
 _NOP_NOP_SACK_FILLING = {16 + 8 * k: bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * k)) for k in range(1, 4)}
@@ -128,6 +136,24 @@ def pull_options(data: bytes, base: int = 0) -> tuple[TcpOption, ...]:
             return (unchecked_mss(mss), _SACK_PERMITTED, unchecked_timestamps(tsval, tsecr), NOP,
                     unchecked_wscale(shift))
     return _pull_options_loop(data, base)
+
+
+def lazy_layout(area: bytes) -> bool:
+    """Whether an option area is NOP, NOP, Timestamps, alone or followed by NOP, NOP, SACK filling the rest: the
+    areas :func:`decode` and the relay leave as bytes in a header (``segment.UNPARSED``), to be parsed when its
+    options are first read. They are valid by their fixed bytes: :func:`pull_options` cannot fail on them."""
+    return area[:4] == _NOP_NOP_TS and (len(area) == 12 or area[12:16] == _NOP_NOP_SACK_FILLING.get(len(area)))
+
+
+def pull_lazy(area: bytes) -> tuple[TcpOption, ...]:
+    """The options of an area :func:`lazy_layout` accepts — NOP NOP TS, and NOP NOP SACK after it — unpacked in
+    one struct without checking the layout again: what ``segment.TcpHeader.options`` parses a lazy header's
+    bytes with (the same values as :func:`pull_options`, ``tests/test_codec_malformed.py``)."""
+    v = ALIGNED_AREAS[len(area)].unpack(area)
+    ts = unchecked_timestamps(v[1], v[2])
+    if len(v) == 3:
+        return (NOP, NOP, ts)
+    return (NOP, NOP, ts, NOP, NOP, unchecked_sack(_SACK_BLOCKS[(len(v) - 4) >> 1](v[4:])))
 
 
 def _pull_options_loop(data: bytes, base: int) -> tuple[TcpOption, ...]:
@@ -298,11 +324,20 @@ def decode(data: bytes) -> Segment:
     if doff > tlen:
         raise _fail(Malformation.DATA_OFFSET_PAST_END, f"data offset {doff // 4} words, segment has {tlen} bytes",
                     hl + 12)
-    options = pull_options(data[hl + 20:hl + doff], hl + 20) if doff > 20 else ()
+    # the options of the usual data segment are left as bytes, parsed when first read (segment.UNPARSED)
+    lazy = None
+    if doff == 20:
+        options: Any = ()
+    else:
+        area = data[hl + 20:hl + doff]
+        if lazy_layout(area):
+            options, lazy = UNPARSED, area
+        else:
+            options = pull_options(area, hl + 20)
     # Valid by construction: struct widths bound every number; the options fill exactly doff - 20 ≤ 40
     # bytes, a multiple of 4; the IP length fields bound the segment's length.
     tcp = unchecked_tcp(sport, dport, seq, ack, off_flags & 0x1FF, window, urgent, options, csum,
-                        (off_flags >> 9) & 0x7)
+                        (off_flags >> 9) & 0x7, lazy)
     return unchecked_segment(ip, tcp, data[hl + doff:], data)
 
 

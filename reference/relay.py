@@ -31,8 +31,10 @@ congruent to the sum of its two words modulo 0xFFFF), packs the output's headers
 form it attaches to the output, and builds its outputs with the unchecked constructors of
 :mod:`~splicecheck.reference.segment` — every field is a masked word or a part of the already-valid
 input. The two option layouts of nearly every data segment take a fast path (``_map_options``) that
-calls the same mapping helpers as the general loop (``benchmarks/relay_throughput.py`` measures the
-result; ``tests/test_relay.py`` holds the fast paths to the general ones).
+calls the same mapping helpers as the general loop, reading and writing the option area as bytes: a
+decoded header keeps them (``codec.lazy_layout``), and the output's header is given its bytes, its option
+values parsed from them when first read (``segment.UNPARSED``). ``benchmarks/relay_throughput.py``
+measures the result; ``tests/test_relay.py`` holds the fast paths to the general ones.
 """
 
 from __future__ import annotations
@@ -43,13 +45,11 @@ from enum import Enum, StrEnum
 from .arith import MASK32
 from .checksum import rfc1624_update
 from .codec import (
-    _IPV4,
-    _IPV6,
-    _TCP,
+    _IPV4_TCP,
+    _IPV6_TCP,
+    ALIGNED_AREAS,
     PROTO_TCP,
     encode,
-    push_aligned_timestamps,
-    push_aligned_timestamps_sack,
     push_option,
     push_options,
     push_sack_edges,
@@ -65,6 +65,7 @@ from .segment import (
     PSH,
     RST,
     SYN,
+    UNPARSED,
     URG,
     EndOfOptionList,
     IPv4Header,
@@ -377,7 +378,7 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     window: int = relay_window(t.window, leg_in._shifts[0], leg_out._shifts[1])
     if window != t.window:
         notes.append(Note.WINDOW_RESCALED)
-    options, opts_raw = _map_options(t.options, leg_in, leg_out, advance_back, state.strip_style, notes)
+    options, opts_raw = _map_options(t, leg_in, leg_out, advance_back, state.strip_style, notes)
 
     # --- 5. MSS (§3.4.4): the data and the TCP options that would leave count against it (RFC 6691 §2);
     # an IPv6 Packet Too Big below 1280 is ignored by its receiver (RFC 8201 §4), so none is sent there
@@ -406,7 +407,6 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
         old = _chopped_sum(old, seg.payload[:cut])
     head_sum = leg_out._ports_sum + seq_out + ack_out + off_flags + window + urgent + _words(opts_raw)
     checksum: int = rfc1624_update(old, leg_out._addr_sum + PROTO_TCP + tcp_len + head_sum)
-    tcp_head = _TCP.pack(sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
     # IP: the TTL/hop limit decremented; IPv4 options removed (IPOPT-STRIP) and the checksum updated by
     # eqn. 3 over the whole header, so whatever error the received checksum carried, the output's carries
     # too (a router's incremental TTL update behaves the same, RFC 1624 §1). The received header's words
@@ -421,14 +421,16 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
         ff = ip.flags << 13
         new = (0x4500 | ip.tos) + 20 + tcp_len + ip.ident + ff + (hop << 8 | PROTO_TCP) + leg_out._addr_sum
         ip_sum: int = rfc1624_update(_words(raw[:hl]), new)
-        ip_head = _IPV4.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst)
+        head = _IPV4_TCP.pack(0x45, ip.tos, 20 + tcp_len, ip.ident, ff, hop, PROTO_TCP, ip_sum, src, dst,
+                              sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
         ip_out: IPv4Header | IPv6Header = unchecked_ipv4(src, dst, ip.tos, ip.ident, ip.flags, 0, hop, ip_sum, b"")
     else:
-        ip_head = _IPV6.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src,
-                             dst)
+        head = _IPV6_TCP.pack((6 << 28) | (ip.traffic_class << 20) | ip.flow_label, tcp_len, PROTO_TCP, hop, src,
+                              dst, sport, dport, seq_out, ack_out, off_flags, window, checksum, urgent)
         ip_out = unchecked_ipv6(src, dst, ip.traffic_class, ip.flow_label, hop)
-    tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved)
-    out = unchecked_segment(ip_out, tcp_out, payload, b"".join((ip_head, tcp_head, opts_raw, payload)))
+    tcp_out = unchecked_tcp(sport, dport, seq_out, ack_out, flags, window, urgent, options, checksum, t.reserved,
+                            opts_raw if options is UNPARSED else None)
+    out = unchecked_segment(ip_out, tcp_out, payload, b"".join((head, opts_raw, payload)))
 
     # --- 7. the advance (TRIM-2GIB) -----------------------------------------------------------------
     moved: int = advance_to(advance, leg_in.splice_irs, (t.seq + seg_len) & 0xFFFF_FFFF)  # the segment's end
@@ -462,38 +464,50 @@ def _trim(t: TcpHeader, payload: bytes, trimmed: int, seg_len: int, splice_irs: 
 # --- options --------------------------------------------------------------------------------------
 
 
-def _map_options(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, advance_back: int, style: StripStyle,
+def _map_options(t: TcpHeader, leg_in: Leg, leg_out: Leg, advance_back: int, style: StripStyle,
                  notes: list[Note]) -> tuple[tuple[TcpOption, ...], bytes]:
-    """The relayed option list and its bytes. ``advance_back``: how far the other direction's stream,
-    the one SACK blocks acknowledge, has advanced (``mapping.map_sack_block``).
+    """The relayed option list and its bytes; the list is ``UNPARSED`` when the bytes are the fast path's,
+    for the output header to parse on first read (``segment.TcpHeader._options_wire``). ``advance_back``:
+    how far the other direction's stream, the one SACK blocks acknowledge, has advanced
+    (``mapping.map_sack_block``).
 
-    Fast path: the two layouts nearly every established-state segment carries (``codec.pull_options``),
-    NOP NOP TS and NOP NOP TS NOP NOP SACK, as decoded (the shared ``NOP``), with the options in use on
-    both legs and no SACK block dropped. Then nothing is stripped or moved: the values are mapped by
-    the same helpers as in :func:`_map_options_loop` and the area is packed in one or two structs.
-    Everything else takes the loop, which gives the same answer for these layouts too
-    (``tests/test_relay.py`` holds the two to each other, notes included)."""
-    if not options:
-        return options, b""
-    n = len(options)
-    if ((n == 3 or n == 6) and options[0] is NOP and options[1] is NOP and type(options[2]) is Timestamps
-            and leg_in.timestamps and leg_out.timestamps):
-        ts = options[2]  # mapped as _mapped_timestamps does, without the call
-        tsval = map_tsval(ts.tsval, leg_in.lastrecv_ts, leg_out.lastsent_ts)
-        tsecr = map_tsecr(ts.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts)
-        if n == 3:
-            notes.append(_TS_MAPPED)
-            return (NOP, NOP, unchecked_timestamps(tsval, tsecr)), push_aligned_timestamps(tsval, tsecr)
-        sack = options[5]
-        if options[3] is NOP and options[4] is NOP and type(sack) is Sack and leg_in.sack and leg_out.sack:
-            blocks, edges, clipped = _mapped_sack(sack, leg_in, leg_out, advance_back)
-            if len(blocks) == len(sack.blocks):
+    Fast path: the two layouts nearly every established-state segment carries, NOP NOP TS and NOP NOP TS
+    NOP NOP SACK (``codec.ALIGNED_AREAS``), with the options in use on both legs and no SACK block dropped.
+    Then nothing is stripped or moved: the area is unpacked in one struct — a decoded header keeps its
+    bytes (``codec.lazy_layout``), a header built from values in these layouts is packed first —, the
+    values are mapped by the same helpers as in :func:`_map_options_loop`, and the area is packed again
+    with its fixed octets as they came. Everything else takes the loop, which gives the same answer for
+    these layouts too (``tests/test_relay.py`` holds the two to each other, notes included)."""
+    if leg_in.timestamps and leg_out.timestamps:
+        wire = t._options_wire
+        if wire is None and _aligned(t.options):
+            wire = push_options(t.options)
+        if wire is not None:
+            layout = ALIGNED_AREAS[len(wire)]
+            v = layout.unpack(wire)  # the TS option's fixed octets, TSval, TSecr[, the SACK's fixed octets, edges]
+            tsval = map_tsval(v[1], leg_in.lastrecv_ts, leg_out.lastsent_ts)  # as _mapped_timestamps, inline
+            tsecr = map_tsecr(v[2], leg_in.lastsent_ts, leg_out.lastrecv_ts)
+            if len(v) == 3:
                 notes.append(_TS_MAPPED)
-                if clipped:
-                    notes.append(_SACK_CLIPPED)
-                return ((NOP, NOP, unchecked_timestamps(tsval, tsecr), NOP, NOP, unchecked_sack(tuple(blocks))),
-                        push_aligned_timestamps_sack(tsval, tsecr, edges))
-    return _map_options_loop(options, leg_in, leg_out, advance_back, style, notes)
+                return UNPARSED, layout.pack(v[0], tsval, tsecr)
+            if leg_in.sack and leg_out.sack:
+                edges, clipped = _mapped_sack(v[4:], leg_in, leg_out, advance_back)
+                if len(edges) == len(v) - 4:  # no block dropped: the layout stays
+                    notes.append(_TS_MAPPED)
+                    if clipped:
+                        notes.append(_SACK_CLIPPED)
+                    return UNPARSED, layout.pack(v[0], tsval, tsecr, v[3], *edges)
+    options = t.options
+    return _map_options_loop(options, leg_in, leg_out, advance_back, style, notes) if options else (options, b"")
+
+
+def _aligned(options: tuple[TcpOption, ...]) -> bool:
+    """Whether option values are in one of the fast path's layouts, NOP NOP TS and NOP NOP TS NOP NOP SACK."""
+    n = len(options)
+    return ((n == 3 or n == 6) and type(options[0]) is NoOperation and type(options[1]) is NoOperation
+            and type(options[2]) is Timestamps
+            and (n == 3 or (type(options[3]) is NoOperation and type(options[4]) is NoOperation
+                            and type(options[5]) is Sack)))
 
 
 def _mapped_timestamps(opt: Timestamps, leg_in: Leg, leg_out: Leg) -> tuple[int, int]:
@@ -502,25 +516,25 @@ def _mapped_timestamps(opt: Timestamps, leg_in: Leg, leg_out: Leg) -> tuple[int,
             map_tsecr(opt.tsecr, leg_in.lastsent_ts, leg_out.lastrecv_ts))
 
 
-def _mapped_sack(opt: Sack, leg_in: Leg, leg_out: Leg, advance_back: int) -> tuple[list[tuple[int, int]], list[int],
-                                                                                     bool]:
-    """The SACK blocks kept, mapped (§3.4.3; SACK-MAP, SACK-CLIP); their edges; and whether any block
-    was clipped or dropped."""
-    blocks = []
+def _mapped_sack(edges_in: tuple[int, ...], leg_in: Leg, leg_out: Leg,
+                 advance_back: int) -> tuple[list[int], bool]:
+    """The edges ``[left1, right1, ...]`` of the SACK blocks kept, mapped (§3.4.3; SACK-MAP, SACK-CLIP), from
+    the received ones; and whether any block was clipped or dropped."""
     edges: list[int] = []
     clipped = False
     base, base_out = leg_in.splice_iss, leg_out.splice_irs
-    for left, right in opt.blocks:
-        keep, l2, r2 = map_sack_block(left, right, base, base_out, advance_back)
+    for i in range(0, len(edges_in), 2):
+        left = edges_in[i]
+        keep, l2, r2 = map_sack_block(left, edges_in[i + 1], base, base_out, advance_back)
         if keep:
-            blocks.append((l2, r2))
-            edges += (l2, r2)
+            edges.append(l2)
+            edges.append(r2)
             # the left edge was clipped iff it now maps from the base itself (the mapping is a bijection)
             if l2 == base_out and left != base:
                 clipped = True
         else:
             clipped = True
-    return blocks, edges, clipped
+    return edges, clipped
 
 
 def _map_options_loop(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg, advance_back: int,
@@ -546,15 +560,16 @@ def _map_options_loop(options: tuple[TcpOption, ...], leg_in: Leg, leg_out: Leg,
             if not (leg_in.sack and leg_out.sack):
                 removed |= _strip(opt, Note.SACK_STRIPPED, style, out, wire, notes)
                 continue
-            blocks, edges, clipped = _mapped_sack(opt, leg_in, leg_out, advance_back)
+            edges, clipped = _mapped_sack(tuple([e for block in opt.blocks for e in block]), leg_in, leg_out,
+                                          advance_back)
             if clipped:
                 notes.append(_SACK_CLIPPED)
-            if not blocks:
+            if not edges:
                 removed |= _strip(opt, Note.SACK_STRIPPED, style, out, wire, notes)
                 continue
-            out.append(unchecked_sack(tuple(blocks)))
+            out.append(unchecked_sack(tuple(zip(edges[0::2], edges[1::2], strict=True))))
             wire.append(push_sack_edges(edges))
-            pad = 8 * (len(opt.blocks) - len(blocks))  # the dropped blocks' bytes
+            pad = 4 * (2 * len(opt.blocks) - len(edges))  # the dropped blocks' bytes
             if pad and style is _NOP_STYLE:
                 out.extend([NOP] * pad)
                 wire.append(_NOP_BYTE * pad)

@@ -348,6 +348,10 @@ class TcpHeader:
     options: tuple[TcpOption, ...] = ()
     checksum: int | None = None
     reserved: int = 0
+    #: private, not part of the value (like ``Segment._wire``): the option area's bytes when the codec or the
+    #: relay made this header and left ``options`` to be parsed from them on first access (see
+    #: :class:`_OptionsFromWire`); None when ``options`` was given as values
+    _options_wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # one chained comparison on the hot path; the per-field checks only run to name the culprit
@@ -385,6 +389,67 @@ class TcpHeader:
             if type(o) is kind:
                 return o
         return None
+
+
+class _Unparsed:
+    """The marker in a :class:`TcpHeader`'s ``options`` slot while its options are still bytes."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNPARSED"
+
+
+#: ``options`` of an :func:`unchecked_tcp` header whose ``_options_wire`` holds the option area, to be parsed on
+#: first access. Only for areas the codec's fast path recognises (:func:`~splicecheck.reference.codec.lazy_layout`),
+#: which are valid by their fixed bytes, so parsing them later cannot fail.
+UNPARSED: Any = _Unparsed()
+
+
+#: ``codec.pull_lazy``, looked up once: the codec imports this module, so it cannot be imported at the top
+#: (an import statement run per parse would cost more than the parse)
+_pull_lazy: Callable[[bytes], tuple[TcpOption, ...]] | None = None
+
+
+def _import_pull_lazy() -> Callable[[bytes], tuple[TcpOption, ...]]:
+    global _pull_lazy
+    from .codec import pull_lazy
+
+    _pull_lazy = pull_lazy
+    return pull_lazy
+
+
+class _OptionsFromWire:
+    """``TcpHeader.options``: the slot, read through this descriptor, which parses a lazy header's options.
+
+    A data segment's options are nearly always NOP NOP TS or NOP NOP TS NOP NOP SACK, and most segments
+    that are decoded or relayed never have them read as values: the relay maps them from the bytes, and
+    ``encode`` returns the bytes attached to the segment. So the codec and the relay may leave them as
+    bytes (``UNPARSED`` in the slot, the bytes in ``_options_wire``), and the first read parses them with
+    :func:`~splicecheck.reference.codec.pull_lazy` and stores the tuple in the slot. To every reader the
+    attribute is the tuple of options, as for any other header: equality, hashing, ``repr``, pickling and
+    ``dataclasses.replace`` all read it through here (``tests/test_codec.py`` holds lazy headers to eager ones).
+    A header built by its validating constructor, or by ``replace``, always holds values."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot  # the member descriptor of the ``options`` slot that ``dataclass(slots=True)`` made
+
+    def __get__(self, obj: TcpHeader | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self.slot.__get__(obj, owner)
+        if value is UNPARSED:
+            value = (_pull_lazy or _import_pull_lazy())(obj._options_wire or b"")  # bytes kept iff UNPARSED
+            self.slot.__set__(obj, value)
+        return value
+
+    def __set__(self, obj: TcpHeader, value: tuple[TcpOption, ...]) -> None:
+        self.slot.__set__(obj, value)  # the validating __init__ stores through here (a frozen class's stores)
+
+
+setattr(TcpHeader, "options", _OptionsFromWire(TcpHeader.__dict__["options"]))  # noqa: B010 - hidden from mypy
 
 
 def flags_text(flags: int) -> str:

@@ -230,7 +230,7 @@ def test_decoded_segments_carry_their_bytes_but_values_ignore_them():
     seg = decode(raw)
     assert seg._wire == raw and encode(seg) is raw
     rebuilt = Segment(type(seg.ip)(**{f.name: getattr(seg.ip, f.name) for f in dataclasses.fields(seg.ip)}),
-                      TcpHeader(**{f.name: getattr(seg.tcp, f.name) for f in dataclasses.fields(seg.tcp)}),
+                      TcpHeader(**{f.name: getattr(seg.tcp, f.name) for f in dataclasses.fields(seg.tcp) if f.init}),
                       seg.payload)
     assert rebuilt._wire is None and rebuilt == seg and hash(rebuilt) == hash(seg) and repr(rebuilt) == repr(seg)
     edited = dataclasses.replace(seg, tcp=dataclasses.replace(seg.tcp, seq=seg.tcp.seq + 1, checksum=None))
@@ -352,3 +352,61 @@ def test_unchecked_constructors_build_ordinary_values():
     for cls in (NoSlots, Derived):
         with pytest.raises(TypeError, match="slotted dataclass"):
             sg.unchecked(cls)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lazy options: decode leaves the usual areas as bytes, parsed on first read
+# --------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=800, deadline=None)
+@given(near_fast_layouts().filter(lambda area: len(area) % 4 == 0 and len(area) <= 40), st.sampled_from([4, 6]))
+def test_lazy_options_are_the_eager_ones(area, version):
+    """A decoded header keeps its option area as bytes exactly when ``lazy_layout`` says so, and then only
+    if the area is valid; whether kept or not, its options, read, are the general parser's, and the header
+    equals, hashes and prints like the one the validating constructor builds from those values. Reading
+    them once stores them: the same tuple object on the next read."""
+    import dataclasses
+
+    from splicecheck.reference.codec import _pull_options_loop, lazy_layout
+    from splicecheck.reference.segment import UNPARSED
+
+    raw = _with_option_area(area, version)
+    slow = _outcome(_pull_options_loop, area)
+    try:
+        seg = decode(raw)
+    except MalformedSegment:
+        assert slow[0] == "malformed" and not lazy_layout(area)
+        return
+    t = seg.tcp
+    slot = type(t).__dict__["options"].slot  # the slot behind the descriptor: what is stored, unparsed or not
+    assert (slot.__get__(t) is UNPARSED) == (t._options_wire is not None) == lazy_layout(area)
+    if t._options_wire is not None:
+        assert t._options_wire == area
+    eager = TcpHeader(**{f.name: getattr(t, f.name) for f in dataclasses.fields(t) if f.init})
+    assert t.options == _pull_options_loop(area, 0) and t.options is t.options and slot.__get__(t) is t.options
+    again = decode(raw).tcp  # unread: compared, hashed and printed through the descriptor
+    assert again == eager and hash(again) == hash(eager) and repr(again) == repr(eager)
+    assert encode(seg) is raw and serialise(seg) == raw
+
+
+def test_lazy_header_survives_replace_pickle_and_copy():
+    """``dataclasses.replace`` builds a header of values (no bytes kept); pickling and copying give equal
+    values; a lazy header stays frozen."""
+    import copy
+    import dataclasses
+    import pickle
+
+    from splicecheck.reference.segment import UNPARSED
+
+    raw = _with_option_area(struct.pack("!BBBBIIBBBBII", 1, 1, 8, 10, 7, 9, 1, 1, 5, 10, 100, 200))
+    t = decode(raw).tcp
+    assert type(t).__dict__["options"].slot.__get__(t) is UNPARSED
+    expected = (NOP, NOP, Timestamps(7, 9), NOP, NOP, Sack(((100, 200),)))
+    for other in (pickle.loads(pickle.dumps(decode(raw).tcp)), copy.copy(decode(raw).tcp),
+                  copy.deepcopy(decode(raw).tcp)):
+        assert other == t and other.options == expected
+    moved = dataclasses.replace(decode(raw).tcp, seq=1)
+    assert moved._options_wire is None and moved.options == expected
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.options = ()  # type: ignore[misc]

@@ -5,6 +5,7 @@ around them), and the rewriting itself on functions written to exercise each rul
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -201,3 +202,53 @@ def test_a_twin_is_compiled_from_the_source_it_stands_for() -> None:
     assert twin.__doc__ == mapping.trim_count.__doc__
     assert twin.__code__.co_filename == mapping.trim_count.__code__.co_filename
     assert twin.__code__.co_firstlineno == mapping.trim_count.__code__.co_firstlineno
+
+
+# --- rule 3: repeated arithmetic computed once ------------------------------------------------------------
+
+
+def _room_below(x: Any, base: Any, advance: Any) -> Any:
+    return ult((x - base + (HALF - advance)) & MASK32, HALF - advance)
+
+
+def _two_rooms(left: Any, right: Any, base: Any, advance: Any) -> Any:
+    # HALF - advance four times once inlined; (right - base) & MASK32 twice, as its own and inside a larger one
+    return (_room_below(left, base, advance), _room_below(right, base, advance),
+            (right - base) & MASK32, umin((right - base) & MASK32, 5), ite(ult(left, right), left - right, 0))
+
+
+def _hoisted_names(fn: Callable[..., Any]) -> set[str]:
+    return {n for n in fn.__code__.co_varnames if n.startswith("_repeat")}
+
+
+@functools.cache
+def _rooms_twins() -> Any:
+    """Compiled once: compiling per example made the test's examples slow enough, under load, to miss
+    Hypothesis' deadline."""
+    return _twins(_room_below, _two_rooms)
+
+
+@given(st.integers(0, MASK32), st.integers(0, MASK32), st.integers(0, MASK32), st.integers(0, HALF))
+def test_repeated_arithmetic_is_computed_once_and_changes_nothing(left: int, right: int, base: int,
+                                                                  advance: int) -> None:
+    twins = _rooms_twins()
+    _same(_two_rooms, twins._two_rooms, (left, right, base, advance))
+    _same(_room_below, twins._room_below, (left, base, advance))
+    # hoisted: HALF - advance; (right - base) & MASK32; then right - base, in it and in the second room's
+    # sum. Not hoisted: left - right, alone (under a condition); in _room_below, HALF - advance is one
+    assert len(_hoisted_names(twins._two_rooms)) == 3 and len(_hoisted_names(twins._room_below)) == 1
+
+
+def test_repeats_over_assigned_names_stay_where_they_are() -> None:
+    def assigned(a: Any, b: Any) -> Any:
+        c = a + 1
+        return umin(c + b, c + b)  # c is a local: c + b is not hoisted (it reads an assigned name)
+
+    def operand_may_raise(a: Any, b: Any) -> Any:
+        return ite(ult(b, 32), (a >> b) + 1, 0) + ite(ult(b, 32), (a >> b) + 1, 0)  # >> can raise: left alone
+
+    twins = _twins(assigned, operand_may_raise)
+    assert not _hoisted_names(twins.assigned) and not _hoisted_names(twins.operand_may_raise)
+    assert twins.assigned(2, 3) == 6 and twins.operand_may_raise(8, 1) == 10 and twins.operand_may_raise(8, 40) == 0
+    # the proved functions whose inlined copies repeat HALF - advance compute it once
+    assert _hoisted_names(mapping.concrete.map_sack_block) and _hoisted_names(mapping.concrete.trim_count)

@@ -102,7 +102,8 @@ def test_tcp_option_instance_duplicated_or_missing() -> None:
     def options(change: Callable[[tuple], tuple]) -> Callable[[bytes], bytes]:
         def m(raw: bytes) -> bytes:
             seg = decode(raw)
-            tcp = seg.tcp.__class__(**{**{f: getattr(seg.tcp, f) for f in seg.tcp.__dataclass_fields__},
+            tcp = seg.tcp.__class__(**{**{f: getattr(seg.tcp, f) for f, spec in seg.tcp.__dataclass_fields__.items()
+                                          if spec.init},  # not the private bytes a decoded header keeps
                                        "options": change(seg.tcp.options), "checksum": None})
             return encode(Segment(seg.ip.__class__(**{**{f: getattr(seg.ip, f) for f in seg.ip.__dataclass_fields__},
                                                        "checksum": None}), tcp, seg.payload))

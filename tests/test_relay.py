@@ -12,7 +12,7 @@ from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6
 from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
 from splicecheck.reference.arith import MASK32
 from splicecheck.reference.checksum import ipv4_header_checksum, tcp_checksum
-from splicecheck.reference.codec import decode, encode, push_options, serialise
+from splicecheck.reference.codec import decode, encode, lazy_layout, pull_options, push_options, serialise
 from splicecheck.reference.icmp import PacketTooBig, encode_icmp
 from splicecheck.reference.relay import (
     Endpoint,
@@ -35,6 +35,7 @@ from splicecheck.reference.segment import (
     PSH,
     RST,
     SYN,
+    UNPARSED,
     URG,
     EndOfOptionList,
     MaxSegmentSize,
@@ -42,6 +43,7 @@ from splicecheck.reference.segment import (
     Sack,
     SackPermitted,
     Segment,
+    TcpHeader,
     TcpOption,
     Timestamps,
     UnknownOption,
@@ -584,16 +586,24 @@ both_legs_mostly = st.sampled_from([(True, True)] * 5 + [(True, False), (False, 
        lastrecv=u32, lastsent=u32)
 def test_option_fast_path_agrees_with_the_loop(opts, ts, sack, advance, style, lastrecv, lastsent):
     """``_map_options`` (fast path where it applies) and ``_map_options_loop`` give the same options, the
-    same bytes and the same notes, in the same order; the bytes are the options' encoding."""
+    same bytes and the same notes, in the same order; the bytes are the options' encoding. The fast path
+    is taken from the option values (a header built by hand) and from the option bytes (a decoded header
+    that kept them, ``UNPARSED``); where it answers ``UNPARSED`` its options are its bytes, parsed."""
     st_ = state(c_iss=5000, s_irs=90000, c_timestamps=ts[0], s_timestamps=ts[1], c_sack=sack[0], s_sack=sack[1],
                 c_lastrecv_ts=lastrecv, s_lastsent_ts=lastsent)
-    fast_notes: list[Note] = []
     slow_notes: list[Note] = []
-    fast = _map_options(opts, st_.client, st_.server, advance, style, fast_notes)
     slow = _map_options_loop(opts, st_.client, st_.server, advance, style, slow_notes)
-    assert fast == slow and fast_notes == slow_notes
-    assert [type(o) for o in fast[0]] == [type(o) for o in slow[0]]
-    assert push_options(fast[0]) == fast[1] and len(fast[1]) % 4 == 0
+    built = TcpHeader(1, 2, options=opts)
+    decoded = seg(st_, options=opts).tcp
+    assert (decoded._options_wire is not None) == lazy_layout(push_options(opts))  # kept as bytes iff the layout
+    for header in (built, decoded):
+        fast_notes: list[Note] = []
+        options, wire = _map_options(header, st_.client, st_.server, advance, style, fast_notes)
+        if options is UNPARSED:
+            options = pull_options(wire)
+        assert (options, wire) == slow and fast_notes == slow_notes
+        assert [type(o) for o in options] == [type(o) for o in slow[0]]
+        assert push_options(options) == wire and len(wire) % 4 == 0
 
 
 @pytest.mark.req("TS-VAL", "SACK-MAP", "SACK-CLIP", "TCPCSUM-VALID", "IPCSUM-VALID")
