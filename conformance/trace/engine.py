@@ -519,17 +519,13 @@ class TraceEngine:
         while (fifo and fifo[0][0] < now) or (heap and heap[0][0] < now):
             flow = fifo.popleft()[1] if fifo and fifo[0][0] < now else heapq.heappop(heap)[2]
             table = tables[flow.leg]
-            known = False  # the table still holds it (else it was forgotten already: its 4-tuple was reused)
-            for k in flow.keys:
-                hit = table.get(k)
-                if hit is not None and hit[0] is flow:
-                    known = True
-                    break
-            if not known:
-                continue
-            if now - flow.last_ts > life:
-                self._forget(flow)
-            else:
+            # only the table entries that still hold it are its own (else its 4-tuple was reused since)
+            if now - flow.last_ts > life:  # forgotten (a tombstone is never a loose flow: _forget's table part)
+                for k in flow.keys:
+                    hit = table.get(k)
+                    if hit is not None and hit[0] is flow:
+                        del table[k]
+            elif any((hit := table.get(k)) is not None and hit[0] is flow for k in flow.keys):
                 heapq.heappush(heap, (flow.last_ts + life, next(self._filed), flow))
 
     def _forget(self, flow: Flow) -> None:
