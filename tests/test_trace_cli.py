@@ -205,17 +205,33 @@ def test_bounded_reports_count_every_connection(tmp_path: Path, monkeypatch: pyt
     assert line in (out / "report.html").read_text()
 
 
-def test_sink_lines_reach_the_file_as_written(tmp_path: Path) -> None:
-    """A killed run keeps every finished line: each is in the file (the operating system's hands) once
-    ``write`` returns, before any close or sync; non-ASCII text is written as UTF-8."""
+def test_sink_lines_reach_the_file_in_batches(tmp_path: Path) -> None:
+    """Lines wait in a batch until ``BATCH_BYTES`` are waiting, the oldest is ``BATCH_AGE`` seconds old,
+    or ``flush``/``close``; then every waiting line is in the file (the operating system's hands), in
+    order, non-ASCII text as UTF-8."""
     from splicecheck.cli_trace import TraceSink
 
     path = tmp_path / "results.jsonl"
     sink = TraceSink(path)
+    sink.BATCH_AGE = 3600.0
     lines = [json.dumps({"n": i, "d": "client ⇄ proxy"}, ensure_ascii=i % 2 == 0) for i in range(3)]
-    for i, line in enumerate(lines):
+    for line in lines:
         sink.write(line)
-        assert path.read_text(encoding="utf-8").splitlines() == lines[:i + 1]
-    sink.close()
-    sink.write("after close")  # ignored, as JsonlSink does
+    assert path.read_text(encoding="utf-8") == ""  # a batch of three short lines: still waiting
+    sink.flush()
     assert path.read_text(encoding="utf-8").splitlines() == lines
+    sink.BATCH_BYTES = 2 * len(lines[0]) + 2  # the second line fills the batch: both are written
+    more = [json.dumps({"n": i}) + " " * (len(lines[0]) - len(json.dumps({"n": i}))) for i in range(3, 6)]
+    for i, line in enumerate(more):
+        sink.write(line)
+        assert path.read_text(encoding="utf-8").splitlines() == lines + more[:2 * ((i + 1) // 2)]
+    sink.BATCH_AGE = 0.0  # each line is as old as allowed once written: written at once
+    last = [json.dumps({"n": 9})]
+    sink.write(last[0])
+    assert path.read_text(encoding="utf-8").splitlines() == lines + more + last
+    sink.BATCH_AGE = 3600.0
+    sink.write("waiting")
+    sink.close()  # writes what waits
+    assert path.read_text(encoding="utf-8").splitlines() == lines + more + last + ["waiting"]
+    sink.write("after close")  # ignored, as JsonlSink does
+    assert path.read_text(encoding="utf-8").splitlines() == lines + more + last + ["waiting"]

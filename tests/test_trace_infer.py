@@ -244,3 +244,38 @@ def test_endpoints() -> None:
     for bad in ("192.0.2.1", "192.0.2.1:99999", "host:80", 5):
         with pytest.raises(ParamsError):
             parse_endpoint(bad)  # type: ignore[arg-type]
+
+
+def _syn_bytes(area: bytes) -> bytes:
+    """An IPv4 SYN whose TCP option area is ``area`` (a multiple of 4 bytes; checksums left 0)."""
+    import struct
+
+    doff = 20 + len(area)
+    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1234, 0, (doff // 4) << 4, 0x02, 65535, 0, 0) + area
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, bytes(4), bytes(4)) + tcp
+
+
+def test_linux_syn_area_read_in_place_is_the_codecs_reading() -> None:
+    """A SYN whose options are Linux's area (MSS, SACK-permitted, Timestamps, NOP, window scale) has its offer
+    and timestamps read from the bytes; they are those the codec's parse gives, whatever the values (a shift
+    beyond 14, an MSS of 0), and any other area is parsed as before."""
+    import random
+    import struct
+
+    from splicecheck.conformance.trace.infer import parse_pkt
+
+    rng = random.Random(5)
+    linux = [struct.pack("!BBHBBBBIIBBBB", 2, 4, mss, 4, 2, 8, 10, tsv, tse, 1, 3, 3, shift)
+             for mss, shift, tsv, tse in [(1460, 7, 1, 0), (0, 0, 0, 0), (65535, 255, MASK32, MASK32), (536, 15, 9, 9)]
+             + [(rng.randrange(1 << 16), rng.randrange(256), rng.randrange(1 << 32), rng.randrange(1 << 32))
+                for _ in range(50)]]
+    other = [struct.pack("!BBHBBBBBBBBII", 2, 4, 1400, 1, 3, 3, 5, 1, 1, 8, 10, 7, 0),  # MSS, NOP, WS, NOP NOP TS
+             struct.pack("!BBIIBBHBBBBBB", 8, 10, 3, 4, 2, 4, 1200, 4, 2, 1, 0, 0, 0),  # TS first; EOL, padding
+             struct.pack("!BBHBBBBIIBBBB", 2, 4, 1460, 4, 2, 8, 10, 1, 2, 1, 3, 4, 7),  # WS length 4: malformed
+             struct.pack("!BBHBBBB", 2, 4, 1460, 1, 3, 3, 2)]  # no timestamps, 8 bytes
+    for area in linux + other:
+        ip = _syn_bytes(area)
+        fresh, parsed = parse_pkt(0, 0, 0, True, ip, 20, False), parse_pkt(0, 0, 0, True, ip, 20, False)
+        parsed.options  # noqa: B018  (parsed by the codec first: the general path)
+        assert (fresh.syn_options, fresh._timestamps()) == (parsed.syn_options, parsed._timestamps())
+        assert (fresh.parsed is None) == (area in linux)  # Linux's area was read in place, the others parsed

@@ -98,9 +98,13 @@ class TraceEngine:
         self.learning: dict[int, Splice] = {}  # pairs still learning
         self.closing: dict[int, Splice] = {}  # pairs that saw FIN from both ends, or RST
         self.loose: dict[int, Flow] = {}  # one-sided and ignored flows, kept to count stragglers
-        # finished connections' flows (tombstones), soonest forgotten first: (deadline, arrival, flow)
-        self.tombstones: list[tuple[int, int, Flow]] = []
-        self._filed = itertools.count()  # the tombstones' order among equal deadlines
+        # finished connections' flows (tombstones), soonest forgotten first. They are entombed as capture time
+        # goes, under the deadline ``now + life``: nearly always in deadline order, so a queue holds them,
+        # (deadline, flow); those re-filed under a later deadline (a straggler came) and any entombed out of
+        # order go to a heap, (deadline, arrival, flow). Either way the ones due are those past their deadline.
+        self.tombstones: deque[tuple[int, Flow]] = deque()
+        self.refiled: list[tuple[int, int, Flow]] = []
+        self._filed = itertools.count()  # the re-filed tombstones' order among equal deadlines
         # per leg: listening endpoints seen in handshakes → is it the peer (server leg) or local (client leg)
         self.roles: tuple[dict[Endpoint, bool], dict[Endpoint, bool]] = ({}, {})
         self._next_idle = 0
@@ -117,6 +121,7 @@ class TraceEngine:
         self._skew = int(self.config.skew * NS)
         self._learn_ns = self.config.learn_time * NS
         self._only = self.config.only
+        self._life = self._tombstone_life()
         self.merge = TimeMerge((self._stream(0), self._stream(1)), self._timeout)
 
     # -- the stream ---------------------------------------------------------------------------------------
@@ -308,14 +313,16 @@ class TraceEngine:
     def _join(self, c: Flow, s: Flow) -> None:
         del self.awaiting[CLIENT_LEG][id(c)]
         del self.awaiting[SERVER_LEG][id(s)]
-        base = f"trace/{endpoint_text(c.peer)}>{endpoint_text(s.peer)}"
-        sp = Splice(self.case_ids.next(base), c, s)
+        names = (endpoint_text(c.peer), endpoint_text(s.peer))
+        sp = Splice(self.case_ids.next(f"trace/{names[0]}>{names[1]}"), c, s)
+        sp.names = names
         self.stats.pairs += 1
         sp.buffer = sorted((c.buffer or []) + (s.buffer or []))
         c.buffer = s.buffer = None
         c.splice = s.splice = sp
         self.splices[id(sp)] = sp
         self.learning[id(sp)] = sp
+        sp.syns = all(ihl >= 0 and ip[ihl + 13] & (SYN | ACK) == SYN for _n, _ts, _lg, _p, ip, ihl, _c in sp.buffer)
         for item in list(sp.buffer):
             _n, ts, leg, peer, ip, ihl, _cut = item
             self._evidence(sp, leg, peer, ip, ihl)
@@ -342,8 +349,10 @@ class TraceEngine:
             return
         sp.last_ts = ts
         sp.buffer.append(item)
-        self._evidence(sp, leg, from_peer, ip, ihl)
         f = ip[ihl + 13]
+        if f & (SYN | ACK) != SYN:
+            sp.syns = False
+        self._evidence(sp, leg, from_peer, ip, ihl)
         if f & (FIN | RST):
             self._fin_rst(sp, leg, from_peer, f, ts)
         self._maybe_settle(sp, ts)
@@ -362,8 +371,9 @@ class TraceEngine:
     @staticmethod
     def _syns_only(sp: Splice) -> bool:
         """Whether the pair holds nothing but opening SYNs (a scan, a server that never answered): nothing
-        to infer, no handshake of the proxy's to check, no segment to judge."""
-        return all(ihl >= 0 and ip[ihl + 13] & (SYN | ACK) == SYN for _n, _ts, _leg, _peer, ip, ihl, _cut in sp.buffer)
+        to infer, no handshake of the proxy's to check, no segment to judge. (Kept as its packets are
+        buffered: _join, _slow, _other.)"""
+        return sp.syns
 
     def _maybe_settle(self, sp: Splice, now: int, force: bool = False) -> None:
         cfg = self.config
@@ -501,27 +511,22 @@ class TraceEngine:
     def _sweep_tombstones(self, now: int) -> None:
         """Finished connections' flows are kept ``tombstone`` seconds after their last packet, to count
         stragglers, then forgotten: memory follows the open connections, not all the connections of the
-        capture. The heap holds each tombstone under the deadline its last packet gave it; one whose
-        straggler came since is filed again under its later deadline."""
-        heap = self.tombstones
-        life = self._tombstone_life()
-        while heap and heap[0][0] < now:
-            _deadline, _n, flow = heapq.heappop(heap)
-            if not self._known(flow):  # forgotten already (its 4-tuple was reused)
-                continue
-            if now - flow.last_ts > life:
-                self._forget(flow)
-            else:
+        capture. Each tombstone waits under the deadline its last packet gave it (the queue, or the heap:
+        __init__); one whose straggler came since is filed again, on the heap, under its later deadline."""
+        fifo, heap = self.tombstones, self.refiled
+        life = self._life
+        tables = self.tables
+        while (fifo and fifo[0][0] < now) or (heap and heap[0][0] < now):
+            flow = fifo.popleft()[1] if fifo and fifo[0][0] < now else heapq.heappop(heap)[2]
+            table = tables[flow.leg]
+            # only the table entries that still hold it are its own (else its 4-tuple was reused since)
+            if now - flow.last_ts > life:  # forgotten (a tombstone is never a loose flow: _forget's table part)
+                for k in flow.keys:
+                    hit = table.get(k)
+                    if hit is not None and hit[0] is flow:
+                        del table[k]
+            elif any((hit := table.get(k)) is not None and hit[0] is flow for k in flow.keys):
                 heapq.heappush(heap, (flow.last_ts + life, next(self._filed), flow))
-
-    def _known(self, flow: Flow) -> bool:
-        """Whether the flow table still holds ``flow`` (under either of its keys)."""
-        table = self.tables[flow.leg]
-        for k in flow.keys:
-            hit = table.get(k)
-            if hit is not None and hit[0] is flow:
-                return True
-        return False
 
     def _forget(self, flow: Flow) -> None:
         """Drop a loose flow's table entries."""
@@ -570,12 +575,16 @@ class TraceEngine:
     def _entomb(self, sp: Splice, now: int) -> None:
         """A finished connection's flows become tombstones: stragglers are counted, a SYN starts anew."""
         sp.buffer = []
-        life = self._tombstone_life()
+        deadline = now + self._life
+        fifo = self.tombstones
         for f in (sp.client, sp.server):
             f.closed = f.ignored = True
             f.splice = None
             f.last_ts = now
-            heapq.heappush(self.tombstones, (now + life, next(self._filed), f))
+            if not fifo or fifo[-1][0] <= deadline:
+                fifo.append((deadline, f))
+            else:  # (entombed at an earlier time than the last: kept in deadline order by the heap)
+                heapq.heappush(self.refiled, (deadline, next(self._filed), f))
 
     def _unmodelled(self, sp: Splice, now: int, why: str) -> None:
         """A connection whose handshakes give parameters no splice can have (the model's own values refuse
@@ -598,8 +607,8 @@ class TraceEngine:
         c, s = sp.client, sp.server
         return CaseResult(
             case=sp.case_id, reqs=["DIR-ONLY"], verdict=Verdict.INFO, kind=CaseKind.TRACE,
-            description=f"client {endpoint_text(c.peer)} ⇄ proxy {endpoint_text(c.local)} | proxy "
-                        f"{endpoint_text(s.local)} ⇄ server {endpoint_text(s.peer)}: opening SYN(s) only",
+            description=f"client {sp.names[0]} ⇄ proxy {endpoint_text(c.local)} | proxy "
+                        f"{endpoint_text(s.local)} ⇄ server {sp.names[1]}: opening SYN(s) only",
             reason=f"no relayed segment was judged: only the opening SYN(s) were captured ({len(sp.buffer)} "
                    "packet(s); no answer on either leg)",
             duration=max(0, sp.last_ts - sp.first_ts) / 1e9)
@@ -639,6 +648,7 @@ class TraceEngine:
         if sp.judge is None:  # still learning: replayed in its place
             self.arrivals += 1
             sp.buffer.append((self.arrivals, ts, leg, True, ip, -1, False))
+            sp.syns = False
             self.learning[id(sp)] = sp  # no longer opening SYNs only: the sweep settles it when its time is up
             return
         sp.judge.icmp(leg, ts, ip, quote[1])
@@ -657,6 +667,7 @@ class TraceEngine:
         # capture's last seconds of connections, freed before the reports are rendered)
         self.loose.clear()
         self.tombstones.clear()
+        self.refiled.clear()
         for table in self.tables:
             table.clear()
         self.timers.clear()

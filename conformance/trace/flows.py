@@ -65,10 +65,12 @@ class Splice:
         "first_ts",
         "judge",
         "last_ts",
+        "names",
         "payloads",
         "rst",
         "server",
         "started",
+        "syns",
     )
 
     def __init__(self, case_id: str, client: Flow, server: Flow) -> None:
@@ -86,6 +88,8 @@ class Splice:
         # in-peer payloads per direction, while learning (None once judged)
         self.payloads: tuple[set[bytes], set[bytes]] | None = (set(), set())
         self.evidence = [False, False]  # a relayed copy seen per direction
+        self.syns = True  # its buffer holds nothing but opening SYNs (so far)
+        self.names = ("", "")  # its client's and its server's address:port as text (set when paired)
 
     @property
     def ends(self) -> Addresses:

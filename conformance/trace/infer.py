@@ -132,17 +132,39 @@ class Pkt:
         if self.parsed is None and self.doff == 32 and len(ip) >= ihl + 32 and ip[ihl + 20:ihl + 24] == _NOP_NOP_TS:
             pair: tuple[int, int] = _TS_VALUES.unpack_from(ip, ihl + 24)
             return pair
+        if self.parsed is None and self.doff == 40:
+            syn = self._linux_syn()
+            if syn is not None:
+                return (syn[2], syn[3])
         for o in self.options:
             if type(o) is Timestamps:
                 return (int(o.tsval), int(o.tsecr))
         return None
 
+    def _linux_syn(self) -> tuple[int, int, int, int] | None:
+        """(MSS, shift, TSval, TSecr) when the option area is Linux's SYN area with every option on, byte for
+        byte (what the codec reads as MSS, SACK-permitted, Timestamps, NOP, window scale: ``pull_options``'
+        fast path, whose values it takes as they are), else None. Read in place: a SYN's options are
+        needed for its offer and its timestamps only."""
+        ip, ihl = self.ip, self.ihl
+        if self.doff != 40 or len(ip) < ihl + 40:
+            return None
+        mss_head, mss, middle, tsval, tsecr, tail, shift = _SYN_AREA.unpack_from(ip, ihl + 20)
+        if mss_head != _SYN_MSS_HEAD or middle != _SYN_MIDDLE or tail != _SYN_TAIL:
+            return None
+        return mss, shift, tsval, tsecr
+
     @property
     def syn_options(self) -> SynOptions:
         if self.offer is None:
-            o = self.options
-            if tuple(map(type, o)) == _LINUX_SYN:  # one of each kind: what offer_in would say, without its scans
+            # Linux's area (read in place, or parsed already): one option of each kind, so what offer_in
+            # would say, without its scans
+            syn = self._linux_syn() if self.parsed is None else None
+            key: tuple[int, int] | None = (syn[0], syn[1]) if syn is not None else None
+            o = self.options if syn is None else ()
+            if key is None and tuple(map(type, o)) == _LINUX_SYN:
                 key = (o[0].value, o[4].shift)
+            if key is not None:
                 offer = _OFFERS.get(key)
                 if offer is None:
                     offer = SynOptions(mss=key[0], wscale=key[1], sack_permitted=True, timestamps=True)
@@ -158,6 +180,10 @@ class Pkt:
 #: (MSS, shift): a frozen value shared by every SYN that offers the same
 _LINUX_SYN = (MaxSegmentSize, SackPermitted, Timestamps, NoOperation, WindowScale)
 _OFFERS: dict[tuple[int, int], SynOptions] = {}
+#: that area's bytes: kind 2 length 4 MSS; SACK-permitted (4, 2) and Timestamps (8, 10) TSval TSecr; NOP and
+#: window scale (3, 3) shift
+_SYN_AREA = struct.Struct("!2sH4sII3sB")
+_SYN_MSS_HEAD, _SYN_MIDDLE, _SYN_TAIL = bytes((2, 4)), bytes((4, 2, 8, 10)), bytes((1, 3, 3))
 
 
 def parse_pkt(idx: int, ts: int, leg: int, from_peer: bool, ip: bytes, ihl: int, truncated: bool) -> Pkt:
