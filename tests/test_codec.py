@@ -7,6 +7,7 @@ scapy to put on the wire, not against the codec's own output.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -43,6 +44,7 @@ from splicecheck.reference.segment import (
     UnknownOption,
     WindowScale,
     addr,
+    addr_text,
     pad_options,
 )
 
@@ -362,3 +364,8 @@ def test_stored_checksum_is_written_not_recomputed():
     forced = Segment(seg.ip, TcpHeader(1111, 2222, seq=0xFFFFFFF0, ack=7, flags=ACK | PSH, window=1234,
                                        checksum=good.tcp.checksum ^ 0xFFFF), b"x")
     assert decode(encode(forced)).tcp.checksum == good.tcp.checksum ^ 0xFFFF
+
+
+@given(st.one_of(st.binary(min_size=4, max_size=4), st.binary(min_size=16, max_size=16)))
+def test_addr_text_is_ipaddress_text(packed: bytes) -> None:
+    assert addr_text(packed) == str(ipaddress.ip_address(packed))
