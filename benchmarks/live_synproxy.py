@@ -11,7 +11,10 @@ Needs root, nftables and network namespaces (the Linux lab); prints why and exit
    included: named cases per second (target ≥ 300/s), property cases with their examples.
 3. Flakiness: ``--runs`` full runs of the catalogue with one seed; the verdicts are compared case by case.
 4. Campaign speed: one search per ``splicecheck fuzz`` target with the campaign's budget and an example
-   database, judged IUT runs (generated and shrinking) per second and CPU time per run.
+   database, judged IUT runs (generated and shrinking) per second and CPU time per run. As ``fuzz
+   --expect`` does, with SYNPROXY's committed known findings (``--expect``, default
+   ``expectations/synproxy.toml``; ``--expect none``: every failure ends its search, as before), so a
+   search goes on past them and runs its whole budget unless it finds something the file does not mask.
 
 ``--section N`` runs one part alone (repeatable; 2 includes 3), e.g. ``--section 4``.
 """
@@ -170,18 +173,23 @@ def _timing_iut(adapter: SynproxyAdapter) -> list[float]:
     return spent
 
 
-def campaign_rates(adapter: SynproxyAdapter, seed: int) -> None:
+def campaign_rates(adapter: SynproxyAdapter, seed: int, expect: str) -> None:
     """4. What a ``splicecheck fuzz`` campaign gets from SYNPROXY: one search per target with the campaign's
     budget and, as in a campaign, an example database (a fresh one, so nothing is replayed), every judged run
     of the IUT counted (generated examples and shrink runs alike: each is a fresh SYNPROXY connection and its
     segments; examples the IUT refused to set up never reached a verdict and are not); a search ends at its
     first failure once that is shrunk. CPU time is this process's, the kernel's work for its sends included;
     "IUT" is the wall time spent opening sessions (conntrack flush, handshakes) and injecting, the rest is
-    Hypothesis (drawing, shrinking), the model and the diff."""
-    from splicecheck.conformance.campaign import CHUNK, targets
+    Hypothesis (drawing, shrinking), the model and the diff. With ``expect`` (a file, or "none"), examples
+    showing only the file's known findings are counted ("known") and the search goes on, as in ``fuzz
+    --expect``."""
+    from splicecheck.conformance import expectations as expect_mod
+    from splicecheck.conformance.campaign import CHUNK, KeepFound, targets
     from splicecheck.conformance.properties import Budget
 
-    print(f"\n4. campaign searches ({CHUNK} examples each, failures shrunk), IUT runs per second "
+    known = None if expect == "none" else expect_mod.Known(expect, expect_mod.load(expect))
+    print(f"\n4. campaign searches ({CHUNK} examples each, failures shrunk; known findings: "
+          f"{expect if known else 'none, every failure ends its search'}), IUT runs per second "
           f"(target >= {CAMPAIGN_TARGET}/s):")
     budget = Budget(examples=CHUNK, programs=max(1, CHUNK // 10))
     iut = _timing_iut(adapter)
@@ -191,13 +199,15 @@ def campaign_rates(adapter: SynproxyAdapter, seed: int) -> None:
             db = DirectoryBasedExampleDatabase(where)
             for target in targets(adapter):
                 t0, c0, i0 = time.perf_counter(), time.process_time(), iut[0]
-                tally = target.run(adapter, seed, budget, db, time.monotonic() + 120)
+                tally = target.run(adapter, seed, budget, db if known is None else KeepFound(db),
+                                   time.monotonic() + 120, known)
                 took, cpu, with_iut = time.perf_counter() - t0, time.process_time() - c0, iut[0] - i0
                 runs = tally.examples + tally.shrinking
                 total_runs, total_s, total_cpu = total_runs + runs, total_s + took, total_cpu + cpu
                 per = 1e3 / max(runs, 1)
-                print(f"   {target.case.id:16} {tally.examples:4} examples {tally.shrinking:4} shrink runs "
-                      f"{tally.rejected:3} refused  {took:6.2f} s  {runs / took:6.0f} runs/s  per run: "
+                print(f"   {target.case.id:16} {tally.examples:4} examples ({tally.masked_examples:4} known) "
+                      f"{tally.shrinking:4} shrink runs {tally.rejected:3} refused  {took:6.2f} s  "
+                      f"{runs / took:6.0f} runs/s  per run: "
                       f"{took * per:5.2f} ms = IUT {with_iut * per:4.2f} + rest {(took - with_iut) * per:5.2f}, "
                       f"CPU {cpu * per:5.2f} ms{'  (failure found)' if tally.failure is not None else ''}")
     finally:
@@ -254,6 +264,9 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=300, help="cases per side in part 1")
     ap.add_argument("--runs", type=int, default=3, help="full catalogue runs in part 3")
     ap.add_argument("--seed", type=int, default=1, help="seed of the property cases (the same in every run)")
+    ap.add_argument("--expect", default=str(Path(__file__).resolve().parent.parent / "expectations" / "synproxy.toml"),
+                    help="part 4: known findings the searches go on past, as fuzz --expect (default the committed "
+                         "expectations/synproxy.toml; 'none': every failure ends its search)")
     ap.add_argument("--section", type=int, choices=(1, 2, 4), action="append", default=[],
                     help="run only this part (repeatable; 2 includes 3); default all")
     args = ap.parse_args()
@@ -272,7 +285,7 @@ def main() -> int:
         if 2 in sections:
             differing = parts23(adapter, args.runs, args.seed)
         if 4 in sections:
-            campaign_rates(adapter, args.seed)
+            campaign_rates(adapter, args.seed, args.expect)
         return 1 if differing else 0
     finally:
         adapter.close()

@@ -18,6 +18,18 @@ Databases (:func:`open_database`): a directory (``dir:PATH`` or a plain path) fo
 machine; Redis (``redis://host:port/N``, Hypothesis' ``RedisExampleDatabase``) for workers on
 several machines.
 
+Known findings (``splicecheck fuzz --expect FILE``, :class:`~splicecheck.conformance.expectations.Known`):
+against an IUT with known bugs every search would end within a few examples on one of them. With an
+expectations file, a failing example is first graded into findings exactly as a run's result is
+(:func:`~splicecheck.conformance.properties.example_result`, :func:`~splicecheck.conformance.findings.
+findings`); when the file masks every one of them (``expectations`` module docstring: by finding ID,
+signature or requirement, not by case) the example is counted per finding (:class:`~splicecheck.
+conformance.expectations.Sighting`) and the search goes on. An example with any unmasked finding is a
+failure as without the file, and the shrink predicate is the same (an unmasked finding, as bad a verdict),
+so the minimal example does not fall back onto a known finding. Hypothesis forgets a saved example that
+no longer fails; a masked one still fails the IUT, so with known findings the campaign's database is
+:class:`KeepFound`: nothing that was in it before is deleted (``splicecheck run`` still replays it).
+
 Why not HypoFuzz: it schedules pytest-collected Hypothesis tests, while these searches carry their
 own grading, shrink budget and coverage (:class:`~splicecheck.conformance.properties.SearchTally`)
 that a run's results come from; driving them directly keeps one engine for runs and campaigns, and
@@ -26,10 +38,11 @@ the shared database is the same Hypothesis database HypoFuzz would use.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
@@ -37,7 +50,8 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from .case import Case
 from .contract import Adapter, UnsupportedError, drawable_avoid
 from .coverage import Coverage
-from .properties import PROPERTIES, Budget, Property, SearchTally, search
+from .expectations import Known, Sighting
+from .properties import PROPERTIES, Budget, Property, SearchTally, example_result, search
 from .results import case_verdict
 from .stateful import CASES as STATEFUL_CASES
 from .stateful import LifecycleAgreement, RelayAgreement, SpliceAgreement, search_machine
@@ -73,6 +87,39 @@ def open_database(url: str) -> ExampleDatabase:
     return DirectoryBasedExampleDatabase(path)
 
 
+class KeepFound(ExampleDatabase):
+    """``inner``, except that what was in it before (what this process fetched and did not save itself) is
+    never deleted: a campaign with known findings does not make Hypothesis forget a saved failure it now
+    goes on past (module docstring). Moves (a replayed failure shrunk further) go through."""
+
+    def __init__(self, inner: ExampleDatabase) -> None:
+        super().__init__()
+        self.inner = inner
+        self.found: set[tuple[bytes, bytes]] = set()
+        self.saved: set[tuple[bytes, bytes]] = set()
+
+    def __repr__(self) -> str:
+        return f"KeepFound({self.inner!r})"
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        for value in self.inner.fetch(key):
+            if (key, value) not in self.saved:
+                self.found.add((key, value))
+            yield value
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.saved.add((key, value))
+        self.inner.save(key, value)
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        if (key, value) not in self.found:
+            self.inner.delete(key, value)
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        self.saved.add((dest, value))
+        self.inner.move(src, dest, value)
+
+
 def database_from_env() -> ExampleDatabase | None:
     """The database ``SPLICECHECK_DB`` names (replayed first by a run), or None."""
     url = os.environ.get(ENV_DB, "").strip()
@@ -89,20 +136,25 @@ class Target:
     """One search a campaign runs over and over: a property or a stateful case."""
 
     case: Case
-    run: Callable[[Adapter, int, Budget, ExampleDatabase | None, float], SearchTally]
+    run: Run
 
 
-def _property_run(prop: Property) -> Callable[[Adapter, int, Budget, ExampleDatabase | None, float], SearchTally]:
-    def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float) -> SearchTally:
-        return search(a, prop.case(), prop.strategy(drawable_avoid(a)), seed_, budget, db, stop_at)
+#: one search of a target: adapter, seed, budget, database, deadline, known findings (or None)
+Run = Callable[[Adapter, int, Budget, ExampleDatabase | None, float, Known | None], SearchTally]
+
+
+def _property_run(prop: Property) -> Run:
+    def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float,
+            known: Known | None = None) -> SearchTally:
+        return search(a, prop.case(), prop.strategy(drawable_avoid(a)), seed_, budget, db, stop_at, known)
 
     return run
 
 
-def _machine_run(case: Case, machine: type[SpliceAgreement]) -> Callable[
-        [Adapter, int, Budget, ExampleDatabase | None, float], SearchTally]:
-    def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float) -> SearchTally:
-        return search_machine(a, case, machine, seed_, budget, db, stop_at)[0]
+def _machine_run(case: Case, machine: type[SpliceAgreement]) -> Run:
+    def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float,
+            known: Known | None = None) -> SearchTally:
+        return search_machine(a, case, machine, seed_, budget, db, stop_at, known)[0]
 
     return run
 
@@ -131,6 +183,9 @@ class Found:
     seed: int
     first_failure: int | None
     replayed: bool  # the very first example of its search failed: most likely a saved one replayed
+    #: with known findings: the minimal example's findings as (ID, verdict, title, classification), the
+    #: classification ``unexpected (WHY)`` or ``expected (CLASS)`` (every finding shown, then classified)
+    findings: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -142,15 +197,20 @@ class Progress:
     coverage: dict[str, int] = field(default_factory=dict)
     found: Found | None = None
     done: bool = False
+    masked: list[Sighting] = field(default_factory=list)  # findings the search went on past (fuzz --expect)
+    expected: int = 0  # examples (programs) that showed only those
 
 
 def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | None,
          report: Callable[[Progress], None], seed_: int | None = None, chunk: int = CHUNK,
-         only: list[str] | None = None) -> Found | None:
+         only: list[str] | None = None, known: Known | None = None) -> Found | None:
     """Run the targets in turn until ``stop_at`` (``time.monotonic()``) or a failure; report after each
     search. A target whose search raises :class:`UnsupportedError` (the adapter cannot set it up at
-    all, e.g. a mutant without a session before the splice) leaves the rotation. Returns the failure
-    found, if any."""
+    all, e.g. a mutant without a session before the splice) leaves the rotation. With ``known``, examples
+    showing only masked findings are counted and the search goes on (module docstring). Returns the
+    failure found, if any."""
+    if known is not None and db is not None and not isinstance(db, KeepFound):
+        db = KeepFound(db)
     rng = random.Random(seed_)
     todo = [t for t in targets(adapter) if not only or t.case.id in only]
     if not todo:
@@ -162,7 +222,7 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
         target = todo[i % len(todo)]
         s = rng.randrange(1 << 32)
         try:
-            tally = target.run(adapter, s, budget, db, stop_at)
+            tally = target.run(adapter, s, budget, db, stop_at, known)
         except UnsupportedError:  # the adapter cannot set this target up at all (a run grades it UNSUPPORTED)
             todo.remove(target)
             continue
@@ -173,7 +233,12 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
             verdict = case_verdict(list(target.case.reqs), ex.differing())
             found = Found(target.case.id, verdict.value, description, s, tally.first_failure,
                           tally.first_failure == 1)
-        report(Progress(worker, tally.examples, dict(tally.coverage.hits), found))
+            if known is not None:
+                found.findings = [(f.id, f.verdict, f.title,
+                                   f"unexpected ({why})" if e is None else f"expected ({e.klass})")
+                                  for f, e, why in known.classify(example_result(target.case, adapter, s, ex))]
+        report(Progress(worker, tally.examples, dict(tally.coverage.hits), found, masked=list(tally.masked.values()),
+                        expected=tally.masked_examples))
         if found is not None:
             report(Progress(worker, 0, done=True))
             return found
@@ -189,18 +254,31 @@ class Totals:
     examples: int = 0
     coverage: Coverage = field(default_factory=Coverage)
     found: list[Found] = field(default_factory=list)
+    masked: dict[str, Sighting] = field(default_factory=dict)  # per finding ID, first reported first
+    expected: int = 0  # examples that showed only known findings (gone on past)
+    expecting: bool = False  # the campaign has known findings: the line counts the examples gone on past
 
     def add(self, p: Progress) -> None:
         self.examples += p.examples
         self.coverage.merge(p.coverage)
+        self.expected += p.expected
         if p.found is not None:
             self.found.append(p.found)
+        for m in p.masked:
+            seen = self.masked.get(m.finding)
+            if seen is None:
+                self.masked[m.finding] = dataclasses.replace(m)
+            else:
+                seen.merge(m)
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
+        n = len(self.masked)
+        known = (f"  {self.expected} expected ({n} known finding{'s' if n != 1 else ''})" if self.expecting else "")
         return (f"{elapsed:6.0f} s  {self.examples} examples ({self.examples / elapsed:.0f}/s)  "
-                f"{self.coverage.summary()} hit  {len(self.found)} failure{'s' if len(self.found) != 1 else ''}")
+                f"{self.coverage.summary()} hit  {len(self.found)} failure{'s' if len(self.found) != 1 else ''}"
+                f"{known}")
 
 
-__all__ = ["CHUNK", "ENV_DB", "BadDatabase", "Found", "Progress", "Target", "Totals", "database_from_env",
-           "open_database", "targets", "work"]
+__all__ = ["CHUNK", "ENV_DB", "BadDatabase", "Found", "KeepFound", "Progress", "Target", "Totals",
+           "database_from_env", "open_database", "targets", "work"]

@@ -21,6 +21,15 @@ entry matches or the status differs. An entry that matches no finding is **unexp
 it is not ``flaky`` and what it names ran (its ``case``, a case of its ``cases``, a case targeting its
 ``req``; an entry naming only a finding, without ``cases``, whenever any case ran). A case graded ERROR is
 unexpected too. With ``--expect`` the exit code is 0 exactly when nothing unexpected happened.
+
+**In a fuzz campaign** (``splicecheck fuzz --expect``, :class:`Known`) the same file decides which examples
+the search goes on past: an example whose findings (computed from its result exactly as a run's are) are
+all *masked* is counted, not failed. A finding is masked by the entry :func:`judge` would match it to, with
+two differences, both because one example is not a run. Entries naming a **case** mask nothing: every
+example of a campaign comes from a generated case, so a case entry (the files' catch-all for the generated
+cases' run-to-run variation) would mask new behaviours with known ones. And the example's verdict may be
+**weaker** than the entry's status (one example carries only some of the occurrences that graded the run's
+finding), never stronger: a known behaviour seen breaking a MUST where the file expected a SHOULD is new.
 """
 
 from __future__ import annotations
@@ -31,12 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .findings import Finding
+from .findings import Finding, findings
 from .results import CaseResult, Verdict
 
 STATUSES = ("fail", "non-strict", "info", "flaky")
 CLASSES = ("by-design", "bug", "unclassified")
 _STATUS_OF = {"FAIL": "fail", "NON-STRICT": "non-strict", "INFO": "info"}
+_SEVERITY = {"info": 0, "non-strict": 1, "fail": 2}
 
 
 class ExpectationsError(ValueError):
@@ -183,3 +193,59 @@ def judge(found: Sequence[Finding], results: Sequence[CaseResult], expectations:
             out.unexpectedly_passing.append(e)
     out.errors = [r.case for r in results if r.verdict is Verdict.ERROR]
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Campaigns (module docstring, "In a fuzz campaign")
+# --------------------------------------------------------------------------------------------------
+
+
+def masking(f: Finding, expectations: Sequence[Expectation]) -> tuple[Expectation | None, str]:
+    """The entry that masks finding ``f`` of one campaign example (module docstring): the entry :func:`judge`
+    would pick, case entries left out, if its status is ``flaky`` or at least ``f``'s verdict; else None and
+    why not."""
+    ranked = [(n, -k, k) for k, e in enumerate(expectations) if e.case is None and (n := e.names(f))]
+    if not ranked:
+        return None, "no entry names it"
+    e = expectations[max(ranked)[2]]
+    got = _STATUS_OF.get(f.verdict, "info")
+    if e.status == "flaky" or _SEVERITY[got] <= _SEVERITY[e.status]:
+        return e, ""
+    return None, f"the file expects {e.status}, this example {got}"
+
+
+@dataclass(slots=True)
+class Sighting:
+    """A finding a campaign went on past: how many examples showed it, and the first of them."""
+
+    finding: str
+    verdict: str
+    title: str
+    klass: str  # the masking entry's class
+    case: str
+    examples: int
+    seed: int  # the seed of the search that drew the first example
+    description: str  # the first example
+
+    def merge(self, other: Sighting) -> None:
+        self.examples += other.examples
+
+
+class Known:
+    """An expectations file as a campaign uses it: which of an example's findings are masked."""
+
+    def __init__(self, source: str, expectations: Sequence[Expectation]) -> None:
+        self.source = source
+        self.expectations = list(expectations)
+
+    def classify(self, result: CaseResult) -> list[tuple[Finding, Expectation | None, str]]:
+        """Every finding of ``result`` (one example's result), each with the entry masking it, or None and why."""
+        return [(f, *masking(f, self.expectations)) for f in findings([result])]
+
+    def screen(self, result: CaseResult) -> list[tuple[Finding, Expectation]] | None:
+        """The example's findings with their masking entries when every one is masked (and it has some);
+        None when any is not (the example is then a failure, as without expectations)."""
+        classified = self.classify(result)
+        if not classified or any(e is None for _f, e, _why in classified):
+            return None
+        return [(f, e) for f, e, _why in classified if e is not None]

@@ -55,6 +55,7 @@ from .case import Case, Injection
 from .contract import Feature, UnsupportedError, drawable_avoid
 from .coverage import Coverage, observing
 from .diff import lines
+from .expectations import Known, Sighting
 from .plans import Example
 from .results import CaseKind, CaseResult, Verdict, case_verdict
 from .runner import Executed, execute, repro_command
@@ -175,6 +176,13 @@ class SearchTally:
     unsupported: str = ""  # the last such reason
     coverage: Coverage = field(default_factory=Coverage)  # wrap regions the examples' segments reached
     stop_at: float | None = None  # time.monotonic() after which no new example starts (a campaign's end)
+    #: a campaign's known findings (``fuzz --expect``): the result of a failing example (description,
+    #: checks) is screened, and one whose findings are all masked is counted in ``masked``, not failed
+    screen: Callable[[str, Executed], list[tuple[str, str, str, str]] | None] | None = None
+    seed: int = 0  # the search's seed (recorded with a masked finding's first example)
+    case: str = ""
+    masked: dict[str, Sighting] = field(default_factory=dict)  # per finding ID: the examples that showed it
+    masked_examples: int = 0  # examples (programs) that failed with masked findings only, while generating
 
     def begin(self) -> None:
         """At the start of every run: count it, or cut shrinking short (see :class:`Budget`)."""
@@ -198,6 +206,30 @@ class SearchTally:
             return verdict.rank >= self.grade.rank
         return verdict in FAILING
 
+    def expected(self, description: str, ex: Executed, counted: set[str] | None = None) -> bool:
+        """Whether a failing example shows only known findings (``screen``): then it is not a failure — the
+        search goes on, and while it generates (not while it shrinks) each of its findings is counted once
+        per example (``counted``: the IDs this example, a stateful program, was already counted under)."""
+        if self.screen is None:
+            return False
+        masked = self.screen(description, ex)
+        if masked is None:
+            return False
+        if self.first_failure is None:
+            if not counted:  # a program is counted at its first masked step
+                self.masked_examples += 1
+            for fid, verdict, title_, klass in masked:
+                if counted is not None:
+                    if fid in counted:
+                        continue
+                    counted.add(fid)
+                seen = self.masked.get(fid)
+                if seen is None:
+                    self.masked[fid] = Sighting(fid, verdict, title_, klass, self.case, 1, self.seed, description)
+                else:
+                    seen.examples += 1
+        return True
+
     def fail(self, verdict: Verdict, description: str, ex: Executed, message: str) -> Counterexample:
         if self.first_failure is None:
             self.first_failure, self.grade = self.examples, verdict
@@ -209,7 +241,7 @@ class SearchTally:
         self.checked += ex.checked
         bad = ex.differing()
         verdict = case_verdict(reqs, bad)
-        if self.fails(verdict):
+        if self.fails(verdict) and not self.expected(description, ex):
             raise self.fail(verdict, description, ex, "\n".join(lines([d for d in bad if d.req in reqs])))
         if bad and self.evidence is None:
             self.evidence = ex
@@ -280,11 +312,15 @@ def example_case(case: Case, example: Example, coverage: Coverage | None = None)
 
 
 def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,
-           budget: Budget, database: ExampleDatabase | None = None, stop_at: float | None = None) -> SearchTally:
+           budget: Budget, database: ExampleDatabase | None = None, stop_at: float | None = None,
+           known: Known | None = None) -> SearchTally:
     """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``; the tally's
     ``coverage`` counts the wrap regions its segments reached. With ``database``, the failures saved
-    there for this adapter and case are replayed first and new ones saved (:func:`database_key`)."""
-    tally = SearchTally(budget.shrink_runs, stop_at=stop_at)
+    there for this adapter and case are replayed first and new ones saved (:func:`database_key`). With
+    ``known`` (a campaign's ``--expect``), an example showing only masked findings is counted in the tally's
+    ``masked`` and the search goes on; the failure it finds and shrinks is one with an unmasked finding."""
+    tally = SearchTally(budget.shrink_runs, stop_at=stop_at, seed=seed_, case=case.id,
+                        screen=None if known is None else screening(known, case, adapter, seed_))
     reqs = list(case.reqs)
 
     def check(example: Example) -> None:
@@ -312,26 +348,47 @@ def database_key(adapter: Adapter, case: Case) -> bytes:
     return f"splicecheck:{adapter_spec(adapter)}:{case.id}".encode()
 
 
+def example_result(case: Case, adapter: Adapter, seed_: int, ex: Executed, **more: object) -> CaseResult:
+    """The result of ``case`` whose example had the checks ``ex``: what a run records for its minimal
+    counterexample (:func:`conclude`), and what a campaign with known findings screens each failing example by
+    (:func:`screening`); ``more``: the search's other fields (its size, coverage, reason)."""
+    bad = ex.differing()
+    return CaseResult(case=case.id, reqs=list(case.reqs), verdict=case_verdict(list(case.reqs), bad),
+                      description=case.description, expectation=case.expectation, seed=seed_, kind=case.kind,
+                      repro=repro_command(adapter_spec(adapter), case.id, seed_), diffs=bad, steps=ex.steps,
+                      geometry=ex.geometry, **more)  # type: ignore[arg-type]
+
+
+def screening(known: Known, case: Case, adapter: Adapter, seed_: int
+              ) -> Callable[[str, Executed], list[tuple[str, str, str, str]] | None]:
+    """A tally's ``screen`` for a campaign with known findings: a failing example's findings, computed from its
+    :func:`example_result` as a run's are, as (ID, verdict, title, class) when every one is masked, else None."""
+    def screen(description: str, ex: Executed) -> list[tuple[str, str, str, str]] | None:
+        masked = known.screen(example_result(case, adapter, seed_, ex))
+        return None if masked is None else [(f.id, f.verdict, f.title, e.klass) for f, e in masked]
+
+    return screen
+
+
 def conclude(case: Case, adapter: Adapter, tally: SearchTally, seed_: int, budget_size: int, started: float,
              unit: str = "example") -> CaseResult:
     """The case's result: the minimal counterexample's checks and steps, or a PASS with the search's
     size (and the first passing example with collateral differences as evidence)."""
-    base = CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
-                      expectation=case.expectation, checked=tally.checked, seed=seed_, kind=case.kind,
-                      repro=repro_command(adapter_spec(adapter), case.id, seed_), examples=tally.examples,
-                      first_failure=tally.first_failure, coverage=tally.coverage.as_dict())
+    searched: dict[str, object] = {"checked": tally.checked, "examples": tally.examples,
+                                   "first_failure": tally.first_failure, "coverage": tally.coverage.as_dict()}
     duration = time.perf_counter() - started
     if tally.failure is not None:
         description, ex = tally.failure
-        bad = ex.differing()
         flaky = " (it did not fail again when replayed: the IUT is not deterministic)" if tally.flaky else ""
         reason = (f"falsified by {unit} {tally.first_failure} of at most {budget_size} (seed {seed_}){flaky}; "
                   f"minimal {unit}: {description}")
-        return dataclasses.replace(base, verdict=case_verdict(list(case.reqs), bad), diffs=bad, steps=ex.steps,
-                                   geometry=ex.geometry, reason=reason, duration=duration)
+        return example_result(case, adapter, seed_, ex, reason=reason, duration=duration, **searched)
     ev = tally.evidence
-    return dataclasses.replace(base, diffs=ev.differing() if ev else [], steps=ev.steps if ev else [],
-                               geometry=ev.geometry if ev else [], duration=duration)
+    return CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
+                      expectation=case.expectation, seed=seed_, kind=case.kind,
+                      repro=repro_command(adapter_spec(adapter), case.id, seed_),
+                      diffs=ev.differing() if ev else [], steps=ev.steps if ev else [],
+                      geometry=ev.geometry if ev else [], duration=duration, **searched)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------------

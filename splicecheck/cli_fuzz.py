@@ -5,10 +5,17 @@
     splicecheck fuzz --adapter reference --time 8h --workers 2 --db dir:out/fuzz-db
     splicecheck fuzz --adapter synproxy --time 1h --db redis://fuzz-host:6379/0   # on every machine
 
+    splicecheck fuzz --adapter synproxy --time 8h --expect expectations/synproxy.toml   # past known bugs
+
 Live progress on stderr (examples per second, wrap regions hit, failures). The campaign stops at its
 time or at the first failure, which is shrunk and saved in the database; ``SPLICECHECK_DB=URL
-splicecheck run …`` replays it first. Exit status: 0 the time ran out without a failure, 1 a failure
-was found, 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.
+splicecheck run …`` replays it first. With ``--expect FILE`` (the format ``run --expect`` reads) an
+example whose findings the file all masks is counted, not failed (``conformance.campaign``, "Known
+findings"): the progress line counts them, the summary lists each such finding with its count and first
+example, and a failure lists its findings, each classified. No file is read unless given: a live adapter's
+committed file is named in a hint. Exit status: 0 the time ran out without a failure, 1 a failure (with
+``--expect``: an example with an unmasked finding) was found, 2 usage error, 130/143 interrupted by
+SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .conformance import expectations as expect_mod
 from .conformance import interrupts
 from .conformance.campaign import ENV_DB, BadDatabase, Found, Progress, Totals, open_database, targets, work
 from .conformance.contract import load_adapter
@@ -32,6 +41,7 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 DEFAULT_DB = "dir:out/fuzz-db"
+EXPECTATIONS = Path("expectations")  # the live adapters' committed known findings (README "Fuzz campaigns")
 CLEANUP = 5.0  # seconds the workers get to close their adapters once told to stop, before SIGKILL
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -65,8 +75,8 @@ def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> No
     p = add(sub, "fuzz", cmd_fuzz, "run a fuzz campaign of the property and stateful searches",
             description="a campaign of the property and stateful searches for a length of time, by several "
                         "workers sharing one example database (failures are shrunk, saved and replayed first)",
-            epilog="exit status: 0 the time ran out without a failure, 1 a failure was found, 2 usage error, "
-                   "130/143 interrupted")
+            epilog="exit status: 0 the time ran out without a failure, 1 a failure was found (--expect: an example "
+                   "with a finding the file does not mask), 2 usage error, 130/143 interrupted")
     p.add_argument("--adapter", required=True, metavar="NAME", help="as for run: reference, mutant:NAME, synproxy, …")
     p.add_argument("--time", type=duration, default=60.0, metavar="DURATION",
                    help="how long to run: 90, 90s, 2m, 1h30m (default 60 s)")
@@ -77,12 +87,15 @@ def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--case", action="append", default=[], metavar="ID",
                    help="only this property or stateful case (repeatable), e.g. prop/trim")
     p.add_argument("--seed", type=int, default=None, help="seed of the workers' seed sequence (default: random)")
+    p.add_argument("--expect", type=Path, default=None, metavar="FILE",
+                   help="known findings (TOML, as for run --expect): an example showing only findings the file "
+                        "masks is counted and the search goes on; the summary lists them with their counts")
     p.add_argument("--chunk", type=_positive, default=200, metavar="N",
                    help="examples per search before a worker moves on to the next target (default 200)")
 
 
 def _child(spec: str, worker: int, stop_at: float, url: str, out: Any, seed: int | None, chunk: int,
-           only: list[str]) -> None:
+           only: list[str], known: expect_mod.Known | None) -> None:
     """A worker process: SIGINT is the parent's to handle (it terminates its workers); SIGTERM unwinds it,
     so that its adapter is closed (a live adapter's lab torn down) before it exits.
     ``stop_at``: the parent's ``time.monotonic()`` deadline (one clock for every process of a machine)."""
@@ -96,7 +109,7 @@ def _child(spec: str, worker: int, stop_at: float, url: str, out: Any, seed: int
     adapter.spec = spec  # type: ignore[attr-defined]  # names the database key as the parent does
     try:
         work(adapter, worker, stop_at, open_database(url), out.put,
-             None if seed is None else seed + worker, chunk, only)
+             None if seed is None else seed + worker, chunk, only, known)
     except BaseException as exc:
         if interrupts.interruption(exc) is None:
             raise
@@ -125,7 +138,25 @@ class _Line:
             self.last = now
 
 
+def load_known(path: Path | None) -> expect_mod.Known | None:
+    """``--expect``'s file as a campaign uses it (ExpectationsError: unusable, a usage error)."""
+    return None if path is None else expect_mod.Known(str(path), expect_mod.load(path))
+
+
+def committed(spec: str) -> Path | None:
+    """The committed expectations file of adapter ``spec`` (run from the repository), if it has one."""
+    from .reports.render import safe_name
+
+    path = EXPECTATIONS / f"{safe_name(spec)}.toml"
+    return path if path.is_file() else None
+
+
 def cmd_fuzz(args: argparse.Namespace) -> int:
+    try:
+        known = load_known(args.expect)
+    except expect_mod.ExpectationsError as exc:
+        print(f"splicecheck fuzz: --expect: {exc}", file=sys.stderr)
+        return 2
     try:
         db = open_database(args.db)
     except BadDatabase as exc:
@@ -133,16 +164,21 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         return 2
     adapter = load_adapter(args.adapter)
     adapter.spec = args.adapter  # type: ignore[attr-defined]
-    known = {t.case.id for t in targets(adapter)}
-    unknown = sorted(set(args.case) - known)
+    names = {t.case.id for t in targets(adapter)}
+    unknown = sorted(set(args.case) - names)
     if unknown:
         print(f"splicecheck fuzz: no such target for this adapter: {', '.join(unknown)}; "
-              f"known: {', '.join(sorted(known))}", file=sys.stderr)
+              f"known: {', '.join(sorted(names))}", file=sys.stderr)
         adapter.close()
         return 2
-    totals, line = Totals(), _Line()
+    totals, line = Totals(expecting=known is not None), _Line()
     print(f"fuzz: {args.adapter}, {args.time:g} s, {args.workers} worker{'s' if args.workers > 1 else ''}, "
-          f"database {args.db}; targets: {', '.join(sorted(set(args.case) or known))}", file=sys.stderr)
+          f"database {args.db}; targets: {', '.join(sorted(set(args.case) or names))}"
+          + (f"; known findings: {args.expect}" if known is not None else ""), file=sys.stderr)
+    hint = committed(args.adapter) if known is None else None
+    if hint is not None:
+        print(f"fuzz: the first failure ends the campaign; to go on past the known findings of {args.adapter}: "
+              f"--expect {hint}", file=sys.stderr)
 
     def report(p: Progress) -> None:
         totals.add(p)
@@ -150,22 +186,23 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
     if args.workers == 1:
         try:
-            work(adapter, 0, time.monotonic() + args.time, db, report, args.seed, args.chunk, args.case)
+            work(adapter, 0, time.monotonic() + args.time, db, report, args.seed, args.chunk, args.case, known)
         finally:
             adapter.close()
     else:
         adapter.close()
-        _pool(args, report, line, totals)
+        _pool(args, report, line, totals, known)
     line.show(totals.line(), final=True)
     return _conclude(args, totals)
 
 
-def _pool(args: argparse.Namespace, report: Callable[[Progress], None], line: _Line, totals: Totals) -> None:
+def _pool(args: argparse.Namespace, report: Callable[[Progress], None], line: _Line, totals: Totals,
+          known: expect_mod.Known | None) -> None:
     ctx = multiprocessing.get_context("spawn")
     inbox = ctx.Queue()
     stop_at = time.monotonic() + args.time
     procs = [ctx.Process(target=_child, args=(args.adapter, w, stop_at, args.db, inbox, args.seed, args.chunk,
-                                               args.case), daemon=True) for w in range(args.workers)]
+                                               args.case, known), daemon=True) for w in range(args.workers)]
     for p in procs:
         p.start()
     running = len(procs)
@@ -212,6 +249,8 @@ def _conclude(args: argparse.Namespace, totals: Totals) -> int:
     print(f"wrap regions reached: {', '.join(totals.coverage.reached) or 'none'}")
     if totals.coverage.missed:
         print(f"wrap regions not reached: {', '.join(totals.coverage.missed)}")
+    if totals.expecting:
+        _print_masked(args, totals)
     if not totals.found:
         print(f"no failure in {totals.examples} examples")
         return 0
@@ -220,10 +259,26 @@ def _conclude(args: argparse.Namespace, totals: Totals) -> int:
     return 1
 
 
+def _print_masked(args: argparse.Namespace, totals: Totals) -> None:
+    """The known findings the campaign went on past: each with its count and first example (nothing hidden)."""
+    if not totals.masked:
+        print(f"known findings seen: none ({args.expect})")
+        return
+    n = len(totals.masked)
+    print(f"known findings seen ({args.expect}): {n} finding{'s' if n != 1 else ''} in {totals.expected} "
+          f"example{'s' if totals.expected != 1 else ''}, each not a failure of this campaign")
+    for m in sorted(totals.masked.values(), key=lambda m: (-m.examples, m.finding)):
+        print(f"  {m.finding} {m.verdict or '-'} expected ({m.klass}): {m.title}")
+        print(f"    {m.examples} example{'s' if m.examples != 1 else ''}; first: {m.case} seed {m.seed}: "
+              f"{m.description}")
+
+
 def _print_found(args: argparse.Namespace, f: Found) -> None:
     replay = " (replayed from the database)" if f.replayed else ""
     print(f"FAILURE {f.case}: {f.verdict} at example {f.first_failure}{replay}, seed {f.seed}")
     print(f"  minimal example: {f.description}")
+    for fid, verdict, title, classified in f.findings:
+        print(f"  finding {fid} {verdict or '-'} {classified}: {title}")
     print(f"  saved in {args.db}; replay it first with: {ENV_DB}={args.db} splicecheck run --adapter {args.adapter} "
           f"--case {f.case}")
 
