@@ -30,7 +30,9 @@ _FLAG_NAMES = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", "A": "ACK", "U": 
 
 
 def _flag_words(flags: str) -> str:
-    """``FA`` -> ``FIN+ACK``; ``.`` (no flag) -> ``flagless``."""
+    """``FA`` -> ``FIN+ACK``; ``.`` (no flag) -> ``flagless``; ``findings.NO_CONTROL`` -> ``SYN/FIN/RST/ACK-less``."""
+    if flags == "none of SFRA":  # findings.NO_CONTROL (findings imports this module)
+        return "SYN/FIN/RST/ACK-less"
     return "+".join(_FLAG_NAMES.get(ch, ch) for ch in flags if ch != ".") or "flagless"
 
 

@@ -9,7 +9,8 @@ its legs and requirements apart from its signature). Per step of a case:
   one too few, or one carries other control flags): the whole step, both legs, is one occurrence, signed by
   its most telling part — an **extra** packet (its SYN/FIN/RST/ACK flags, or its ICMP type), else a packet
   **replaced** by one of other control flags (both flag sets), else a **dropped** one (its flags, and
-  whether the input arrived with a bad checksum: dropping a corrupt segment is another behaviour);
+  whether the input arrived with a bad checksum: dropping a corrupt segment is another behaviour); a
+  packet's flags count only as SYN, FIN, RST and ACK, and one with none of them is one label (:data:`NO_CONTROL`);
 * **a trim not made** (``untrimmed``): a packet carrying more data than the model's, or keeping the input's
   SYN/FIN where the model removed it below ``splice_irs``; its sequence number, urgent pointer, flags and IP
   length moved with the data and belong to it;
@@ -222,12 +223,20 @@ class _Occurrence:
 _KEPT_FLAGS = "SFRA"
 
 
+#: the label of a packet with none of SYN, FIN, RST and ACK (PSH, URG, ECE, CWR or AE alone or together, or no
+#: flag at all): a stack drops it in every state — in LISTEN and SYN-SENT for lacking SYN, ACK and RST, in a
+#: synchronized state at the ACK check (RFC 9293 §3.10.7.2-3.10.7.4) — so which of those flags it carried is
+#: where a finding shows, not what it is (a box that drops one such combination, as conntrack does with every
+#: combination it holds invalid, would otherwise make a finding per combination)
+NO_CONTROL = "none of SFRA"
+
+
 def _norm_flags(label: str) -> str:
-    """A packet label reduced to the flags that decide how a stack treats it: ``SAU`` -> ``SA``, ``PA`` -> ``A``;
-    ICMP and malformed labels, and a packet with none of those flags (``P``), stay as they are."""
+    """A packet label reduced to the flags that decide how a stack treats it: ``SAU`` -> ``SA``, ``PA`` -> ``A``,
+    and ``P``, ``EU``, ``.`` -> :data:`NO_CONTROL`; ICMP and malformed labels stay as they are."""
     if label.startswith(("ICMP", "malformed")):
         return label
-    return "".join(ch for ch in label if ch in _KEPT_FLAGS) or label
+    return "".join(ch for ch in label if ch in _KEPT_FLAGS) or NO_CONTROL
 
 
 #: fields that follow from a packet's payload: a packet relayed with other data (not trimmed, say) has its

@@ -68,6 +68,27 @@ def test_a_step_the_iut_answers_otherwise_is_one_finding() -> None:
     assert found[0].legs == ["to_client"]
 
 
+def _dropped(name: str, flags: int) -> CaseResult:
+    """A segment with ``flags`` (and data) not relayed to the server, where the model relays it."""
+    inp = seg(ST, seq=1000, ack=70000, payload=b"xy", flags=flags)
+    exp = _out(PROXY_D, SERVER, 90000, 5000, b"xy", flags=flags)
+    rec = StepRecord("client", _hex(inp), expected_to_server=[_hex(exp)])
+    return _case(name, ["ACK-NOACK"], [FieldDiff(0, -1, "to_server.count", 1, 0, "ACK-NOACK")], [rec])
+
+
+def test_segments_without_syn_fin_rst_or_ack_dropped_are_one_finding_whatever_else_they_carry() -> None:
+    """conntrack holds every flag combination without SYN, FIN, RST and ACK invalid and drops it: one
+    behaviour (a stack drops such a segment in every state, RFC 9293 3.10.7), one finding; a dropped ACK
+    segment is another."""
+    found = findings([_dropped("NOACK/psh", PSH), _dropped("NOACK/urg-psh", URG | PSH), _dropped("NOACK/none", 0),
+                      _dropped("NOACK/ece", 0x40), _dropped("DROP/ack", ACK), _dropped("DROP/psh-ack", PSH | ACK)])
+    by_case = {c: f for f in found for c in f.cases}
+    assert len(found) == 2
+    assert len({id(by_case[c]) for c in ("NOACK/psh", "NOACK/urg-psh", "NOACK/none", "NOACK/ece")}) == 1
+    assert by_case["DROP/ack"] is by_case["DROP/psh-ack"] is not by_case["NOACK/psh"]
+    assert by_case["NOACK/psh"].title.startswith("SYN/FIN/RST/ACK-less segment not relayed to the server")
+
+
 def _csum_case(name: str, options: list[object], ts_field: str = "tsecr") -> CaseResult:
     """The IUT rewrites the last option of ``options`` (a TS or SACK) and leaves the checksum wrong."""
     inp = seg(ST, seq=1000, ack=70000, options=options)  # type: ignore[arg-type]
