@@ -410,6 +410,28 @@ def split_observation(results: Sequence[RelayResult], observed: Observation) -> 
     return parts
 
 
+def expired_back(state: SpliceState, model: RelayResult, injected: Segment) -> str | None:
+    """The leg towards the sender of a packet whose TTL or hop limit expires at the proxy, where a router's
+    time-exceeded error (RFC 1812 §5.3.1) may go; None for any other packet.
+
+    A packet of the splice expires by the model's own rule (``Note.TTL_EXPIRED``, TTL-EXPIRE). So does a
+    foreign one (no direction, DIR-ONLY) that arrives with TTL or hop limit 0 or 1 from an end host of the
+    splice: where the proxy host routes it on (a router-based splice such as SYNPROXY, with the foreign port
+    on the server's address) it expires there just as well, and the error goes back to its sender."""
+    if Note.TTL_EXPIRED in model.notes:
+        return "to_client" if model.direction is not Direction.S2C else "to_server"
+    if model.direction is not None:
+        return None
+    ip = injected.ip
+    if (ip.ttl if isinstance(ip, IPv4Header) else ip.hop_limit) > 1:
+        return None
+    if ip.src == state.client.peer.addr:
+        return "to_client"
+    if ip.src == state.server.peer.addr:
+        return "to_server"
+    return None
+
+
 def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: bytes, model: RelayResult,
               observed: Observation, primary: str) -> tuple[list[FieldDiff], StepRecord]:
     """Every check of one injection (equal fields included: ``checked`` counts them) and its record."""
@@ -418,9 +440,9 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
     exp_c, exp_s = expected_packets.to_client, expected_packets.to_server
     in_valid = (ip_valid(injected, injected_raw), tcp_valid(injected, injected_raw))
     count_req = _count_req(model.notes, primary)
-    back = "to_client" if model.direction is not Direction.S2C else "to_server"
+    back = expired_back(state, model, injected)
     for leg, expected, actual in (("to_client", exp_c, observed.to_client), ("to_server", exp_s, observed.to_server)):
-        if Note.TTL_EXPIRED in model.notes and leg == back:
+        if leg == back:
             # TTL-EXPIRE asks that the packet not be relayed; a router's time-exceeded error back to the
             # sender (RFC 1812 §5.3.1) is allowed, and recorded as a passing check rather than counted
             sent_back = tuple(a for a in actual if is_time_exceeded(a))

@@ -184,6 +184,39 @@ def test_time_exceeded_back_to_the_sender_is_allowed_but_relaying_is_not() -> No
     assert [(d.field, d.req) for d in bad if not d.ok] == [("to_server.count", "TTL-EXPIRE")]
 
 
+@pytest.mark.req("DIR-ONLY")
+@pytest.mark.parametrize("ttl, allowed", [(0, True), (1, True), (2, False), (64, False)])
+def test_time_exceeded_for_a_foreign_segment_expiring_at_the_proxy_is_allowed(ttl: int, allowed: bool) -> None:
+    """A segment of no leg with TTL 0 or 1 from the client: a proxy host that routes it on (SYNPROXY does)
+    may answer with time-exceeded, as for the splice's own packets; with a TTL left, the error is extra."""
+    import struct
+
+    from splicecheck.conformance.cases_tcp import foreign
+    from splicecheck.conformance.contract import Observation
+    from splicecheck.conformance.diff import diff_step
+    from splicecheck.conformance.model import Model, reference_state
+    from splicecheck.reference.checksum import internet_checksum
+    from splicecheck.reference.codec import decode, encode
+
+    st = reference_state(WRAP)
+    raw = bytearray(encode(foreign(st, sport=st.client.peer.port ^ 1)))
+    raw[8] = ttl
+    raw[10:12] = b"\0\0"
+    raw[10:12] = struct.pack("!H", internet_checksum(bytes(raw[:20])))
+    seg = decode(bytes(raw))
+    expected = Model(st).relay(seg, 0.0)
+    assert expected.direction is None
+    icmp = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 56, 0, 0, 64, 1, 0, seg.ip.dst, seg.ip.src)
+    icmp += struct.pack("!BBHI", 11, 0, 0, 0) + bytes(raw[:28])
+    diffs, _ = diff_step(0, st, seg, bytes(raw), expected, Observation(to_client=(icmp,)), "DIR-ONLY")
+    failing = [(d.field, d.req) for d in diffs if not d.ok]
+    assert failing == ([] if allowed else [("to_client.count", "DIR-ONLY")])
+    assert any("time-exceeded" in d.field for d in diffs) is allowed
+    # towards the other end host it is not the sender's error: never allowed there
+    other, _ = diff_step(0, st, seg, bytes(raw), expected, Observation(to_server=(icmp,)), "DIR-ONLY")
+    assert [(d.field, d.req) for d in other if not d.ok] == [("to_server.count", "DIR-ONLY")]
+
+
 def test_results_file_keeps_packets_of_cases_that_did_not_pass(tmp_path: Path) -> None:
     cases = [data_case(), Case("TTL-t", ("TTL-EXPIRE",), "x", "y",
                                lambda st: [from_client(st, 0, payload=b"a", ttl=1)], WRAP)]  # nothing relayed
