@@ -34,6 +34,8 @@ from ..reference.segment import (
     ACK,
     CWR,
     ECE,
+    RST,
+    SYN,
     URG,
     EndOfOptionList,
     IPv4Header,
@@ -432,6 +434,15 @@ def expired_back(state: SpliceState, model: RelayResult, injected: Segment) -> s
     return None
 
 
+def not_acceptable(seg: Segment) -> bool:
+    """A segment with none of SYN, RST and ACK: every state of its receiver drops it unprocessed — LISTEN and
+    SYN-SENT for lacking SYN, ACK and RST, a synchronized state at the ACK check, before its data or FIN are
+    looked at (RFC 9293 §3.10.7.2-3.10.7.4). A splice that does not relay it (conntrack holds it invalid)
+    makes no difference the end hosts can tell: the count of such a step is ACK-NOACK's (a MAY, as the named
+    ACK-NOACK cases grade it), whatever requirement the case is about."""
+    return not seg.tcp.flags & (SYN | RST | ACK)
+
+
 def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: bytes, model: RelayResult,
               observed: Observation, primary: str) -> tuple[list[FieldDiff], StepRecord]:
     """Every check of one injection (equal fields included: ``checked`` counts them) and its record."""
@@ -449,7 +460,9 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
             actual = tuple(a for a in actual if not is_time_exceeded(a))
             if sent_back:
                 c.add(-1, f"{leg}.icmp time-exceeded (allowed)", len(sent_back), len(sent_back), "TTL-EXPIRE")
-        c.add(-1, f"{leg}.count", len(expected), len(actual), count_req)
+        c.add(-1, f"{leg}.count", len(expected), len(actual),
+              "ACK-NOACK" if count_req == primary and len(actual) < len(expected) and not_acceptable(injected)
+              else count_req)
         for i, (e_raw, a_raw) in enumerate(zip(expected, actual, strict=False)):
             e_icmp, a_icmp = parse_icmp(e_raw), parse_icmp(a_raw)
             if e_icmp is not None or a_icmp is not None:

@@ -13,7 +13,7 @@ from splicecheck.conformance.contract import AdapterNotFound, Feature, PeerPlan,
 from splicecheck.conformance.results import CaseResult, Verdict, requirement_verdicts
 from splicecheck.conformance.runner import JsonlSink, exit_code, run, run_case
 from splicecheck.reference.relay import RelayResult, SpliceState, relay
-from splicecheck.reference.segment import ACK, PSH, RST, Segment, TcpHeader
+from splicecheck.reference.segment import ACK, FIN, PSH, RST, Segment, TcpHeader
 
 WRAP = Scenario(client=PeerPlan(isn=0xFFFF_FFF0, tsval=5, sack_permitted=True, wscale=7),
                 server=PeerPlan(isn=0xFFFF_FFFE, tsval=9, sack_permitted=True, wscale=2), ok_len=5,
@@ -215,6 +215,26 @@ def test_time_exceeded_for_a_foreign_segment_expiring_at_the_proxy_is_allowed(tt
     # towards the other end host it is not the sender's error: never allowed there
     other, _ = diff_step(0, st, seg, bytes(raw), expected, Observation(to_server=(icmp,)), "DIR-ONLY")
     assert [(d.field, d.req) for d in other if not d.ok] == [("to_server.count", "DIR-ONLY")]
+
+
+@pytest.mark.req("ACK-NOACK")
+@pytest.mark.parametrize("flags, req", [(PSH, "ACK-NOACK"), (FIN, "ACK-NOACK"), (0, "ACK-NOACK"),
+                                        (ACK | PSH, "SEQ-MAP"), (FIN | ACK, "SEQ-MAP"), (RST, "SEQ-MAP")])
+def test_a_segment_its_receiver_would_drop_unprocessed_is_ack_noacks_when_not_relayed(flags: int, req: str) -> None:
+    """Not relaying a segment with none of SYN, RST and ACK is charged to ACK-NOACK (MAY: the receiver drops
+    it at its ACK check, RFC 9293 3.10.7.4) in any case, not to the case's own requirement; a RST without
+    ACK is acted on by its receiver, and a segment with ACK is processed: those stay the case's."""
+    from splicecheck.conformance.contract import Observation
+    from splicecheck.conformance.diff import diff_step
+    from splicecheck.conformance.model import Model, reference_state
+    from splicecheck.reference.codec import encode
+
+    st = reference_state(WRAP)
+    seg = from_client(st, 0, payload=b"" if flags & RST else b"data", flags=flags)
+    expected = Model(st).relay(seg, 0.0)
+    assert len(expected.emitted) == 1
+    diffs, _ = diff_step(0, st, seg, encode(seg), expected, Observation(), "SEQ-MAP")
+    assert [(d.field, d.req) for d in diffs if not d.ok] == [("to_server.count", req)]
 
 
 def test_results_file_keeps_packets_of_cases_that_did_not_pass(tmp_path: Path) -> None:
