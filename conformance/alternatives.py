@@ -19,7 +19,8 @@ functions that make them and the differences each tolerates.
   <CTL=RST,ACK>`` (SEG.LEN counts SYN and FIN). Only a segment sent to one of the proxy's own addresses
   by an end host of the splice gets one (other senders are not routed to in the scenarios); a RST is
   never answered. The host's own IP choices (TTL or hop limit, identification, DF, flow label) and the
-  RST's window are its own and tolerated.
+  RST's window are its own and tolerated, in the foreign segment's step only: the case's other steps are
+  the splice's, judged as always.
 * **Refuse** is not a relay: an IUT that declines to splice legs that disagree raises ``SpliceRefused``,
   which the runner grades as the alternative ``"refuse"``.
 """
@@ -29,7 +30,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..reference.codec import decode, encode
-from ..reference.relay import Direction, RelayResult, SpliceState, relay
+from ..reference.relay import Direction, Note, RelayResult, SpliceState, relay
 from ..reference.segment import (
     ACK,
     CWR,
@@ -152,10 +153,17 @@ CLEAR_ECN = Alternative(
     "clear-ecn", clear_ecn,
     "RFC 3168 §6.1.1: no ECT, ECE or CWR towards an end host that did not negotiate ECN")
 
+def host_step(result: RelayResult) -> bool:
+    """A step whose segment is of no leg (the relay's ``NOT_THIS_SPLICE``): the only ones whose packets are
+    the host's own, so the only ones where :func:`host_choice` excuses anything (a window a relayed segment
+    carries elsewhere in the case is still the splice's, and still judged)."""
+    return Note.NOT_THIS_SPLICE in result.notes
+
+
 HOST_RESET = Alternative(
     "host-reset", host_reset,
     "RFC 9293 §3.10.7.1: a segment for no connection of the proxy host is answered by its own TCP with a RST",
-    host_choice)
+    host_choice, host_step)
 
 #: What a case whose legs disagree on timestamps accepts besides the paper's strip (and refusal).
 TS_DISAGREE: tuple[Alternative, ...] = (SUPPLY_TS,)

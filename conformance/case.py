@@ -62,12 +62,16 @@ class Alternative:
     """Another legitimate outcome of a case, besides the model's (results.py, "Several legitimate
     outcomes"): the splice a correct IUT may also be, given as the relay function that makes it.
     ``tolerate`` says which differences from that relay's output are still this outcome — the IUT's own
-    free choices (a supplied timestamp's clock, say); ``None``: none, the output must match exactly."""
+    free choices (a supplied timestamp's clock, say); ``None``: none, the output must match exactly.
+    ``tolerate_where`` limits it to the steps whose outcome (that relay's result) it holds for — an
+    alternative that changes only some steps (a host's RST for a foreign segment) excuses nothing in the
+    others; ``None``: every step."""
 
     name: str
     relay_fn: RelayFn
     why: str
     tolerate: Callable[[FieldDiff], bool] | None = field(default=None, compare=False)
+    tolerate_where: Callable[[RelayResult], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

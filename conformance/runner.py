@@ -135,8 +135,9 @@ def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], 
     for i, (inj, obs) in enumerate(observed):
         judged, wire, expected, state_before = _judge(model, inj)
         step_diffs, rec = diff_step(i, state_before, judged, wire, expected, obs, primary)
+        tolerate = alt.tolerate if alt.tolerate_where is None or alt.tolerate_where(expected) else None
         for d in step_diffs:
-            if not d.ok and alt.tolerate is not None and alt.tolerate(d):
+            if not d.ok and tolerate is not None and tolerate(d):
                 d = replace(d, field=f"{d.field} (the IUT's choice within {alt.name!r})", expected=d.actual)
             diffs.append(d)
         steps.append(rec)

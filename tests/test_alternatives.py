@@ -21,7 +21,7 @@ from splicecheck.conformance.alternatives import (
     host_reset,
     supply_timestamps,
 )
-from splicecheck.conformance.case import Alternative, Case
+from splicecheck.conformance.case import Alternative, Case, from_server
 from splicecheck.conformance.contract import Scenario, SpliceRefused
 from splicecheck.conformance.results import CaseResult, Verdict
 from splicecheck.conformance.runner import run_case
@@ -201,3 +201,33 @@ def test_a_wrong_reset_or_a_relayed_foreign_segment_still_fails() -> None:
 
     relayed = run(relays_everything, "DIR-ONLY/foreign-source-port")
     assert relayed.verdict is Verdict.FAIL
+
+
+@pytest.mark.req("DIR-ONLY")
+def test_the_hosts_own_choices_are_excused_only_in_the_foreign_segments_step() -> None:
+    """An IUT whose proxy host answers a foreign segment with its RST, and whose splice then relays a
+    segment with a wrong window: the window is the splice's departure, not the host's choice, and fails
+    (host-reset excuses the window of the host's RST only)."""
+    from splicecheck.conformance.alternatives import FOREIGN
+    from splicecheck.conformance.cases_tcp import FULL, NEEDS_FOREIGN, foreign
+
+    def host_and_bad_window(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        result = host_reset(state, seg, now)
+        if relay(state, seg, now).direction is None:
+            return result
+
+        def widen(out: Segment) -> Segment:
+            ip = dataclasses.replace(out.ip, checksum=None) if isinstance(out.ip, IPv4Header) else out.ip
+            tcp = dataclasses.replace(out.tcp, checksum=None, window=out.tcp.window + 1)
+            return decode(encode(Segment(ip, tcp, out.payload)))
+
+        return dataclasses.replace(result, emitted=tuple(widen(e) for e in result.segments))
+
+    # (data first: the reference session ends its splice on a RST it emits, the host's included)
+    c = Case("DIR-ONLY/after-data", ("DIR-ONLY", "WS-EXACT"), "server data, then a foreign segment", "x",
+             lambda st: [from_server(st, 0, payload=b"data"), foreign(st, sport=st.client.peer.port ^ 1)], FULL,
+             NEEDS_FOREIGN, alternatives=FOREIGN)
+    r = run_case(ReferenceAdapter(relay_fn=host_and_bad_window), c, "test")
+    assert r.verdict is Verdict.FAIL and r.alternative == HOST_RESET.name
+    assert {(d.step, d.field.split(" ")[0]) for d in r.diffs} == {(0, "to_client[0].tcp.window")}
+    assert run_case(ReferenceAdapter(relay_fn=host_reset), c, "test").verdict is Verdict.PASS
