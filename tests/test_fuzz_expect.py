@@ -103,7 +103,9 @@ def test_with_two_bugs_one_known_the_campaign_finds_shrinks_and_saves_the_other(
     adapter = TwoBugs()
     db = DirectoryBasedExampleDatabase(str(tmp_path / "db"))
     reports: list[Progress] = []
-    found = work(adapter, 0, time.monotonic() + 120, db, reports.append, 1, 200, ["prop/timestamps"],
+    # seed 2: its search meets an example with the known bug alone before one with both (most seeds meet
+    # both bugs in their first failing example, as the window bug shows whenever the legs' scales differ)
+    found = work(adapter, 0, time.monotonic() + 120, db, reports.append, 2, 200, ["prop/timestamps"],
                  _known(TSVAL_UNMAPPED))
     assert found is not None and found.case == "prop/timestamps"
     # the minimal example shows the unknown bug; whatever known finding it also shows is classified expected
