@@ -227,13 +227,31 @@ class Bench:
 
     def latency(self, mode: str, n: int, size: int) -> list[int] | None:
         """Round-trip times through ``mode`` (None: a message came back wrong or not at all)."""
+        out: list[list[int]] = []
+        self.exchange(mode, self.echo, mode + "-both", [],
+                      lambda to, ready: self.thread(self.pinger, to, ready, n, size, out))
+        return out[0] if out else None
+
+    def run(self, mode: str) -> Result:
+        proxy_cpu: list[float] = []
+        ok: list[bool] = []
+        seconds, cpu = self.exchange(mode, self.server, mode, proxy_cpu,
+                                     lambda to, ready: self.thread(self.client, to, ready, ok))
+        return Result(mode, seconds, cpu, proxy_cpu[0] if proxy_cpu else 0.0, ok == [True])
+
+    def exchange(self, mode: str, serve: Callable[[socket.socket], None], proxy_mode: str, proxy_cpu: list[float],
+                 client: Callable[[tuple[str, int], threading.Event | None], threading.Thread]) -> tuple[float, float]:
+        """One client-server exchange through ``mode``: the server's listening socket served by ``serve``,
+        unless ``mode`` is ``forward`` a proxy (in ``proxy_mode``) in between, and the client thread
+        ``client(to, ready)`` makes; all run to their end (or the lab is aborted). Returns the wall time and
+        the process's CPU time the exchange took."""
         a = self.lab.addr
         lsock = self.sock("server")
         lsock.bind((a.server4, SERVER_PORT))
         lsock.listen(1)
         psock = None
         ready = threading.Event() if mode != "forward" else None
-        threads = [self.thread(self.echo, lsock)]
+        threads = [self.thread(serve, lsock)]
         if mode == "forward":
             to = (a.server4, SERVER_PORT)
         else:
@@ -241,21 +259,22 @@ class Bench:
             psock.bind((a.proxy_client4, PROXY_PORT))
             psock.listen(1)
             to = (a.proxy_client4, PROXY_PORT)
-            threads.append(self.thread(self.proxy, psock, mode + "-both", ready, []))
-        out: list[list[int]] = []
-        threads.append(self.thread(self.pinger, to, ready, n, size, out))
+            threads.append(self.thread(self.proxy, psock, proxy_mode, ready, proxy_cpu))
+        threads.append(client(to, ready))
+        cpu0, t0 = _proc_cpu(), time.perf_counter()
         try:
             for t in threads:
                 t.start()
-            for t in threads:  # the echo loop (and the relay) end on the client's FIN
+            for t in threads:  # the server's loop (and the relay) end on the client's FIN
                 t.join(120)
         except BaseException:
             self.abort()
             raise
+        seconds, cpu = time.perf_counter() - t0, _proc_cpu() - cpu0
         lsock.close()
         if psock is not None:
             psock.close()
-        return out[0] if out else None
+        return seconds, cpu
 
     def thread(self, target: Callable[..., None], *args: object) -> threading.Thread:
         """A daemon thread running ``target``; the socket errors an abort causes end it quietly."""
@@ -269,40 +288,6 @@ class Bench:
                     raise
 
         return threading.Thread(target=body, daemon=True)
-
-    def run(self, mode: str) -> Result:
-        a = self.lab.addr
-        lsock = self.sock("server")
-        lsock.bind((a.server4, SERVER_PORT))
-        lsock.listen(1)
-        psock = None
-        ready = threading.Event() if mode != "forward" else None
-        proxy_cpu: list[float] = []
-        threads = [self.thread(self.server, lsock)]
-        if mode == "forward":
-            to = (a.server4, SERVER_PORT)
-        else:
-            psock = self.sock("proxy")
-            psock.bind((a.proxy_client4, PROXY_PORT))
-            psock.listen(1)
-            to = (a.proxy_client4, PROXY_PORT)
-            threads.append(self.thread(self.proxy, psock, mode, ready, proxy_cpu))
-        ok: list[bool] = []
-        threads.append(self.thread(self.client, to, ready, ok))
-        cpu0, t0 = _proc_cpu(), time.perf_counter()
-        try:
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120)
-        except BaseException:
-            self.abort()
-            raise
-        seconds, cpu = time.perf_counter() - t0, _proc_cpu() - cpu0
-        lsock.close()
-        if psock is not None:
-            psock.close()
-        return Result(mode, seconds, cpu, proxy_cpu[0] if proxy_cpu else 0.0, ok == [True])
 
     def proxy(self, psock: socket.socket, mode: str, ready: threading.Event, cpu: list[float]) -> None:
         a = self.lab.addr
