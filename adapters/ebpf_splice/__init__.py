@@ -496,12 +496,9 @@ class EbpfLifecycleSession:
         w, p = self.where, self.proxy
         connect = Event(EventType.SERVER_CONNECTED, socket=Socket(w.server, w.proxy_d, s.server.isn, 0))
         self.event(connect)
-        c, d = p.c_sock, p.d_sock
-        assert c is not None and d is not None
-        if s.client_presplice:
-            self._data(Side.CLIENT, w.client, w.proxy_c, seq_add(c.peer_isn, 1), seq_add(c.local_isn, 1),
-                       s.client_presplice)
-            self.event(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
+        d = p.d_sock
+        assert d is not None
+        if self._client_presplice(s):
             self.event(Event(EventType.APP_SEND_SERVER, s.client_presplice))
         if s.server_presplice:
             self._data(Side.SERVER, w.server, w.proxy_d, seq_add(d.peer_isn, 1),
@@ -509,11 +506,7 @@ class EbpfLifecycleSession:
             self.event(Event(EventType.APP_RECV_SERVER, s.server_presplice))
             self.event(Event(EventType.APP_SEND_CLIENT, s.server_presplice))
         self.event(Event(EventType.INTEND_SPLICE))
-        self.event(Event(EventType.PRESPLICE, s.ok_len))
-        if s.ok_len:
-            self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
-        if self.proxy.splice is None:
-            raise HarnessError("the proxy application did not make the splice")
+        self._presplice_ok(s)
 
     def accept_direction(self, s: Scenario) -> None:
         """Make the scenario's splice in the accept direction (paper §3, 'clients accepting connections':
@@ -550,12 +543,22 @@ class EbpfLifecycleSession:
         mark = self._mark()
         p.dont_ack()  # D's rcv_nxt: the server's ISN + 1, whatever it sent meanwhile
         self._settle(mark)
-        c = p.c_sock
+        self._client_presplice(s)
+        self._presplice_ok(s)
+
+    def _client_presplice(self, s: Scenario) -> bool:
+        """The client's ``client_presplice`` bytes sent and read by the proxy application (True if any)."""
+        if not s.client_presplice:
+            return False
+        c, w = self.proxy.c_sock, self.where
         assert c is not None
-        if s.client_presplice:
-            self._data(Side.CLIENT, w.client, w.proxy_c, seq_add(c.peer_isn, 1), seq_add(c.local_isn, 1),
-                       s.client_presplice)
-            self.event(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
+        self._data(Side.CLIENT, w.client, w.proxy_c, seq_add(c.peer_isn, 1), seq_add(c.local_isn, 1),
+                   s.client_presplice)
+        self.event(Event(EventType.APP_RECV_CLIENT, s.client_presplice))
+        return True
+
+    def _presplice_ok(self, s: Scenario) -> None:
+        """PRESPLICE(ok_len) and the OK message; the splice must then exist."""
         self.event(Event(EventType.PRESPLICE, s.ok_len))
         if s.ok_len:
             self.event(Event(EventType.APP_SEND_CLIENT, s.ok_len))
