@@ -336,21 +336,11 @@ def _report_kernel(sub: Subparsers) -> None:
                    help="publish on purpose: render into the committed reports/published/ (model/<adapter>/ for "
                         "reference and mutants, linux-<version>/<adapter>/ and linux-<version>/matrix/ for the "
                         "kernel's) instead of out/; not with --out")
-    p.add_argument("--jobs", type=_jobs, default=JOBS, metavar="N",
+    p.add_argument("--jobs", type=opt.positive_int, default=JOBS, metavar="N",
                    help=f"parts (the proofs, each adapter's run) run side by side in child processes, at most N "
                         f"at once (default {JOBS}; 1: one after another)")
     p.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # a child's share of the job
     vm_options(p, repeatable=False)
-
-
-def _jobs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("at least 1")
-    return n
 
 
 def _spec(sub: Subparsers) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cli_options import positive_int
 from .conformance import expectations as expect_mod
 from .conformance import interrupts
 from .conformance.campaign import ENV_DB, BadDatabase, Found, Progress, Totals, open_database, targets, work
@@ -61,16 +62,6 @@ def duration(text: str) -> float:
     return seconds
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"at least 1, not {n}")
-    return n
-
-
 def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add(sub, "fuzz", cmd_fuzz, "run a fuzz campaign of the property and stateful searches",
             description="a campaign of the property and stateful searches for a length of time, by several "
@@ -80,7 +71,7 @@ def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--adapter", required=True, metavar="NAME", help="as for run: reference, mutant:NAME, synproxy, …")
     p.add_argument("--time", type=duration, default=60.0, metavar="DURATION",
                    help="how long to run: 90, 90s, 2m, 1h30m (default 60 s)")
-    p.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes (default 1)")
     p.add_argument("--db", default=DEFAULT_DB, metavar="URL",
                    help=f"example database: dir:PATH or PATH (one machine), redis://HOST:PORT/N (several); "
                         f"default {DEFAULT_DB}")
@@ -90,7 +81,7 @@ def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--expect", type=Path, default=None, metavar="FILE",
                    help="known findings (TOML, as for run --expect): an example showing only findings the file "
                         "masks is counted and the search goes on; the summary lists them with their counts")
-    p.add_argument("--chunk", type=_positive, default=200, metavar="N",
+    p.add_argument("--chunk", type=positive_int, default=200, metavar="N",
                    help="examples per search before a worker moves on to the next target (default 200)")
 
 

@@ -23,6 +23,17 @@ OUT = Path("out")
 PUBLISHED = Path("reports") / "published"
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (workers, jobs, examples per chunk)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {n}")
+    return n
+
+
 class UsageError(Exception):
     """A combination of options that parsed but makes no sense; ``splicecheck.cli`` reports it as
     argparse does (usage, then ``PROG: error: MESSAGE``) and exits 2."""
