@@ -29,9 +29,13 @@ _FLAG_NAMES = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", "A": "ACK", "U": 
                "N": "AE"}
 
 
+#: the flags label of a packet with none of SYN, FIN, RST and ACK (``findings._norm_flags`` says why there is one)
+NO_CONTROL = "none of SFRA"
+
+
 def _flag_words(flags: str) -> str:
-    """``FA`` -> ``FIN+ACK``; ``.`` (no flag) -> ``flagless``; ``findings.NO_CONTROL`` -> ``SYN/FIN/RST/ACK-less``."""
-    if flags == "none of SFRA":  # findings.NO_CONTROL (findings imports this module)
+    """``FA`` -> ``FIN+ACK``; ``.`` (no flag) -> ``flagless``; :data:`NO_CONTROL` -> ``SYN/FIN/RST/ACK-less``."""
+    if flags == NO_CONTROL:
         return "SYN/FIN/RST/ACK-less"
     return "+".join(_FLAG_NAMES.get(ch, ch) for ch in flags if ch != ".") or "flagless"
 

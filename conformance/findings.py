@@ -48,7 +48,7 @@ from ..reference.icmp import parse_icmp
 from ..reference.segment import FIN, RST, SYN, Segment, flags_text
 from ..reference.seqspace import MOD32
 from ..spec.requirements import BY_ID, Level
-from .finding_titles import title
+from .finding_titles import NO_CONTROL, title
 from .results import GRADE, CaseKind, CaseResult, FieldDiff, Verdict
 
 _LEVEL_RANK = {Level.MAY: 0, Level.SHOULD: 1, Level.MUST: 2}
@@ -223,17 +223,15 @@ class _Occurrence:
 _KEPT_FLAGS = "SFRA"
 
 
-#: the label of a packet with none of SYN, FIN, RST and ACK (PSH, URG, ECE, CWR or AE alone or together, or no
-#: flag at all): a stack drops it in every state — in LISTEN and SYN-SENT for lacking SYN, ACK and RST, in a
-#: synchronized state at the ACK check (RFC 9293 §3.10.7.2-3.10.7.4) — so which of those flags it carried is
-#: where a finding shows, not what it is (a box that drops one such combination, as conntrack does with every
-#: combination it holds invalid, would otherwise make a finding per combination)
-NO_CONTROL = "none of SFRA"
-
-
 def _norm_flags(label: str) -> str:
     """A packet label reduced to the flags that decide how a stack treats it: ``SAU`` -> ``SA``, ``PA`` -> ``A``,
-    and ``P``, ``EU``, ``.`` -> :data:`NO_CONTROL`; ICMP and malformed labels stay as they are."""
+    and ``P``, ``EU``, ``.`` -> :data:`NO_CONTROL`; ICMP and malformed labels stay as they are.
+
+    One label for a packet with none of SYN, FIN, RST and ACK (PSH, URG, ECE, CWR or AE alone or together, or
+    no flag at all): a stack drops it in every state — in LISTEN and SYN-SENT for lacking SYN, ACK and RST, in
+    a synchronized state at the ACK check (RFC 9293 §3.10.7.2-3.10.7.4) — so which of those flags it carried
+    is where a finding shows, not what it is (a box that drops such packets, as conntrack does with every
+    combination it holds invalid, would otherwise make a finding per combination)."""
     if label.startswith(("ICMP", "malformed")):
         return label
     return "".join(ch for ch in label if ch in _KEPT_FLAGS) or NO_CONTROL
