@@ -425,7 +425,7 @@ def expired_back(state: SpliceState, model: RelayResult, injected: Segment) -> s
     if model.direction is not None:
         return None
     ip = injected.ip
-    if (ip.ttl if isinstance(ip, IPv4Header) else ip.hop_limit) > 1:
+    if ip.hop_limit > 1:  # (an IPv4 header's hop_limit is its TTL)
         return None
     if ip.src == state.client.peer.addr:
         return "to_client"
