@@ -352,11 +352,20 @@ def example_result(case: Case, adapter: Adapter, seed_: int, ex: Executed, **mor
     """The result of ``case`` whose example had the checks ``ex``: what a run records for its minimal
     counterexample (:func:`conclude`), and what a campaign with known findings screens each failing example by
     (:func:`screening`); ``more``: the search's other fields (its size, coverage, reason)."""
-    bad = ex.differing()
-    return CaseResult(case=case.id, reqs=list(case.reqs), verdict=case_verdict(list(case.reqs), bad),
+    return _result(case, adapter, seed_, None, ex, **more)
+
+
+def _result(case: Case, adapter: Adapter, seed_: int, verdict: Verdict | None, ex: Executed | None,
+            **more: object) -> CaseResult:
+    """``case``'s result with the checks and steps of ``ex`` (none without it), graded ``verdict`` or, if
+    None, by its differing checks."""
+    bad = ex.differing() if ex else []
+    if verdict is None:
+        verdict = case_verdict(list(case.reqs), bad)
+    return CaseResult(case=case.id, reqs=list(case.reqs), verdict=verdict,
                       description=case.description, expectation=case.expectation, seed=seed_, kind=case.kind,
-                      repro=repro_command(adapter_spec(adapter), case.id, seed_), diffs=bad, steps=ex.steps,
-                      geometry=ex.geometry, **more)  # type: ignore[arg-type]
+                      repro=repro_command(adapter_spec(adapter), case.id, seed_), diffs=bad,
+                      steps=ex.steps if ex else [], geometry=ex.geometry if ex else [], **more)  # type: ignore[arg-type]
 
 
 def screening(known: Known, case: Case, adapter: Adapter, seed_: int
@@ -383,12 +392,7 @@ def conclude(case: Case, adapter: Adapter, tally: SearchTally, seed_: int, budge
         reason = (f"falsified by {unit} {tally.first_failure} of at most {budget_size} (seed {seed_}){flaky}; "
                   f"minimal {unit}: {description}")
         return example_result(case, adapter, seed_, ex, reason=reason, duration=duration, **searched)
-    ev = tally.evidence
-    return CaseResult(case=case.id, reqs=list(case.reqs), verdict=Verdict.PASS, description=case.description,
-                      expectation=case.expectation, seed=seed_, kind=case.kind,
-                      repro=repro_command(adapter_spec(adapter), case.id, seed_),
-                      diffs=ev.differing() if ev else [], steps=ev.steps if ev else [],
-                      geometry=ev.geometry if ev else [], duration=duration, **searched)  # type: ignore[arg-type]
+    return _result(case, adapter, seed_, Verdict.PASS, tally.evidence, duration=duration, **searched)
 
 
 # --------------------------------------------------------------------------------------------------
