@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_options import positive_int
+from .cli_options import committed_expectations, positive_int
 from .conformance import expectations as expect_mod
 from .conformance import interrupts
 from .conformance.campaign import ENV_DB, BadDatabase, Found, Progress, Totals, open_database, targets, work
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 DEFAULT_DB = "dir:out/fuzz-db"
-EXPECTATIONS = Path("expectations")  # the live adapters' committed known findings (README "Fuzz campaigns")
 CLEANUP = 5.0  # seconds the workers get to close their adapters once told to stop, before SIGKILL
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -134,14 +133,6 @@ def load_known(path: Path | None) -> expect_mod.Known | None:
     return None if path is None else expect_mod.Known(str(path), expect_mod.load(path))
 
 
-def committed(spec: str) -> Path | None:
-    """The committed expectations file of adapter ``spec`` (run from the repository), if it has one."""
-    from .reports.render import safe_name
-
-    path = EXPECTATIONS / f"{safe_name(spec)}.toml"
-    return path if path.is_file() else None
-
-
 def cmd_fuzz(args: argparse.Namespace) -> int:
     try:
         known = load_known(args.expect)
@@ -166,7 +157,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     print(f"fuzz: {args.adapter}, {args.time:g} s, {args.workers} worker{'s' if args.workers > 1 else ''}, "
           f"database {args.db}; targets: {', '.join(sorted(set(args.case) or names))}"
           + (f"; known findings: {args.expect}" if known is not None else ""), file=sys.stderr)
-    hint = committed(args.adapter) if known is None else None
+    hint = committed_expectations(args.adapter) if known is None else None
     if hint is not None:
         print(f"fuzz: the first failure ends the campaign; to go on past the known findings of {args.adapter}: "
               f"--expect {hint}", file=sys.stderr)

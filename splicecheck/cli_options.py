@@ -21,6 +21,17 @@ from .conformance.results import CASE_KINDS
 OUT = Path("out")
 #: Reports published on purpose (committed).
 PUBLISHED = Path("reports") / "published"
+#: Each live adapter's known findings, classified (``expectations/<adapter>.toml``, README "Findings and
+#: expected findings"), found relative to the repository.
+EXPECTATIONS = Path("expectations")
+
+
+def committed_expectations(spec: str) -> Path | None:
+    """The committed expectations file of adapter ``spec`` (run from the repository), if it has one."""
+    from .reports.render import safe_name
+
+    path = EXPECTATIONS / f"{safe_name(spec)}.toml"
+    return path if path.is_file() else None
 
 
 def positive_int(text: str) -> int:

@@ -43,7 +43,7 @@ from tabulate import tabulate
 
 from . import __version__
 from .cli_matrix import run_on_kernel
-from .cli_options import OUT, PUBLISHED, UsageError
+from .cli_options import OUT, PUBLISHED, UsageError, committed_expectations
 from .cli_run import run_and_render
 from .cli_vm import check_adapter
 from .conformance import expectations as expect_mod
@@ -63,10 +63,6 @@ ADAPTERS = ("reference", "synproxy", "seqadj-ftp", "ebpf-splice")
 JOBS = 3
 #: Parts started first, so that the longest does not start last (``--jobs`` below the number of parts).
 LONGEST = ("ebpf-splice", "Z3 proofs")
-#: Each live adapter's known findings, classified (``expectations/<adapter>.toml``, README "Findings and
-#: expected findings"): the reports show each finding's class and whether it was expected. The job's exit
-#: status does not depend on them (a kernel's departures are findings, not a failure of the job).
-EXPECTATIONS = Path("expectations")
 PROOFS_HEADING = "Z3 proofs of the reference model:"
 #: Adapters that test the model, not this machine: published apart from the kernel's runs.
 MODEL_ADAPTERS = ("reference", "mutant:")
@@ -120,9 +116,11 @@ def _proofs_part() -> Part:
 
 
 def known_findings(spec: str) -> tuple[str, list[expect_mod.Expectation]] | None:
-    """The committed expectations of adapter ``spec`` (run from the repository), if it has a file."""
-    path = EXPECTATIONS / f"{safe_name(spec)}.toml"
-    if not path.is_file():
+    """The committed expectations of adapter ``spec`` (run from the repository), if it has a file: the reports
+    show each finding's class and whether it was expected. The job's exit status does not depend on them (a
+    kernel's departures are findings, not a failure of the job)."""
+    path = committed_expectations(spec)
+    if path is None:
         return None
     try:
         return path.name, expect_mod.load(path)

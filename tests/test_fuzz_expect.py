@@ -212,7 +212,8 @@ def test_a_bad_expectations_file_is_one_line_and_exit_2(content: str | None, tmp
 def test_the_live_adapters_committed_files_load_and_mask_nothing_by_case() -> None:
     """Their generated-case entries (status flaky, matched by case) would mask every campaign example; they
     do not, and the findings named by ID still do."""
-    from splicecheck.cli_fuzz import committed, load_known
+    from splicecheck.cli_fuzz import load_known
+    from splicecheck.cli_options import committed_expectations as committed
 
     for spec in ("synproxy", "seqadj-ftp"):
         path = committed(spec)
