@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from splicecheck.reference.checksum import ipv4_header_checksum, tcp_checksum
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.relay import Endpoint, Leg, SpliceState, StripStyle
 from splicecheck.reference.segment import ACK, IPv4Header, IPv6Header, Segment, TcpHeader, TcpOption, addr, pad_options
@@ -45,3 +46,18 @@ def seg(st: SpliceState, *, from_client: bool = True, seq: int = 0, ack: int = 0
     tcp = TcpHeader(leg.peer.port, leg.local.port, seq, ack, flags, window, urgent, pad_options(options))
     s = Segment(ip, tcp, payload)
     return decode(encode(s)) if sealed else s
+
+
+def checksums_valid(s: Segment) -> bool:
+    """Both checksums of ``s`` equal a full recomputation over its encoding."""
+    raw = encode(s)
+    hl = s.ip.header_length
+    ok = tcp_checksum(s.ip.src, s.ip.dst, raw[hl:]) == s.tcp.checksum
+    if s.ip.version == 4:
+        ok = ok and ipv4_header_checksum(raw[:hl]) == s.ip.checksum
+    return ok
+
+
+def with_advance(st: SpliceState, c2s: int = 0, s2c: int = 0) -> SpliceState:
+    """``st`` with each direction's stream advanced as given."""
+    return SpliceState(st.client, st.server, st.strip_style, c2s, s2c)
