@@ -199,44 +199,45 @@ def zoo(seeds: int, cap: int, baseline: str, baseline_cap: int | None, jobs: int
           "it depends on, each uniform over 2^32);\n  the uniform median examples-to-kill is then >= 1/(2p) "
           "(P(kill within m) <= m p); the ratio divides that by the wrap median")
     t0 = time.perf_counter()
-    rows: list[tuple[str, ...]] = []
+    head = ("mutant", "wrap median", f"{baseline} cap", f"{baseline} measured", "measured ratio",
+            "pooled ratio (95%)", "closed-form median", "closed-form ratio")
+    table: list[tuple[str, ...]] = [head]
+    whys: list[str] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         wraps = {(m, s): pool.submit(kill, f"mutant:{m}", case, "wrap", s, cap)
                  for m, case in targets.items() for s in range(seeds)}
         bases = {}
         caps: dict[str, int] = {}
+        wrap_kills: dict[str, list[int | None]] = {}
         for m, case in targets.items():  # the baseline's searches go in as soon as their cap is known
-            wrap_k = [wraps[m, s].result() for s in range(seeds)]
-            wm, wb = median_bound(wrap_k, cap)
+            wrap_kills[m] = [wraps[m, s].result() for s in range(seeds)]
+            wm, wb = median_bound(wrap_kills[m], cap)
             caps[m] = baseline_cap or (MIN_BASELINE_CAP if wb else auto_cap(wm, seeds, MIN_BASELINE_CAP))
             for s in range(seeds):
                 bases[m, s] = pool.submit(kill, f"mutant:{m}", case, baseline, s, caps[m])
         for m, case in targets.items():
-            wrap_k = [wraps[m, s].result() for s in range(seeds)]
-            base_k = [bases[m, s].result() for s in range(seeds)]
+            wrap_k, base_k = wrap_kills[m], [bases[m, s].result() for s in range(seeds)]
             (wm, wb), (bm, bb) = median_bound(wrap_k, cap), median_bound(base_k, caps[m])
-            ratio = "undetermined (wrap censored)" if wb else f"{'≥' if bb else ''}{bm / wm:.0f}×"
+            measured = "undetermined (wrap censored)" if wb else f"{'≥' if bb else ''}{bm / wm:.0f}×"
             pooled = pooled_bound(base_k, caps[m])
+            pooled_note = ""
             if pooled is not None and not wb:
-                ratio += f" (pooled: {baseline} median ≥{pooled:.0f} at 95%, ratio ≥{pooled / wm:.0f}×)"
+                pooled_note = f" (pooled: {baseline} median ≥{pooled:.0f} at 95%, ratio ≥{pooled / wm:.0f}×)"
             p, why = closed_form(m, BY_SLUG[case].focus.max_segments)
             cf = 1 / (2 * p)
-            cf_ratio = "-" if wb else f"≥{cf / wm:,.0f}×"
-            pooled_ratio = "-" if pooled is None or wb else f"≥{pooled / wm:,.0f}×"
-            rows.append((m, f"prop/{case}", fmt(wm, wb), f"{sum(k is not None for k in wrap_k)}/{seeds}",
-                         fmt(bm, bb), f"{sum(k is not None for k in base_k)}/{seeds}", ratio, f"≥{cf:,.0f}", cf_ratio,
-                         why, pooled_ratio, str(caps[m])))
-            print(f"{m:>20} prop/{case:<11} wrap median {fmt(wm, wb):>6} (killed {rows[-1][3]})  "
-                  f"{baseline} median {fmt(bm, bb):>7} (killed {rows[-1][5]}, cap {caps[m]})  ratio {ratio}",
-                  flush=True)
+            table.append((m, fmt(wm, wb), str(caps[m]), fmt(bm, bb), measured,
+                          "-" if pooled is None or wb else f"≥{pooled / wm:,.0f}×", f"≥{cf:,.0f}",
+                          "-" if wb else f"≥{cf / wm:,.0f}×"))
+            whys.append(f"{m}: {why}")
+            print(f"{m:>20} prop/{case:<11} wrap median {fmt(wm, wb):>6} "
+                  f"(killed {sum(k is not None for k in wrap_k)}/{seeds})  {baseline} median {fmt(bm, bb):>7} "
+                  f"(killed {sum(k is not None for k in base_k)}/{seeds}, cap {caps[m]})  "
+                  f"ratio {measured}{pooled_note}", flush=True)
     print(f"({time.perf_counter() - t0:.0f} s)\n")
-    head = ("mutant", "wrap median", f"{baseline} cap", f"{baseline} measured", "measured ratio",
-            "pooled ratio (95%)", "closed-form median", "closed-form ratio")
-    table = [head] + [(r[0], r[2], r[11], r[4], r[6].split(" (")[0], r[10], r[7], r[8]) for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(head))]
     for t in table:
         print("  ".join(c.rjust(wd) for c, wd in zip(t, widths, strict=True)))
-    print("closed-form p per mutant: " + "; ".join(f"{r[0]}: {r[9]}" for r in rows))
+    print("closed-form p per mutant: " + "; ".join(whys))
     return 0
 
 
