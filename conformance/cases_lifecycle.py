@@ -33,7 +33,7 @@ from ..reference.relay import SpliceState
 from ..reference.segment import ACK, PSH, RST, Segment
 from ..reference.seqspace import seq_sub
 from .case import Case, Injection, from_client, from_server
-from .cases_common import WIRE_FIELDS, Credit, result
+from .cases_common import FULL, WIRE_FIELDS, Credit, result
 from .contract import Adapter, Feature, PeerPlan, Scenario, UnsupportedError, session_sockets
 from .model import Model, reference_state
 from .results import CaseResult, FieldDiff, Geometry, StepRecord
@@ -380,6 +380,14 @@ AFTER_SPLICE: list[Case] = [
          "The 6 new bytes are relayed and nothing else: the proxy neither re-acknowledges the old bytes to "
          "the server nor resends anything of its own (paper §3.3, §5).",
          lambda st: [from_server(st, -4, payload=b"old!new!!!", flags=ACK | PSH)], SOCKS),
+    # -- LIFE-AFTER-RST -------------------------------------------------------------------------------
+    Case("LIFE-AFTER-RST/client-segments-after-server-rst", ("LIFE-AFTER-RST",),
+         "The server resets the connection (RST|ACK at its next byte); then the client sends 4 bytes of data "
+         "and a pure ACK.",
+         "The RST is relayed and the splice ends: the model relays neither client segment (RFC 9293 "
+         "§3.10.7.1: both ends are CLOSED). Relaying them, mapped as before, is as legitimate (MAY).",
+         lambda st: [from_server(st, 0, flags=RST | ACK), from_client(st, 0, payload=b"late"),
+                     from_client(st, 4)], FULL),
     # -- LIFE-TOTAL -----------------------------------------------------------------------------------
     Case("LIFE-TOTAL/reachable-stages", ("LIFE-TOTAL",),
          "Every socket-level event (INTEND_SPLICE, SERVER_CONNECTED, APP_* reads and writes, PRESPLICE, APP_CLOSE, "

@@ -12,7 +12,7 @@ wire by live adapters), which is what those cases check, before relaying windows
 from __future__ import annotations
 
 from ..reference.relay import SpliceState
-from ..reference.segment import ACK, PSH, Segment, WindowScale
+from ..reference.segment import ACK, PSH, RST, SYN, Segment, WindowScale
 from .case import Case, from_client, from_server
 from .cases_common import spliced_at, state_checked, state_diff
 from .contract import Scenario
@@ -86,6 +86,16 @@ CASES: list[Case] = [
          "Scales: client 7, server 2. Server data with window 100 (400 bytes).",
          "Relayed as 400 (paper §3.4.2; RFC 7323 §2.3).",
          lambda st: [from_server(st, 0, payload=b"small", window=100)], WS_7_2),
+    Case("WS-EXACT/s2c-syn-window-not-scaled", ("WS-EXACT", "WS-SAFE"),
+         "Scales: client 7, server 2. A SYN|ACK from the server at its next byte, window 100.",
+         "Relayed with window 100: a SYN's window is not scaled by its sender and is read unscaled by its "
+         "receiver (RFC 7323 §2.2), so nothing is rescaled.",
+         lambda st: [from_server(st, 0, flags=SYN | ACK, window=100)], WS_7_2),
+    Case("WS-RST/s2c-rst-window", ("WS-RST",),
+         "Scales: client 7, server 2. The server resets the connection: RST|ACK at its next byte, window 100.",
+         "Relayed with window 400, rescaled as any segment's (paper §3.4.2); its receiver reads no window of a "
+         "RST (RFC 9293 §3.10.7.4), so another window is graded MAY.",
+         lambda st: [from_server(st, 0, flags=RST | ACK, window=100)], WS_7_2),
     Case("WS-EXACT/c2s-equal-shifts", ("WS-EXACT", "WS-SAFE"),
          "Scales: client 7, server 7 (the server was proposed the client's 7). Client data with window 300.",
          "Both sides use shift 7: relayed as 300 (paper §3.4.2).",

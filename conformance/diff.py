@@ -117,12 +117,14 @@ def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, 
     p = f"{leg}[{i}]."
     _compare_header(c, i, p, e, a, model.notes)
     _compare_payload(c, i, p, e, a, model.notes)
-    # window: exact rescale (SHOULD), and never promising more than the sender's real window (MUST)
-    c.add(i, p + "tcp.window", e.tcp.window, a.tcp.window, "WS-EXACT")
+    # window: exact rescale, and never promising more than the sender's real window; a RST's receiver reads
+    # neither (WS-RST)
+    rst = bool(e.tcp.flags & RST)
+    c.add(i, p + "tcp.window", e.tcp.window, a.tcp.window, "WS-RST" if rst else "WS-EXACT")
     leg_in, leg_out = state.legs(model.direction or Direction.C2S)
-    real = injected.tcp.window << leg_in.recv_shift
-    believed = a.tcp.window << leg_out.send_shift
-    c.add(i, p + "tcp.window believed <= real", True, believed <= real, "WS-SAFE")
+    real = injected.tcp.window << (0 if injected.tcp.flags & SYN else leg_in.recv_shift)  # RFC 7323 §2.2
+    believed = a.tcp.window << (0 if a.tcp.flags & SYN else leg_out.send_shift)
+    c.add(i, p + "tcp.window believed <= real", True, believed <= real, "WS-RST" if rst else "WS-SAFE")
     _compare_ip(c, i, p, e, e_raw, a, a_raw, in_valid)
     _compare_options(c, i, p, e, a, injected, model.notes)
 
@@ -363,7 +365,7 @@ def compare_icmp(c: _Collector, i: int, p: str, e_raw: bytes, a_raw: bytes, offe
 def _count_req(notes: tuple[Note, ...], primary: str) -> str:
     for note, req in ((Note.TTL_EXPIRED, "TTL-EXPIRE"), (Note.NOT_THIS_SPLICE, "DIR-ONLY"),
                       (Note.MSS_EXCEEDED, "MSS-ICMP"), (Note.BELOW_BASE_DROPPED, "TRIM-BELOW"),
-                      (Note.BELOW_BASE_PURE_ACK, "TRIM-BELOW")):
+                      (Note.BELOW_BASE_PURE_ACK, "TRIM-BELOW"), (Note.SPLICE_RESET, "LIFE-AFTER-RST")):
         if note in notes:
             return req
     return primary

@@ -85,7 +85,11 @@ def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs:
         if kind == "dropped":
             pkt = f"{pkt} that arrived with a {sig['input']}" if sig.get("input") else pkt
             return f"{pkt} not relayed {to} (the model relays it){_req_text(reqs)}"
-        return f"extra {pkt} sent {to} (the model emits none){_req_text(reqs)}"
+        model = {"DIR-ONLY": "the model relays no segment of another 4-tuple",
+                 "MSS-ICMP": "the model answers a segment too big for the out leg with an ICMP error",
+                 "LIFE-AFTER-RST": "the model relays nothing after the RST that closed the splice"}.get(
+            str(sig.get("input", "")), "the model emits none")
+        return f"extra {pkt} sent {to} ({model}){_req_text(reqs)}"
     if kind == "replaced":
         return (f"{_flag_words(str(sig['actual']))} segment sent {to} in place of the "
                 f"{_flag_words(str(sig['expected']))} segment the model relays{_req_text(reqs)}")

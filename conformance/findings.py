@@ -349,6 +349,14 @@ def _int(v: object) -> int:
     return v if isinstance(v, int) else 0
 
 
+#: requirements a packet count is charged to when the model relays nothing for a reason of its own — a segment
+#: of no leg of the splice (DIR-ONLY), one too big for the out leg, answered with an ICMP error (MSS-ICMP), one
+#: after the splice was closed by a RST (LIFE-AFTER-RST): an extra packet there (a NAT router forwarding a
+#: foreign 4-tuple, a box enforcing no MSS, conntrack passing segments of a reset connection) is one behaviour
+#: each, not one "extra packet" with whatever else the model emits none for
+_MODEL_REASONS = ("DIR-ONLY", "MSS-ICMP", "LIFE-AFTER-RST")
+
+
 def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _Occurrence | None:
     """One occurrence for a step in which the IUT emitted other packets than the model (one too many, one too
     few, or one with other control flags): the IUT reacted otherwise to that input, and every difference of
@@ -379,8 +387,11 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
     reqs = sorted({d.req for d in here})
     if extra:
         leg, flags = extra[0]
-        return _Occurrence({"kind": "extra", "flags": flags}, reqs, leg=leg, lead_req=reqs[0] if reqs else "",
-                           step=step)
+        sig: dict[str, Any] = {"kind": "extra", "flags": flags}
+        why = next((d.req for d in here if d.field == f"{leg}.count"), "")
+        if why in _MODEL_REASONS:  # the model relays nothing there for a reason of its own
+            sig["input"] = why
+        return _Occurrence(sig, reqs, leg=leg, lead_req=reqs[0] if reqs else "", step=step)
     if replaced:
         leg, d = replaced[0]
         sig = {"kind": "replaced", "expected": _norm_flags(str(d.expected)), "actual": _norm_flags(str(d.actual))}
@@ -468,8 +479,11 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
             if fam == "tcp.checksum" and rel == "violated":
                 act = act_pkts[pkt] if 0 <= pkt < len(act_pkts) else None
                 sig["rewritten"] = rewritten_options(rec.input if rec is not None else None, act)
-            if set(control) & {"S", "R"}:  # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7)
-                sig["control"] = "".join(ch for ch in control if ch in "SR")
+            # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7) — but a RST's receiver reads no window
+            # (WS-RST): a window departure on a RST is where the window behaviour shows, not another behaviour
+            judged = "S" if fam == "window" else "SR"
+            if set(control) & set(judged):
+                sig["control"] = "".join(ch for ch in control if ch in judged)
             occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req,
                                    step))
     return occ, consequences

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..reference.handshake import ProxyConfig, SynOptions, answer_client, negotiate, offer_server
-from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine
-from ..reference.relay import Endpoint, Leg, RelayResult, SpliceState, direction_of
+from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine, Stage
+from ..reference.relay import Endpoint, Leg, Note, RelayResult, SpliceState, direction_of
 from ..reference.segment import (
     NOP,
     MaxSegmentSize,
@@ -272,4 +272,7 @@ class Model:
         from_server = seg.ip.src == st.server.peer.addr and seg.tcp.sport == st.server.peer.port
         kind = EventType.SERVER_SEGMENT if from_server else EventType.CLIENT_SEGMENT
         out = self.machine.handle(Event(kind, segment=seg), now)
-        return out[0] if out else RelayResult(direction_of(st, seg), (), (), now)
+        if out:
+            return out[0]
+        notes = (Note.SPLICE_RESET,) if self.machine.stage is Stage.CLOSED and self.machine.reset else ()
+        return RelayResult(direction_of(st, seg), (), notes, now)

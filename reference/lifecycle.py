@@ -239,6 +239,7 @@ class SpliceMachine:
     ok_len: int = 0  # PRESPLICE's n
     ok_una: int | None = None  # the OK message's first byte the client has not acknowledged (once spliced)
     app_closed: bool = False  # APP_CLOSE done (LIFE-CLOSE-SILENT)
+    reset: bool = False  # CLOSED by a RST the splice relayed (LIFE-AFTER-RST), not by the lingering's end
     fin_end: dict[Direction, int] = field(default_factory=dict)  # per direction: relayed FIN's end, out space
     fin_acked: set[Direction] = field(default_factory=set)  # directions whose FIN the other end acknowledged
     held: list[Segment] = field(default_factory=list)
@@ -442,7 +443,7 @@ class SpliceMachine:
                 and not before(self.s2c_iss, seg.tcp.ack)):
             self.ok_una = seg.tcp.ack  # part of the OK message acknowledged: no longer retransmitted
         if result.segments and result.segments[0].tcp.flags & RST:
-            self.stage = Stage.CLOSED
+            self.stage, self.reset = Stage.CLOSED, True
         elif (self.stage is Stage.SPLICED and seg.tcp.flags & ACK and result.direction is Direction.C2S
               and not behind_base(seg.tcp.ack, splice.client.splice_iss, splice.s2c_advance)):
             # The client acknowledged the whole OK message (LIFE-COMPLETE): its ack does not precede

@@ -145,6 +145,7 @@ class Note(Enum):
     WS_STRIPPED = "window scale option stripped from a non-SYN segment"
     WINDOW_RESCALED = "window field rescaled between the legs' shifts"
     IP_OPTIONS_REMOVED = "IPv4 options removed"
+    SPLICE_RESET = "the splice was closed by a RST it relayed: not relayed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +376,10 @@ def relay(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     raw = seg._wire or encode(seg)  # the bytes as received (decoded segments carry them)
     seq_out: int = map_seq(seq, leg_in.splice_irs, leg_out.splice_iss)
     ack_out: int = map_ack(t.ack, leg_in.splice_iss, leg_out.splice_irs) if flags & ACK else t.ack
-    window: int = relay_window(t.window, leg_in._shifts[0], leg_out._shifts[1])
+    # a SYN's window is never scaled (RFC 7323 §2.2): the sender's is its real window as it stands, and a
+    # SYN the receiver gets (not trimmed off) is read as it stands
+    window: int = relay_window(t.window, 0 if t.flags & SYN else leg_in._shifts[0],
+                               0 if flags & SYN else leg_out._shifts[1])
     if window != t.window:
         notes.append(Note.WINDOW_RESCALED)
     options, opts_raw = _map_options(t, leg_in, leg_out, advance_back, state.strip_style, notes)

@@ -281,10 +281,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "sender overrun it (data dropped, RFC 7323 §2.3)."),
     Requirement("WS-EXACT", M, "window", "paper §3.4.2; RFC 7323 §2.3",
                 "The relayed window is the sender's real window rescaled to the receiver's shift, rounded down "
-                "and clamped to 65535.",
+                "and clamped to 65535; the window of a SYN is neither scaled by its sender nor read scaled by "
+                "its receiver.",
                 F, "§3.4.2 says the proxy 'must unscale'. Rounding down and clamping is the only value that "
                 "is safe (WS-SAFE) and does not shrink the offer; a shortcut such as keeping the low 16 bits "
-                "can advertise a zero window for an open one and stall the connection: MUST."),
+                "can advertise a zero window for an open one and stall the connection: MUST. A segment with "
+                "SYN carries its window unscaled both ways (RFC 7323 §2.2)."),
+    Requirement("WS-RST", Y, "window", "paper §3.4.2; RFC 9293 §3.10.7.4",
+                "The window of a relayed RST is rescaled as any segment's (WS-EXACT, WS-SAFE).",
+                X, "§3.4.2 rescales every window, and the model does; but the receiver of a RST acts on its "
+                "sequence number and resets (or ignores it) before any window is read (RFC 9293 §3.10.7.4, "
+                "second check), so a RST's window cannot stall or overrun anything: the end hosts cannot tell "
+                "a departure apart: MAY. WS-EXACT and WS-SAFE are the window of every other segment."),
     Requirement("WS-STRIP", Y, "window", "paper §3.4.2; RFC 7323 §2.2",
                 "Window Scale options are stripped from relayed segments.",
                 F, "§3.4.2 says the proxy 'must strip' a later Window Scale option, yet RFC 7323 §2.2 has a "
@@ -420,6 +428,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "data (corruption), and one that ends at the last ACK strands a peer whose FIN must be "
                 "retransmitted (TIME-WAIT, RFC 9293 §3.6): MUST. The linger's length is the IUT's (the model "
                 "ends on the next TIMER)."),
+    Requirement("LIFE-AFTER-RST", Y, "lifecycle", "RFC 9293 §3.10.7.1; splicecheck",
+                "Once the splice has relayed a RST it relays nothing more of the connection; a splice that goes "
+                "on relaying the connection's segments after it, mapped as before, is an equally legitimate "
+                "outcome.",
+                X, "The paper is silent on resets. After a RST both end hosts' connections are CLOSED, where a "
+                "segment is discarded or answered with a RST (RFC 9293 §3.10.7.1) whether it comes relayed or "
+                "not, and the proxy host's own TCP answers one the splice no longer relays the same way: the end "
+                "hosts cannot tell the outcomes apart, and the model picks one (relaying nothing): MAY. "
+                "Stateful boxes keep a reset connection's entry for a while and pass its segments (Linux "
+                "conntrack's CLOSE state). A new connection on the same 5-tuple is LIFE-BASE-C2S's concern."),
     Requirement("LIFE-ACCEPT", S, "lifecycle", "paper §3",
                 "The accept direction (FTP active mode, SOCKS BIND), where the server connects to the proxy, "
                 "is spliced with the same base points: DONT_ACK in force from D's handshake (INTEND_SPLICE on "

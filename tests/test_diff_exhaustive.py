@@ -18,7 +18,7 @@ from splicecheck.conformance.results import FieldDiff
 from splicecheck.reference.checksum import internet_checksum, ones_add, ones_sum, tcp_checksum
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.relay import SpliceState
-from splicecheck.reference.segment import ACK, NOP, PSH, Segment, Timestamps, WindowScale
+from splicecheck.reference.segment import ACK, NOP, PSH, RST, Segment, Timestamps, WindowScale
 
 V4 = spliced_at()
 V6 = spliced_at(family=6)
@@ -177,3 +177,19 @@ def test_every_bit_of_the_headers_is_judged(scenario: Scenario, build: Callable[
             if not judge(scenario, build, lambda _r, m=mutated: m)[0]:
                 missed.append((off, bit))
     assert not missed
+
+
+@pytest.mark.req("WS-RST")
+def test_the_window_of_a_rst_is_ws_rst_and_of_any_other_segment_ws_exact() -> None:
+    """A window one lower: WS-EXACT on data, WS-RST (a MAY: a RST's receiver reads no window) on a RST."""
+    def rst(st: SpliceState) -> Segment:
+        return from_client(st, 0, flags=RST | ACK)
+
+    def lower(raw: bytes) -> bytes:
+        b = bytearray(raw)
+        hl = (b[0] & 0x0F) * 4
+        b[hl + 14:hl + 16] = struct.pack("!H", struct.unpack_from("!H", b, hl + 14)[0] - 1)
+        return fix(bytes(b))
+
+    assert only(judge(V4, _data, lower)[0]) == ("tcp.window", "WS-EXACT")
+    assert only(judge(V4, rst, lower)[0]) == ("tcp.window", "WS-RST")

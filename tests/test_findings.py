@@ -98,3 +98,43 @@ def test_extra_packet_and_passing_cases() -> None:
     found = findings([extra, CaseResult("P/1", ["SEQ-MAP"], Verdict.PASS)])
     assert [f.signature for f in found] == [{"kind": "extra", "flags": "A"}]
     assert found[0].title.startswith("extra ACK segment sent to the server")
+
+
+def test_an_extra_packet_where_the_model_emits_none_for_what_the_input_is_is_its_own_finding() -> None:
+    """Relaying an ACK the model drops as foreign (DIR-ONLY), one it answers with an ICMP error as too big
+    (MSS-ICMP) and one it is silent for after the connection closed are three behaviours (a NAT router routing
+    another 4-tuple, a box enforcing no MSS, conntrack passing an ACK after a RST), not one "extra ACK"."""
+    inp = seg(ST, seq=1000, ack=70000)
+    exp = _out(PROXY_D, SERVER, 90000, 5000)
+
+    def case(name: str, req: str) -> CaseResult:
+        rec = StepRecord("client", _hex(inp), actual_to_server=[_hex(exp)])
+        diffs = [FieldDiff(0, -1, "to_server.count", 0, 1, req)]
+        return CaseResult(name, [req], Verdict.FAIL, diffs=diffs, steps=[rec])
+
+    found = findings([case("F/1", "DIR-ONLY"), case("M/1", "MSS-ICMP"), case("C/1", "SEQ-MAP"),
+                      case("F/2", "DIR-ONLY")])
+    by_case = {f.cases[0]: f for f in found}
+    assert len(found) == 3 and by_case["F/1"].cases == ["F/1", "F/2"]
+    assert by_case["F/1"].signature == {"kind": "extra", "flags": "A", "input": "DIR-ONLY"}
+    assert by_case["M/1"].signature == {"kind": "extra", "flags": "A", "input": "MSS-ICMP"}
+    assert by_case["C/1"].signature == {"kind": "extra", "flags": "A"}
+    assert "another 4-tuple" in by_case["F/1"].title and "ICMP error" in by_case["M/1"].title
+    assert "(the model emits none)" in by_case["C/1"].title
+
+
+def test_a_window_not_rescaled_on_a_rst_is_the_same_finding_as_on_data_but_a_seq_is_not() -> None:
+    """A RST's receiver reads no window (WS-RST), so its window passed through is where the window behaviour
+    shows; its sequence number it does read, so a RST's seq off is a behaviour of its own."""
+    def case(name: str, flags: int, fld: str, exp_v: int, act_v: int, req: str) -> CaseResult:
+        inp = seg(ST, seq=1000, ack=70000, flags=flags, window=100)
+        exp = _out(PROXY_D, SERVER, 90000, 5000, flags=flags)
+        diffs = [FieldDiff(0, 0, f"to_server[0].tcp.{fld}", exp_v, act_v, req)]
+        return CaseResult(name, [req], case_verdict([req], diffs), diffs=diffs, steps=[_step(inp, exp, exp)])
+
+    windows = findings([case("W/data", ACK, "window", 25, 100, "WS-EXACT"),
+                        case("W/rst", RST | ACK, "window", 25, 100, "WS-RST")])
+    assert len(windows) == 1 and windows[0].cases == ["W/data", "W/rst"] and "control" not in windows[0].signature
+    seqs = findings([case("S/data", ACK, "seq", 90000, 90001, "SEQ-MAP"),
+                     case("S/rst", RST | ACK, "seq", 90000, 90001, "SEQ-MAP")])
+    assert sorted(f.signature.get("control", "") for f in seqs) == ["", "R"]

@@ -4,14 +4,17 @@ these capabilities, and a mutant per requirement that the cases kill."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from splicecheck.adapters.mutants import MutantAdapter
 from splicecheck.adapters.reference import ReferenceAdapter
 from splicecheck.conformance import catalog
 from splicecheck.conformance.case import from_client, from_server
 from splicecheck.conformance.contract import Feature, PeerPlan, Scenario, UnsupportedError, open_accepted
+from splicecheck.conformance.findings import findings
 from splicecheck.conformance.model import accepted_machine, reference_machine
-from splicecheck.conformance.results import Verdict
+from splicecheck.conformance.results import Verdict, contributions
 from splicecheck.conformance.runner import run_case
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import SpliceStateError
@@ -259,3 +262,59 @@ def _wrap(cm, cls):  # type: ignore[no-untyped-def]
             session.__class__ = cls
             yield session
     return opened()
+
+
+# -- LIFE-AFTER-RST ----------------------------------------------------------------------------------
+
+
+class _Lingering(ReferenceAdapter):
+    """A splice that goes on relaying a reset connection's segments, mapped as before (conntrack's CLOSE
+    state)."""
+
+    def open(self, scenario: Scenario):  # type: ignore[no-untyped-def,override]
+        cm = super().open(scenario)
+
+        class Wrapped:
+            def __enter__(self):  # type: ignore[no-untyped-def]
+                session = cm.__enter__()
+                handle = session._handle
+
+                def lingering(event):  # type: ignore[no-untyped-def]
+                    machine = session.machine
+                    if machine.stage is Stage.CLOSED:
+                        machine.stage = Stage.COMPLETE  # the entry outlives the RST
+                        try:
+                            return handle(event)
+                        finally:
+                            machine.stage = Stage.CLOSED
+                    return handle(event)
+
+                session._handle = lingering
+                return session
+
+            def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+                return cm.__exit__(*exc)
+
+        return Wrapped()
+
+
+@pytest.mark.req("LIFE-AFTER-RST")
+def test_segments_relayed_after_a_relayed_rst_are_an_equally_legitimate_outcome() -> None:
+    [case] = catalog.select(ids=["LIFE-AFTER-RST/client-segments-after-server-rst"])
+    assert run_case(ReferenceAdapter(), case, "reference").verdict is Verdict.PASS
+    lingering = run_case(_Lingering(), case, "lingering")
+    # shown, not declared away: both client segments relayed, each charged to the MAY requirement
+    assert lingering.verdict is Verdict.INFO
+    bad = [d for d in lingering.diffs if not d.ok]
+    assert [(d.step, d.field, d.req) for d in bad] == [(1, "to_server.count", "LIFE-AFTER-RST"),
+                                                       (2, "to_server.count", "LIFE-AFTER-RST")]
+    # whatever case it shows in: the same segments in a case whose primary requirement is a MUST
+    # (SEQ-MAP, which the relayed segments keep): that case passes, LIFE-AFTER-RST is graded INFO, and the
+    # behaviour is a finding of its own
+    mapped = dataclasses.replace(case, id="SEQ-MAP/after-rst", reqs=("SEQ-MAP",))
+    r = run_case(_Lingering(), mapped, "lingering")
+    assert r.verdict is Verdict.PASS
+    assert {(d.field, d.req) for d in r.diffs if not d.ok} == {("to_server.count", "LIFE-AFTER-RST")}
+    assert ("LIFE-AFTER-RST", Verdict.INFO) in contributions(r)
+    [f] = findings([r])
+    assert f.signature == {"kind": "extra", "flags": "A", "input": "LIFE-AFTER-RST"} and f.verdict == "INFO"

@@ -320,6 +320,25 @@ def test_window_unscaled_when_server_lacks_ws():
     assert only(relay(st_, seg(st_, seq=1000, window=1000), 0.0)).tcp.window == 0xFFFF
 
 
+@pytest.mark.req("WS-EXACT", "WS-SAFE")
+def test_a_syn_window_is_never_scaled():
+    """RFC 7323 §2.2: the window of a SYN is not scaled, by its sender or its receiver. Shifts: client 7,
+    server 2 (the proxy advertised 7 to both)."""
+    st_ = state(c_peer_wscale=7, c_local_wscale=0, s_peer_wscale=2, s_local_wscale=7)
+    for w in (1, 100, 65535):
+        # a server SYN+ACK in the stream: read unscaled, received with its SYN, so read unscaled again
+        out = only(relay(st_, seg(st_, from_client=False, seq=90000, flags=SYN | ACK, window=w), 0.0))
+        assert out.tcp.flags & SYN and out.tcp.window == w
+        # the same from the client
+        assert only(relay(st_, seg(st_, seq=1000, flags=SYN | ACK, window=w), 0.0)).tcp.window == w
+        # a client SYN below the base with data after it: the SYN is trimmed off, the data relayed; the
+        # window came unscaled and is read with the server's shift for the client (7)
+        out = only(relay(st_, seg(st_, seq=999, flags=SYN | ACK, payload=b"ab", window=w), 0.0))
+        assert not out.tcp.flags & SYN and out.tcp.window == w >> 7
+    # and the plain segment still rescales: the server's 100 << 2 read by the client with shift 0
+    assert only(relay(st_, seg(st_, from_client=False, seq=90000, window=100), 0.0)).tcp.window == 400
+
+
 @pytest.mark.req("WS-STRIP", "OPT-PASS")
 def test_ws_stripped_other_options_pass():
     st_ = state()

@@ -710,8 +710,10 @@ int sc_splice(struct __sk_buff *skb)
 	/* ---- the new headers ---- */
 	__u32 seq_out = seq - v->in_irs + v->out_iss;
 	__u32 ack_out = (flags & F_ACK) ? ack - v->in_iss + v->out_irs : ack;
-	__u64 real = ((__u64)window << v->in_shift) & 0xffffffffull;
-	real >>= v->out_shift;
+	/* a SYN's window is never scaled (RFC 7323 section 2.2): the input's if it came with one, the
+	 * output's if its SYN survived the trim */
+	__u64 real = ((__u64)window << (syn ? 0 : v->in_shift)) & 0xffffffffull;
+	real >>= (flags & F_SYN) ? 0 : v->out_shift;
 	__u32 win_out = real > 0xffff ? 0xffff : (__u32)real;
 	__u32 tlen_out = tlen - cut;
 	__builtin_memcpy(&th[0], &v->out_sport, 2);
