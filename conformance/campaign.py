@@ -58,6 +58,8 @@ from .stateful import LifecycleAgreement, RelayAgreement, SpliceAgreement, searc
 
 ENV_DB = "SPLICECHECK_DB"
 CHUNK = 200  # examples (programs) per search before the worker moves to the next target
+#: searches of one target in a row that end in a harness or adapter fault before it leaves the rotation
+MAX_FAULTS = 3
 
 
 class BadDatabase(ValueError):
@@ -199,6 +201,7 @@ class Progress:
     done: bool = False
     masked: list[Sighting] = field(default_factory=list)  # findings the search went on past (fuzz --expect)
     expected: int = 0  # examples (programs) that showed only those
+    faults: list[str] = field(default_factory=list)  # harness or adapter faults that ended a search (graded ERROR)
 
 
 def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | None,
@@ -217,6 +220,7 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
         report(Progress(worker, 0, done=True))
         return None
     budget = Budget(examples=chunk, programs=max(1, chunk // 10))
+    faults: dict[str, int] = {}  # per target: searches in a row that ended in a fault
     i = 0
     while todo and time.monotonic() < stop_at:
         target = todo[i % len(todo)]
@@ -226,6 +230,18 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
         except UnsupportedError:  # the adapter cannot set this target up at all (a run grades it UNSUPPORTED)
             todo.remove(target)
             continue
+        except Exception as exc:  # a harness or adapter fault: a run grades the case ERROR and goes on; so does this
+            n = faults[target.case.id] = faults.get(target.case.id, 0) + 1
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            text = f"{target.case.id} seed {s}: {type(exc).__name__}{': ' + what if what else ''}"
+            if n >= MAX_FAULTS:
+                todo.remove(target)
+                text += f" ({n} searches in a row: {target.case.id} leaves the rotation)"
+            else:
+                i += 1
+            report(Progress(worker, 0, faults=[text]))
+            continue
+        faults.pop(target.case.id, None)
         i += 1
         found = None
         if tally.failure is not None:
@@ -257,11 +273,13 @@ class Totals:
     masked: dict[str, Sighting] = field(default_factory=dict)  # per finding ID, first reported first
     expected: int = 0  # examples that showed only known findings (gone on past)
     expecting: bool = False  # the campaign has known findings: the line counts the examples gone on past
+    faults: list[str] = field(default_factory=list)  # searches a harness or adapter fault ended
 
     def add(self, p: Progress) -> None:
         self.examples += p.examples
         self.coverage.merge(p.coverage)
         self.expected += p.expected
+        self.faults += p.faults
         if p.found is not None:
             self.found.append(p.found)
         for m in p.masked:
@@ -277,8 +295,9 @@ class Totals:
         known = (f"  {self.expected} expected ({n} known finding{'s' if n != 1 else ''})" if self.expecting else "")
         return (f"{elapsed:6.0f} s  {self.examples} examples ({self.examples / elapsed:.0f}/s)  "
                 f"{self.coverage.summary()} hit  {len(self.found)} failure{'s' if len(self.found) != 1 else ''}"
-                f"{known}")
+                f"{known}" + (f"  {len(self.faults)} harness fault{'s' if len(self.faults) != 1 else ''}"
+                              if self.faults else ""))
 
 
-__all__ = ["CHUNK", "ENV_DB", "BadDatabase", "Found", "KeepFound", "Progress", "Target", "Totals",
+__all__ = ["CHUNK", "ENV_DB", "MAX_FAULTS", "BadDatabase", "Found", "KeepFound", "Progress", "Target", "Totals",
            "database_from_env", "open_database", "targets", "work"]

@@ -14,8 +14,10 @@ example whose findings the file all masks is counted, not failed (``conformance.
 findings"): the progress line counts them, the summary lists each such finding with its count and first
 example, and a failure lists its findings, each classified. No file is read unless given: a live adapter's
 committed file is named in a hint. Exit status: 0 the time ran out without a failure, 1 a failure (with
-``--expect``: an example with an unmasked finding) was found, 2 usage error, 130/143 interrupted by
-SIGINT/SIGTERM.
+``--expect``: an example with an unmasked finding) was found, 2 usage error (or no search could run: each
+ended in a harness or adapter fault), 130/143 interrupted by SIGINT/SIGTERM. A search a harness or adapter
+fault ends is listed in the summary and the campaign goes on (a target leaves the rotation after
+``MAX_FAULTS`` such searches in a row), as a run grades that case ERROR and goes on.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> No
             description="a campaign of the property and stateful searches for a length of time, by several "
                         "workers sharing one example database (failures are shrunk, saved and replayed first)",
             epilog="exit status: 0 the time ran out without a failure, 1 a failure was found (--expect: an example "
-                   "with a finding the file does not mask), 2 usage error, 130/143 interrupted")
+                   "with a finding the file does not mask), 2 usage error or no search could run (harness faults), "
+                   "130/143 interrupted")
     p.add_argument("--adapter", required=True, metavar="NAME", help="as for run: reference, mutant:NAME, synproxy, …")
     p.add_argument("--time", type=duration, default=60.0, metavar="DURATION",
                    help="how long to run: 90, 90s, 2m, 1h30m (default 60 s)")
@@ -114,18 +117,18 @@ class _Line:
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.last = 0.0
-        self.text = ""
+        self.text = ""  # the last text printed (a line not yet due is not: the final one must still be)
 
     def show(self, text: str, final: bool = False) -> None:
         now = time.monotonic()
         if text == self.text and not (final and self.tty):
             return
-        self.text = text
         if self.tty:
             print(f"\r\x1b[Kfuzz: {text}", end="\n" if final else "", file=sys.stderr, flush=True)
+            self.text = text
         elif final or now - self.last >= 10:
             print(f"fuzz: {text}", file=sys.stderr, flush=True)
-            self.last = now
+            self.last, self.text = now, text
 
 
 def load_known(path: Path | None) -> expect_mod.Known | None:
@@ -233,7 +236,15 @@ def _conclude(args: argparse.Namespace, totals: Totals) -> int:
         print(f"wrap regions not reached: {', '.join(totals.coverage.missed)}")
     if totals.expecting:
         _print_masked(args, totals)
+    if totals.faults:
+        print(f"harness or adapter faults ({len(totals.faults)}; each ended its search, graded ERROR, not a "
+              f"failure of the IUT):")
+        for text in totals.faults:
+            print(f"  {text}")
     if not totals.found:
+        if totals.faults and not totals.examples:
+            print("splicecheck fuzz: no search ran: every one ended in a harness or adapter fault", file=sys.stderr)
+            return 2
         print(f"no failure in {totals.examples} examples")
         return 0
     for f in totals.found:

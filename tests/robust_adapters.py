@@ -7,6 +7,8 @@
     tests.robust_adapters:Broken:exit        inject() raises SystemExit(3)
     tests.robust_adapters:Broken:sigterm     the 3rd inject() sends this process SIGTERM (a signal mid-search)
     tests.robust_adapters:Broken:gc-sigterm  the same, delivered while a gc callback runs (the raise is swallowed)
+    tests.robust_adapters:Broken:setup       every open() raises HarnessError (a box whose set-up always fails)
+    tests.robust_adapters:Broken:setup-flaky every 25th open() raises HarnessError (a set-up that fails now and then)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from splicecheck.adapters.reference import ReferenceAdapter, ReferenceSession
-from splicecheck.conformance.contract import IutInfo, Scenario
+from splicecheck.conformance.contract import HarnessError, IutInfo, Scenario
 
 
 class _Session:
@@ -70,6 +72,9 @@ class Broken(ReferenceAdapter):
 
     @contextmanager
     def open(self, scenario: Scenario) -> Iterator[_Session]:  # type: ignore[override]
+        self.opened = getattr(self, "opened", 0) + 1
+        if self.mode == "setup" or (self.mode == "setup-flaky" and self.opened % 25 == 0):
+            raise HarnessError(f"set-up {self.opened}: no SYN-ACK on the client leg\nclient SYN: sent ...")
         with super().open(scenario) as inner:
             yield _Session(inner, self)
 

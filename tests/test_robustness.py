@@ -115,6 +115,28 @@ def test_inject_raising_systemexit_is_that_cases_error_and_the_run_goes_on(tmp_p
     assert recs[-1]["type"] == "footer" and "interrupted" not in recs[-1]
 
 
+def test_a_campaign_goes_on_past_searches_a_harness_fault_ends_and_lists_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A set-up that fails now and then (a live box's handshake, say) ends that search, graded ERROR as a run
+    grades the case: the campaign lists it and goes on; a target whose every search fails leaves the rotation."""
+    rc = cli.main(["fuzz", "--adapter", f"{BROKEN}:setup-flaky", "--time", "6", "--db", f"dir:{tmp_path / 'db'}",
+                   "--case", "prop/seq-ack", "--case", "prop/trim", "--seed", "1", "--chunk", "10"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Traceback" not in err and "harness or adapter faults (" in out
+    assert "HarnessError: set-up" in out and "no failure in" in out
+    assert "harness fault" in err  # the progress line counts them
+
+
+def test_a_campaign_whose_every_search_faults_is_one_line_and_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli.main(["fuzz", "--adapter", f"{BROKEN}:setup", "--time", "30", "--db", f"dir:{tmp_path / 'db'}",
+                   "--case", "prop/seq-ack", "--seed", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in err
+    assert "leaves the rotation" in out and "no search ran" in err
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     (f"{BROKEN}:init", "could not be loaded: RuntimeError: cannot start the box"),
     (f"{BROKEN}:info", "the adapter's info() failed: RuntimeError: no info today"),
