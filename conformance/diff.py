@@ -418,13 +418,15 @@ def expired_back(state: SpliceState, model: RelayResult, injected: Segment) -> s
     """The leg towards the sender of a packet whose TTL or hop limit expires at the proxy, where a router's
     time-exceeded error (RFC 1812 §5.3.1) may go; None for any other packet.
 
-    A packet of the splice expires by the model's own rule (``Note.TTL_EXPIRED``, TTL-EXPIRE). So does a
-    foreign one (no direction, DIR-ONLY) that arrives with TTL or hop limit 0 or 1 from an end host of the
-    splice: where the proxy host routes it on (a router-based splice such as SYNPROXY, with the foreign port
-    on the server's address) it expires there just as well, and the error goes back to its sender."""
+    A packet of the splice expires by the model's own rule (``Note.TTL_EXPIRED``, TTL-EXPIRE). So does any
+    other packet the model does not relay that arrives with TTL or hop limit 0 or 1 from an end host of the
+    splice — a foreign one (DIR-ONLY), or one the model drops before it looks at the TTL (malformed TCP
+    options, say): a router decrements the TTL before it looks at TCP at all (RFC 1812 §5.3.1), so where the
+    proxy host routes it on (a router-based splice such as SYNPROXY) it expires there just as well, and the
+    error goes back to its sender."""
     if Note.TTL_EXPIRED in model.notes:
         return "to_client" if model.direction is not Direction.S2C else "to_server"
-    if model.direction is not None:
+    if model.emitted:
         return None
     ip = injected.ip
     if ip.hop_limit > 1:  # (an IPv4 header's hop_limit is its TTL)
@@ -445,6 +447,22 @@ def not_acceptable(seg: Segment) -> bool:
     return not seg.tcp.flags & (SYN | RST | ACK)
 
 
+def _all_unacceptable(packets: Sequence[bytes]) -> bool:
+    """Whether every packet the model emits on a leg is a TCP segment its receiver drops unprocessed
+    (:func:`not_acceptable`): a SYN+FIN without ACK whose SYN lies below the base leaves a bare FIN, say."""
+    if not packets:
+        return False
+    for raw in packets:
+        if parse_icmp(raw) is not None:
+            return False
+        try:
+            if not not_acceptable(decode(raw)):
+                return False
+        except MalformedSegment:
+            return False
+    return True
+
+
 def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: bytes, model: RelayResult,
               observed: Observation, primary: str) -> tuple[list[FieldDiff], StepRecord]:
     """Every check of one injection (equal fields included: ``checked`` counts them) and its record."""
@@ -462,9 +480,15 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
             actual = tuple(a for a in actual if not is_time_exceeded(a))
             if sent_back:
                 c.add(-1, f"{leg}.icmp time-exceeded (allowed)", len(sent_back), len(sent_back), "TTL-EXPIRE")
-        c.add(-1, f"{leg}.count", len(expected), len(actual),
-              "ACK-NOACK" if count_req == primary and len(actual) < len(expected) and not_acceptable(injected)
-              else count_req)
+        req = count_req
+        if len(actual) < len(expected):
+            if not all(in_valid):
+                # dropped as it came, corrupt: CSUM-CORRUPT-RELAY's MAY whatever the case and whatever the model
+                # makes of it (relayed, a pure ACK at the base for one below it, an ICMP error for one too big)
+                req = "CSUM-CORRUPT-RELAY"
+            elif count_req == primary and (not_acceptable(injected) or _all_unacceptable(expected)):
+                req = "ACK-NOACK"
+        c.add(-1, f"{leg}.count", len(expected), len(actual), req)
         for i, (e_raw, a_raw) in enumerate(zip(expected, actual, strict=False)):
             e_icmp, a_icmp = parse_icmp(e_raw), parse_icmp(a_raw)
             if e_icmp is not None or a_icmp is not None:

@@ -81,7 +81,8 @@ def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs:
     to, towards = _where(legs, True), _where(legs, False)
     if kind in ("dropped", "extra"):
         flags = str(sig.get("flags", ""))
-        pkt = flags if flags.startswith(("ICMP", "malformed")) else f"{_flag_words(flags)} segment"
+        pkt = flags if flags.startswith(("ICMP", "malformed")) else f"{_flag_words(flags)} segment" if flags \
+            else "a segment"
         if kind == "dropped":
             pkt = f"{pkt} that arrived with a {sig['input']}" if sig.get("input") else pkt
             return f"{pkt} not relayed {to} (the model relays it){_req_text(reqs)}"
@@ -90,6 +91,9 @@ def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs:
                  "LIFE-AFTER-RST": "the model relays nothing after the RST that closed the splice"}.get(
             str(sig.get("input", "")), "the model emits none")
         return f"extra {pkt} sent {to} ({model}){_req_text(reqs)}"
+    if kind == "own SYN":
+        return (f"{_flag_words(str(sig.get('flags', 'S')))} segment of the box's own sent {to} (the model sends no "
+                f"SYN there){_req_text(reqs)}")
     if kind == "replaced":
         return (f"{_flag_words(str(sig['actual']))} segment sent {to} in place of the "
                 f"{_flag_words(str(sig['expected']))} segment the model relays{_req_text(reqs)}")

@@ -21,8 +21,9 @@ its legs and requirements apart from its signature). Per step of a case:
   ``violated`` (a property such as "checksum valid"), ``not clipped`` (a SACK block below the base kept) or
   ``other``. An option family keeps the rule it broke (the requirement: stripping, clipping, mapping) and a
   Timestamps field its name (TSval, TSecr); a SYN or RST keeps its control flag (receivers judge them apart,
-  RFC 9293 3.10.7); an invalid TCP checksum keeps which options the IUT rewrote and the parity of their
-  offset (an RFC 1624 update of a 32-bit field assumed word-aligned is wrong at an odd offset).
+  RFC 9293 3.10.7) where a receiver reads the field differently for them (not a window on a RST, not an
+  option); an invalid TCP checksum keeps which options the IUT rewrote at an odd offset (an RFC 1624 update
+  of a 32-bit field assumed word-aligned is wrong there, and right at an even one).
 
 A difference marked ``consequence_of`` (after the case's first divergence) belongs to the finding of that
 divergence and makes none of its own. A finding's ID is a short hash of its signature, stable across runs,
@@ -357,6 +358,20 @@ def _int(v: object) -> int:
 _MODEL_REASONS = ("DIR-ONLY", "MSS-ICMP", "LIFE-AFTER-RST")
 
 
+def _own_syn(extra: list[tuple[str, str]], replaced: list[tuple[str, FieldDiff]]) -> tuple[str, str, str] | None:
+    """(leg, flags, lead requirement) of a SYN the IUT sent where the model sends none — an extra packet with
+    SYN, or one the model relays without SYN that went out with it: the box opening a connection of its own
+    (a proxy's SYN to the server, say), one behaviour whatever the model did with the input that set it off
+    (relayed it, answered it with an ICMP error, dropped it)."""
+    for leg, flags in extra:
+        if "S" in flags:
+            return leg, flags, ""
+    for leg, d in replaced:
+        if "S" in _control_bits(d.actual) and "S" not in _control_bits(d.expected):
+            return leg, _norm_flags(str(d.actual)), d.req
+    return None
+
+
 def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _Occurrence | None:
     """One occurrence for a step in which the IUT emitted other packets than the model (one too many, one too
     few, or one with other control flags): the IUT reacted otherwise to that input, and every difference of
@@ -385,12 +400,18 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
                 and not _kept_control(d, rec.input if rec is not None else None):
             replaced.append((m.group(1), d))
     reqs = sorted({d.req for d in here})
+    own = _own_syn(extra, replaced)
+    if own is not None:
+        leg, flags, lead = own
+        return _Occurrence({"kind": "own SYN", "flags": flags}, reqs, leg=leg,
+                           lead_req=lead or (reqs[0] if reqs else ""), step=step)
     if extra:
         leg, flags = extra[0]
         sig: dict[str, Any] = {"kind": "extra", "flags": flags}
         why = next((d.req for d in here if d.field == f"{leg}.count"), "")
         if why in _MODEL_REASONS:  # the model relays nothing there for a reason of its own
-            sig["input"] = why
+            # the IUT relayed the input anyway: whether it carried a FIN is where that shows, not what it is
+            sig["input"], sig["flags"] = why, flags.replace("F", "") or flags
         return _Occurrence(sig, reqs, leg=leg, lead_req=reqs[0] if reqs else "", step=step)
     if replaced:
         leg, d = replaced[0]
@@ -399,10 +420,10 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
     if dropped:
         leg, flags = dropped[0]
         lead = next((d.req for d in here if d.field == f"{leg}.count"), reqs[0] if reqs else "")
-        sig = {"kind": "dropped", "flags": flags}
         corrupt = input_corrupt(rec.input if rec is not None else None)
-        if corrupt:
-            sig["input"] = corrupt
+        # a segment that arrived corrupt is dropped by every receiver whatever its flags: dropping it is one
+        # behaviour (a box that verifies checksums), not one per flag set
+        sig = {"kind": "dropped", "input": corrupt} if corrupt else {"kind": "dropped", "flags": flags}
         return _Occurrence(sig, reqs, leg=leg, lead_req=lead, step=step)
     counts = [d for d in here if _COUNT.match(d.field)]
     if rec is None and counts:
@@ -478,10 +499,14 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
                 sig["req"] = lead.req  # a per-case field: the requirement says what it is about
             if fam == "tcp.checksum" and rel == "violated":
                 act = act_pkts[pkt] if 0 <= pkt < len(act_pkts) else None
-                sig["rewritten"] = rewritten_options(rec.input if rec is not None else None, act)
+                # the odd-offset rewrites only: an even-offset one updates the sum right, so it is where the
+                # defect shows (a Timestamps option rewritten beside the SACK one), not what it is
+                sig["rewritten"] = [x for x in rewritten_options(rec.input if rec is not None else None, act)
+                                    if "odd" in x]
             # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7) — but a RST's receiver reads no window
-            # (WS-RST): a window departure on a RST is where the window behaviour shows, not another behaviour
-            judged = "S" if fam == "window" else "SR"
+            # (WS-RST), and a box that maps, strips or clips an option does so whatever the segment's control
+            # flags: there the SYN or RST is where the behaviour shows, not another behaviour
+            judged = "" if fam.startswith("options kind") else "S" if fam == "window" else "SR"
             if set(control) & set(judged):
                 sig["control"] = "".join(ch for ch in control if ch in judged)
             occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req,

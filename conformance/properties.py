@@ -468,7 +468,7 @@ PROPERTIES: tuple[Property, ...] = (
              "option mixes: MSS, WS, SACK-permitted, unknown kinds, known kinds at wrong lengths, malformed areas",
              "unmapped options passed unchanged, unusable ones stripped, malformed segments not relayed",
              Focus(below=False, urgent=0, ts=3, sack=3, odd_options=7, malformed=3, flags=1, windows=0)),
-    Property("checksums", ("TCPCSUM-VALID", "IPCSUM-VALID", "CSUM-FAILSAFE"),
+    Property("checksums", ("TCPCSUM-VALID", "IPCSUM-VALID", "CSUM-FAILSAFE", "CSUM-CORRUPT-RELAY"),
              "good and corrupted TCP/IP checksums, payloads tuned to relay with checksum 0x0000, odd-length trims, "
              "IPv4 options",
              "valid checksums stay valid after every rewrite, wrong ones stay wrong",

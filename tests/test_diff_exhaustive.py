@@ -17,7 +17,7 @@ from splicecheck.conformance.model import Model, reference_state
 from splicecheck.conformance.results import FieldDiff
 from splicecheck.reference.checksum import internet_checksum, ones_add, ones_sum, tcp_checksum
 from splicecheck.reference.codec import decode, encode
-from splicecheck.reference.relay import SpliceState
+from splicecheck.reference.relay import RelayResult, SpliceState, direction_of
 from splicecheck.reference.segment import ACK, NOP, PSH, RST, Segment, Timestamps, WindowScale
 
 V4 = spliced_at()
@@ -193,3 +193,66 @@ def test_the_window_of_a_rst_is_ws_rst_and_of_any_other_segment_ws_exact() -> No
 
     assert only(judge(V4, _data, lower)[0]) == ("tcp.window", "WS-EXACT")
     assert only(judge(V4, rst, lower)[0]) == ("tcp.window", "WS-RST")
+
+
+@pytest.mark.req("CSUM-CORRUPT-RELAY")
+def test_a_segment_dropped_as_it_came_corrupt_is_csum_corrupt_relay_in_any_case() -> None:
+    """Dropping a segment whose checksum was wrong on arrival is CSUM-CORRUPT-RELAY's MAY whatever requirement
+    the case is about (its receiver would drop it anyway); dropping the same segment intact is the case's."""
+    st = reference_state(V4)
+    seg = from_client(st, 0, flags=ACK | 0x01)  # a FIN+ACK
+    raw = encode(seg)
+    expected = Model(st).relay(seg, 0.0)
+    corrupt = raw[:36] + bytes([raw[36] ^ 0xFF]) + raw[37:]  # the TCP checksum's first byte
+    for sent, req in ((corrupt, "CSUM-CORRUPT-RELAY"), (raw, "TCPCSUM-VALID")):
+        diffs, _ = diff_step(0, st, decode(sent), sent, expected, Observation(), "TCPCSUM-VALID")
+        assert [(d.field, d.req) for d in diffs if not d.ok] == [("to_server.count", req)]
+    # one wholly below the base, which the model relays as a pure ACK at the base (TRIM-BELOW): the same
+    below = from_client(st, -2, payload=b"ab")
+    raw = encode(below)
+    corrupt = raw[:36] + bytes([raw[36] ^ 0xFF]) + raw[37:]
+    expected = Model(st).relay(below, 0.0)
+    assert len(expected.emitted) == 1
+    for sent, req in ((corrupt, "CSUM-CORRUPT-RELAY"), (raw, "TRIM-BELOW")):
+        diffs, _ = diff_step(0, st, decode(sent), sent, expected, Observation(), "TCPCSUM-VALID")
+        assert [(d.field, d.req) for d in diffs if not d.ok] == [("to_server.count", req)]
+
+
+@pytest.mark.req("TTL-EXPIRE", "OPT-PASS")
+def test_time_exceeded_for_a_segment_the_model_drops_before_its_ttl_is_allowed() -> None:
+    """A client ACK with TTL 1 whose option area cannot be walked (an MSS option of length 0): the model drops
+    it as malformed before it looks at the TTL (runner._judge: nothing emitted, no note), but a router-based
+    box expires it first (RFC 1812 §5.3.1) and may send time-exceeded back; an ICMP error of another type is
+    still extra."""
+    st = reference_state(V4)
+    seg = from_client(st, 0, ttl=1)
+    b = bytearray(encode(seg)[:40] + b"\x02\x00\x00\x00")
+    b[2:4] = struct.pack("!H", len(b))
+    b[32] = (6 << 4) | (b[32] & 0x0F)  # data offset 6 words: the 4 option bytes
+    raw = fix(bytes(b))
+    expected = RelayResult(direction_of(st, seg), ())
+
+    def icmp(kind: int) -> bytes:
+        head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 56, 0, 0, 64, 1, 0, st.client.local.addr, st.client.peer.addr)
+        return fix(head + struct.pack("!BBHI", kind, 0, 0, 0) + raw[:28])
+
+    ok, _ = diff_step(0, st, seg, raw, expected, Observation(to_client=(icmp(11),)), "OPT-PASS")
+    assert [d for d in ok if not d.ok] == [] and any("time-exceeded" in d.field for d in ok)
+    bad, _ = diff_step(0, st, seg, raw, expected, Observation(to_client=(icmp(3),)), "OPT-PASS")
+    assert next((d.field, d.req) for d in bad if not d.ok) == ("to_client.count", "OPT-PASS")
+
+
+@pytest.mark.req("ACK-NOACK")
+def test_not_relaying_what_would_leave_without_syn_rst_or_ack_is_ack_noack() -> None:
+    """A server SYN+FIN without ACK whose SYN lies just below the base: the model trims the SYN and relays a
+    bare FIN, which its receiver drops unprocessed (RFC 9293 §3.10.7.4, no ACK): not relaying it at all is
+    ACK-NOACK's MAY, whatever the case is about."""
+    from splicecheck.conformance.case import from_server
+
+    st = reference_state(V4)
+    synfin = from_server(st, -1, flags=0x03)  # SYN+FIN, SYN at splice_irs - 1
+    expected = Model(st).relay(synfin, 0.0)
+    [out] = observation((expected,)).to_client
+    assert decode(out).tcp.flags == 0x01  # a bare FIN
+    diffs, _ = diff_step(0, st, synfin, encode(synfin), expected, Observation(), "TRIM-REST")
+    assert [(d.field, d.req) for d in diffs if not d.ok] == [("to_client.count", "ACK-NOACK")]

@@ -13,7 +13,19 @@ from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
 from splicecheck.conformance import expectations as ex
 from splicecheck.conformance.findings import findings, rewritten_options
 from splicecheck.conformance.results import CaseResult, FieldDiff, StepRecord, Verdict, case_verdict
-from splicecheck.reference.segment import ACK, FIN, PSH, SYN, URG, NoOperation, Sack, Segment, Timestamps, WindowScale
+from splicecheck.reference.segment import (
+    ACK,
+    FIN,
+    PSH,
+    SYN,
+    URG,
+    NoOperation,
+    Sack,
+    Segment,
+    Timestamps,
+    WindowScale,
+    flags_text,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = ROOT / "reports" / "published" / "linux-6.18.44"
@@ -64,8 +76,29 @@ def test_a_step_the_iut_answers_otherwise_is_one_finding() -> None:
     rec = StepRecord("client", _hex(inp), expected_to_server=[_hex(exp)], actual_to_client=[_hex(synack)])
     diffs = [FieldDiff(0, -1, "to_server.count", 1, 0, "SEQ-CTL"), FieldDiff(0, -1, "to_client.count", 0, 1, "SEQ-CTL")]
     found = findings([_case("SEQ-CTL/syn", ["SEQ-CTL"], diffs, [rec])])
-    assert [f.signature for f in found] == [{"kind": "extra", "flags": "SA"}]
+    assert [f.signature for f in found] == [{"kind": "own SYN", "flags": "SA"}]
     assert found[0].legs == ["to_client"]
+
+
+def test_a_syn_of_the_box_own_is_one_finding_whatever_the_model_does_with_the_input() -> None:
+    """SYNPROXY's cookie-ACK bug: a client segment with ACK close to the cookie is taken for a cookie ACK and a
+    SYN goes to the server. Whether the model relays that segment as an ACK or a FIN+ACK (the IUT's SYN in its
+    place) or answers it with an ICMP error (too big: the SYN is extra), it is one behaviour."""
+    def case(name: str, flags: int, icmp: bool) -> CaseResult:
+        inp = seg(ST, seq=1000, ack=70000, flags=flags)
+        exp = _out(PROXY_D, SERVER, 90000, 5000, flags=flags)
+        syn = _out(PROXY_D, SERVER, 89999, 0, flags=SYN)
+        if icmp:
+            rec = StepRecord("client", _hex(inp), actual_to_server=[_hex(syn)])
+            diffs = [FieldDiff(0, -1, "to_server.count", 0, 1, "MSS-ICMP")]
+        else:
+            rec = StepRecord("client", _hex(inp), expected_to_server=[_hex(exp)], actual_to_server=[_hex(syn)])
+            diffs = [FieldDiff(0, 0, "to_server[0].tcp.flags", flags_text(flags), "S", "FLAGS-KEEP")]
+        return _case(name, ["SEQ-MAP"], diffs, [rec])
+
+    found = findings([case("A", ACK, False), case("FA", FIN | ACK, False), case("ICMP", ACK, True)])
+    assert [(f.signature, f.cases) for f in found] == [({"kind": "own SYN", "flags": "S"}, ["A", "FA", "ICMP"])]
+    assert found[0].title.startswith("SYN segment of the box's own sent to the server")
 
 
 def _dropped(name: str, flags: int) -> CaseResult:
