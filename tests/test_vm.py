@@ -233,7 +233,10 @@ echo '[   51.5] reboot: Power down'
 
 
 def _fake_vm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kvm_script: str, tcg_script: str) -> Kernel:
-    """run_in_vm with QEMU replaced by ``sh -c SCRIPT`` (per accelerator; $SHARE is the share folder)."""
+    """run_in_vm with QEMU replaced by ``sh -c SCRIPT`` (per accelerator; $SHARE is the share folder). Its
+    temporary folders go under ``tmp_path`` (tests running in parallel would see each other's in /tmp)."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "boot").mkdir()
     kernel = Kernel.resolve(fake_bzimage(tmp_path / "boot" / "bzImage"), fake_modules(tmp_path))
     busybox = tmp_path / "busybox"
