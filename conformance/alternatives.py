@@ -163,7 +163,7 @@ def host_step(result: RelayResult) -> bool:
 HOST_RESET = Alternative(
     "host-reset", host_reset,
     "RFC 9293 §3.10.7.1: a segment for no connection of the proxy host is answered by its own TCP with a RST",
-    host_choice, host_step)
+    host_choice, host_step, per_step=True)
 
 #: What a case whose legs disagree on timestamps accepts besides the paper's strip (and refusal).
 TS_DISAGREE: tuple[Alternative, ...] = (SUPPLY_TS,)

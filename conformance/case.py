@@ -65,13 +65,17 @@ class Alternative:
     free choices (a supplied timestamp's clock, say); ``None``: none, the output must match exactly.
     ``tolerate_where`` limits it to the steps whose outcome (that relay's result) it holds for — an
     alternative that changes only some steps (a host's RST for a foreign segment) excuses nothing in the
-    others; ``None``: every step."""
+    others; ``None``: every step. ``per_step``: the choice is made anew at each step (the proxy host answers
+    one foreign segment and not another: whether it has a socket or route for each is its own), so each step
+    is graded against whichever of the model and this outcome it came closer to; otherwise the whole case
+    follows one outcome."""
 
     name: str
     relay_fn: RelayFn
     why: str
     tolerate: Callable[[FieldDiff], bool] | None = field(default=None, compare=False)
     tolerate_where: Callable[[RelayResult], bool] | None = field(default=None, compare=False)
+    per_step: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,9 +137,10 @@ CASES: list[Case] = [
          "Splice with a 10-byte OK message: the client acknowledges only its first 7 bytes (C.splice_iss - 3).",
          "Relayed with ack D.splice_irs - 3: it acknowledges no server data (paper §3, §3.3).",
          lambda st: [from_client(st, 0, ack_off=-3)], OK10),
-    Case("ACK-MAP/rst-ack", ("ACK-MAP",),
+    Case("ACK-MAP/rst-ack", ("ACK-MAP", "RST-FIELDS"),
          "A RST|ACK from the client acknowledging C.splice_iss + 9.",
-         "Relayed with ack D.splice_irs + 9 (paper §3.3).",
+         "Relayed (ACK-MAP: a RST not relayed leaves the server's connection open) with ack D.splice_irs + 9 "
+         "(paper §3.3; the ack of a RST is RST-FIELDS': its receiver does not read it).",
          lambda st: [from_client(st, 0, ack_off=9, flags=RST | ACK)], FULL),
     # -- ACK-NOACK ------------------------------------------------------------------------------------
     Case("ACK-NOACK/bare-rst-s2c", ("ACK-NOACK", "SEQ-MAP"),

@@ -91,7 +91,7 @@ CASES: list[Case] = [
          "Relayed with window 100: a SYN's window is not scaled by its sender and is read unscaled by its "
          "receiver (RFC 7323 §2.2), so nothing is rescaled.",
          lambda st: [from_server(st, 0, flags=SYN | ACK, window=100)], WS_7_2),
-    Case("WS-RST/s2c-rst-window", ("WS-RST",),
+    Case("RST-FIELDS/s2c-rst-window", ("RST-FIELDS",),
          "Scales: client 7, server 2. The server resets the connection: RST|ACK at its next byte, window 100.",
          "Relayed with window 400, rescaled as any segment's (paper §3.4.2); its receiver reads no window of a "
          "RST (RFC 9293 §3.10.7.4), so another window is graded MAY.",

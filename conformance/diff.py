@@ -118,13 +118,13 @@ def compare_segments(c: _Collector, i: int, leg: str, e: Segment, e_raw: bytes, 
     _compare_header(c, i, p, e, a, model.notes)
     _compare_payload(c, i, p, e, a, model.notes)
     # window: exact rescale, and never promising more than the sender's real window; a RST's receiver reads
-    # neither (WS-RST)
+    # neither (RST-FIELDS)
     rst = bool(e.tcp.flags & RST)
-    c.add(i, p + "tcp.window", e.tcp.window, a.tcp.window, "WS-RST" if rst else "WS-EXACT")
+    c.add(i, p + "tcp.window", e.tcp.window, a.tcp.window, "RST-FIELDS" if rst else "WS-EXACT")
     leg_in, leg_out = state.legs(model.direction or Direction.C2S)
     real = injected.tcp.window << (0 if injected.tcp.flags & SYN else leg_in.recv_shift)  # RFC 7323 §2.2
     believed = a.tcp.window << (0 if a.tcp.flags & SYN else leg_out.send_shift)
-    c.add(i, p + "tcp.window believed <= real", True, believed <= real, "WS-RST" if rst else "WS-SAFE")
+    c.add(i, p + "tcp.window believed <= real", True, believed <= real, "RST-FIELDS" if rst else "WS-SAFE")
     _compare_ip(c, i, p, e, e_raw, a, a_raw, in_valid)
     _compare_options(c, i, p, e, a, injected, model.notes)
 
@@ -137,7 +137,7 @@ def _compare_header(c: _Collector, i: int, p: str, e: Segment, a: Segment, notes
     c.add(i, p + "tcp.sport", e.tcp.sport, a.tcp.sport, "PORT-REWRITE")
     c.add(i, p + "tcp.dport", e.tcp.dport, a.tcp.dport, "PORT-REWRITE")
     c.add(i, p + "tcp.seq", e.tcp.seq, a.tcp.seq, _seq_req(notes))
-    ack_req = "ACK-MAP" if e.tcp.flags & ACK else "ACK-NOACK"
+    ack_req = "ACK-NOACK" if not e.tcp.flags & ACK else "RST-FIELDS" if e.tcp.flags & RST else "ACK-MAP"
     c.add(i, p + "tcp.ack", e.tcp.ack, a.tcp.ack, ack_req)
     if Note.URG_CLEARED in notes:
         flags_req, urg_req = "URG-CLEAR", "URG-CLEAR"

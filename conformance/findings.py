@@ -468,7 +468,10 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
                 != _control_bits(d.actual) and _kept_control(d, rec.input if rec is not None else None)]
         longer = any(n == "payload" and _payload_relation(d) == "longer" for n, d in fams.get("payload", []))
         if kept or longer:  # a trim not made: the payload, the SYN/FIN and what moves with them are one
-            items = [x for fam in ({"payload"} | _FOLLOW_PAYLOAD) & set(fams) for x in fams.pop(fam)]
+            follow = {"payload"} | _FOLLOW_PAYLOAD
+            if any("S" in _control_bits(d.actual) for d in kept):
+                follow.add("window")  # a SYN kept is read unscaled (RFC 7323 §2.2): its window moves with it
+            items = [x for fam in follow & set(fams) for x in fams.pop(fam)]
             lead = next((d for n, d in items if n == "payload"), items[0][1])
             occ.append(_Occurrence({"kind": "untrimmed"}, sorted({d.req for _n, d in items}), leg=leg,
                                    lead_req=lead.req, step=step))
@@ -504,9 +507,10 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
                 sig["rewritten"] = [x for x in rewritten_options(rec.input if rec is not None else None, act)
                                     if "odd" in x]
             # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7) — but a RST's receiver reads no window
-            # (WS-RST), and a box that maps, strips or clips an option does so whatever the segment's control
-            # flags: there the SYN or RST is where the behaviour shows, not another behaviour
-            judged = "" if fam.startswith("options kind") else "S" if fam == "window" else "SR"
+            # or acknowledgment number (RST-FIELDS), nor does that of a SYN in the synchronized states a splice
+            # joins (it answers with a challenge ACK, RFC 5961 §4), and a box that maps, strips or clips an
+            # option does so whatever the segment's control flags: there the SYN or RST is where it shows
+            judged = "" if fam.startswith("options kind") or fam == "tcp.ack" else "S" if fam == "window" else "SR"
             if set(control) & set(judged):
                 sig["control"] = "".join(ch for ch in control if ch in judged)
             occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req,

@@ -163,12 +163,41 @@ def execute(adapter: Adapter, case: Case) -> Executed:
     closest, fewest = ex, len(ex.differing())
     for alt in case.alternatives:
         other = rejudge(state, alt, observed, case.primary)
+        if alt.per_step:
+            other = per_step(ex, other)
         n = len(other.differing())
         if not n:
             return other
         if n < fewest:  # the IUT followed this outcome and departed from it later: graded against it, so
             closest, fewest = other, n  # the departure is its own finding, not a consequence of the choice
     return closest
+
+
+def per_step(model: Executed, alt: Executed) -> Executed:
+    """``alt`` (a rejudged run of the same injections against a step-local alternative) where, step by step,
+    each step takes the outcome it came closer to — the alternative's when it has fewer differing checks there,
+    else the model's — so an IUT whose host answered one foreign segment and not another matches neither
+    outcome alone and still departs from nothing. Named after the alternative when any step took it."""
+    by_step: dict[int, list[FieldDiff]] = {}
+    for d in model.diffs:
+        by_step.setdefault(d.step, []).append(d)
+    alt_by_step: dict[int, list[FieldDiff]] = {}
+    for d in alt.diffs:
+        alt_by_step.setdefault(d.step, []).append(d)
+    first = min([*by_step, *alt_by_step], default=0)
+    diffs: list[FieldDiff] = []
+    steps = list(model.steps)
+    took = False
+    for step in sorted(set(by_step) | set(alt_by_step)):
+        mine, theirs = by_step.get(step, []), alt_by_step.get(step, [])
+        if sum(not d.ok for d in theirs) < sum(not d.ok for d in mine):
+            diffs += theirs
+            if 0 <= step - first < len(steps) and step - first < len(alt.steps):
+                steps[step - first] = alt.steps[step - first]
+            took = True
+        else:
+            diffs += mine
+    return Executed(diffs, steps, model.geometry, alt.alternative if took else model.alternative)
 
 
 def unsupported_by(adapter: Adapter) -> frozenset[Feature]:

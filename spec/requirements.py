@@ -118,6 +118,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "With ACK set, the acknowledgment number is mapped as ack - in.splice_iss + out.splice_irs, "
                 "modulo 2^32.",
                 F, "§3.3's second equation; a wrong ack acknowledges data never received (loss) or stalls."),
+    Requirement("RST-FIELDS", Y, "tcp", "paper §3.3, §3.4.2; RFC 9293 §3.10.7.4; RFC 5961 §3",
+                "The acknowledgment number and window of a relayed RST are mapped as any segment's (ACK-MAP, "
+                "WS-EXACT, WS-SAFE).",
+                X, "The paper maps every segment's, and the model does; but in the synchronized states a splice "
+                "joins, the receiver of a RST acts on its sequence number alone — it resets, or challenges a RST "
+                "that is not exactly at RCV.NXT — before any acknowledgment or window is read (RFC 9293 "
+                "§3.10.7.4, second check; RFC 5961 §3), so a departure in either cannot stall or corrupt "
+                "anything and the end hosts cannot tell it apart: MAY. Whether the RST is relayed at all, and "
+                "its sequence number, are the other rules' (SEQ-MAP and the case's own)."),
     Requirement("ACK-NOACK", Y, "seq", "paper §3.3; RFC 9293 §3.1",
                 "The acknowledgment field of a segment without ACK (a bare RST, say) is relayed unchanged.",
                 X, "The paper maps the ack field unconditionally (§3.3); RFC 9293 §3.1 gives the field a "
@@ -287,12 +296,6 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "is safe (WS-SAFE) and does not shrink the offer; a shortcut such as keeping the low 16 bits "
                 "can advertise a zero window for an open one and stall the connection: MUST. A segment with "
                 "SYN carries its window unscaled both ways (RFC 7323 §2.2)."),
-    Requirement("WS-RST", Y, "window", "paper §3.4.2; RFC 9293 §3.10.7.4",
-                "The window of a relayed RST is rescaled as any segment's (WS-EXACT, WS-SAFE).",
-                X, "§3.4.2 rescales every window, and the model does; but the receiver of a RST acts on its "
-                "sequence number and resets (or ignores it) before any window is read (RFC 9293 §3.10.7.4, "
-                "second check), so a RST's window cannot stall or overrun anything: the end hosts cannot tell "
-                "a departure apart: MAY. WS-EXACT and WS-SAFE are the window of every other segment."),
     Requirement("WS-STRIP", Y, "window", "paper §3.4.2; RFC 7323 §2.2",
                 "Window Scale options are stripped from relayed segments.",
                 F, "§3.4.2 says the proxy 'must strip' a later Window Scale option, yet RFC 7323 §2.2 has a "

@@ -231,3 +231,37 @@ def test_the_hosts_own_choices_are_excused_only_in_the_foreign_segments_step() -
     assert r.verdict is Verdict.FAIL and r.alternative == HOST_RESET.name
     assert {(d.step, d.field.split(" ")[0]) for d in r.diffs} == {(0, "to_client[0].tcp.window")}
     assert run_case(ReferenceAdapter(relay_fn=host_reset), c, "test").verdict is Verdict.PASS
+
+
+@pytest.mark.req("DIR-ONLY")
+def test_a_host_that_answers_one_foreign_segment_and_not_another_passes() -> None:
+    """Whether the proxy host answers a foreign segment (a socket or route for it, or none) is its own, segment
+    by segment: an IUT silent for one and resetting the next matches neither the model nor host-reset alone,
+    and departs from nothing; each step is graded against the outcome it came closer to. A wrong RST in one of
+    them still fails."""
+    from splicecheck.conformance.alternatives import FOREIGN
+    from splicecheck.conformance.cases_tcp import FULL, NEEDS_FOREIGN, foreign
+
+    def answers_port_2(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        if seg.tcp.sport == state.client.peer.port ^ 2:
+            return host_reset(state, seg, now)
+        return relay(state, seg, now)
+
+    c = Case("DIR-ONLY/two-foreign", ("DIR-ONLY",), "two foreign segments", "x",
+             lambda st: [foreign(st, sport=st.client.peer.port ^ 1), foreign(st, sport=st.client.peer.port ^ 2)],
+             FULL, NEEDS_FOREIGN, alternatives=FOREIGN)
+    mixed = run_case(ReferenceAdapter(relay_fn=answers_port_2), c, "test")
+    assert (mixed.verdict, mixed.alternative) == (Verdict.PASS, HOST_RESET.name), mixed.diffs
+    assert not [d for d in mixed.diffs if not d.ok]
+
+    def wrong_second(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+        result = answers_port_2(state, seg, now)
+        if seg.tcp.sport != state.client.peer.port ^ 2:
+            return result
+        [rst] = result.segments
+        ip = dataclasses.replace(rst.ip, checksum=None) if isinstance(rst.ip, IPv4Header) else rst.ip
+        bad = decode(encode(Segment(ip, dataclasses.replace(rst.tcp, seq=seq_add(rst.tcp.seq, 1), checksum=None))))
+        return dataclasses.replace(result, emitted=(bad,))
+
+    wrong = run_case(ReferenceAdapter(relay_fn=wrong_second), c, "test")
+    assert wrong.verdict is Verdict.FAIL

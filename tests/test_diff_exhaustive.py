@@ -179,9 +179,10 @@ def test_every_bit_of_the_headers_is_judged(scenario: Scenario, build: Callable[
     assert not missed
 
 
-@pytest.mark.req("WS-RST")
-def test_the_window_of_a_rst_is_ws_rst_and_of_any_other_segment_ws_exact() -> None:
-    """A window one lower: WS-EXACT on data, WS-RST (a MAY: a RST's receiver reads no window) on a RST."""
+@pytest.mark.req("RST-FIELDS")
+def test_the_window_and_ack_of_a_rst_are_rst_fields() -> None:
+    """A window one lower: WS-EXACT on data, RST-FIELDS (a MAY: a RST's receiver reads no window or ack) on a
+    RST."""
     def rst(st: SpliceState) -> Segment:
         return from_client(st, 0, flags=RST | ACK)
 
@@ -192,7 +193,17 @@ def test_the_window_of_a_rst_is_ws_rst_and_of_any_other_segment_ws_exact() -> No
         return fix(bytes(b))
 
     assert only(judge(V4, _data, lower)[0]) == ("tcp.window", "WS-EXACT")
-    assert only(judge(V4, rst, lower)[0]) == ("tcp.window", "WS-RST")
+    assert only(judge(V4, rst, lower)[0]) == ("tcp.window", "RST-FIELDS")
+
+    def ack_plus_one(raw: bytes) -> bytes:
+        b = bytearray(raw)
+        hl = (b[0] & 0x0F) * 4
+        b[hl + 8:hl + 12] = struct.pack("!I", (struct.unpack_from("!I", b, hl + 8)[0] + 1) & 0xFFFFFFFF)
+        return fix(bytes(b))
+
+    # the acknowledgment number likewise: ACK-MAP on data, RST-FIELDS on a RST+ACK
+    assert only(judge(V4, _data, ack_plus_one)[0]) == ("tcp.ack", "ACK-MAP")
+    assert only(judge(V4, rst, ack_plus_one)[0]) == ("tcp.ack", "RST-FIELDS")
 
 
 @pytest.mark.req("CSUM-CORRUPT-RELAY")

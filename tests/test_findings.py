@@ -124,7 +124,7 @@ def test_an_extra_packet_where_the_model_emits_none_for_what_the_input_is_is_its
 
 
 def test_a_window_not_rescaled_on_a_rst_is_the_same_finding_as_on_data_but_a_seq_is_not() -> None:
-    """A RST's receiver reads no window (WS-RST), so its window passed through is where the window behaviour
+    """A RST's receiver reads no window (RST-FIELDS), so its window passed through is where the window behaviour
     shows; its sequence number it does read, so a RST's seq off is a behaviour of its own."""
     def case(name: str, flags: int, fld: str, exp_v: int, act_v: int, req: str) -> CaseResult:
         inp = seg(ST, seq=1000, ack=70000, flags=flags, window=100)
@@ -133,7 +133,7 @@ def test_a_window_not_rescaled_on_a_rst_is_the_same_finding_as_on_data_but_a_seq
         return CaseResult(name, [req], case_verdict([req], diffs), diffs=diffs, steps=[_step(inp, exp, exp)])
 
     windows = findings([case("W/data", ACK, "window", 25, 100, "WS-EXACT"),
-                        case("W/rst", RST | ACK, "window", 25, 100, "WS-RST")])
+                        case("W/rst", RST | ACK, "window", 25, 100, "RST-FIELDS")])
     assert len(windows) == 1 and windows[0].cases == ["W/data", "W/rst"] and "control" not in windows[0].signature
     seqs = findings([case("S/data", ACK, "seq", 90000, 90001, "SEQ-MAP"),
                      case("S/rst", RST | ACK, "seq", 90000, 90001, "SEQ-MAP")])

@@ -205,3 +205,18 @@ def test_counts_without_packets_are_one_finding_per_behaviour() -> None:
     fewer = findings([CaseResult("prop/x", ["SEQ-MAP"], Verdict.FAIL, steps=[],
                                  diffs=[FieldDiff(0, -1, "to_server.count", 1, 0, "SEQ-MAP")])])
     assert [g.signature["change"] for g in fewer] == ["fewer"]
+
+
+def test_the_window_of_a_syn_not_trimmed_off_belongs_to_the_untrimmed_finding() -> None:
+    """A SYN below the base relayed with its data (not trimmed): the model's packet lost the SYN and rescales
+    the window, the box's kept it and passes the window through — which is right for a SYN (RFC 7323 §2.2).
+    The window difference follows from the SYN kept: one 'untrimmed' finding, no window finding."""
+    inp = seg(ST, seq=999, ack=70000, payload=b"x", flags=SYN | ACK)
+    exp = _out(PROXY_D, SERVER, 90000, 5000, b"x", flags=ACK)
+    act = _out(PROXY_D, SERVER, 89999, 5000, b"x", flags=SYN | ACK)
+    rec = StepRecord("client", _hex(inp), expected_to_server=[_hex(exp)], actual_to_server=[_hex(act)])
+    diffs = [FieldDiff(0, 0, "to_server[0].tcp.flags", "A", "SA", "TRIM-REST"),
+             FieldDiff(0, 0, "to_server[0].tcp.seq", 90000, 89999, "TRIM-REST"),
+             FieldDiff(0, 0, "to_server[0].tcp.window", 125, 1000, "WS-EXACT")]
+    found = findings([_case("TRIM-REST/syn", ["TRIM-REST"], diffs, [rec])])
+    assert [f.signature for f in found] == [{"kind": "untrimmed"}]
