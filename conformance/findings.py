@@ -21,8 +21,9 @@ its legs and requirements apart from its signature). Per step of a case:
   ``violated`` (a property such as "checksum valid"), ``not clipped`` (a SACK block below the base kept) or
   ``other``. An option family keeps the rule it broke (the requirement: stripping, clipping, mapping) and a
   Timestamps field its name (TSval, TSecr); a SYN or RST keeps its control flag (receivers judge them apart,
-  RFC 9293 3.10.7) where a receiver reads the field differently for them (not a window on a RST, not an
-  option); an invalid TCP checksum keeps which options the IUT rewrote at an odd offset (an RFC 1624 update
+  RFC 9293 3.10.7) in the fields a receiver reads differently for them (the sequence number, flags and
+  data; a SYN's window), not elsewhere (a RST's ack or window, an option, an IP field); an invalid TCP
+  checksum keeps which options the IUT rewrote at an odd offset (an RFC 1624 update
   of a 32-bit field assumed word-aligned is wrong there, and right at an even one).
 
 A difference marked ``consequence_of`` (after the case's first divergence) belongs to the finding of that
@@ -50,7 +51,7 @@ from ..reference.segment import FIN, RST, SYN, Segment, flags_text
 from ..reference.seqspace import MOD32
 from ..spec.requirements import BY_ID, Level
 from .finding_titles import NO_CONTROL, title
-from .results import GRADE, CaseKind, CaseResult, FieldDiff, Verdict
+from .results import GRADE, CaseKind, CaseResult, FieldDiff, StepRecord, Verdict
 
 _LEVEL_RANK = {Level.MAY: 0, Level.SHOULD: 1, Level.MUST: 2}
 
@@ -358,13 +359,17 @@ def _int(v: object) -> int:
 _MODEL_REASONS = ("DIR-ONLY", "MSS-ICMP", "LIFE-AFTER-RST")
 
 
-def _own_syn(extra: list[tuple[str, str]], replaced: list[tuple[str, FieldDiff]]) -> tuple[str, str, str] | None:
+def _own_syn(extra: list[tuple[str, str]], replaced: list[tuple[str, FieldDiff]],
+             rec: StepRecord | None) -> tuple[str, str, str] | None:
     """(leg, flags, lead requirement) of a SYN the IUT sent where the model sends none — an extra packet with
     SYN, or one the model relays without SYN that went out with it: the box opening a connection of its own
     (a proxy's SYN to the server, say), one behaviour whatever the model did with the input that set it off
-    (relayed it, answered it with an ICMP error, dropped it)."""
+    (relayed it, answered it with an ICMP error, dropped it). A SYN-bearing input relayed on its out leg is
+    the input, not a SYN of the box's own (a SYN+ACK too big, forwarded whole)."""
+    syn_in = rec is not None and "S" in _control_bits(packet_label(rec.input))
+    out_leg = "to_server" if rec is not None and rec.leg_in == "client" else "to_client"
     for leg, flags in extra:
-        if "S" in flags:
+        if "S" in flags and not (syn_in and leg == out_leg):
             return leg, flags, ""
     for leg, d in replaced:
         if "S" in _control_bits(d.actual) and "S" not in _control_bits(d.expected):
@@ -400,7 +405,7 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
                 and not _kept_control(d, rec.input if rec is not None else None):
             replaced.append((m.group(1), d))
     reqs = sorted({d.req for d in here})
-    own = _own_syn(extra, replaced)
+    own = _own_syn(extra, replaced, rec)
     if own is not None:
         leg, flags, lead = own
         return _Occurrence({"kind": "own SYN", "flags": flags}, reqs, leg=leg,
@@ -409,9 +414,12 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
         leg, flags = extra[0]
         sig: dict[str, Any] = {"kind": "extra", "flags": flags}
         why = next((d.req for d in here if d.field == f"{leg}.count"), "")
+        if why == "TRIM-BELOW":  # the model drops a segment wholly below the base; the IUT relayed it: a trim not made
+            return _Occurrence({"kind": "untrimmed"}, reqs, leg=leg, lead_req=why, step=step)
         if why in _MODEL_REASONS:  # the model relays nothing there for a reason of its own
-            # the IUT relayed the input anyway: whether it carried a FIN is where that shows, not what it is
-            sig["input"], sig["flags"] = why, flags.replace("F", "") or flags
+            # the IUT relayed the input anyway (a foreign 4-tuple routed, a segment too big forwarded whole, a
+            # reset connection's segment passed): one behaviour per reason, whatever flags the input carried
+            sig["input"], sig["flags"] = why, "*"
         return _Occurrence(sig, reqs, leg=leg, lead_req=reqs[0] if reqs else "", step=step)
     if replaced:
         leg, d = replaced[0]
@@ -506,11 +514,12 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
                 # defect shows (a Timestamps option rewritten beside the SACK one), not what it is
                 sig["rewritten"] = [x for x in rewritten_options(rec.input if rec is not None else None, act)
                                     if "odd" in x]
-            # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7) — but a RST's receiver reads no window
-            # or acknowledgment number (RST-FIELDS), nor does that of a SYN in the synchronized states a splice
-            # joins (it answers with a challenge ACK, RFC 5961 §4), and a box that maps, strips or clips an
-            # option does so whatever the segment's control flags: there the SYN or RST is where it shows
-            judged = "" if fam.startswith("options kind") or fam == "tcp.ack" else "S" if fam == "window" else "SR"
+            # SYN and RST are judged apart by a receiver (RFC 9293 3.10.7) where it reads the field for them: the
+            # sequence number (a RST's acceptability, a SYN's challenge ACK), the flags and the data; a SYN's
+            # window is read unscaled (RFC 7323 §2.2). A RST's ack and window are not read (RST-FIELDS), nor a
+            # SYN's ack in the synchronized states a splice joins (RFC 5961 §4), and a box that maps, strips or
+            # clips an option, or keeps IP options or a TTL, does so whatever the segment's control flags
+            judged = "SR" if fam in ("tcp.seq", "flags", "payload") else "S" if fam == "window" else ""
             if set(control) & set(judged):
                 sig["control"] = "".join(ch for ch in control if ch in judged)
             occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req,

@@ -116,8 +116,8 @@ def test_an_extra_packet_where_the_model_emits_none_for_what_the_input_is_is_its
                       case("F/2", "DIR-ONLY")])
     by_case = {f.cases[0]: f for f in found}
     assert len(found) == 3 and by_case["F/1"].cases == ["F/1", "F/2"]
-    assert by_case["F/1"].signature == {"kind": "extra", "flags": "A", "input": "DIR-ONLY"}
-    assert by_case["M/1"].signature == {"kind": "extra", "flags": "A", "input": "MSS-ICMP"}
+    assert by_case["F/1"].signature == {"kind": "extra", "flags": "*", "input": "DIR-ONLY"}
+    assert by_case["M/1"].signature == {"kind": "extra", "flags": "*", "input": "MSS-ICMP"}
     assert by_case["C/1"].signature == {"kind": "extra", "flags": "A"}
     assert "another 4-tuple" in by_case["F/1"].title and "ICMP error" in by_case["M/1"].title
     assert "(the model emits none)" in by_case["C/1"].title

@@ -220,3 +220,25 @@ def test_the_window_of_a_syn_not_trimmed_off_belongs_to_the_untrimmed_finding() 
              FieldDiff(0, 0, "to_server[0].tcp.window", 125, 1000, "WS-EXACT")]
     found = findings([_case("TRIM-REST/syn", ["TRIM-REST"], diffs, [rec])])
     assert [f.signature for f in found] == [{"kind": "untrimmed"}]
+
+
+def test_a_syn_bearing_input_relayed_on_its_out_leg_is_no_syn_of_the_box_own() -> None:
+    """A server SYN+ACK too big for the client's MSS: the model answers it with an ICMP error, a NAT router
+    forwards it whole. That SYN is the server's, relayed (the no-MSS finding), not one the box made up."""
+    inp = seg(ST, from_client=False, seq=90000, ack=5000, payload=b"x" * 600, flags=SYN | ACK)
+    relayed = _out(PROXY_C, CLIENT, 5000, 1000, b"x" * 600, flags=SYN | ACK)
+    rec = StepRecord("server", _hex(inp), actual_to_client=[_hex(relayed)])
+    diffs = [FieldDiff(0, -1, "to_client.count", 0, 1, "MSS-ICMP")]
+    found = findings([_case("MSS-ICMP/syn", ["MSS-ICMP"], diffs, [rec])])
+    assert [f.signature for f in found] == [{"kind": "extra", "flags": "*", "input": "MSS-ICMP"}]
+
+
+def test_relaying_a_segment_the_model_drops_as_wholly_below_the_base_is_untrimmed() -> None:
+    """A retransmitted client SYN just below the base: the model trims all of it and relays nothing, a box
+    that never trims relays it — the same 'untrimmed' behaviour as data below the base relayed."""
+    inp = seg(ST, seq=999, ack=0, flags=SYN)
+    act = _out(PROXY_D, SERVER, 89999, 0, flags=SYN)
+    rec = StepRecord("client", _hex(inp), actual_to_server=[_hex(act)])
+    diffs = [FieldDiff(0, -1, "to_server.count", 0, 1, "TRIM-BELOW")]
+    found = findings([_case("TRIM-BELOW/syn", ["TRIM-BELOW"], diffs, [rec])])
+    assert [f.signature for f in found] == [{"kind": "untrimmed"}]

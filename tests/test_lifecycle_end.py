@@ -317,4 +317,4 @@ def test_segments_relayed_after_a_relayed_rst_are_an_equally_legitimate_outcome(
     assert {(d.field, d.req) for d in r.diffs if not d.ok} == {("to_server.count", "LIFE-AFTER-RST")}
     assert ("LIFE-AFTER-RST", Verdict.INFO) in contributions(r)
     [f] = findings([r])
-    assert f.signature == {"kind": "extra", "flags": "A", "input": "LIFE-AFTER-RST"} and f.verdict == "INFO"
+    assert f.signature == {"kind": "extra", "flags": "*", "input": "LIFE-AFTER-RST"} and f.verdict == "INFO"
