@@ -522,8 +522,13 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
             judged = "SR" if fam in ("tcp.seq", "flags", "payload") else "S" if fam == "window" else ""
             if set(control) & set(judged):
                 sig["control"] = "".join(ch for ch in control if ch in judged)
-            occ.append(_Occurrence(sig, sorted({d.req for _n, d in items}), const, rel == "offset", leg, lead.req,
-                                   step))
+            # each option rewritten at an odd offset breaks the sum on its own: a packet with two shows two
+            # behaviours (the SACK rewrite's and the Timestamps rewrite's), not a third one
+            odd = sig.get("rewritten") or [None]
+            for one in odd if len(odd) > 1 else [None]:
+                this = sig if one is None else {**sig, "rewritten": [one]}
+                occ.append(_Occurrence(this, sorted({d.req for _n, d in items}), const, rel == "offset", leg,
+                                       lead.req, step))
     return occ, consequences
 
 

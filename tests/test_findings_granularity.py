@@ -152,6 +152,25 @@ def test_checksum_defects_are_told_apart_by_the_rewritten_option_and_its_offset_
     assert "SACK option at an odd offset" in by_case["CS/sack-after-ws"].title
 
 
+def test_two_options_rewritten_at_odd_offsets_are_the_two_findings_each_makes_alone() -> None:
+    """Timestamps at offset 23 and SACK at 33, both rewritten, the checksum wrong: each rewrite breaks the sum
+    on its own, so the packet shows the Timestamps finding and the SACK finding, not a third one."""
+    both_opts = [WindowScale(7), Timestamps(1, 2), Sack(((100, 200),))]
+    inp = seg(ST, seq=1000, ack=70000, options=both_opts)  # type: ignore[arg-type]
+    exp = Segment(_out(PROXY_D, SERVER, 90000, 5000).ip,
+                  dataclasses.replace(_out(PROXY_D, SERVER, 90000, 5000).tcp, options=inp.tcp.options), b"")
+    rewritten = seg(ST, options=[WindowScale(7), Timestamps(1, 9), Sack(((107, 207),))]).tcp.options
+    act = Segment(exp.ip, dataclasses.replace(exp.tcp, options=rewritten, checksum=0x1234), b"")
+    diffs = [FieldDiff(0, 0, "to_server[0].tcp.checksum valid", True, False, "TCPCSUM-VALID")]
+    both = _case("CS/both", ["TCPCSUM-VALID"], diffs, [_step(inp, exp, act)])
+    assert rewritten_options(both.steps[0].input, both.steps[0].actual_to_server[0]) == [
+        "kind 5 at an odd offset", "kind 8 at an odd offset"]
+    alone = [_csum_case("CS/ts-after-ws", [WindowScale(7), Timestamps(1, 2)]),
+             _csum_case("CS/sack-after-ws", [WindowScale(7), Sack(((100, 200),))])]
+    found = findings([*alone, both])
+    assert len(found) == 2 and all("CS/both" in f.cases for f in found)
+
+
 def test_a_doubly_adjusted_tsecr_is_its_own_finding_beside_unstripped_timestamps() -> None:
     inp = seg(ST, seq=1000, ack=70000, options=[NoOperation(), NoOperation(), Timestamps(10, 20)])
     exp = _out(PROXY_D, SERVER, 90000, 5000)
