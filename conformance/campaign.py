@@ -53,6 +53,7 @@ from .coverage import Coverage
 from .expectations import Known, Sighting
 from .properties import PROPERTIES, Budget, Property, SearchTally, example_result, search
 from .results import case_verdict
+from .runner import fault_reason
 from .stateful import CASES as STATEFUL_CASES
 from .stateful import LifecycleAgreement, RelayAgreement, SpliceAgreement, search_machine
 
@@ -232,8 +233,7 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
             continue
         except Exception as exc:  # a harness or adapter fault: a run grades the case ERROR and goes on; so does this
             n = faults[target.case.id] = faults.get(target.case.id, 0) + 1
-            what = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            text = f"{target.case.id} seed {s}: {type(exc).__name__}{': ' + what if what else ''}"
+            text = f"{target.case.id} seed {s}: {fault_reason(exc).splitlines()[0]}"  # as a run's ERROR says it
             if n >= MAX_FAULTS:
                 todo.remove(target)
                 text += f" ({n} searches in a row: {target.case.id} leaves the rotation)"

@@ -81,8 +81,14 @@ def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs:
     to, towards = _where(legs, True), _where(legs, False)
     if kind in ("dropped", "extra"):
         flags = str(sig.get("flags", ""))
-        pkt = flags if flags.startswith(("ICMP", "malformed")) else f"{_flag_words(flags)} segment" \
-            if flags and flags != "*" else "segment" if flags else "a segment"
+        if flags.startswith(("ICMP", "malformed")):
+            pkt = flags
+        elif flags == "*":  # whatever flags (an input relayed where the model has a reason to relay nothing)
+            pkt = "segment"
+        elif not flags:  # a corrupt segment dropped, whatever its flags
+            pkt = "a segment"
+        else:
+            pkt = f"{_flag_words(flags)} segment"
         if kind == "dropped":
             pkt = f"{pkt} that arrived with a {sig['input']}" if sig.get("input") else pkt
             return f"{pkt} not relayed {to} (the model relays it){_req_text(reqs)}"

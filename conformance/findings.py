@@ -23,8 +23,8 @@ its legs and requirements apart from its signature). Per step of a case:
   Timestamps field its name (TSval, TSecr); a SYN or RST keeps its control flag (receivers judge them apart,
   RFC 9293 3.10.7) in the fields a receiver reads differently for them (the sequence number, flags and
   data; a SYN's window), not elsewhere (a RST's ack or window, an option, an IP field); an invalid TCP
-  checksum keeps which options the IUT rewrote at an odd offset (an RFC 1624 update
-  of a 32-bit field assumed word-aligned is wrong there, and right at an even one).
+  checksum keeps which options the IUT rewrote at an odd offset (an RFC 1624 update of a 32-bit field
+  assumed word-aligned is wrong there, and right at an even one), one finding per such option.
 
 A difference marked ``consequence_of`` (after the case's first divergence) belongs to the finding of that
 divergence and makes none of its own. A finding's ID is a short hash of its signature, stable across runs,
@@ -412,14 +412,14 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
                            lead_req=lead or (reqs[0] if reqs else ""), step=step)
     if extra:
         leg, flags = extra[0]
-        sig: dict[str, Any] = {"kind": "extra", "flags": flags}
         why = next((d.req for d in here if d.field == f"{leg}.count"), "")
         if why == "TRIM-BELOW":  # the model drops a segment wholly below the base; the IUT relayed it: a trim not made
             return _Occurrence({"kind": "untrimmed"}, reqs, leg=leg, lead_req=why, step=step)
-        if why in _MODEL_REASONS:  # the model relays nothing there for a reason of its own
-            # the IUT relayed the input anyway (a foreign 4-tuple routed, a segment too big forwarded whole, a
-            # reset connection's segment passed): one behaviour per reason, whatever flags the input carried
-            sig["input"], sig["flags"] = why, "*"
+        # where the model relays nothing for a reason of its own and the IUT relayed the input anyway (a foreign
+        # 4-tuple routed, a segment too big forwarded whole, a reset connection's segment passed): one behaviour
+        # per reason, whatever flags the input carried
+        sig: dict[str, Any] = ({"kind": "extra", "flags": "*", "input": why} if why in _MODEL_REASONS
+                               else {"kind": "extra", "flags": flags})
         return _Occurrence(sig, reqs, leg=leg, lead_req=reqs[0] if reqs else "", step=step)
     if replaced:
         leg, d = replaced[0]
@@ -524,9 +524,9 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
                 sig["control"] = "".join(ch for ch in control if ch in judged)
             # each option rewritten at an odd offset breaks the sum on its own: a packet with two shows two
             # behaviours (the SACK rewrite's and the Timestamps rewrite's), not a third one
-            odd = sig.get("rewritten") or [None]
-            for one in odd if len(odd) > 1 else [None]:
-                this = sig if one is None else {**sig, "rewritten": [one]}
+            odd = sig.get("rewritten", [])
+            sigs = [{**sig, "rewritten": [one]} for one in odd] if len(odd) > 1 else [sig]
+            for this in sigs:
                 occ.append(_Occurrence(this, sorted({d.req for _n, d in items}), const, rel == "offset", leg,
                                        lead.req, step))
     return occ, consequences

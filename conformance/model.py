@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..reference.handshake import ProxyConfig, SynOptions, answer_client, negotiate, offer_server
-from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine, Stage
+from ..reference.lifecycle import Event, EventType, Socket, SpliceMachine
 from ..reference.relay import Endpoint, Leg, Note, RelayResult, SpliceState, direction_of
 from ..reference.segment import (
     NOP,
@@ -274,5 +274,5 @@ class Model:
         out = self.machine.handle(Event(kind, segment=seg), now)
         if out:
             return out[0]
-        notes = (Note.SPLICE_RESET,) if self.machine.stage is Stage.CLOSED and self.machine.reset else ()
+        notes = (Note.SPLICE_RESET,) if self.machine.reset else ()  # (reset: CLOSED for good, by a RST)
         return RelayResult(direction_of(st, seg), (), notes, now)

@@ -177,27 +177,28 @@ def per_step(model: Executed, alt: Executed) -> Executed:
     """``alt`` (a rejudged run of the same injections against a step-local alternative) where, step by step,
     each step takes the outcome it came closer to — the alternative's when it has fewer differing checks there,
     else the model's — so an IUT whose host answered one foreign segment and not another matches neither
-    outcome alone and still departs from nothing. Named after the alternative when any step took it."""
-    by_step: dict[int, list[FieldDiff]] = {}
-    for d in model.diffs:
-        by_step.setdefault(d.step, []).append(d)
-    alt_by_step: dict[int, list[FieldDiff]] = {}
-    for d in alt.diffs:
-        alt_by_step.setdefault(d.step, []).append(d)
-    first = min([*by_step, *alt_by_step], default=0)
+    outcome alone and still departs from nothing. Named after the alternative when any step took it. (Both
+    runs number their steps from 0, as :func:`execute` and :func:`rejudge` make them.)"""
+    mine, theirs = _by_step(model.diffs), _by_step(alt.diffs)
     diffs: list[FieldDiff] = []
     steps = list(model.steps)
     took = False
-    for step in sorted(set(by_step) | set(alt_by_step)):
-        mine, theirs = by_step.get(step, []), alt_by_step.get(step, [])
-        if sum(not d.ok for d in theirs) < sum(not d.ok for d in mine):
-            diffs += theirs
-            if 0 <= step - first < len(steps) and step - first < len(alt.steps):
-                steps[step - first] = alt.steps[step - first]
+    for step in sorted(mine.keys() | theirs.keys()):
+        m, t = mine.get(step, []), theirs.get(step, [])
+        if sum(not d.ok for d in t) < sum(not d.ok for d in m):
+            diffs += t
+            steps[step] = alt.steps[step]
             took = True
         else:
-            diffs += mine
+            diffs += m
     return Executed(diffs, steps, model.geometry, alt.alternative if took else model.alternative)
+
+
+def _by_step(diffs: Iterable[FieldDiff]) -> dict[int, list[FieldDiff]]:
+    out: dict[int, list[FieldDiff]] = {}
+    for d in diffs:
+        out.setdefault(d.step, []).append(d)
+    return out
 
 
 def unsupported_by(adapter: Adapter) -> frozenset[Feature]:
