@@ -1,5 +1,8 @@
 """Throughput and latency through the eBPF splice vs a user-space relay vs plain IP forwarding (issue 15).
 
+Why one file of ~660 lines: a benchmark is one runnable script; its bench (the lab set up for kernel TCP),
+the capture tap and the latency and offload helpers serve this measurement only.
+
 Needs root, network namespaces, clang and libbpf (the ``ebpf-splice`` adapter's needs); prints why and
 exits 0 otherwise.
 

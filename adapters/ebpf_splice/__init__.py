@@ -1,5 +1,11 @@
 """The ``ebpf-splice`` adapter: a TCP splice datapath in eBPF on the proxy's two interfaces.
 
+Why one module of ~900 lines: the adapter, its two sessions and their helpers share one lab, one map writer
+and the proxy application's real sockets, and the lifecycle session (about 400 lines) is one concept, the
+paper's sequence of socket calls driven step by step against the live datapath. What stands apart already
+is: the loader and what it leaves behind (:mod:`.loader`), the proxy application (:mod:`.proxy`), the
+datapath itself (``splice.bpf.c``).
+
 Theory of operation
 -------------------
 The IUT is ``splice.bpf.c``, a tc program attached to the clsact ingress of both of the proxy

@@ -1,5 +1,10 @@
 """``splicecheck trace``'s engine: two captures of a splice box, merged in time, judged connection by connection.
 
+Why one module of ~700 lines: it is one class, :class:`TraceEngine`, whose methods share the merge loop's
+state (open flows, pairs, tombstones, the fast path's counters) on the hot path of every packet; what can
+stand apart does: reading captures (:mod:`.capture`), flows (:mod:`.flows`), inferring a connection's
+parameters (:mod:`.infer`), judging it (:mod:`.judge`), the fast path (:mod:`.fast`).
+
 Theory of operation
 -------------------
 The client leg (client ⇄ proxy) and the server leg (proxy ⇄ server) are captured separately. Both
