@@ -51,6 +51,7 @@ from .case import Case
 from .contract import Adapter, UnsupportedError, drawable_avoid
 from .coverage import Coverage
 from .expectations import Known, Sighting
+from .interrupts import interruption
 from .properties import PROPERTIES, Budget, Property, SearchTally, example_result, search
 from .results import case_verdict
 from .runner import fault_reason
@@ -231,7 +232,9 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
         except UnsupportedError:  # the adapter cannot set this target up at all (a run grades it UNSUPPORTED)
             todo.remove(target)
             continue
-        except Exception as exc:  # a harness or adapter fault: a run grades the case ERROR and goes on; so does this
+        except (Exception, SystemExit) as exc:  # a harness or adapter fault (an adapter's sys.exit included): a
+            if interruption(exc) is not None:  # run grades the case ERROR and goes on, and so does this; a signal
+                raise  # (SIGTERM/SIGHUP arrive as a SystemExit) stops the campaign
             n = faults[target.case.id] = faults.get(target.case.id, 0) + 1
             text = f"{target.case.id} seed {s}: {fault_reason(exc).splitlines()[0]}"  # as a run's ERROR says it
             if n >= MAX_FAULTS:

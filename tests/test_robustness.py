@@ -136,6 +136,17 @@ def test_a_campaign_whose_every_search_faults_is_one_line_and_exit_2(
     assert rc == 2 and "Traceback" not in err
     assert "leaves the rotation" in out and "no search ran" in err
 
+def test_an_adapter_calling_sys_exit_in_a_campaign_is_a_fault_not_the_campaigns_end(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``inject()`` raising SystemExit(3) is that search's fault, as a run grades it that case's ERROR: the
+    campaign lists it and takes the target out of the rotation after three in a row; it does not exit 3."""
+    rc = cli.main(["fuzz", "--adapter", f"{BROKEN}:exit", "--time", "30", "--db", f"dir:{tmp_path / 'db'}",
+                   "--case", "prop/seq-ack", "--seed", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in err
+    assert "SystemExit: 3" in out and "leaves the rotation" in out and "no search ran" in err
+
+
 
 @pytest.mark.parametrize(("spec", "message"), [
     (f"{BROKEN}:init", "could not be loaded: RuntimeError: cannot start the box"),
