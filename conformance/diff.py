@@ -515,7 +515,8 @@ def geometry(state: SpliceState, seg: Segment, model: RelayResult) -> Geometry |
         return None
     leg_in, leg_out = state.legs(model.direction)
     t = seg.tcp
-    return Geometry(leg_in.splice_irs, leg_out.splice_iss, t.seq, len(seg.payload), model.direction.value)
+    return Geometry(leg_in.splice_irs, leg_out.splice_iss, t.seq, len(seg.payload), model.direction.value,
+                    leg_in.splice_iss)
 
 
 def distance(a: int, b: int) -> int:

@@ -101,8 +101,11 @@ def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs:
         return (f"{_flag_words(str(sig.get('flags', 'S')))} segment of the box's own sent {to} (the model sends no "
                 f"SYN there){_req_text(reqs)}")
     if kind == "replaced":
-        return (f"{_flag_words(str(sig['actual']))} segment sent {to} in place of the "
-                f"{_flag_words(str(sig['expected']))} segment the model relays{_req_text(reqs)}")
+        def packet(label: str) -> str:
+            return f"{label} error" if label.startswith("ICMP") else f"{_flag_words(label)} segment"
+        verb = "sends" if str(sig["expected"]).startswith("ICMP") else "relays"
+        return (f"{packet(str(sig['actual']))} sent {to} in place of the {packet(str(sig['expected']))} the model "
+                f"{verb}{_req_text(reqs)}")
     if kind == "recounted":
         change = {"moved": "packets emitted on another leg than the model's", "more": "more packets than the "
                   "model's", "fewer": "fewer packets than the model's"}.get(str(sig.get("change")), "other packets")
@@ -135,6 +138,8 @@ def _title(sig: dict[str, Any], reqs: Sequence[str], constant: int | None, legs:
                      for x in rewritten]
             why = f" when it rewrites the {' and the '.join(parts)}"
         return f"{on}TCP checksum {towards} invalid{why}{_req_text([req_id])}"
+    if rel == "unchanged behind the base":  # an old number (before the splice's base) left as it was
+        return f"{on}{what} behind the base passed through unchanged {towards} (not mapped){_req_text([req_id])}"
     phrases = {
         "unchanged": "passed through unchanged (not mapped)",
         "zeroed": "zeroed",

@@ -6,25 +6,28 @@ requirement a field evidences and the case that saw it are where it shows, not w
 its legs and requirements apart from its signature). Per step of a case:
 
 * **the IUT reacted otherwise** (its packets, aligned on their flags with ``difflib``, are one too many,
-  one too few, or one carries other control flags): the whole step, both legs, is one occurrence, signed by
-  its most telling part — an **extra** packet (its SYN/FIN/RST/ACK flags, or its ICMP type), else a packet
-  **replaced** by one of other control flags (both flag sets), else a **dropped** one (its flags, and
+  one too few, or one carries other control flags or is of another kind, a segment for an ICMP error): the
+  whole step, both legs, is one occurrence, signed by its most telling part — a SYN of the box's **own**, else
+  an **extra** packet (its SYN/FIN/RST/ACK flags, or its ICMP type), else a packet **replaced** by one of
+  other control flags or kind (both labels), else a **dropped** one (its flags, and
   whether the input arrived with a bad checksum: dropping a corrupt segment is another behaviour); a
   packet's flags count only as SYN, FIN, RST and ACK, and one with none of them is one label (:data:`NO_CONTROL`);
 * **a trim not made** (``untrimmed``): a packet carrying more data than the model's, or keeping the input's
   SYN/FIN where the model removed it below ``splice_irs``; its sequence number, urgent pointer, flags and IP
   length moved with the data and belong to it;
-* otherwise, per packet, each **field family** that differs (``seq``, ``ack``, ``window``, ``options kind
-  8``, ``tcp.checksum``, ``ip.ttl``, ...) with how the actual value relates to the expected one:
-  ``unchanged`` (the input's value: passed through), ``at splice_iss`` (the out leg's base), ``offset`` (a
-  constant, kept when the same everywhere), ``zeroed``, ``added``/``removed`` (an option on one side only),
-  ``violated`` (a property such as "checksum valid"), ``not clipped`` (a SACK block below the base kept) or
-  ``other``. An option family keeps the rule it broke (the requirement: stripping, clipping, mapping) and a
-  Timestamps field its name (TSval, TSecr); a SYN or RST keeps its control flag (receivers judge them apart,
-  RFC 9293 3.10.7) in the fields a receiver reads differently for them (the sequence number, flags and
-  data; a SYN's window), not elsewhere (a RST's ack or window, an option, an IP field); an invalid TCP
-  checksum keeps which options the IUT rewrote at an odd offset (an RFC 1624 update of a 32-bit field
-  assumed word-aligned is wrong there, and right at an even one), one finding per such option.
+* otherwise, per packet, each **field family** that differs (``seq``, ``ack``, ``window``, ``options kind 8``,
+  ``tcp.checksum``, ``ip.ttl``, ...) with how the actual value relates to the expected one: ``unchanged`` (the
+  input's value: passed through), ``unchanged behind the base`` (a sequence or acknowledgment number of the stream
+  before the splice passed through: an old number, which a box that maps in pieces leaves as it was; apart from
+  one passed through ahead of the base), ``at splice_iss`` (the out leg's base), ``offset`` (a constant, kept when
+  the same everywhere), ``zeroed``, ``added``/``removed`` (an option on one side only), ``violated`` (a property
+  such as "checksum valid"), ``not clipped`` (a SACK block below the base kept) or ``other``. An option family
+  keeps the rule it broke (the requirement: stripping, clipping, mapping) and a Timestamps field its name (TSval,
+  TSecr); a SYN or RST keeps its control flag (receivers judge them apart, RFC 9293 3.10.7) in the fields a
+  receiver reads differently for them (the sequence number, flags and data; a SYN's window), not elsewhere (a
+  RST's ack or window, an option, an IP field); an invalid TCP checksum keeps which options the IUT rewrote at an
+  odd offset (an RFC 1624 update of a 32-bit field assumed word-aligned is wrong there, and right at an even one),
+  one finding per such option.
 
 A difference marked ``consequence_of`` (after the case's first divergence) belongs to the finding of that
 divergence and makes none of its own. A finding's ID is a short hash of its signature, stable across runs,
@@ -35,6 +38,7 @@ the same findings.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -51,7 +55,7 @@ from ..reference.segment import FIN, RST, SYN, Segment, flags_text
 from ..reference.seqspace import MOD32
 from ..spec.requirements import BY_ID, Level
 from .finding_titles import NO_CONTROL, title
-from .results import GRADE, CaseKind, CaseResult, FieldDiff, StepRecord, Verdict
+from .results import GRADE, CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, Verdict
 
 _LEVEL_RANK = {Level.MAY: 0, Level.SHOULD: 1, Level.MUST: 2}
 
@@ -146,8 +150,18 @@ def _input_value(step_input: Segment | None, name: str) -> Any:
     return None
 
 
-def relation(d: FieldDiff, name: str, step_input: Segment | None, base: int | None) -> tuple[str, int | None]:
-    """How ``d.actual`` relates to ``d.expected``: a named relation and, for an offset, the constant."""
+#: how far behind its base (in sequence space) an input's number counts as "behind the base": an old number,
+#: not one 2^31 ahead that a 32-bit comparison takes for old (which lies near -2^31 from the base)
+BEHIND = 1 << 30
+
+
+def relation(d: FieldDiff, name: str, step_input: Segment | None, base: int | None,
+             geo: Geometry | None = None) -> tuple[str, int | None]:
+    """How ``d.actual`` relates to ``d.expected``: a named relation and, for an offset, the constant. ``base``:
+    the out leg's splice_iss; ``geo``: the step's geometry, whose in-leg bases tell a sequence or
+    acknowledgment number passed through unchanged *behind the base* (less than :data:`BEHIND` before it:
+    numbers of the stream before the splice, which a box mapping in pieces, as NAT sequence adjustment does,
+    leaves as they were) from one passed through anywhere else."""
     e, a = d.expected, d.actual
     if e is True and a is False:
         return "violated", None
@@ -157,6 +171,10 @@ def relation(d: FieldDiff, name: str, step_input: Segment | None, base: int | No
         return "removed", None
     inp = _input_value(step_input, name)
     if inp is not None and a == inp and e != inp:
+        in_base = (geo.splice_irs if name == "tcp.seq" else geo.ack_base if name == "tcp.ack" else None) \
+            if geo is not None else None
+        if isinstance(inp, int) and in_base is not None and (inp - in_base) % MOD32 > MOD32 - BEHIND:
+            return "unchanged behind the base", None
         return "unchanged", None
     if isinstance(e, int) and isinstance(a, int) and not isinstance(e, bool):
         if name == "tcp.seq" and base is not None and a == base:
@@ -404,6 +422,15 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
         if m and m.group(3) == "tcp.flags" and _control_bits(d.expected) != _control_bits(d.actual) \
                 and not _kept_control(d, rec.input if rec is not None else None):
             replaced.append((m.group(1), d))
+        elif m and m.group(3) == "icmp" and (d.expected is None) != (d.actual is None) and rec is not None:
+            # an ICMP error where the model has a segment, or a segment where it has an ICMP error: another
+            # kind of packet in its place, told by both packets' labels
+            leg, i = m.group(1), int(m.group(2))
+            exp = rec.expected_to_client if leg == "to_client" else rec.expected_to_server
+            act = rec.actual_to_client if leg == "to_client" else rec.actual_to_server
+            if i < len(exp) and i < len(act):
+                replaced.append((leg, dataclasses.replace(d, expected=packet_label(exp[i]),
+                                                          actual=packet_label(act[i]))))
     reqs = sorted({d.req for d in here})
     own = _own_syn(extra, replaced, rec)
     if own is not None:
@@ -490,14 +517,15 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
         exp_pkts = (rec.expected_to_client if leg == "to_client" else rec.expected_to_server) if rec else []
         act_pkts = (rec.actual_to_client if leg == "to_client" else rec.actual_to_server) if rec else []
         control = _control(exp_pkts[pkt]) if 0 <= pkt < len(exp_pkts) else ""
-        base = r.geometry[step].splice_iss if len(r.geometry) == len(r.steps) and rec is not None else None
+        geo = r.geometry[step] if len(r.geometry) == len(r.steps) and rec is not None else None
+        base = geo.splice_iss if geo is not None else None
         for fam, items in fams.items():
             name, lead = items[0]
             if fam == "payload":
                 lead = next((d for n, d in items if n == "payload"), lead)
                 rel, const = _payload_relation(lead), None
             else:
-                rel, const = relation(lead, name, step_input, base)
+                rel, const = relation(lead, name, step_input, base, geo)
             sig: dict[str, Any] = {"kind": "field", "family": fam, "relation": rel}
             if fam.startswith("options kind"):
                 # which rule the option broke (stripping, clipping, mapping) tells behaviours apart

@@ -209,6 +209,9 @@ class Geometry:
     seq: int
     length: int
     direction: str
+    #: the in leg's splice_iss, the base of the input's acknowledgment number (None in results written before
+    #: it was recorded): an ack behind it acknowledges bytes sent before the splice
+    ack_base: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

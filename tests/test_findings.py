@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from reports_fixtures import _hex, _out, _step, _tweak
-from splice_fixtures import PROXY_D, SERVER, seg, state
+from splice_fixtures import CLIENT, PROXY_C, PROXY_D, SERVER, seg, state
 from splicecheck.conformance.findings import finding_id, findings
-from splicecheck.conformance.results import CaseResult, FieldDiff, StepRecord, Verdict, case_verdict
-from splicecheck.reference.segment import ACK, PSH, RST
+from splicecheck.conformance.results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
+from splicecheck.reference.codec import encode
+from splicecheck.reference.icmp import PacketTooBig, encode_icmp
+from splicecheck.reference.segment import ACK, PSH, RST, SYN
 
 ST = state()
 
@@ -138,3 +140,51 @@ def test_a_window_not_rescaled_on_a_rst_is_the_same_finding_as_on_data_but_a_seq
     seqs = findings([case("S/data", ACK, "seq", 90000, 90001, "SEQ-MAP"),
                      case("S/rst", RST | ACK, "seq", 90000, 90001, "SEQ-MAP")])
     assert sorted(f.signature.get("control", "") for f in seqs) == ["", "R"]
+
+
+def test_a_number_passed_through_behind_the_base_is_apart_from_one_passed_through_ahead_of_it() -> None:
+    """A sequence or acknowledgment number passed through unchanged where it lies behind the in leg's base (an
+    old number, which NAT sequence adjustment maps with its offset from before the rewrite) is another behaviour
+    than one passed through 2^31 ahead of it (a 32-bit comparison taking a new number for old); a result
+    recorded without the ack's base keeps the plain relation."""
+    def case(name: str, fld: str, value: int, ack_base: int | None = 70000) -> CaseResult:
+        inp = seg(ST, seq=value if fld == "seq" else 1000, ack=value if fld == "ack" else 70000)
+        exp = _out(PROXY_D, SERVER, 90000, 5000)
+        act = _tweak(exp, **{fld: value})
+        diffs = [FieldDiff(0, 0, f"to_server[0].tcp.{fld}", 12345, value, "SEQ-MAP" if fld == "seq" else "ACK-MAP")]
+        geo = [Geometry(1000, 90000, inp.tcp.seq, 0, "c2s", ack_base)]
+        return CaseResult(name, [diffs[0].req], Verdict.FAIL, diffs=diffs, steps=[_step(inp, exp, act)],
+                          geometry=geo)
+
+    found = findings([case("S/behind", "seq", 990), case("S/ahead", "seq", 1000 + 2**31 + 10),
+                      case("A/behind", "ack", 69000), case("A/ahead", "ack", 70000 + 2**31),
+                      case("A/unknown", "ack", 69000, ack_base=None)])
+    by_case = {c: f for f in found for c in f.cases}
+    assert by_case["S/behind"].signature["relation"] == "unchanged behind the base"
+    assert by_case["A/behind"].signature["relation"] == "unchanged behind the base"
+    assert by_case["S/ahead"].signature["relation"] == by_case["A/ahead"].signature["relation"] == "unchanged"
+    assert by_case["A/unknown"] is by_case["A/ahead"]
+    assert len(found) == 4
+    assert by_case["A/behind"].title.startswith("acknowledgment number behind the base passed through unchanged "
+                                                "towards the server")
+
+
+def test_a_syn_of_the_box_s_own_in_place_of_the_model_s_icmp_error_is_the_own_syn_finding() -> None:
+    """An oversized SYN-bearing segment the model answers with an ICMP error and the box with a SYN-ACK of its
+    own (SYNPROXY's cookie reply) on the same leg: the box's own SYN, as when that SYN-ACK comes beside the ICMP
+    error, not "ICMP error missing"; an ACK in the ICMP error's place is another kind of packet."""
+    inp = seg(ST, seq=1000, ack=70000, flags=ACK, payload=b"x" * 1500)
+    icmp = encode_icmp(PacketTooBig(SERVER.addr, CLIENT.addr, 576, encode(inp))).hex()
+
+    def case(name: str, flags: int) -> CaseResult:
+        act = _out(PROXY_C, CLIENT, 4127591681, 0, flags=flags)
+        rec = StepRecord("client", _hex(inp), expected_to_client=[icmp], actual_to_client=[_hex(act)])
+        diffs = [FieldDiff(0, 0, "to_client[0].icmp", [3, 4, 576], None, "MSS-ICMP")]
+        return CaseResult(name, ["MSS-ICMP"], Verdict.FAIL, diffs=diffs, steps=[rec])
+
+    found = findings([case("own", SYN | ACK), case("ack", ACK)])
+    by_case = {f.cases[0]: f for f in found}
+    assert by_case["own"].signature == {"kind": "own SYN", "flags": "SA"}
+    assert by_case["ack"].signature == {"kind": "replaced", "expected": "ICMP type 3", "actual": "A"}
+    assert by_case["ack"].title.startswith("ACK segment sent to the client in place of the ICMP type 3 error the "
+                                           "model sends")
