@@ -143,22 +143,24 @@ class Target:
     run: Run
 
 
-#: one search of a target: adapter, seed, budget, database, deadline, known findings (or None)
-Run = Callable[[Adapter, int, Budget, ExampleDatabase | None, float, Known | None], SearchTally]
+#: one search of a target: adapter, seed, budget, database, deadline, known findings (or None), and where its
+#: tally goes as soon as it is made (or None)
+Run = Callable[[Adapter, int, Budget, ExampleDatabase | None, float, Known | None, list[SearchTally] | None],
+               SearchTally]
 
 
 def _property_run(prop: Property) -> Run:
     def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float,
-            known: Known | None = None) -> SearchTally:
-        return search(a, prop.case(), prop.strategy(drawable_avoid(a)), seed_, budget, db, stop_at, known)
+            known: Known | None = None, tallies: list[SearchTally] | None = None) -> SearchTally:
+        return search(a, prop.case(), prop.strategy(drawable_avoid(a)), seed_, budget, db, stop_at, known, tallies)
 
     return run
 
 
 def _machine_run(case: Case, machine: type[SpliceAgreement]) -> Run:
     def run(a: Adapter, seed_: int, budget: Budget, db: ExampleDatabase | None, stop_at: float,
-            known: Known | None = None) -> SearchTally:
-        return search_machine(a, case, machine, seed_, budget, db, stop_at, known)[0]
+            known: Known | None = None, tallies: list[SearchTally] | None = None) -> SearchTally:
+        return search_machine(a, case, machine, seed_, budget, db, stop_at, known, tallies)[0]
 
     return run
 
@@ -227,8 +229,9 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
     while todo and time.monotonic() < stop_at:
         target = todo[i % len(todo)]
         s = rng.randrange(1 << 32)
+        started: list[SearchTally] = []
         try:
-            tally = target.run(adapter, s, budget, db, stop_at, known)
+            tally = target.run(adapter, s, budget, db, stop_at, known, started)
         except UnsupportedError:  # the adapter cannot set this target up at all (a run grades it UNSUPPORTED)
             todo.remove(target)
             continue
@@ -242,7 +245,14 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
                 text += f" ({n} searches in a row: {target.case.id} leaves the rotation)"
             else:
                 i += 1
-            report(Progress(worker, 0, faults=[text]))
+            # the examples judged before a fault in an example's check count: not the one it ended (counted when
+            # it began, before any failure), nor the wrap regions (that one's segments were counted as they were
+            # built). A fault that escaped the check (a SystemExit through Hypothesis, which may run the example
+            # again) leaves the count unknown: none is added
+            seen = started[0] if started else None
+            judged = 0 if seen is None or seen.error is None else \
+                max(0, seen.examples - (seen.first_failure is None))
+            report(Progress(worker, judged, faults=[text]))
             continue
         faults.pop(target.case.id, None)
         i += 1

@@ -313,14 +313,18 @@ def example_case(case: Case, example: Example, coverage: Coverage | None = None)
 
 def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,
            budget: Budget, database: ExampleDatabase | None = None, stop_at: float | None = None,
-           known: Known | None = None) -> SearchTally:
+           known: Known | None = None, tallies: list[SearchTally] | None = None) -> SearchTally:
     """Run ``case``'s property on examples drawn from ``strategy`` against ``adapter``; the tally's
     ``coverage`` counts the wrap regions its segments reached. With ``database``, the failures saved
     there for this adapter and case are replayed first and new ones saved (:func:`database_key`). With
     ``known`` (a campaign's ``--expect``), an example showing only masked findings is counted in the tally's
-    ``masked`` and the search goes on; the failure it finds and shrinks is one with an unmasked finding."""
+    ``masked`` and the search goes on; the failure it finds and shrinks is one with an unmasked finding.
+    ``tallies``: the tally is appended there before the search starts (what a campaign counts of a search
+    that a harness fault ended, when nothing is returned)."""
     tally = SearchTally(budget.shrink_runs, stop_at=stop_at, seed=seed_, case=case.id,
                         screen=None if known is None else screening(known, case, adapter, seed_))
+    if tallies is not None:
+        tallies.append(tally)
     reqs = list(case.reqs)
 
     def check(example: Example) -> None:

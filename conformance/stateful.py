@@ -602,13 +602,16 @@ class LifecycleAgreement(SpliceAgreement):
 
 def search_machine(adapter: Adapter, case: Case, machine: type[SpliceAgreement], seed_: int,
                    budget: Budget, database: ExampleDatabase | None = None,
-                   stop_at: float | None = None, known: Known | None = None) -> tuple[SearchTally, Program | None]:
+                   stop_at: float | None = None, known: Known | None = None,
+                   tallies: list[SearchTally] | None = None) -> tuple[SearchTally, Program | None]:
     """Run ``machine`` against ``adapter``; the tally and the last program run (the minimal failing
-    one if the search failed). ``database``, ``known``: as for property searches (its failures replayed
-    first; a step whose program so far shows only masked findings does not end the program)."""
+    one if the search failed). ``database``, ``known``, ``tallies``: as for property searches (its failures
+    replayed first; a step whose program so far shows only masked findings does not end the program)."""
     last: list[Program] = []
     tally = SearchTally(budget.shrink_runs, stop_at=stop_at, seed=seed_, case=case.id,
                         screen=None if known is None else screening(known, case, adapter, seed_))
+    if tallies is not None:
+        tallies.append(tally)
     # named per adapter: Hypothesis keys a state machine's saved failures by its class (by the source it
     # finds for the name, else the name), so a campaign's database keeps each adapter's failures apart
     cls = type(f"{machine.__name__}_for_{adapter_spec(adapter)}", (machine,),

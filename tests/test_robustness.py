@@ -136,6 +136,22 @@ def test_a_campaign_whose_every_search_faults_is_one_line_and_exit_2(
     assert rc == 2 and "Traceback" not in err
     assert "leaves the rotation" in out and "no search ran" in err
 
+def test_the_examples_a_search_judged_before_a_fault_ended_it_are_counted() -> None:
+    """A set-up that fails at its 25th open ends the third search of ten examples midway: the examples it had
+    judged are in the campaign's totals, with the fault."""
+    import time
+
+    from splicecheck.conformance import campaign
+
+    from tests.robust_adapters import Broken
+
+    reports: list[campaign.Progress] = []
+    campaign.work(Broken("setup-flaky"), 0, time.monotonic() + 10, None, reports.append, seed_=1, chunk=10,
+                  only=["prop/seq-ack"])
+    faulted = [p for p in reports if p.faults]
+    assert faulted and all(p.examples > 0 for p in faulted), [(p.examples, p.faults) for p in faulted]
+
+
 def test_an_adapter_calling_sys_exit_in_a_campaign_is_a_fault_not_the_campaigns_end(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``inject()`` raising SystemExit(3) is that search's fault, as a run grades it that case's ERROR: the
