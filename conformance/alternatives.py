@@ -11,16 +11,16 @@ functions that make them and the differences each tolerates.
 * **Clear ECN** (``CLEAR_ECN``): towards an end host that did not negotiate ECN in its SYN exchange (the
   scenarios' end hosts never do: ``PeerPlan`` has no ECN setup), the splice may clear the ECN field
   and ECE/CWR (RFC 3168 §6.1.1: a host that did not negotiate ECN must not get ECT packets).
-* **Host reset** (``HOST_RESET``): a segment that belongs to neither leg (DIR-ONLY) is not the splice's,
-  so it reaches the proxy host's own TCP, which answers a segment for no connection with a RST (RFC 9293
-  §3.10.7.1, the CLOSED state; §3.5.2 group 1). The splice relayed nothing: that is DIR-ONLY kept, by a
-  host that is a correct TCP. The RST goes back to its sender: from the address and port the segment was
-  sent to, ``<SEQ=SEG.ACK><CTL=RST>`` when it carried an ACK, else ``<SEQ=0><ACK=SEG.SEQ+SEG.LEN>
-  <CTL=RST,ACK>`` (SEG.LEN counts SYN and FIN). Only a segment sent to one of the proxy's own addresses
-  by an end host of the splice gets one (other senders are not routed to in the scenarios); a RST is
-  never answered. The host's own IP choices (TTL or hop limit, identification, DF, flow label) and the
-  RST's window are its own and tolerated, in the foreign segment's step only: the case's other steps are
-  the splice's, judged as always.
+* **Host reset** (``HOST_RESET``): a segment that belongs to neither leg (DIR-ONLY) is not the splice's, so it
+  reaches the proxy host's own TCP, which answers a segment for no connection with a RST (RFC 9293 §3.10.7.1,
+  the CLOSED state; §3.5.2 group 1). The splice relayed nothing: that is DIR-ONLY kept, by a host that is a
+  correct TCP. The RST goes back to its sender: from the address and port the segment was sent to,
+  ``<SEQ=SEG.ACK><CTL=RST>`` when it carried an ACK, else ``<SEQ=0><ACK=SEG.SEQ+SEG.LEN> <CTL=RST,ACK>``
+  (SEG.LEN counts SYN and FIN). Only a segment sent to one of the proxy's own addresses by an end host of the
+  splice gets one (other senders are not routed to in the scenarios); a RST is never answered. The host's own
+  IP choices (TTL or hop limit, identification, DF, flow label, the IPv4 options its IP layer echoes) and the
+  RST's window are its own and tolerated, in the foreign segment's step only: the case's other steps are the
+  splice's, judged as always.
 * **Refuse** is not a relay: an IUT that declines to splice legs that disagree raises ``SpliceRefused``,
   which the runner grades as the alternative ``"refuse"``.
 """
@@ -133,15 +133,18 @@ def host_reset(state: SpliceState, seg: Segment, now: float) -> RelayResult:
     return replace(result, direction=back, emitted=(_seal(Segment(rip, tcp, b"")),))
 
 
-#: the fields of a host's RST that are the host's own choice (the IP layer's defaults, the RST's window)
+#: the fields of a host's RST that are the host's own choice (the IP layer's defaults and options, the RST's
+#: window)
 _HOST_CHOICES = ("ip.ttl", "ip.id", "ip.df", "ip.flow_label", "ip.tos DSCP", "ip.traffic_class DSCP",
-                 "tcp.window", "tcp.window believed <= real")
+                 "ip.options", "tcp.window", "tcp.window believed <= real")
 
 
 def host_choice(d: FieldDiff) -> bool:
     """A host RST's field whose value its own stack picks: TTL or hop limit, identification, DF, flow label,
-    DSCP, window (and the scaled-window check, meaningless on a RST). Everything else is still compared
-    (addresses, ports, numbers, flags, no ECN mark, valid checksums)."""
+    DSCP, IPv4 options (a host answers with the options its IP layer echoes: Linux returns a Record Route or
+    Timestamp option it received, with its own address entered, RFC 791 and RFC 1122 §3.2.1.8), window (and
+    the scaled-window check, meaningless on a RST). Everything else is still compared (addresses, ports,
+    numbers, flags, no ECN mark, valid checksums)."""
     return d.field.endswith(_HOST_CHOICES)
 
 

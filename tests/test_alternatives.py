@@ -188,6 +188,30 @@ def test_a_host_that_resets_foreign_segments_passes_and_says_so() -> None:
 
 
 @pytest.mark.req("DIR-ONLY")
+def test_a_host_reset_carrying_the_ip_options_its_ip_layer_echoes_passes() -> None:
+    """Linux answers a segment that carried a Record Route option with a RST that carries it back, its own
+    address entered (an eBPF splice's proxy host did, found by a campaign): the host's IP layer, not the
+    splice, so host-reset tolerates it; a wrong sequence number beside it still fails."""
+    def echoing(**tcp: int):  # type: ignore[no-untyped-def]
+        def fn(state: SpliceState, seg: Segment, now: float) -> RelayResult:
+            result = host_reset(state, seg, now)
+            if result.direction is None or relay(state, seg, now).direction is not None:
+                return result
+
+            def echo(out: Segment) -> Segment:
+                ip = dataclasses.replace(out.ip, checksum=None, options=bytes([7, 7, 8]) + out.ip.src + bytes(1))
+                return decode(encode(Segment(ip, dataclasses.replace(out.tcp, checksum=None, **tcp), out.payload)))
+
+            return dataclasses.replace(result, emitted=tuple(echo(e) for e in result.segments))
+        return fn
+
+    ok = run(echoing(), "DIR-ONLY/foreign-source-port")
+    assert (ok.verdict, ok.alternative) == (Verdict.PASS, HOST_RESET.name), ok.diffs
+    bad = run(echoing(seq=12345), "DIR-ONLY/foreign-source-port")
+    assert bad.verdict is Verdict.FAIL
+
+
+@pytest.mark.req("DIR-ONLY")
 def test_a_wrong_reset_or_a_relayed_foreign_segment_still_fails() -> None:
     wrong_seq = run(_rst_changed(seq=12345), "DIR-ONLY/foreign-source-port")
     assert wrong_seq.verdict is Verdict.FAIL and wrong_seq.alternative == ""
