@@ -279,3 +279,39 @@ def test_linux_syn_area_read_in_place_is_the_codecs_reading() -> None:
         parsed.options  # noqa: B018  (parsed by the codec first: the general path)
         assert (fresh.syn_options, fresh._timestamps()) == (parsed.syn_options, parsed._timestamps())
         assert (fresh.parsed is None) == (area in linux)  # Linux's area was read in place, the others parsed
+
+
+def test_a_super_segment_the_box_cut_is_relayed_data_even_before_its_last_piece() -> None:
+    """The server's 4344-byte super-segment (TSO at its capture) reaches the client as three segments, and the
+    learning window ends after the first two: those are its first parts, not a suffix of it, yet relayed data,
+    not bytes of the proxy's own (found when a loaded machine moved a real capture's window: every base was
+    then taken for a pre-splice exchange's, and everything after graded against it)."""
+    from splicecheck.conformance.model import Addresses
+    from splicecheck.conformance.trace.infer import CLIENT_LEG, SERVER_LEG, infer, parse_pkt
+    from splicecheck.reference.codec import encode
+    from splicecheck.reference.segment import ACK, PSH, SYN, IPv4Header, Segment, TcpHeader
+
+    client, proxy_c = Endpoint(addr("198.18.0.2"), 40000), Endpoint(addr("198.18.0.1"), 80)
+    proxy_d, server = Endpoint(addr("198.19.0.1"), 50000), Endpoint(addr("198.19.0.2"), 80)
+    c_isn, p_isn_c, p_isn_d, s_isn = 1000, 0xFFFF_FF00, 7000, 0x7FFF_FFF0
+    data = bytes(range(256)) * 17  # 4352 bytes, no 1448-byte piece repeats another
+
+    def pkt(src: Endpoint, dst: Endpoint, seq: int, ack: int, flags: int, payload: bytes = b"") -> bytes:
+        return encode(Segment(IPv4Header(src.addr, dst.addr), TcpHeader(src.port, dst.port, seq & MASK32, ack & MASK32,
+                                                                         flags), payload))
+
+    # (leg, from the peer?, packet): the two handshakes, then the server's data and the box's pieces of it
+    flow = [(CLIENT_LEG, True, pkt(client, proxy_c, c_isn, 0, SYN)),
+            (CLIENT_LEG, False, pkt(proxy_c, client, p_isn_c, c_isn + 1, SYN | ACK)),
+            (CLIENT_LEG, True, pkt(client, proxy_c, c_isn + 1, p_isn_c + 1, ACK)),
+            (SERVER_LEG, False, pkt(proxy_d, server, p_isn_d, 0, SYN)),
+            (SERVER_LEG, True, pkt(server, proxy_d, s_isn, p_isn_d + 1, SYN | ACK)),
+            (SERVER_LEG, False, pkt(proxy_d, server, p_isn_d + 1, s_isn + 1, ACK)),
+            (SERVER_LEG, True, pkt(server, proxy_d, s_isn + 1, p_isn_d + 1, PSH | ACK, data[:4344]))]
+    flow += [(CLIENT_LEG, False, pkt(proxy_c, client, p_isn_c + 1 + k, c_isn + 1, ACK, data[k:k + 1448]))
+             for k in (0, 1448)]
+    pkts = [parse_pkt(i, 1000 * i, leg, peer, ip, 20, False) for i, (leg, peer, ip) in enumerate(flow)]
+    inf = infer(pkts, Addresses(client, proxy_c, proxy_d, server))
+    assert not inf.presplice, inf.notes
+    assert (inf.state.server.splice_irs, inf.state.client.splice_iss) == ((s_isn + 1) & MASK32, (p_isn_c + 1) & MASK32)
+    assert not any("offset by" in n for n in inf.notes), inf.notes  # the pieces agree with the handshakes
