@@ -171,8 +171,7 @@ def relation(d: FieldDiff, name: str, step_input: Segment | None, base: int | No
         return "removed", None
     inp = _input_value(step_input, name)
     if inp is not None and a == inp and e != inp:
-        in_base = (geo.splice_irs if name == "tcp.seq" else geo.ack_base if name == "tcp.ack" else None) \
-            if geo is not None else None
+        in_base = {"tcp.seq": geo.splice_irs, "tcp.ack": geo.ack_base}.get(name) if geo is not None else None
         if isinstance(inp, int) and in_base is not None and (inp - in_base) % MOD32 > MOD32 - BEHIND:
             return "unchanged behind the base", None
         return "unchanged", None
