@@ -281,11 +281,13 @@ def test_linux_syn_area_read_in_place_is_the_codecs_reading() -> None:
         assert (fresh.parsed is None) == (area in linux)  # Linux's area was read in place, the others parsed
 
 
-def test_a_super_segment_the_box_cut_is_relayed_data_even_before_its_last_piece() -> None:
-    """The server's 4344-byte super-segment (TSO at its capture) reaches the client as three segments, and the
-    learning window ends after the first two: those are its first parts, not a suffix of it, yet relayed data,
-    not bytes of the proxy's own (found when a loaded machine moved a real capture's window: every base was
-    then taken for a pre-splice exchange's, and everything after graded against it)."""
+@pytest.mark.parametrize("capture", ["tso-cut", "gro-merged"])
+def test_a_stream_cut_elsewhere_on_the_other_capture_is_relayed_data_from_its_first_piece(capture: str) -> None:
+    """tso-cut: the server's 4344-byte super-segment (TSO at its capture) reaches the client as three segments,
+    and the learning window ends after the first two: those are its first parts, not a suffix of it, yet
+    relayed data, not bytes of the proxy's own (found when a loaded machine moved a real capture's window: every
+    base was then taken for a pre-splice exchange's, and everything after graded against it). gro-merged: the
+    client's capture (GRO) shows the box's three segments as one, which begins with the server's first."""
     from splicecheck.conformance.model import Addresses
     from splicecheck.conformance.trace.infer import CLIENT_LEG, SERVER_LEG, infer, parse_pkt
     from splicecheck.reference.codec import encode
@@ -306,10 +308,15 @@ def test_a_super_segment_the_box_cut_is_relayed_data_even_before_its_last_piece(
             (CLIENT_LEG, True, pkt(client, proxy_c, c_isn + 1, p_isn_c + 1, ACK)),
             (SERVER_LEG, False, pkt(proxy_d, server, p_isn_d, 0, SYN)),
             (SERVER_LEG, True, pkt(server, proxy_d, s_isn, p_isn_d + 1, SYN | ACK)),
-            (SERVER_LEG, False, pkt(proxy_d, server, p_isn_d + 1, s_isn + 1, ACK)),
-            (SERVER_LEG, True, pkt(server, proxy_d, s_isn + 1, p_isn_d + 1, PSH | ACK, data[:4344]))]
-    flow += [(CLIENT_LEG, False, pkt(proxy_c, client, p_isn_c + 1 + k, c_isn + 1, ACK, data[k:k + 1448]))
-             for k in (0, 1448)]
+            (SERVER_LEG, False, pkt(proxy_d, server, p_isn_d + 1, s_isn + 1, ACK))]
+    if capture == "tso-cut":
+        flow.append((SERVER_LEG, True, pkt(server, proxy_d, s_isn + 1, p_isn_d + 1, PSH | ACK, data[:4344])))
+        flow += [(CLIENT_LEG, False, pkt(proxy_c, client, p_isn_c + 1 + k, c_isn + 1, ACK, data[k:k + 1448]))
+                 for k in (0, 1448)]
+    else:
+        flow += [(SERVER_LEG, True, pkt(server, proxy_d, s_isn + 1 + k, p_isn_d + 1, ACK, data[k:k + 1448]))
+                 for k in (0, 1448, 2896)]
+        flow.append((CLIENT_LEG, False, pkt(proxy_c, client, p_isn_c + 1, c_isn + 1, PSH | ACK, data[:4344])))
     pkts = [parse_pkt(i, 1000 * i, leg, peer, ip, 20, False) for i, (leg, peer, ip) in enumerate(flow)]
     inf = infer(pkts, Addresses(client, proxy_c, proxy_d, server))
     assert not inf.presplice, inf.notes

@@ -324,10 +324,11 @@ Copy = tuple[Pkt, int, Pkt, int]  # (input, cut, output, δ): see _copies
 
 def _copies(ins: list[Pkt], outs: list[Pkt], skew: int) -> list[Copy]:
     """Every (input, cut, output, δ) where the output's payload is the input's payload from ``cut`` on (a
-    copy, trimmed or not), or its first part (``cut`` 0: the box cut a sender's super-segment, TSO at the
-    sending host's capture, into segments — the input's first one is its first part, whether or not the
-    learning window holds its last one) — the output captured after the input, or at most ``skew`` ns before it
-    (the captures' clocks)."""
+    copy, trimmed or not), or where one payload begins with the other (``cut`` 0): the box cut a sender's
+    super-segment (TSO at the sending host's capture) into segments, whose first is the input's first part
+    whether or not the learning window holds its last; or the receiving host's capture shows relayed segments
+    merged (GRO), the first of which begins the output. The output captured after the input, or at most
+    ``skew`` ns before it (the captures' clocks)."""
     found = []
     for o in outs:
         for i in ins:
@@ -336,7 +337,7 @@ def _copies(ins: list[Pkt], outs: list[Pkt], skew: int) -> list[Copy]:
             cut = len(i.payload) - len(o.payload)
             if cut >= 0 and i.payload.endswith(o.payload):
                 found.append((i, cut, o, seq_sub(o.seq, seq_add(i.seq, cut))))
-            elif cut > 0 and i.payload.startswith(o.payload):
+            elif (cut > 0 and i.payload.startswith(o.payload)) or (cut < 0 and o.payload.startswith(i.payload)):
                 found.append((i, 0, o, seq_sub(o.seq, i.seq)))
     return found
 
