@@ -464,7 +464,7 @@ class Lockstep:
             rec.summary_expected.extend(record.summary_expected)
             g = geometry(state, seg, r)
             if g is not None:
-                self.geometry.append(g)
+                self.geometry.append(replace(g, step=step))
 
     def _check_stage(self, step: int, before: Stage | None, etype: EventType | None) -> None:
         iut = session_stage(self.session)

@@ -394,6 +394,14 @@ def _own_syn(extra: list[tuple[str, str]], replaced: list[tuple[str, FieldDiff]]
     return None
 
 
+def step_geometry(r: CaseResult, step: int) -> Geometry | None:
+    """The geometry of ``r``'s step ``step``: the one recorded for it, or, in results that do not say which step
+    each belongs to, the step's place in the list when there is one per step."""
+    if any(g.step >= 0 for g in r.geometry):
+        return next((g for g in r.geometry if g.step == step), None)
+    return r.geometry[step] if len(r.geometry) == len(r.steps) and 0 <= step < len(r.geometry) else None
+
+
 def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _Occurrence | None:
     """One occurrence for a step in which the IUT emitted other packets than the model (one too many, one too
     few, or one with other control flags): the IUT reacted otherwise to that input, and every difference of
@@ -516,7 +524,7 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
         exp_pkts = (rec.expected_to_client if leg == "to_client" else rec.expected_to_server) if rec else []
         act_pkts = (rec.actual_to_client if leg == "to_client" else rec.actual_to_server) if rec else []
         control = _control(exp_pkts[pkt]) if 0 <= pkt < len(exp_pkts) else ""
-        geo = r.geometry[step] if len(r.geometry) == len(r.steps) and rec is not None else None
+        geo = step_geometry(r, step) if rec is not None else None
         base = geo.splice_iss if geo is not None else None
         for fam, items in fams.items():
             name, lead = items[0]

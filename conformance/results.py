@@ -212,6 +212,9 @@ class Geometry:
     #: the in leg's splice_iss, the base of the input's acknowledgment number (None in results written before
     #: it was recorded): an ack behind it acknowledges bytes sent before the splice
     ack_base: int | None = None
+    #: the step it belongs to (the differences' step number; a step with no direction, a foreign segment's, has
+    #: none); -1 where the producer did not record it (older results, the trace checker)
+    step: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,7 @@ def run_injections(session: Session, model: Model, built: Iterable[Injection | S
         steps.append(record_)
         g = geometry(state_before, judged, expected)
         if g is not None:
-            geo.append(g)
+            geo.append(replace(g, step=i))
     return Executed(diffs, steps, geo)
 
 
@@ -143,7 +143,7 @@ def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], 
         steps.append(rec)
         g = geometry(state_before, judged, expected)
         if g is not None:
-            geo.append(g)
+            geo.append(replace(g, step=i))
     return Executed(diffs, steps, geo, alt.name)
 
 

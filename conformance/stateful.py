@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import ClassVar
 
@@ -309,7 +309,7 @@ class SpliceAgreement(RuleBasedStateMachine):
             p.steps.append(record)
             g = geometry(state, seg, r)
             if g is not None:
-                p.geometry.append(g)
+                p.geometry.append(replace(g, step=len(p.steps) - 1))
         self._record(diffs)
 
     def _check_constants(self, session: Session, made: SpliceState) -> None:

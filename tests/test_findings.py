@@ -188,3 +188,25 @@ def test_a_syn_of_the_box_s_own_in_place_of_the_model_s_icmp_error_is_the_own_sy
     assert by_case["ack"].signature == {"kind": "replaced", "expected": "ICMP type 3", "actual": "A"}
     assert by_case["ack"].title.startswith("ACK segment sent to the client in place of the ICMP type 3 error the "
                                            "model sends")
+
+
+def test_a_step_without_geometry_does_not_hide_the_next_steps_base() -> None:
+    """A foreign segment's step has no geometry (no direction); the RST after it relayed at the out leg's
+    splice_iss is still "at splice_iss" (the geometry says which step it is), not an offset; results that do
+    not say keep the old rule (one geometry per step, or none used)."""
+    st = state()
+    foreign = seg(st, seq=1000, ack=70000)
+    rst = seg(ST, seq=990, ack=70000, flags=RST | ACK)
+    exp = _out(PROXY_D, SERVER, 89990, 5000, flags=RST | ACK)
+    act = _tweak(exp, seq=90000)
+
+    def case(step_known: bool) -> CaseResult:
+        geo = [Geometry(1000, 90000, 990, 0, "c2s", 70000, 1 if step_known else -1)]
+        diffs = [FieldDiff(1, 0, "to_server[0].tcp.seq", 89990, 90000, "SEQ-MAP")]
+        steps = [_step(foreign, None, None), _step(rst, exp, act)]
+        return CaseResult("R/1", ["SEQ-MAP"], Verdict.FAIL, diffs=diffs, steps=steps, geometry=geo)
+
+    (known,) = findings([case(True)])
+    assert known.signature == {"kind": "field", "family": "tcp.seq", "relation": "at splice_iss", "control": "R"}
+    (old,) = findings([case(False)])
+    assert old.signature["relation"] == "offset"
