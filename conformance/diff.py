@@ -216,26 +216,28 @@ def _sweep(c: _Collector, i: int, p: str, e_raw: bytes, a_raw: bytes, unclaimed:
 
 def _compare_options(c: _Collector, i: int, p: str, e: Segment, a: Segment, injected: Segment,
                      notes: tuple[Note, ...]) -> None:
-    """Timestamps, SACK, window scale, the options passed through, and last the byte layout."""
+    """Timestamps, SACK, window scale, the options passed through, and last the byte layout. The mapped values
+    of a RST's Timestamps and SACK options are RST-FIELDS' (its receiver reads neither)."""
     eo, ao = _options_view(e), _options_view(a)
+    rst = bool(e.tcp.flags & RST)
     in_ts = injected.tcp.option(Timestamps) is not None
     if eo["ts"] is None and in_ts:
         c.add(i, p + "tcp.options.TS", None, ao["ts"], "TS-STRIP")
     elif eo["ts"] is not None or ao["ts"] is not None:
         ets, ats = eo["ts"], ao["ts"]
         c.add(i, p + "tcp.options.TS.tsval", ets[0] if isinstance(ets, list) else None,
-              ats[0] if isinstance(ats, list) else None, "TS-VAL")
+              ats[0] if isinstance(ats, list) else None, "RST-FIELDS" if rst else "TS-VAL")
         c.add(i, p + "tcp.options.TS.tsecr", ets[1] if isinstance(ets, list) else None,
-              ats[1] if isinstance(ats, list) else None, "TS-ECR")
+              ats[1] if isinstance(ats, list) else None, "RST-FIELDS" if rst else "TS-ECR")
         if eo["ts_count"] != 1 or ao["ts_count"] != 1:  # every TS option must be mapped
-            c.add(i, p + "tcp.options.TS (all)", eo["ts_all"], ao["ts_all"], "TS-VAL")
+            c.add(i, p + "tcp.options.TS (all)", eo["ts_all"], ao["ts_all"], "RST-FIELDS" if rst else "TS-VAL")
     in_sack = injected.tcp.option(Sack) is not None
     if eo["sack"] is None and in_sack:
         c.add(i, p + "tcp.options.SACK", None, ao["sack"],
               "SACK-CLIP" if Note.SACK_CLIPPED in notes else "SACK-STRIP")
     elif eo["sack"] is not None or ao["sack"] is not None:
         c.add(i, p + "tcp.options.SACK", eo["sack"], ao["sack"],
-              "SACK-CLIP" if Note.SACK_CLIPPED in notes else "SACK-MAP")
+              "SACK-CLIP" if Note.SACK_CLIPPED in notes else "RST-FIELDS" if rst else "SACK-MAP")
     if injected.tcp.option(WindowScale) is not None or ao["ws"] is not None:
         c.add(i, p + "tcp.options.WS", eo["ws"], ao["ws"], "WS-STRIP")
     c.add(i, p + "tcp.options (passed through)", eo["passed"], ao["passed"], "OPT-PASS")

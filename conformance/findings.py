@@ -155,6 +155,11 @@ def _input_value(step_input: Segment | None, name: str) -> Any:
 BEHIND = 1 << 30
 
 
+#: the mapping rule a RST's option value is graded apart from (RST-FIELDS): by field, else SACK's (kind 5)
+_RST_OPTION_RULE = {"tcp.options.TS.tsval": "TS-VAL", "tcp.options.TS.tsecr": "TS-ECR",
+                    "tcp.options.TS (all)": "TS-VAL"}
+
+
 def relation(d: FieldDiff, name: str, step_input: Segment | None, base: int | None,
              geo: Geometry | None = None) -> tuple[str, int | None]:
     """How ``d.actual`` relates to ``d.expected``: a named relation and, for an offset, the constant. ``base``:
@@ -535,8 +540,9 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
                 rel, const = relation(lead, name, step_input, base, geo)
             sig: dict[str, Any] = {"kind": "field", "family": fam, "relation": rel}
             if fam.startswith("options kind"):
-                # which rule the option broke (stripping, clipping, mapping) tells behaviours apart
-                sig["req"] = lead.req
+                # which rule the option broke (stripping, clipping, mapping) tells behaviours apart; a RST's values
+                # (RST-FIELDS, graded apart because no receiver reads them) are the mapping rule's behaviour
+                sig["req"] = _RST_OPTION_RULE.get(name, "SACK-MAP") if lead.req == "RST-FIELDS" else lead.req
                 if lead.req.endswith("-CLIP") and rel in ("added", "other"):
                     sig["relation"] = "not clipped"
                 if name.startswith("tcp.options.TS."):

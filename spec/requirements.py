@@ -118,15 +118,19 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "With ACK set, the acknowledgment number is mapped as ack - in.splice_iss + out.splice_irs, "
                 "modulo 2^32.",
                 F, "§3.3's second equation; a wrong ack acknowledges data never received (loss) or stalls."),
-    Requirement("RST-FIELDS", Y, "tcp", "paper §3.3, §3.4.2; RFC 9293 §3.10.7.4; RFC 5961 §3",
-                "The acknowledgment number and window of a relayed RST are mapped as any segment's (ACK-MAP, "
-                "WS-EXACT, WS-SAFE).",
+    Requirement("RST-FIELDS", Y, "tcp", "paper §3.3, §3.4.1-§3.4.2; RFC 9293 §3.10.7.4; RFC 5961 §3; "
+                "RFC 7323 §5.2",
+                "The acknowledgment number and window of a relayed RST, and the values of its Timestamps and "
+                "SACK options, are mapped as any segment's (ACK-MAP, WS-EXACT, WS-SAFE, TS-VAL, TS-ECR, "
+                "SACK-MAP).",
                 X, "The paper maps every segment's, and the model does; but in the synchronized states a splice "
                 "joins, the receiver of a RST acts on its sequence number alone — it resets, or challenges a RST "
-                "that is not exactly at RCV.NXT — before any acknowledgment or window is read (RFC 9293 "
-                "§3.10.7.4, second check; RFC 5961 §3), so a departure in either cannot stall or corrupt "
-                "anything and the end hosts cannot tell it apart: MAY. Whether the RST is relayed at all, and "
-                "its sequence number, are the other rules' (SEQ-MAP and the case's own)."),
+                "that is not exactly at RCV.NXT — before any acknowledgment, window or SACK block is read (RFC "
+                "9293 §3.10.7.4, second check; RFC 5961 §3), and a RST is acceptable whatever its timestamps "
+                "(RFC 7323 §5.2: PAWS rule R1 exempts a RST), so a departure in any of them cannot stall or corrupt "
+                "anything and the end hosts cannot tell it apart: MAY. Whether the RST is relayed at all, its "
+                "sequence number, and whether an option is stripped or kept, are the other rules' (SEQ-MAP, the "
+                "*-STRIP rules and the case's own)."),
     Requirement("ACK-NOACK", Y, "seq", "paper §3.3; RFC 9293 §3.1",
                 "The acknowledgment field of a segment without ACK (a bare RST, say) is relayed unchanged.",
                 X, "The paper maps the ack field unconditionally (§3.3); RFC 9293 §3.1 gives the field a "

@@ -18,7 +18,7 @@ from splicecheck.conformance.results import FieldDiff
 from splicecheck.reference.checksum import internet_checksum, ones_add, ones_sum, tcp_checksum
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.relay import RelayResult, SpliceState, direction_of
-from splicecheck.reference.segment import ACK, NOP, PSH, RST, Segment, Timestamps, WindowScale
+from splicecheck.reference.segment import ACK, NOP, PSH, RST, Sack, Segment, Timestamps, WindowScale
 
 V4 = spliced_at()
 V6 = spliced_at(family=6)
@@ -204,6 +204,35 @@ def test_the_window_and_ack_of_a_rst_are_rst_fields() -> None:
     # the acknowledgment number likewise: ACK-MAP on data, RST-FIELDS on a RST+ACK
     assert only(judge(V4, _data, ack_plus_one)[0]) == ("tcp.ack", "ACK-MAP")
     assert only(judge(V4, rst, ack_plus_one)[0]) == ("tcp.ack", "RST-FIELDS")
+
+
+@pytest.mark.req("RST-FIELDS")
+def test_the_timestamp_and_sack_values_of_a_rst_are_rst_fields() -> None:
+    """A TSval one higher or a SACK edge one off: TS-VAL and SACK-MAP on data, RST-FIELDS on a RST (PAWS exempts
+    a RST, and no receiver reads its SACK blocks); a stripped option stays its strip rule's."""
+    def with_opts(flags: int) -> Callable[[SpliceState], Segment]:
+        def build(st: SpliceState) -> Segment:
+            edge = (st.client.splice_iss + 8) & 0xFFFFFFFF
+            return from_client(st, 0, flags=flags, options=[NOP, NOP, Timestamps(1000, st.client.lastsent_ts), NOP,
+                                                             NOP, Sack(((edge, (edge + 8) & 0xFFFFFFFF),))])
+        return build
+
+    def bump(at: int) -> Callable[[bytes], bytes]:
+        """Add one to the 32-bit word ``at`` bytes into the option area (NOP, NOP, TS at 2; SACK's left edge
+        at 16 after NOP, NOP, TS, NOP, NOP, kind, length)."""
+        def m(raw: bytes) -> bytes:
+            b = bytearray(raw)
+            o = (b[0] & 0x0F) * 4 + 20 + at
+            b[o:o + 4] = struct.pack("!I", (struct.unpack_from("!I", b, o)[0] + 1) & 0xFFFFFFFF)
+            return fix(bytes(b))
+        return m
+
+    for flags, ts_req, sack_req in ((ACK, "TS-VAL", "SACK-MAP"), (RST | ACK, "RST-FIELDS", "RST-FIELDS")):
+        _, packet = judge(V4, with_opts(flags), lambda r: r)
+        hl = (packet[0] & 0x0F) * 4
+        assert packet[hl + 20:hl + 24] == bytes([1, 1, 8, 10]) and packet[hl + 32:hl + 36] == bytes([1, 1, 5, 10])
+        assert only(judge(V4, with_opts(flags), bump(4))[0]) == ("tcp.options.TS.tsval", ts_req)
+        assert only(judge(V4, with_opts(flags), bump(16))[0]) == ("tcp.options.SACK", sack_req)
 
 
 @pytest.mark.req("CSUM-CORRUPT-RELAY")

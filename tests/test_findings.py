@@ -210,3 +210,18 @@ def test_a_step_without_geometry_does_not_hide_the_next_steps_base() -> None:
     assert known.signature == {"kind": "field", "family": "tcp.seq", "relation": "at splice_iss", "control": "R"}
     (old,) = findings([case(False)])
     assert old.signature["relation"] == "offset"
+
+
+def test_a_rst_s_option_values_not_mapped_are_the_mapping_rule_s_finding() -> None:
+    """A RST's Timestamps and SACK values are graded RST-FIELDS (no receiver reads them), but a box that leaves
+    TSval unmapped does so on every segment: one finding with the data segments' (TS-VAL's), not one per
+    grade."""
+    def case(name: str, flags: int, req: str) -> CaseResult:
+        inp = seg(ST, seq=1000, ack=70000, flags=flags)
+        exp = _out(PROXY_D, SERVER, 90000, 5000, flags=flags)
+        diffs = [FieldDiff(0, 0, "to_server[0].tcp.options.TS.tsval", 1234, 5678, req)]
+        return CaseResult(name, [req], case_verdict([req], diffs), diffs=diffs, steps=[_step(inp, exp, exp)])
+
+    found = findings([case("T/data", ACK, "TS-VAL"), case("T/rst", RST | ACK, "RST-FIELDS")])
+    assert len(found) == 1 and found[0].cases == ["T/data", "T/rst"]
+    assert found[0].signature["req"] == "TS-VAL" and found[0].signature["field"] == "tsval"
