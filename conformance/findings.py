@@ -55,7 +55,7 @@ from ..reference.segment import FIN, RST, SYN, Segment, flags_text
 from ..reference.seqspace import MOD32
 from ..spec.requirements import BY_ID, Level
 from .finding_titles import NO_CONTROL, title
-from .results import GRADE, CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, Verdict
+from .results import GRADE, CaseKind, CaseResult, FieldDiff, Geometry, StepRecord, Verdict, step_record
 
 _LEVEL_RANK = {Level.MAY: 0, Level.SHOULD: 1, Level.MUST: 2}
 
@@ -412,7 +412,7 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
     few, or one with other control flags): the IUT reacted otherwise to that input, and every difference of
     the step, on both legs, belongs to that reaction. Its signature is the reaction's most telling part: an
     extra packet (the IUT did something of its own), else a packet of other control flags, else a dropped one."""
-    rec = r.steps[step] if 0 <= step < len(r.steps) else None
+    rec = step_record(r, step)
     here = [d for d in first_hand if d.step == step]
     extra: list[tuple[str, str]] = []
     dropped: list[tuple[str, str]] = []
@@ -510,7 +510,7 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
             fam = re.sub(r"\d+", "N", name)
         groups.setdefault((d.step, leg, pkt), {}).setdefault(fam, []).append((name, d))
     for (step, leg, pkt), fams in groups.items():
-        rec = r.steps[step] if 0 <= step < len(r.steps) else None
+        rec = step_record(r, step)
         kept = [d for _n, d in fams.get("flags", []) if _n == "tcp.flags" and _control_bits(d.expected)
                 != _control_bits(d.actual) and _kept_control(d, rec.input if rec is not None else None)]
         longer = any(n == "payload" and _payload_relation(d) == "longer" for n, d in fams.get("payload", []))

@@ -49,7 +49,7 @@ looks at both the cases' and the requirements' verdicts, so the table and the ex
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -198,6 +198,22 @@ class StepRecord:
     summary_input: str = ""
     summary_expected: list[str] = field(default_factory=list)
     summary_actual: list[str] = field(default_factory=list)
+    #: the step number its differences carry, where the steps kept are not every step (the trace checker keeps
+    #: only differing ones); None: its place in the list (a run keeps every step)
+    step: int | None = None
+
+
+def step_record(r: CaseResult, step: int) -> StepRecord | None:
+    """The record of ``r``'s step ``step`` (the number its differences carry), None when it was not kept."""
+    if any(s.step is not None for s in r.steps):
+        return next((s for s in r.steps if s.step == step), None)
+    return r.steps[step] if 0 <= step < len(r.steps) else None
+
+
+def step_number(steps: Sequence[StepRecord], index: int) -> int:
+    """The step number the differences of ``steps[index]`` carry."""
+    s = steps[index].step
+    return index if s is None else s
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..conformance.results import CaseResult, StepRecord
+from ..conformance.results import CaseResult, StepRecord, step_number
 from ..conformance.trace.capture import PcapngWriter
 
 LINKTYPE_RAW = 101
@@ -68,8 +68,9 @@ def _diff_notes(result: CaseResult, step_index: int, step: StepRecord) -> dict[i
     if len(legs) != 1:
         return {}
     notes: dict[int, list[str]] = {}
+    number = step_number(result.steps, step_index)
     for d in result.diffs:
-        if d.step == step_index and not d.ok and 0 <= d.packet < len(legs[0]):
+        if d.step == number and not d.ok and 0 <= d.packet < len(legs[0]):
             notes.setdefault(d.packet, []).append(d.line())
     return notes
 

@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Sequence
 
 from ..conformance.findings import Finding, case_occurrences, finding_id, findings
-from ..conformance.results import CaseResult, FieldDiff, fmt
+from ..conformance.results import CaseResult, FieldDiff, fmt, step_number
 from ..reference.checksum import ipv4_header_checksum, tcp_checksum
 from ..reference.codec import decode
 from ..reference.errors import MalformedSegment
@@ -222,7 +222,10 @@ def _case_section(case: CaseResult, f: Finding) -> list[str]:
     if case.repro:
         out += [f"  reproduce: {case.repro}"]
     out += ["", "Packets (tcpdump -nv style; '^' marks a field that differs from what a correct splice sends):"]
-    for i, rec in enumerate(case.steps[:last + 1]):
+    for index, rec in enumerate(case.steps):
+        i = step_number(case.steps, index)
+        if i > last:
+            break
         diffs = [d for d in case.diffs if d.step == i and not d.ok and d.consequence_of is None]
         out.append(f"  step {i}: in from the {rec.leg_in}")
         out += _marked(rec.input, [], "    ")

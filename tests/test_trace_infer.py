@@ -322,3 +322,28 @@ def test_a_stream_cut_elsewhere_on_the_other_capture_is_relayed_data_from_its_fi
     assert not inf.presplice, inf.notes
     assert (inf.state.server.splice_irs, inf.state.client.splice_iss) == ((s_isn + 1) & MASK32, (p_isn_c + 1) & MASK32)
     assert not any("offset by" in n for n in inf.notes), inf.notes  # the pieces agree with the handshakes
+
+
+def test_a_trace_results_differences_read_their_own_steps_record() -> None:
+    """A trace keeps the records of differing steps only, under the step numbers their differences carry: every
+    difference on a packet of a leg finds, in its step's record, a packet on that leg (findings, the pcapng
+    evidence and the upstream report read a step's record by the difference's step number)."""
+    import re
+
+    from splicecheck.conformance.results import step_record
+
+    results = TraceEngine(DATA / "synproxy-client.pcap", DATA / "synproxy-server.pcap",
+                          TraceConfig(idle_timeout=0.5)).run()
+    checked = 0
+    for r in results:
+        for d in r.diffs:
+            m = re.match(r"(to_client|to_server)\[(\d+)\]\.", d.field)
+            rec = step_record(r, d.step) if m and not d.ok else None
+            if rec is None or m is None:
+                continue
+            leg, k = m.group(1), int(m.group(2))
+            packets = (rec.expected_to_client + rec.actual_to_client if leg == "to_client"
+                       else rec.expected_to_server + rec.actual_to_server)
+            assert k < len(packets), (r.case, d.step, d.field, rec.summary_input)
+            checked += 1
+    assert checked >= 5

@@ -672,18 +672,19 @@ class Judge(ConnectionTally):
         self.counts.unsolicited += 1
         to_client = (d == 0) == in_leg
         leg = "to_client" if to_client else "to_server"
-        actual = {"actual_to_client": [ip.hex()]} if to_client else {"actual_to_server": [ip.hex()]}
+        to_c, to_s = ([ip.hex()], []) if to_client else ([], [ip.hex()])
         if answered is not None:
             step, inp = answered[1], answered[2]
             record = StepRecord(leg_in="server" if to_client == (d == 0) else "client", input=inp.hex(),
-                                summary_input=summary(inp), summary_actual=[summary(ip)], **actual)
+                                summary_input=summary(inp), summary_actual=[summary(ip)], actual_to_client=to_c,
+                                actual_to_server=to_s)
             self._record([FieldDiff(step, -1, f"{leg}.count", 0, 1, req)], record, None)
             return
         step = self.steps
         self.steps += 1
         self._record([FieldDiff(step, 0, f"{leg}.count", 0, 1, req)], StepRecord(
             leg_in="client" if d == 0 else "server", input="", summary_input="(none captured: the box emitted this "
-            "without an input)", summary_actual=[summary(ip)], **actual), None)
+            "without an input)", summary_actual=[summary(ip)], actual_to_client=to_c, actual_to_server=to_s), None)
 
     # -- judging --------------------------------------------------------------------------------------
     def _judge(self, e: Pending, outs: list[bytes], icmps: list[bytes], out_truncated: bool, *,

@@ -7,7 +7,7 @@ judging."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...reference.relay import SpliceState
 from ...spec.requirements import REQUIREMENTS
@@ -96,10 +96,11 @@ class ConnectionTally:
             if len(self.diffs) < DIFF_CAP or x.req not in self.diff_reqs:
                 self.diffs.append(x)
                 self.diff_reqs.add(x.req)
-        if len(self.records) < STEP_CAP:
-            self.records.append(record)
+        if len(self.records) < STEP_CAP:  # kept with the step number its differences carry (not every step is)
+            step = bad[0].step
+            self.records.append(replace(record, step=step))
             if geo is not None:
-                self.geometry.append(geo)
+                self.geometry.append(replace(geo, step=step))
 
     def handshake(self, checks: list[FieldDiff]) -> None:
         """Checks of the proxy's own handshake packets (step and packet -1)."""
