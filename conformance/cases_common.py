@@ -462,9 +462,9 @@ class Lockstep:
             rec.expected_to_client.extend(record.expected_to_client)
             rec.expected_to_server.extend(record.expected_to_server)
             rec.summary_expected.extend(record.summary_expected)
-            g = geometry(state, seg, r)
+            g = geometry(state, seg, r, step)
             if g is not None:
-                self.geometry.append(replace(g, step=step))
+                self.geometry.append(g)
 
     def _check_stage(self, step: int, before: Stage | None, etype: EventType | None) -> None:
         iut = session_stage(self.session)

@@ -511,14 +511,15 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
     return c.diffs, record
 
 
-def geometry(state: SpliceState, seg: Segment, model: RelayResult) -> Geometry | None:
-    """The input's place relative to the in leg's base (for reports' sequence-space picture)."""
+def geometry(state: SpliceState, seg: Segment, model: RelayResult, step: int) -> Geometry | None:
+    """The input's place relative to the in leg's base (for reports' sequence-space picture), at step ``step``
+    (the number its differences carry)."""
     if model.direction is None:
         return None
     leg_in, leg_out = state.legs(model.direction)
     t = seg.tcp
     return Geometry(leg_in.splice_irs, leg_out.splice_iss, t.seq, len(seg.payload), model.direction.value,
-                    leg_in.splice_iss)
+                    leg_in.splice_iss, step)
 
 
 def distance(a: int, b: int) -> int:

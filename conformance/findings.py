@@ -402,7 +402,7 @@ def _own_syn(extra: list[tuple[str, str]], replaced: list[tuple[str, FieldDiff]]
 def step_geometry(r: CaseResult, step: int) -> Geometry | None:
     """The geometry of ``r``'s step ``step``: the one recorded for it, or, in results that do not say which step
     each belongs to, the step's place in the list when there is one per step."""
-    if any(g.step >= 0 for g in r.geometry):
+    if any(g.step is not None for g in r.geometry):
         return next((g for g in r.geometry if g.step == step), None)
     return r.geometry[step] if len(r.geometry) == len(r.steps) and 0 <= step < len(r.geometry) else None
 

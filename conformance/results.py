@@ -229,8 +229,8 @@ class Geometry:
     #: it was recorded): an ack behind it acknowledges bytes sent before the splice
     ack_base: int | None = None
     #: the step it belongs to (the differences' step number; a step with no direction, a foreign segment's, has
-    #: none); -1 where the producer did not record it (older results, the trace checker)
-    step: int = -1
+    #: no geometry); None in results written before it was recorded
+    step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,9 +119,9 @@ def run_injections(session: Session, model: Model, built: Iterable[Injection | S
         step_diffs, record_ = diff_step(i, state_before, judged, wire, expected, observed, primary)
         diffs += step_diffs
         steps.append(record_)
-        g = geometry(state_before, judged, expected)
+        g = geometry(state_before, judged, expected, i)
         if g is not None:
-            geo.append(replace(g, step=i))
+            geo.append(g)
     return Executed(diffs, steps, geo)
 
 
@@ -141,9 +141,9 @@ def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], 
                 d = replace(d, field=f"{d.field} (the IUT's choice within {alt.name!r})", expected=d.actual)
             diffs.append(d)
         steps.append(rec)
-        g = geometry(state_before, judged, expected)
+        g = geometry(state_before, judged, expected, i)
         if g is not None:
-            geo.append(replace(g, step=i))
+            geo.append(g)
     return Executed(diffs, steps, geo, alt.name)
 
 

@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar
 
@@ -304,12 +304,13 @@ class SpliceAgreement(RuleBasedStateMachine):
             return
         state = self._state()
         for r, (seg, raw), part in zip(results, inputs, split_observation(results, observed), strict=True):
-            step_diffs, record = diff_step(len(p.steps), state, seg, raw, r, part, primary)
+            step = len(p.steps)
+            step_diffs, record = diff_step(step, state, seg, raw, r, part, primary)
             diffs += step_diffs
             p.steps.append(record)
-            g = geometry(state, seg, r)
+            g = geometry(state, seg, r, step)
             if g is not None:
-                p.geometry.append(replace(g, step=len(p.steps) - 1))
+                p.geometry.append(g)
         self._record(diffs)
 
     def _check_constants(self, session: Session, made: SpliceState) -> None:

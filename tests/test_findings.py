@@ -201,7 +201,7 @@ def test_a_step_without_geometry_does_not_hide_the_next_steps_base() -> None:
     act = _tweak(exp, seq=90000)
 
     def case(step_known: bool) -> CaseResult:
-        geo = [Geometry(1000, 90000, 990, 0, "c2s", 70000, 1 if step_known else -1)]
+        geo = [Geometry(1000, 90000, 990, 0, "c2s", 70000, 1 if step_known else None)]
         diffs = [FieldDiff(1, 0, "to_server[0].tcp.seq", 89990, 90000, "SEQ-MAP")]
         steps = [_step(foreign, None, None), _step(rst, exp, act)]
         return CaseResult("R/1", ["SEQ-MAP"], Verdict.FAIL, diffs=diffs, steps=steps, geometry=geo)

@@ -747,7 +747,7 @@ class Judge(ConnectionTally):
                 shared.model_shapes[model_key] = (len(diffs), frozenset(x.req for x in diffs))
         if not outs and not icmps and result.emitted:
             self.counts.dropped += 1
-        self._record(diffs, record, geometry(state, seg, result))
+        self._record(diffs, record, geometry(state, seg, result, e[P_STEP]))
 
     # -- the end --------------------------------------------------------------------------------------
     def finish(self, now: int, *, capture_end: bool = False) -> CaseResult:

@@ -97,10 +97,9 @@ class ConnectionTally:
                 self.diffs.append(x)
                 self.diff_reqs.add(x.req)
         if len(self.records) < STEP_CAP:  # kept with the step number its differences carry (not every step is)
-            step = bad[0].step
-            self.records.append(replace(record, step=step))
+            self.records.append(replace(record, step=bad[0].step))
             if geo is not None:
-                self.geometry.append(replace(geo, step=step))
+                self.geometry.append(geo)
 
     def handshake(self, checks: list[FieldDiff]) -> None:
         """Checks of the proxy's own handshake packets (step and packet -1)."""
