@@ -155,9 +155,9 @@ def _input_value(step_input: Segment | None, name: str) -> Any:
 BEHIND = 1 << 30
 
 
-#: the mapping rule a RST's option value is graded apart from (RST-FIELDS): by field, else SACK's (kind 5)
+#: the mapping rule a RST's option value is graded apart from (RST-FIELDS), by field (diff._compare_options)
 _RST_OPTION_RULE = {"tcp.options.TS.tsval": "TS-VAL", "tcp.options.TS.tsecr": "TS-ECR",
-                    "tcp.options.TS (all)": "TS-VAL"}
+                    "tcp.options.TS (all)": "TS-VAL", "tcp.options.SACK": "SACK-MAP"}
 
 
 def relation(d: FieldDiff, name: str, step_input: Segment | None, base: int | None,
@@ -399,6 +399,13 @@ def _own_syn(extra: list[tuple[str, str]], replaced: list[tuple[str, FieldDiff]]
     return None
 
 
+def _leg_packets(rec: StepRecord, leg: str) -> tuple[list[str], list[str]]:
+    """The expected and the actual packets (hex) of ``rec`` on ``leg`` (``to_client`` or ``to_server``)."""
+    if leg == "to_client":
+        return rec.expected_to_client, rec.actual_to_client
+    return rec.expected_to_server, rec.actual_to_server
+
+
 def step_geometry(r: CaseResult, step: int) -> Geometry | None:
     """The geometry of ``r``'s step ``step``: the one recorded for it, or, in results that do not say which step
     each belongs to, the step's place in the list when there is one per step."""
@@ -421,8 +428,7 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
         m = _COUNT.match(d.field)
         if m and rec is not None:
             leg = m.group(1)
-            exp = rec.expected_to_client if leg == "to_client" else rec.expected_to_server
-            act = rec.actual_to_client if leg == "to_client" else rec.actual_to_server
+            exp, act = _leg_packets(rec, leg)
             el, al = [packet_label(x) for x in exp], [packet_label(x) for x in act]
             sm = difflib.SequenceMatcher(a=el, b=al, autojunk=False)
             matched_e = {i for blk in sm.get_matching_blocks() for i in range(blk.a, blk.a + blk.size)}
@@ -438,8 +444,7 @@ def _step_divergence(r: CaseResult, step: int, first_hand: list[FieldDiff]) -> _
             # an ICMP error where the model has a segment, or a segment where it has an ICMP error: another
             # kind of packet in its place, told by both packets' labels
             leg, i = m.group(1), int(m.group(2))
-            exp = rec.expected_to_client if leg == "to_client" else rec.expected_to_server
-            act = rec.actual_to_client if leg == "to_client" else rec.actual_to_server
+            exp, act = _leg_packets(rec, leg)
             if i < len(exp) and i < len(act):
                 replaced.append((leg, dataclasses.replace(d, expected=packet_label(exp[i]),
                                                           actual=packet_label(act[i]))))
@@ -526,8 +531,7 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
             for fam in _FOLLOW_PAYLOAD & set(fams):
                 fams["payload"].extend(fams.pop(fam))
         step_input = _decode(rec.input) if rec is not None and rec.input else None
-        exp_pkts = (rec.expected_to_client if leg == "to_client" else rec.expected_to_server) if rec else []
-        act_pkts = (rec.actual_to_client if leg == "to_client" else rec.actual_to_server) if rec else []
+        exp_pkts, act_pkts = _leg_packets(rec, leg) if rec is not None else ([], [])
         control = _control(exp_pkts[pkt]) if 0 <= pkt < len(exp_pkts) else ""
         geo = step_geometry(r, step) if rec is not None else None
         base = geo.splice_iss if geo is not None else None
@@ -542,7 +546,7 @@ def case_occurrences(r: CaseResult) -> tuple[list[_Occurrence], list[str]]:
             if fam.startswith("options kind"):
                 # which rule the option broke (stripping, clipping, mapping) tells behaviours apart; a RST's values
                 # (RST-FIELDS, graded apart because no receiver reads them) are the mapping rule's behaviour
-                sig["req"] = _RST_OPTION_RULE.get(name, "SACK-MAP") if lead.req == "RST-FIELDS" else lead.req
+                sig["req"] = _RST_OPTION_RULE.get(name, lead.req) if lead.req == "RST-FIELDS" else lead.req
                 if lead.req.endswith("-CLIP") and rel in ("added", "other"):
                     sig["relation"] = "not clipped"
                 if name.startswith("tcp.options.TS."):
