@@ -1,5 +1,10 @@
 """Findings: a run's departures grouped by behaviour, so a reader sees a few causes, not hundreds of fields.
 
+Why one module of ~680 lines: it is one rule, the signature of a departure, and the helpers that read a
+step's packets for it (labels, control flags, rewritten options, a corrupt input) exist only to make that
+signature; titles (:mod:`.finding_titles`) and the expectations that classify findings
+(:mod:`.expectations`) stand apart.
+
 A *finding* is a deterministic signature taken from the aligned packets of the cases that show it. One
 behaviour makes one finding: what follows from it makes none of its own, and the leg it shows on, the
 requirement a field evidences and the case that saw it are where it shows, not what it is (a finding lists

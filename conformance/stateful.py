@@ -1,5 +1,9 @@
 """Stateful cases: rule-based state machines that drive the model and the IUT side by side.
 
+Why one module of ~650 lines: the two machines (relay, lifecycle) share one base class whose rules, steps
+and recording they extend, and the search that runs them; the model (:mod:`.model`), the diff
+(:mod:`.diff`) and the search budget and tally (:mod:`.properties`) stand apart.
+
 Theory of operation
 -------------------
 After Hypothesis' ``tests/nocover/test_database_agreement.py``: every step of a
