@@ -20,7 +20,15 @@ functions that make them and the differences each tolerates.
   splice gets one (other senders are not routed to in the scenarios); a RST is never answered. The host's own
   IP choices (TTL or hop limit, identification, DF, flow label, the IPv4 options its IP layer echoes) and the
   RST's window are its own and tolerated, in the foreign segment's step only: the case's other steps are the
-  splice's, judged as always.
+  splice's, judged as always. A departure from the host's RST (a wrong sequence number, a RST to the wrong
+  place) is DIR-ONLY's: that packet is not a relayed segment, so the mapping requirements are not charged.
+* **Relay an unwalkable option area** (``RELAY_UNWALKABLE``): a segment whose option area cannot be walked (an
+  option length under 2, or one running past the header; RFC 9293 §3.1) is no segment to the model's codec, so
+  the model drops it. A splice may as well relay it: mapped as any segment, the options before the fault mapped
+  or stripped as usual, the area from the fault on passed as it came (it cannot know what those bytes hold).
+  The receiving end host deals with the area: RFC 9293 MUST-7 has every TCP prepared for an illegal option
+  length. Step by step, as it is each segment's own; everything else is the model's. A relay that writes into
+  or past the unwalkable rest (trusting a bad length) is neither outcome and still fails.
 * **Refuse** is not a relay: an IUT that declines to splice legs that disagree raises ``SpliceRefused``,
   which the runner grades as the alternative ``"refuse"``.
 """
@@ -166,7 +174,13 @@ def host_step(result: RelayResult) -> bool:
 HOST_RESET = Alternative(
     "host-reset", host_reset,
     "RFC 9293 §3.10.7.1: a segment for no connection of the proxy host is answered by its own TCP with a RST",
-    host_choice, host_step, per_step=True)
+    host_choice, host_step, per_step=True, charge="DIR-ONLY")
+
+RELAY_UNWALKABLE = Alternative(
+    "relay-unwalkable", relay,
+    "RFC 9293 §3.1, MUST-7: an option area that cannot be walked is the receiving end host's to handle; the splice "
+    "relays the segment with the area from the fault on as it came",
+    per_step=True, keep_rest=True)
 
 #: What a case whose legs disagree on timestamps accepts besides the paper's strip (and refusal).
 TS_DISAGREE: tuple[Alternative, ...] = (SUPPLY_TS,)
@@ -174,3 +188,5 @@ TS_DISAGREE: tuple[Alternative, ...] = (SUPPLY_TS,)
 ECN_UNNEGOTIATED: tuple[Alternative, ...] = (CLEAR_ECN,)
 #: What a case sending a segment that belongs to neither leg accepts besides silence.
 FOREIGN: tuple[Alternative, ...] = (HOST_RESET,)
+#: What a case sending a segment whose option area cannot be walked accepts besides dropping it.
+UNWALKABLE: tuple[Alternative, ...] = (RELAY_UNWALKABLE,)

@@ -68,7 +68,11 @@ class Alternative:
     others; ``None``: every step. ``per_step``: the choice is made anew at each step (the proxy host answers
     one foreign segment and not another: whether it has a socket or route for each is its own), so each step
     is graded against whichever of the model and this outcome it came closer to; otherwise the whole case
-    follows one outcome."""
+    follows one outcome. ``keep_rest``: this outcome's splice relays a segment whose option area it cannot
+    walk, so its relay is given such an input decoded with the rest of the area as bytes (``codec.decode``'s
+    ``keep_rest``); otherwise, as for the model, such an input is expected to be dropped. ``charge``: the
+    requirement every check in the steps it holds for is charged to, instead of the field's own — where its
+    packets are not the splice's relaying (a host's RST is DIR-ONLY's, not SEQ-MAP's); "" keeps the fields'."""
 
     name: str
     relay_fn: RelayFn
@@ -76,6 +80,8 @@ class Alternative:
     tolerate: Callable[[FieldDiff], bool] | None = field(default=None, compare=False)
     tolerate_where: Callable[[RelayResult], bool] | None = field(default=None, compare=False)
     per_step: bool = False
+    keep_rest: bool = False
+    charge: str = ""
 
 
 @dataclass(frozen=True, slots=True)

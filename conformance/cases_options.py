@@ -4,9 +4,11 @@ formed.
 
 Malformed option areas: the model's codec refuses them (docs/ARCHITECTURE.md principle 2: every byte string is a
 ``Segment`` or a ``MalformedSegment``), and the runner's expectation for an injection that does not
-decode is that nothing is relayed. That is the model's decision, recorded here; Linux SYNPROXY decides
-otherwise (it forwards the packet and skips its timestamp update), so these cases say which way an IUT
-went.
+decode is that nothing is relayed. Relaying the segment with the area from the fault on as it came is
+as legitimate (``alternatives.RELAY_UNWALKABLE``: the receiving end host must handle an illegal option
+length, RFC 9293 MUST-7), and Linux SYNPROXY does so (it forwards the packet and skips its timestamp
+update); the result names the outcome the IUT took. What fails is a relay that trusts the bad length and
+reads or writes past the option area.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..reference.segment import (
     WindowScale,
 )
 from ..reference.seqspace import seq_add
+from .alternatives import UNWALKABLE
 from .case import Case, Injection, from_client, from_server, ts_option
 from .cases_common import FULL, fresh_tcp_checksum, malformed, spliced_at
 from .contract import Feature
@@ -135,18 +138,24 @@ CASES: list[Case] = [
          "the netfilter-devel patch 'netfilter: synproxy: drop packets if timestamp adjustment fails', May 2026: "
          "'if there are malformed options, skip the tstamp update but do not drop the packet'); a splice that "
          "trusts the length reads and writes past the header.",
-         "The model refuses the segment (option overrun, docs/ARCHITECTURE.md principle 2): nothing is relayed.",
-         with_bad_options(_ts_length_12), FULL, frozenset({F.MALFORMED})),
+         "The model refuses the segment (option overrun, docs/ARCHITECTURE.md principle 2): nothing is relayed; or "
+         "relay-unwalkable: relayed, mapped, the area from the Timestamps option on as it came.",
+         with_bad_options(_ts_length_12), FULL, frozenset({F.MALFORMED}),
+         alternatives=UNWALKABLE),
     Case("OPT-PASS/option-length-zero", ("OPT-PASS",),
          "Client data whose option area holds an option of length 0 (a parser that adds the length loops "
          "forever).",
          "Refused by the model's codec (bad option length, RFC 9293 §3.1: the length counts kind and length "
-         "octets, so it is at least 2): nothing is relayed.",
-         with_bad_options(_length_zero), FULL, frozenset({F.MALFORMED})),
+         "octets, so it is at least 2): nothing is relayed; or relay-unwalkable: relayed, mapped, the whole area as "
+         "it came.",
+         with_bad_options(_length_zero), FULL, frozenset({F.MALFORMED}),
+         alternatives=UNWALKABLE),
     Case("OPT-PASS/kind-without-length", ("OPT-PASS",),
          "Client data whose option area ends with a Timestamps kind octet and no length octet.",
-         "Refused by the model's codec (option overrun, RFC 9293 §3.1): nothing is relayed.",
-         with_bad_options(_kind_without_length), FULL, frozenset({F.MALFORMED})),
+         "Refused by the model's codec (option overrun, RFC 9293 §3.1): nothing is relayed; or relay-unwalkable: "
+         "relayed, mapped, the NOPs and the lone kind octet as they came.",
+         with_bad_options(_kind_without_length), FULL, frozenset({F.MALFORMED}),
+         alternatives=UNWALKABLE),
     Case("OPT-PASS/mss-sackok-beside-timestamps", ("OPT-PASS", "TS-VAL"),
          "Client data with MSS, SACK-permitted and Timestamps together.",
          "MSS and SACK-permitted relayed unchanged, Timestamps mapped (paper §3.4).",

@@ -42,6 +42,7 @@ from ..reference.segment import (
     IPv6Header,
     MaxSegmentSize,
     NoOperation,
+    OpaqueRest,
     Sack,
     SackPermitted,
     Segment,
@@ -83,7 +84,7 @@ def _options_view(seg: Segment) -> dict[str, object]:
     ts = t.option(Timestamps)
     sack = t.option(Sack)
     ws = t.option(WindowScale)
-    passed = [o for o in t.options if isinstance(o, (MaxSegmentSize, SackPermitted, UnknownOption))]
+    passed = [o for o in t.options if isinstance(o, (MaxSegmentSize, SackPermitted, UnknownOption, OpaqueRest))]
     return {
         "ts": [ts.tsval, ts.tsecr] if isinstance(ts, Timestamps) else None,
         "ts_count": sum(isinstance(o, Timestamps) for o in t.options),
@@ -491,9 +492,12 @@ def diff_step(step: int, state: SpliceState, injected: Segment, injected_raw: by
                 if e_icmp is not None and a_icmp is not None and e_raw[0] >> 4 == a_raw[0] >> 4:
                     compare_icmp(c, i, f"{leg}[{i}].", e_raw, a_raw, injected_raw)
                 continue
-            e = decode(e_raw)
             try:
-                a = decode(a_raw)
+                e, rest = decode(e_raw), False
+            except MalformedSegment:  # an alternative's relay of an area it does not walk (Alternative.keep_rest)
+                e, rest = decode(e_raw, keep_rest=True), True
+            try:
+                a = decode(a_raw, rest)
             except MalformedSegment as exc:
                 c.add(i, f"{leg}[{i}].decodes", "a well-formed segment", f"malformed: {exc}", primary)
                 continue

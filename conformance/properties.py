@@ -50,7 +50,7 @@ from ..reference.relay import SpliceState
 from ..reference.segment import Segment
 from ..reference.seqspace import MOD32
 from . import interrupts
-from .alternatives import FOREIGN
+from .alternatives import FOREIGN, UNWALKABLE
 from .case import Case, Injection
 from .contract import Feature, UnsupportedError, drawable_avoid
 from .coverage import Coverage, observing
@@ -296,19 +296,25 @@ def run_search(test: Callable[[], None], tally: SearchTally) -> SearchTally:
     return tally
 
 
+#: the legitimate outcomes of a drawn example besides the model's, each step by step
+EXAMPLE_ALTERNATIVES = FOREIGN + UNWALKABLE
+
+
 def example_case(case: Case, example: Example, coverage: Coverage | None = None) -> Case:
     """The one-off named case of one example (the runner's ``execute`` runs it); with ``coverage``, its
     segments' wrap regions are counted there as they are built. Its foreign segments (the strategies draw
-    some) may be answered by the proxy host's own TCP, as in the named DIR-ONLY cases (``FOREIGN``)."""
+    some) may be answered by the proxy host's own TCP, as in the named DIR-ONLY cases (``FOREIGN``), and its
+    segments with an option area that cannot be walked relayed, as in the named OPT-PASS ones (``UNWALKABLE``)."""
     if coverage is None:
         return dataclasses.replace(case, scenario=example.scenario, build=example.build, execute=None,
-                                   alternatives=FOREIGN)
+                                   alternatives=EXAMPLE_ALTERNATIVES)
     counter = coverage
 
     def counted(state: SpliceState) -> list[Injection | Segment]:
         return observing(counter, example.build(state), state)
 
-    return dataclasses.replace(case, scenario=example.scenario, build=counted, execute=None, alternatives=FOREIGN)
+    return dataclasses.replace(case, scenario=example.scenario, build=counted, execute=None,
+                               alternatives=EXAMPLE_ALTERNATIVES)
 
 
 def search(adapter: Adapter, case: Case, strategy: st.SearchStrategy[Example], seed_: int,

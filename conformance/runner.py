@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -91,13 +92,15 @@ class Executed:
 Observed = tuple[Injection, Observation]
 
 
-def _judge(model: Model, inj: Injection) -> tuple[Segment, bytes, RelayResult, SpliceState]:
+def _judge(model: Model, inj: Injection, keep_rest: bool = False) -> tuple[Segment, bytes, RelayResult, SpliceState]:
     """What the model emits for ``inj``: the judged segment, its wire form, the model's result and the
-    state before it. A raw injection that does not decode is expected to be dropped."""
+    state before it. A raw injection that does not decode is expected to be dropped; with ``keep_rest``
+    (an alternative's, ``Alternative.keep_rest``) one whose option area cannot be walked is relayed, the
+    rest of the area kept as bytes."""
     wire = inj.wire
     state_before = model.state
     try:
-        judged = decode(wire) if inj.raw is not None else inj.segment
+        judged = decode(wire, keep_rest) if inj.raw is not None else inj.segment
     except MalformedSegment:
         return inj.segment, wire, RelayResult(direction_of(state_before, inj.segment), ()), state_before
     return judged, wire, model.relay(judged, inj.now), state_before
@@ -127,18 +130,22 @@ def run_injections(session: Session, model: Model, built: Iterable[Injection | S
 
 def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], primary: str) -> Executed:
     """The IUT's recorded output judged against alternative ``alt`` (no new injection); the differences
-    ``alt`` tolerates become passed checks that say so."""
+    ``alt`` tolerates become passed checks that say so; the others, in the steps ``alt`` holds for, are charged
+    to ``alt.charge`` when it names a requirement."""
     model = Model(state, alt.relay_fn)
     diffs: list[FieldDiff] = []
     steps: list[StepRecord] = []
     geo: list[Geometry] = []
     for i, (inj, obs) in enumerate(observed):
-        judged, wire, expected, state_before = _judge(model, inj)
+        judged, wire, expected, state_before = _judge(model, inj, alt.keep_rest)
         step_diffs, rec = diff_step(i, state_before, judged, wire, expected, obs, primary)
-        tolerate = alt.tolerate if alt.tolerate_where is None or alt.tolerate_where(expected) else None
+        holds = alt.tolerate_where is None or alt.tolerate_where(expected)
+        tolerate = alt.tolerate if holds else None
         for d in step_diffs:
             if not d.ok and tolerate is not None and tolerate(d):
                 d = replace(d, field=f"{d.field} (the IUT's choice within {alt.name!r})", expected=d.actual)
+            elif holds and alt.charge and d.req != alt.charge:
+                d = replace(d, req=alt.charge)
             diffs.append(d)
         steps.append(rec)
         g = geometry(state_before, judged, expected, i)
@@ -150,8 +157,9 @@ def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], 
 def execute(adapter: Adapter, case: Case) -> Executed:
     """Open a session for ``case.scenario``, inject the built segments, diff each against the model; for a
     case with alternatives, when the model's outcome differs, against each alternative in turn: the first
-    the IUT matches passes; when it matches none, it is graded against the one it came closest to (fewest
-    differing checks; the model on a tie), whose name the result records."""
+    the IUT matches passes; when it matches none, it is graded against the one it came closest to (fewest differing
+    packet counts, then fewest differing checks: :func:`distance`; the model on a tie), whose name the result
+    records."""
     with adapter.open(case.scenario) as session:
         state = session.state
         if not case.alternatives:  # the single-outcome path
@@ -160,38 +168,73 @@ def execute(adapter: Adapter, case: Case) -> Executed:
         ex = run_injections(session, Model(state), case.build(state), case.primary, record=observed)
     if not ex.differing():
         return replace(ex, alternative="model")
-    closest, fewest = ex, len(ex.differing())
+    closest, fewest = ex, distance(ex.diffs)
+    mixed = ex  # the step-local alternatives so far, each step the outcome it came closest to
     for alt in case.alternatives:
         other = rejudge(state, alt, observed, case.primary)
         if alt.per_step:
-            other = per_step(ex, other)
-        n = len(other.differing())
-        if not n:
+            other = mixed = per_step(mixed, other)
+        n = distance(other.diffs)
+        if not n[1]:
             return other
         if n < fewest:  # the IUT followed this outcome and departed from it later: graded against it, so
             closest, fewest = other, n  # the departure is its own finding, not a consequence of the choice
     return closest
 
 
+def distance(diffs: Iterable[FieldDiff]) -> tuple[int, int]:
+    """How far the IUT's output is from one outcome: first the packets of another kind than the outcome's
+    (:func:`diverges`), then the differing checks. What kind of packet a splice sends is its choice of outcome;
+    a field within the packet is a departure from it — so an IUT that relays what the model drops is graded
+    against the outcome that relays it, even when its packet then differs in more fields than the one count,
+    and one that relays a foreign segment is not taken for a host that answered it with a RST."""
+    bad = [d for d in diffs if not d.ok]
+    return sum(map(diverges, bad)), len(bad)
+
+
+_INDEXED_FIELD = re.compile(r"to_(?:client|server)\[\d+\]\.(tcp\.flags|icmp)$")
+
+
+def diverges(d: FieldDiff) -> bool:
+    """Whether a differing check says the IUT sent another kind of packet than the outcome's: a packet count
+    (one more, one fewer), a SYN or RST where the outcome's packet has none or the other way round, an ICMP
+    error in a TCP segment's place or the reverse. (FIN is left out: a trim removes it from the model's.)"""
+    if d.field.endswith(".count"):
+        return True
+    m = _INDEXED_FIELD.search(d.field)
+    if m is None:
+        return False
+    if m.group(1) == "icmp":
+        return (d.expected is None) != (d.actual is None)
+    return {c for c in str(d.expected) if c in "SR"} != {c for c in str(d.actual) if c in "SR"}
+
+
 def per_step(model: Executed, alt: Executed) -> Executed:
     """``alt`` (a rejudged run of the same injections against a step-local alternative) where, step by step,
-    each step takes the outcome it came closer to — the alternative's when it has fewer differing checks there,
+    each step takes the outcome it came closer to (:func:`distance`) — the alternative's when it is closer there,
     else the model's — so an IUT whose host answered one foreign segment and not another matches neither
-    outcome alone and still departs from nothing. Named after the alternative when any step took it. (Both
-    runs number their steps from 0, as :func:`execute` and :func:`rejudge` make them.)"""
+    outcome alone and still departs from nothing. Named after the alternative when any step took it, joined
+    with ``+`` to the name ``model`` already has (``model`` may itself be such a mix: :func:`execute` folds every
+    step-local alternative in). (Both runs number their steps from 0, as :func:`execute` and :func:`rejudge`
+    make them.)"""
     mine, theirs = _by_step(model.diffs), _by_step(alt.diffs)
     diffs: list[FieldDiff] = []
     steps = list(model.steps)
-    took = False
+    taken: set[int] = set()
     for step in sorted(mine.keys() | theirs.keys()):
         m, t = mine.get(step, []), theirs.get(step, [])
-        if sum(not d.ok for d in t) < sum(not d.ok for d in m):
+        if distance(t) < distance(m):
             diffs += t
             steps[step] = alt.steps[step]
-            took = True
+            taken.add(step)
         else:
             diffs += m
-    return Executed(diffs, steps, model.geometry, alt.alternative if took else model.alternative)
+    if not taken:
+        return Executed(diffs, steps, model.geometry, model.alternative)
+    geo = sorted([g for g in model.geometry if g.step not in taken] + [g for g in alt.geometry if g.step in taken],
+                 key=lambda g: g.step or 0)
+    name = f"{model.alternative}+{alt.alternative}" if model.alternative else alt.alternative
+    return Executed(diffs, steps, geo, name)
 
 
 def _by_step(diffs: Iterable[FieldDiff]) -> dict[int, list[FieldDiff]]:

@@ -43,6 +43,7 @@ from .segment import (
     IPv6Header,
     MaxSegmentSize,
     NoOperation,
+    OpaqueRest,
     Sack,
     SackPermitted,
     Segment,
@@ -113,8 +114,11 @@ def _fail(reason: Malformation, detail: str, offset: int | None = None) -> Malfo
 # --------------------------------------------------------------------------------------------------
 
 
-def pull_options(data: bytes, base: int = 0) -> tuple[TcpOption, ...]:
-    """Parse a TCP option area (RFC 9293 §3.1 "Options"); ``base`` only shifts error offsets.
+def pull_options(data: bytes, base: int = 0, keep_rest: bool = False) -> tuple[TcpOption, ...]:
+    """Parse a TCP option area (RFC 9293 §3.1 "Options"); ``base`` only shifts error offsets. ``keep_rest``:
+    where the area cannot be walked on (a length under 2, or one running past the area), the options so far
+    and an :class:`~splicecheck.reference.segment.OpaqueRest` holding the bytes from that option's kind
+    octet on, instead of :class:`MalformedSegment`.
 
     Fast path: the two areas nearly every established-state segment carries — NOP, NOP, Timestamps
     (the layout RFC 7323 Appendix A recommends, and what Linux and the BSDs send), and that followed
@@ -135,7 +139,7 @@ def pull_options(data: bytes, base: int = 0) -> tuple[TcpOption, ...]:
         if (mss_head, ts_head, ws_head) == _LINUX_SYN_FIXED:
             return (unchecked_mss(mss), _SACK_PERMITTED, unchecked_timestamps(tsval, tsecr), NOP,
                     unchecked_wscale(shift))
-    return _pull_options_loop(data, base)
+    return _pull_options_loop(data, base, keep_rest)
 
 
 def lazy_layout(area: bytes) -> bool:
@@ -156,8 +160,9 @@ def pull_lazy(area: bytes) -> tuple[TcpOption, ...]:
     return (NOP, NOP, ts, NOP, NOP, unchecked_sack(_SACK_BLOCKS[(len(v) - 4) >> 1](v[4:])))
 
 
-def _pull_options_loop(data: bytes, base: int) -> tuple[TcpOption, ...]:
-    """The general option parser: any layout, and the errors of a malformed one."""
+def _pull_options_loop(data: bytes, base: int, keep_rest: bool = False) -> tuple[TcpOption, ...]:
+    """The general option parser: any layout, and the errors of a malformed one (or, with ``keep_rest``,
+    its rest as an ``OpaqueRest``)."""
     out: list[TcpOption] = []
     i, n = 0, len(data)
     while i < n:
@@ -168,6 +173,9 @@ def _pull_options_loop(data: bytes, base: int) -> tuple[TcpOption, ...]:
             continue
         if kind == OPT_EOL:
             out.append(EndOfOptionList(bytes(data[i + 1:])))
+            break
+        if keep_rest and (i + 1 >= n or data[i + 1] < 2 or i + data[i + 1] > n):
+            out.append(OpaqueRest(bytes(data[i:])))
             break
         if i + 1 >= n:
             raise _fail(Malformation.OPTION_OVERRUN, f"option kind {kind} has no length octet", base + i)
@@ -257,6 +265,7 @@ _PUSH: dict[type, Callable[[Any], bytes]] = {
     SackPermitted: lambda _: b"\x04\x02",
     EndOfOptionList: _push_eol,
     UnknownOption: _push_unknown,
+    OpaqueRest: lambda opt: opt.data,
 }
 
 
@@ -274,8 +283,10 @@ def push_options(options: tuple[TcpOption, ...]) -> bytes:
 # --------------------------------------------------------------------------------------------------
 
 
-def decode(data: bytes) -> Segment:
-    """Parse one IP packet carrying one TCP segment. Raises :class:`MalformedSegment`."""
+def decode(data: bytes, keep_rest: bool = False) -> Segment:
+    """Parse one IP packet carrying one TCP segment. Raises :class:`MalformedSegment`. ``keep_rest``: an
+    option area that cannot be walked is no error; its walkable options are followed by an
+    :class:`~splicecheck.reference.segment.OpaqueRest` holding the rest as bytes (:func:`pull_options`)."""
     if type(data) is not bytes:
         data = bytes(data)
     n = len(data)
@@ -333,7 +344,7 @@ def decode(data: bytes) -> Segment:
         if lazy_layout(area):
             options, lazy = UNPARSED, area
         else:
-            options = pull_options(area, hl + 20)
+            options = pull_options(area, hl + 20, keep_rest)
     # Valid by construction: struct widths bound every number; the options fill exactly doff - 20 ≤ 40
     # bytes, a multiple of 4; the IP length fields bound the segment's length.
     tcp = unchecked_tcp(sport, dport, seq, ack, off_flags & 0x1FF, window, urgent, options, csum,

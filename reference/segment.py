@@ -9,7 +9,11 @@ incrementally and keep a corrupt input corrupt (RFC 1624 §1, the fail-safe prop
 
 TCP options are typed values. A known kind with the length its RFC fixes becomes its typed value;
 anything else (unknown kinds, known kinds at an unexpected length) is an :class:`UnknownOption`
-holding its bytes, so that decode/encode round-trips byte-exact.
+holding its bytes, so that decode/encode round-trips byte-exact. An option area that cannot be walked
+(an option length under 2, or one running past the header) is no segment at all to the codec's
+``decode``; only ``decode(..., keep_rest=True)`` gives one, the walkable options followed by an
+:class:`OpaqueRest` that holds the rest as bytes (what a splice that relays such a segment without
+walking past the fault passes on).
 """
 
 from __future__ import annotations
@@ -214,9 +218,26 @@ class UnknownOption:
         return 2 + len(self.data)
 
 
+@dataclass(frozen=True, slots=True)
+class OpaqueRest:
+    """The rest of an option area from the first option that cannot be walked (RFC 9293 §3.1: an
+    option's length counts its kind and length octets, so it is at least 2, and it ends within the
+    header): ``data`` as it came, from that option's kind octet to the end of the header. Never made
+    by plain ``decode``, which refuses such an area (module docstring)."""
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _check(1 <= len(self.data) <= 40, "an option area's rest is 1 to 40 bytes")
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
 TcpOption = (
     EndOfOptionList | NoOperation | MaxSegmentSize | WindowScale | SackPermitted | Sack | Timestamps
-    | UnknownOption
+    | UnknownOption | OpaqueRest
 )
 
 NOP = NoOperation()

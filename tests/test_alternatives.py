@@ -214,7 +214,10 @@ def test_a_host_reset_carrying_the_ip_options_its_ip_layer_echoes_passes() -> No
 @pytest.mark.req("DIR-ONLY")
 def test_a_wrong_reset_or_a_relayed_foreign_segment_still_fails() -> None:
     wrong_seq = run(_rst_changed(seq=12345), "DIR-ONLY/foreign-source-port")
-    assert wrong_seq.verdict is Verdict.FAIL and wrong_seq.alternative == ""
+    # graded against the host's reset (it sent one packet where the model sends none), whose number is
+    # wrong: that is DIR-ONLY's departure, not SEQ-MAP's (the host's RST is not a relayed segment)
+    assert wrong_seq.verdict is Verdict.FAIL and wrong_seq.alternative == HOST_RESET.name
+    assert [(d.field, d.req) for d in wrong_seq.diffs] == [("to_client[0].tcp.seq", "DIR-ONLY")]
     no_rst_flag = run(_rst_changed(flags=0x10), "DIR-ONLY/one-off-dst-port-c2s-v4")  # a bare ACK is no reset
     assert no_rst_flag.verdict is Verdict.FAIL
 

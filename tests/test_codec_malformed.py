@@ -22,6 +22,7 @@ from splicecheck.reference.segment import (
     IPv4Header,
     IPv6Header,
     MaxSegmentSize,
+    OpaqueRest,
     Sack,
     Segment,
     TcpHeader,
@@ -143,6 +144,41 @@ def test_pull_options_errors(area, reason):
         pull_options(area, base=100)
     assert info.value.reason is reason
     assert info.value.offset == 100
+
+
+@pytest.mark.parametrize(
+    ("area", "walked"),
+    [(b"\x1e", ()), (b"\x02\x00", ()), (b"\x01\x01\x02\x01", (NOP, NOP)),
+     (b"\x01\x01\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x02\x02\x00", (NOP, NOP, Timestamps(1, 2))),
+     (b"\x01\x01\x08\x0c\x00\x00\x00\x01\x00\x00\x00\x02", (NOP, NOP))],
+)
+def test_keep_rest_walks_to_the_fault_and_keeps_the_rest(area, walked):
+    """With keep_rest, the options before the first unwalkable one, then the rest from its kind octet as bytes;
+    encoding gives the area back byte for byte. Without it, the same area is an error."""
+    opts = pull_options(area, 0, keep_rest=True)
+    assert opts[:-1] == walked and isinstance(opts[-1], OpaqueRest)
+    assert push_options(opts) == area and opts[-1].data == area[len(push_options(walked)):]
+    with pytest.raises(MalformedSegment):
+        pull_options(area)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.binary(min_size=1, max_size=40))
+def test_keep_rest_is_total_and_round_trips(area):
+    """Any option area: keep_rest gives the strict parse when there is one, else options ending in an
+    OpaqueRest; either way the bytes come back exactly. A whole segment likewise."""
+    kept = pull_options(area, 0, keep_rest=True)
+    assert push_options(kept) == area
+    try:
+        strict = pull_options(area)
+    except MalformedSegment as exc:
+        assert exc.reason in (Malformation.BAD_OPTION_LENGTH, Malformation.OPTION_OVERRUN)
+        assert isinstance(kept[-1], OpaqueRest) and not any(isinstance(o, OpaqueRest) for o in kept[:-1])
+    else:
+        assert kept == strict
+    if len(area) % 4 == 0:
+        raw = _with_option_area(area)
+        assert encode(decode(raw, keep_rest=True)) == raw
 
 
 def test_pull_options_stops_at_eol():
