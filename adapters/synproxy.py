@@ -92,7 +92,7 @@ import itertools
 import platform
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -533,7 +533,11 @@ class SynproxyAdapter:
         self.spec = f"synproxy:{arg}" if arg else "synproxy"  # what repro commands name
         self.prefix = prefix
         self.lab: Lab | None = None
-        self.client_ports = range(FIRST_PORT, LAST_PORT + 1)  # used in turn, again and again
+        # used in turn, again and again; never the server's port: the ruleset matches on the destination port
+        # alone, so the server's SYN-ACK to a client on that port would be taken for a client's SYN (notrack, then
+        # answered by the synproxy statement with a cookie SYN-ACK) and the set-up would fail
+        port = self.options.config.port
+        self.client_ports: Sequence[int] = tuple(p for p in range(FIRST_PORT, LAST_PORT + 1) if p != port)
         self._ports: Iterator[int] = iter(())
         self.sessions = 0  # opened so far (all labs)
         self.labs = 0  # built so far

@@ -205,7 +205,8 @@ class Progress:
     done: bool = False
     masked: list[Sighting] = field(default_factory=list)  # findings the search went on past (fuzz --expect)
     expected: int = 0  # examples (programs) that showed only those
-    faults: list[str] = field(default_factory=list)  # harness or adapter faults that ended a search (graded ERROR)
+    #: harness or adapter faults that ended a search (graded ERROR): a first line, then the rest of the message
+    faults: list[str] = field(default_factory=list)
 
 
 def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | None,
@@ -239,12 +240,14 @@ def work(adapter: Adapter, worker: int, stop_at: float, db: ExampleDatabase | No
             if interruption(exc) is not None:  # run grades the case ERROR and goes on, and so does this; a signal
                 raise  # (SIGTERM/SIGHUP arrive as a SystemExit) stops the campaign
             n = faults[target.case.id] = faults.get(target.case.id, 0) + 1
-            text = f"{target.case.id} seed {s}: {fault_reason(exc).splitlines()[0]}"  # as a run's ERROR says it
+            reason = fault_reason(exc).splitlines() or [type(exc).__name__]
+            text = f"{target.case.id} seed {s}: {reason[0]}"  # as a run's ERROR says it
             if n >= MAX_FAULTS:
                 todo.remove(target)
                 text += f" ({n} searches in a row: {target.case.id} leaves the rotation)"
             else:
                 i += 1
+            text = "\n".join([text, *reason[1:]])  # the rest (an adapter's exchange log, say) for the fault log
             # the examples judged before a fault in an example's check count: not the one it ended (counted when
             # it began, before any failure), nor the wrap regions (that one's segments were counted as they were
             # built). A fault that escaped the check (a SystemExit through Hypothesis, which may run the example

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 DEFAULT_DB = "dir:out/fuzz-db"
+DEFAULT_FAULT_LOG = "out/fuzz-faults.log"
 CLEANUP = 5.0  # seconds the workers get to close their adapters once told to stop, before SIGKILL
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -83,6 +84,9 @@ def register(sub: Subparsers, add: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--expect", type=Path, default=None, metavar="FILE",
                    help="known findings (TOML, as for run --expect): an example showing only findings the file "
                         "masks is counted and the search goes on; the summary lists them with their counts")
+    p.add_argument("--fault-log", type=Path, default=Path(DEFAULT_FAULT_LOG), metavar="FILE",
+                   help=f"where the whole message of each harness or adapter fault is appended (the summary shows "
+                        f"first lines; default {DEFAULT_FAULT_LOG})")
     p.add_argument("--chunk", type=positive_int, default=200, metavar="N",
                    help="examples per search before a worker moves on to the next target (default 200)")
 
@@ -237,10 +241,11 @@ def _conclude(args: argparse.Namespace, totals: Totals) -> int:
     if totals.expecting:
         _print_masked(args, totals)
     if totals.faults:
+        log = _write_fault_log(args.fault_log, totals.faults)
         print(f"harness or adapter faults ({len(totals.faults)}; each ended its search, graded ERROR, not a "
-              f"failure of the IUT):")
+              f"failure of the IUT{'; whole messages in ' + log if log else ''}):")
         for text in totals.faults:
-            print(f"  {text}")
+            print(f"  {text.splitlines()[0]}")
     if not totals.found:
         if totals.faults and not totals.examples:
             print("splicecheck fuzz: no search ran: every one ended in a harness or adapter fault", file=sys.stderr)
@@ -250,6 +255,22 @@ def _conclude(args: argparse.Namespace, totals: Totals) -> int:
     for f in totals.found:
         _print_found(args, f)
     return 1
+
+
+def _write_fault_log(path: Path, faults: list[str]) -> str:
+    """Every fault's whole message (an adapter's exchange log, say: the summary shows first lines) in ``path``,
+    appended with the time; the path written, or "" when it cannot be (said on stderr, the campaign's answer
+    stands)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            for text in faults:
+                f.write(f"--- {stamp} {text}\n")
+    except OSError as exc:
+        print(f"splicecheck fuzz: cannot write the fault log {path}: {exc.strerror or exc}", file=sys.stderr)
+        return ""
+    return str(path)
 
 
 def _print_masked(args: argparse.Namespace, totals: Totals) -> None:

@@ -119,19 +119,26 @@ def test_a_campaign_goes_on_past_searches_a_harness_fault_ends_and_lists_them(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A set-up that fails now and then (a live box's handshake, say) ends that search, graded ERROR as a run
     grades the case: the campaign lists it and goes on; a target whose every search fails leaves the rotation."""
+    log = tmp_path / "faults.log"
     rc = cli.main(["fuzz", "--adapter", f"{BROKEN}:setup-flaky", "--time", "6", "--db", f"dir:{tmp_path / 'db'}",
-                   "--case", "prop/seq-ack", "--case", "prop/trim", "--seed", "1", "--chunk", "10"])
+                   "--case", "prop/seq-ack", "--case", "prop/trim", "--seed", "1", "--chunk", "10",
+                   "--fault-log", str(log)])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "Traceback" not in err and "harness or adapter faults (" in out
     assert "HarnessError: set-up" in out and "no failure in" in out
     assert "harness fault" in err  # the progress line counts them
+    # the summary shows each fault's first line; the log keeps the whole message (a box's exchange log, say)
+    assert "client SYN: sent" not in out and f"whole messages in {log}" in out
+    text = log.read_text()
+    assert text.count("HarnessError: set-up") == out.count("HarnessError: set-up") > 0
+    assert text.count("client SYN: sent ...") == text.count("HarnessError: set-up")
 
 
 def test_a_campaign_whose_every_search_faults_is_one_line_and_exit_2(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = cli.main(["fuzz", "--adapter", f"{BROKEN}:setup", "--time", "30", "--db", f"dir:{tmp_path / 'db'}",
-                   "--case", "prop/seq-ack", "--seed", "1"])
+                   "--case", "prop/seq-ack", "--seed", "1", "--fault-log", str(tmp_path / "faults.log")])
     out, err = capsys.readouterr()
     assert rc == 2 and "Traceback" not in err
     assert "leaves the rotation" in out and "no search ran" in err
@@ -157,7 +164,7 @@ def test_an_adapter_calling_sys_exit_in_a_campaign_is_a_fault_not_the_campaigns_
     """``inject()`` raising SystemExit(3) is that search's fault, as a run grades it that case's ERROR: the
     campaign lists it and takes the target out of the rotation after three in a row; it does not exit 3."""
     rc = cli.main(["fuzz", "--adapter", f"{BROKEN}:exit", "--time", "30", "--db", f"dir:{tmp_path / 'db'}",
-                   "--case", "prop/seq-ack", "--seed", "1"])
+                   "--case", "prop/seq-ack", "--seed", "1", "--fault-log", str(tmp_path / "faults.log")])
     out, err = capsys.readouterr()
     assert rc == 2 and "Traceback" not in err
     assert "SystemExit: 3" in out and "leaves the rotation" in out and "no search ran" in err

@@ -23,10 +23,12 @@ from splicecheck.adapters.lab import netns
 from splicecheck.adapters.lab.preflight import preflight
 from splicecheck.adapters.lab.topology import Lab
 from splicecheck.adapters.synproxy import (
+    FIRST_PORT,
     FREE_CLIENT_ISN,
     ISN_COOKIE,
     ISN_TIED,
     LAB_FEATURES,
+    LAST_PORT,
     UNSUPPORTED_REASONS,
     IsnPlan,
     SynproxyAdapter,
@@ -391,6 +393,16 @@ def test_catalogue_runs_without_harness_errors(adapter: SynproxyAdapter) -> None
     results = run(adapter, cases, adapter_spec=adapter.spec)
     errors = [f"{r.case}: {r.reason}" for r in results if r.verdict is Verdict.ERROR]
     assert not errors, "\n".join(errors)
+
+
+def test_no_client_uses_the_servers_port() -> None:
+    """The ruleset matches on the destination port alone: a client on the server's port would have the server's
+    SYN-ACK taken for a SYN (a campaign's set-up failed that way once the port cycle reached 8080)."""
+    for arg, port in (("", 8080), ("port=2000", 2000)):
+        a = SynproxyAdapter(arg)
+        assert a.options.config.port == port
+        assert port not in a.client_ports and len(a.client_ports) == LAST_PORT - FIRST_PORT
+        assert a.client_ports[0] == FIRST_PORT and a.client_ports[-1] == LAST_PORT
 
 
 @pytest.mark.live
