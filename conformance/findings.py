@@ -204,7 +204,7 @@ def relation(d: FieldDiff, name: str, step_input: Segment | None, base: int | No
 
 def _decode(hexed: str) -> Segment | None:
     try:
-        return decode(bytes.fromhex(hexed))
+        return decode(bytes.fromhex(hexed), keep_rest=True)  # an unwalkable option area still has its flags
     except (MalformedSegment, ValueError):
         return None
 

@@ -8,7 +8,7 @@ from splicecheck.conformance.findings import finding_id, findings
 from splicecheck.conformance.results import CaseResult, FieldDiff, Geometry, StepRecord, Verdict, case_verdict
 from splicecheck.reference.codec import encode
 from splicecheck.reference.icmp import PacketTooBig, encode_icmp
-from splicecheck.reference.segment import ACK, PSH, RST, SYN
+from splicecheck.reference.segment import ACK, PSH, RST, SYN, UnknownOption
 
 ST = state()
 
@@ -225,3 +225,15 @@ def test_a_rst_s_option_values_not_mapped_are_the_mapping_rule_s_finding() -> No
     found = findings([case("T/data", ACK, "TS-VAL"), case("T/rst", RST | ACK, "RST-FIELDS")])
     assert len(found) == 1 and found[0].cases == ["T/data", "T/rst"]
     assert found[0].signature["req"] == "TS-VAL" and found[0].signature["field"] == "tsval"
+
+
+def test_a_packet_whose_option_area_cannot_be_walked_is_labelled_by_its_flags() -> None:
+    """Its header is still read (relay-unwalkable relays such packets): a SYN with an option of length 0 is a
+    SYN to the findings, not "malformed"; a packet whose headers cannot be read at all still is."""
+    from splicecheck.conformance.findings import packet_label
+
+    raw = bytearray(encode(seg(state(), flags=SYN, options=[UnknownOption(253, b"\x00\x00")])))
+    raw[-4:-2] = b"\xfd\x00"  # kind 253, length 0: the walk cannot go on
+    assert packet_label(bytes(raw).hex()) == "S"
+    raw[0] = 0x44  # IHL 4: no IPv4 header
+    assert packet_label(bytes(raw).hex()) == "malformed"
