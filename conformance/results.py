@@ -35,8 +35,9 @@ has, unchanged — and only if that finds a difference, the same observed packet
 again) against each alternative's relay in turn. The first alternative the output matches, up to the
 differences it tolerates, grades the case (PASS when nothing else differs), and its name is recorded in
 ``alternative`` (``"model"`` when the model's outcome matched a case that has alternatives); when none
-matches, the case is graded against the outcome it came closest to (fewest differing packet counts, then
-fewest differing checks, ``runner.distance``; the model on a tie), and ``alternative`` names that one unless
+matches, the case is graded against the outcome it came closest to (fewest packets of another kind than the
+outcome's — one more or fewer, SYN or RST added or gone, ICMP for TCP — then fewest differing checks,
+``runner.distance``; the model on a tie), and ``alternative`` names that one unless
 it is the model's — so an IUT that legitimately answers a foreign segment with its host's RST and later
 misses an ICMP error is charged with the missing ICMP, not with the RST. Step-local alternatives (a host's
 RST, relaying an option area that cannot be walked) are chosen step by step and may mix in one case; the

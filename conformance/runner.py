@@ -157,9 +157,9 @@ def rejudge(state: SpliceState, alt: Alternative, observed: Sequence[Observed], 
 def execute(adapter: Adapter, case: Case) -> Executed:
     """Open a session for ``case.scenario``, inject the built segments, diff each against the model; for a
     case with alternatives, when the model's outcome differs, against each alternative in turn: the first
-    the IUT matches passes; when it matches none, it is graded against the one it came closest to (fewest differing
-    packet counts, then fewest differing checks: :func:`distance`; the model on a tie), whose name the result
-    records."""
+    the IUT matches passes; when it matches none, it is graded against the one it came closest to (fewest packets
+    of another kind than the outcome's, then fewest differing checks: :func:`distance`; the model on a tie), whose
+    name the result records."""
     with adapter.open(case.scenario) as session:
         state = session.state
         if not case.alternatives:  # the single-outcome path

@@ -23,7 +23,7 @@ from splicecheck.conformance.alternatives import (
 )
 from splicecheck.conformance.case import Alternative, Case, from_server
 from splicecheck.conformance.contract import Scenario, SpliceRefused
-from splicecheck.conformance.results import CaseResult, Verdict
+from splicecheck.conformance.results import CaseResult, FieldDiff, Verdict
 from splicecheck.conformance.runner import run_case
 from splicecheck.reference.codec import decode, encode
 from splicecheck.reference.relay import RelayResult, SpliceState, relay
@@ -292,3 +292,21 @@ def test_a_host_that_answers_one_foreign_segment_and_not_another_passes() -> Non
 
     wrong = run_case(ReferenceAdapter(relay_fn=wrong_second), c, "test")
     assert wrong.verdict is Verdict.FAIL
+
+
+def test_the_closest_outcome_is_the_one_whose_kinds_of_packet_the_iut_sent() -> None:
+    """``distance``: packets of another kind first (a count, SYN or RST added or gone, ICMP in a segment's
+    place), then the differing checks; FIN is no other kind (a trim removes it), nor is any other field."""
+    from splicecheck.conformance.runner import distance, diverges
+
+    def d(field: str, expected: object, actual: object) -> FieldDiff:
+        return FieldDiff(0, 0, field, expected, actual, "SEQ-MAP")
+
+    assert diverges(d("to_server.count", 0, 1))
+    assert diverges(d("to_client[0].tcp.flags", "RA", "A")) and diverges(d("to_client[0].tcp.flags", "A", "SA"))
+    assert not diverges(d("to_client[0].tcp.flags", "FA", "A")) and not diverges(d("to_client[0].tcp.seq", 1, 2))
+    assert diverges(d("to_client[0].icmp", None, [3, 4, 1280])) and not diverges(d("to_client[0].icmp", [3, 4, 576],
+                                                                                    [3, 4, 1280]))
+    one_extra = [d("to_server.count", 0, 1)]
+    relayed_differently = [d("to_server[0].tcp.seq", 1, 2), d("to_server[0].tcp.ack", 1, 2), d("x", 1, 1)]
+    assert distance(relayed_differently) == (0, 2) < distance(one_extra) == (1, 1)
