@@ -94,11 +94,11 @@ _CSUM_FIELD = "tcp.checksum valid"
 class Full:
     """What a pending input judged by the full model carries (and the marks of the unjudgeable)."""
 
-    __slots__ = ("icmp", "malformed", "oversize", "result", "seg", "state", "truncated")
+    __slots__ = ("icmp", "malformed", "oversize", "relayed", "result", "seg", "state", "truncated")
 
     def __init__(self, result: RelayResult | None = None, seg: Segment | None = None,
                  state: SpliceState | None = None, *, truncated: bool = False, malformed: bool = False,
-                 oversize: bool = False) -> None:
+                 oversize: bool = False, relayed: RelayResult | None = None) -> None:
         self.result = result
         self.seg = seg
         self.state = state
@@ -106,6 +106,10 @@ class Full:
         self.truncated = truncated
         self.malformed = malformed
         self.oversize = oversize  # larger than its sender may send: a TSO/GRO super-segment
+        #: an input whose option area cannot be walked: ``result`` is the model's (dropped), this the
+        #: alternative relay-unwalkable's (relayed, the area from the fault on as it came), which an output
+        #: is judged against
+        self.relayed = relayed
 
 
 _TRUNCATED = Full(truncated=True)
@@ -349,8 +353,7 @@ class Judge(ConnectionTally):
         try:
             seg = decode(ip)
         except MalformedSegment:
-            self.counts.malformed += 1
-            return e  # matched like any input (so its output is not a stray), never judged
+            return self._unwalkable_input(e, ip)
         st = self.current
         if st.c2s_advance != adv[0] or st.s2c_advance != adv[1]:
             st = replace(st, c2s_advance=adv[0], s2c_advance=adv[1])
@@ -384,6 +387,29 @@ class Judge(ConnectionTally):
                     if ds.reseg is None:
                         ds.reseg = deque()
                     ds.reseg.append((t.seq, len(out.payload), ts))
+        return e
+
+    def _unwalkable_input(self, e: Pending, ip: bytes) -> Pending:
+        """An input the codec refuses. One whose headers are read and whose option area cannot be walked is
+        judged as a run judges it (``alternatives.RELAY_UNWALKABLE``): dropped, the model's outcome, or relayed
+        with the area from the fault on as it came; its output is matched by that relay's numbers. The model
+        drops it, so the state threads on as if it had not come. Any other is matched like any input (so its
+        output is not a stray) and never judged."""
+        try:
+            seg = decode(ip, keep_rest=True)
+        except MalformedSegment:
+            self.counts.malformed += 1
+            return e
+        self.counts.unwalkable += 1
+        st = self.current
+        if st.c2s_advance != self.adv[0] or st.s2c_advance != self.adv[1]:
+            st = replace(st, c2s_advance=self.adv[0], s2c_advance=self.adv[1])
+        now = e[P_TS] / 1e9
+        relayed = RelayResult(_DIRS[e[P_D]], (), (), now, 0, st) if self.closed else relay(st, seg, now)
+        e[P_FULL] = Full(RelayResult(_DIRS[e[P_D]], (), (), now, 0, st), seg, st, relayed=relayed)
+        for out in relayed.segments[:1]:
+            t = out.tcp
+            e[P_KEY] = seg_key(t.seq, t.ack, len(out.payload), t.flags)
         return e
 
     # -- outputs --------------------------------------------------------------------------------------
@@ -707,6 +733,8 @@ class Judge(ConnectionTally):
             result = relay(state, seg, e[P_TS] / 1e9)
         else:
             seg, result, state = full.seg, full.result, full.state
+            if full.relayed is not None and (outs or icmps):  # relayed: graded against relay-unwalkable
+                result = full.relayed
         assert seg is not None and state is not None and result is not None
         c2s = e[P_D] == 0
         obs = Observation(to_client=tuple(icmps if c2s else outs), to_server=tuple(outs if c2s else icmps))

@@ -50,6 +50,7 @@ class Counts:
     handshake: int = 0
     truncated: int = 0  # matched, not judged: the capture cut the packet
     malformed: int = 0  # inputs the codec refuses: not judged
+    unwalkable: int = 0  # inputs whose option area cannot be walked: judged as dropped or relayed-as-they-came
     cut: int = 0  # inputs still pending when the capture ended
     unknown_params: int = 0  # segments of a direction whose parameters could not be inferred
     csum_in: int = 0  # inputs whose TCP checksum was completed (offloaded at the capture point; or ignored)
@@ -139,6 +140,8 @@ class ConnectionTally:
                 notes.append(f"{kept} of {total} differing fields kept")
         for n, what in ((c.truncated, "matched but not judged: cut by the capture's snap length"),
                         (c.malformed, "inputs the codec refuses (not judged)"),
+                        (c.unwalkable, "inputs whose option area cannot be walked (judged: dropped, or relayed "
+                                       "with the area from the fault on as it came)"),
                         (c.cut, "inputs or outputs whose counterpart falls after the end of a capture (not judged)"),
                         (c.unknown_params, "segments of a direction whose parameters are unknown (not judged)"),
                         (c.own_late, "pre-splice bytes of the proxy's own seen late (not judged)"),
