@@ -67,7 +67,10 @@ def summary(raw: bytes) -> str:
     try:
         return decode(raw).summary()
     except MalformedSegment as exc:
-        return f"malformed packet ({len(raw)} bytes): {exc}"
+        try:  # the headers read, the option area unwalkable: the segment, and where its area breaks
+            return f"{decode(raw, keep_rest=True).summary()} (malformed option area: {exc})"
+        except MalformedSegment:
+            return f"malformed packet ({len(raw)} bytes): {exc}"
 
 
 def tcp_valid(seg: Segment, raw: bytes) -> bool:

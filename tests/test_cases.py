@@ -596,6 +596,20 @@ def test_step_local_alternatives_mix_in_one_case() -> None:
     assert r.verdict is Verdict.PASS and r.alternative == "relay-unwalkable"
 
 
+def test_a_packet_with_an_unwalkable_option_area_is_summarised_as_a_segment() -> None:
+    """Reports show the segment (its flags and numbers) and where its option area breaks; a packet whose
+    headers cannot be read stays "malformed packet"."""
+    from splicecheck.conformance.cases_options import _length_zero, with_bad_options
+    from splicecheck.conformance.diff import summary
+
+    (inj,) = with_bad_options(_length_zero)(reference_state(Scenario()))
+    assert inj.raw is not None
+    line = summary(inj.raw)
+    assert "[A] seq 1000001" in line and "len 17" in line and "<OpaqueRest>" in line, line
+    assert line.endswith("(malformed option area: bad-option-length at byte 40: option kind 253 has length 0)")
+    assert summary(inj.raw[:30]).startswith("malformed packet (30 bytes)")
+
+
 @pytest.mark.req("OPT-PASS", "SEQ-MAP", "PAYLOAD-KEEP")
 def test_relaying_a_malformed_option_area_unmapped_or_past_its_end_fails() -> None:
     """A relay of the packet as it came (nothing mapped) and one that writes where the bad length points
