@@ -6,9 +6,9 @@ Malformed option areas: the model's codec refuses them (docs/ARCHITECTURE.md pri
 ``Segment`` or a ``MalformedSegment``), and the runner's expectation for an injection that does not
 decode is that nothing is relayed. Relaying the segment with the area from the fault on as it came is
 as legitimate (``alternatives.RELAY_UNWALKABLE``: the receiving end host must handle an illegal option
-length, RFC 9293 MUST-7), and Linux SYNPROXY does so (it forwards the packet and skips its timestamp
-update); the result names the outcome the IUT took. What fails is a relay that trusts the bad length and
-reads or writes past the option area.
+length, RFC 9293 MUST-7); the result names the outcome the IUT took (in the lab, Linux SYNPROXY and the FTP
+helper drop such a data segment, and SYNPROXY relays such a RST, which campaigns reach). What fails is a
+relay that trusts the bad length and reads or writes past the option area.
 """
 
 from __future__ import annotations
@@ -134,11 +134,11 @@ CASES: list[Case] = [
          lambda st: [from_client(st, 0, payload=b"short", options=[UnknownOption(8, b"abcd")])], FULL),
     Case("OPT-PASS/truncated-option-area", ("OPT-PASS",),
          "Known bug class: client data whose Timestamps option claims 12 bytes where the option area ends "
-         "after 10. Linux SYNPROXY relays such a packet without touching its timestamps (stated as intended in "
-         "the netfilter-devel patch 'netfilter: synproxy: drop packets if timestamp adjustment fails', May 2026: "
-         "'if there are malformed options, skip the tstamp update but do not drop the packet'); a splice that "
-         "trusts the length reads and writes past the header.",
-         "The model refuses the segment (option overrun, docs/ARCHITECTURE.md principle 2): nothing is relayed; or "
+         "after 10. A splice that maps timestamps and trusts the length reads and writes past the header (into "
+         "the payload); one that walks the area safely drops the segment or relays it without touching the "
+         "broken option.",
+         "The model refuses the segment (option overrun, RFC 9293 §3.1; RFC 7323 §3.2 fixes the length at 10): "
+         "nothing is relayed; or "
          "relay-unwalkable: relayed, mapped, the area from the Timestamps option on as it came.",
          with_bad_options(_ts_length_12), FULL, frozenset({F.MALFORMED}),
          alternatives=UNWALKABLE),
