@@ -63,6 +63,14 @@ def with_bad_options(mutate: Callable[[bytearray, int], None]) -> Callable[[Spli
     return build
 
 
+def _unwalkable(cid: str, description: str, expectation: str,
+                mutate: Callable[[bytearray, int], None]) -> Case:
+    """An OPT-PASS case of client data whose option area ``mutate`` breaks: the model drops it, and relaying it
+    with the area from the fault on as it came is the alternative ``relay-unwalkable`` (module docstring)."""
+    return Case(cid, ("OPT-PASS",), description, expectation, with_bad_options(mutate), FULL,
+                frozenset({F.MALFORMED}), alternatives=UNWALKABLE)
+
+
 def _ts_length_12(raw: bytearray, opt: int) -> None:
     raw[opt + 3] = 12  # the Timestamps option (after two NOPs) claims 12 bytes: 2 more than the area
 
@@ -132,30 +140,27 @@ CASES: list[Case] = [
          "Client data carrying kind 8 (Timestamps) with length 6 instead of 10 (RFC 7323 §3.2).",
          "Not a Timestamps option: relayed unchanged, neither mapped nor stripped (paper §3.4).",
          lambda st: [from_client(st, 0, payload=b"short", options=[UnknownOption(8, b"abcd")])], FULL),
-    Case("OPT-PASS/truncated-option-area", ("OPT-PASS",),
-         "Known bug class: client data whose Timestamps option claims 12 bytes where the option area ends "
-         "after 10. A splice that maps timestamps and trusts the length reads and writes past the header (into "
-         "the payload); one that walks the area safely drops the segment or relays it without touching the "
-         "broken option.",
-         "The model refuses the segment (option overrun, RFC 9293 §3.1; RFC 7323 §3.2 fixes the length at 10): "
-         "nothing is relayed; or "
-         "relay-unwalkable: relayed, mapped, the area from the Timestamps option on as it came.",
-         with_bad_options(_ts_length_12), FULL, frozenset({F.MALFORMED}),
-         alternatives=UNWALKABLE),
-    Case("OPT-PASS/option-length-zero", ("OPT-PASS",),
-         "Client data whose option area holds an option of length 0 (a parser that adds the length loops "
-         "forever).",
-         "Refused by the model's codec (bad option length, RFC 9293 §3.1: the length counts kind and length "
-         "octets, so it is at least 2): nothing is relayed; or relay-unwalkable: relayed, mapped, the whole area as "
-         "it came.",
-         with_bad_options(_length_zero), FULL, frozenset({F.MALFORMED}),
-         alternatives=UNWALKABLE),
-    Case("OPT-PASS/kind-without-length", ("OPT-PASS",),
-         "Client data whose option area ends with a Timestamps kind octet and no length octet.",
-         "Refused by the model's codec (option overrun, RFC 9293 §3.1): nothing is relayed; or relay-unwalkable: "
-         "relayed, mapped, the NOPs and the lone kind octet as they came.",
-         with_bad_options(_kind_without_length), FULL, frozenset({F.MALFORMED}),
-         alternatives=UNWALKABLE),
+    _unwalkable("OPT-PASS/truncated-option-area",
+                "Known bug class: client data whose Timestamps option claims 12 bytes where the option area ends "
+                "after 10. A splice that maps timestamps and trusts the length reads and writes past the header "
+                "(into the payload); one that walks the area safely drops the segment or relays it without touching "
+                "the broken option.",
+                "The model refuses the segment (option overrun, RFC 9293 §3.1; RFC 7323 §3.2 fixes the length at "
+                "10): nothing is relayed; or relay-unwalkable: relayed, mapped, the area from the Timestamps option "
+                "on as it came.",
+                _ts_length_12),
+    _unwalkable("OPT-PASS/option-length-zero",
+                "Client data whose option area holds an option of length 0 (a parser that adds the length loops "
+                "forever).",
+                "Refused by the model's codec (bad option length, RFC 9293 §3.1: the length counts kind and length "
+                "octets, so it is at least 2): nothing is relayed; or relay-unwalkable: relayed, mapped, the whole "
+                "area as it came.",
+                _length_zero),
+    _unwalkable("OPT-PASS/kind-without-length",
+                "Client data whose option area ends with a Timestamps kind octet and no length octet.",
+                "Refused by the model's codec (option overrun, RFC 9293 §3.1): nothing is relayed; or "
+                "relay-unwalkable: relayed, mapped, the NOPs and the lone kind octet as they came.",
+                _kind_without_length),
     Case("OPT-PASS/mss-sackok-beside-timestamps", ("OPT-PASS", "TS-VAL"),
          "Client data with MSS, SACK-permitted and Timestamps together.",
          "MSS and SACK-permitted relayed unchanged, Timestamps mapped (paper §3.4).",

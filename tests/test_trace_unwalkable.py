@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from splicecheck.conformance.cases_common import fresh_tcp_checksum
 from splicecheck.conformance.results import CaseResult, Verdict
 from splicecheck.conformance.trace.capture import PcapWriter, open_capture
 from splicecheck.conformance.trace.engine import TraceConfig, TraceEngine
 from splicecheck.conformance.trace.link import LINKTYPE_RAW
-from splicecheck.reference.checksum import tcp_checksum
 from splicecheck.reference.codec import decode
 from splicecheck.reference.errors import MalformedSegment
 from trace_synth import ConnPlan, default_scenario, synth_pair
@@ -29,10 +29,8 @@ def _payload(ip: bytes) -> bytes:
 
 
 def _fixed(ip: bytearray) -> bytes:
-    """``ip`` with its TCP checksum computed again (IPv4: the addresses at 12..20)."""
-    t = _tcp_at(ip)
-    ip[t + 16:t + 18] = b"\x00\x00"
-    ip[t + 16:t + 18] = tcp_checksum(bytes(ip[12:16]), bytes(ip[16:20]), bytes(ip[t:])).to_bytes(2, "big")
+    """``ip`` with its TCP checksum computed again."""
+    fresh_tcp_checksum(ip, _tcp_at(ip))
     return bytes(ip)
 
 

@@ -354,10 +354,7 @@ class Judge(ConnectionTally):
             seg = decode(ip)
         except MalformedSegment:
             return self._unwalkable_input(e, ip)
-        st = self.current
-        if st.c2s_advance != adv[0] or st.s2c_advance != adv[1]:
-            st = replace(st, c2s_advance=adv[0], s2c_advance=adv[1])
-        plain = st
+        st = plain = self._state_now()
         if oversize:
             # A super-segment (TSO at the sending host's capture, GRO at a receiving one) stands for wire
             # segments that each fit the MSS: judged as their concatenation, with no MSS to exceed
@@ -401,16 +398,22 @@ class Judge(ConnectionTally):
             self.counts.malformed += 1
             return e
         self.counts.unwalkable += 1
-        st = self.current
-        if st.c2s_advance != self.adv[0] or st.s2c_advance != self.adv[1]:
-            st = replace(st, c2s_advance=self.adv[0], s2c_advance=self.adv[1])
+        st = self._state_now()
         now = e[P_TS] / 1e9
-        relayed = RelayResult(_DIRS[e[P_D]], (), (), now, 0, st) if self.closed else relay(st, seg, now)
-        e[P_FULL] = Full(RelayResult(_DIRS[e[P_D]], (), (), now, 0, st), seg, st, relayed=relayed)
-        for out in relayed.segments[:1]:
-            t = out.tcp
-            e[P_KEY] = seg_key(t.seq, t.ack, len(out.payload), t.flags)
+        dropped = RelayResult(_DIRS[e[P_D]], (), (), now, 0, st)
+        relayed = dropped if self.closed else relay(st, seg, now)
+        e[P_FULL] = Full(dropped, seg, st, relayed=relayed)
+        if relayed.segments:
+            out = relayed.segments[0]
+            e[P_KEY] = seg_key(out.tcp.seq, out.tcp.ack, len(out.payload), out.tcp.flags)
         return e
+
+    def _state_now(self) -> SpliceState:
+        """The model's state as the next input finds it: ``current`` with the two directions' advances so far."""
+        st, adv = self.current, self.adv
+        if st.c2s_advance != adv[0] or st.s2c_advance != adv[1]:
+            st = replace(st, c2s_advance=adv[0], s2c_advance=adv[1])
+        return st
 
     # -- outputs --------------------------------------------------------------------------------------
     def output(self, d: int, ts: int, ip: bytes, ihl: int, truncated: bool) -> Orphan | None:
