@@ -1,6 +1,6 @@
 """Judging one spliced connection of a trace: every relayed segment against the model.
 
-Why one module of ~770 lines: :class:`Judge` and the capture-artifact tests it makes on each output
+Why one module of ~800 lines: :class:`Judge` and the capture-artifact tests it makes on each output
 (partial checksums, super-segments, payloads cut by the snap length) are one concept — pairing outputs
 with inputs and deciding what of each pair can be judged — and run on the hot path of every segment;
 inference (:mod:`.infer`) and the fast path (:mod:`.fast`) stand apart.
